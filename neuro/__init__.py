@@ -1,0 +1,66 @@
+"""neuro: a readable deep learning library on NumPy, with every gradient written by hand.
+
+Quickstart::
+
+    import neuro
+    from neuro import Network, Dense, Adam
+
+    net = Network((64,), "softmax_crossentropy", Adam(1e-3), seed=0)
+    net.add(Dense(64, "relu")).add(Dense(10, "softmax"))
+    net.fit(x_train, y_train, batch_size=32, epochs=10)
+    print(net.evaluate(x_test, y_test))
+"""
+
+from neuro import activations, backend, initializers, losses, metrics, optimizers, regularizers
+from neuro.activations import Activation, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
+from neuro.backend import get_dtype, set_dtype
+from neuro.gradcheck import GradientReport, check_gradients
+from neuro.layers import *  # noqa: F403  (the layer classes; see neuro.layers.__all__)
+from neuro.layers import __all__ as _layer_names
+from neuro.losses import (
+    BinaryCrossEntropy,
+    CrossEntropy,
+    Loss,
+    MeanAbsoluteError,
+    MeanSquaredError,
+    SoftmaxCrossEntropy,
+)
+from neuro.models import History, Network
+from neuro.optimizers import SGD, Optimizer
+from neuro.regularizers import L1, L2
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Activation",
+    "BinaryCrossEntropy",
+    "CrossEntropy",
+    "GradientReport",
+    "History",
+    "L1",
+    "L2",
+    "LeakyReLU",
+    "Linear",
+    "Loss",
+    "MeanAbsoluteError",
+    "MeanSquaredError",
+    "Network",
+    "Optimizer",
+    "ReLU",
+    "SGD",
+    "Sigmoid",
+    "Softmax",
+    "SoftmaxCrossEntropy",
+    "Tanh",
+    "activations",
+    "backend",
+    "check_gradients",
+    "get_dtype",
+    "initializers",
+    "losses",
+    "metrics",
+    "optimizers",
+    "regularizers",
+    "set_dtype",
+    *_layer_names,
+]

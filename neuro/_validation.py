@@ -1,0 +1,104 @@
+"""Argument checks shared by the public API: each error names the argument, the expected and the actual."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from neuro import backend
+
+
+def positive_int(value: Any, name: str) -> int:
+    """Return ``value`` as int if it is a positive integer, else raise (TypeError / ValueError)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a positive integer, got {value!r}")
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def shape_tuple(value: Any, name: str) -> tuple[int, ...]:
+    """Return ``value`` (an int or a sequence of ints, all positive) as a tuple."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (value,)
+    try:
+        out = tuple(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a tuple of positive integers, got {value!r}") from None
+    if not out or any(
+        isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0 for d in out
+    ):
+        raise ValueError(f"{name} must be a tuple of positive integers, got {value!r}")
+    return tuple(int(d) for d in out)
+
+
+def features(x: Any, input_shape: tuple[int, ...], name: str = "x") -> Any:
+    """Check a batch of inputs and return it as an array of the compute dtype (copying only if needed).
+
+    Raises:
+        TypeError: non-numeric data.
+        ValueError: wrong shape, or NaN / inf values.
+    """
+    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+        x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers, got dtype {x.dtype}")
+    expected = (None, *input_shape)
+    if x.ndim != len(expected) or tuple(x.shape[1:]) != tuple(input_shape):
+        shown = "(N, " + ", ".join(str(d) for d in input_shape) + ")"
+        raise ValueError(f"{name} must have shape {shown}, got {tuple(x.shape)}")
+    if len(x) == 0:
+        raise ValueError(f"{name} must hold at least one sample, got shape {tuple(x.shape)}")
+    xp = backend.xp
+    dt = backend.get_dtype()
+    if x.dtype != dt:
+        x = x.astype(dt)
+    if x.dtype.kind == "f" and not bool(xp.isfinite(x).all()):
+        raise ValueError(f"{name} contains NaN or inf values")
+    return x
+
+
+def targets(y: Any, n: int, output_shape: tuple[int, ...], categorical: bool, name: str = "y") -> Any:
+    """Check targets for ``n`` samples against the network output shape; return them as an array.
+
+    Categorical losses take class ids ``(N,)`` in range or rows ``(N, C)``; other losses take the output
+    shape (``(N,)`` is accepted for a single output).
+    """
+    if not hasattr(y, "shape") or not hasattr(y, "dtype"):
+        y = np.asarray(y)
+    if y.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers, got dtype {y.dtype}")
+    if len(y) != n:
+        raise ValueError(f"{name} must have one row per sample of x ({n}), got {len(y)}")
+    xp = backend.xp
+    if y.dtype.kind == "f" and not bool(xp.isfinite(y).all()):
+        raise ValueError(f"{name} contains NaN or inf values")
+    out = tuple(output_shape)
+    if categorical and len(out) == 1:
+        c = out[0]
+        if y.ndim == 1:
+            if y.dtype.kind == "f":
+                if not bool(xp.all(y == xp.floor(y))):
+                    raise ValueError(f"{name} class ids must be integers, got non-integer values")
+                y = y.astype(np.int64)
+            if y.dtype.kind == "b":
+                y = y.astype(np.int64)
+            lo, hi = int(y.min()), int(y.max())
+            if lo < 0 or hi >= c:
+                raise ValueError(
+                    f"{name} class ids must be in [0, {c - 1}], got values in [{lo}, {hi}]"
+                )
+            return y
+        if y.ndim == 2 and y.shape[1] == c:
+            return y.astype(backend.get_dtype(), copy=False)
+        raise ValueError(
+            f"{name} must be class ids of shape (N,) or one-hot rows of shape (N, {c}), "
+            f"got shape {tuple(y.shape)}"
+        )
+    if tuple(y.shape[1:]) == out:
+        return y.astype(backend.get_dtype(), copy=False)
+    if y.ndim == 1 and out == (1,):
+        return y.reshape(-1, 1).astype(backend.get_dtype(), copy=False)
+    shown = "(N, " + ", ".join(str(d) for d in out) + ")"
+    raise ValueError(f"{name} must have shape {shown}, got {tuple(y.shape)}")

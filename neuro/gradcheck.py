@@ -1,0 +1,235 @@
+"""Finite-difference checking of hand-written gradients.
+
+:func:`check_gradients` compares the analytic gradients of a layer, an activation, a loss or a whole network
+with central differences computed in float64, and reports the worst relative error per array. Write a new
+layer, then check its backward with one call::
+
+    report = neuro.check_gradients(MyLayer(8), x)
+    assert report.max_error < 1e-6, report
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from neuro import backend
+from neuro.layers.base import Layer
+from neuro.losses import Loss
+
+
+@dataclass
+class GradientReport:
+    """Result of :func:`check_gradients`.
+
+    Attributes:
+        errors: worst relative error per checked array, ``max|analytic − numeric| /
+            max(max|analytic|, max|numeric|, 1e-8)``.
+    """
+
+    errors: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def max_error(self) -> float:
+        """The largest error over all arrays (0.0 when nothing was checked)."""
+        return max(self.errors.values(), default=0.0)
+
+    def __str__(self) -> str:
+        rows = ", ".join(f"{k}: {v:.2e}" for k, v in self.errors.items())
+        return f"GradientReport(max_error={self.max_error:.2e}; {rows})"
+
+
+def check_gradients(
+    obj: Any,
+    x: Any,
+    y: Any = None,
+    *,
+    eps: float = 1e-6,
+    max_entries: int | None = 400,
+    seed: int = 0,
+) -> GradientReport:
+    """Compare analytic gradients with central finite differences, in float64.
+
+    Args:
+        obj: a :class:`~neuro.layers.base.Layer` (activations included), a :class:`~neuro.losses.Loss` or a
+            :class:`~neuro.models.Network`.
+        x: input batch (for a loss: the predictions ``y_pred``).
+        y: targets (losses and networks).
+        eps: finite-difference step.
+        max_entries: check at most this many randomly chosen entries of each array (``None``: all).
+        seed: seeds the random projection (layers) and the choice of entries.
+
+    For a layer the scalar objective is ``Σ forward(x, training=True) · R`` with a fixed random R, so
+    ``backward(R)`` is checked against it (input and parameter gradients). For a loss, dL/dŷ is checked, and
+    for a loss that fuses with an activation dL/dz as well. For a network, every parameter's gradient of the
+    training loss (regularization included) is checked. Layer parameters are checked on float64 copies
+    and left as they were; random generators are rewound before each evaluation, so dropout masks repeat.
+
+    Returns:
+        A :class:`GradientReport`.
+    """
+    from neuro.models import Network
+
+    rng = np.random.default_rng(seed)
+    with backend.dtype_scope("float64"):
+        # a contiguous float64 copy: perturbing entries must reach the array the objective reads
+        x = backend.asarray(np.array(backend.to_numpy(x), dtype=np.float64, order="C"))
+        if isinstance(obj, Network):
+            return _check_network(obj, x, y, eps, max_entries, rng)
+        if isinstance(obj, Loss):
+            return _check_loss(obj, x, y, eps, max_entries, rng)
+        if isinstance(obj, Layer):
+            return _check_layer(obj, x, eps, max_entries, rng)
+    raise TypeError(f"obj must be a Layer, a Loss or a Network, got {type(obj).__name__}")
+
+
+# -- helpers ------------------------------------------------------------------------------------------------
+def _relative_error(analytic: Any, numeric: np.ndarray) -> float:
+    a = np.asarray(backend.to_numpy(analytic), dtype=np.float64)
+    diff = float(np.max(np.abs(a - numeric))) if a.size else 0.0
+    scale = max(float(np.max(np.abs(a), initial=0.0)), float(np.max(np.abs(numeric), initial=0.0)))
+    return diff / max(scale, 1e-8)
+
+
+def _numeric(f: Any, arr: Any, eps: float, idx: np.ndarray) -> np.ndarray:
+    """Central differences of scalar ``f()`` with respect to the entries ``idx`` of ``arr`` (in place)."""
+    flat = arr.reshape(-1)
+    out = np.zeros(len(idx))
+    for j, i in enumerate(idx):
+        old = float(flat[i])
+        flat[i] = old + eps
+        up = f()
+        flat[i] = old - eps
+        down = f()
+        flat[i] = old
+        out[j] = (up - down) / (2 * eps)
+    return out
+
+
+def _entries(size: int, max_entries: int | None, rng: np.random.Generator) -> np.ndarray:
+    if max_entries is None or size <= max_entries:
+        return np.arange(size)
+    return np.sort(rng.choice(size, max_entries, replace=False))
+
+
+def _compare(name: str, f: Any, arr: Any, analytic: Any, eps: float, max_entries: Any, rng: Any,
+             report: GradientReport) -> None:
+    idx = _entries(int(np.prod(arr.shape)), max_entries, rng)
+    numeric = _numeric(f, arr, eps, idx)
+    a = backend.to_numpy(analytic).reshape(-1)[idx]
+    report.errors[name] = _relative_error(a, numeric)
+
+
+def _generators(layers: list[Layer]) -> list[np.random.Generator]:
+    gens = []
+    for layer in layers:
+        for v in vars(layer).values():
+            if isinstance(v, np.random.Generator) and all(v is not g for g in gens):
+                gens.append(v)
+    return gens
+
+
+class _Float64Params:
+    """Swap the layers' params, grads and buffers for float64 copies; restore them on exit."""
+
+    def __init__(self, layers: list[Layer]) -> None:
+        self.layers = layers
+        self.saved: list[tuple[dict, dict, dict]] = []
+
+    def __enter__(self) -> None:
+        for layer in self.layers:
+            self.saved.append((layer.params, layer.grads, layer.buffers))
+            layer.params = {k: backend.asarray(v, np.float64).copy() for k, v in layer.params.items()}
+            layer.grads = {k: backend.xp.zeros_like(v) for k, v in layer.params.items()}
+            layer.buffers = {k: backend.asarray(v, np.float64).copy() for k, v in layer.buffers.items()}
+
+    def __exit__(self, *exc: object) -> None:
+        for layer, (p, g, b) in zip(self.layers, self.saved, strict=True):
+            layer.params, layer.grads, layer.buffers = p, g, b
+
+
+class _Rewind:
+    """Restore the state of random generators before each evaluation."""
+
+    def __init__(self, gens: list[np.random.Generator]) -> None:
+        self.gens = gens
+        self.states = [g.bit_generator.state for g in gens]
+
+    def __call__(self) -> None:
+        for g, s in zip(self.gens, self.states, strict=True):
+            g.bit_generator.state = s
+
+
+def _check_layer(layer: Layer, x: Any, eps: float, max_entries: Any, rng: Any) -> GradientReport:
+    if not layer.built:
+        layer.build(tuple(x.shape[1:]), np.random.default_rng(0))
+    report = GradientReport()
+    need = layer.need_input_grad
+    layer.need_input_grad = True
+    rewind = _Rewind(_generators([layer]))
+    try:
+        with _Float64Params([layer]):
+            r = backend.asarray(rng.standard_normal((len(x), *layer.output_shape)))
+
+            def objective() -> float:
+                rewind()
+                return float((layer.forward(x, training=True) * r).sum())
+
+            rewind()
+            layer.forward(x, training=True)
+            dx = layer.backward(r)
+            grads = {k: g.copy() for k, g in layer.grads.items()}
+            _compare("input", objective, x, dx, eps, max_entries, rng, report)
+            for k, p in layer.params.items():
+                _compare(k, objective, p, grads[k], eps, max_entries, rng, report)
+    finally:
+        layer.need_input_grad = need
+    return report
+
+
+def _check_loss(loss: Loss, y_pred: Any, y: Any, eps: float, max_entries: Any, rng: Any) -> GradientReport:
+    if y is None:
+        raise ValueError("y must be given to check a loss")
+    y = backend.xp.asarray(y)
+    if y.dtype.kind == "f":
+        y = y.astype(np.float64)
+    report = GradientReport()
+    if not loss.takes_logits:
+        g = loss.backward(y_pred, y)
+        _compare("y_pred", lambda: loss.forward(y_pred, y), y_pred, g, eps, max_entries, rng, report)
+    if loss.fused_activation is not None:
+        z = y_pred.copy()
+        g = loss.backward_logits(z, y)
+        _compare("logits", lambda: loss.forward_logits(z, y), z, g, eps, max_entries, rng, report)
+    return report
+
+
+def _check_network(net: Any, x: Any, y: Any, eps: float, max_entries: Any, rng: Any) -> GradientReport:
+    if y is None:
+        raise ValueError("y must be given to check a network")
+    report = GradientReport()
+    layers = net.layers
+    rewind = _Rewind([net.rng, *_generators(layers)])
+    with _Float64Params(layers):
+        saved = [{k: v.copy() for k, v in layer.buffers.items()} for layer in layers]
+
+        def restore() -> None:
+            rewind()
+            for layer, bufs in zip(layers, saved, strict=True):
+                for k, v in bufs.items():
+                    layer.buffers[k][...] = v
+
+        def objective() -> float:
+            restore()
+            return net.compute_gradients(x, y)
+
+        restore()
+        net.compute_gradients(x, y)
+        grads = [{k: g.copy() for k, g in layer.grads.items()} for layer in layers]
+        for i, (layer, lg) in enumerate(zip(layers, grads, strict=True)):
+            for k, p in layer.params.items():
+                _compare(f"{i}.{layer.name}.{k}", objective, p, lg[k], eps, max_entries, rng, report)
+        restore()
+    return report

@@ -1,0 +1,266 @@
+"""Weight initializers.
+
+Each initializer is a callable ``init(shape, rng, dtype) -> numpy.ndarray`` that draws from the
+NumPy generator it is given (the network's seeded one), so a seed reproduces every weight on every
+backend. Numbers are drawn in float64 and then cast to ``dtype`` (the backend's dtype when ``None``),
+so float32 and float64 weights from one seed agree to float32 precision.
+
+Fan-in and fan-out: for a Dense kernel ``(in, units)`` they are ``in`` and ``units``; for a Conv2D
+kernel ``(kh, kw, in_channels, filters)`` they are ``kh·kw·in_channels`` and ``kh·kw·filters``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+
+from neuro import backend
+
+
+def _is_finite_number(x: Any) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def compute_fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    """Return ``(fan_in, fan_out)`` for a kernel shape (see the module docstring).
+
+    A 1-D shape (a bias) has ``fan_in = fan_out = shape[0]``; a scalar shape ``()`` has ``(1, 1)``.
+    In general the last two axes are (inputs, outputs) and the leading axes the receptive field.
+
+    Args:
+        shape: kernel shape, for example ``(in, units)`` or ``(kh, kw, in_channels, filters)``.
+
+    Returns:
+        ``(fan_in, fan_out)`` as Python ints.
+    """
+    shape = tuple(int(d) for d in shape)
+    if len(shape) == 0:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    receptive = math.prod(shape[:-2])
+    return receptive * shape[-2], receptive * shape[-1]
+
+
+class Initializer:
+    """Base class: ``__call__(shape, rng, dtype)`` returns a NumPy array of that shape and dtype."""
+
+    def __call__(
+        self, shape: tuple[int, ...], rng: np.random.Generator, dtype: Any = None
+    ) -> np.ndarray:
+        """Draw an array.
+
+        Args:
+            shape: shape of the array.
+            rng: the NumPy generator to draw from.
+            dtype: floating type of the result; the backend's dtype (float32 by default) when
+                ``None``.
+
+        Returns:
+            A NumPy array of ``shape`` and ``dtype``.
+        """
+        dtype = backend.get_dtype() if dtype is None else dtype
+        return np.asarray(self.sample(tuple(int(d) for d in shape), rng), dtype=dtype)
+
+    def sample(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": type(self).__name__, **{k: v for k, v in vars(self).items()}}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({args})"
+
+
+class Constant(Initializer):
+    """Every entry equal to ``value``."""
+
+    def __init__(self, value: float = 0.0) -> None:
+        if not _is_finite_number(value):
+            raise ValueError(f"value must be a finite number, got {value!r}")
+        self.value = float(value)
+
+    def sample(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        return np.full(shape, self.value)
+
+
+class Zeros(Constant):
+    """All zeros."""
+
+    def __init__(self) -> None:
+        super().__init__(0.0)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": "Zeros"}
+
+
+class Ones(Constant):
+    """All ones."""
+
+    def __init__(self) -> None:
+        super().__init__(1.0)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": "Ones"}
+
+
+class NormalScaled(Initializer):
+    """Normal distribution N(mean, std²)."""
+
+    def __init__(self, mean: float = 0.0, std: float = 0.01) -> None:
+        if not _is_finite_number(mean):
+            raise ValueError(f"mean must be a finite number, got {mean!r}")
+        if not _is_finite_number(std) or std < 0:
+            raise ValueError(f"std must be a finite number >= 0, got {std!r}")
+        self.mean = float(mean)
+        self.std = float(std)
+
+    def sample(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        return rng.normal(self.mean, self.std, size=shape)
+
+
+class Normal(NormalScaled):
+    """Normal distribution with mean 0 and standard deviation 0.01."""
+
+    def __init__(self) -> None:
+        super().__init__(0.0, 0.01)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": "Normal"}
+
+
+class UniformBounded(Initializer):
+    """Uniform distribution on [low, high)."""
+
+    def __init__(self, low: float = -0.01, high: float = 0.01) -> None:
+        if not _is_finite_number(low):
+            raise ValueError(f"low must be a finite number, got {low!r}")
+        if not _is_finite_number(high) or not low < high:
+            raise ValueError(f"high must be a finite number > low, got low={low!r}, high={high!r}")
+        self.low = float(low)
+        self.high = float(high)
+
+    def sample(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        return rng.uniform(self.low, self.high, size=shape)
+
+
+class Uniform(UniformBounded):
+    """Uniform distribution on [−0.01, 0.01)."""
+
+    def __init__(self) -> None:
+        super().__init__(-0.01, 0.01)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": "Uniform"}
+
+
+class _VarianceScaling(Initializer):
+    """Draws with variance ``scale / fan`` from a normal or a uniform distribution."""
+
+    scale = 1.0
+    mode = "fan_in"  # fan_in, fan_out or fan_avg
+    distribution = "normal"
+
+    def __init__(self) -> None:
+        pass
+
+    def std(self, shape: tuple[int, ...]) -> float:
+        fan_in, fan_out = compute_fans(shape)
+        fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
+        return math.sqrt(self.scale / max(1.0, fan))  # empty shapes: no division by zero
+
+    def sample(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        std = self.std(shape)
+        if self.distribution == "normal":
+            return rng.normal(0.0, std, size=shape)
+        limit = math.sqrt(3.0) * std
+        return rng.uniform(-limit, limit, size=shape)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": type(self).__name__}
+
+
+class GlorotNormal(_VarianceScaling):
+    """Glorot (Xavier) normal: N(0, 2 / (fan_in + fan_out)). Paper: Glorot & Bengio, 2010."""
+
+    mode = "fan_avg"
+
+
+class GlorotUniform(_VarianceScaling):
+    """Glorot (Xavier) uniform: U(−l, l) with l = sqrt(6 / (fan_in + fan_out))."""
+
+    mode = "fan_avg"
+    distribution = "uniform"
+
+
+class HeNormal(_VarianceScaling):
+    """He normal: N(0, 2 / fan_in). Paper: He et al., 2015."""
+
+    scale = 2.0
+
+
+class HeUniform(_VarianceScaling):
+    """He uniform: U(−l, l) with l = sqrt(6 / fan_in)."""
+
+    scale = 2.0
+    distribution = "uniform"
+
+
+class LecunNormal(_VarianceScaling):
+    """LeCun normal: N(0, 1 / fan_in)."""
+
+
+class LecunUniform(_VarianceScaling):
+    """LeCun uniform: U(−l, l) with l = sqrt(3 / fan_in)."""
+
+    distribution = "uniform"
+
+
+_REGISTRY: dict[str, type[Initializer]] = {
+    cls.__name__.lower(): cls
+    for cls in (
+        Constant,
+        GlorotNormal,
+        GlorotUniform,
+        HeNormal,
+        HeUniform,
+        LecunNormal,
+        LecunUniform,
+        Normal,
+        NormalScaled,
+        Ones,
+        Uniform,
+        UniformBounded,
+        Zeros,
+    )
+}
+
+
+def get(init: str | Initializer | dict) -> Initializer:
+    """Return an initializer from a name, a config dict or an instance.
+
+    Names are matched ignoring case and underscores: ``"he_uniform"`` and ``"HeUniform"`` both work.
+
+    Raises:
+        ValueError: for an unknown name.
+        TypeError: for anything else.
+    """
+    if isinstance(init, Initializer):
+        return init
+    if isinstance(init, dict):
+        cfg = dict(init)
+        return _lookup(cfg.pop("name"))(**cfg)
+    if isinstance(init, str):
+        return _lookup(init)()
+    raise TypeError(f"initializer must be a name or an Initializer, got {type(init).__name__}")
+
+
+def _lookup(name: str) -> type[Initializer]:
+    key = name.lower().replace("_", "")
+    if key not in _REGISTRY:
+        raise ValueError(f"initializer must be one of {sorted(_REGISTRY)}, got {name!r}")
+    return _REGISTRY[key]

@@ -1,0 +1,126 @@
+"""Helpers shared by the 2-D layers (Conv2D, MaxPool2D): argument checks, padding and im2col / col2im.
+
+All images are channels-last, ``(N, H, W, C)``. ``im2col`` gathers every ``kh × kw`` window into one row
+through a strided view (no Python loop over samples, pixels or windows); ``col2im`` sends the rows back by
+looping over the ``kh·kw`` kernel offsets only, each offset being one strided slice of the image.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral
+from typing import Any
+
+from neuro import backend
+
+PADDINGS = ("valid", "same")
+
+
+def to_pair(value: Any, arg: str) -> tuple[int, int]:
+    """Return ``value`` as a pair of positive ints (an int ``k`` means ``(k, k)``).
+
+    Args:
+        value: an int or a sequence of two ints.
+        arg: the argument name, used in the error message.
+
+    Raises:
+        ValueError: when ``value`` is not one or two positive integers.
+    """
+    items = (value, value) if _is_int(value) else value
+    try:
+        pair = tuple(items)
+    except TypeError:
+        pair = ()
+    if len(pair) != 2 or not all(_is_int(v) and v > 0 for v in pair):
+        raise ValueError(
+            f"{arg} must be a positive integer or a pair of positive integers, got {value!r}"
+        )
+    return int(pair[0]), int(pair[1])
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, Integral) and not isinstance(v, bool)
+
+
+def check_image_shape(input_shape: tuple[int, ...], layer: str) -> tuple[int, int, int]:
+    """Check that a per-sample shape is ``(H, W, C)`` with positive sizes and return it.
+
+    Raises:
+        ValueError: for another rank or a size below 1.
+    """
+    if len(input_shape) != 3 or any(d < 1 for d in input_shape):
+        raise ValueError(
+            f"{layer} expects input_shape (height, width, channels) with positive sizes, "
+            f"got input_shape={input_shape}"
+        )
+    h, w, c = input_shape
+    return h, w, c
+
+
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """Padding ``(before, after)`` of one axis for ``"same"``: the output has ``ceil(size / stride)`` cells.
+
+    As in TensorFlow/Keras, an odd total puts the extra cell after (bottom / right).
+    """
+    out = math.ceil(size / stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def pad_image(x: Any, pads: tuple[int, int, int, int]) -> Any:
+    """Zero-pad ``x`` (N, H, W, C) by ``(top, bottom, left, right)``; returns ``x`` itself for no padding."""
+    top, bottom, left, right = pads
+    if not (top or bottom or left or right):
+        return x
+    n, h, w, c = x.shape
+    out = backend.xp.zeros((n, h + top + bottom, w + left + right, c), dtype=x.dtype)
+    out[:, top : top + h, left : left + w, :] = x
+    return out
+
+
+def window_view(x: Any, kh: int, kw: int, sh: int, sw: int) -> Any:
+    """Strided read-only view ``(N, Ho, Wo, kh, kw, C)`` of all the valid windows of ``x`` (no copy)."""
+    n, h, w, c = x.shape
+    ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
+    s0, s1, s2, s3 = x.strides
+    return backend.xp.lib.stride_tricks.as_strided(
+        x, shape=(n, ho, wo, kh, kw, c), strides=(s0, s1 * sh, s2 * sw, s1, s2, s3)
+    )
+
+
+def im2col(x: Any, kh: int, kw: int, sh: int, sw: int) -> Any:
+    """Return the windows of ``x`` (N, H, W, C) as rows: ``(N·Ho·Wo, kh·kw·C)``, C-contiguous.
+
+    Columns are ordered ``(kernel row, kernel column, channel)``, matching ``kernel.reshape(kh·kw·C, F)``.
+    A 1×1 kernel with stride 1 needs no copy.
+    """
+    n, h, w, c = x.shape
+    if kh == kw == sh == sw == 1:
+        return backend.xp.ascontiguousarray(x).reshape(n * h * w, c)
+    view = window_view(x, kh, kw, sh, sw)
+    return view.reshape(-1, kh * kw * c)  # the one copy
+
+
+def col2im(
+    cols: Any, image_shape: tuple[int, int, int, int], kh: int, kw: int, sh: int, sw: int
+) -> Any:
+    """Adjoint of :func:`im2col`: add every row back onto the window it came from.
+
+    Args:
+        cols: ``(N·Ho·Wo, kh·kw·C)`` window gradients.
+        image_shape: shape ``(N, H, W, C)`` of the image that ``im2col`` read.
+        kh, kw, sh, sw: kernel size and stride.
+
+    Returns:
+        The ``(N, H, W, C)`` image gradient; pixels that no window covers get 0.
+    """
+    n, h, w, c = image_shape
+    ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
+    cols6 = cols.reshape(n, ho, wo, kh, kw, c)
+    out = backend.xp.zeros(image_shape, dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            out[:, i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw, :] += cols6[
+                :, :, :, i, j, :
+            ]
+    return out

@@ -1,0 +1,158 @@
+"""2-D convolution (channels-last), computed as im2col and one matrix product."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from neuro import backend, initializers
+from neuro.layers._im2col import (
+    PADDINGS,
+    check_image_shape,
+    col2im,
+    im2col,
+    pad_image,
+    same_padding,
+    to_pair,
+)
+from neuro.layers.base import ActivatedLayer
+
+
+class Conv2D(ActivatedLayer):
+    """2-D convolution ``y = f(x ⋆ W + b)`` (cross-correlation, as in every deep-learning library).
+
+    The windows of the (padded) input are gathered into a matrix ``X_col`` of shape
+    ``(N·Ho·Wo, kh·kw·C)`` through a strided view, and the layer is then a Dense layer on those rows:
+    ``Z = X_col · W_mat + b`` with ``W_mat = W.reshape(kh·kw·C, filters)``.
+
+    Args:
+        filters: number of output channels (> 0).
+        kernel_size: ``k`` or ``(kh, kw)``, positive.
+        stride: ``s`` or ``(sh, sw)``, positive (default 1).
+        padding: ``"valid"`` (no padding, windows must fit in the input) or ``"same"`` (zero padding so
+            that the output has ``ceil(H / sh) × ceil(W / sw)`` cells; an odd total padding puts the extra
+            row / column at the bottom / right, as TensorFlow and Keras do).
+        activation: activation name or object; ``None`` means linear. Default ``"relu"``.
+        weights_initializer: initializer of the kernel (default He-uniform, fan-in ``kh·kw·C``).
+        biases_initializer: initializer of the bias (default zeros).
+        name: optional layer name.
+
+    Shape:
+        - input: ``(N, H, W, C)``; output: ``(N, Ho, Wo, filters)`` with
+          ``Ho = (H − kh) // sh + 1`` for ``"valid"`` and ``Ho = ceil(H / sh)`` for ``"same"`` (same for W).
+        - kernel ``W``: ``(kh, kw, C, filters)``; bias ``b``: ``(filters,)``.
+
+    Gradient: with G = dL/dz (after the activation's backward) reshaped to ``(N·Ho·Wo, filters)``,
+    dL/dW = X_colᵀ·G (reshaped to the kernel), dL/db = Σ_rows G, and dL/dx = col2im(G·W_matᵀ): every
+    window's row is added back onto the input pixels it was read from (then the padding is cropped).
+    """
+
+    regularizable = ("kernel",)
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = (1, 1),
+        padding: str = "valid",
+        activation: Any = "relu",
+        weights_initializer: Any = "he_uniform",
+        biases_initializer: Any = "zeros",
+        name: str | None = None,
+    ) -> None:
+        super().__init__(activation=activation, name=name)
+        if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters <= 0:
+            raise ValueError(f"filters must be a positive integer, got {filters!r}")
+        if not isinstance(padding, str) or padding.lower() not in PADDINGS:
+            raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
+        self.filters = int(filters)
+        self.kernel_size = to_pair(kernel_size, "kernel_size")
+        self.stride = to_pair(stride, "stride")
+        self.padding = padding.lower()
+        self.weights_initializer = initializers.get(weights_initializer)
+        self.biases_initializer = initializers.get(biases_initializer)
+        self._cols: Any = None
+        self._padded_shape: tuple[int, int, int, int] | None = None
+        self._pads = (0, 0, 0, 0)
+
+    # -- shapes -----------------------------------------------------------------------------------------
+    def _paddings(self, h: int, w: int) -> tuple[int, int, int, int]:
+        """``(top, bottom, left, right)`` zero padding for an ``h × w`` input."""
+        if self.padding == "valid":
+            return 0, 0, 0, 0
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        return (*same_padding(h, kh, sh), *same_padding(w, kw, sw))
+
+    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        h, w, _ = check_image_shape(input_shape, "Conv2D")
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        if self.padding == "valid" and (kh > h or kw > w):
+            raise ValueError(
+                f"kernel_size {self.kernel_size} is larger than the input ({h}, {w}) with "
+                "padding='valid'; expected kernel_size <= (height, width) of the input"
+            )
+        top, bottom, left, right = self._paddings(h, w)
+        ho = (h + top + bottom - kh) // sh + 1
+        wo = (w + left + right - kw) // sw + 1
+        return ho, wo, self.filters
+
+    def _create_params(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> None:
+        dt = backend.get_dtype()
+        kh, kw = self.kernel_size
+        shape = (kh, kw, input_shape[2], self.filters)
+        self.params = {
+            "kernel": backend.asarray(self.weights_initializer(shape, rng, dt)),
+            "bias": backend.asarray(self.biases_initializer((self.filters,), rng, dt)),
+        }
+
+    # -- computation ------------------------------------------------------------------------------------
+    def _affine_forward(self, x: Any, training: bool) -> Any:
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        n, h, w, _ = x.shape
+        pads = self._paddings(h, w)
+        xp_ = pad_image(x, pads)
+        cols = im2col(xp_, kh, kw, sh, sw)
+        kernel = self.params["kernel"]
+        z = cols @ kernel.reshape(-1, self.filters)
+        z += self.params["bias"]
+        if training:
+            self._cols, self._padded_shape, self._pads = cols, xp_.shape, pads
+        else:
+            self._cols = self._padded_shape = None
+        ho = (xp_.shape[1] - kh) // sh + 1
+        wo = (xp_.shape[2] - kw) // sw + 1
+        return z.reshape(n, ho, wo, self.filters)
+
+    def forward(self, x: Any, training: bool = False) -> Any:
+        z = self._affine_forward(x, training)
+        return self.activation.forward(z, training, inplace=True)
+
+    def _affine_backward(self, grad: Any) -> Any:
+        cols = self._cols
+        if cols is None:
+            raise RuntimeError("Conv2D.backward called without a forward pass with training=True")
+        xp = backend.xp
+        g = grad.reshape(-1, self.filters)
+        kernel = self.params["kernel"]
+        xp.matmul(cols.T, g, out=self.grads["kernel"].reshape(-1, self.filters))
+        g.sum(axis=0, out=self.grads["bias"])
+        if not self.need_input_grad:
+            return None
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        dx = col2im(g @ kernel.reshape(-1, self.filters).T, self._padded_shape, kh, kw, sh, sw)
+        top, bottom, left, right = self._pads
+        if top or bottom or left or right:
+            dx = dx[:, top : dx.shape[1] - bottom, left : dx.shape[2] - right, :]
+        return dx
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "stride": self.stride,
+            "padding": self.padding,
+            "weights_initializer": self.weights_initializer.get_config(),
+            "biases_initializer": self.biases_initializer.get_config(),
+        }

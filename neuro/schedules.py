@@ -1,0 +1,174 @@
+"""Learning-rate schedules usable by any optimizer.
+
+A schedule is a small callable ``schedule(step) -> lr``. ``step`` is the 0-based number of optimizer
+updates done so far: :meth:`neuro.optimizers.Optimizer.current_learning_rate` calls it with the
+optimizer's ``iterations`` before each update, so the first update uses ``schedule(0)``. Because the
+step count is part of the optimizer state, a restored optimizer continues its schedule where it
+stopped.
+
+Each schedule describes itself with ``get_config()`` (``{"name": ClassName, **arguments}``), and
+:func:`get` rebuilds it from that dict.
+
+Example:
+    >>> from neuro import optimizers, schedules
+    >>> opt = optimizers.SGD(schedules.StepDecay(0.1, decay_rate=0.5, step_size=100))
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+
+def _check_number(name: str, value: Any, *, positive: bool = True) -> float:
+    """Return ``value`` as a float; raise ValueError naming ``name`` unless finite (and > 0)."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or (positive and not value > 0):
+        expected = "a positive number" if positive else "a finite number"
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    return float(value)
+
+
+def _check_step_count(name: str, value: Any) -> int:
+    """Return ``value`` as an int; raise ValueError naming ``name`` unless a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class Schedule:
+    """Base class: ``__call__(step)`` returns the learning rate for the 0-based update ``step``."""
+
+    def __call__(self, step: int) -> float:
+        raise NotImplementedError
+
+    def get_config(self) -> dict[str, Any]:
+        """Return ``{"name": ClassName, **arguments}``; :func:`get` rebuilds the schedule."""
+        return {"name": type(self).__name__, **vars(self)}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and vars(self) == vars(other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
+
+class Constant(Schedule):
+    """The same learning rate at every step: ``lr(step) = learning_rate``.
+
+    Args:
+        learning_rate: the rate (> 0).
+    """
+
+    def __init__(self, learning_rate: float) -> None:
+        self.learning_rate = _check_number("learning_rate", learning_rate)
+
+    def __call__(self, step: int) -> float:
+        return self.learning_rate
+
+
+class StepDecay(Schedule):
+    """Multiply the rate by ``decay_rate`` every ``step_size`` updates (staircase decay).
+
+    ``lr(step) = initial_learning_rate · decay_rate ^ floor(step / step_size)``
+
+    Args:
+        initial_learning_rate: rate of the first ``step_size`` updates (> 0).
+        decay_rate: factor applied at each drop (> 0; usually < 1).
+        step_size: number of updates between drops (positive integer).
+    """
+
+    def __init__(self, initial_learning_rate: float, decay_rate: float, step_size: int) -> None:
+        self.initial_learning_rate = _check_number("initial_learning_rate", initial_learning_rate)
+        self.decay_rate = _check_number("decay_rate", decay_rate)
+        self.step_size = _check_step_count("step_size", step_size)
+
+    def __call__(self, step: int) -> float:
+        return self.initial_learning_rate * self.decay_rate ** (int(step) // self.step_size)
+
+
+class ExponentialDecay(Schedule):
+    """Smooth exponential decay, as Keras ``ExponentialDecay`` with ``staircase=False``.
+
+    ``lr(step) = initial_learning_rate · decay_rate ^ (step / decay_steps)``
+
+    Args:
+        initial_learning_rate: rate at step 0 (> 0).
+        decay_rate: factor reached after ``decay_steps`` updates (> 0; usually < 1).
+        decay_steps: number of updates over which the rate is multiplied by ``decay_rate`` (> 0).
+    """
+
+    def __init__(self, initial_learning_rate: float, decay_rate: float, decay_steps: float) -> None:
+        self.initial_learning_rate = _check_number("initial_learning_rate", initial_learning_rate)
+        self.decay_rate = _check_number("decay_rate", decay_rate)
+        self.decay_steps = _check_number("decay_steps", decay_steps)
+
+    def __call__(self, step: int) -> float:
+        return self.initial_learning_rate * self.decay_rate ** (step / self.decay_steps)
+
+
+class CosineDecay(Schedule):
+    """Cosine decay from the initial rate to ``alpha`` times it, as Keras ``CosineDecay`` (no warmup).
+
+    With s = min(step, decay_steps)::
+
+        lr(step) = initial_learning_rate · ((1 − alpha) · ½(1 + cos(π · s / decay_steps)) + alpha)
+
+    so after ``decay_steps`` updates the rate stays at ``alpha · initial_learning_rate``.
+
+    Args:
+        initial_learning_rate: rate at step 0 (> 0).
+        decay_steps: number of updates to decay over (positive integer).
+        alpha: final rate as a fraction of the initial one, in [0, 1].
+    """
+
+    def __init__(self, initial_learning_rate: float, decay_steps: int, alpha: float = 0.0) -> None:
+        self.initial_learning_rate = _check_number("initial_learning_rate", initial_learning_rate)
+        self.decay_steps = _check_step_count("decay_steps", decay_steps)
+        alpha = _check_number("alpha", alpha, positive=False)
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
+        self.alpha = alpha
+
+    def __call__(self, step: int) -> float:
+        fraction = min(step, self.decay_steps) / self.decay_steps
+        cosine = 0.5 * (1.0 + math.cos(math.pi * fraction))
+        return self.initial_learning_rate * ((1.0 - self.alpha) * cosine + self.alpha)
+
+
+_REGISTRY: dict[str, type[Schedule]] = {
+    cls.__name__.lower(): cls for cls in (Constant, StepDecay, ExponentialDecay, CosineDecay)
+}
+
+
+def get(schedule: Schedule | dict | float) -> Schedule:
+    """Return a schedule from an instance, a config dict (``get_config()``'s output) or a number.
+
+    A name in a config is matched ignoring case and underscores (``"step_decay"`` works); a plain
+    number gives :class:`Constant`.
+
+    Raises:
+        ValueError: for an unknown name or invalid arguments.
+        TypeError: for anything else.
+    """
+    if isinstance(schedule, Schedule):
+        return schedule
+    if isinstance(schedule, dict):
+        cfg = dict(schedule)
+        if "name" not in cfg:
+            raise ValueError(f"schedule config must have a 'name' key, got {schedule!r}")
+        name = cfg.pop("name")
+        key = str(name).lower().replace("_", "")
+        if key not in _REGISTRY:
+            names = sorted(c.__name__ for c in _REGISTRY.values())
+            raise ValueError(f"schedule name must be one of {names}, got {name!r}")
+        return _REGISTRY[key](**cfg)
+    if isinstance(schedule, numbers.Real) and not isinstance(schedule, bool):
+        return Constant(schedule)
+    raise TypeError(
+        f"schedule must be a Schedule, a config dict or a number, got {type(schedule).__name__}"
+    )
