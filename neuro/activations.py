@@ -59,6 +59,7 @@ class Linear(Activation):
         return x
 
     def backward(self, grad: Any) -> Any:
+        self._require_cache()  # like every activation: only after a forward with training=True
         return grad
 
 
@@ -216,7 +217,9 @@ def get(activation: str | Activation | dict | None) -> Activation:
     if activation is None:
         return Linear()
     if isinstance(activation, Activation):
-        return copy.copy(activation)
+        fresh = copy.copy(activation)
+        fresh._cache = None  # the copy must not inherit (and so share) the original's cache
+        return fresh
     if isinstance(activation, type) and issubclass(activation, Activation):
         return activation()
     if isinstance(activation, dict):

@@ -2,8 +2,8 @@
 
 Each initializer is a callable ``init(shape, rng, dtype) -> numpy.ndarray`` that draws from the
 NumPy generator it is given (the network's seeded one), so a seed reproduces every weight on every
-backend. Numbers are drawn in float64 and then cast to ``dtype`` (the backend's dtype when ``None``),
-so float32 and float64 weights from one seed agree to float32 precision.
+backend. Numbers are drawn in float64 and then cast to ``dtype`` (the backend's dtype when
+``None``), so float32 and float64 weights from one seed agree to float32 precision.
 
 Fan-in and fan-out: for a Dense kernel ``(in, units)`` they are ``in`` and ``units``; for a Conv2D
 kernel ``(kh, kw, in_channels, filters)`` they are ``kh·kw·in_channels`` and ``kh·kw·filters``.

@@ -210,11 +210,20 @@ class _Categorical(Loss):
             class_weights = w
         self.class_weights: np.ndarray | None = class_weights
 
-    def effective_targets(self, y_true: Any, n_classes: int, dtype: Any) -> tuple[Any, float]:
-        """Return ``(T, D)`` of the module docstring for targets ``y_true`` and C = ``n_classes``."""
+    def effective_targets(
+        self, y_true: Any, n_classes: int, dtype: Any, n_samples: int | None = None
+    ) -> tuple[Any, float]:
+        """Return ``(T, D)`` of the module docstring for targets ``y_true`` and C = ``n_classes``.
+
+        ``n_samples`` (the number of prediction rows), when given, is checked against the targets.
+        """
         xp = backend.xp
         eps = self.label_smoothing
         y = xp.asarray(y_true)
+        if n_samples is not None and y.ndim in (1, 2) and y.shape[0] != n_samples:
+            raise ValueError(
+                f"y_true must have one target per sample ({n_samples}), got {y.shape[0]}"
+            )
         w = None
         if self.class_weights is not None:
             if len(self.class_weights) != n_classes:
@@ -244,7 +253,7 @@ class _Categorical(Loss):
         return t, denom
 
     def _log_terms(self, log_p: Any, y_true: Any) -> tuple[float, float]:
-        t, denom = self.effective_targets(y_true, log_p.shape[-1], log_p.dtype.type)
+        t, denom = self.effective_targets(y_true, log_p.shape[-1], log_p.dtype.type, len(log_p))
         return float(-(t * log_p).sum()), denom
 
     def terms_logits(self, z: Any, y_true: Any) -> tuple[float, float]:
@@ -253,7 +262,7 @@ class _Categorical(Loss):
 
     def backward_logits(self, z: Any, y_true: Any, y_pred: Any = None) -> Any:
         _check_2d(z)
-        t, denom = self.effective_targets(y_true, z.shape[-1], z.dtype.type)
+        t, denom = self.effective_targets(y_true, z.shape[-1], z.dtype.type, len(z))
         p = softmax(z) if y_pred is None else y_pred
         g = p * t.sum(axis=-1, keepdims=True)
         g -= t
@@ -296,7 +305,7 @@ class CrossEntropy(_Categorical):
 
     def backward(self, y_pred: Any, y_true: Any) -> Any:
         _check_2d(y_pred)
-        t, denom = self.effective_targets(y_true, y_pred.shape[-1], y_pred.dtype.type)
+        t, denom = self.effective_targets(y_true, y_pred.shape[-1], y_pred.dtype.type, len(y_pred))
         g = t / backend.xp.maximum(y_pred, GRAD_EPS)
         g *= g.dtype.type(-1.0 / denom)
         return g

@@ -1,39 +1,115 @@
 """Metrics, computed over the whole evaluated set.
 
-Each metric is a small streaming object: ``reset()``, ``update(y_pred, y_true)`` once per batch (which adds
-counts or sums, never per-batch averages) and ``result()``. So a ragged last batch weighs exactly as much as
-its samples. Each also exists as a plain function over whole arrays (``accuracy(y_pred, y_true)``).
+Each metric is a small streaming object: ``reset()``, ``update(y_pred, y_true)`` once per batch
+(which adds counts or sums, never per-batch averages) and ``result()``. So a ragged last batch
+weighs exactly as much as its samples, and the result equals the metric of the concatenated batches.
+Each also exists as a plain function over whole arrays (``accuracy(y_pred, y_true)``). The argument
+order is always ``(y_pred, y_true)``.
 
-``y_pred`` are network outputs (probabilities, or any scores whose argmax is the class); ``y_true`` are
-one-hot / probability rows or integer class ids of shape ``(N,)``.
+Classification: ``y_pred`` are network outputs of shape ``(N, C)`` (probabilities, or any scores
+whose argmax is the class) or ``(N, 1)`` / ``(N,)`` for a single sigmoid output, read as class 1
+when ``>= 0.5``. ``y_true`` are one-hot / probability rows ``(N, C)`` or integer class ids ``(N,)``;
+for a single output, 0/1 labels (or probabilities, thresholded at 0.5). The number of classes is
+``C`` (2 for a single output).
+
+Regression: ``y_pred`` and ``y_true`` hold the same number of values per sample (``(N,)`` and
+``(N, 1)`` are interchangeable); errors are averaged uniformly over samples and outputs, as
+scikit-learn's default ``multioutput="uniform_average"``.
+
+Names accepted by :func:`get` (the object's ``name``, used as the History key, in brackets):
+``"accuracy"``/``"acc"`` (accuracy), ``"top_k_accuracy"``/``"top_k"`` (top5_accuracy, k = 5),
+``"top<k>"``/``"top<k>_accuracy"`` for any k (top<k>_accuracy), ``"precision"`` (precision),
+``"recall"`` (recall), ``"f1"``/``"f1_score"`` (f1_score), ``"mae"``/``"mean_absolute_error"``
+(mae), ``"mse"``/``"mean_squared_error"`` (mse), ``"rmse"``/``"root_mean_squared_error"`` (rmse),
+``"r2"``/``"r2_score"`` (r2).
 """
 
 from __future__ import annotations
 
+import math
+import numbers
+import re
 from typing import Any
 
 import numpy as np
 
 from neuro import backend
 
-
-def _class_ids(y_true: Any, n_outputs: int) -> np.ndarray:
-    y = backend.to_numpy(y_true)
-    if y.ndim == 2 and y.shape[1] == n_outputs and n_outputs > 1:
-        return y.argmax(axis=1)
-    return y.reshape(len(y), -1)[:, 0] if y.ndim > 1 else y
+# -- helpers: read classification outputs and targets ----------------------------------------------
 
 
-def _predicted_ids(y_pred: Any) -> np.ndarray:
+def _outputs_2d(y_pred: Any) -> np.ndarray:
+    """``y_pred`` as a NumPy array of shape ``(N, C)`` (``(N, 1)`` for a single output)."""
     p = backend.to_numpy(y_pred)
-    p = p.reshape(len(p), -1)
+    if p.ndim == 0:
+        raise ValueError(f"y_pred must have a batch axis, got shape {p.shape}")
+    return p.reshape(len(p), -1)
+
+
+def _n_classes(p: np.ndarray) -> int:
+    """Number of classes of 2-D outputs: their width, or 2 for a single sigmoid output."""
+    return 2 if p.shape[1] == 1 else p.shape[1]
+
+
+def _predicted_ids(p: np.ndarray) -> np.ndarray:
+    """Predicted class ids of 2-D outputs: argmax, or ``p >= 0.5`` for a single output."""
     if p.shape[1] == 1:
         return (p[:, 0] >= 0.5).astype(np.int64)
     return p.argmax(axis=1)
 
 
+def _class_ids(y_true: Any, n_outputs: int, n_samples: int) -> np.ndarray:
+    """True class ids (int64, shape ``(N,)``) from one-hot rows, integer ids or 0/1 labels.
+
+    Raises:
+        ValueError: when the number of samples differs from ``n_samples`` or an id is out of range.
+    """
+    y = backend.to_numpy(y_true)
+    if y.ndim == 0 or len(y) != n_samples:
+        raise ValueError(
+            f"y_true must have the same number of samples as y_pred ({n_samples}), "
+            f"got shape {y.shape}"
+        )
+    if n_outputs == 1:
+        y = y.reshape(n_samples, -1)
+        if y.shape[1] != 1:
+            raise ValueError(f"y_true must hold one label per sample, got shape {y.shape}")
+        return (y[:, 0] >= 0.5).astype(np.int64)
+    if y.ndim == 2 and y.shape[1] == n_outputs:
+        return y.argmax(axis=1)
+    y = y.reshape(n_samples, -1)
+    if y.shape[1] != 1:
+        raise ValueError(
+            f"y_true must be one-hot rows of width {n_outputs} or class ids of shape (N,), "
+            f"got shape {y.shape}"
+        )
+    ids = y[:, 0]
+    if ids.dtype.kind not in "iub" and not np.array_equal(ids, np.round(ids)):
+        raise ValueError("y_true must hold integer class ids, got non-integer values")
+    ids = ids.astype(np.int64)
+    if ids.size and (ids.min() < 0 or ids.max() >= n_outputs):
+        raise ValueError(
+            f"y_true class ids must be in [0, {n_outputs}), "
+            f"got values in [{ids.min()}, {ids.max()}]"
+        )
+    return ids
+
+
+def _classification_pair(y_pred: Any, y_true: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return ``(outputs (N, C), predicted ids, true ids)``."""
+    p = _outputs_2d(y_pred)
+    return p, _predicted_ids(p), _class_ids(y_true, p.shape[1], len(p))
+
+
+# -- base ------------------------------------------------------------------------------------------
+
+
 class Metric:
-    """Base class of streaming metrics."""
+    """Base class of streaming metrics.
+
+    Attributes:
+        name: key of the metric in the training History and in printed logs.
+    """
 
     name = ""
 
@@ -41,17 +117,40 @@ class Metric:
         self.reset()
 
     def reset(self) -> None:
+        """Forget everything seen so far."""
         raise NotImplementedError
 
     def update(self, y_pred: Any, y_true: Any) -> None:
+        """Add one batch.
+
+        Args:
+            y_pred: network outputs of the batch.
+            y_true: targets of the batch.
+        """
         raise NotImplementedError
 
     def result(self) -> float:
+        """Return the metric over every sample seen since the last :meth:`reset`."""
         raise NotImplementedError
+
+    def __call__(self, y_pred: Any, y_true: Any) -> float:
+        """Reset, add one batch and return the result: the metric over whole arrays."""
+        self.reset()
+        self.update(y_pred, y_true)
+        return self.result()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+# -- classification --------------------------------------------------------------------------------
 
 
 class Accuracy(Metric):
-    """Fraction of correctly classified samples: argmax, or threshold 0.5 for a single output."""
+    """Fraction of correctly classified samples: argmax, or threshold 0.5 for a single output.
+
+    Result: ``correct / count`` over all samples seen (0.0 before any sample).
+    """
 
     name = "accuracy"
 
@@ -60,11 +159,7 @@ class Accuracy(Metric):
         self.count = 0
 
     def update(self, y_pred: Any, y_true: Any) -> None:
-        n_out = int(np.prod(y_pred.shape[1:])) if y_pred.ndim > 1 else 1
-        pred = _predicted_ids(y_pred)
-        true = _class_ids(y_true, n_out)
-        if n_out == 1:
-            true = (np.asarray(true, dtype=np.float64) >= 0.5).astype(np.int64)
+        _, pred, true = _classification_pair(y_pred, y_true)
         self.correct += int((pred == true).sum())
         self.count += len(pred)
 
@@ -72,18 +167,362 @@ class Accuracy(Metric):
         return self.correct / self.count if self.count else 0.0
 
 
+class TopKAccuracy(Accuracy):
+    """Fraction of samples whose true class is among the ``k`` highest scores.
+
+    A sample counts as a hit when fewer than ``k`` classes score *strictly* higher than its true
+    class (ties count in its favour, as ``tf.math.in_top_k``; scikit-learn breaks ties by index
+    instead, which only matters for exactly equal scores). For a single sigmoid output (2 classes)
+    ``k = 1`` is plain accuracy and ``k >= 2`` always hits, as in scikit-learn. With ``k >= C``
+    every sample hits.
+
+    Args:
+        k: number of top scores to look at, a positive integer (default 5).
+
+    Attributes:
+        name: ``"top<k>_accuracy"`` (``"top5_accuracy"`` by default); :func:`get` accepts it back.
+
+    Raises:
+        ValueError: when ``k`` is not a positive integer.
+    """
+
+    def __init__(self, k: int = 5) -> None:
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        self.k = int(k)
+        self.name = f"top{self.k}_accuracy"
+        super().__init__()
+
+    def update(self, y_pred: Any, y_true: Any) -> None:
+        p, pred, true = _classification_pair(y_pred, y_true)
+        if p.shape[1] == 1:
+            hits = pred == true if self.k == 1 else np.ones(len(p), dtype=bool)
+        else:
+            true_score = p[np.arange(len(p)), true]
+            hits = (p > true_score[:, None]).sum(axis=1) < self.k
+        self.correct += int(hits.sum())
+        self.count += len(p)
+
+    def __repr__(self) -> str:
+        return f"TopKAccuracy(k={self.k})"
+
+
+class _ConfusionMetric(Metric):
+    """Base of metrics computed from a confusion matrix accumulated over batches.
+
+    Attributes:
+        matrix: ``(C, C)`` int64 counts, rows = true class, columns = predicted class (as
+            scikit-learn); ``None`` before the first batch. ``C`` comes from the width of the first
+            batch's ``y_pred``.
+    """
+
+    def reset(self) -> None:
+        self.matrix: np.ndarray | None = None
+
+    def update(self, y_pred: Any, y_true: Any) -> None:
+        p, pred, true = _classification_pair(y_pred, y_true)
+        n = _n_classes(p)
+        if self.matrix is None:
+            self.matrix = np.zeros((n, n), dtype=np.int64)
+        elif self.matrix.shape[0] != n:
+            raise ValueError(
+                f"y_pred must have {self.matrix.shape[0]} classes like the earlier batches, got {n}"
+            )
+        self.matrix += np.bincount(true * n + pred, minlength=n * n).reshape(n, n)
+
+    def _per_class(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Return ``(tp, predicted counts, true counts, present)`` per class."""
+        m = self.matrix if self.matrix is not None else np.zeros((0, 0), dtype=np.int64)
+        tp = np.diag(m).astype(np.float64)
+        predicted = m.sum(axis=0).astype(np.float64)
+        actual = m.sum(axis=1).astype(np.float64)
+        return tp, predicted, actual, (predicted + actual) > 0
+
+    @staticmethod
+    def _macro(numerator: np.ndarray, denominator: np.ndarray, present: np.ndarray) -> float:
+        """Mean over present classes of ``numerator / denominator`` (0 where that is 0/0)."""
+        if not present.any():
+            return 0.0
+        safe = np.where(denominator > 0, denominator, 1.0)
+        per_class = np.where(denominator > 0, numerator / safe, 0.0)
+        return float(per_class[present].mean())
+
+
+class Precision(_ConfusionMetric):
+    """Macro-averaged precision: mean over classes of ``TP / (TP + FP)``.
+
+    Like scikit-learn's ``precision_score(average="macro", zero_division=0)`` with its default
+    labels: the mean runs over the classes that occur in ``y_true`` or in the predictions, and a
+    class that is never predicted has precision 0.
+    """
+
+    name = "precision"
+
+    def result(self) -> float:
+        tp, predicted, _, present = self._per_class()
+        return self._macro(tp, predicted, present)
+
+
+class Recall(_ConfusionMetric):
+    """Macro-averaged recall: mean over classes of ``TP / (TP + FN)``.
+
+    Like scikit-learn's ``recall_score(average="macro", zero_division=0)`` with its default labels:
+    the mean runs over the classes that occur in ``y_true`` or in the predictions, and a class with
+    no true sample has recall 0.
+    """
+
+    name = "recall"
+
+    def result(self) -> float:
+        tp, _, actual, present = self._per_class()
+        return self._macro(tp, actual, present)
+
+
+class F1Score(_ConfusionMetric):
+    """Macro-averaged F1: mean over classes of ``2·TP / (2·TP + FP + FN)`` (= 2PR / (P + R)).
+
+    Like scikit-learn's ``f1_score(average="macro", zero_division=0)`` with its default labels: the
+    mean runs over the classes that occur in ``y_true`` or in the predictions (the per-class F1 of a
+    class with precision and recall 0 is 0). This is the mean of per-class F1 values, not the F1 of
+    the macro precision and recall.
+    """
+
+    name = "f1_score"
+
+    def result(self) -> float:
+        tp, predicted, actual, present = self._per_class()
+        return self._macro(2.0 * tp, predicted + actual, present)
+
+
+# -- regression ------------------------------------------------------------------------------------
+
+
+def _regression_pair(y_pred: Any, y_true: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Return both as float64 arrays of shape ``(N, D)``.
+
+    Raises:
+        ValueError: when the shapes do not hold the same values per sample.
+    """
+    p = np.asarray(backend.to_numpy(y_pred), dtype=np.float64)
+    t = np.asarray(backend.to_numpy(y_true), dtype=np.float64)
+    if p.ndim == 0 or t.ndim == 0 or len(p) != len(t) or p.size != t.size:
+        raise ValueError(
+            f"y_true must have the shape of y_pred {p.shape} (or differ only by a trailing axis "
+            f"of 1), got {t.shape}"
+        )
+    p = p.reshape(len(p), -1)
+    return p, t.reshape(p.shape)
+
+
+class _ErrorSum(Metric):
+    """Base of metrics that average a function of ``y_pred − y_true`` over all values."""
+
+    def reset(self) -> None:
+        self.total = 0.0
+        self.count = 0
+
+    def _error(self, diff: np.ndarray) -> np.ndarray:
+        """Elementwise error of ``diff = y_pred − y_true`` (may overwrite ``diff``)."""
+        raise NotImplementedError
+
+    def update(self, y_pred: Any, y_true: Any) -> None:
+        p, t = _regression_pair(y_pred, y_true)
+        diff = np.subtract(p, t)  # a new array: p may be the caller's y_pred
+        self.total += float(self._error(diff).sum())
+        self.count += diff.size
+
+    def result(self) -> float:
+        return self.total / self.count if self.count else 0.0
+
+
+class MeanAbsoluteError(_ErrorSum):
+    """Mean absolute error ``Σ|ŷ − y| / (N·D)`` over all N samples and D outputs.
+
+    Equals scikit-learn's ``mean_absolute_error`` (uniform average over outputs). 0.0 before any
+    sample.
+    """
+
+    name = "mae"
+
+    def _error(self, diff: np.ndarray) -> np.ndarray:
+        return np.abs(diff, out=diff)
+
+
+class MeanSquaredError(_ErrorSum):
+    """Mean squared error ``Σ(ŷ − y)² / (N·D)`` over all N samples and D outputs.
+
+    Equals scikit-learn's ``mean_squared_error`` (uniform average over outputs). 0.0 before any
+    sample.
+    """
+
+    name = "mse"
+
+    def _error(self, diff: np.ndarray) -> np.ndarray:
+        return np.square(diff, out=diff)
+
+
+class RootMeanSquaredError(MeanSquaredError):
+    """Root mean squared error ``sqrt(MSE)``, the square root of :class:`MeanSquaredError`.
+
+    For one output this is scikit-learn's ``root_mean_squared_error``; for several outputs it is the
+    root of the MSE over all values (as Keras ``RootMeanSquaredError``), whereas scikit-learn
+    averages the per-output roots.
+    """
+
+    name = "rmse"
+
+    def result(self) -> float:
+        return math.sqrt(super().result())
+
+
+class R2Score(Metric):
+    """Coefficient of determination R², as scikit-learn's ``r2_score`` (``"uniform_average"``).
+
+    Per output j: ``R²_j = 1 − Σ(y − ŷ)² / Σ(y − ȳ)²`` with ȳ the mean of y_true over all samples;
+    the result is the mean of the ``R²_j``. As scikit-learn (``force_finite=True``), an output whose
+    y_true is constant scores 1.0 when predicted exactly and 0.0 otherwise. Fewer than two samples
+    give NaN.
+
+    Streaming: per output, the residual sum of squares, and the count, mean and centred sum of
+    squares of y_true merged batch by batch (Chan et al.'s parallel variance update, stable in
+    float64).
+    """
+
+    name = "r2"
+
+    def reset(self) -> None:
+        self.count = 0
+        self.mean: np.ndarray | None = None
+        self.m2: np.ndarray | None = None
+        self.ss_res: np.ndarray | None = None
+
+    def update(self, y_pred: Any, y_true: Any) -> None:
+        p, t = _regression_pair(y_pred, y_true)
+        n_b = len(t)
+        if n_b == 0:
+            return
+        mean_b = t.mean(axis=0)
+        m2_b = np.square(t - mean_b).sum(axis=0)
+        ss_res_b = np.square(t - p).sum(axis=0)
+        if self.mean is None:
+            self.count, self.mean, self.m2, self.ss_res = n_b, mean_b, m2_b, ss_res_b
+            return
+        if mean_b.shape != self.mean.shape:
+            raise ValueError(
+                f"y_pred must have {self.mean.shape[0]} outputs like the earlier batches, "
+                f"got {mean_b.shape[0]}"
+            )
+        n = self.count + n_b
+        delta = mean_b - self.mean
+        self.m2 = self.m2 + m2_b + delta * delta * (self.count * n_b / n)
+        self.mean = self.mean + delta * (n_b / n)
+        self.ss_res = self.ss_res + ss_res_b
+        self.count = n
+
+    def result(self) -> float:
+        if self.count < 2:
+            return float("nan")
+        ss_tot, ss_res = self.m2, self.ss_res
+        safe = np.where(ss_tot != 0, ss_tot, 1.0)
+        scores = np.where(ss_tot != 0, 1.0 - ss_res / safe, np.where(ss_res == 0, 1.0, 0.0))
+        return float(scores.mean())
+
+
+# -- plain functions -------------------------------------------------------------------------------
+
+
 def accuracy(y_pred: Any, y_true: Any) -> float:
     """Accuracy over whole arrays (see :class:`Accuracy`)."""
-    m = Accuracy()
+    return Accuracy()(y_pred, y_true)
+
+
+def top_k_accuracy(y_pred: Any, y_true: Any, k: int = 5) -> float:
+    """Top-k accuracy over whole arrays (see :class:`TopKAccuracy`)."""
+    return TopKAccuracy(k)(y_pred, y_true)
+
+
+def precision(y_pred: Any, y_true: Any) -> float:
+    """Macro precision over whole arrays (see :class:`Precision`)."""
+    return Precision()(y_pred, y_true)
+
+
+def recall(y_pred: Any, y_true: Any) -> float:
+    """Macro recall over whole arrays (see :class:`Recall`)."""
+    return Recall()(y_pred, y_true)
+
+
+def f1_score(y_pred: Any, y_true: Any) -> float:
+    """Macro F1 over whole arrays (see :class:`F1Score`)."""
+    return F1Score()(y_pred, y_true)
+
+
+def confusion_matrix(y_pred: Any, y_true: Any) -> np.ndarray:
+    """Confusion matrix of whole arrays.
+
+    Args:
+        y_pred: outputs ``(N, C)``, or ``(N, 1)`` / ``(N,)`` for a single sigmoid output (C = 2).
+        y_true: one-hot rows ``(N, C)`` or class ids ``(N,)``.
+
+    Returns:
+        ``(C, C)`` int64 counts; entry ``[i, j]`` is the number of samples of true class ``i``
+        predicted as class ``j`` (as ``sklearn.metrics.confusion_matrix(y_true, y_pred,
+        labels=range(C))``).
+    """
+    m = _ConfusionMetric()
     m.update(y_pred, y_true)
-    return m.result()
+    assert m.matrix is not None
+    return m.matrix
 
 
-_REGISTRY: dict[str, type[Metric]] = {"accuracy": Accuracy, "acc": Accuracy}
+def mean_absolute_error(y_pred: Any, y_true: Any) -> float:
+    """MAE over whole arrays (see :class:`MeanAbsoluteError`)."""
+    return MeanAbsoluteError()(y_pred, y_true)
+
+
+def mean_squared_error(y_pred: Any, y_true: Any) -> float:
+    """MSE over whole arrays (see :class:`MeanSquaredError`)."""
+    return MeanSquaredError()(y_pred, y_true)
+
+
+def root_mean_squared_error(y_pred: Any, y_true: Any) -> float:
+    """RMSE over whole arrays (see :class:`RootMeanSquaredError`)."""
+    return RootMeanSquaredError()(y_pred, y_true)
+
+
+def r2_score(y_pred: Any, y_true: Any) -> float:
+    """R² over whole arrays (see :class:`R2Score`)."""
+    return R2Score()(y_pred, y_true)
+
+
+# -- lookup ----------------------------------------------------------------------------------------
+
+_REGISTRY: dict[str, type[Metric]] = {
+    "accuracy": Accuracy,
+    "acc": Accuracy,
+    "top_k_accuracy": TopKAccuracy,
+    "top_k": TopKAccuracy,
+    "precision": Precision,
+    "recall": Recall,
+    "f1": F1Score,
+    "f1_score": F1Score,
+    "mae": MeanAbsoluteError,
+    "mean_absolute_error": MeanAbsoluteError,
+    "mse": MeanSquaredError,
+    "mean_squared_error": MeanSquaredError,
+    "rmse": RootMeanSquaredError,
+    "root_mean_squared_error": RootMeanSquaredError,
+    "r2": R2Score,
+    "r2_score": R2Score,
+}
+
+_TOP_K = re.compile(r"top(\d+)(?:_accuracy)?")
 
 
 def get(metric: str | Metric) -> Metric:
-    """Return a fresh metric object from a name or an instance.
+    """Return a fresh metric object from a name, or the given instance.
+
+    Args:
+        metric: a name listed in the module docstring (case-insensitive), or a :class:`Metric`.
 
     Raises:
         ValueError: for an unknown name.
@@ -93,7 +532,11 @@ def get(metric: str | Metric) -> Metric:
         return metric
     if isinstance(metric, str):
         key = metric.lower()
-        if key not in _REGISTRY:
-            raise ValueError(f"metric must be one of {sorted(_REGISTRY)}, got {metric!r}")
-        return _REGISTRY[key]()
+        if key in _REGISTRY:
+            return _REGISTRY[key]()
+        top_k = _TOP_K.fullmatch(key)
+        if top_k and int(top_k.group(1)) > 0:
+            return TopKAccuracy(int(top_k.group(1)))
+        names = sorted(_REGISTRY) + ["top<k>", "top<k>_accuracy"]
+        raise ValueError(f"metric must be one of {names}, got {metric!r}")
     raise TypeError(f"metric must be a name or a Metric, got {type(metric).__name__}")

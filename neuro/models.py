@@ -265,11 +265,11 @@ class Network:
             loss_den = 0.0
             bar = _progress(n_batches, epoch, epochs) if bar_ok else None
             for b in range(n_batches):
+                window = slice(b * batch_size, (b + 1) * batch_size)
                 if order is None:
-                    xb, yb = x[b * batch_size : (b + 1) * batch_size], y[b * batch_size : (b + 1) * batch_size]
+                    xb, yb = x[window], y[window]
                 else:
-                    idx = order[b * batch_size : (b + 1) * batch_size]
-                    xb, yb = x[idx], y[idx]
+                    xb, yb = x[order[window]], y[order[window]]
                 saved = _snapshot_buffers(self.layers) if has_buffers else None
                 out, pred = self._forward(backend.asarray(xb), True, head)
                 total, denom = self._loss_terms(out, yb, head)
@@ -284,7 +284,18 @@ class Network:
                         "stopped and the weights are those from before this batch"
                     )
                 self._backward(out, pred, yb, head)
-                self.optimizer.step(self.params, self.grads)
+                grads = self.grads
+                # one reduction per array: overflowing gradients must not reach the weights either
+                if not np.isfinite(sum(float(g.sum()) for g in grads)):
+                    if saved is not None:
+                        _restore_buffers(self.layers, saved)
+                    if bar is not None:
+                        bar.close()
+                    raise FloatingPointError(
+                        f"gradients became non-finite at epoch {epoch + 1}, batch {b + 1}; training "
+                        "stopped and the weights are those from before this batch"
+                    )
+                self.optimizer.step(self.params, grads)
                 loss_sum += batch_loss * denom
                 loss_den += denom
                 for m in metric_objs:
@@ -424,7 +435,7 @@ class Network:
             )
         widths = [max(len(r[c]) for r in rows) for c in range(3)]
         line = "-" * (sum(widths) + 6)
-        fmt = "{:<%d}   {:<%d}   {:>%d}" % tuple(widths)
+        fmt = f"{{:<{widths[0]}}}   {{:<{widths[1]}}}   {{:>{widths[2]}}}"
         trainable = sum(layer.count_params() for layer in self.layers)
         frozen = sum(int(np.prod(b.shape)) for layer in self.layers for b in layer.buffers.values())
         out = [

@@ -28,7 +28,7 @@ def _check_range(
     low_open: bool = False,
     high_open: bool = True,
 ) -> float:
-    """Return ``value`` as a float; raise ValueError naming ``name`` if it is outside the interval."""
+    """Return ``value`` as a float; raise ValueError naming ``name`` if outside the interval."""
     is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
     inside = is_number and (low < value if low_open else low <= value)
     inside = inside and (value < high if high_open else value <= high)

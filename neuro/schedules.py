@@ -112,7 +112,7 @@ class ExponentialDecay(Schedule):
 
 
 class CosineDecay(Schedule):
-    """Cosine decay from the initial rate to ``alpha`` times it, as Keras ``CosineDecay`` (no warmup).
+    """Cosine decay to ``alpha`` times the initial rate, as Keras ``CosineDecay`` (no warmup).""
 
     With s = min(step, decay_steps)::
 

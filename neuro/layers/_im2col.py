@@ -1,8 +1,9 @@
-"""Helpers shared by the 2-D layers (Conv2D, MaxPool2D): argument checks, padding and im2col / col2im.
+"""Helpers of the 2-D layers (Conv2D, MaxPool2D): argument checks, padding, im2col and col2im.
 
-All images are channels-last, ``(N, H, W, C)``. ``im2col`` gathers every ``kh × kw`` window into one row
-through a strided view (no Python loop over samples, pixels or windows); ``col2im`` sends the rows back by
-looping over the ``kh·kw`` kernel offsets only, each offset being one strided slice of the image.
+All images are channels-last, ``(N, H, W, C)``. ``im2col`` gathers every ``kh × kw`` window into
+one row through a strided view (no Python loop over samples, pixels or windows); ``col2im`` sends
+the rows back by looping over the ``kh·kw`` kernel offsets only, each offset being one strided
+slice of the image.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def check_image_shape(input_shape: tuple[int, ...], layer: str) -> tuple[int, in
 
 
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
-    """Padding ``(before, after)`` of one axis for ``"same"``: the output has ``ceil(size / stride)`` cells.
+    """Padding ``(before, after)`` of one axis for ``"same"``: ``ceil(size / stride)`` outputs.
 
     As in TensorFlow/Keras, an odd total puts the extra cell after (bottom / right).
     """
@@ -68,7 +69,7 @@ def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
 
 
 def pad_image(x: Any, pads: tuple[int, int, int, int]) -> Any:
-    """Zero-pad ``x`` (N, H, W, C) by ``(top, bottom, left, right)``; returns ``x`` itself for no padding."""
+    """Zero-pad ``x`` (N, H, W, C) by ``(top, bottom, left, right)``; ``x`` itself if no padding."""
     top, bottom, left, right = pads
     if not (top or bottom or left or right):
         return x
@@ -79,7 +80,7 @@ def pad_image(x: Any, pads: tuple[int, int, int, int]) -> Any:
 
 
 def window_view(x: Any, kh: int, kw: int, sh: int, sw: int) -> Any:
-    """Strided read-only view ``(N, Ho, Wo, kh, kw, C)`` of all the valid windows of ``x`` (no copy)."""
+    """Strided view ``(N, Ho, Wo, kh, kw, C)`` of all the valid windows of ``x`` (no copy)."""
     n, h, w, c = x.shape
     ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
     s0, s1, s2, s3 = x.strides
@@ -91,7 +92,8 @@ def window_view(x: Any, kh: int, kw: int, sh: int, sw: int) -> Any:
 def im2col(x: Any, kh: int, kw: int, sh: int, sw: int) -> Any:
     """Return the windows of ``x`` (N, H, W, C) as rows: ``(N·Ho·Wo, kh·kw·C)``, C-contiguous.
 
-    Columns are ordered ``(kernel row, kernel column, channel)``, matching ``kernel.reshape(kh·kw·C, F)``.
+    Columns are ordered ``(kernel row, kernel column, channel)``, matching
+    ``kernel.reshape(kh·kw·C, F)``.
     A 1×1 kernel with stride 1 needs no copy.
     """
     n, h, w, c = x.shape

@@ -65,7 +65,7 @@ class Layer:
         """Create ``self.params`` and ``self.buffers``; layers without parameters keep the default."""
 
     def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        """Return the output shape for ``input_shape`` (both without batch axis); raise ValueError if invalid."""
+        """Return the output shape for ``input_shape`` (no batch axis); raise ValueError if invalid."""
         return input_shape
 
     # -- computation ------------------------------------------------------------------------------------

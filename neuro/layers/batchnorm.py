@@ -17,10 +17,11 @@ class BatchNorm(Layer):
     inputs (after Dense) and over N, H, W for ``(N, H, W, C)`` inputs (after Conv2D). Paper: Ioffe &
     Szegedy, 2015.
 
-    In training the layer normalizes with the batch mean and the *biased* batch variance, and updates the
-    running averages ``running = momentum · running + (1 − momentum) · batch``; the running variance is fed
-    the *unbiased* batch variance (``var · m / (m − 1)``, m values per feature, as PyTorch does; with m = 1
-    the biased one, 0). In inference it normalizes with the running averages and changes nothing.
+    In training the layer normalizes with the batch mean and the *biased* batch variance, and
+    updates the running averages ``running = momentum · running + (1 − momentum) · batch``; the
+    running variance is fed the *unbiased* batch variance (``var · m / (m − 1)``, m values per
+    feature, as PyTorch does; with m = 1 the biased one, 0). In inference it normalizes with the
+    running averages and changes nothing.
     PyTorch's ``momentum`` is ``1 − momentum`` here.
 
     Args:
@@ -33,15 +34,19 @@ class BatchNorm(Layer):
         - params ``gamma`` (ones) and ``beta`` (zeros), buffers ``running_mean`` (zeros) and
           ``running_var`` (ones): ``(F,)`` or ``(C,)``.
 
-    Gradient: with g = dL/dy, x̂ = (x − mean) / sqrt(var + epsilon) and m values per feature (sums over
-    those m values): dL/dgamma = Σ g·x̂, dL/dbeta = Σ g, and
+    Gradient: with g = dL/dy, x̂ = (x − mean) / sqrt(var + epsilon) and m values per feature
+    (sums over those m values): dL/dgamma = Σ g·x̂, dL/dbeta = Σ g, and
     dL/dx = gamma / (sqrt(var + epsilon) · m) · (m·g − Σ g − x̂ · Σ g·x̂).
     """
 
-    def __init__(self, momentum: float = 0.99, epsilon: float = 1e-5, name: str | None = None) -> None:
+    def __init__(
+        self, momentum: float = 0.99, epsilon: float = 1e-5, name: str | None = None
+    ) -> None:
         super().__init__(name=name)
-        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not (
-            0.0 <= momentum <= 1.0
+        if (
+            isinstance(momentum, bool)
+            or not isinstance(momentum, (int, float))
+            or not (0.0 <= momentum <= 1.0)
         ):
             raise ValueError(f"momentum must be a number in [0, 1], got {momentum!r}")
         if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon > 0:
@@ -54,8 +59,8 @@ class BatchNorm(Layer):
     def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if len(input_shape) not in (1, 3) or any(d < 1 for d in input_shape):
             raise ValueError(
-                "BatchNorm expects input_shape (features,) or (height, width, channels) with positive "
-                f"sizes, got input_shape={input_shape}"
+                "BatchNorm expects input_shape (features,) or (height, width, channels) with "
+                f"positive sizes, got input_shape={input_shape}"
             )
         return input_shape
 
@@ -93,7 +98,9 @@ class BatchNorm(Layer):
     def backward(self, grad: Any) -> Any:
         xhat = self._xhat
         if xhat is None:
-            raise RuntimeError("BatchNorm.backward called without a forward pass with training=True")
+            raise RuntimeError(
+                "BatchNorm.backward called without a forward pass with training=True"
+            )
         xp = backend.xp
         g = grad.reshape(-1, grad.shape[-1])
         m = g.shape[0]

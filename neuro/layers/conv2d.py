@@ -23,16 +23,17 @@ class Conv2D(ActivatedLayer):
     """2-D convolution ``y = f(x ⋆ W + b)`` (cross-correlation, as in every deep-learning library).
 
     The windows of the (padded) input are gathered into a matrix ``X_col`` of shape
-    ``(N·Ho·Wo, kh·kw·C)`` through a strided view, and the layer is then a Dense layer on those rows:
+    ``(N·Ho·Wo, kh·kw·C)`` through a strided view, and the layer is then a Dense layer on those
+    rows:
     ``Z = X_col · W_mat + b`` with ``W_mat = W.reshape(kh·kw·C, filters)``.
 
     Args:
         filters: number of output channels (> 0).
         kernel_size: ``k`` or ``(kh, kw)``, positive.
         stride: ``s`` or ``(sh, sw)``, positive (default 1).
-        padding: ``"valid"`` (no padding, windows must fit in the input) or ``"same"`` (zero padding so
-            that the output has ``ceil(H / sh) × ceil(W / sw)`` cells; an odd total padding puts the extra
-            row / column at the bottom / right, as TensorFlow and Keras do).
+        padding: ``"valid"`` (no padding, windows must fit in the input) or ``"same"`` (zero
+            padding so that the output has ``ceil(H / sh) × ceil(W / sw)`` cells; an odd total
+            padding puts the extra row / column at the bottom / right, as TensorFlow and Keras do).
         activation: activation name or object; ``None`` means linear. Default ``"relu"``.
         weights_initializer: initializer of the kernel (default He-uniform, fan-in ``kh·kw·C``).
         biases_initializer: initializer of the bias (default zeros).
@@ -40,7 +41,8 @@ class Conv2D(ActivatedLayer):
 
     Shape:
         - input: ``(N, H, W, C)``; output: ``(N, Ho, Wo, filters)`` with
-          ``Ho = (H − kh) // sh + 1`` for ``"valid"`` and ``Ho = ceil(H / sh)`` for ``"same"`` (same for W).
+          ``Ho = (H − kh) // sh + 1`` for ``"valid"`` and ``Ho = ceil(H / sh)`` for ``"same"``
+          (likewise for W).
         - kernel ``W``: ``(kh, kw, C, filters)``; bias ``b``: ``(filters,)``.
 
     Gradient: with G = dL/dz (after the activation's backward) reshaped to ``(N·Ho·Wo, filters)``,
@@ -76,7 +78,7 @@ class Conv2D(ActivatedLayer):
         self._padded_shape: tuple[int, int, int, int] | None = None
         self._pads = (0, 0, 0, 0)
 
-    # -- shapes -----------------------------------------------------------------------------------------
+    # -- shapes --
     def _paddings(self, h: int, w: int) -> tuple[int, int, int, int]:
         """``(top, bottom, left, right)`` zero padding for an ``h × w`` input."""
         if self.padding == "valid":
@@ -106,22 +108,22 @@ class Conv2D(ActivatedLayer):
             "bias": backend.asarray(self.biases_initializer((self.filters,), rng, dt)),
         }
 
-    # -- computation ------------------------------------------------------------------------------------
+    # -- computation --
     def _affine_forward(self, x: Any, training: bool) -> Any:
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         n, h, w, _ = x.shape
         pads = self._paddings(h, w)
-        xp_ = pad_image(x, pads)
-        cols = im2col(xp_, kh, kw, sh, sw)
+        x_pad = pad_image(x, pads)
+        cols = im2col(x_pad, kh, kw, sh, sw)
         kernel = self.params["kernel"]
         z = cols @ kernel.reshape(-1, self.filters)
         z += self.params["bias"]
         if training:
-            self._cols, self._padded_shape, self._pads = cols, xp_.shape, pads
+            self._cols, self._padded_shape, self._pads = cols, x_pad.shape, pads
         else:
             self._cols = self._padded_shape = None
-        ho = (xp_.shape[1] - kh) // sh + 1
-        wo = (xp_.shape[2] - kw) // sw + 1
+        ho = (x_pad.shape[1] - kh) // sh + 1
+        wo = (x_pad.shape[2] - kw) // sw + 1
         return z.reshape(n, ho, wo, self.filters)
 
     def forward(self, x: Any, training: bool = False) -> Any:

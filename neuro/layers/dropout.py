@@ -11,8 +11,10 @@ from neuro.layers.base import Layer
 
 
 class Dropout(Layer):
-    """Inverted dropout: in training each unit is zeroed with probability ``rate`` and the others are
-    scaled by ``1 / (1 − rate)``, so that inference is the identity. Paper: Srivastava et al., 2014.
+    """Inverted dropout: zero units with probability ``rate`` in training, scale the others up.
+
+    The kept units are scaled by ``1 / (1 − rate)``, so that inference is the identity.
+    Paper: Srivastava et al., 2014.
 
     The masks are drawn from the generator handed to :meth:`build` (the network's seeded one), so a
     network seed reproduces them.
@@ -24,7 +26,8 @@ class Dropout(Layer):
     Shape:
         - input: any shape ``(N, ...)``; output: same shape.
 
-    Gradient: dL/dx = dL/dy · mask, with mask = [u ≥ rate] / (1 − rate) the one used in the forward pass.
+    Gradient: dL/dx = dL/dy · mask, with mask = [u ≥ rate] / (1 − rate) the one drawn in the
+    forward pass.
     """
 
     def __init__(self, rate: float, name: str | None = None) -> None:

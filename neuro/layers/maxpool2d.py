@@ -14,22 +14,24 @@ from neuro.layers.base import Layer
 class MaxPool2D(Layer):
     """Maximum over each ``ph × pw`` window, windows placed every ``(sh, sw)`` cells (no padding).
 
-    The maximum is computed by a small loop over the ``ph·pw`` window offsets, each offset being one
-    strided slice of the whole batch; in training the loop also records which offset held the maximum.
+    The maximum is computed by a small loop over the ``ph·pw`` window offsets, each offset being
+    one strided slice of the whole batch; in training the loop also records which offset held the
+    maximum.
 
     Args:
         pool_size: ``p`` or ``(ph, pw)``, positive (default ``(2, 2)``).
-        stride: ``s`` or ``(sh, sw)``, positive; defaults to ``pool_size`` (non-overlapping windows).
-            A stride smaller than the pool gives overlapping windows.
+        stride: ``s`` or ``(sh, sw)``, positive; defaults to ``pool_size`` (non-overlapping
+            windows). A stride smaller than the pool gives overlapping windows.
         name: optional layer name.
 
     Shape:
         - input: ``(N, H, W, C)``; output: ``(N, Ho, Wo, C)`` with ``Ho = (H − ph) // sh + 1`` and
           ``Wo = (W − pw) // sw + 1``; rows and columns that no window reaches are ignored.
 
-    Gradient: each window's dL/dy goes to the one input element that was its maximum (the first maximum
-    in row-major window order on ties, as ``argmax`` picks it); every other element gets 0. When windows
-    overlap, an element that is the maximum of several windows receives the sum of their gradients.
+    Gradient: each window's dL/dy goes to the one input element that was its maximum (the first
+    maximum in row-major window order on ties, as ``argmax`` picks it); every other element gets 0.
+    When windows overlap, an element that is the maximum of several windows receives the sum of
+    their gradients.
     """
 
     def __init__(
@@ -55,7 +57,7 @@ class MaxPool2D(Layer):
         return (h - ph) // sh + 1, (w - pw) // sw + 1, c
 
     def _window_slices(self, h: int, w: int) -> list[tuple[slice, slice]]:
-        """For each window offset (row-major), the row and column slices of the elements at that offset."""
+        """For each window offset (row-major), the row and column slices of its elements."""
         (ph, pw), (sh, sw) = self.pool_size, self.stride
         ho, wo = (h - ph) // sh + 1, (w - pw) // sw + 1
         return [
@@ -87,7 +89,9 @@ class MaxPool2D(Layer):
     def backward(self, grad: Any) -> Any:
         argmax = self._argmax
         if argmax is None:
-            raise RuntimeError("MaxPool2D.backward called without a forward pass with training=True")
+            raise RuntimeError(
+                "MaxPool2D.backward called without a forward pass with training=True"
+            )
         if not self.need_input_grad:
             return None
         xp = backend.xp

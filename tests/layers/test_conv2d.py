@@ -1,0 +1,185 @@
+"""Conv2D: shapes, errors, finite-difference gradients and equivalence with PyTorch."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from neuro.gradcheck import check_gradients
+from neuro.layers.conv2d import Conv2D
+
+
+def max_rel_err(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-12))
+
+
+def assert_gradients(layer, x: np.ndarray) -> None:
+    """Input and parameter gradients against central differences (every entry), in float64."""
+    report = check_gradients(layer, x, max_entries=None)
+    assert report.max_error < 1e-6, report
+
+
+CONFIGS = [  # kernel, stride, padding
+    ((3, 3), (1, 1), "valid"),
+    ((3, 3), (1, 1), "same"),
+    ((3, 2), (1, 1), "valid"),
+    ((3, 2), (1, 1), "same"),
+    ((3, 3), (2, 2), "valid"),
+    ((3, 3), (2, 2), "same"),
+    ((2, 3), (2, 1), "same"),
+    ((4, 4), (2, 3), "same"),
+    ((1, 1), (1, 1), "valid"),
+]
+
+
+@pytest.mark.parametrize("kernel,stride,padding", CONFIGS)
+def test_finite_difference_gradients(float64, rng, kernel, stride, padding):
+    layer = Conv2D(4, kernel, stride, padding, activation=None, biases_initializer="uniform")
+    layer.build((7, 9, 3), rng)
+    assert_gradients(layer, rng.standard_normal((2, 7, 9, 3)))
+
+
+def test_finite_difference_gradients_with_activation(float64, rng):
+    layer = Conv2D(3, 3, 2, "same", activation="tanh")
+    layer.build((6, 5, 2), rng)
+    assert_gradients(layer, rng.standard_normal((2, 6, 5, 2)))
+
+
+@pytest.mark.parametrize("h,w", [(7, 9), (8, 8), (5, 4)])
+@pytest.mark.parametrize("kernel,stride,padding", CONFIGS)
+def test_output_shape(rng, h, w, kernel, stride, padding):
+    layer = Conv2D(5, kernel, stride, padding)
+    layer.build((h, w, 2), rng)
+    if padding == "same":
+        expected = (math.ceil(h / stride[0]), math.ceil(w / stride[1]), 5)
+    else:
+        expected = ((h - kernel[0]) // stride[0] + 1, (w - kernel[1]) // stride[1] + 1, 5)
+    assert layer.output_shape == expected
+    y = layer.forward(rng.standard_normal((3, h, w, 2)).astype(np.float32))
+    assert y.shape == (3, *expected)
+    assert y.dtype == np.float32
+    assert layer.params["kernel"].shape == (*kernel, 2, 5)
+    assert layer.params["bias"].shape == (5,)
+
+
+def to_torch_conv(torch, layer: Conv2D, x: np.ndarray):
+    """Run the same convolution in PyTorch (NCHW), with explicit (possibly asymmetric) padding."""
+    tf = torch.nn.functional
+    xt = torch.tensor(x.transpose(0, 3, 1, 2), requires_grad=True)
+    wt = torch.tensor(layer.params["kernel"].transpose(3, 2, 0, 1), requires_grad=True)
+    bt = torch.tensor(layer.params["bias"], requires_grad=True)
+    top, bottom, left, right = layer._paddings(x.shape[1], x.shape[2])
+    yt = tf.conv2d(tf.pad(xt, (left, right, top, bottom)), wt, bt, stride=layer.stride)
+    return xt, wt, bt, yt
+
+
+@pytest.mark.parametrize("kernel,stride,padding", CONFIGS)
+def test_matches_torch(float64, rng, torch, kernel, stride, padding):
+    layer = Conv2D(6, kernel, stride, padding, activation=None, biases_initializer="uniform")
+    layer.build((8, 7, 3), rng)
+    x = rng.standard_normal((4, 8, 7, 3))
+    y = layer.forward(x, training=True)
+    g = rng.standard_normal(y.shape)
+    dx = layer.backward(g)
+    xt, wt, bt, yt = to_torch_conv(torch, layer, x)
+    yt.backward(torch.tensor(g.transpose(0, 3, 1, 2)))
+    assert max_rel_err(y, yt.detach().numpy().transpose(0, 2, 3, 1)) < 1e-10
+    assert max_rel_err(dx, xt.grad.numpy().transpose(0, 2, 3, 1)) < 1e-10
+    assert max_rel_err(layer.grads["kernel"], wt.grad.numpy().transpose(2, 3, 1, 0)) < 1e-10
+    assert max_rel_err(layer.grads["bias"], bt.grad.numpy()) < 1e-10
+
+
+def test_same_padding_is_asymmetric_like_keras():
+    layer = Conv2D(1, 3, 2, "same")
+    assert layer._paddings(8, 7) == (0, 1, 1, 1)  # total 1 → extra row at the bottom
+    assert Conv2D(1, (4, 2), 1, "same")._paddings(5, 5) == (1, 2, 0, 1)
+
+
+def test_relu_default_and_skip_input_grad(rng):
+    layer = Conv2D(3, 3, padding="same")
+    assert layer.activation.key == "relu"
+    layer.build((5, 5, 2), rng)
+    x = rng.standard_normal((2, 5, 5, 2)).astype(np.float32)
+    y = layer.forward(x, training=True)
+    assert (y >= 0).all()
+    dx = layer.backward(np.ones_like(y))
+    assert dx.shape == x.shape and dx.dtype == np.float32
+    assert layer.grads["kernel"].dtype == np.float32
+    layer.need_input_grad = False
+    layer.forward(x, training=True)
+    assert layer.backward(np.ones_like(y)) is None
+
+
+def test_inference_keeps_no_cache(rng):
+    layer = Conv2D(3, 3)
+    layer.build((5, 5, 2), rng)
+    x = rng.standard_normal((2, 5, 5, 2)).astype(np.float32)
+    layer.forward(x, training=True)
+    layer.forward(x)
+    assert layer._cols is None
+    with pytest.raises(RuntimeError, match="training=True"):
+        layer.backward(np.ones((2, 3, 3, 3), np.float32))
+
+
+@pytest.mark.parametrize(
+    "kwargs,arg",
+    [
+        ({"filters": 0, "kernel_size": 3}, "filters"),
+        ({"filters": 2.5, "kernel_size": 3}, "filters"),
+        ({"filters": 2, "kernel_size": 0}, "kernel_size"),
+        ({"filters": 2, "kernel_size": (3, -1)}, "kernel_size"),
+        ({"filters": 2, "kernel_size": (3, 3, 3)}, "kernel_size"),
+        ({"filters": 2, "kernel_size": "3"}, "kernel_size"),
+        ({"filters": 2, "kernel_size": 3, "stride": 0}, "stride"),
+        ({"filters": 2, "kernel_size": 3, "stride": (1, 1.5)}, "stride"),
+        ({"filters": 2, "kernel_size": 3, "padding": "full"}, "padding"),
+    ],
+)
+def test_constructor_errors(kwargs, arg):
+    with pytest.raises(ValueError, match=arg):
+        Conv2D(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "layer,shape,arg",
+    [
+        (Conv2D(2, (3, 5)), (4, 4, 1), r"kernel_size \(3, 5\).*\(4, 4\)"),
+        (Conv2D(2, 3), (28, 28), r"input_shape=\(28, 28\)"),
+        (Conv2D(2, 3), (1, 28, 28, 1), "input_shape"),
+        (Conv2D(2, 3), (0, 28, 1), "input_shape"),
+    ],
+)
+def test_build_errors(rng, layer, shape, arg):
+    with pytest.raises(ValueError, match=arg):
+        layer.build(shape, rng)
+
+
+def test_same_allows_kernel_larger_than_input(rng):
+    layer = Conv2D(2, 5, padding="same")
+    layer.build((3, 2, 1), rng)
+    assert layer.output_shape == (3, 2, 2)
+
+
+def test_config_round_trip():
+    layer = Conv2D(8, (3, 2), 2, "same", activation="tanh")
+    cfg = layer.get_config()
+    assert cfg["kernel_size"] == (3, 2) and cfg["stride"] == (2, 2) and cfg["padding"] == "same"
+    cfg.pop("name")
+    again = Conv2D(**cfg)
+    assert again.get_config() == layer.get_config() | {"name": again.name}
+
+
+def test_small_cnn_network_gradients(float64, rng):
+    """Every CNN layer inside a Network: whole-network gradients (dropout masks rewound)."""
+    from neuro import BatchNorm, Dense, Dropout, Flatten, MaxPool2D, Network
+
+    net = Network((7, 6, 2), "softmax_crossentropy", "sgd", seed=0)
+    net.add(Conv2D(3, 3, padding="same", activation="tanh", biases_initializer="uniform"))
+    net.add(BatchNorm()).add(Conv2D(4, (2, 3), 2, "same", activation="tanh"))
+    net.add(MaxPool2D(2, 1)).add(Dropout(0.3)).add(Flatten()).add(Dense(5, "softmax"))
+    assert net.layers[0].need_input_grad is False
+    x, y = rng.standard_normal((6, 7, 6, 2)), rng.integers(0, 5, size=6)
+    report = check_gradients(net, x, y, max_entries=None)
+    assert report.max_error < 1e-6, report

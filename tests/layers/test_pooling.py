@@ -1,0 +1,142 @@
+"""MaxPool2D: shapes, errors, tie rule, finite-difference gradients and equivalence with PyTorch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neuro.gradcheck import check_gradients
+from neuro.layers.maxpool2d import MaxPool2D
+
+
+def max_rel_err(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-12))
+
+
+CONFIGS = [  # pool, stride
+    ((2, 2), None),
+    ((3, 3), None),
+    ((2, 3), (2, 3)),
+    ((3, 3), (2, 2)),  # overlapping
+    ((2, 2), (1, 1)),  # overlapping
+    ((2, 1), (3, 2)),  # gaps between windows
+]
+
+
+@pytest.mark.parametrize("pool,stride", CONFIGS)
+def test_finite_difference_gradients(float64, rng, pool, stride):
+    layer = MaxPool2D(pool, stride)
+    layer.build((7, 9, 2), rng)
+    # distinct values far apart, so that ±eps never changes which element is the maximum
+    x = rng.permutation(2 * 7 * 9 * 2).reshape(2, 7, 9, 2) * 0.1
+    report = check_gradients(layer, x.astype(np.float64), max_entries=None)
+    assert report.max_error < 1e-6, report
+
+
+@pytest.mark.parametrize("h,w", [(7, 9), (8, 8), (3, 3)])
+@pytest.mark.parametrize("pool,stride", CONFIGS)
+def test_output_shape(rng, h, w, pool, stride):
+    layer = MaxPool2D(pool, stride)
+    layer.build((h, w, 3), rng)
+    s = pool if stride is None else stride
+    expected = ((h - pool[0]) // s[0] + 1, (w - pool[1]) // s[1] + 1, 3)
+    assert layer.output_shape == expected
+    x = rng.standard_normal((2, h, w, 3)).astype(np.float32)
+    y = layer.forward(x, training=True)
+    assert y.shape == (2, *expected) and y.dtype == np.float32
+    dx = layer.backward(np.ones_like(y))
+    assert dx.shape == x.shape and dx.dtype == np.float32
+
+
+@pytest.mark.parametrize("pool,stride", CONFIGS)
+def test_matches_torch(float64, rng, torch, pool, stride):
+    layer = MaxPool2D(pool, stride)
+    layer.build((8, 9, 3), rng)
+    x = rng.standard_normal((4, 8, 9, 3))
+    y = layer.forward(x, training=True)
+    y_inference = layer.forward(x)
+    g = rng.standard_normal(y.shape)
+    layer.forward(x, training=True)
+    dx = layer.backward(g)
+    xt = torch.tensor(x.transpose(0, 3, 1, 2), requires_grad=True)
+    yt = torch.nn.functional.max_pool2d(xt, pool, stride=layer.stride)
+    yt.backward(torch.tensor(g.transpose(0, 3, 1, 2)))
+    expected = yt.detach().numpy().transpose(0, 2, 3, 1)
+    assert max_rel_err(y, expected) < 1e-10
+    assert max_rel_err(y_inference, expected) < 1e-10
+    assert max_rel_err(dx, xt.grad.numpy().transpose(0, 2, 3, 1)) < 1e-10
+
+
+def test_ties_send_gradient_to_first_maximum(float64):
+    layer = MaxPool2D(2)
+    layer.build((4, 4, 1))
+    x = np.zeros((1, 4, 4, 1))
+    x[0, 2:, 2:, 0] = [[1.0, 5.0], [5.0, 5.0]]
+    layer.forward(x, training=True)
+    dx = layer.backward(np.arange(1.0, 5.0).reshape(1, 2, 2, 1))[0, :, :, 0]
+    expected = np.zeros((4, 4))
+    expected[0, 0], expected[0, 2], expected[2, 0], expected[2, 3] = 1, 2, 3, 4
+    np.testing.assert_array_equal(dx, expected)
+
+
+def test_overlapping_windows_accumulate(float64):
+    layer = MaxPool2D(2, 1)
+    layer.build((3, 3, 1))
+    x = np.zeros((1, 3, 3, 1))
+    x[0, 1, 1, 0] = 1.0  # the maximum of all four windows
+    layer.forward(x, training=True)
+    dx = layer.backward(np.ones((1, 2, 2, 1)))
+    assert dx[0, 1, 1, 0] == 4.0 and dx.sum() == 4.0
+    x[0, 1, 1, 0] = 0.0  # all tied: each window's first element (its top-left corner)
+    layer.forward(x, training=True)
+    dx = layer.backward(np.ones((1, 2, 2, 1)))[0, :, :, 0]
+    np.testing.assert_array_equal(dx, [[1, 1, 0], [1, 1, 0], [0, 0, 0]])
+
+
+def test_inference_keeps_no_cache_and_skip_input_grad(rng):
+    layer = MaxPool2D()
+    layer.build((4, 4, 1), rng)
+    x = rng.standard_normal((2, 4, 4, 1)).astype(np.float32)
+    layer.forward(x)
+    with pytest.raises(RuntimeError, match="training=True"):
+        layer.backward(np.ones((2, 2, 2, 1), np.float32))
+    layer.need_input_grad = False
+    layer.forward(x, training=True)
+    assert layer.backward(np.ones((2, 2, 2, 1), np.float32)) is None
+
+
+@pytest.mark.parametrize(
+    "kwargs,arg",
+    [
+        ({"pool_size": 0}, "pool_size"),
+        ({"pool_size": (2, 2, 2)}, "pool_size"),
+        ({"pool_size": True}, "pool_size"),
+        ({"stride": -1}, "stride"),
+        ({"stride": (1, 0)}, "stride"),
+    ],
+)
+def test_constructor_errors(kwargs, arg):
+    with pytest.raises(ValueError, match=arg):
+        MaxPool2D(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "layer,shape,arg",
+    [
+        (MaxPool2D(3), (2, 8, 1), r"pool_size \(3, 3\).*\(2, 8\)"),
+        (MaxPool2D(), (8, 8), r"input_shape=\(8, 8\)"),
+        (MaxPool2D(), (8, -8, 1), "input_shape"),
+    ],
+)
+def test_build_errors(rng, layer, shape, arg):
+    with pytest.raises(ValueError, match=arg):
+        layer.build(shape, rng)
+
+
+def test_config():
+    assert MaxPool2D(3, 2).get_config() == {
+        "name": "maxpool2d",
+        "pool_size": (3, 3),
+        "stride": (2, 2),
+    }
+    assert MaxPool2D((2, 3)).stride == (2, 3)
