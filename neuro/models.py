@@ -421,6 +421,20 @@ class Network:
         for (_layer, store, k), w in zip(targets, weights, strict=True):
             store[k][...] = backend.asarray(backend.to_numpy(w), dtype=store[k].dtype)
 
+    # -- files ----------------------------------------------------------------------------------------------
+    def save(self, path: str | Any) -> None:
+        """Write the network (weights, optimizer state, generator state) to an HDF5 file; see :mod:`neuro.io`."""
+        from neuro import io
+
+        io.save(self, path)
+
+    @staticmethod
+    def load(path: str | Any, custom_objects: dict[str, type] | None = None) -> Network:
+        """Read a network written by :meth:`save`; see :func:`neuro.io.load`."""
+        from neuro import io
+
+        return io.load(path, custom_objects)
+
     # -- description ------------------------------------------------------------------------------------
     def summary(self, print_fn: Any = print) -> str:
         """Print (with ``print_fn``; ``None`` to skip) and return a table of layers, shapes and counts."""
