@@ -423,7 +423,7 @@ class Network:
 
     # -- files ----------------------------------------------------------------------------------------------
     def save(self, path: str | Any) -> None:
-        """Write the network (weights, optimizer state, generator state) to an HDF5 file; see :mod:`neuro.io`."""
+        """Write the network (weights, optimizer and generator state) to HDF5; see :mod:`neuro.io`."""
         from neuro import io
 
         io.save(self, path)

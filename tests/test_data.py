@@ -7,8 +7,8 @@ import struct
 
 import numpy as np
 import pytest
-
 from conftest import MNIST_DIR
+
 from neuro.data import load_csv, load_idx, load_image_folder, load_mnist, one_hot, train_test_split
 
 
