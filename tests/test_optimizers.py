@@ -356,8 +356,7 @@ def test_numpy_scalars_are_accepted():
 
 @pytest.mark.parametrize(
     ("name", "temporaries"),
-    [("sgd", 1), ("sgd_momentum", 1), ("sgd_nesterov", 1), ("adam", 1), ("rmsprop", 1),
-     ("adadelta", 2)],
+    [("sgd", 1), ("sgd_momentum", 1), ("sgd_nesterov", 1), ("adam", 1), ("rmsprop", 1), ("adadelta", 2)],
 )
 def test_updates_are_allocation_light(name, temporaries):
     tracemalloc = pytest.importorskip("tracemalloc")

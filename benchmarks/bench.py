@@ -1,0 +1,381 @@
+"""neuro against PyTorch (CPU): training throughput, memory, prediction latency, import time, accuracy.
+
+Run from the repository root (needs the ``bench`` extra: ``pip install ".[bench]"``)::
+
+    python benchmarks/bench.py                 # everything, 1 and 2 threads, writes benchmarks/results.md
+    python benchmarks/bench.py --quick         # fewer batches, no accuracy run
+
+Both libraries run in the same process, on the same data, with the same thread count (threadpoolctl limits
+every BLAS/OpenMP pool, and torch.set_num_threads sets torch's), and each figure is the best of a few
+alternating repetitions, so that a noisy shared machine disturbs both alike. Peak memory and import time are
+measured in fresh subprocesses, one library each. Data: the real MNIST test set in ../shared/data/mnist
+(a seeded 8,000 / 2,000 split); random images of the same shape when it is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+MNIST = ROOT.parent / "shared" / "data" / "mnist"
+RESULTS = pathlib.Path(__file__).resolve().parent / "results.md"
+
+
+# -- data -----------------------------------------------------------------------------------------------------
+def load_data(seed: int = 0):
+    if (MNIST / "t10k-images-idx3-ubyte.gz").exists():
+        from neuro.data import load_mnist
+
+        x, y = load_mnist(MNIST)
+        source = "MNIST test set (8,000 train / 2,000 held out)"
+    else:
+        rng = np.random.default_rng(seed)
+        x = rng.random((10000, 28, 28, 1), dtype=np.float32)
+        y = rng.integers(0, 10, 10000)
+        source = "random images (MNIST folder absent)"
+    order = np.random.default_rng(seed).permutation(len(x))
+    tr, te = order[:8000], order[8000:]
+    return x[tr], y[tr], x[te], y[te], source
+
+
+# -- the two networks, in both libraries ---------------------------------------------------------------------
+def neuro_mlp(seed: int = 0):
+    import neuro
+    from neuro.optimizers import Adadelta
+
+    net = neuro.Network((784,), "softmax_crossentropy", Adadelta(1.0, 0.95, 1e-6), seed=seed)
+    net.add(neuro.Dense(500, "tanh", weights_initializer="glorot_uniform"))
+    net.add(neuro.Dense(300, "tanh", weights_initializer="glorot_uniform"))
+    net.add(neuro.Dense(10, "softmax", weights_initializer="glorot_uniform"))
+    return net
+
+
+def neuro_cnn(seed: int = 0):
+    import neuro
+    from neuro.optimizers import Adam
+
+    net = neuro.Network((28, 28, 1), "softmax_crossentropy", Adam(1e-3), seed=seed)
+    net.add(neuro.Conv2D(32, (3, 3), padding="same", activation="relu"))
+    net.add(neuro.Conv2D(64, (3, 3), padding="same", activation="relu"))
+    net.add(neuro.MaxPool2D((2, 2)))
+    net.add(neuro.Dropout(0.5))
+    net.add(neuro.Flatten())
+    net.add(neuro.Dense(128, "relu"))
+    net.add(neuro.Dropout(0.25))
+    net.add(neuro.Dense(10, "softmax"))
+    return net
+
+
+def torch_mlp(torch):
+    nn = torch.nn
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(784, 500), nn.Tanh(), nn.Linear(500, 300), nn.Tanh(), nn.Linear(300, 10)
+    )
+
+
+def torch_cnn(torch):
+    nn = torch.nn
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Dropout(0.5), nn.Flatten(),
+        nn.Linear(64 * 14 * 14, 128), nn.ReLU(), nn.Dropout(0.25), nn.Linear(128, 10),
+    )
+
+
+def torch_optimizer(torch, kind, model):
+    if kind == "mlp":
+        return torch.optim.Adadelta(model.parameters(), lr=1.0, rho=0.95, eps=1e-6)
+    return torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
+
+
+def copy_weights(net, model, torch, kind):
+    """Give the torch model neuro's initial weights (same initialisation, layouts transposed)."""
+    params = [p for layer in net.layers for p in layer.params.values()]
+    tparams = list(model.parameters())
+    assert len(params) == len(tparams)
+    with torch.no_grad():
+        for p, t in zip(params, tparams, strict=True):
+            a = np.asarray(p)
+            if a.ndim == 2:
+                a = a.T  # (in, out) -> (out, in)
+            elif a.ndim == 4:
+                a = a.transpose(3, 2, 0, 1)  # (kh, kw, C, F) -> (F, C, kh, kw)
+            if kind == "cnn" and a.ndim == 2 and a.shape[1] == 64 * 14 * 14:
+                # neuro flattens (H, W, C), torch (C, H, W): permute the input rows of the first Dense
+                a = a.reshape(a.shape[0], 14, 14, 64).transpose(0, 3, 1, 2).reshape(a.shape[0], -1)
+            t.copy_(torch.from_numpy(np.ascontiguousarray(a)))
+
+
+def prepare(kind, x):
+    if kind == "mlp":
+        return x.reshape(len(x), 784)
+    return x
+
+
+def torch_input(torch, kind, x):
+    t = torch.from_numpy(np.ascontiguousarray(prepare(kind, x)))
+    return t if kind == "mlp" else t.permute(0, 3, 1, 2).contiguous()
+
+
+# -- measurements -------------------------------------------------------------------------------------------
+BATCH = {"mlp": 100, "cnn": 128}
+
+
+def neuro_train(net, x, y, batch):
+    net.fit(x, y, batch_size=batch, epochs=1, shuffle=True, metrics=(), verbose=0)
+
+
+def torch_train(torch, model, opt, x, y, batch, gen):
+    model.train()
+    f = torch.nn.functional
+    order = torch.randperm(len(x), generator=gen)
+    for s in range(0, len(x), batch):
+        idx = order[s : s + batch]
+        opt.zero_grad(set_to_none=True)
+        loss = f.cross_entropy(model(x[idx]), y[idx])
+        loss.backward()
+        opt.step()
+
+
+def best_time(fn, repeats):
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def throughput(kind, x, y, threads, n_batches, repeats):
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    batch = BATCH[kind]
+    n = batch * n_batches
+    xn, yn = prepare(kind, x[:n]), y[:n]
+    xt, yt = torch_input(torch, kind, x[:n]), torch.from_numpy(y[:n])
+    gen = torch.Generator().manual_seed(0)
+    with threadpool_limits(limits=threads):
+        net = neuro_cnn() if kind == "cnn" else neuro_mlp()
+        model = torch_cnn(torch) if kind == "cnn" else torch_mlp(torch)
+        copy_weights(net, model, torch, kind)
+        opt = torch_optimizer(torch, kind, model)
+        # warm up both (allocators, caches, lazy state)
+        neuro_train(net, xn[: 2 * batch], yn[: 2 * batch], batch)
+        torch_train(torch, model, opt, xt[: 2 * batch], yt[: 2 * batch], batch, gen)
+        tn = tt = float("inf")
+        for _ in range(repeats):  # alternate, so that machine noise hits both
+            tn = min(tn, best_time(lambda: neuro_train(net, xn, yn, batch), 1))
+            tt = min(tt, best_time(lambda: torch_train(torch, model, opt, xt, yt, batch, gen), 1))
+    return n / tn, n / tt
+
+
+def predict_latency(kind, x, threads, repeats):
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    with threadpool_limits(limits=threads):
+        net = neuro_cnn() if kind == "cnn" else neuro_mlp()
+        model = torch_cnn(torch) if kind == "cnn" else torch_mlp(torch)
+        copy_weights(net, model, torch, kind)
+        model.eval()
+        one_n, one_t = prepare(kind, x[:1]), torch_input(torch, kind, x[:1])
+        big_n, big_t = prepare(kind, x[:1024]), torch_input(torch, kind, x[:1024])
+        reps = 200 if kind == "mlp" else 50
+
+        def single_n():
+            for _ in range(reps):
+                net.predict(one_n)
+
+        def single_t():
+            with torch.inference_mode():
+                for _ in range(reps):
+                    model(one_t)
+
+        def batch_n():
+            net.predict(big_n, batch_size=1024)
+
+        def batch_t():
+            with torch.inference_mode():
+                model(big_t)
+
+        single_n(), single_t(), batch_n(), batch_t()
+        ln = lt = bn = bt = float("inf")
+        for _ in range(repeats):
+            ln = min(ln, best_time(single_n, 1) / reps)
+            lt = min(lt, best_time(single_t, 1) / reps)
+            bn = min(bn, best_time(batch_n, 1))
+            bt = min(bt, best_time(batch_t, 1))
+    return ln, lt, 1024 / bn, 1024 / bt
+
+
+def accuracy(kind, x, y, xv, yv, epochs, threads):
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    batch = BATCH[kind]
+    with threadpool_limits(limits=threads):
+        net = neuro_cnn() if kind == "cnn" else neuro_mlp()
+        model = torch_cnn(torch) if kind == "cnn" else torch_mlp(torch)
+        copy_weights(net, model, torch, kind)
+        opt = torch_optimizer(torch, kind, model)
+        net.fit(prepare(kind, x), y, batch_size=batch, epochs=epochs, metrics=(), verbose=0)
+        acc_n = net.evaluate(prepare(kind, xv), yv)["accuracy"]
+        xt, yt = torch_input(torch, kind, x), torch.from_numpy(y)
+        gen = torch.Generator().manual_seed(0)
+        for _ in range(epochs):
+            torch_train(torch, model, opt, xt, yt, batch, gen)
+        model.eval()
+        with torch.inference_mode():
+            pred = model(torch_input(torch, kind, xv)).argmax(1).numpy()
+        acc_t = float((pred == yv).mean())
+    return acc_n, acc_t
+
+
+# -- subprocess measurements ----------------------------------------------------------------------------------
+def import_time(module, repeats=5):
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    times = []
+    for _ in range(repeats):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        times.append(float(out.stdout))
+    return min(times)
+
+
+def peak_memory(lib, kind, threads, n_batches):
+    """Peak resident memory (MiB) of a fresh process that trains ``n_batches`` batches."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--memory-child", lib, kind, str(threads), str(n_batches)],
+        capture_output=True, text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": str(threads)},
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def memory_child(lib, kind, threads, n_batches):
+    import resource
+
+    x, y, _, _, _ = load_data()
+    batch = BATCH[kind]
+    n = batch * n_batches
+    x, y = x[:n], y[:n]
+    if lib == "neuro":
+        net = neuro_cnn() if kind == "cnn" else neuro_mlp()
+        neuro_train(net, prepare(kind, x), y, batch)
+    else:
+        import torch
+
+        torch.set_num_threads(threads)
+        model = torch_cnn(torch) if kind == "cnn" else torch_mlp(torch)
+        opt = torch_optimizer(torch, kind, model)
+        torch_train(torch, model, opt, torch_input(torch, kind, x), torch.from_numpy(y), batch,
+                    torch.Generator().manual_seed(0))
+    # VmHWM is this process's own high-water mark (ru_maxrss would include the parent's, kept across exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            print(int(line.split()[1]) / 1024)
+            return
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+# -- report -------------------------------------------------------------------------------------------------
+def machine():
+    import threadpoolctl
+    import torch
+
+    blas = [f"{p['internal_api']} {p.get('version')}" for p in threadpoolctl.threadpool_info()
+            if p["user_api"] == "blas"]
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, NumPy {np.__version__} "
+            f"({', '.join(sorted(set(blas)))}), torch {torch.__version__}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer batches and repeats; no accuracy run")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--only", choices=["mlp", "cnn"], nargs="+", default=["mlp", "cnn"])
+    ap.add_argument("--no-write", action="store_true", help="print the table but leave results.md alone")
+    ap.add_argument("--memory-child", nargs=4, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.memory_child:
+        lib, kind, threads, nb = args.memory_child
+        memory_child(lib, kind, int(threads), int(nb))
+        return
+
+    x, y, xv, yv, source = load_data()
+    repeats = 2 if args.quick else 3
+    batches = {"mlp": 30 if args.quick else 80, "cnn": 6 if args.quick else 20}
+    rows = []
+    raw = {}
+
+    def row(name, n_val, t_val, unit, better, fmt="{:.0f}"):
+        ratio = n_val / t_val if better == "higher" else t_val / n_val
+        rows.append((name, fmt.format(n_val), fmt.format(t_val), unit, f"{ratio:.2f}"))
+        raw[name] = {"neuro": n_val, "torch": t_val, "ratio": ratio}
+        print(f"{name:<42} neuro {fmt.format(n_val):>10}  torch {fmt.format(t_val):>10}  {unit:<10} "
+              f"x{ratio:.2f}", flush=True)
+
+    for kind in args.only:
+        label = "MLP 784-500-300-10, Adadelta, batch 100" if kind == "mlp" else \
+            "CNN (reference), Adam, batch 128"
+        for th in args.threads:
+            sn, st = throughput(kind, x, y, th, batches[kind], repeats)
+            row(f"{kind.upper()} training, {th} thread{'s' * (th > 1)}", sn, st, "samples/s", "higher")
+        for th in args.threads:
+            ln, lt, bn, bt = predict_latency(kind, x, th, repeats)
+            row(f"{kind.upper()} predict 1 sample, {th} thr", ln * 1e6, lt * 1e6, "µs", "lower")
+            row(f"{kind.upper()} predict batch 1,024, {th} thr", bn, bt, "samples/s", "higher")
+        mn = peak_memory("neuro", kind, 2, batches[kind])
+        mt = peak_memory("torch", kind, 2, batches[kind])
+        row(f"{kind.upper()} peak training memory (RSS)", mn, mt, "MiB", "lower")
+        if not args.quick:
+            epochs = 5 if kind == "mlp" else 2
+            an, at = accuracy(kind, x, y, xv, yv, epochs, max(args.threads))
+            row(f"{kind.upper()} held-out accuracy, {epochs} epochs", 100 * an, 100 * at, "%", "higher",
+                fmt="{:.2f}")
+        print(f"({label})")
+    tn, tt = import_time("neuro"), import_time("torch")
+    row("import time", tn * 1e3, tt * 1e3, "ms", "lower")
+
+    date = datetime.date.today().isoformat()
+    header = (f"Measured {date} on {machine()}. Data: {source}. Ratio = neuro's advantage "
+              "(> 1 means neuro is better: faster, leaner or more accurate).")
+    table = ["| measurement | neuro | PyTorch | unit | ratio |", "| --- | ---: | ---: | --- | ---: |"]
+    table += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows]
+    text = header + "\n\n" + "\n".join(table) + "\n"
+    print("\n" + text)
+    if not args.no_write:
+        RESULTS.write_text(text)
+        (RESULTS.parent / "results.json").write_text(json.dumps({"date": date, "results": raw}, indent=1))
+        readme = ROOT / "README.md"
+        s = readme.read_text()
+        a, b = "<!-- BENCHMARK TABLE -->", "<!-- END BENCHMARK TABLE -->"
+        if a in s and b in s:
+            s = s[: s.index(a) + len(a)] + "\n" + text + s[s.index(b):]
+            readme.write_text(s)
+
+
+if __name__ == "__main__":
+    main()
