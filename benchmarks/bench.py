@@ -31,7 +31,7 @@ MNIST = ROOT.parent / "shared" / "data" / "mnist"
 RESULTS = pathlib.Path(__file__).resolve().parent / "results.md"
 
 
-# -- data -----------------------------------------------------------------------------------------------------
+# -- data -------------------------------------------------------------------------------------------
 def load_data(seed: int = 0):
     if (MNIST / "t10k-images-idx3-ubyte.gz").exists():
         from neuro.data import load_mnist
@@ -48,7 +48,7 @@ def load_data(seed: int = 0):
     return x[tr], y[tr], x[te], y[te], source
 
 
-# -- the two networks, in both libraries ---------------------------------------------------------------------
+# -- the two networks, in both libraries -----------------------------------------------------------
 def neuro_mlp(seed: int = 0):
     import neuro
     from neuro.optimizers import Adadelta
@@ -128,7 +128,7 @@ def torch_input(torch, kind, x):
     return t if kind == "mlp" else t.permute(0, 3, 1, 2).contiguous()
 
 
-# -- measurements -------------------------------------------------------------------------------------------
+# -- measurements ---------------------------------------------------------------------------------
 BATCH = {"mlp": 100, "cnn": 128}
 
 
@@ -247,7 +247,7 @@ def accuracy(kind, x, y, xv, yv, epochs, threads):
     return acc_n, acc_t
 
 
-# -- subprocess measurements ----------------------------------------------------------------------------------
+# -- subprocess measurements ------------------------------------------------------------------------
 def import_time(module, repeats=5):
     code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
     times = []
@@ -292,7 +292,7 @@ def memory_child(lib, kind, threads, n_batches):
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
-# -- report -------------------------------------------------------------------------------------------------
+# -- report ---------------------------------------------------------------------------------------
 def machine():
     import threadpoolctl
     import torch

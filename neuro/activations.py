@@ -150,7 +150,8 @@ class Tanh(Activation):
 
     def backward(self, grad: Any) -> Any:
         y = self._require_cache()
-        return grad * (1 - y * y)
+        # (1 − y)(1 + y), not 1 − y·y: for |y| near 1 the rounding of y·y would cost many digits
+        return grad * ((1 - y) * (1 + y))
 
 
 class Softmax(Activation):

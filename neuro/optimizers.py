@@ -99,6 +99,19 @@ class Optimizer:
             arr = slot[name] = backend.xp.zeros_like(like)
         return arr
 
+    def _scratch(self, like: Any, k: int = 0) -> Any:
+        """A work array shaped like ``like``, reused across steps and parameters (not part of the state).
+
+        Updates run one parameter at a time, so parameters of one shape can share it; reusing it saves
+        an allocation (and its page faults) per parameter per step.
+        """
+        work = self.__dict__.setdefault("_work", {})
+        key = (tuple(like.shape), like.dtype.str, k)
+        arr = work.get(key)
+        if arr is None:
+            arr = work[key] = backend.xp.empty_like(like)
+        return arr
+
     def get_state(self) -> dict[str, Any]:
         """Return ``{"iterations": int, "slots": [{name: numpy array} per parameter]}`` (copies)."""
         return {
@@ -210,7 +223,7 @@ class Adam(Optimizer):
         t = self.iterations
         m = self._zeros(slot, "m", param)
         v = self._zeros(slot, "v", param)
-        tmp = xp.multiply(grad, grad)  # the one temporary array
+        tmp = xp.multiply(grad, grad, out=self._scratch(param))  # the one work array
         tmp *= dt(1.0 - self.beta2)
         v *= dt(self.beta2)
         v += tmp
@@ -264,7 +277,7 @@ class RMSprop(Optimizer):
         xp = backend.xp
         dt = param.dtype.type
         v = self._zeros(slot, "v", param)
-        tmp = xp.multiply(grad, grad)
+        tmp = xp.multiply(grad, grad, out=self._scratch(param))
         tmp *= dt(1.0 - self.decay_rate)
         v *= dt(self.decay_rate)
         v += tmp
@@ -316,21 +329,21 @@ class Adadelta(Optimizer):
         rho, eps = dt(self.decay_rate), dt(self.epsilon)
         v = self._zeros(slot, "v", param)
         u = self._zeros(slot, "u", param)
-        tmp = xp.multiply(grad, grad)
+        tmp = xp.multiply(grad, grad, out=self._scratch(param, 0))
         tmp *= dt(1.0 - self.decay_rate)
         v *= rho
         v += tmp
         xp.add(v, eps, out=tmp)
-        xp.sqrt(tmp, out=tmp)  # sqrt(v + ε)
-        delta = xp.add(u, eps)
-        xp.sqrt(delta, out=delta)
+        delta = xp.add(u, eps, out=self._scratch(param, 1))
         delta /= tmp
+        xp.sqrt(delta, out=delta)  # sqrt(u + ε) / sqrt(v + ε) with one square root
         delta *= grad  # Δ
         xp.multiply(delta, delta, out=tmp)
         tmp *= dt(1.0 - self.decay_rate)
         u *= rho
         u += tmp
-        delta *= dt(lr)
+        if lr != 1.0:
+            delta *= dt(lr)
         param -= delta
 
     def get_config(self) -> dict[str, Any]:
