@@ -1,8 +1,8 @@
 """Helpers of the 2-D layers (Conv2D, MaxPool2D): argument checks, padding, im2col and col2im.
 
 All images are channels-last, ``(N, H, W, C)``. ``im2col`` gathers every ``kh × kw`` window into
-one row through a strided view (no Python loop over samples, pixels or windows); ``col2im`` sends
-the rows back by looping over the ``kh·kw`` kernel offsets only, each offset being one strided
+one row through a strided view (no Python loop over samples, pixels or windows); ``col2im_offsets``
+sends gradients back by looping over the ``kh·kw`` kernel offsets only, each offset being one strided
 slice of the image.
 """
 
@@ -103,26 +103,48 @@ def im2col(x: Any, kh: int, kw: int, sh: int, sw: int) -> Any:
     return view.reshape(-1, kh * kw * c)  # the one copy
 
 
-def col2im(
-    cols: Any, image_shape: tuple[int, int, int, int], kh: int, kw: int, sh: int, sw: int
+def offset_ranges(size: int, out: int, k: int, stride: int, before: int) -> tuple[int, int, int]:
+    """For kernel offset ``k``: the window range ``[lo, hi)`` that lands inside the unpadded input, and
+    the input index of window ``lo``.
+
+    Window ``r`` reads padded index ``r·stride + k``, i.e. input index ``r·stride + k − before``.
+    """
+    lo = max(0, -(-(before - k) // stride))
+    hi = min(out, (size - 1 + before - k) // stride + 1)
+    return lo, hi, lo * stride + k - before
+
+
+def col2im_offsets(
+    dcols: Any, image_shape: tuple[int, int, int, int], kh: int, kw: int, sh: int, sw: int,
+    pads: tuple[int, int, int, int],
 ) -> Any:
-    """Adjoint of :func:`im2col`: add every row back onto the window it came from.
+    """Adjoint of :func:`im2col` for gradients laid out per kernel offset, cropped to the unpadded input.
 
     Args:
-        cols: ``(N·Ho·Wo, kh·kw·C)`` window gradients.
-        image_shape: shape ``(N, H, W, C)`` of the image that ``im2col`` read.
+        dcols: ``(kh·kw, N·Ho·Wo, C)``: for each kernel offset ``(i, j)`` the gradient of the values
+            each window read at that offset.
+        image_shape: the unpadded input shape ``(N, H, W, C)``.
         kh, kw, sh, sw: kernel size and stride.
+        pads: ``(top, bottom, left, right)`` padding of the forward pass.
 
     Returns:
-        The ``(N, H, W, C)`` image gradient; pixels that no window covers get 0.
+        A new ``(N, H, W, C)`` array. One strided add per kernel offset, whose inner axes are contiguous
+        (this is why the gradient comes per offset rather than as im2col rows).
     """
     n, h, w, c = image_shape
-    ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
-    cols6 = cols.reshape(n, ho, wo, kh, kw, c)
-    out = backend.xp.zeros(image_shape, dtype=cols.dtype)
+    top, bottom, left, right = pads
+    ho, wo = (h + top + bottom - kh) // sh + 1, (w + left + right - kw) // sw + 1
+    out = backend.xp.zeros(image_shape, dtype=dcols.dtype)
     for i in range(kh):
+        r0, r1, y0 = offset_ranges(h, ho, i, sh, top)
+        if r0 >= r1:
+            continue
         for j in range(kw):
-            out[:, i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw, :] += cols6[
-                :, :, :, i, j, :
+            c0, c1, x0 = offset_ranges(w, wo, j, sw, left)
+            if c0 >= c1:
+                continue
+            src = dcols[i * kw + j].reshape(n, ho, wo, c)
+            out[:, y0 : y0 + (r1 - r0 - 1) * sh + 1 : sh, x0 : x0 + (c1 - c0 - 1) * sw + 1 : sw, :] += src[
+                :, r0:r1, c0:c1, :
             ]
     return out

@@ -10,11 +10,12 @@ from neuro import backend, initializers
 from neuro.layers._im2col import (
     PADDINGS,
     check_image_shape,
-    col2im,
+    col2im_offsets,
     im2col,
     pad_image,
     same_padding,
     to_pair,
+    window_view,
 )
 from neuro.layers.base import ActivatedLayer
 
@@ -47,7 +48,8 @@ class Conv2D(ActivatedLayer):
 
     Gradient: with G = dL/dz (after the activation's backward) reshaped to ``(N·Ho·Wo, filters)``,
     dL/dW = X_colᵀ·G (reshaped to the kernel), dL/db = Σ_rows G, and dL/dx = col2im(G·W_matᵀ): every
-    window's row is added back onto the input pixels it was read from (then the padding is cropped).
+    window's row is added back onto the input pixels it was read from (padding cropped). It is computed
+    per kernel offset (i, j) as G·W[i, j]ᵀ, so that each addition covers whole contiguous image rows.
     """
 
     regularizable = ("kernel",)
@@ -75,7 +77,7 @@ class Conv2D(ActivatedLayer):
         self.weights_initializer = initializers.get(weights_initializer)
         self.biases_initializer = initializers.get(biases_initializer)
         self._cols: Any = None
-        self._padded_shape: tuple[int, int, int, int] | None = None
+        self._x_shape: tuple[int, int, int, int] | None = None
         self._pads = (0, 0, 0, 0)
 
     # -- shapes --
@@ -109,22 +111,60 @@ class Conv2D(ActivatedLayer):
         }
 
     # -- computation --
-    def _affine_forward(self, x: Any, training: bool) -> Any:
+    #: Inference processes at most this many im2col entries at a time (samples in chunks), so that
+    #: predicting on a large batch neither builds a huge window matrix nor leaves cache.
+    _INFERENCE_CHUNK = 1 << 22
+
+    def _work(self, name: str, shape: tuple[int, ...], dtype: Any, zeros: bool = False) -> Any:
+        """A buffer kept between batches of one shape: refilling it costs no allocation and no page faults."""
+        work = self.__dict__.setdefault("_buffers", {})
+        buf = work.get(name)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            xp = backend.xp
+            buf = work[name] = xp.zeros(shape, dtype) if zeros else xp.empty(shape, dtype)
+        return buf
+
+    def _windows(self, x: Any, pads: tuple[int, int, int, int], reuse: bool) -> Any:
+        """im2col of ``x`` padded by ``pads``: ``(N·Ho·Wo, kh·kw·C)``, in reused buffers if ``reuse``."""
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        n, h, w, c = x.shape
+        top, bottom, left, right = pads
+        if not reuse:
+            return im2col(pad_image(x, pads), kh, kw, sh, sw)
+        if top or bottom or left or right:
+            # the border is zeroed once, when the buffer is made, and never written again
+            x_pad = self._work("pad", (n, h + top + bottom, w + left + right, c), x.dtype, zeros=True)
+            x_pad[:, top : top + h, left : left + w, :] = x
+        else:
+            x_pad = x
+        if kh == kw == sh == sw == 1:
+            return im2col(x_pad, 1, 1, 1, 1)
+        view = window_view(x_pad, kh, kw, sh, sw)
+        cols = self._work("cols", (view.shape[0] * view.shape[1] * view.shape[2], kh * kw * c), x.dtype)
+        backend.xp.copyto(cols.reshape(view.shape), view)
+        return cols
+
+    def _affine_forward(self, x: Any, training: bool) -> Any:
         n, h, w, _ = x.shape
         pads = self._paddings(h, w)
-        x_pad = pad_image(x, pads)
-        cols = im2col(x_pad, kh, kw, sh, sw)
-        kernel = self.params["kernel"]
-        z = cols @ kernel.reshape(-1, self.filters)
-        z += self.params["bias"]
+        ho, wo, f = self.compute_output_shape(x.shape[1:])
+        kernel = self.params["kernel"].reshape(-1, f)
         if training:
-            self._cols, self._padded_shape, self._pads = cols, x_pad.shape, pads
+            cols = self._windows(x, pads, reuse=True)
+            z = cols @ kernel
+            self._cols, self._x_shape, self._pads = cols, x.shape, pads
         else:
-            self._cols = self._padded_shape = None
-        ho = (x_pad.shape[1] - kh) // sh + 1
-        wo = (x_pad.shape[2] - kw) // sw + 1
-        return z.reshape(n, ho, wo, self.filters)
+            self._cols = self._x_shape = None
+            step = max(1, self._INFERENCE_CHUNK // (ho * wo * kernel.shape[0]))
+            if n <= step:
+                z = self._windows(x, pads, reuse=False) @ kernel
+            else:
+                z = backend.xp.empty((n * ho * wo, f), dtype=x.dtype)
+                for s in range(0, n, step):  # chunks of samples, each one matrix product
+                    part = self._windows(x[s : s + step], pads, reuse=True)
+                    backend.xp.matmul(part, kernel, out=z[s * ho * wo : (s + step) * ho * wo])
+        z += self.params["bias"]
+        return z.reshape(n, ho, wo, f)
 
     def forward(self, x: Any, training: bool = False) -> Any:
         z = self._affine_forward(x, training)
@@ -142,11 +182,14 @@ class Conv2D(ActivatedLayer):
         if not self.need_input_grad:
             return None
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
-        dx = col2im(g @ kernel.reshape(-1, self.filters).T, self._padded_shape, kh, kw, sh, sw)
-        top, bottom, left, right = self._pads
-        if top or bottom or left or right:
-            dx = dx[:, top : dx.shape[1] - bottom, left : dx.shape[2] - right, :]
-        return dx
+        c = kernel.shape[2]
+        # the input gradient of the values read at offset (i, j) is G·W[i, j]ᵀ: one product per offset,
+        # each written contiguously, so that col2im adds whole image rows
+        dcols = self._work("dcols", (kh * kw, g.shape[0], c), g.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                xp.matmul(g, kernel[i, j].T, out=dcols[i * kw + j])
+        return col2im_offsets(dcols, self._x_shape, kh, kw, sh, sw, self._pads)
 
     def get_config(self) -> dict[str, Any]:
         return {

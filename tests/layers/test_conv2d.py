@@ -183,3 +183,17 @@ def test_small_cnn_network_gradients(float64, rng):
     x, y = rng.standard_normal((6, 7, 6, 2)), rng.integers(0, 5, size=6)
     report = check_gradients(net, x, y, max_entries=None)
     assert report.max_error < 1e-6, report
+
+
+@pytest.mark.parametrize(("padding", "stride"), [("same", 1), ("valid", 2), ("same", 2)])
+def test_inference_in_sample_chunks_matches_one_pass(monkeypatch, padding, stride):
+    rng = np.random.default_rng(5)
+    layer = Conv2D(4, (3, 2), stride=stride, padding=padding, activation="tanh")
+    layer.build((7, 9, 3), rng)
+    x = rng.standard_normal((11, 7, 9, 3)).astype(np.float32)
+    whole = layer.forward(x)
+    monkeypatch.setattr(Conv2D, "_INFERENCE_CHUNK", 3 * 7 * 9 * 6)  # about three samples a chunk
+    chunked = layer.forward(x)
+    np.testing.assert_array_equal(chunked, whole)
+    # training after chunked inference still matches a fresh forward
+    np.testing.assert_allclose(layer.forward(x, training=True), whole, rtol=1e-6)
