@@ -14,17 +14,24 @@ measured in fresh subprocesses, one library each. Data: the real MNIST test set 
 
 from __future__ import annotations
 
-import argparse
-import datetime
-import json
 import os
-import pathlib
-import platform
-import subprocess
-import sys
-import time
 
-import numpy as np
+# Two thread pools share this process. Idle workers of either must sleep rather than spin, or the pool that
+# just finished steals the cores of the one now running: OpenBLAS (NumPy) spins ~0.1 s after every product
+# by default, GNU OpenMP (torch) a little. Both must be set before the libraries load.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import json  # noqa: E402
+import pathlib  # noqa: E402
+import platform  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MNIST = ROOT.parent / "shared" / "data" / "mnist"
@@ -128,6 +135,13 @@ def torch_input(torch, kind, x):
     return t if kind == "mlp" else t.permute(0, 3, 1, 2).contiguous()
 
 
+def neuro_threads(threads):
+    """neuro's own elementwise threads; BLAS threads are set by threadpoolctl."""
+    import neuro
+
+    neuro.backend.set_num_threads(threads)
+
+
 # -- measurements ---------------------------------------------------------------------------------
 BATCH = {"mlp": 100, "cnn": 128}
 
@@ -162,6 +176,7 @@ def throughput(kind, x, y, threads, n_batches, repeats):
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(threads)
+    neuro_threads(threads)
     batch = BATCH[kind]
     n = batch * n_batches
     xn, yn = prepare(kind, x[:n]), y[:n]
@@ -187,6 +202,7 @@ def predict_latency(kind, x, threads, repeats):
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(threads)
+    neuro_threads(threads)
     with threadpool_limits(limits=threads):
         net = neuro_cnn() if kind == "cnn" else neuro_mlp()
         model = torch_cnn(torch) if kind == "cnn" else torch_mlp(torch)
@@ -227,6 +243,7 @@ def accuracy(kind, x, y, xv, yv, epochs, threads):
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(threads)
+    neuro_threads(threads)
     torch.manual_seed(0)
     batch = BATCH[kind]
     with threadpool_limits(limits=threads):
@@ -274,6 +291,7 @@ def memory_child(lib, kind, threads, n_batches):
     n = batch * n_batches
     x, y = x[:n], y[:n]
     if lib == "neuro":
+        neuro_threads(threads)
         net = neuro_cnn() if kind == "cnn" else neuro_mlp()
         neuro_train(net, prepare(kind, x), y, batch)
     else:

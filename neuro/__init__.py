@@ -11,6 +11,15 @@ Quickstart::
     print(net.evaluate(x_test, y_test))
 """
 
+import os as _os
+import sys as _sys
+
+if "numpy" not in _sys.modules:
+    # OpenBLAS's idle workers otherwise spin for ~0.1 s after every matrix product, taking the cores that
+    # neuro's elementwise threads (and any other library in the process) need; ask them to sleep at once.
+    # Only possible before NumPy loads OpenBLAS; a value the user set wins.
+    _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
 from neuro import activations, backend, initializers, losses, metrics, optimizers, regularizers
 from neuro.activations import Activation, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
 from neuro.backend import get_dtype, set_dtype

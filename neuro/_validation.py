@@ -44,8 +44,7 @@ def features(x: Any, input_shape: tuple[int, ...], name: str = "x") -> Any:
         x = np.asarray(x)
     if x.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold numbers, got dtype {x.dtype}")
-    expected = (None, *input_shape)
-    if x.ndim != len(expected) or tuple(x.shape[1:]) != tuple(input_shape):
+    if x.shape[1:] != input_shape or x.ndim != len(input_shape) + 1:
         shown = "(N, " + ", ".join(str(d) for d in input_shape) + ")"
         raise ValueError(f"{name} must have shape {shown}, got {tuple(x.shape)}")
     if len(x) == 0:

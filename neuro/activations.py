@@ -73,14 +73,27 @@ class ReLU(Activation):
 
     def forward(self, x: Any, training: bool = False, inplace: bool = False) -> Any:
         xp = backend.xp
-        y = xp.maximum(x, 0, out=x if inplace else None)
+        y = x if inplace else xp.empty_like(x)
+        zero = x.dtype.type(0)
+
+        def part(start: int, stop: int) -> None:
+            xp.maximum(x[start:stop], zero, out=y[start:stop])
+
+        backend.parallel_for(part, len(x), x.size)
         if training:
             self._cache = y  # y > 0 exactly where x > 0
         return y
 
     def backward(self, grad: Any) -> Any:
         y = self._require_cache()
-        return grad * (y > 0)
+        xp = backend.xp
+        out = xp.empty_like(grad)
+
+        def part(start: int, stop: int) -> None:
+            xp.multiply(grad[start:stop], y[start:stop] > 0, out=out[start:stop])
+
+        backend.parallel_for(part, len(grad), grad.size)
+        return out
 
 
 class LeakyReLU(Activation):
@@ -143,15 +156,32 @@ class Tanh(Activation):
     key = "tanh"
 
     def forward(self, x: Any, training: bool = False, inplace: bool = False) -> Any:
-        y = backend.xp.tanh(x, out=x if inplace else None)
+        xp = backend.xp
+        y = x if inplace else xp.empty_like(x)
+
+        def part(start: int, stop: int) -> None:
+            xp.tanh(x[start:stop], out=y[start:stop])
+
+        backend.parallel_for(part, len(x), x.size)
         if training:
             self._cache = y
         return y
 
     def backward(self, grad: Any) -> Any:
         y = self._require_cache()
-        # (1 − y)(1 + y), not 1 − y·y: for |y| near 1 the rounding of y·y would cost many digits
-        return grad * ((1 - y) * (1 + y))
+        xp = backend.xp
+        out = xp.empty_like(grad)
+        one = grad.dtype.type(1)
+
+        def part(start: int, stop: int) -> None:
+            # (1 − y)(1 + y), not 1 − y·y: for |y| near 1 the rounding of y·y would cost many digits
+            ys, o = y[start:stop], out[start:stop]
+            xp.subtract(one, ys, out=o)
+            o *= ys + one
+            o *= grad[start:stop]
+
+        backend.parallel_for(part, len(grad), 3 * grad.size)
+        return out
 
 
 class Softmax(Activation):

@@ -8,6 +8,9 @@ layer code. The floating-point type of parameters and activations is chosen here
 from __future__ import annotations
 
 import importlib
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any
 
@@ -115,3 +118,70 @@ def uniform(rng: np.random.Generator, shape: tuple[int, ...], dtype: Any = None)
     """
     dt = _dtype if dtype is None else dtype
     return xp.asarray(rng.random(shape, dtype=dt))
+
+
+# -- threads for elementwise work ---------------------------------------------------------------------------
+# NumPy's BLAS runs matrix products on several cores, but its elementwise loops run on one. They release the
+# GIL, so the large batch-shaped elementwise passes (col2im, pooling, ReLU, dropout) are split along the batch
+# axis over a small thread pool. Work too small to pay for the hand-off runs inline.
+
+#: Below this many elements a pass runs on the calling thread.
+MIN_PARALLEL_ELEMENTS = 1 << 18
+
+
+def _default_threads() -> int:
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+_num_threads = _default_threads()
+_pool: ThreadPoolExecutor | None = None
+
+
+def set_num_threads(n: int) -> None:
+    """Set how many threads neuro's elementwise passes may use (BLAS keeps its own setting).
+
+    Args:
+        n: a positive number of threads; 1 runs everything on the calling thread.
+
+    The default is ``OMP_NUM_THREADS`` if set, else the number of cores this process may run on.
+    """
+    global _num_threads, _pool
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if n != _num_threads and _pool is not None:
+        _pool.shutdown(wait=True)
+        _pool = None
+    _num_threads = n
+
+
+def get_num_threads() -> int:
+    """The number of threads neuro's elementwise passes may use."""
+    return _num_threads
+
+
+def parallel_for(fn: Callable[[int, int], object], n: int, elements: int) -> None:
+    """Call ``fn(start, stop)`` over contiguous parts of ``range(n)`` (the batch axis), in parallel.
+
+    Args:
+        fn: does the work for samples ``start:stop``; parts never overlap, so it may write its own slice.
+        n: number of samples.
+        elements: total number of array elements the work touches, to decide whether threads pay.
+    """
+    global _pool
+    threads = min(_num_threads, n)
+    if threads <= 1 or elements < MIN_PARALLEL_ELEMENTS or xp is not np:
+        fn(0, n)
+        return
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=_num_threads, thread_name_prefix="neuro")
+    bounds = [n * k // threads for k in range(threads + 1)]
+    futures = [_pool.submit(fn, bounds[k], bounds[k + 1]) for k in range(1, threads)]
+    fn(bounds[0], bounds[1])
+    for f in futures:
+        f.result()

@@ -359,15 +359,21 @@ class Network:
             ``(N, *input_shape)`` → ``(N, *output_shape)``.
         """
         batch_size = check.positive_int(batch_size, "batch_size")
-        head = self._head()
+        link = self.loss.link if self._head() == "logits" else None
+        layers = self.layers
         x = check.features(x, self.input_shape)
+
+        def run(xb: Any) -> Any:
+            # in inference a fused output activation is just applied: only the loss needs the logits
+            for layer in layers:
+                xb = layer.forward(xb)
+            return xb if link is None else link(xb)
+
         if len(x) <= batch_size:
-            return self._forward(backend.asarray(x), False, head)[1]
-        parts = [
-            self._forward(backend.asarray(x[s : s + batch_size]), False, head)[1]
-            for s in range(0, len(x), batch_size)
-        ]
-        return backend.xp.concatenate(parts)
+            return run(backend.asarray(x))
+        return backend.xp.concatenate(
+            [run(backend.asarray(x[s : s + batch_size])) for s in range(0, len(x), batch_size)]
+        )
 
     def predict_class(self, x: Any, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(classes, probabilities)`` for ``x``.

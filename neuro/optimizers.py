@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import threading
 from typing import Any
 
 from neuro import backend, schedules
@@ -86,7 +87,15 @@ class Optimizer:
         lr = self.current_learning_rate()
         self.iterations += 1
         for p, g, s in zip(params, grads, self.slots, strict=True):
-            self.update(p, g, s, lr)
+            if not s or p.ndim == 0:  # the first update creates the state on the whole array
+                self.update(p, g, s, lr)
+                continue
+
+            def part(start: int, stop: int, p: Any = p, g: Any = g, s: dict = s) -> None:
+                # the rules are elementwise: each thread updates its own rows, with views of the state
+                self.update(p[start:stop], g[start:stop], {k: v[start:stop] for k, v in s.items()}, lr)
+
+            backend.parallel_for(part, len(p), 4 * p.size)
 
     def update(self, param: Any, grad: Any, slot: dict[str, Any], lr: float) -> None:
         """Apply the update rule to one parameter in place; ``slot`` is its state dict."""
@@ -106,7 +115,7 @@ class Optimizer:
         an allocation (and its page faults) per parameter per step.
         """
         work = self.__dict__.setdefault("_work", {})
-        key = (tuple(like.shape), like.dtype.str, k)
+        key = (tuple(like.shape), like.dtype.str, k, threading.get_ident())  # one per thread of a step
         arr = work.get(key)
         if arr is None:
             arr = work[key] = backend.xp.empty_like(like)

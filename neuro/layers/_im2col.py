@@ -135,16 +135,22 @@ def col2im_offsets(
     top, bottom, left, right = pads
     ho, wo = (h + top + bottom - kh) // sh + 1, (w + left + right - kw) // sw + 1
     out = backend.xp.zeros(image_shape, dtype=dcols.dtype)
+    adds = []
     for i in range(kh):
         r0, r1, y0 = offset_ranges(h, ho, i, sh, top)
         if r0 >= r1:
             continue
         for j in range(kw):
             c0, c1, x0 = offset_ranges(w, wo, j, sw, left)
-            if c0 >= c1:
-                continue
-            src = dcols[i * kw + j].reshape(n, ho, wo, c)
-            out[:, y0 : y0 + (r1 - r0 - 1) * sh + 1 : sh, x0 : x0 + (c1 - c0 - 1) * sw + 1 : sw, :] += src[
-                :, r0:r1, c0:c1, :
-            ]
+            if c0 < c1:
+                rows = slice(y0, y0 + (r1 - r0 - 1) * sh + 1, sh)
+                target = (rows, slice(x0, x0 + (c1 - c0 - 1) * sw + 1, sw))
+                source = dcols[i * kw + j].reshape(n, ho, wo, c)[:, r0:r1, c0:c1, :]
+                adds.append((target, source))
+
+    def add(start: int, stop: int) -> None:
+        for (rows, cols), source in adds:
+            out[start:stop, rows, cols, :] += source[start:stop]
+
+    backend.parallel_for(add, n, out.size * len(adds))
     return out

@@ -131,17 +131,26 @@ class Conv2D(ActivatedLayer):
         top, bottom, left, right = pads
         if not reuse:
             return im2col(pad_image(x, pads), kh, kw, sh, sw)
-        if top or bottom or left or right:
+        padded = bool(top or bottom or left or right)
+        if padded:
             # the border is zeroed once, when the buffer is made, and never written again
             x_pad = self._work("pad", (n, h + top + bottom, w + left + right, c), x.dtype, zeros=True)
-            x_pad[:, top : top + h, left : left + w, :] = x
         else:
             x_pad = x
         if kh == kw == sh == sw == 1:
+            if padded:
+                x_pad[:, top : top + h, left : left + w, :] = x
             return im2col(x_pad, 1, 1, 1, 1)
         view = window_view(x_pad, kh, kw, sh, sw)
         cols = self._work("cols", (view.shape[0] * view.shape[1] * view.shape[2], kh * kw * c), x.dtype)
-        backend.xp.copyto(cols.reshape(view.shape), view)
+        cols6 = cols.reshape(view.shape)
+
+        def copy(start: int, stop: int) -> None:
+            if padded:
+                x_pad[start:stop, top : top + h, left : left + w, :] = x[start:stop]
+            backend.xp.copyto(cols6[start:stop], view[start:stop])
+
+        backend.parallel_for(copy, n, cols.size)
         return cols
 
     def _affine_forward(self, x: Any, training: bool) -> Any:
@@ -163,8 +172,14 @@ class Conv2D(ActivatedLayer):
                 for s in range(0, n, step):  # chunks of samples, each one matrix product
                     part = self._windows(x[s : s + step], pads, reuse=True)
                     backend.xp.matmul(part, kernel, out=z[s * ho * wo : (s + step) * ho * wo])
-        z += self.params["bias"]
-        return z.reshape(n, ho, wo, f)
+        z = z.reshape(n, ho, wo, f)
+        bias = self.params["bias"]
+
+        def add_bias(start: int, stop: int) -> None:
+            z[start:stop] += bias
+
+        backend.parallel_for(add_bias, n, z.size)
+        return z
 
     def forward(self, x: Any, training: bool = False) -> Any:
         z = self._affine_forward(x, training)

@@ -47,16 +47,35 @@ class Dropout(Layer):
             return x
         if self._rng is None:  # used without build: draw from an unseeded generator
             self._rng = np.random.default_rng()
-        mask = backend.uniform(self._rng, x.shape, dtype=x.dtype)
-        keep = mask >= self.rate
-        backend.xp.multiply(keep, x.dtype.type(1.0 / (1.0 - self.rate)), out=mask)
+        xp = backend.xp
+        mask = backend.uniform(self._rng, x.shape, dtype=x.dtype)  # drawn in order: seeds repeat
+        scale = x.dtype.type(1.0 / (1.0 - self.rate))
+        rate = x.dtype.type(self.rate)
+        y = xp.empty_like(x)
+
+        def part(start: int, stop: int) -> None:
+            m = mask[start:stop]
+            xp.multiply(m >= rate, scale, out=m)
+            xp.multiply(x[start:stop], m, out=y[start:stop])
+
+        backend.parallel_for(part, len(x), 3 * x.size)
         self._mask = mask
-        return x * mask
+        return y
 
     def backward(self, grad: Any) -> Any:
         if self._mask is None:
             raise RuntimeError("Dropout.backward called without a forward pass with training=True")
-        return grad * self._mask if self.need_input_grad else None
+        if not self.need_input_grad:
+            return None
+        xp = backend.xp
+        out = xp.empty_like(grad)
+        mask = self._mask
+
+        def part(start: int, stop: int) -> None:
+            xp.multiply(grad[start:stop], mask[start:stop], out=out[start:stop])
+
+        backend.parallel_for(part, len(grad), grad.size)
+        return out
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "rate": self.rate}

@@ -69,22 +69,38 @@ class MaxPool2D(Layer):
     def forward(self, x: Any, training: bool = False) -> Any:
         xp = backend.xp
         slices = self._window_slices(x.shape[1], x.shape[2])
-        rows, cols = slices[0]
-        out = x[:, rows, cols, :].copy()
+        (rows, cols), rest = slices[0], slices[1:]
+        out = xp.empty((x.shape[0], *self._out_hw(x.shape), x.shape[3]), dtype=x.dtype)
         if not training:
             self._argmax = self._x_shape = None
-            for rows, cols in slices[1:]:
-                xp.maximum(out, x[:, rows, cols, :], out=out)
+
+            def pool(start: int, stop: int) -> None:
+                o = out[start:stop]
+                xp.copyto(o, x[start:stop, rows, cols, :])
+                for r, c in rest:
+                    xp.maximum(o, x[start:stop, r, c, :], out=o)
+
+            backend.parallel_for(pool, len(x), x.size)
             return out
         idx_type = np.uint8 if len(slices) <= 256 else np.int32
         argmax = xp.zeros(out.shape, dtype=idx_type)
-        for k, (rows, cols) in enumerate(slices[1:], start=1):
-            v = x[:, rows, cols, :]
-            larger = v > out  # strict: the first maximum keeps the window
-            xp.copyto(argmax, idx_type(k), where=larger)
-            xp.copyto(out, v, where=larger)
+
+        def pool_argmax(start: int, stop: int) -> None:
+            o, a = out[start:stop], argmax[start:stop]
+            xp.copyto(o, x[start:stop, rows, cols, :])
+            for k, (r, c) in enumerate(rest, start=1):
+                v = x[start:stop, r, c, :]
+                larger = v > o  # strict: the first maximum keeps the window
+                xp.copyto(a, idx_type(k), where=larger)
+                xp.copyto(o, v, where=larger)
+
+        backend.parallel_for(pool_argmax, len(x), 2 * x.size)
         self._argmax, self._x_shape = argmax, x.shape
         return out
+
+    def _out_hw(self, shape: tuple[int, ...]) -> tuple[int, int]:
+        (ph, pw), (sh, sw) = self.pool_size, self.stride
+        return (shape[1] - ph) // sh + 1, (shape[2] - pw) // sw + 1
 
     def backward(self, grad: Any) -> Any:
         argmax = self._argmax
@@ -99,12 +115,18 @@ class MaxPool2D(Layer):
         overlapping = sh < ph or sw < pw
         dx = xp.zeros(self._x_shape, dtype=grad.dtype)
         idx_type = argmax.dtype.type
-        for k, (rows, cols) in enumerate(self._window_slices(dx.shape[1], dx.shape[2])):
-            target = dx[:, rows, cols, :]
-            if overlapping:
-                target += grad * (argmax == idx_type(k))
-            else:  # each input element lies in at most one window: write, do not add
-                xp.multiply(grad, argmax == idx_type(k), out=target)
+        slices = self._window_slices(dx.shape[1], dx.shape[2])
+
+        def route(start: int, stop: int) -> None:
+            g, a = grad[start:stop], argmax[start:stop]
+            for k, (rows, cols) in enumerate(slices):
+                target = dx[start:stop, rows, cols, :]
+                if overlapping:
+                    target += g * (a == idx_type(k))
+                else:  # each input element lies in at most one window: write, do not add
+                    xp.multiply(g, a == idx_type(k), out=target)
+
+        backend.parallel_for(route, len(grad), dx.size)
         return dx
 
     def get_config(self) -> dict[str, Any]:

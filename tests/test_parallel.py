@@ -1,0 +1,42 @@
+"""The threaded elementwise passes give exactly what the inline ones give."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neuro import SGD, BatchNorm, Conv2D, Dense, Dropout, Flatten, MaxPool2D, Network, backend
+from neuro.optimizers import Adadelta, Adam, RMSprop
+
+
+def _run(threads, monkeypatch, optimizer):
+    monkeypatch.setattr(backend, "MIN_PARALLEL_ELEMENTS", 0)  # thread even the tiny test arrays
+    backend.set_num_threads(threads)
+    try:
+        net = Network((9, 7, 2), "softmax_crossentropy", optimizer, seed=4)
+        net.add(Conv2D(5, (3, 2), padding="same", activation="relu")).add(BatchNorm())
+        net.add(MaxPool2D((2, 2))).add(Dropout(0.3)).add(Conv2D(4, 2, stride=2, activation="tanh"))
+        net.add(Flatten()).add(Dense(6, "tanh")).add(Dense(3, "softmax"))
+        rng = np.random.default_rng(0)
+        x, y = rng.standard_normal((13, 9, 7, 2)), rng.integers(0, 3, 13)
+        hist = net.fit(x, y, batch_size=5, epochs=2, verbose=0)
+        return net.get_weights(), hist.history, net.predict(x)
+    finally:
+        backend.set_num_threads(backend._default_threads())
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: SGD(0.1, momentum=0.9), lambda: Adam(1e-2), lambda: RMSprop(1e-2), lambda: Adadelta()]
+)
+def test_threads_change_nothing(monkeypatch, make):
+    w1, h1, p1 = _run(1, monkeypatch, make())
+    w3, h3, p3 = _run(3, monkeypatch, make())
+    assert h1 == h3
+    np.testing.assert_array_equal(p1, p3)
+    for a, b in zip(w1, w3, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_set_num_threads_validates():
+    with pytest.raises(ValueError, match="n must be a positive integer, got 0"):
+        backend.set_num_threads(0)
