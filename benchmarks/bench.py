@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import os
 
-# Two thread pools share this process. Idle workers of either must sleep rather than spin, or the pool that
-# just finished steals the cores of the one now running: OpenBLAS (NumPy) spins ~0.1 s after every product
-# by default, GNU OpenMP (torch) a little. Both must be set before the libraries load.
+# Two thread pools share this process. By default OpenBLAS's idle workers spin for ~0.1 s after every
+# matrix product, which would take the cores from torch right after a neuro run (and from neuro's own
+# elementwise threads); neuro asks them to sleep at once, and so does this script, since NumPy loads first.
+# torch's OpenMP workers keep their default short spin.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
 import datetime  # noqa: E402
