@@ -230,11 +230,13 @@ def predict_latency(kind, x, threads, repeats):
 
         single_n(), single_t(), batch_n(), batch_t()
         ln = lt = bn = bt = float("inf")
+        # short measurements: three in a row each, so that the first absorbs whatever the other library's
+        # idle threads were still doing
         for _ in range(repeats):
-            ln = min(ln, best_time(single_n, 1) / reps)
-            lt = min(lt, best_time(single_t, 1) / reps)
-            bn = min(bn, best_time(batch_n, 1))
-            bt = min(bt, best_time(batch_t, 1))
+            ln = min(ln, best_time(single_n, 3) / reps)
+            lt = min(lt, best_time(single_t, 3) / reps)
+            bn = min(bn, best_time(batch_n, 3))
+            bt = min(bt, best_time(batch_t, 3))
     return ln, lt, 1024 / bn, 1024 / bt
 
 

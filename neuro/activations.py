@@ -255,6 +255,8 @@ def get(activation: str | Activation | dict | None) -> Activation:
         return activation()
     if isinstance(activation, dict):
         cfg = dict(activation)
+        if "name" not in cfg:
+            raise ValueError(f"activation config must have a 'name' key, got {activation!r}")
         name = cfg.pop("name")
         return _lookup(name)(**cfg)
     if isinstance(activation, str):

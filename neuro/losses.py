@@ -59,7 +59,7 @@ class Loss:
     def forward(self, y_pred: Any, y_true: Any) -> float:
         """Return the loss value (a Python float)."""
         total, denom = self.terms(y_pred, y_true)
-        return total / denom
+        return total / denom if denom else float("nan")  # all weights zero: undefined, as in PyTorch
 
     def terms(self, y_pred: Any, y_true: Any) -> tuple[float, float]:
         """Return ``(sum of per-sample losses, normaliser)``; the loss is their quotient.
@@ -75,7 +75,7 @@ class Loss:
     def forward_logits(self, z: Any, y_true: Any) -> float:
         """Loss value from the pre-activation values of the fused activation."""
         total, denom = self.terms_logits(z, y_true)
-        return total / denom
+        return total / denom if denom else float("nan")
 
     def terms_logits(self, z: Any, y_true: Any) -> tuple[float, float]:
         raise NotImplementedError(f"{type(self).__name__} fuses with no activation")
@@ -266,7 +266,7 @@ class _Categorical(Loss):
         p = softmax(z) if y_pred is None else y_pred
         g = p * t.sum(axis=-1, keepdims=True)
         g -= t
-        g *= g.dtype.type(1.0 / denom)
+        g *= g.dtype.type(1.0 / denom if denom else float("nan"))
         return g
 
     def link(self, z: Any) -> Any:
@@ -307,7 +307,7 @@ class CrossEntropy(_Categorical):
         _check_2d(y_pred)
         t, denom = self.effective_targets(y_true, y_pred.shape[-1], y_pred.dtype.type, len(y_pred))
         g = t / backend.xp.maximum(y_pred, GRAD_EPS)
-        g *= g.dtype.type(-1.0 / denom)
+        g *= g.dtype.type(-1.0 / denom if denom else float("nan"))
         return g
 
 

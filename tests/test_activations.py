@@ -274,3 +274,8 @@ def test_get_unknown_name():
 def test_get_bad_type(bad):
     with pytest.raises(TypeError, match="activation"):
         activations.get(bad)
+
+
+def test_get_rejects_a_config_without_name():
+    with pytest.raises(ValueError, match="activation config must have a 'name' key"):
+        activations.get({"alpha": 0.1})

@@ -528,3 +528,17 @@ def test_get_unknown_and_bad_type():
         losses.get("hinge")
     with pytest.raises(TypeError, match="loss"):
         losses.get(3)
+
+
+def test_all_zero_class_weights_give_nan_like_torch(torch):
+    from neuro.losses import SoftmaxCrossEntropy
+
+    z = np.array([[1.0, 2.0, 0.5], [0.1, 0.2, 0.3]])
+    y = np.array([0, 0])
+    loss = SoftmaxCrossEntropy(class_weights=[0.0, 1.0, 1.0])
+    assert np.isnan(loss.forward(z, y))
+    assert np.all(np.isnan(loss.backward(z, y)))
+    ref = torch.nn.functional.cross_entropy(
+        torch.tensor(z), torch.tensor(y), weight=torch.tensor([0.0, 1.0, 1.0], dtype=torch.float64)
+    )
+    assert torch.isnan(ref)
