@@ -9,6 +9,7 @@ slice of the image.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from numbers import Integral
 from typing import Any
 
@@ -115,17 +116,25 @@ def offset_ranges(size: int, out: int, k: int, stride: int, before: int) -> tupl
 
 
 def col2im_offsets(
-    dcols: Any, image_shape: tuple[int, int, int, int], kh: int, kw: int, sh: int, sw: int,
+    offset_grad: Callable[[int], Any],
+    image_shape: tuple[int, int, int, int],
+    kh: int,
+    kw: int,
+    sh: int,
+    sw: int,
     pads: tuple[int, int, int, int],
+    dtype: Any,
 ) -> Any:
-    """Adjoint of :func:`im2col` for gradients laid out per kernel offset, cropped to the unpadded input.
+    """Adjoint of :func:`im2col` for gradients given per kernel offset, cropped to the unpadded input.
 
     Args:
-        dcols: ``(kh·kw, N·Ho·Wo, C)``: for each kernel offset ``(i, j)`` the gradient of the values
-            each window read at that offset.
+        offset_grad: ``offset_grad(k)`` returns the ``(N·Ho·Wo, C)`` gradient of the values that the
+            windows read at kernel offset ``k = i·kw + j``; it may reuse one buffer, as each result is
+            consumed before the next is asked for (offsets that read only padding are never asked for).
         image_shape: the unpadded input shape ``(N, H, W, C)``.
         kh, kw, sh, sw: kernel size and stride.
         pads: ``(top, bottom, left, right)`` padding of the forward pass.
+        dtype: type of the result.
 
     Returns:
         A new ``(N, H, W, C)`` array. One strided add per kernel offset, whose inner axes are contiguous
@@ -134,23 +143,21 @@ def col2im_offsets(
     n, h, w, c = image_shape
     top, bottom, left, right = pads
     ho, wo = (h + top + bottom - kh) // sh + 1, (w + left + right - kw) // sw + 1
-    out = backend.xp.zeros(image_shape, dtype=dcols.dtype)
-    adds = []
+    out = backend.xp.zeros(image_shape, dtype=dtype)
     for i in range(kh):
         r0, r1, y0 = offset_ranges(h, ho, i, sh, top)
         if r0 >= r1:
             continue
+        rows = slice(y0, y0 + (r1 - r0 - 1) * sh + 1, sh)
         for j in range(kw):
             c0, c1, x0 = offset_ranges(w, wo, j, sw, left)
-            if c0 < c1:
-                rows = slice(y0, y0 + (r1 - r0 - 1) * sh + 1, sh)
-                target = (rows, slice(x0, x0 + (c1 - c0 - 1) * sw + 1, sw))
-                source = dcols[i * kw + j].reshape(n, ho, wo, c)[:, r0:r1, c0:c1, :]
-                adds.append((target, source))
+            if c0 >= c1:
+                continue
+            cols = slice(x0, x0 + (c1 - c0 - 1) * sw + 1, sw)
+            source = offset_grad(i * kw + j).reshape(n, ho, wo, c)[:, r0:r1, c0:c1, :]
 
-    def add(start: int, stop: int) -> None:
-        for (rows, cols), source in adds:
-            out[start:stop, rows, cols, :] += source[start:stop]
+            def add(start: int, stop: int, rows: slice = rows, cols: slice = cols, src: Any = source) -> None:
+                out[start:stop, rows, cols, :] += src[start:stop]
 
-    backend.parallel_for(add, n, out.size * len(adds))
+            backend.parallel_for(add, n, 2 * source.size)
     return out

@@ -199,12 +199,14 @@ class Conv2D(ActivatedLayer):
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         c = kernel.shape[2]
         # the input gradient of the values read at offset (i, j) is G·W[i, j]ᵀ: one product per offset,
-        # each written contiguously, so that col2im adds whole image rows
-        dcols = self._work("dcols", (kh * kw, g.shape[0], c), g.dtype)
-        for i in range(kh):
-            for j in range(kw):
-                xp.matmul(g, kernel[i, j].T, out=dcols[i * kw + j])
-        return col2im_offsets(dcols, self._x_shape, kh, kw, sh, sw, self._pads)
+        # each written contiguously into one reused buffer, so that col2im adds whole image rows
+        dcols = self._work("dcols", (g.shape[0], c), g.dtype)
+        flat = kernel.reshape(kh * kw, c, self.filters)
+
+        def offset_grad(k: int) -> Any:
+            return xp.matmul(g, flat[k].T, out=dcols)
+
+        return col2im_offsets(offset_grad, self._x_shape, kh, kw, sh, sw, self._pads, g.dtype)
 
     def get_config(self) -> dict[str, Any]:
         return {
