@@ -84,6 +84,10 @@ class MaxPool2D(Layer):
             return out
         idx_type = np.uint8 if len(slices) <= 256 else np.int32
         argmax = xp.zeros(out.shape, dtype=idx_type)
+        if self.pool_size == self.stride == (2, 2):
+            backend.parallel_for(lambda a, b: _pool2x2(x[a:b], out[a:b], argmax[a:b]), len(x), 2 * x.size)
+            self._argmax, self._x_shape = argmax, x.shape
+            return out
 
         def pool_argmax(start: int, stop: int) -> None:
             o, a = out[start:stop], argmax[start:stop]
@@ -131,3 +135,24 @@ class MaxPool2D(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "pool_size": self.pool_size, "stride": self.stride}
+
+
+def _pool2x2(x: Any, out: Any, argmax: Any) -> None:
+    """2×2 windows, stride 2, in two pairwise steps: across columns, then across rows.
+
+    Strict comparisons keep the first maximum in row-major order, so ``argmax`` (0..3 = 2·row + column)
+    is what the general path gives, with plain ``maximum``/``greater`` passes instead of masked copies.
+    """
+    xp = backend.xp
+    ho, wo = out.shape[1], out.shape[2]
+    x = x[:, : 2 * ho, : 2 * wo, :]
+    left, right = x[:, :, 0::2, :], x[:, :, 1::2, :]
+    col = right > left  # per row of each window: is the right element the (first) maximum?
+    rows = xp.maximum(left, right)
+    top, bottom = rows[:, 0::2], rows[:, 1::2]
+    below = bottom > top
+    xp.maximum(top, bottom, out=out)
+    # argmax = 2·below + (below ? col of the bottom row : col of the top row)
+    xp.copyto(argmax, col[:, 0::2])
+    xp.copyto(argmax, col[:, 1::2], where=below)
+    argmax += below.view(np.uint8) * np.uint8(2)  # argmax is uint8 for 2×2 windows

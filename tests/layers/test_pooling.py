@@ -140,3 +140,24 @@ def test_config():
         "stride": (2, 2),
     }
     assert MaxPool2D((2, 3)).stride == (2, 3)
+
+
+@pytest.mark.parametrize("shape", [(3, 6, 8, 2), (2, 5, 7, 3)])
+def test_2x2_fast_path_routes_like_argmax_with_many_ties(shape):
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 3, size=shape).astype(np.float32)  # values 0..2: ties everywhere
+    layer = MaxPool2D(2)
+    layer.build(shape[1:])
+    y = layer.forward(x, training=True)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    dx = layer.backward(g)
+    n, h, w, c = shape
+    ho, wo = h // 2, w // 2
+    windows = x[:, : 2 * ho, : 2 * wo].reshape(n, ho, 2, wo, 2, c).transpose(0, 1, 3, 5, 2, 4)
+    first = windows.reshape(n, ho, wo, c, 4).argmax(axis=-1)  # numpy: first maximum, row-major
+    expected = np.zeros_like(x)
+    for k in range(4):
+        a, b = divmod(k, 2)
+        expected[:, a : 2 * ho : 2, b : 2 * wo : 2] = np.where(first == k, g, 0)
+    np.testing.assert_array_equal(y, windows.max(axis=(-2, -1)))
+    np.testing.assert_array_equal(dx, expected)
