@@ -275,26 +275,12 @@ class Network:
                 total, denom = self._loss_terms(out, yb, head)
                 batch_loss = total / denom + self._penalty()
                 if not np.isfinite(batch_loss):
-                    if saved is not None:
-                        _restore_buffers(self.layers, saved)
-                    if bar is not None:
-                        bar.close()
-                    raise FloatingPointError(
-                        f"loss became {batch_loss} at epoch {epoch + 1}, batch {b + 1}; training "
-                        "stopped and the weights are those from before this batch"
-                    )
+                    raise self._stopped(f"loss became {batch_loss}", epoch, b, saved, bar)
                 self._backward(out, pred, yb, head)
                 grads = self.grads
                 # one reduction per array: overflowing gradients must not reach the weights either
                 if not np.isfinite(sum(float(g.sum()) for g in grads)):
-                    if saved is not None:
-                        _restore_buffers(self.layers, saved)
-                    if bar is not None:
-                        bar.close()
-                    raise FloatingPointError(
-                        f"gradients became non-finite at epoch {epoch + 1}, batch {b + 1}; training "
-                        "stopped and the weights are those from before this batch"
-                    )
+                    raise self._stopped("gradients became non-finite", epoch, b, saved, bar)
                 self.optimizer.step(self.params, grads)
                 loss_sum += batch_loss * denom
                 loss_den += denom
@@ -318,6 +304,17 @@ class Network:
                 took = time.perf_counter() - start
                 print(f"Epoch {epoch + 1}/{epochs} - {took:.1f}s - {_format_logs(logs)}", flush=True)
         return history
+
+    def _stopped(self, what: str, epoch: int, batch: int, saved: Any, bar: Any) -> FloatingPointError:
+        """Undo the batch's buffer updates, close the bar, and build the error that stops ``fit``."""
+        if saved is not None:
+            _restore_buffers(self.layers, saved)
+        if bar is not None:
+            bar.close()
+        return FloatingPointError(
+            f"{what} at epoch {epoch + 1}, batch {batch + 1}; training stopped and the weights are "
+            "those from before this batch"
+        )
 
     # -- inference --------------------------------------------------------------------------------------
     def evaluate(

@@ -326,3 +326,16 @@ def test_sigmoid_activation_layer_alone_is_fused_with_bce(rng):
     x, y = rng.standard_normal((6, 3)), rng.integers(0, 2, size=6).astype(float)
     with neuro.backend.dtype_scope("float64"):
         assert neuro.check_gradients(net, x, y).max_error < 1e-6
+
+
+def test_overflowing_gradients_stop_training_before_the_update():
+    net = Network((1,), "mse", SGD(0.1), seed=0).add(Dense(1, None))
+    net.set_weights([np.array([[1e-30]]), np.zeros(1)])
+    x = np.full((4, 1), 1e38)  # finite inputs and a finite loss, but x·dL/dz overflows float32
+    y = np.zeros(4)
+    before = net.get_weights()
+    with pytest.raises(FloatingPointError, match=r"gradients became non-finite at epoch 1, batch 1"):
+        with np.errstate(over="ignore"):
+            net.fit(x, y, batch_size=4, metrics=(), verbose=0)
+    for a, b in zip(before, net.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
