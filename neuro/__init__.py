@@ -35,13 +35,15 @@ from neuro.losses import (
     SoftmaxCrossEntropy,
 )
 from neuro.models import History, Network
-from neuro.optimizers import SGD, Optimizer
+from neuro.optimizers import SGD, Adadelta, Adam, Optimizer, RMSprop
 from neuro.regularizers import L1, L2
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Activation",
+    "Adadelta",
+    "Adam",
     "BinaryCrossEntropy",
     "CrossEntropy",
     "GradientReport",
@@ -55,6 +57,7 @@ __all__ = [
     "MeanSquaredError",
     "Network",
     "Optimizer",
+    "RMSprop",
     "ReLU",
     "SGD",
     "Sigmoid",

@@ -33,7 +33,7 @@ def shape_tuple(value: Any, name: str) -> tuple[int, ...]:
     return tuple(int(d) for d in out)
 
 
-def features(x: Any, input_shape: tuple[int, ...], name: str = "x") -> Any:
+def features(x: Any, input_shape: tuple[int, ...], name: str = "x", dtype: Any = None) -> Any:
     """Check a batch of inputs and return it as an array of the compute dtype (copying only if needed).
 
     Raises:
@@ -49,8 +49,8 @@ def features(x: Any, input_shape: tuple[int, ...], name: str = "x") -> Any:
         raise ValueError(f"{name} must have shape {shown}, got {tuple(x.shape)}")
     if len(x) == 0:
         raise ValueError(f"{name} must hold at least one sample, got shape {tuple(x.shape)}")
-    xp = backend.xp
-    dt = backend.get_dtype()
+    xp = backend.array_module(x)
+    dt = backend.get_dtype() if dtype is None else dtype
     if x.dtype != dt:
         x = x.astype(dt)
     if x.dtype.kind == "f" and not bool(xp.isfinite(x).all()):
@@ -58,7 +58,9 @@ def features(x: Any, input_shape: tuple[int, ...], name: str = "x") -> Any:
     return x
 
 
-def targets(y: Any, n: int, output_shape: tuple[int, ...], categorical: bool, name: str = "y") -> Any:
+def targets(
+    y: Any, n: int, output_shape: tuple[int, ...], categorical: bool, name: str = "y", dtype: Any = None
+) -> Any:
     """Check targets for ``n`` samples against the network output shape; return them as an array.
 
     Categorical losses take class ids ``(N,)`` in range or rows ``(N, C)``; other losses take the output
@@ -70,7 +72,8 @@ def targets(y: Any, n: int, output_shape: tuple[int, ...], categorical: bool, na
         raise TypeError(f"{name} must hold numbers, got dtype {y.dtype}")
     if len(y) != n:
         raise ValueError(f"{name} must have one row per sample of x ({n}), got {len(y)}")
-    xp = backend.xp
+    xp = backend.array_module(y)
+    dt = backend.get_dtype() if dtype is None else dtype
     if y.dtype.kind == "f" and not bool(xp.isfinite(y).all()):
         raise ValueError(f"{name} contains NaN or inf values")
     out = tuple(output_shape)
@@ -90,14 +93,14 @@ def targets(y: Any, n: int, output_shape: tuple[int, ...], categorical: bool, na
                 )
             return y
         if y.ndim == 2 and y.shape[1] == c:
-            return y.astype(backend.get_dtype(), copy=False)
+            return y.astype(dt, copy=False)
         raise ValueError(
             f"{name} must be class ids of shape (N,) or one-hot rows of shape (N, {c}), "
             f"got shape {tuple(y.shape)}"
         )
     if tuple(y.shape[1:]) == out:
-        return y.astype(backend.get_dtype(), copy=False)
+        return y.astype(dt, copy=False)
     if y.ndim == 1 and out == (1,):
-        return y.reshape(-1, 1).astype(backend.get_dtype(), copy=False)
+        return y.reshape(-1, 1).astype(dt, copy=False)
     shown = "(N, " + ", ".join(str(d) for d in out) + ")"
     raise ValueError(f"{name} must have shape {shown}, got {tuple(y.shape)}")

@@ -29,13 +29,25 @@ class Activation(Layer):
 
         Args:
             x: input of any shape.
-            training: cache what ``backward`` needs.
+            training: cache what ``backward`` needs (inference drops any cache).
             inplace: allowed to overwrite ``x`` (used by layers for their own fresh pre-activations).
+
+        Returns:
+            ``f(x)``, of the shape and dtype of ``x``.
+        """
+        raise NotImplementedError
+
+    def backward(self, grad: Any) -> Any:
+        """Return dL/dx from ``grad`` = dL/dy of the last training forward (the class's Gradient line).
+
+        Raises:
+            RuntimeError: when no training forward preceded it.
         """
         raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.key}
+        """``{"name": key, "class": class name, **arguments}``; the class lets a loader find user classes."""
+        return {"name": self.key, "class": type(self).__name__}
 
     def _require_cache(self) -> Any:
         if self._cache is None:
@@ -54,8 +66,7 @@ class Linear(Activation):
     key = "linear"
 
     def forward(self, x: Any, training: bool = False, inplace: bool = False) -> Any:
-        if training:
-            self._cache = True
+        self._cache = True if training else None
         return x
 
     def backward(self, grad: Any) -> Any:
@@ -80,8 +91,7 @@ class ReLU(Activation):
             xp.maximum(x[start:stop], zero, out=y[start:stop])
 
         backend.parallel_for(part, len(x), x.size)
-        if training:
-            self._cache = y  # y > 0 exactly where x > 0
+        self._cache = y if training else None  # y > 0 exactly where x > 0
         return y
 
     def backward(self, grad: Any) -> Any:
@@ -115,8 +125,7 @@ class LeakyReLU(Activation):
         xp = backend.xp
         mask = x > 0
         y = xp.where(mask, x, x * x.dtype.type(self.alpha))
-        if training:
-            self._cache = mask
+        self._cache = mask if training else None
         return y
 
     def backward(self, grad: Any) -> Any:
@@ -125,7 +134,7 @@ class LeakyReLU(Activation):
         return xp.where(mask, grad, grad * grad.dtype.type(self.alpha))
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.key, "alpha": self.alpha}
+        return {**super().get_config(), "alpha": self.alpha}
 
 
 class Sigmoid(Activation):
@@ -138,8 +147,7 @@ class Sigmoid(Activation):
 
     def forward(self, x: Any, training: bool = False, inplace: bool = False) -> Any:
         y = sigmoid(x)
-        if training:
-            self._cache = y
+        self._cache = y if training else None
         return y
 
     def backward(self, grad: Any) -> Any:
@@ -163,8 +171,7 @@ class Tanh(Activation):
             xp.tanh(x[start:stop], out=y[start:stop])
 
         backend.parallel_for(part, len(x), x.size)
-        if training:
-            self._cache = y
+        self._cache = y if training else None
         return y
 
     def backward(self, grad: Any) -> Any:
@@ -197,8 +204,7 @@ class Softmax(Activation):
 
     def forward(self, x: Any, training: bool = False, inplace: bool = False) -> Any:
         y = softmax(x, inplace=inplace)
-        if training:
-            self._cache = y
+        self._cache = y if training else None
         return y
 
     def backward(self, grad: Any) -> Any:
@@ -258,6 +264,7 @@ def get(activation: str | Activation | dict | None) -> Activation:
         if "name" not in cfg:
             raise ValueError(f"activation config must have a 'name' key, got {activation!r}")
         name = cfg.pop("name")
+        cfg.pop("class", None)
         return _lookup(name)(**cfg)
     if isinstance(activation, str):
         return _lookup(activation)()

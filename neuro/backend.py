@@ -103,6 +103,11 @@ def asarray(a: Any, dtype: Any = None) -> Any:
     return xp.asarray(a, dtype=_dtype if dtype is None else dtype)
 
 
+def array_module(a: Any) -> ModuleType:
+    """The array library that owns ``a``: NumPy for NumPy arrays (data still on the host), else ``xp``."""
+    return np if isinstance(a, np.ndarray) else xp
+
+
 def to_numpy(a: Any) -> np.ndarray:
     """Return ``a`` as a NumPy array (copies from the GPU when needed)."""
     if isinstance(a, np.ndarray):

@@ -212,6 +212,17 @@ def _check_network(net: Any, x: Any, y: Any, eps: float, max_entries: Any, rng: 
     report = GradientReport()
     layers = net.layers
     rewind = _Rewind([net.rng, *_generators(layers)])
+    dtype, net.dtype = net.dtype, np.float64
+    try:
+        return _check_network_float64(net, x, y, eps, max_entries, rng, report, rewind)
+    finally:
+        net.dtype = dtype
+
+
+def _check_network_float64(
+    net: Any, x: Any, y: Any, eps: float, max_entries: Any, rng: Any, report: GradientReport, rewind: Any
+) -> GradientReport:
+    layers = net.layers
     with _Float64Params(layers):
         saved = [{k: v.copy() for k, v in layer.buffers.items()} for layer in layers]
 

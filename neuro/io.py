@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import tempfile
+import secrets
 from typing import Any
 
 import numpy as np
@@ -44,19 +44,27 @@ def save(network: Any, path: str | os.PathLike) -> None:
     import h5py  # imported on first use: keeps `import neuro` fast
 
     path = pathlib.Path(path)
+    lr = network.optimizer.learning_rate
+    if callable(lr) and not hasattr(lr, "get_config"):
+        raise TypeError(
+            "optimizer learning_rate must be a number or a neuro.schedules schedule to be saved, "
+            f"got {type(lr).__name__}"
+        )
+    names = network.class_names
     config = {
         "input_shape": list(network.input_shape),
         "loss": network.loss.get_config(),
         "optimizer": network.optimizer.get_config(),
         "regularizer": None if network.regularizer is None else network.regularizer.get_config(),
         "seed": network.seed,
-        "class_names": network.class_names,
-        "dtype": np.dtype(backend.get_dtype()).name,
+        "class_names": None if names is None else [str(c) for c in names],
+        "dtype": np.dtype(network.dtype).name,
         "layers": [{"class": type(layer).__name__, "config": layer.get_config()} for layer in network.layers],
     }
     opt_state = network.optimizer.get_state()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    os.close(fd)
+    # a new, unique file beside the target, with the permissions a plain open() would give it (umask)
+    tmp = str(path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp")
+    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     try:
         with h5py.File(tmp, "w") as f:
             f.attrs["format"] = FORMAT
@@ -76,6 +84,8 @@ def save(network: Any, path: str | os.PathLike) -> None:
                 sub = opt.create_group(f"slots/{j}")
                 for k, v in slot.items():
                     sub.create_dataset(k, data=v)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())  # the bytes are on disk before the new name points at them
         os.replace(tmp, path)
     except BaseException:
         pathlib.Path(tmp).unlink(missing_ok=True)
@@ -87,7 +97,8 @@ def load(path: str | os.PathLike, custom_objects: dict[str, type] | None = None)
 
     Args:
         path: the HDF5 file.
-        custom_objects: extra layer classes by name, for networks with user-written layers.
+        custom_objects: user-written layer and activation classes by class name, for networks that use
+            them.
 
     Returns:
         A :class:`~neuro.models.Network` with the saved weights, optimizer state and generator state.
@@ -125,10 +136,19 @@ def load(path: str | os.PathLike, custom_objects: dict[str, type] | None = None)
                         "custom_objects"
                     )
                 cls = classes[name]
+                cfg = dict(spec["config"])
                 if issubclass(cls, activations.Activation):
-                    layer = activations.get(spec["config"])
+                    cfg.pop("name", None)
+                    cfg.pop("class", None)
+                    layer = cls(**cfg)
                 else:
-                    layer = cls(**spec["config"])
+                    act = cfg.get("activation")
+                    if isinstance(act, dict) and act.get("class") in classes:
+                        act = dict(act)
+                        act_cls = classes[act.pop("class")]
+                        act.pop("name", None)  # the key of a built-in; a user class names itself
+                        cfg["activation"] = act_cls(**act)
+                    layer = cls(**cfg)
                 net.add(layer)
             for i, layer in enumerate(net.layers):
                 g = f[f"layers/{i}"]

@@ -56,6 +56,10 @@ class Network:
         seed: seeds every random choice (initial weights, shuffling, dropout masks): the same seed gives a
             bitwise identical training run on the same machine and thread count.
 
+    The network computes in the dtype that is current when it is created (float32 unless
+    :func:`neuro.set_dtype` or :class:`neuro.backend.dtype_scope` says otherwise); its data are converted
+    to it, and it keeps it when saved and loaded.
+
     Example:
         >>> from neuro import Network, Dense, Adam
         >>> net = Network((64,), "softmax_crossentropy", Adam(1e-3), seed=0)
@@ -77,7 +81,15 @@ class Network:
         self.regularizer = regularizers_mod.get(regularizer)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
             raise TypeError(f"seed must be an integer or None, got {seed!r}")
-        self.seed = seed
+        if getattr(self.optimizer, "_network", None) is not None:
+            raise ValueError(
+                "optimizer already trains another Network and its state (moments, step count) belongs "
+                "to that one; give each network its own optimizer"
+            )
+        self.optimizer._network = True
+        self.seed = None if seed is None else int(seed)
+        #: The dtype of every parameter and of the data the network computes on.
+        self.dtype = np.dtype(backend.get_dtype()).type
         self.rng = np.random.default_rng(seed)
         self.layers: list[Layer] = []
         #: Optional names of the classes, used by :meth:`predict_class`.
@@ -97,7 +109,8 @@ class Network:
             raise ValueError(f"layer {layer.name!r} is already part of a network; create a new one")
         shape = self.output_shape
         try:
-            layer.build(shape, self.rng)
+            with backend.dtype_scope(self.dtype):
+                layer.build(shape, self.rng)
         except ValueError as exc:
             raise ValueError(
                 f"cannot add {type(layer).__name__} (layer {len(self.layers)}) after output shape "
@@ -195,16 +208,16 @@ class Network:
         """
         head = self._head()
         x, y = self._check_data(x, y)
-        out, pred = self._forward(backend.asarray(x), True, head)
+        out, pred = self._forward(backend.asarray(x, self.dtype), True, head)
         total, denom = self._loss_terms(out, y, head)
         self._backward(out, pred, y, head)
-        return total / denom + self._penalty()
+        return (total / denom if denom else float("nan")) + self._penalty()
 
     # -- data checks ------------------------------------------------------------------------------------
     def _check_data(self, x: Any, y: Any, name: str = "") -> tuple[Any, Any]:
-        x = check.features(x, self.input_shape, name=f"{name}x")
+        x = check.features(x, self.input_shape, name=f"{name}x", dtype=self.dtype)
         categorical = isinstance(self.loss, losses_mod._Categorical)
-        y = check.targets(y, len(x), self.output_shape, categorical, name=f"{name}y")
+        y = check.targets(y, len(x), self.output_shape, categorical, name=f"{name}y", dtype=self.dtype)
         return x, y
 
     # -- training ---------------------------------------------------------------------------------------
@@ -216,7 +229,7 @@ class Network:
         epochs: int = 1,
         validation_data: tuple[Any, Any] | None = None,
         shuffle: bool = True,
-        metrics: Iterable[Any] = ("accuracy",),
+        metrics: Iterable[Any] | None = None,
         verbose: int = 1,
     ) -> History:
         """Train the network.
@@ -229,7 +242,8 @@ class Network:
             epochs: passes over the data (> 0).
             validation_data: optional ``(x_val, y_val)`` evaluated after each epoch.
             shuffle: reshuffle the samples (with the network's seeded generator) before each epoch.
-            metrics: metric names or objects, computed over the whole epoch (see :mod:`neuro.metrics`).
+            metrics: metric names or objects, computed over the whole epoch (see :mod:`neuro.metrics`);
+                ``None`` means accuracy for the classification losses and none for regression.
             verbose: 0 silent; 1 a progress bar per epoch on a terminal (one line per epoch otherwise);
                 2 one line per epoch.
 
@@ -250,7 +264,7 @@ class Network:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise TypeError("validation_data must be a tuple (x_val, y_val)")
             validation_data = self._check_data(*validation_data, name="val_")
-        metric_objs = [metrics_mod.get(m) for m in metrics]
+        metric_objs = self._metrics(metrics)
         n = len(x)
         n_batches = -(-n // batch_size)
         has_buffers = any(layer.buffers for layer in self.layers)
@@ -271,9 +285,10 @@ class Network:
                 else:
                     xb, yb = x[order[window]], y[order[window]]
                 saved = _snapshot_buffers(self.layers) if has_buffers else None
-                out, pred = self._forward(backend.asarray(xb), True, head)
+                out, pred = self._forward(backend.asarray(xb, self.dtype), True, head)
                 total, denom = self._loss_terms(out, yb, head)
-                batch_loss = total / denom + self._penalty()
+                # a batch whose targets all weigh 0 has no defined loss (NaN, as in PyTorch)
+                batch_loss = (total / denom if denom else float("nan")) + self._penalty()
                 if not np.isfinite(batch_loss):
                     raise self._stopped(f"loss became {batch_loss}", epoch, b, saved, bar)
                 self._backward(out, pred, yb, head)
@@ -318,9 +333,15 @@ class Network:
 
     # -- inference --------------------------------------------------------------------------------------
     def evaluate(
-        self, x: Any, y: Any, batch_size: int = 256, metrics: Iterable[Any] = ("accuracy",)
+        self, x: Any, y: Any, batch_size: int = 256, metrics: Iterable[Any] | None = None
     ) -> dict[str, float]:
         """Return the loss (regularization included) and metrics over the whole set, in inference mode.
+
+        Args:
+            x: inputs ``(N, *input_shape)``.
+            y: targets, as for :meth:`fit`.
+            batch_size: samples per forward pass.
+            metrics: as for :meth:`fit` (``None``: accuracy for classification losses, else none).
 
         Returns:
             ``{"loss": value, metric name: value, ...}``.
@@ -328,7 +349,15 @@ class Network:
         batch_size = check.positive_int(batch_size, "batch_size")
         head = self._head()
         x, y = self._check_data(x, y)
-        return self._evaluate_checked(x, y, batch_size, [metrics_mod.get(m) for m in metrics], head)
+        return self._evaluate_checked(x, y, batch_size, self._metrics(metrics), head)
+
+    def _metrics(self, metrics: Iterable[Any] | None) -> list[Any]:
+        if metrics is None:
+            classifier = isinstance(self.loss, (losses_mod._Categorical, losses_mod.BinaryCrossEntropy))
+            metrics = ("accuracy",) if classifier else ()
+        if isinstance(metrics, (str, metrics_mod.Metric)):
+            metrics = (metrics,)
+        return [metrics_mod.get(m) for m in metrics]
 
     def _evaluate_checked(
         self, x: Any, y: Any, batch_size: int, metric_objs: list[Any], head: str
@@ -338,7 +367,7 @@ class Network:
         total = denom = 0.0
         for s in range(0, len(x), batch_size):
             xb, yb = x[s : s + batch_size], y[s : s + batch_size]
-            out, pred = self._forward(backend.asarray(xb), False, head)
+            out, pred = self._forward(backend.asarray(xb, self.dtype), False, head)
             t, d = self._loss_terms(out, yb, head)
             total += t
             denom += d
@@ -358,7 +387,7 @@ class Network:
         batch_size = check.positive_int(batch_size, "batch_size")
         link = self.loss.link if self._head() == "logits" else None
         layers = self.layers
-        x = check.features(x, self.input_shape)
+        x = check.features(x, self.input_shape, dtype=self.dtype)
 
         def run(xb: Any) -> Any:
             # in inference a fused output activation is just applied: only the loss needs the logits
@@ -367,9 +396,9 @@ class Network:
             return xb if link is None else link(xb)
 
         if len(x) <= batch_size:
-            return run(backend.asarray(x))
+            return run(backend.asarray(x, self.dtype))
         return backend.xp.concatenate(
-            [run(backend.asarray(x[s : s + batch_size])) for s in range(0, len(x), batch_size)]
+            [run(backend.asarray(x[s : s + batch_size], self.dtype)) for s in range(0, len(x), batch_size)]
         )
 
     def predict_class(self, x: Any, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:

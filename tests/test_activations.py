@@ -129,7 +129,7 @@ def test_leaky_relu_definition():
     custom = LeakyReLU(alpha=0.25)
     np.testing.assert_array_equal(custom.forward(x, training=True), [-0.5, -0.125, 0.0, 0.5, 2.0])
     np.testing.assert_array_equal(custom.backward(g), [0.25, 0.5, 0.75, 4.0, 5.0])
-    assert custom.get_config() == {"name": "leaky_relu", "alpha": 0.25}
+    assert custom.get_config() == {"name": "leaky_relu", "class": "LeakyReLU", "alpha": 0.25}
 
 
 def test_sigmoid_no_overflow_and_exact_limits():

@@ -48,6 +48,10 @@ def load_csv(
             raise ValueError(f"target_column {target_column!r} is not a column name ({names})")
         t = names.index(target_column)
     else:
+        if not -width <= target_column < width:
+            raise ValueError(
+                f"target_column must be in [{-width}, {width - 1}] for {width} columns, got {target_column}"
+            )
         t = target_column % width
     try:
         x = np.array([[float(v) for j, v in enumerate(r) if j != t] for r in body], dtype=np.float32)

@@ -12,7 +12,6 @@ from neuro.layers._im2col import (
     check_image_shape,
     col2im_offsets,
     im2col,
-    pad_image,
     same_padding,
     to_pair,
     window_view,
@@ -35,7 +34,7 @@ class Conv2D(ActivatedLayer):
         padding: ``"valid"`` (no padding, windows must fit in the input) or ``"same"`` (zero
             padding so that the output has ``ceil(H / sh) × ceil(W / sw)`` cells; an odd total
             padding puts the extra row / column at the bottom / right, as TensorFlow and Keras do).
-        activation: activation name or object; ``None`` means linear. Default ``"relu"``.
+        activation: activation name or object; ``None`` (the default, as in Keras) means linear.
         weights_initializer: initializer of the kernel (default He-uniform, fan-in ``kh·kw·C``).
         biases_initializer: initializer of the bias (default zeros).
         name: optional layer name.
@@ -60,7 +59,7 @@ class Conv2D(ActivatedLayer):
         kernel_size: int | tuple[int, int],
         stride: int | tuple[int, int] = (1, 1),
         padding: str = "valid",
-        activation: Any = "relu",
+        activation: Any = None,
         weights_initializer: Any = "he_uniform",
         biases_initializer: Any = "zeros",
         name: str | None = None,
@@ -115,26 +114,32 @@ class Conv2D(ActivatedLayer):
     #: predicting on a large batch neither builds a huge window matrix nor leaves cache.
     _INFERENCE_CHUNK = 1 << 22
 
-    def _work(self, name: str, shape: tuple[int, ...], dtype: Any, zeros: bool = False) -> Any:
-        """A buffer kept between batches of one shape: refilling it costs no allocation and no page faults."""
-        work = self.__dict__.setdefault("_buffers", {})
+    def _work(self, name: str, shape: tuple[int, ...], dtype: Any, zeros: bool = False,
+              store: dict | None = None) -> Any:
+        """A buffer kept between batches of one shape: refilling it costs no allocation and no page faults.
+
+        Training keeps them on the layer; inference passes its own ``store``, so that predicting never
+        writes into the layer (and two threads may predict at once).
+        """
+        work = self.__dict__.setdefault("_buffers", {}) if store is None else store
         buf = work.get(name)
         if buf is None or buf.shape != shape or buf.dtype != dtype:
             xp = backend.xp
             buf = work[name] = xp.zeros(shape, dtype) if zeros else xp.empty(shape, dtype)
         return buf
 
-    def _windows(self, x: Any, pads: tuple[int, int, int, int], reuse: bool) -> Any:
-        """im2col of ``x`` padded by ``pads``: ``(N·Ho·Wo, kh·kw·C)``, in reused buffers if ``reuse``."""
+    def _windows(self, x: Any, pads: tuple[int, int, int, int], store: dict | None) -> Any:
+        """im2col of ``x`` padded by ``pads``: ``(N·Ho·Wo, kh·kw·C)``, written into buffers of ``store``
+        (``None``: the layer's own)."""
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         n, h, w, c = x.shape
         top, bottom, left, right = pads
-        if not reuse:
-            return im2col(pad_image(x, pads), kh, kw, sh, sw)
         padded = bool(top or bottom or left or right)
         if padded:
-            # the border is zeroed once, when the buffer is made, and never written again
-            x_pad = self._work("pad", (n, h + top + bottom, w + left + right, c), x.dtype, zeros=True)
+            # the border is zeroed once, when the buffer is made, and never written again (the key holds
+            # the padding, so another split of the same padded size gets its own buffer)
+            shape = (n, h + top + bottom, w + left + right, c)
+            x_pad = self._work(f"pad{pads}", shape, x.dtype, zeros=True, store=store)
         else:
             x_pad = x
         if kh == kw == sh == sw == 1:
@@ -142,7 +147,8 @@ class Conv2D(ActivatedLayer):
                 x_pad[:, top : top + h, left : left + w, :] = x
             return im2col(x_pad, 1, 1, 1, 1)
         view = window_view(x_pad, kh, kw, sh, sw)
-        cols = self._work("cols", (view.shape[0] * view.shape[1] * view.shape[2], kh * kw * c), x.dtype)
+        rows = view.shape[0] * view.shape[1] * view.shape[2]
+        cols = self._work("cols", (rows, kh * kw * c), x.dtype, store=store)
         cols6 = cols.reshape(view.shape)
 
         def copy(start: int, stop: int) -> None:
@@ -159,18 +165,19 @@ class Conv2D(ActivatedLayer):
         ho, wo, f = self.compute_output_shape(x.shape[1:])
         kernel = self.params["kernel"].reshape(-1, f)
         if training:
-            cols = self._windows(x, pads, reuse=True)
+            cols = self._windows(x, pads, store=None)
             z = cols @ kernel
             self._cols, self._x_shape, self._pads = cols, x.shape, pads
         else:
             self._cols = self._x_shape = None
+            store: dict = {}  # this call's own buffers
             step = max(1, self._INFERENCE_CHUNK // (ho * wo * kernel.shape[0]))
             if n <= step:
-                z = self._windows(x, pads, reuse=False) @ kernel
+                z = self._windows(x, pads, store) @ kernel
             else:
                 z = backend.xp.empty((n * ho * wo, f), dtype=x.dtype)
                 for s in range(0, n, step):  # chunks of samples, each one matrix product
-                    part = self._windows(x[s : s + step], pads, reuse=True)
+                    part = self._windows(x[s : s + step], pads, store)
                     backend.xp.matmul(part, kernel, out=z[s * ho * wo : (s + step) * ho * wo])
         z = z.reshape(n, ho, wo, f)
         bias = self.params["bias"]

@@ -15,8 +15,8 @@ class Dense(ActivatedLayer):
 
     Args:
         units: number of outputs (> 0).
-        activation: activation name or object; ``None`` means linear. Default ``"relu"`` as in the original
-            neuro, whose He-uniform kernel initialization is meant for it.
+        activation: activation name or object; ``None`` (the default, as in Keras and PyTorch) means linear,
+            so that an output layer never clips silently.
         weights_initializer: initializer of the kernel (default He-uniform).
         biases_initializer: initializer of the bias (default zeros).
         name: optional layer name.
@@ -34,7 +34,7 @@ class Dense(ActivatedLayer):
     def __init__(
         self,
         units: int,
-        activation: Any = "relu",
+        activation: Any = None,
         weights_initializer: Any = "he_uniform",
         biases_initializer: Any = "zeros",
         name: str | None = None,

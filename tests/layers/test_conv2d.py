@@ -97,13 +97,13 @@ def test_same_padding_is_asymmetric_like_keras():
     assert Conv2D(1, (4, 2), 1, "same")._paddings(5, 5) == (1, 2, 0, 1)
 
 
-def test_relu_default_and_skip_input_grad(rng):
+def test_linear_default_and_skip_input_grad(rng):
     layer = Conv2D(3, 3, padding="same")
-    assert layer.activation.key == "relu"
+    assert layer.activation.key == "linear"  # as Keras: an output layer never clips silently
     layer.build((5, 5, 2), rng)
     x = rng.standard_normal((2, 5, 5, 2)).astype(np.float32)
     y = layer.forward(x, training=True)
-    assert (y >= 0).all()
+    assert (y < 0).any()
     dx = layer.backward(np.ones_like(y))
     assert dx.shape == x.shape and dx.dtype == np.float32
     assert layer.grads["kernel"].dtype == np.float32
