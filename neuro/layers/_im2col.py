@@ -69,17 +69,6 @@ def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def pad_image(x: Any, pads: tuple[int, int, int, int]) -> Any:
-    """Zero-pad ``x`` (N, H, W, C) by ``(top, bottom, left, right)``; ``x`` itself if no padding."""
-    top, bottom, left, right = pads
-    if not (top or bottom or left or right):
-        return x
-    n, h, w, c = x.shape
-    out = backend.xp.zeros((n, h + top + bottom, w + left + right, c), dtype=x.dtype)
-    out[:, top : top + h, left : left + w, :] = x
-    return out
-
-
 def window_view(x: Any, kh: int, kw: int, sh: int, sw: int) -> Any:
     """Strided view ``(N, Ho, Wo, kh, kw, C)`` of all the valid windows of ``x`` (no copy)."""
     n, h, w, c = x.shape

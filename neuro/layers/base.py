@@ -94,8 +94,9 @@ class Layer:
 class ActivatedLayer(Layer):
     """A layer made of an affine part followed by an activation (Dense, Conv2D).
 
-    Subclasses implement ``_affine_forward`` and ``_affine_backward``; this class applies the activation and
-    exposes ``backward(grad, skip_activation=True)`` so that a loss fused with the activation (softmax with
+    Subclasses implement ``_affine_forward``, which must return a new array (the activation then works in
+    place on it), and ``_affine_backward``. This class applies the activation and exposes
+    ``backward(grad, skip_activation=True)`` so that a loss fused with the activation (softmax with
     cross-entropy) can hand in the gradient with respect to the pre-activation values directly.
     """
 
@@ -107,7 +108,7 @@ class ActivatedLayer(Layer):
 
     def forward(self, x: Any, training: bool = False) -> Any:
         z = self._affine_forward(x, training)
-        return self.activation.forward(z, training)
+        return self.activation.forward(z, training, inplace=True)  # z is this call's own array
 
     def forward_logits(self, x: Any, training: bool = False) -> tuple[Any, Any]:
         """Return ``(z, a)``: the pre-activation values and the activation output."""

@@ -188,10 +188,6 @@ class Conv2D(ActivatedLayer):
         backend.parallel_for(add_bias, n, z.size)
         return z
 
-    def forward(self, x: Any, training: bool = False) -> Any:
-        z = self._affine_forward(x, training)
-        return self.activation.forward(z, training, inplace=True)
-
     def _affine_backward(self, grad: Any) -> Any:
         cols = self._cols
         if cols is None:

@@ -69,14 +69,6 @@ class Dense(ActivatedLayer):
         self._x = x if training else None
         return z
 
-    def forward(self, x: Any, training: bool = False) -> Any:
-        z = self._affine_forward(x, training)
-        return self.activation.forward(z, training, inplace=True)
-
-    def forward_logits(self, x: Any, training: bool = False) -> tuple[Any, Any]:
-        z = self._affine_forward(x, training)
-        return z, self.activation.forward(z, training)
-
     def _affine_backward(self, grad: Any) -> Any:
         x = self._x
         if x is None:
