@@ -20,9 +20,25 @@ if "numpy" not in _sys.modules:
     # Only possible before NumPy loads OpenBLAS; a value the user set wins.
     _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
-from neuro import activations, backend, initializers, losses, metrics, optimizers, regularizers
+from neuro import (
+    activations,
+    backend,
+    callbacks,
+    data,
+    functional,
+    head,
+    initializers,
+    io,
+    losses,
+    metrics,
+    optimizers,
+    registry,
+    regularizers,
+    schedules,
+)
 from neuro.activations import Activation, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
-from neuro.backend import get_dtype, set_dtype
+from neuro.backend import get_dtype, set_dtype, to_numpy
+from neuro.errors import ModelFileError
 from neuro.gradcheck import GradientReport, check_gradients
 from neuro.layers import *  # noqa: F403  (the layer classes; see neuro.layers.__all__)
 from neuro.layers import __all__ as _layer_names
@@ -36,9 +52,10 @@ from neuro.losses import (
 )
 from neuro.models import History, Network
 from neuro.optimizers import SGD, Adadelta, Adam, Optimizer, RMSprop
+from neuro.registry import register
 from neuro.regularizers import L1, L2
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "Activation",
@@ -50,6 +67,7 @@ __all__ = [
     "History",
     "L1",
     "L2",
+    "ModelFileError",
     "LeakyReLU",
     "Linear",
     "Loss",
@@ -66,7 +84,16 @@ __all__ = [
     "Tanh",
     "activations",
     "backend",
+    "callbacks",
     "check_gradients",
+    "data",
+    "functional",
+    "head",
+    "io",
+    "register",
+    "registry",
+    "schedules",
+    "to_numpy",
     "get_dtype",
     "initializers",
     "losses",

@@ -9,13 +9,45 @@ import numpy as np
 from neuro import backend
 
 
-def positive_int(value: Any, name: str) -> int:
-    """Return ``value`` as int if it is a positive integer, else raise (TypeError / ValueError)."""
+def positive_int(value: Any, name: str, error: type[Exception] = TypeError) -> int:
+    """Return ``value`` as int if it is a positive integer, else raise (``error`` for a non-integer, which is
+    TypeError by default, and ValueError for one below 1)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be a positive integer, got {value!r}")
+        raise error(f"{name} must be a positive integer, got {value!r}")
     if value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def non_negative_int(value: Any, name: str) -> int:
+    """Return ``value`` as int if it is an integer >= 0, else raise (TypeError / ValueError)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a non-negative integer, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
+def fraction(value: Any, name: str) -> float:
+    """Return ``value`` as float if it is a number in [0, 1), else raise ValueError."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not (0.0 <= value < 1.0)
+    ):
+        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
+def unit_interval(y: Any, name: str) -> None:
+    """Raise ValueError unless every value of ``y`` lies in [0, 1] (targets of binary cross-entropy)."""
+    xp = backend.get_array_module(y)
+    lo, hi = backend.to_numpy(xp.stack([y.min(), y.max()]).astype(np.float64))
+    if lo < 0 or hi > 1:
+        raise ValueError(
+            f"{name} must hold labels in [0, 1] for binary cross-entropy, got values in [{lo:g}, {hi:g}]; "
+            "class ids of more than two classes need a softmax output and a categorical loss"
+        )
 
 
 def shape_tuple(value: Any, name: str) -> tuple[int, ...]:
@@ -26,9 +58,7 @@ def shape_tuple(value: Any, name: str) -> tuple[int, ...]:
         out = tuple(value)
     except TypeError:
         raise TypeError(f"{name} must be a tuple of positive integers, got {value!r}") from None
-    if not out or any(
-        isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0 for d in out
-    ):
+    if not out or any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0 for d in out):
         raise ValueError(f"{name} must be a tuple of positive integers, got {value!r}")
     return tuple(int(d) for d in out)
 
@@ -49,11 +79,11 @@ def features(x: Any, input_shape: tuple[int, ...], name: str = "x", dtype: Any =
         raise ValueError(f"{name} must have shape {shown}, got {tuple(x.shape)}")
     if len(x) == 0:
         raise ValueError(f"{name} must hold at least one sample, got shape {tuple(x.shape)}")
-    xp = backend.array_module(x)
+    xp = backend.get_array_module(x)
     dt = backend.get_dtype() if dtype is None else dtype
     if x.dtype != dt:
         x = x.astype(dt)
-    if x.dtype.kind == "f" and not bool(xp.isfinite(x).all()):
+    if x.dtype.kind == "f" and not backend.to_numpy(xp.isfinite(x).all()):
         raise ValueError(f"{name} contains NaN or inf values")
     return x
 
@@ -72,25 +102,23 @@ def targets(
         raise TypeError(f"{name} must hold numbers, got dtype {y.dtype}")
     if len(y) != n:
         raise ValueError(f"{name} must have one row per sample of x ({n}), got {len(y)}")
-    xp = backend.array_module(y)
+    xp = backend.get_array_module(y)
     dt = backend.get_dtype() if dtype is None else dtype
-    if y.dtype.kind == "f" and not bool(xp.isfinite(y).all()):
+    if y.dtype.kind == "f" and not backend.to_numpy(xp.isfinite(y).all()):
         raise ValueError(f"{name} contains NaN or inf values")
     out = tuple(output_shape)
     if categorical and len(out) == 1:
         c = out[0]
         if y.ndim == 1:
             if y.dtype.kind == "f":
-                if not bool(xp.all(y == xp.floor(y))):
+                if not backend.to_numpy(xp.all(y == xp.floor(y))):
                     raise ValueError(f"{name} class ids must be integers, got non-integer values")
                 y = y.astype(np.int64)
             if y.dtype.kind == "b":
                 y = y.astype(np.int64)
-            lo, hi = int(y.min()), int(y.max())
+            lo, hi = (int(v) for v in backend.to_numpy(xp.stack([y.min(), y.max()])))
             if lo < 0 or hi >= c:
-                raise ValueError(
-                    f"{name} class ids must be in [0, {c - 1}], got values in [{lo}, {hi}]"
-                )
+                raise ValueError(f"{name} class ids must be in [0, {c - 1}], got values in [{lo}, {hi}]")
             return y
         if y.ndim == 2 and y.shape[1] == c:
             return y.astype(dt, copy=False)

@@ -1,8 +1,23 @@
-"""The one module that decides which array library neuro computes with.
+"""The one module that knows which array libraries exist: NumPy, CuPy, and the strict stand-in device.
 
-Every layer, loss and optimizer reaches array math through ``backend.xp`` (looked up at call time, never
-bound at import), so switching to CuPy with :func:`use` moves the whole library to the GPU without touching
-layer code. The floating-point type of parameters and activations is chosen here as well.
+Arrays choose their library. Layers, losses, activations and optimizers never consult a global: they call
+:func:`get_array_module` on the arrays they are given, in the spirit of Chainer's
+``chainer.backend.get_array_module``, and compute with what it returns. A :class:`~neuro.models.Network`
+lives on one device and moves as a whole with ``net.to("cupy")`` / ``net.to("numpy")``.
+
+Three devices are known by name:
+
+- ``"numpy"`` (alias ``"cpu"``): NumPy arrays in host memory.
+- ``"cupy"`` (aliases ``"gpu"``, ``"cuda"``): CuPy arrays on the current NVIDIA GPU. CuPy is imported the
+  first time it is asked for, never at ``import neuro``; this module is the only one that imports it.
+- ``"strict"``: a stand-in for a GPU that runs on the CPU (:mod:`neuro._strict`). Its arrays are NumPy arrays
+  underneath but refuse every implicit trip to the host (``__array__``, ``float()``, ``.item()``, ``bool()``,
+  mixing with NumPy arrays); only :func:`to_numpy` reads them, and it counts the reads
+  (:func:`host_reads`). The test suite runs layers and training on it to prove that a step makes no hidden
+  host transfers.
+
+The default floating-point type of new networks (float32) is chosen here as well, and the small thread pool
+that splits large elementwise passes along the batch axis on the CPU.
 """
 
 from __future__ import annotations
@@ -16,44 +31,203 @@ from typing import Any
 
 import numpy as np
 
-#: The active array module: ``numpy`` or ``cupy``.
-xp: ModuleType = np
+from neuro import _strict
 
-_DTYPES = {"float32": np.float32, "float64": np.float64}
-_dtype: type[np.floating] = np.float32
+#: Device names and their aliases.
+DEVICES = ("numpy", "cupy", "strict")
+_ALIASES = {
+    "numpy": "numpy",
+    "cpu": "numpy",
+    "cupy": "cupy",
+    "gpu": "cupy",
+    "cuda": "cupy",
+    "strict": "strict",
+}
+
+_cupy: ModuleType | None = None
 
 
-def use(name: str) -> None:
-    """Select the array library: ``"numpy"`` (CPU) or ``"cupy"`` (NVIDIA GPU).
+class DeviceMismatchError(ValueError):
+    """Arrays of two devices met in one operation (for example a CuPy batch and NumPy weights)."""
+
+
+def _import_cupy() -> ModuleType:
+    """Import CuPy on first use and check that it has a device."""
+    global _cupy
+    if _cupy is None:
+        try:
+            cp = importlib.import_module("cupy")
+        except ImportError as exc:
+            raise ImportError(
+                "device 'cupy' needs CuPy, which is not installed: pip install 'neuro[gpu]' on a machine "
+                "with an NVIDIA GPU and CUDA 12 or 13"
+            ) from exc
+        try:
+            count = cp.cuda.runtime.getDeviceCount()
+        except Exception as exc:  # noqa: BLE001 - CUDA raises its own error types
+            raise RuntimeError(f"device 'cupy' needs a CUDA device, but CUDA reports: {exc}") from exc
+        if count < 1:
+            raise RuntimeError("device 'cupy' needs a CUDA device, but none is visible")
+        _cupy = cp
+    return _cupy
+
+
+def get_device(name: str | ModuleType) -> ModuleType:
+    """Return the array module of a device.
 
     Args:
-        name: ``"numpy"`` or ``"cupy"``.
+        name: ``"numpy"`` / ``"cpu"``, ``"cupy"`` / ``"gpu"`` / ``"cuda"``, ``"strict"``, or an array module
+            already (returned as it is).
+
+    Returns:
+        ``numpy``, ``cupy`` or the strict stand-in module.
 
     Raises:
         ValueError: for another name.
         ImportError: when CuPy is asked for but not installed.
+        RuntimeError: when CuPy has no CUDA device.
     """
-    global xp
-    if name == "numpy":
-        xp = np
-    elif name == "cupy":
-        try:
-            xp = importlib.import_module("cupy")
-        except ImportError as exc:  # pragma: no cover - depends on the machine
-            raise ImportError(
-                "backend 'cupy' needs CuPy: pip install 'neuro[gpu]' on a machine with CUDA"
-            ) from exc
-    else:
-        raise ValueError(f"name must be 'numpy' or 'cupy', got {name!r}")
+    if isinstance(name, ModuleType) or name is _strict.module:
+        if name is np or name is _strict.module or getattr(name, "__name__", "") == "cupy":
+            return name
+        raise ValueError(f"device must be one of {list(DEVICES)}, got module {name.__name__!r}")
+    key = _ALIASES.get(name.lower()) if isinstance(name, str) else None
+    if key is None:
+        raise ValueError(f"device must be one of {list(DEVICES)} (or 'cpu', 'gpu', 'cuda'), got {name!r}")
+    if key == "numpy":
+        return np
+    if key == "strict":
+        return _strict.module
+    return _import_cupy()
 
 
-def backend_name() -> str:
-    """Return the name of the active array library (``"numpy"`` or ``"cupy"``)."""
-    return xp.__name__
+def device_name(xp: ModuleType) -> str:
+    """The device name of an array module: ``"numpy"``, ``"cupy"`` or ``"strict"``."""
+    if xp is np:
+        return "numpy"
+    if xp is _strict.module:
+        return "strict"
+    return "cupy"
+
+
+def _module_of(a: Any) -> ModuleType | None:
+    """The array module that owns ``a``, or ``None`` for Python and NumPy scalars."""
+    if isinstance(a, np.ndarray):
+        return np
+    if isinstance(a, _strict.StrictArray):
+        return _strict.module
+    if isinstance(a, (np.generic, int, float, bool, complex)) or a is None:
+        return None
+    if type(a).__module__.startswith("cupy"):
+        return _import_cupy()
+    return None
+
+
+def get_array_module(*arrays: Any) -> ModuleType:
+    """Return the array module of the given arrays (NumPy when none is an array).
+
+    Args:
+        *arrays: arrays, scalars or ``None``.
+
+    Returns:
+        ``numpy``, ``cupy`` or the strict stand-in module.
+
+    Raises:
+        DeviceMismatchError: when the arrays live on two devices; the message names both.
+    """
+    found: ModuleType | None = None
+    for a in arrays:
+        xp = _module_of(a)
+        if xp is None:
+            continue
+        if found is None:
+            found = xp
+        elif xp is not found:
+            raise DeviceMismatchError(
+                f"arrays from two devices met in one call: {device_name(found)} and {device_name(xp)}; "
+                "move the data or the network with net.to(device)"
+            )
+    return np if found is None else found
+
+
+def is_array(a: Any) -> bool:
+    """True for NumPy, CuPy and strict-device arrays."""
+    return isinstance(a, (np.ndarray, _strict.StrictArray)) or type(a).__module__.startswith("cupy.")
+
+
+def to_device(a: Any, xp: ModuleType, dtype: Any = None) -> Any:
+    """Return ``a`` on the device of ``xp`` (no copy when it is already there with that dtype).
+
+    Args:
+        a: an array of any device, or array-like host data.
+        xp: the target array module.
+        dtype: optional target dtype.
+    """
+    if _module_of(a) not in (None, xp):
+        a = to_numpy(a)
+    if xp is np:
+        return np.asarray(a, dtype=dtype)
+    return xp.asarray(a, dtype=dtype)
+
+
+def to_numpy(a: Any) -> np.ndarray:
+    """Return ``a`` as a NumPy array: the one sanctioned read from a device to the host.
+
+    NumPy arrays are returned as they are; CuPy arrays are copied from the GPU; strict-device arrays are
+    copied and the read is counted (:func:`host_reads`).
+    """
+    if isinstance(a, np.ndarray):
+        return a
+    if isinstance(a, _strict.StrictArray):
+        return _strict.read(a)
+    get = getattr(a, "get", None)
+    if callable(get) and type(a).__module__.startswith("cupy"):
+        return get()
+    return np.asarray(a)
+
+
+def host_reads() -> int:
+    """How many times :func:`to_numpy` has read a strict-device array (a counter for tests)."""
+    return _strict.reads()
+
+
+# -- random numbers on the device ---------------------------------------------------------------------------
+class DeviceRNG:
+    """Uniform random numbers drawn on a device, from a seed or from a host NumPy generator.
+
+    On NumPy (and on the strict stand-in, which is NumPy underneath) numbers come from the host generator
+    it is given, so a network's seed repeats its dropout masks and its saved generator state resumes them.
+    On CuPy they come from a CuPy generator seeded once, so no number crosses the bus.
+
+    Args:
+        xp: the array module.
+        host: the NumPy generator that NumPy and the strict device draw from.
+        seed: seed of the CuPy generator (drawn from ``host`` when ``None``).
+    """
+
+    def __init__(self, xp: ModuleType, host: np.random.Generator, seed: int | None = None) -> None:
+        self.xp = xp
+        self.host = host
+        self._device_gen: Any = None
+        if xp is not np and xp is not _strict.module:
+            s = int(host.integers(2**63)) if seed is None else seed
+            self._device_gen = xp.random.default_rng(s)
+
+    def random(self, shape: tuple[int, ...], dtype: Any) -> Any:
+        """Uniform numbers in [0, 1) of ``shape`` and ``dtype``, on the device."""
+        if self._device_gen is not None:
+            return self._device_gen.random(shape, dtype=dtype)
+        out = self.host.random(shape, dtype=dtype)
+        return out if self.xp is np else _strict.wrap(out)
+
+
+# -- dtype --------------------------------------------------------------------------------------------------
+_DTYPES = {"float32": np.float32, "float64": np.float64}
+_dtype: type[np.floating] = np.float32
 
 
 def set_dtype(dtype: str | type | np.dtype) -> None:
-    """Set the floating-point type of new parameters and of data fed to networks.
+    """Set the floating-point type of networks created from now on.
 
     Args:
         dtype: ``"float32"`` (the default) or ``"float64"`` (used by gradient checks).
@@ -62,14 +236,26 @@ def set_dtype(dtype: str | type | np.dtype) -> None:
         ValueError: for any other type.
     """
     global _dtype
-    key = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    _dtype = _DTYPES[check_dtype(dtype)]
+
+
+def check_dtype(dtype: Any) -> str:
+    """Return ``"float32"`` or ``"float64"`` for a dtype given as a name, type or dtype.
+
+    Raises:
+        ValueError: for any other type.
+    """
+    try:
+        key = np.dtype(dtype).name
+    except TypeError:
+        key = None
     if key not in _DTYPES:
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-    _dtype = _DTYPES[key]
+    return key
 
 
 def get_dtype() -> type[np.floating]:
-    """Return the current floating-point type (``numpy.float32`` by default)."""
+    """Return the floating-point type of new networks (``numpy.float32`` by default)."""
     return _dtype
 
 
@@ -93,42 +279,11 @@ class dtype_scope:
         set_dtype(self._old)
 
 
-def asarray(a: Any, dtype: Any = None) -> Any:
-    """Convert ``a`` to an array of the active library (no copy when nothing changes).
-
-    Args:
-        a: array-like (NumPy or CuPy array, list, scalar).
-        dtype: target type; ``None`` keeps floating arrays of the current dtype and converts others to it.
-    """
-    return xp.asarray(a, dtype=_dtype if dtype is None else dtype)
-
-
-def array_module(a: Any) -> ModuleType:
-    """The array library that owns ``a``: NumPy for NumPy arrays (data still on the host), else ``xp``."""
-    return np if isinstance(a, np.ndarray) else xp
-
-
-def to_numpy(a: Any) -> np.ndarray:
-    """Return ``a`` as a NumPy array (copies from the GPU when needed)."""
-    if isinstance(a, np.ndarray):
-        return a
-    get = getattr(a, "get", None)
-    return get() if callable(get) else np.asarray(a)
-
-
-def uniform(rng: np.random.Generator, shape: tuple[int, ...], dtype: Any = None) -> Any:
-    """Draw uniform numbers in [0, 1) from ``rng`` onto the active device.
-
-    Drawing always goes through the NumPy generator so that a seed gives the same numbers on every backend.
-    """
-    dt = _dtype if dtype is None else dtype
-    return xp.asarray(rng.random(shape, dtype=dt))
-
-
 # -- threads for elementwise work ---------------------------------------------------------------------------
 # NumPy's BLAS runs matrix products on several cores, but its elementwise loops run on one. They release the
 # GIL, so the large batch-shaped elementwise passes (col2im, pooling, ReLU, dropout) are split along the batch
-# axis over a small thread pool. Work too small to pay for the hand-off runs inline.
+# axis over a small thread pool. Work too small to pay for the hand-off runs inline, and so does all work on
+# another device (a GPU runs it in parallel already).
 
 #: Below this many elements a pass runs on the calling thread.
 MIN_PARALLEL_ELEMENTS = 1 << 18
@@ -170,13 +325,14 @@ def get_num_threads() -> int:
     return _num_threads
 
 
-def parallel_for(fn: Callable[[int, int], object], n: int, elements: int) -> None:
+def parallel_for(fn: Callable[[int, int], object], n: int, elements: int, xp: ModuleType = np) -> None:
     """Call ``fn(start, stop)`` over contiguous parts of ``range(n)`` (the batch axis), in parallel.
 
     Args:
         fn: does the work for samples ``start:stop``; parts never overlap, so it may write its own slice.
         n: number of samples.
         elements: total number of array elements the work touches, to decide whether threads pay.
+        xp: the array module of the work; only NumPy work is split over threads.
     """
     global _pool
     threads = min(_num_threads, n)

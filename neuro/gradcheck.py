@@ -74,8 +74,10 @@ def check_gradients(
 
     rng = np.random.default_rng(seed)
     with backend.dtype_scope("float64"):
-        # a contiguous float64 copy: perturbing entries must reach the array the objective reads
-        x = backend.asarray(np.array(backend.to_numpy(x), dtype=np.float64, order="C"))
+        # a contiguous float64 copy on the object's device: perturbing entries must reach what the
+        # objective reads
+        xp = _device_of(obj, x)
+        x = backend.to_device(np.array(backend.to_numpy(x), dtype=np.float64, order="C"), xp)
         if isinstance(obj, Network):
             return _check_network(obj, x, y, eps, max_entries, rng)
         if isinstance(obj, Loss):
@@ -86,6 +88,13 @@ def check_gradients(
 
 
 # -- helpers ------------------------------------------------------------------------------------------------
+def _device_of(obj: Any, x: Any) -> Any:
+    arrays = [*getattr(obj, "params", {}).values()] if isinstance(obj, Layer) else []
+    if hasattr(obj, "xp"):
+        return obj.xp
+    return backend.get_array_module(*arrays[:1]) if arrays else backend.get_array_module(x)
+
+
 def _relative_error(analytic: Any, numeric: np.ndarray) -> float:
     a = np.asarray(backend.to_numpy(analytic), dtype=np.float64)
     diff = float(np.max(np.abs(a - numeric))) if a.size else 0.0
@@ -96,14 +105,15 @@ def _relative_error(analytic: Any, numeric: np.ndarray) -> float:
 def _numeric(f: Any, arr: Any, eps: float, idx: np.ndarray) -> np.ndarray:
     """Central differences of scalar ``f()`` with respect to the entries ``idx`` of ``arr`` (in place)."""
     flat = arr.reshape(-1)
+    host = backend.to_numpy(flat)
     out = np.zeros(len(idx))
     for j, i in enumerate(idx):
-        old = float(flat[i])
-        flat[i] = old + eps
+        old = float(host[i])
+        flat[int(i)] = old + eps
         up = f()
-        flat[i] = old - eps
+        flat[int(i)] = old - eps
         down = f()
-        flat[i] = old
+        flat[int(i)] = old
         out[j] = (up - down) / (2 * eps)
     return out
 
@@ -114,8 +124,9 @@ def _entries(size: int, max_entries: int | None, rng: np.random.Generator) -> np
     return np.sort(rng.choice(size, max_entries, replace=False))
 
 
-def _compare(name: str, f: Any, arr: Any, analytic: Any, eps: float, max_entries: Any, rng: Any,
-             report: GradientReport) -> None:
+def _compare(
+    name: str, f: Any, arr: Any, analytic: Any, eps: float, max_entries: Any, rng: Any, report: GradientReport
+) -> None:
     idx = _entries(int(np.prod(arr.shape)), max_entries, rng)
     numeric = _numeric(f, arr, eps, idx)
     a = backend.to_numpy(analytic).reshape(-1)[idx]
@@ -123,6 +134,7 @@ def _compare(name: str, f: Any, arr: Any, analytic: Any, eps: float, max_entries
 
 
 def _generators(layers: list[Layer]) -> list[np.random.Generator]:
+    """The host generators random numbers come from (a layer's own, if it keeps one)."""
     gens = []
     for layer in layers:
         for v in vars(layer).values():
@@ -141,9 +153,9 @@ class _Float64Params:
     def __enter__(self) -> None:
         for layer in self.layers:
             self.saved.append((layer.params, layer.grads, layer.buffers))
-            layer.params = {k: backend.asarray(v, np.float64).copy() for k, v in layer.params.items()}
-            layer.grads = {k: backend.xp.zeros_like(v) for k, v in layer.params.items()}
-            layer.buffers = {k: backend.asarray(v, np.float64).copy() for k, v in layer.buffers.items()}
+            layer.params = {k: v.astype(np.float64, copy=True) for k, v in layer.params.items()}
+            layer.grads = {k: backend.get_array_module(v).zeros_like(v) for k, v in layer.params.items()}
+            layer.buffers = {k: v.astype(np.float64, copy=True) for k, v in layer.buffers.items()}
 
     def __exit__(self, *exc: object) -> None:
         for layer, (p, g, b) in zip(self.layers, self.saved, strict=True):
@@ -163,23 +175,27 @@ class _Rewind:
 
 
 def _check_layer(layer: Layer, x: Any, eps: float, max_entries: Any, rng: Any) -> GradientReport:
+    xp = backend.get_array_module(x)
     if not layer.built:
-        layer.build(tuple(x.shape[1:]), np.random.default_rng(0))
+        layer.build(tuple(x.shape[1:]), np.random.default_rng(0), np.float64, xp)
     report = GradientReport()
     need = layer.need_input_grad
     layer.need_input_grad = True
-    rewind = _Rewind(_generators([layer]))
+    host = np.random.default_rng(int(rng.integers(2**32)))
+    device_rng = backend.DeviceRNG(xp, host)
+    rewind = _Rewind([host, *_generators([layer])])
     try:
         with _Float64Params([layer]):
-            r = backend.asarray(rng.standard_normal((len(x), *layer.output_shape)))
+            r = backend.to_device(rng.standard_normal((len(x), *layer.output_shape)), xp)
 
             def objective() -> float:
                 rewind()
-                return float((layer.forward(x, training=True) * r).sum())
+                y, _ = layer.forward(x, training=True, rng=device_rng)
+                return float(backend.to_numpy((y * r).sum()))
 
             rewind()
-            layer.forward(x, training=True)
-            dx = layer.backward(r)
+            _, ctx = layer.forward(x, training=True, rng=device_rng)
+            dx = layer.backward(r, ctx)
             grads = {k: g.copy() for k, g in layer.grads.items()}
             _compare("input", objective, x, dx, eps, max_entries, rng, report)
             for k, p in layer.params.items():
@@ -192,7 +208,7 @@ def _check_layer(layer: Layer, x: Any, eps: float, max_entries: Any, rng: Any) -
 def _check_loss(loss: Loss, y_pred: Any, y: Any, eps: float, max_entries: Any, rng: Any) -> GradientReport:
     if y is None:
         raise ValueError("y must be given to check a loss")
-    y = backend.xp.asarray(y)
+    y = backend.to_device(y, backend.get_array_module(y_pred))
     if y.dtype.kind == "f":
         y = y.astype(np.float64)
     report = GradientReport()
@@ -212,6 +228,8 @@ def _check_network(net: Any, x: Any, y: Any, eps: float, max_entries: Any, rng: 
     report = GradientReport()
     layers = net.layers
     rewind = _Rewind([net.rng, *_generators(layers)])
+    if net.device == "cupy":
+        raise ValueError("check_gradients runs on NumPy or the strict device; move the network with net.to()")
     dtype, net.dtype = net.dtype, np.float64
     try:
         return _check_network_float64(net, x, y, eps, max_entries, rng, report, rewind)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from neuro import backend
+from neuro import backend, registry
 
 
 def _is_finite_number(x: Any) -> bool:
@@ -48,9 +48,7 @@ def compute_fans(shape: tuple[int, ...]) -> tuple[int, int]:
 class Initializer:
     """Base class: ``__call__(shape, rng, dtype)`` returns a NumPy array of that shape and dtype."""
 
-    def __call__(
-        self, shape: tuple[int, ...], rng: np.random.Generator, dtype: Any = None
-    ) -> np.ndarray:
+    def __call__(self, shape: tuple[int, ...], rng: np.random.Generator, dtype: Any = None) -> np.ndarray:
         """Draw an array.
 
         Args:
@@ -69,7 +67,13 @@ class Initializer:
         raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": type(self).__name__, **{k: v for k, v in vars(self).items()}}
+        """The constructor arguments as plain JSON values."""
+        return dict(vars(self))
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Initializer:
+        """Rebuild an initializer from :meth:`get_config`'s output."""
+        return cls(**config)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
@@ -95,7 +99,7 @@ class Zeros(Constant):
         super().__init__(0.0)
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": "Zeros"}
+        return {}
 
 
 class Ones(Constant):
@@ -105,7 +109,7 @@ class Ones(Constant):
         super().__init__(1.0)
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": "Ones"}
+        return {}
 
 
 class NormalScaled(Initializer):
@@ -130,7 +134,7 @@ class Normal(NormalScaled):
         super().__init__(0.0, 0.01)
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": "Normal"}
+        return {}
 
 
 class UniformBounded(Initializer):
@@ -155,7 +159,7 @@ class Uniform(UniformBounded):
         super().__init__(-0.01, 0.01)
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": "Uniform"}
+        return {}
 
 
 class _VarianceScaling(Initializer):
@@ -181,7 +185,7 @@ class _VarianceScaling(Initializer):
         return rng.uniform(-limit, limit, size=shape)
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": type(self).__name__}
+        return {}
 
 
 class GlorotNormal(_VarianceScaling):
@@ -220,47 +224,32 @@ class LecunUniform(_VarianceScaling):
     distribution = "uniform"
 
 
-_REGISTRY: dict[str, type[Initializer]] = {
-    cls.__name__.lower(): cls
-    for cls in (
-        Constant,
-        GlorotNormal,
-        GlorotUniform,
-        HeNormal,
-        HeUniform,
-        LecunNormal,
-        LecunUniform,
-        Normal,
-        NormalScaled,
-        Ones,
-        Uniform,
-        UniformBounded,
-        Zeros,
-    )
-}
+registry.set_base("initializer", Initializer)
+for _cls in (
+    Constant,
+    GlorotNormal,
+    GlorotUniform,
+    HeNormal,
+    HeUniform,
+    LecunNormal,
+    LecunUniform,
+    Normal,
+    NormalScaled,
+    Ones,
+    Uniform,
+    UniformBounded,
+    Zeros,
+):
+    registry.register(_cls)
 
 
 def get(init: str | Initializer | dict) -> Initializer:
-    """Return an initializer from a name, a config dict or an instance.
+    """Return an initializer from a name, a serialized spec or an instance.
 
-    Names are matched ignoring case and underscores: ``"he_uniform"`` and ``"HeUniform"`` both work.
+    Names are normalised by :func:`neuro.registry.normalize`: ``"he_uniform"`` and ``"HeUniform"`` both work.
 
     Raises:
         ValueError: for an unknown name.
         TypeError: for anything else.
     """
-    if isinstance(init, Initializer):
-        return init
-    if isinstance(init, dict):
-        cfg = dict(init)
-        return _lookup(cfg.pop("name"))(**cfg)
-    if isinstance(init, str):
-        return _lookup(init)()
-    raise TypeError(f"initializer must be a name or an Initializer, got {type(init).__name__}")
-
-
-def _lookup(name: str) -> type[Initializer]:
-    key = name.lower().replace("_", "")
-    if key not in _REGISTRY:
-        raise ValueError(f"initializer must be one of {sorted(_REGISTRY)}, got {name!r}")
-    return _REGISTRY[key]
+    return registry.get("initializer", init, Initializer)

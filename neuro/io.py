@@ -1,49 +1,66 @@
-"""Saving and loading networks as HDF5 files.
+"""Saving and loading networks as HDF5 files that are safe to share.
 
-A file holds the network's description as JSON text (input shape, layers with their configs, loss,
-optimizer, regularizer, class names), every layer's params and buffers, the optimizer's state and the state
-of the network's random generator, so that a loaded network predicts identically and resumes training
-exactly. Loading builds objects only from neuro's own registries (or the ``custom_objects`` a caller
-passes): nothing in a file is ever executed or unpickled.
+The layout (format ``"neuro-network"``, version :data:`FORMAT_VERSION`; ``docs/file-format.md`` describes it
+for other tools):
 
-Saving writes a temporary file next to the target and moves it into place in one step, so an existing file
-is never left half-written.
+- file attributes ``format``, ``format_version``, ``config`` (JSON: input shape, dtype, seed, loss,
+  optimizer, regularizer, class names, scalers and the layers, each ``{"class": name, "config": {...}}``) and
+  ``rng_state`` (JSON: the state of the network's NumPy generator);
+- ``layers/<i>/params/<name>`` and ``layers/<i>/buffers/<name>``: every layer's arrays;
+- ``optimizer`` with attributes ``iterations`` and ``n_slots`` and datasets ``optimizer/slots/<j>/<name>``.
+
+Loading builds objects only through neuro's registry (and the ``custom_objects`` a caller passes): nothing in
+a file is ever executed or unpickled. It is safe for a file from a stranger: before any array is read, every
+object of the file is audited (:mod:`neuro._h5safe`: no links, external storage, virtual datasets or unknown
+filters, so nothing outside the file is ever opened; bounded sizes); the JSON config is size- and
+depth-limited and validated, and each layer's parameter shapes are compared with the shapes the file
+declares *before* anything is allocated, so memory use is bounded by the file's own size. Values are
+checked too (finite weights and optimizer state, non-negative variances and counters). Every problem with a
+file's contents raises :class:`~neuro.errors.ModelFileError` naming the file and the place in it; a missing
+file or a folder raise ``FileNotFoundError`` / ``IsADirectoryError``.
+
+Saving writes a temporary file beside the target and renames it into place (:mod:`neuro._atomic`), so an
+existing file is never left half-written, and keeps the existing file's permissions.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import pathlib
-import secrets
 from typing import Any
 
 import numpy as np
 
-from neuro import activations, backend, losses, optimizers, regularizers
-from neuro import layers as layers_mod
+from neuro import _h5safe as h5s
+from neuro import backend, registry
+from neuro._atomic import atomic_write
+from neuro.errors import ModelFileError
+from neuro.layers.base import Layer
 
 FORMAT = "neuro-network"
-FORMAT_VERSION = 1
+#: The version this neuro writes. Version 1 (neuro 0.1) is read through :func:`_migrate_v1`.
+FORMAT_VERSION = 2
+
+_TOP_KEYS = {
+    "input_shape",
+    "dtype",
+    "seed",
+    "loss",
+    "optimizer",
+    "regularizer",
+    "class_names",
+    "layers",
+    "input_scaler",
+    "output_scaler",
+}
+MAX_LAYERS = 10_000
+#: Each axis of an input shape is at most this large (the arrays that follow are bounded by the file anyway).
+MAX_DIM = 1 << 31
 
 
-def _layer_classes() -> dict[str, type]:
-    classes = {name: getattr(layers_mod, name) for name in layers_mod.__all__}
-    for cls in activations._REGISTRY.values():
-        classes[cls.__name__] = cls
-    return classes
-
-
-def save(network: Any, path: str | os.PathLike) -> None:
-    """Write ``network`` to the HDF5 file ``path`` (replacing it atomically if it exists).
-
-    Args:
-        network: a :class:`~neuro.models.Network`.
-        path: file name (``.h5`` by convention).
-    """
-    import h5py  # imported on first use: keeps `import neuro` fast
-
-    path = pathlib.Path(path)
+# -- saving ------------------------------------------------------------------------------------------------
+def network_config(network: Any) -> dict[str, Any]:
+    """The JSON description of a network (no arrays)."""
     lr = network.optimizer.learning_rate
     if callable(lr) and not hasattr(lr, "get_config"):
         raise TypeError(
@@ -51,125 +68,334 @@ def save(network: Any, path: str | os.PathLike) -> None:
             f"got {type(lr).__name__}"
         )
     names = network.class_names
-    config = {
+    return {
         "input_shape": list(network.input_shape),
-        "loss": network.loss.get_config(),
-        "optimizer": network.optimizer.get_config(),
-        "regularizer": None if network.regularizer is None else network.regularizer.get_config(),
-        "seed": network.seed,
-        "class_names": None if names is None else [str(c) for c in names],
         "dtype": np.dtype(network.dtype).name,
-        "layers": [{"class": type(layer).__name__, "config": layer.get_config()} for layer in network.layers],
+        "seed": network.seed,
+        "loss": registry.serialize(network.loss),
+        "optimizer": registry.serialize(network.optimizer),
+        "regularizer": None if network.regularizer is None else registry.serialize(network.regularizer),
+        "class_names": None if names is None else [str(c) for c in names],
+        "input_scaler": None if network.input_scaler is None else network.input_scaler.get_config(),
+        "output_scaler": None if network.output_scaler is None else network.output_scaler.get_config(),
+        "layers": [registry.serialize(layer) for layer in network.layers],
     }
+
+
+def save(network: Any, path: str | os.PathLike) -> None:
+    """Write ``network`` to the HDF5 file ``path``, replacing it atomically if it exists.
+
+    Args:
+        network: a :class:`~neuro.models.Network` (on any device).
+        path: file name (``.h5`` by convention); a symlink is followed and stays a symlink.
+
+    Raises:
+        TypeError: when the optimizer's learning rate is a plain function (not a saveable schedule).
+        FileNotFoundError, PermissionError, IsADirectoryError: for a missing or read-only folder, a
+            write-protected file or a folder at ``path`` (naming ``path``).
+    """
+    config = network_config(network)
     opt_state = network.optimizer.get_state()
-    # a new, unique file beside the target, with the permissions a plain open() would give it (umask)
-    tmp = str(path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp")
-    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-    try:
+    arrays = [
+        (
+            {k: backend.to_numpy(v) for k, v in layer.params.items()},
+            {k: backend.to_numpy(v) for k, v in layer.buffers.items()},
+        )
+        for layer in network.layers
+    ]
+    rng_state = json.dumps(network.rng.bit_generator.state)
+
+    def write(tmp: str) -> None:
+        import h5py  # imported on first use: keeps `import neuro` fast
+
         with h5py.File(tmp, "w") as f:
             f.attrs["format"] = FORMAT
             f.attrs["format_version"] = FORMAT_VERSION
             f.attrs["config"] = json.dumps(config)
-            f.attrs["rng_state"] = json.dumps(network.rng.bit_generator.state)
-            for i, layer in enumerate(network.layers):
-                g = f.create_group(f"layers/{i}")
-                for kind, store in (("params", layer.params), ("buffers", layer.buffers)):
+            f.attrs["rng_state"] = rng_state
+            layers = f.create_group("layers")
+            for i, (params, buffers) in enumerate(arrays):
+                g = layers.create_group(str(i))
+                for kind, store in (("params", params), ("buffers", buffers)):
                     sub = g.create_group(kind)
                     for k, v in store.items():
-                        sub.create_dataset(k, data=backend.to_numpy(v))
+                        sub.create_dataset(k, data=v)
             opt = f.create_group("optimizer")
             opt.attrs["iterations"] = opt_state["iterations"]
             opt.attrs["n_slots"] = len(opt_state["slots"])
+            slots = opt.create_group("slots")
             for j, slot in enumerate(opt_state["slots"]):
-                sub = opt.create_group(f"slots/{j}")
+                sub = slots.create_group(str(j))
                 for k, v in slot.items():
                     sub.create_dataset(k, data=v)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())  # the bytes are on disk before the new name points at them
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, write)
 
 
-def load(path: str | os.PathLike, custom_objects: dict[str, type] | None = None) -> Any:
+# -- loading -----------------------------------------------------------------------------------------------
+def load(
+    path: str | os.PathLike,
+    custom_objects: dict[str, type] | None = None,
+    device: str = "numpy",
+    network_class: type | None = None,
+) -> Any:
     """Read a network written by :func:`save`.
 
     Args:
         path: the HDF5 file.
-        custom_objects: user-written layer and activation classes by class name, for networks that use
-            them.
+        custom_objects: user-written classes (layers, activations, losses…) by class name, for networks
+            that use classes not registered with :func:`neuro.register`.
+        device: the device to put the network on.
+        network_class: the class to build (``Network`` by default, found through the registry).
 
     Returns:
-        A :class:`~neuro.models.Network` with the saved weights, optimizer state and generator state.
+        A network with the saved weights, optimizer state and generator state.
 
     Raises:
-        ValueError: when the file is not a neuro network file or names an unknown class.
+        ModelFileError: for any problem with the file's contents (the message names the file and the place).
+        FileNotFoundError: when ``path`` does not exist.
+        IsADirectoryError: when ``path`` is a folder.
     """
-    import h5py
-
-    from neuro.models import Network
-
-    classes = {**_layer_classes(), **(custom_objects or {})}
-    with h5py.File(path, "r") as f:
-        if f.attrs.get("format") != FORMAT:
-            raise ValueError(f"path {str(path)!r} is not a neuro network file")
-        version = int(f.attrs["format_version"])
+    xp = backend.get_device(device)  # a bad device name fails before the file is opened
+    cls = network_class or registry.get_class("model", "Network")
+    custom = _check_custom_objects(custom_objects)
+    with h5s.open_model_file(path) as f:
+        h5s.audit(f, path)
+        h5s.check_no_extra(
+            f,
+            ("layers", "optimizer"),
+            path,
+            expected_attrs=("format", "format_version", "config", "rng_state"),
+        )
+        fmt = h5s.read_scalar_attr(f, "format", path, "str", max_bytes=64)
+        if fmt != FORMAT:
+            raise ModelFileError(path, "/", f"is not a neuro network file (format {fmt!r})")
+        version = h5s.read_scalar_attr(f, "format_version", path, "int", min_value=1, max_value=2**31)
         if version > FORMAT_VERSION:
-            raise ValueError(
-                f"path {str(path)!r} has format version {version}; this neuro reads up to {FORMAT_VERSION}"
+            raise ModelFileError(
+                path, "/", f"has format version {version}; this neuro reads versions up to {FORMAT_VERSION}"
             )
-        config = json.loads(f.attrs["config"])
-        with backend.dtype_scope(config.get("dtype", "float32")):
-            net = Network(
-                tuple(config["input_shape"]),
-                losses.get(config["loss"]),
-                optimizers.get(config["optimizer"]),
-                regularizers.get(config["regularizer"]),
-                seed=config["seed"],
-            )
-            for spec in config["layers"]:
-                name = spec["class"]
-                if name not in classes:
-                    raise ValueError(
-                        f"path {str(path)!r} names layer class {name!r}, which is neither built in nor in "
-                        "custom_objects"
-                    )
-                cls = classes[name]
-                cfg = dict(spec["config"])
-                if issubclass(cls, activations.Activation):
-                    cfg.pop("name", None)
-                    cfg.pop("class", None)
-                    layer = cls(**cfg)
-                else:
-                    act = cfg.get("activation")
-                    if isinstance(act, dict) and act.get("class") in classes:
-                        act = dict(act)
-                        act_cls = classes[act.pop("class")]
-                        act.pop("name", None)  # the key of a built-in; a user class names itself
-                        cfg["activation"] = act_cls(**act)
-                    layer = cls(**cfg)
-                net.add(layer)
-            for i, layer in enumerate(net.layers):
-                g = f[f"layers/{i}"]
-                for kind, store in (("params", layer.params), ("buffers", layer.buffers)):
-                    for k in store:
-                        store[k][...] = backend.asarray(_numeric(g[kind][k], path), dtype=store[k].dtype)
-            opt = f["optimizer"]
-            slots = [
-                {k: _numeric(v, path) for k, v in opt[f"slots/{j}"].items()}
-                if f"slots/{j}" in opt
-                else {}
-                for j in range(int(opt.attrs["n_slots"]))
-            ]
-            net.optimizer.set_state({"iterations": int(opt.attrs["iterations"]), "slots": slots})
-        net.rng.bit_generator.state = json.loads(f.attrs["rng_state"])
-        net.class_names = config.get("class_names")
+        config = h5s.read_json_attr(f, "config", path)
+        if version == 1:
+            with h5s.guard(path, "config"):
+                config = _migrate_v1(config)
+        _check_config(config, path)
+        net = _build(config, f, path, cls, custom)
+        rng_state = h5s.read_json_attr(f, "rng_state", path, max_bytes=4096)
+        with h5s.guard(path, "rng_state"):
+            if not isinstance(rng_state, dict) or rng_state.get("bit_generator") != "PCG64":
+                raise ValueError("must be the state of a PCG64 generator")
+            net.rng.bit_generator.state = rng_state
+    if xp is not np:
+        net.to(device)
     return net
 
 
-def _numeric(dataset: Any, path: Any) -> np.ndarray:
-    arr = dataset[()]
-    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":
-        raise ValueError(f"path {str(path)!r}: dataset {dataset.name} must hold numbers")
-    return arr
+def _check_custom_objects(custom_objects: Any) -> dict[str, type]:
+    if custom_objects is None:
+        return {}
+    if not isinstance(custom_objects, dict) or not all(
+        isinstance(k, str) and isinstance(v, type) for k, v in custom_objects.items()
+    ):
+        raise TypeError("custom_objects must map class names to classes")
+    return dict(custom_objects)
+
+
+def _fail(path: Any, where: str, problem: str) -> ModelFileError:
+    return ModelFileError(path, where, problem)
+
+
+def _check_config(config: Any, path: Any) -> None:
+    """Types, ranges and known keys of the top level, before anything is built."""
+    if not isinstance(config, dict):
+        raise _fail(path, "config", f"must be a JSON object, got {type(config).__name__}")
+    extra = set(config) - _TOP_KEYS
+    if extra:
+        raise _fail(path, "config", f"has unknown keys {sorted(extra)}")
+    missing = {"input_shape", "loss", "optimizer", "layers"} - set(config)
+    if missing:
+        raise _fail(path, "config", f"lacks the keys {sorted(missing)}")
+    shape = config["input_shape"]
+    if (
+        not isinstance(shape, list)
+        or not 1 <= len(shape) <= 8
+        or not all(type(d) is int and 1 <= d <= MAX_DIM for d in shape)
+    ):
+        raise _fail(path, "config.input_shape", f"must be a list of 1 to 8 positive integers, got {shape!r}")
+    if config.get("dtype", "float32") not in ("float32", "float64"):
+        raise _fail(path, "config.dtype", f"must be 'float32' or 'float64', got {config.get('dtype')!r}")
+    seed = config.get("seed")
+    if seed is not None and (type(seed) is not int or not 0 <= seed < 2**128):
+        raise _fail(path, "config.seed", f"must be null or a non-negative integer, got {seed!r}")
+    layers = config["layers"]
+    if not isinstance(layers, list) or len(layers) > MAX_LAYERS:
+        raise _fail(path, "config.layers", f"must be a list of at most {MAX_LAYERS} layers")
+    for i, spec in enumerate(layers):
+        if (
+            not isinstance(spec, dict)
+            or set(spec) != {"class", "config"}
+            or not isinstance(spec["class"], str)
+            or not isinstance(spec["config"], dict)
+        ):
+            raise _fail(path, f"config.layers[{i}]", "must be {'class': name, 'config': {...}}")
+    for key in ("input_scaler", "output_scaler"):
+        if config.get(key) is not None and not isinstance(config[key], dict):
+            raise _fail(path, f"config.{key}", "must be null or an object")
+
+
+def _object(family: str, spec: Any, path: Any, where: str, base: type) -> Any:
+    """Build one object of ``family`` from its spec; any problem is a ModelFileError at ``where``."""
+    with h5s.guard(path, where):
+        if (
+            not isinstance(spec, dict)
+            or set(spec) != {"class", "config"}
+            or not isinstance(spec["class"], str)
+            or not isinstance(spec["config"], dict)
+        ):
+            raise ValueError(f"must be {{'class': name, 'config': {{...}}}}, got {str(spec)[:100]}")
+        cls = registry.get_class(family, spec["class"])
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            raise ValueError(f"class {spec['class']!r} is not a {base.__name__}")
+        return cls.from_config(spec["config"])
+
+
+def _build(config: dict, f: Any, path: Any, cls: type, custom: dict[str, type]) -> Any:
+    with registry.custom_objects(custom):
+        return _build_network(config, f, path, cls)
+
+
+def _build_network(config: dict, f: Any, path: Any, cls: type) -> Any:
+    from neuro import losses, optimizers, regularizers
+
+    dtype = config.get("dtype", "float32")
+    loss = _object("loss", config["loss"], path, "config.loss", losses.Loss)
+    opt = _object("optimizer", config["optimizer"], path, "config.optimizer", optimizers.Optimizer)
+    reg = None
+    if config.get("regularizer") is not None:
+        reg = _object(
+            "regularizer", config["regularizer"], path, "config.regularizer", regularizers.Regularizer
+        )
+    with backend.dtype_scope(dtype), h5s.guard(path, "config"):
+        net = cls(tuple(config["input_shape"]), loss, opt, reg, seed=config.get("seed"))
+    layer_group = h5s.get_group(f, "layers", path)
+    h5s.check_no_extra(layer_group, [str(i) for i in range(len(config["layers"]))], path)
+    shape = net.input_shape
+    pending = []
+    for i, spec in enumerate(config["layers"]):
+        where = f"config.layers[{i}] ({spec['class']})"
+        layer = _object("layer", spec, path, where, Layer)
+        with h5s.guard(path, where):
+            out = tuple(layer.compute_output_shape(shape))
+            expected = {
+                "params": {k: tuple(s) for k, (s, _) in layer.param_specs(shape).items()},
+                "buffers": {k: tuple(s) for k, (s, _) in layer.buffer_specs(shape).items()},
+            }
+        g = h5s.get_group(layer_group, str(i), path)
+        h5s.check_no_extra(g, ("params", "buffers"), path)
+        for kind, shapes in expected.items():
+            sub = h5s.get_group(g, kind, path)
+            h5s.check_no_extra(sub, shapes, path)
+            for k, s in shapes.items():
+                declared, _ = h5s.array_info(sub, k, path)
+                if declared != s:
+                    raise _fail(
+                        path,
+                        f"layers/{i}/{kind}/{k}",
+                        f"must have shape {s} for {spec['class']} after input shape {shape}, got {declared}",
+                    )
+        pending.append(layer)
+        shape = out
+    # every shape is known to match the file: now build (allocations bounded by the file's size)
+    for i, layer in enumerate(pending):
+        with h5s.guard(path, f"config.layers[{i}]"):
+            net._append(layer, initialize=False)
+        for kind, store in (("params", layer.params), ("buffers", layer.buffers)):
+            for k in store:
+                arr = h5s.read_array(
+                    f,
+                    f"layers/{i}/{kind}/{k}",
+                    path,
+                    shape=tuple(store[k].shape),
+                    nonneg=(k == "running_var"),
+                )
+                store[k][...] = arr.astype(store[k].dtype)
+    _load_optimizer(net, f, path)
+    names = config.get("class_names")
+    if names is not None:
+        width = int(np.prod(net.output_shape))
+        if (
+            not isinstance(names, list)
+            or not all(isinstance(c, str) for c in names)
+            or len(names) not in (width, 2 if width == 1 else width)
+        ):
+            raise _fail(path, "config.class_names", f"must be a list of {width} strings (the output width)")
+        net.class_names = names
+    for key in ("input_scaler", "output_scaler"):
+        if config.get(key) is not None:
+            from neuro.data.scaling import Scaler
+
+            with h5s.guard(path, f"config.{key}"):
+                setattr(net, key, Scaler.from_config(config[key]))
+    return net
+
+
+def _load_optimizer(net: Any, f: Any, path: Any) -> None:
+    opt = h5s.get_group(f, "optimizer", path)
+    h5s.check_no_extra(opt, ("slots",), path, expected_attrs=("iterations", "n_slots"))
+    iterations = h5s.read_scalar_attr(opt, "iterations", path, "int", min_value=0, max_value=2**62)
+    n_params = len(net.params)
+    n_slots = h5s.read_scalar_attr(opt, "n_slots", path, "int", min_value=0, max_value=n_params)
+    names = net.optimizer.slot_names()
+    if n_slots not in (0, n_params):
+        raise _fail(
+            path,
+            "optimizer",
+            f"n_slots must be 0 or {n_params} (one per parameter) for "
+            f"{type(net.optimizer).__name__}, got {n_slots}",
+        )
+    slots = []
+    if "slots" in opt:
+        slot_group = h5s.get_group(opt, "slots", path)
+        h5s.check_no_extra(slot_group, [str(j) for j in range(n_slots)], path)
+    for j, p in enumerate(net.params[:n_slots]):
+        g = h5s.get_group(opt, f"slots/{j}", path)
+        h5s.check_no_extra(g, names, path)
+        slots.append({k: h5s.read_array(g, k, path, shape=tuple(p.shape)) for k in names})
+    with h5s.guard(path, "optimizer"):
+        net.optimizer.set_state({"iterations": iterations, "slots": slots}, net.params)
+
+
+# -- version 1 (neuro 0.1) -----------------------------------------------------------------------------------
+def _spec_v1(cfg: Any) -> dict[str, Any]:
+    """``{"name": ClassName, **arguments}`` of version 1 as ``{"class", "config"}``."""
+    cfg = dict(cfg)
+    return {"class": cfg.pop("name"), "config": cfg}
+
+
+def _migrate_v1(config: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 configs named classes with a ``"name"`` key inside each config."""
+    out = dict(config)
+    out["loss"] = _spec_v1(config["loss"])
+    opt = _spec_v1(config["optimizer"])
+    if isinstance(opt["config"].get("learning_rate"), dict):
+        opt["config"]["learning_rate"] = _spec_v1(opt["config"]["learning_rate"])
+    out["optimizer"] = opt
+    if config.get("regularizer") is not None:
+        out["regularizer"] = _spec_v1(config["regularizer"])
+    layers = []
+    for spec in config["layers"]:
+        cfg = dict(spec["config"])
+        if spec["class"] in {"Linear", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax"} or "class" in cfg:
+            cfg.pop("name", None)
+            cfg.pop("class", None)
+        act = cfg.get("activation")
+        if isinstance(act, dict):
+            act = dict(act)
+            act.pop("name", None)
+            cfg["activation"] = {"class": act.pop("class"), "config": act}
+        for key in ("weights_initializer", "biases_initializer"):
+            if isinstance(cfg.get(key), dict):
+                cfg[key] = _spec_v1(cfg[key])
+        layers.append({"class": spec["class"], "config": cfg})
+    out["layers"] = layers
+    return out

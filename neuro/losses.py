@@ -18,8 +18,8 @@ so that ``L = −Σ_{i,c} T[i, c]·log ŷ[i, c] / D`` (with w = 1 and ε = 0 thi
 Softmax and cross-entropy are fused whenever they meet: with z the pre-softmax values,
 ``dL/dz = (softmax(z)·Σ_c T[i, c] − T) / D``, which is the design note's ``(Ŷ − Y)/m`` for one-hot targets.
 A network whose output layer ends in Softmax, trained with CrossEntropy or SoftmaxCrossEntropy, uses this
-path and never divides by Ŷ. Likewise BinaryCrossEntropy after a Sigmoid output is computed from the
-logits.
+path and never divides by Ŷ (see :mod:`neuro.head`). Likewise BinaryCrossEntropy after a Sigmoid output is
+computed from the logits.
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from neuro import backend
-from neuro.activations import log_softmax, sigmoid, softmax
+from neuro import backend, registry
+from neuro import functional as F
+from neuro.backend import get_array_module
 
 #: Floor of the logarithm in the probability-based losses: log p is clamped at −100, as PyTorch's BCELoss.
 LOG_FLOOR = -100.0
@@ -44,25 +45,34 @@ class Loss:
 
     Subclasses implement :meth:`terms`, returning the summed loss and its normaliser, and :meth:`backward`.
     ``fused_activation`` names the output activation the loss can fuse with (``"softmax"``, ``"sigmoid"``
-    or ``None``); such a loss also implements :meth:`forward_logits` and :meth:`backward_logits`, taking the
+    or ``None``); such a loss also implements :meth:`terms_logits` and :meth:`backward_logits`, taking the
     pre-activation values z.
+
+    ``terms`` and the gradients compute on the device of their inputs and read nothing back: a network
+    checks its targets on the host once, before moving them. The user-facing :meth:`forward` (and calling
+    the loss) checks class ids too and returns a Python float.
     """
 
-    key = ""
     fused_activation: str | None = None
     #: True when ``forward`` itself takes logits (SoftmaxCrossEntropy): predictions need the link applied.
     takes_logits = False
+    #: True for losses whose targets are classes (class ids or rows of class probabilities).
+    categorical = False
 
     def __call__(self, y_pred: Any, y_true: Any) -> float:
         return self.forward(y_pred, y_true)
 
     def forward(self, y_pred: Any, y_true: Any) -> float:
-        """Return the loss value (a Python float)."""
+        """Return the loss value as a Python float (a batch whose targets all weigh 0 gives NaN)."""
+        self.check_targets(y_pred, y_true)
         total, denom = self.terms(y_pred, y_true)
-        return total / denom if denom else float("nan")  # all weights zero: undefined, as in PyTorch
+        return _quotient(total, denom)
 
-    def terms(self, y_pred: Any, y_true: Any) -> tuple[float, float]:
-        """Return ``(sum of per-sample losses, normaliser)``; the loss is their quotient.
+    def check_targets(self, y_pred: Any, y_true: Any) -> None:
+        """Check target values that the device math does not (class ids in range); reads them on the host."""
+
+    def terms(self, y_pred: Any, y_true: Any) -> tuple[Any, Any]:
+        """Return ``(sum of per-sample losses, normaliser)``, both on the device; the loss is their quotient.
 
         Used to reduce exactly over a whole data set evaluated in batches.
         """
@@ -73,11 +83,12 @@ class Loss:
         raise NotImplementedError
 
     def forward_logits(self, z: Any, y_true: Any) -> float:
-        """Loss value from the pre-activation values of the fused activation."""
-        total, denom = self.terms_logits(z, y_true)
-        return total / denom if denom else float("nan")
+        """Loss value (a Python float) from the pre-activation values of the fused activation."""
+        self.check_targets(z, y_true)
+        return _quotient(*self.terms_logits(z, y_true))
 
-    def terms_logits(self, z: Any, y_true: Any) -> tuple[float, float]:
+    def terms_logits(self, z: Any, y_true: Any) -> tuple[Any, Any]:
+        """:meth:`terms` from the pre-activation values of the fused activation."""
         raise NotImplementedError(f"{type(self).__name__} fuses with no activation")
 
     def backward_logits(self, z: Any, y_true: Any, y_pred: Any = None) -> Any:
@@ -89,34 +100,49 @@ class Loss:
         return z
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": type(self).__name__}
+        """The constructor arguments as plain JSON values."""
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Loss:
+        """Rebuild a loss from :meth:`get_config`'s output."""
+        return cls(**config)
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+registry.set_base("loss", Loss)
+
+
+def _quotient(total: Any, denom: Any) -> float:
+    t = float(backend.to_numpy(total))
+    d = float(backend.to_numpy(denom)) if backend.is_array(denom) else float(denom)
+    return t / d if d else float("nan")  # all weights zero: undefined, as in PyTorch
 
 
 # -- regression --------------------------------------------------------------------------------------------
 def _regression_target(y_pred: Any, y_true: Any) -> Any:
-    y = backend.xp.asarray(y_true, dtype=y_pred.dtype)
+    xp = get_array_module(y_pred, y_true)
+    y = xp.asarray(y_true, dtype=y_pred.dtype)
     if y.shape != y_pred.shape:
         if y.ndim == 1 and y_pred.ndim == 2 and y_pred.shape[1] == 1 and len(y) == len(y_pred):
             return y.reshape(-1, 1)
-        raise ValueError(f"y_true must have the shape of y_pred {y_pred.shape}, got {y.shape}")
+        raise ValueError(f"y_true must have the shape of y_pred {tuple(y_pred.shape)}, got {tuple(y.shape)}")
     return y
 
 
+@registry.register(aliases=("mse", "mean_squared_error"))
 class MeanSquaredError(Loss):
     """``L = (1/m) Σ_i Σ_j (ŷ_ij − y_ij)²`` (sum over outputs, mean over samples).
 
     Gradient: dL/dŷ = 2·(ŷ − y)/m.
     """
 
-    key = "mse"
-
-    def terms(self, y_pred: Any, y_true: Any) -> tuple[float, float]:
+    def terms(self, y_pred: Any, y_true: Any) -> tuple[Any, Any]:
         d = y_pred - _regression_target(y_pred, y_true)
-        return float((d * d).sum()), float(len(y_pred))
+        return (d * d).sum(), len(y_pred)
 
     def backward(self, y_pred: Any, y_true: Any) -> Any:
         d = y_pred - _regression_target(y_pred, y_true)
@@ -124,30 +150,30 @@ class MeanSquaredError(Loss):
         return d
 
 
+@registry.register(aliases=("mae", "mean_absolute_error"))
 class MeanAbsoluteError(Loss):
     """``L = (1/m) Σ_i Σ_j |ŷ_ij − y_ij|`` (sum over outputs, mean over samples).
 
     Gradient: dL/dŷ = sign(ŷ − y)/m, taking sign(0) = 0 as PyTorch does.
     """
 
-    key = "mae"
-
-    def terms(self, y_pred: Any, y_true: Any) -> tuple[float, float]:
+    def terms(self, y_pred: Any, y_true: Any) -> tuple[Any, Any]:
         d = y_pred - _regression_target(y_pred, y_true)
-        return float(backend.xp.abs(d).sum()), float(len(y_pred))
+        return get_array_module(d).abs(d).sum(), len(y_pred)
 
     def backward(self, y_pred: Any, y_true: Any) -> Any:
-        d = backend.xp.sign(y_pred - _regression_target(y_pred, y_true))
+        d = get_array_module(y_pred).sign(y_pred - _regression_target(y_pred, y_true))
         d *= d.dtype.type(1.0 / len(y_pred))
         return d
 
 
 # -- binary -------------------------------------------------------------------------------------------------
+@registry.register(aliases=("bce", "binary_crossentropy"))
 class BinaryCrossEntropy(Loss):
     """Binary cross-entropy on probabilities, each output an independent Bernoulli.
 
     ``L = −(1/m) Σ_i Σ_j [y log ŷ + (1 − y) log(1 − ŷ)]``, with each log clamped at −100 (PyTorch's
-    ``BCELoss``), so that ŷ of exactly 0 or 1 gives a finite value.
+    ``BCELoss``), so that ŷ of exactly 0 or 1 gives a finite value. Targets must lie in [0, 1].
 
     Gradient: dL/dŷ = (ŷ − y) / (m · max(ŷ(1 − ŷ), 1e-12)) — the floor is the documented guard.
 
@@ -156,38 +182,37 @@ class BinaryCrossEntropy(Loss):
     ``(σ(z) − y)/m``.
     """
 
-    key = "binary_crossentropy"
     fused_activation = "sigmoid"
 
-    def terms(self, y_pred: Any, y_true: Any) -> tuple[float, float]:
-        xp = backend.xp
+    def check_targets(self, y_pred: Any, y_true: Any) -> None:
+        y = backend.to_numpy(y_true) if get_array_module(y_true) is np else None
+        if y is not None and y.size and (y.min() < 0 or y.max() > 1):
+            raise ValueError(
+                f"y_true of binary cross-entropy must lie in [0, 1], got values in [{y.min()}, {y.max()}]"
+            )
+
+    def terms(self, y_pred: Any, y_true: Any) -> tuple[Any, Any]:
+        xp = get_array_module(y_pred, y_true)
         y = _regression_target(y_pred, y_true)
         log_p = xp.log(xp.maximum(y_pred, _P_FLOOR))
         log_q = xp.log(xp.maximum(1 - y_pred, _P_FLOOR))
-        return float(-(y * log_p + (1 - y) * log_q).sum()), float(len(y_pred))
+        return -(y * log_p + (1 - y) * log_q).sum(), len(y_pred)
 
     def backward(self, y_pred: Any, y_true: Any) -> Any:
-        xp = backend.xp
+        xp = get_array_module(y_pred, y_true)
         y = _regression_target(y_pred, y_true)
         denom = xp.maximum(y_pred * (1 - y_pred), GRAD_EPS)
         denom *= len(y_pred)
         return (y_pred - y) / denom
 
-    def terms_logits(self, z: Any, y_true: Any) -> tuple[float, float]:
-        xp = backend.xp
-        y = _regression_target(z, y_true)
-        per = xp.maximum(z, 0) - z * y + xp.log1p(xp.exp(-xp.abs(z)))
-        return float(per.sum()), float(len(z))
+    def terms_logits(self, z: Any, y_true: Any) -> tuple[Any, Any]:
+        return F.sigmoid_binary_cross_entropy_sum(z, _regression_target(z, y_true)), len(z)
 
     def backward_logits(self, z: Any, y_true: Any, y_pred: Any = None) -> Any:
-        y = _regression_target(z, y_true)
-        p = sigmoid(z) if y_pred is None else y_pred
-        g = p - y
-        g *= g.dtype.type(1.0 / len(z))
-        return g
+        return F.sigmoid_binary_cross_entropy_backward(z, _regression_target(z, y_true), len(z), y_pred)
 
     def link(self, z: Any) -> Any:
-        return sigmoid(z)
+        return F.sigmoid(z)[0]
 
 
 # -- categorical --------------------------------------------------------------------------------------------
@@ -195,13 +220,21 @@ class _Categorical(Loss):
     """Shared target handling of the two categorical losses (see the module docstring)."""
 
     fused_activation = "softmax"
+    categorical = True
 
     def __init__(self, class_weights: Any = None, label_smoothing: float = 0.0) -> None:
-        if not 0.0 <= label_smoothing <= 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
+        if (
+            isinstance(label_smoothing, bool)
+            or not isinstance(label_smoothing, (int, float))
+            or not (0.0 <= label_smoothing <= 1.0)
+        ):
+            raise ValueError(f"label_smoothing must be a number in [0, 1], got {label_smoothing!r}")
         self.label_smoothing = float(label_smoothing)
         if class_weights is not None:
-            w = np.asarray(backend.to_numpy(class_weights), dtype=np.float64)
+            try:
+                w = np.asarray(backend.to_numpy(class_weights), dtype=np.float64)
+            except (TypeError, ValueError):
+                w = np.zeros((0, 0))
             if w.ndim != 1 or not np.all(np.isfinite(w)) or np.any(w < 0):
                 raise ValueError(
                     "class_weights must be a 1-D sequence of finite non-negative numbers, "
@@ -209,21 +242,32 @@ class _Categorical(Loss):
                 )
             class_weights = w
         self.class_weights: np.ndarray | None = class_weights
+        self._weights_on: dict[tuple[str, str], Any] = {}  # class weights moved to a device, by dtype
+
+    def _weights(self, xp: Any, dtype: Any) -> Any:
+        key = (backend.device_name(xp), np.dtype(dtype).name)
+        w = self._weights_on.get(key)
+        if w is None:
+            w = self._weights_on[key] = backend.to_device(self.class_weights.astype(dtype), xp)
+        return w
+
+    def check_targets(self, y_pred: Any, y_true: Any) -> None:
+        if get_array_module(y_true) is np and np.ndim(y_true) == 1:
+            _check_class_ids(np.asarray(y_true), y_pred.shape[-1])
 
     def effective_targets(
         self, y_true: Any, n_classes: int, dtype: Any, n_samples: int | None = None
-    ) -> tuple[Any, float]:
+    ) -> tuple[Any, Any]:
         """Return ``(T, D)`` of the module docstring for targets ``y_true`` and C = ``n_classes``.
 
-        ``n_samples`` (the number of prediction rows), when given, is checked against the targets.
+        ``n_samples`` (the number of prediction rows), when given, is checked against the targets. D is a
+        Python number without class weights and a 0-d device array with them.
         """
-        xp = backend.xp
+        xp = get_array_module(y_true)
         eps = self.label_smoothing
         y = xp.asarray(y_true)
         if n_samples is not None and y.ndim in (1, 2) and y.shape[0] != n_samples:
-            raise ValueError(
-                f"y_true must have one target per sample ({n_samples}), got {y.shape[0]}"
-            )
+            raise ValueError(f"y_true must have one target per sample ({n_samples}), got {y.shape[0]}")
         w = None
         if self.class_weights is not None:
             if len(self.class_weights) != n_classes:
@@ -231,15 +275,18 @@ class _Categorical(Loss):
                     f"class_weights must have one weight per class ({n_classes}), "
                     f"got {len(self.class_weights)}"
                 )
-            w = xp.asarray(self.class_weights, dtype=dtype)
+            w = self._weights(xp, dtype)
         if y.ndim == 1:
-            ids = _check_class_ids(y, n_classes)
-            t = xp.zeros((len(ids), n_classes), dtype=dtype)
-            t[xp.arange(len(ids)), ids] = 1.0
-            denom = float(len(ids)) if w is None else float(w[ids].sum())
+            if y.dtype.kind not in "iu":
+                if y.dtype.kind != "f":
+                    raise TypeError(f"y_true class ids must be integers, got dtype {y.dtype}")
+                y = y.astype(np.int64)
+            t = xp.zeros((len(y), n_classes), dtype=dtype)
+            t[xp.arange(len(y)), y] = 1.0
+            denom = len(y) if w is None else w[y].sum()
         elif y.ndim == 2 and y.shape[1] == n_classes:
             t = y.astype(dtype, copy=True)
-            denom = float(len(y))
+            denom = len(y)
         else:
             raise ValueError(
                 f"y_true must be class ids of shape (N,) or rows of shape (N, {n_classes}), "
@@ -252,35 +299,40 @@ class _Categorical(Loss):
             t *= w
         return t, denom
 
-    def _log_terms(self, log_p: Any, y_true: Any) -> tuple[float, float]:
+    def _log_terms(self, log_p: Any, y_true: Any) -> tuple[Any, Any]:
         t, denom = self.effective_targets(y_true, log_p.shape[-1], log_p.dtype.type, len(log_p))
-        return float(-(t * log_p).sum()), denom
+        return -(t * log_p).sum(), denom
 
-    def terms_logits(self, z: Any, y_true: Any) -> tuple[float, float]:
+    def terms_logits(self, z: Any, y_true: Any) -> tuple[Any, Any]:
         _check_2d(z)
-        return self._log_terms(log_softmax(z), y_true)
+        t, denom = self.effective_targets(y_true, z.shape[-1], z.dtype.type, len(z))
+        return F.softmax_cross_entropy_sum(z, t), denom
 
     def backward_logits(self, z: Any, y_true: Any, y_pred: Any = None) -> Any:
         _check_2d(z)
         t, denom = self.effective_targets(y_true, z.shape[-1], z.dtype.type, len(z))
-        p = softmax(z) if y_pred is None else y_pred
-        g = p * t.sum(axis=-1, keepdims=True)
-        g -= t
-        g *= g.dtype.type(1.0 / denom if denom else float("nan"))
-        return g
+        p = F.softmax(z)[0] if y_pred is None else y_pred
+        return F.softmax_cross_entropy_backward(p, t, _inverse(denom, z.dtype.type))
 
     def link(self, z: Any) -> Any:
-        return softmax(z)
+        return F.softmax(z)[0]
 
     def get_config(self) -> dict[str, Any]:
-        w = None if self.class_weights is None else self.class_weights.tolist()
-        return {
-            "name": type(self).__name__,
-            "class_weights": w,
-            "label_smoothing": self.label_smoothing,
-        }
+        w = None if self.class_weights is None else [float(v) for v in self.class_weights]
+        return {"class_weights": w, "label_smoothing": self.label_smoothing}
 
 
+def _inverse(denom: Any, dtype: Any) -> Any:
+    """1/D as the gradient's dtype: a Python number, or a device array (NaN where D = 0, as in PyTorch)."""
+    if backend.is_array(denom):
+        xp = get_array_module(denom)
+        d = denom.astype(dtype)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return xp.where(d == 0, dtype(np.nan), dtype(1) / d)
+    return dtype(1.0 / denom if denom else float("nan"))
+
+
+@registry.register(aliases=("categorical_crossentropy", "sparse_categorical_crossentropy", "crossentropy"))
 class CrossEntropy(_Categorical):
     """Categorical cross-entropy on probabilities ŷ (rows summing to 1).
 
@@ -296,21 +348,20 @@ class CrossEntropy(_Categorical):
         label_smoothing: ε in [0, 1] (PyTorch's ``label_smoothing``).
     """
 
-    key = "crossentropy"
-
-    def terms(self, y_pred: Any, y_true: Any) -> tuple[float, float]:
+    def terms(self, y_pred: Any, y_true: Any) -> tuple[Any, Any]:
         _check_2d(y_pred)
-        xp = backend.xp
+        xp = get_array_module(y_pred)
         return self._log_terms(xp.log(xp.maximum(y_pred, _P_FLOOR)), y_true)
 
     def backward(self, y_pred: Any, y_true: Any) -> Any:
         _check_2d(y_pred)
         t, denom = self.effective_targets(y_true, y_pred.shape[-1], y_pred.dtype.type, len(y_pred))
-        g = t / backend.xp.maximum(y_pred, GRAD_EPS)
-        g *= g.dtype.type(-1.0 / denom if denom else float("nan"))
+        g = t / get_array_module(y_pred).maximum(y_pred, GRAD_EPS)
+        g *= -_inverse(denom, y_pred.dtype.type)
         return g
 
 
+@registry.register(aliases=("softmax_cross_entropy",))
 class SoftmaxCrossEntropy(_Categorical):
     """Softmax followed by cross-entropy, as one stable operation on the logits z.
 
@@ -328,10 +379,9 @@ class SoftmaxCrossEntropy(_Categorical):
         label_smoothing: ε in [0, 1] (PyTorch's ``label_smoothing``).
     """
 
-    key = "softmax_crossentropy"
     takes_logits = True
 
-    def terms(self, y_pred: Any, y_true: Any) -> tuple[float, float]:
+    def terms(self, y_pred: Any, y_true: Any) -> tuple[Any, Any]:
         return self.terms_logits(y_pred, y_true)
 
     def backward(self, y_pred: Any, y_true: Any) -> Any:
@@ -343,67 +393,23 @@ def _check_2d(a: Any) -> None:
         raise ValueError(f"y_pred must have shape (N, classes), got shape {tuple(a.shape)}")
 
 
-def _check_class_ids(y: Any, n_classes: int) -> Any:
-    xp = backend.xp
+def _check_class_ids(y: np.ndarray, n_classes: int) -> None:
     if y.dtype.kind not in "iu":
-        if y.dtype.kind == "f" and bool(xp.all(y == xp.floor(y))):
-            y = y.astype(xp.int64)
-        else:
+        if y.dtype.kind != "f" or not np.all(y == np.floor(y)):
             raise TypeError(f"y_true class ids must be integers, got dtype {y.dtype}")
-    if len(y) and (int(y.min()) < 0 or int(y.max()) >= n_classes):
+    if len(y) and (y.min() < 0 or y.max() >= n_classes):
         raise ValueError(
             f"y_true class ids must be in [0, {n_classes - 1}], "
             f"got values in [{int(y.min())}, {int(y.max())}]"
         )
-    return y
 
 
-_REGISTRY: dict[str, type[Loss]] = {
-    cls.key: cls
-    for cls in (
-        BinaryCrossEntropy,
-        CrossEntropy,
-        MeanAbsoluteError,
-        MeanSquaredError,
-        SoftmaxCrossEntropy,
-    )
-}
-_ALIASES = {
-    "binarycrossentropy": "binary_crossentropy",
-    "bce": "binary_crossentropy",
-    "categoricalcrossentropy": "crossentropy",
-    "softmaxcrossentropy": "softmax_crossentropy",
-    "meansquarederror": "mse",
-    "meanabsoluteerror": "mae",
-}
-
-
-def get(loss: str | Loss | dict) -> Loss:
-    """Return a loss from a name (``"mse"``, ``"SoftmaxCrossEntropy"``…), a config dict or an instance.
+def get(loss: str | Loss | dict | type) -> Loss:
+    """Return a loss from a name (``"mse"``, ``"SoftmaxCrossEntropy"``, Keras's
+    ``"sparse_categorical_crossentropy"``…), a serialized spec, a class or an instance.
 
     Raises:
         ValueError: for an unknown name.
         TypeError: for anything else.
     """
-    if isinstance(loss, Loss):
-        return loss
-    if isinstance(loss, type) and issubclass(loss, Loss):
-        return loss()
-    if isinstance(loss, dict):
-        cfg = dict(loss)
-        return _lookup(cfg.pop("name"))(**cfg)
-    if isinstance(loss, str):
-        return _lookup(loss)()
-    raise TypeError(f"loss must be a name or a Loss, got {type(loss).__name__}")
-
-
-def _lookup(name: str) -> type[Loss]:
-    key = name.lower().replace("-", "_")
-    if key not in _REGISTRY:
-        key = _ALIASES.get(key.replace("_", ""), key)
-    if key not in _REGISTRY:
-        by_class = {cls.__name__.lower(): cls for cls in _REGISTRY.values()}
-        if name.lower() in by_class:
-            return by_class[name.lower()]
-        raise ValueError(f"loss must be one of {sorted(_REGISTRY)}, got {name!r}")
-    return _REGISTRY[key]
+    return registry.get("loss", loss, Loss)

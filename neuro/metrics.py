@@ -4,7 +4,11 @@ Each metric is a small streaming object: ``reset()``, ``update(y_pred, y_true)``
 (which adds counts or sums, never per-batch averages) and ``result()``. So a ragged last batch
 weighs exactly as much as its samples, and the result equals the metric of the concatenated batches.
 Each also exists as a plain function over whole arrays (``accuracy(y_pred, y_true)``). The argument
-order is always ``(y_pred, y_true)``.
+order is ``(y_pred, y_true)``, as for losses, except for the functions that share a name with
+scikit-learn's (``f1_score``, ``confusion_matrix``, ``mean_absolute_error``, ``mean_squared_error``,
+``root_mean_squared_error``, ``r2_score``), which take scikit-learn's ``(y_true, y_pred)`` so that a
+scikit-learn user gets what they expect. Accumulated sums stay on the device of the predictions and
+are read once, by ``result()``.
 
 Classification: ``y_pred`` are network outputs of shape ``(N, C)`` (probabilities, or any scores
 whose argmax is the class) or ``(N, 1)`` / ``(N,)`` for a single sigmoid output, read as class 1
@@ -33,14 +37,15 @@ from typing import Any
 
 import numpy as np
 
-from neuro import backend
+from neuro import backend, registry
+from neuro.backend import get_array_module
 
 # -- helpers: read classification outputs and targets ----------------------------------------------
 
 
-def _outputs_2d(y_pred: Any) -> np.ndarray:
-    """``y_pred`` as a NumPy array of shape ``(N, C)`` (``(N, 1)`` for a single output)."""
-    p = backend.to_numpy(y_pred)
+def _outputs_2d(y_pred: Any) -> Any:
+    """``y_pred`` as an array of shape ``(N, C)`` (``(N, 1)`` for a single output), on its device."""
+    p = y_pred if backend.is_array(y_pred) else np.asarray(y_pred)
     if p.ndim == 0:
         raise ValueError(f"y_pred must have a batch axis, got shape {p.shape}")
     return p.reshape(len(p), -1)
@@ -51,7 +56,7 @@ def _n_classes(p: np.ndarray) -> int:
     return 2 if p.shape[1] == 1 else p.shape[1]
 
 
-def _predicted_ids(p: np.ndarray) -> np.ndarray:
+def _predicted_ids(p: Any) -> Any:
     """Predicted class ids of 2-D outputs: argmax, or ``p >= 0.5`` for a single output."""
     if p.shape[1] == 1:
         return (p[:, 0] >= 0.5).astype(np.int64)
@@ -61,14 +66,17 @@ def _predicted_ids(p: np.ndarray) -> np.ndarray:
 def _class_ids(y_true: Any, n_outputs: int, n_samples: int) -> np.ndarray:
     """True class ids (int64, shape ``(N,)``) from one-hot rows, integer ids or 0/1 labels.
 
+    Values are checked (integers, in range) only for host arrays: on a device the network has checked its
+    targets before moving them, and reading them back would cost a transfer per batch.
+
     Raises:
         ValueError: when the number of samples differs from ``n_samples`` or an id is out of range.
     """
-    y = backend.to_numpy(y_true)
+    y = y_true if backend.is_array(y_true) else np.asarray(y_true)
+    host = get_array_module(y) is np
     if y.ndim == 0 or len(y) != n_samples:
         raise ValueError(
-            f"y_true must have the same number of samples as y_pred ({n_samples}), "
-            f"got shape {y.shape}"
+            f"y_true must have the same number of samples as y_pred ({n_samples}), got shape {y.shape}"
         )
     if n_outputs == 1:
         y = y.reshape(n_samples, -1)
@@ -84,13 +92,12 @@ def _class_ids(y_true: Any, n_outputs: int, n_samples: int) -> np.ndarray:
             f"got shape {y.shape}"
         )
     ids = y[:, 0]
-    if ids.dtype.kind not in "iub" and not np.array_equal(ids, np.round(ids)):
+    if host and ids.dtype.kind not in "iub" and not np.array_equal(ids, np.round(ids)):
         raise ValueError("y_true must hold integer class ids, got non-integer values")
     ids = ids.astype(np.int64)
-    if ids.size and (ids.min() < 0 or ids.max() >= n_outputs):
+    if host and ids.size and (ids.min() < 0 or ids.max() >= n_outputs):
         raise ValueError(
-            f"y_true class ids must be in [0, {n_outputs}), "
-            f"got values in [{ids.min()}, {ids.max()}]"
+            f"y_true class ids must be in [0, {n_outputs}), got values in [{ids.min()}, {ids.max()}]"
         )
     return ids
 
@@ -160,11 +167,11 @@ class Accuracy(Metric):
 
     def update(self, y_pred: Any, y_true: Any) -> None:
         _, pred, true = _classification_pair(y_pred, y_true)
-        self.correct += int((pred == true).sum())
+        self.correct = self.correct + (pred == true).sum()  # stays on the device
         self.count += len(pred)
 
     def result(self) -> float:
-        return self.correct / self.count if self.count else 0.0
+        return float(backend.to_numpy(self.correct)) / self.count if self.count else 0.0
 
 
 class TopKAccuracy(Accuracy):
@@ -195,12 +202,13 @@ class TopKAccuracy(Accuracy):
 
     def update(self, y_pred: Any, y_true: Any) -> None:
         p, pred, true = _classification_pair(y_pred, y_true)
+        xp = get_array_module(p)
         if p.shape[1] == 1:
-            hits = pred == true if self.k == 1 else np.ones(len(p), dtype=bool)
+            hits = pred == true if self.k == 1 else xp.ones(len(p), dtype=bool)
         else:
-            true_score = p[np.arange(len(p)), true]
+            true_score = p[xp.arange(len(p)), true]
             hits = (p > true_score[:, None]).sum(axis=1) < self.k
-        self.correct += int(hits.sum())
+        self.correct = self.correct + hits.sum()
         self.count += len(p)
 
     def __repr__(self) -> str:
@@ -217,22 +225,23 @@ class _ConfusionMetric(Metric):
     """
 
     def reset(self) -> None:
-        self.matrix: np.ndarray | None = None
+        self.matrix: Any = None  # on the device of the predictions
 
     def update(self, y_pred: Any, y_true: Any) -> None:
         p, pred, true = _classification_pair(y_pred, y_true)
         n = _n_classes(p)
+        xp = get_array_module(p)
         if self.matrix is None:
-            self.matrix = np.zeros((n, n), dtype=np.int64)
+            self.matrix = xp.zeros((n, n), dtype=np.int64)
         elif self.matrix.shape[0] != n:
             raise ValueError(
                 f"y_pred must have {self.matrix.shape[0]} classes like the earlier batches, got {n}"
             )
-        self.matrix += np.bincount(true * n + pred, minlength=n * n).reshape(n, n)
+        self.matrix += xp.bincount(true * n + pred, minlength=n * n).reshape(n, n)
 
     def _per_class(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Return ``(tp, predicted counts, true counts, present)`` per class."""
-        m = self.matrix if self.matrix is not None else np.zeros((0, 0), dtype=np.int64)
+        m = backend.to_numpy(self.matrix) if self.matrix is not None else np.zeros((0, 0), dtype=np.int64)
         tp = np.diag(m).astype(np.float64)
         predicted = m.sum(axis=0).astype(np.float64)
         actual = m.sum(axis=1).astype(np.float64)
@@ -297,14 +306,15 @@ class F1Score(_ConfusionMetric):
 # -- regression ------------------------------------------------------------------------------------
 
 
-def _regression_pair(y_pred: Any, y_true: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Return both as float64 arrays of shape ``(N, D)``.
+def _regression_pair(y_pred: Any, y_true: Any) -> tuple[Any, Any]:
+    """Return both as float64 arrays of shape ``(N, D)`` on their device.
 
     Raises:
         ValueError: when the shapes do not hold the same values per sample.
     """
-    p = np.asarray(backend.to_numpy(y_pred), dtype=np.float64)
-    t = np.asarray(backend.to_numpy(y_true), dtype=np.float64)
+    xp = get_array_module(y_pred, y_true)
+    p = xp.asarray(y_pred, dtype=np.float64)
+    t = xp.asarray(y_true, dtype=np.float64)
     if p.ndim == 0 or t.ndim == 0 or len(p) != len(t) or p.size != t.size:
         raise ValueError(
             f"y_true must have the shape of y_pred {p.shape} (or differ only by a trailing axis "
@@ -327,12 +337,12 @@ class _ErrorSum(Metric):
 
     def update(self, y_pred: Any, y_true: Any) -> None:
         p, t = _regression_pair(y_pred, y_true)
-        diff = np.subtract(p, t)  # a new array: p may be the caller's y_pred
-        self.total += float(self._error(diff).sum())
+        diff = p - t  # a new array: p may be the caller's y_pred
+        self.total = self.total + self._error(diff).sum()  # stays on the device
         self.count += diff.size
 
     def result(self) -> float:
-        return self.total / self.count if self.count else 0.0
+        return float(backend.to_numpy(self.total)) / self.count if self.count else 0.0
 
 
 class MeanAbsoluteError(_ErrorSum):
@@ -345,7 +355,7 @@ class MeanAbsoluteError(_ErrorSum):
     name = "mae"
 
     def _error(self, diff: np.ndarray) -> np.ndarray:
-        return np.abs(diff, out=diff)
+        return get_array_module(diff).abs(diff, out=diff)
 
 
 class MeanSquaredError(_ErrorSum):
@@ -358,7 +368,7 @@ class MeanSquaredError(_ErrorSum):
     name = "mse"
 
     def _error(self, diff: np.ndarray) -> np.ndarray:
-        return np.square(diff, out=diff)
+        return get_array_module(diff).square(diff, out=diff)
 
 
 class RootMeanSquaredError(MeanSquaredError):
@@ -402,8 +412,8 @@ class R2Score(Metric):
         if n_b == 0:
             return
         mean_b = t.mean(axis=0)
-        m2_b = np.square(t - mean_b).sum(axis=0)
-        ss_res_b = np.square(t - p).sum(axis=0)
+        m2_b = ((t - mean_b) ** 2).sum(axis=0)
+        ss_res_b = ((t - p) ** 2).sum(axis=0)
         if self.mean is None:
             self.count, self.mean, self.m2, self.ss_res = n_b, mean_b, m2_b, ss_res_b
             return
@@ -422,7 +432,7 @@ class R2Score(Metric):
     def result(self) -> float:
         if self.count < 2:
             return float("nan")
-        ss_tot, ss_res = self.m2, self.ss_res
+        ss_tot, ss_res = backend.to_numpy(self.m2), backend.to_numpy(self.ss_res)
         safe = np.where(ss_tot != 0, ss_tot, 1.0)
         scores = np.where(ss_tot != 0, 1.0 - ss_res / safe, np.where(ss_res == 0, 1.0, 0.0))
         return float(scores.mean())
@@ -451,17 +461,20 @@ def recall(y_pred: Any, y_true: Any) -> float:
     return Recall()(y_pred, y_true)
 
 
-def f1_score(y_pred: Any, y_true: Any) -> float:
-    """Macro F1 over whole arrays (see :class:`F1Score`)."""
+def f1_score(y_true: Any, y_pred: Any) -> float:
+    """Macro F1 over whole arrays (see :class:`F1Score`).
+
+    Argument order ``(y_true, y_pred)``, as scikit-learn's.
+    """
     return F1Score()(y_pred, y_true)
 
 
-def confusion_matrix(y_pred: Any, y_true: Any) -> np.ndarray:
-    """Confusion matrix of whole arrays.
+def confusion_matrix(y_true: Any, y_pred: Any) -> np.ndarray:
+    """Confusion matrix of whole arrays, in scikit-learn's argument order ``(y_true, y_pred)``.
 
     Args:
-        y_pred: outputs ``(N, C)``, or ``(N, 1)`` / ``(N,)`` for a single sigmoid output (C = 2).
         y_true: one-hot rows ``(N, C)`` or class ids ``(N,)``.
+        y_pred: outputs ``(N, C)``, or ``(N, 1)`` / ``(N,)`` for a single sigmoid output (C = 2).
 
     Returns:
         ``(C, C)`` int64 counts; entry ``[i, j]`` is the number of samples of true class ``i``
@@ -471,58 +484,63 @@ def confusion_matrix(y_pred: Any, y_true: Any) -> np.ndarray:
     m = _ConfusionMetric()
     m.update(y_pred, y_true)
     assert m.matrix is not None
-    return m.matrix
+    return backend.to_numpy(m.matrix)
 
 
-def mean_absolute_error(y_pred: Any, y_true: Any) -> float:
-    """MAE over whole arrays (see :class:`MeanAbsoluteError`)."""
+def mean_absolute_error(y_true: Any, y_pred: Any) -> float:
+    """MAE over whole arrays (see :class:`MeanAbsoluteError`).
+
+    Argument order ``(y_true, y_pred)``, as scikit-learn's.
+    """
     return MeanAbsoluteError()(y_pred, y_true)
 
 
-def mean_squared_error(y_pred: Any, y_true: Any) -> float:
-    """MSE over whole arrays (see :class:`MeanSquaredError`)."""
+def mean_squared_error(y_true: Any, y_pred: Any) -> float:
+    """MSE over whole arrays (see :class:`MeanSquaredError`).
+
+    Argument order ``(y_true, y_pred)``, as scikit-learn's.
+    """
     return MeanSquaredError()(y_pred, y_true)
 
 
-def root_mean_squared_error(y_pred: Any, y_true: Any) -> float:
-    """RMSE over whole arrays (see :class:`RootMeanSquaredError`)."""
+def root_mean_squared_error(y_true: Any, y_pred: Any) -> float:
+    """RMSE over whole arrays (see :class:`RootMeanSquaredError`).
+
+    Argument order ``(y_true, y_pred)``, as scikit-learn's.
+    """
     return RootMeanSquaredError()(y_pred, y_true)
 
 
-def r2_score(y_pred: Any, y_true: Any) -> float:
-    """R² over whole arrays (see :class:`R2Score`)."""
+def r2_score(y_true: Any, y_pred: Any) -> float:
+    """R² over whole arrays (see :class:`R2Score`).
+
+    Argument order ``(y_true, y_pred)``, as scikit-learn's.
+    """
     return R2Score()(y_pred, y_true)
 
 
 # -- lookup ----------------------------------------------------------------------------------------
 
-_REGISTRY: dict[str, type[Metric]] = {
-    "accuracy": Accuracy,
-    "acc": Accuracy,
-    "top_k_accuracy": TopKAccuracy,
-    "top_k": TopKAccuracy,
-    "precision": Precision,
-    "recall": Recall,
-    "f1": F1Score,
-    "f1_score": F1Score,
-    "mae": MeanAbsoluteError,
-    "mean_absolute_error": MeanAbsoluteError,
-    "mse": MeanSquaredError,
-    "mean_squared_error": MeanSquaredError,
-    "rmse": RootMeanSquaredError,
-    "root_mean_squared_error": RootMeanSquaredError,
-    "r2": R2Score,
-    "r2_score": R2Score,
-}
+registry.set_base("metric", Metric)
+registry.register(Accuracy, aliases=("acc",))
+registry.register(TopKAccuracy, aliases=("top_k",))
+registry.register(Precision)
+registry.register(Recall)
+registry.register(F1Score, aliases=("f1",))
+registry.register(MeanAbsoluteError, aliases=("mae",))
+registry.register(MeanSquaredError, aliases=("mse",))
+registry.register(RootMeanSquaredError, aliases=("rmse",))
+registry.register(R2Score, aliases=("r2",))
 
-_TOP_K = re.compile(r"top(\d+)(?:_accuracy)?")
+_TOP_K = re.compile(r"top(\d+)(?:accuracy)?")
 
 
 def get(metric: str | Metric) -> Metric:
     """Return a fresh metric object from a name, or the given instance.
 
     Args:
-        metric: a name listed in the module docstring (case-insensitive), or a :class:`Metric`.
+        metric: a name listed in the module docstring (normalised as every neuro name: case, ``_`` and
+            ``-`` do not matter), or a :class:`Metric`.
 
     Raises:
         ValueError: for an unknown name.
@@ -531,12 +549,12 @@ def get(metric: str | Metric) -> Metric:
     if isinstance(metric, Metric):
         return metric
     if isinstance(metric, str):
-        key = metric.lower()
-        if key in _REGISTRY:
-            return _REGISTRY[key]()
-        top_k = _TOP_K.fullmatch(key)
+        top_k = _TOP_K.fullmatch(registry.normalize(metric))
         if top_k and int(top_k.group(1)) > 0:
             return TopKAccuracy(int(top_k.group(1)))
-        names = sorted(_REGISTRY) + ["top<k>", "top<k>_accuracy"]
-        raise ValueError(f"metric must be one of {names}, got {metric!r}")
+        try:
+            return registry.get_class("metric", metric)()
+        except ValueError:
+            names = registry.names("metric") + ["top<k>", "top<k>_accuracy"]
+            raise ValueError(f"metric must be one of {names}, got {metric!r}") from None
     raise TypeError(f"metric must be a name or a Metric, got {type(metric).__name__}")

@@ -1,22 +1,24 @@
-"""The sequential :class:`Network`: add layers, fit, evaluate, predict."""
+"""The sequential :class:`Network`: add layers, fit, evaluate, predict, move between devices."""
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Iterable, Sequence
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from neuro import _validation as check
-from neuro import backend
+from neuro import backend, registry
+from neuro import head as head_mod
 from neuro import losses as losses_mod
 from neuro import metrics as metrics_mod
 from neuro import optimizers as optimizers_mod
 from neuro import regularizers as regularizers_mod
-from neuro.activations import Activation
-from neuro.layers.base import ActivatedLayer, Layer
+from neuro.layers.base import Layer
 
 
 class History:
@@ -44,6 +46,7 @@ class History:
         return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
 
 
+@registry.register(family="model")
 class Network:
     """A sequential network.
 
@@ -54,11 +57,17 @@ class Network:
         regularizer: optional :class:`~neuro.regularizers.L1` / :class:`~neuro.regularizers.L2`, applied to
             every layer's kernel.
         seed: seeds every random choice (initial weights, shuffling, dropout masks): the same seed gives a
-            bitwise identical training run on the same machine and thread count.
+            bitwise identical training run on the same machine, device and thread count.
+        device: where the network computes: ``"numpy"`` (the default), ``"cupy"`` or ``"strict"`` (see
+            :mod:`neuro.backend`); :meth:`to` moves it later.
 
     The network computes in the dtype that is current when it is created (float32 unless
     :func:`neuro.set_dtype` or :class:`neuro.backend.dtype_scope` says otherwise); its data are converted
     to it, and it keeps it when saved and loaded.
+
+    Data given as NumPy arrays is checked on the host and moved to the network's device one batch at a
+    time; :meth:`predict` returns arrays on the network's device (``neuro.backend.to_numpy`` fetches them).
+    Predicting is safe from other threads while ``fit`` runs: it sees the weights between two steps.
 
     Example:
         >>> from neuro import Network, Dense, Adam
@@ -74,6 +83,7 @@ class Network:
         optimizer: Any,
         regularizer: Any = None,
         seed: int | None = None,
+        device: str = "numpy",
     ) -> None:
         self.input_shape = check.shape_tuple(input_shape, "input_shape")
         self.loss = losses_mod.get(loss)
@@ -90,10 +100,20 @@ class Network:
         self.seed = None if seed is None else int(seed)
         #: The dtype of every parameter and of the data the network computes on.
         self.dtype = np.dtype(backend.get_dtype()).type
+        #: The host generator: initial weights, shuffling, and dropout masks on NumPy and the strict device.
         self.rng = np.random.default_rng(seed)
+        self.xp: ModuleType = backend.get_device(device)
+        self._device_rng = backend.DeviceRNG(self.xp, self.rng)
         self.layers: list[Layer] = []
         #: Optional names of the classes, used by :meth:`predict_class`.
         self.class_names: list[str] | None = None
+        #: Optional :class:`neuro.data.Scaler` objects applied to inputs (and inverted on outputs).
+        self.input_scaler: Any = None
+        self.output_scaler: Any = None
+        self._head: head_mod.Head | None = None
+        self._lock = threading.RLock()  # one training step, or one predicted batch, at a time
+        self._fitting = False
+        self.stop_training = False
 
     # -- building ---------------------------------------------------------------------------------------
     def add(self, layer: Layer) -> Network:
@@ -101,16 +121,26 @@ class Network:
 
         Raises:
             TypeError: when ``layer`` is not a Layer.
-            ValueError: when the layer cannot take the previous layer's output.
+            ValueError: when the layer cannot take the previous layer's output, or training has started.
         """
         if not isinstance(layer, Layer):
             raise TypeError(f"layer must be a neuro Layer, got {type(layer).__name__}")
         if layer.built:
             raise ValueError(f"layer {layer.name!r} is already part of a network; create a new one")
+        if self._fitting or self.optimizer.iterations or self.optimizer.slots:
+            raise ValueError(
+                f"cannot add {type(layer).__name__} after training started: the optimizer holds state for "
+                f"{len(self.optimizer.slots)} parameters at step {self.optimizer.iterations}; "
+                "build the whole network before fit"
+            )
+        return self._append(layer, initialize=True)
+
+    def _append(self, layer: Layer, initialize: bool) -> Network:
+        """Build ``layer`` for the current output shape and append it (a loader passes ``initialize=False``
+        and fills the arrays itself)."""
         shape = self.output_shape
         try:
-            with backend.dtype_scope(self.dtype):
-                layer.build(shape, self.rng)
+            layer.build(shape, self.rng, self.dtype, self.xp, initialize=initialize)
         except ValueError as exc:
             raise ValueError(
                 f"cannot add {type(layer).__name__} (layer {len(self.layers)}) after output shape "
@@ -118,6 +148,7 @@ class Network:
             ) from exc
         layer.need_input_grad = bool(self.layers)
         self.layers.append(layer)
+        self._head = None
         return self
 
     @property
@@ -135,70 +166,86 @@ class Network:
         """Gradients of the last batch, matching :attr:`params`."""
         return [layer.grads[k] for layer in self.layers for k in layer.params]
 
-    # -- the head: where the output activation meets the loss --------------------------------------------
-    def _head(self) -> str:
-        """Return how the output is computed: ``"fused_layer"``, ``"fused_activation"``, ``"logits"``
-        (the loss applies the link) or ``"plain"``."""
-        if not self.layers:
-            raise ValueError("the network has no layers; add some with add()")
-        last = self.layers[-1]
-        fused = self.loss.fused_activation
-        if fused is not None:
-            if isinstance(last, Activation) and last.key == fused and len(self.layers) > 1:
-                return "fused_activation"
-            if isinstance(last, ActivatedLayer) and last.activation.key == fused:
-                return "fused_layer"
-        return "logits" if self.loss.takes_logits else "plain"
+    @property
+    def head(self) -> head_mod.Head:
+        """The output head (how the last activation meets the loss), chosen once the layers are known."""
+        if self._head is None:
+            self._head = head_mod.choose(self.layers, self.loss)
+        return self._head
 
-    def _forward(self, x: Any, training: bool, head: str) -> tuple[Any, Any]:
-        """Run the network; return ``(loss_input, predictions)``.
+    @property
+    def device(self) -> str:
+        """The device the network lives on: ``"numpy"``, ``"cupy"`` or ``"strict"``."""
+        return backend.device_name(self.xp)
 
-        ``loss_input`` is what the loss is evaluated on (pre-activation values when fused).
+    def to(self, device: str) -> Network:
+        """Move the network as a whole (params, grads, buffers, optimizer state, scratch space) to a device.
+
+        Args:
+            device: ``"numpy"`` / ``"cpu"``, ``"cupy"`` / ``"gpu"`` / ``"cuda"`` or ``"strict"``.
+
+        Returns:
+            The network itself.
+
+        Raises:
+            ValueError: for an unknown device.
+            RuntimeError: while ``fit`` is running (for example from a callback).
+            ImportError: when CuPy is asked for but missing.
         """
-        layers = self.layers
-        if head in ("fused_layer", "fused_activation"):
-            for layer in layers[:-1]:
-                x = layer.forward(x, training)
-            last = layers[-1]
-            if head == "fused_layer":
-                return last.forward_logits(x, training)
-            return x, last.forward(x, False)
-        for layer in layers:
-            x = layer.forward(x, training)
-        if head == "logits":
-            return x, self.loss.link(x)
-        return x, x
+        xp = backend.get_device(device)
+        if self._fitting:
+            raise RuntimeError(
+                f"cannot move the network to {device!r} while fit is running on {self.device!r}; "
+                "move it before or after fit"
+            )
+        with self._lock:
+            for layer in self.layers:
+                layer.to(xp)
+            self.optimizer.to(xp)
+            self.xp = xp
+            self._device_rng = backend.DeviceRNG(xp, self.rng)
+        return self
 
-    def _loss_terms(self, out: Any, y: Any, head: str) -> tuple[float, float]:
-        if head in ("fused_layer", "fused_activation"):
-            return self.loss.terms_logits(out, y)
-        return self.loss.terms(out, y)
+    # -- one batch ----------------------------------------------------------------------------------------
+    def _device_batch(self, x: Any, what: str = "x") -> Any:
+        """A host batch moved to the network's device (device arrays must be on it already)."""
+        xp = backend.get_array_module(x)
+        if xp is not np and xp is not self.xp:
+            raise backend.DeviceMismatchError(
+                f"{what} is on device {backend.device_name(xp)!r} but the network is on {self.device!r}; "
+                "give NumPy arrays or move the network with net.to()"
+            )
+        return x if xp is self.xp else backend.to_device(x, self.xp)
 
-    def _penalty(self) -> float:
+    def _penalty(self) -> Any:
         reg = self.regularizer
-        if reg is None:
-            return 0.0
-        return sum(
-            reg.penalty(layer.params[k]) for layer in self.layers for k in layer.regularizable
+        terms = (
+            [reg.penalty(layer.params[k]) for layer in self.layers for k in layer.regularizable]
+            if reg
+            else []
         )
+        if not terms:
+            return 0.0
+        total = terms[0]
+        for t in terms[1:]:
+            total = total + t
+        return total
 
-    def _backward(self, out: Any, pred: Any, y: Any, head: str) -> None:
-        layers = self.layers
-        if head in ("fused_layer", "fused_activation"):
-            grad = self.loss.backward_logits(out, y, pred)
-            if head == "fused_layer":
-                grad = layers[-1].backward(grad, skip_activation=True)
-            rest = layers[:-1]
-        else:
-            grad = self.loss.backward(out, y)
-            rest = layers
-        for layer in reversed(rest):
-            grad = layer.backward(grad)
+    def _add_regularizer_grads(self) -> None:
         reg = self.regularizer
         if reg is not None:
-            for layer in layers:
+            for layer in self.layers:
                 for k in layer.regularizable:
                     reg.add_gradient(layer.params[k], layer.grads[k])
+
+    def _forward_backward(self, xb: Any, yb: Any) -> tuple[Any, Any, Any]:
+        """Training forward and backward of one device batch; returns ``(pred, total, denom)``."""
+        head = self.head
+        out, pred, ctxs = head.forward(xb, True, self._device_rng)
+        total, denom = head.terms(out, yb)
+        head.backward(out, pred, yb, ctxs)
+        self._add_regularizer_grads()
+        return pred, total, denom
 
     def compute_gradients(self, x: Any, y: Any) -> float:
         """Run forward and backward on one batch in training mode, filling every layer's ``grads``.
@@ -206,31 +253,86 @@ class Network:
         Returns:
             The loss of the batch, regularization included: the value whose gradient was computed.
         """
-        head = self._head()
         x, y = self._check_data(x, y)
-        out, pred = self._forward(backend.asarray(x, self.dtype), True, head)
-        total, denom = self._loss_terms(out, y, head)
-        self._backward(out, pred, y, head)
-        return (total / denom if denom else float("nan")) + self._penalty()
+        _, total, denom = self._forward_backward(self._device_batch(x), self._device_batch(y, "y"))
+        loss = losses_mod._quotient(total, denom)
+        return loss + float(backend.to_numpy(self._penalty())) if self.regularizer else loss
+
+    def train_step(self, xb: Any, yb: Any) -> tuple[Any, Any, Any]:
+        """One guarded training step on a checked batch: forward, backward, update.
+
+        Everything that can go wrong numerically is found with one read from the device: the loss, the sum
+        of the gradients, and the sums of the new parameters, optimizer state and buffers. If any is not
+        finite, nothing is changed (parameters, buffers and optimizer state stay bitwise as they were) and
+        FloatingPointError is raised.
+
+        Returns:
+            ``(pred, total, denom)``: the predictions and the loss terms of the batch (regularization
+            included), on the device.
+        """
+        xp = self.xp
+        # a failing step overflows on purpose: the guard reports it, NumPy's warnings would only repeat it
+        with self._lock, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            saved = _snapshot_buffers(self.layers)
+            pred, total, denom = self._forward_backward(xb, yb)
+            if self.regularizer is not None:
+                total = total + self._penalty() * denom  # the penalty weighs as the batch does
+            loss = _divide(total, denom, xp)
+            gsum, newsum = self.optimizer.stage(self.params, self.grads)
+            bufsum = _buffer_sum(self.layers, xp)
+            flags = xp.isfinite(
+                xp.stack(
+                    [
+                        xp.asarray(loss, dtype=np.float64),
+                        gsum.astype(np.float64),
+                        newsum.astype(np.float64),
+                        bufsum,
+                    ]
+                )
+            )
+            ok = backend.to_numpy(flags)  # the one read of the step
+            if not ok.all():
+                if ok[0] and ok[1] and ok[3] and self.optimizer.staged_finite():
+                    ok = None  # finite values whose sum overflowed
+                else:
+                    _restore_buffers(self.layers, saved)
+                    if not ok[0]:
+                        raise FloatingPointError(f"loss became {float(backend.to_numpy(loss))}")
+                    if not ok[1]:
+                        raise FloatingPointError("gradients became non-finite")
+                    what = (
+                        "the update made the weights or the optimizer state"
+                        if ok[3]
+                        else ("the batch made a buffer (running statistics)")
+                    )
+                    raise FloatingPointError(f"{what} non-finite")
+            self.optimizer.commit(self.params)
+        return pred, total, denom
 
     # -- data checks ------------------------------------------------------------------------------------
     def _check_data(self, x: Any, y: Any, name: str = "") -> tuple[Any, Any]:
         x = check.features(x, self.input_shape, name=f"{name}x", dtype=self.dtype)
-        categorical = isinstance(self.loss, losses_mod._Categorical)
-        y = check.targets(y, len(x), self.output_shape, categorical, name=f"{name}y", dtype=self.dtype)
+        y = check.targets(
+            y, len(x), self.output_shape, self.loss.categorical, name=f"{name}y", dtype=self.dtype
+        )
+        if isinstance(self.loss, losses_mod.BinaryCrossEntropy):
+            check.unit_interval(y, f"{name}y")
         return x, y
 
     # -- training ---------------------------------------------------------------------------------------
     def fit(
         self,
         x: Any,
-        y: Any,
+        y: Any = None,
         batch_size: int = 32,
         epochs: int = 1,
         validation_data: tuple[Any, Any] | None = None,
         shuffle: bool = True,
         metrics: Iterable[Any] | None = None,
         verbose: int = 1,
+        validation_split: float = 0.0,
+        callbacks: Sequence[Any] | None = None,
+        initial_epoch: int = 0,
     ) -> History:
         """Train the network.
 
@@ -239,101 +341,121 @@ class Network:
             y: targets: class ids ``(N,)`` or rows ``(N, C)`` for categorical losses, the output shape
                 otherwise.
             batch_size: samples per update (> 0); the last batch of an epoch may be smaller.
-            epochs: passes over the data (> 0).
+            epochs: the epoch to stop before (> ``initial_epoch``), as in Keras.
             validation_data: optional ``(x_val, y_val)`` evaluated after each epoch.
-            shuffle: reshuffle the samples (with the network's seeded generator) before each epoch.
+            shuffle: reshuffle the samples (a seeded permutation of indices) before each epoch.
             metrics: metric names or objects, computed over the whole epoch (see :mod:`neuro.metrics`);
                 ``None`` means accuracy for the classification losses and none for regression.
             verbose: 0 silent; 1 a progress bar per epoch on a terminal (one line per epoch otherwise);
                 2 one line per epoch.
+            validation_split: fraction in [0, 1) of the samples, taken from the end before shuffling (as
+                Keras), held out for validation instead of ``validation_data``.
+            callbacks: :class:`neuro.callbacks.Callback` objects called around epochs and batches.
+            initial_epoch: the epoch to start at (to resume a run).
 
         Returns:
             A :class:`History` with the per-epoch loss and metrics (``val_`` ones for validation data).
 
         Raises:
-            FloatingPointError: when the loss becomes NaN or inf; the weights are those from before the
-                batch that produced it.
+            FloatingPointError: when the loss, the gradients or the update become NaN or inf; the
+                parameters, buffers and optimizer state are exactly those from before the batch.
         """
         batch_size = check.positive_int(batch_size, "batch_size")
         epochs = check.positive_int(epochs, "epochs")
+        initial_epoch = check.non_negative_int(initial_epoch, "initial_epoch")
+        if initial_epoch >= epochs:
+            raise ValueError(f"initial_epoch must be smaller than epochs ({epochs}), got {initial_epoch}")
         if verbose not in (0, 1, 2):
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
-        head = self._head()
+        split = check.fraction(validation_split, "validation_split")
+        head = self.head  # raises for a network without layers
+        del head
         x, y = self._check_data(x, y)
-        if validation_data is not None:
+        if split:
+            if validation_data is not None:
+                raise ValueError("give validation_data or validation_split, not both")
+            n_val = int(len(x) * split)
+            if n_val < 1 or n_val >= len(x):
+                raise ValueError(
+                    f"validation_split={validation_split} leaves {len(x) - n_val} training and {n_val} "
+                    f"validation samples of {len(x)}; both must be at least 1"
+                )
+            x, y, validation_data = x[:-n_val], y[:-n_val], (x[-n_val:], y[-n_val:])
+        elif validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise TypeError("validation_data must be a tuple (x_val, y_val)")
             validation_data = self._check_data(*validation_data, name="val_")
+        from neuro.callbacks import CallbackList
+
+        cbs = CallbackList(callbacks, self)
         metric_objs = self._metrics(metrics)
         n = len(x)
         n_batches = -(-n // batch_size)
-        has_buffers = any(layer.buffers for layer in self.layers)
         history = History()
         bar_ok = verbose == 1 and sys.stdout.isatty()
-        for epoch in range(epochs):
-            start = time.perf_counter()
-            for m in metric_objs:
-                m.reset()
-            order = self.rng.permutation(n) if shuffle else None
-            loss_sum = 0.0
-            loss_den = 0.0
-            bar = _progress(n_batches, epoch, epochs) if bar_ok else None
-            for b in range(n_batches):
-                window = slice(b * batch_size, (b + 1) * batch_size)
-                if order is None:
-                    xb, yb = x[window], y[window]
-                else:
-                    xb, yb = x[order[window]], y[order[window]]
-                saved = _snapshot_buffers(self.layers) if has_buffers else None
-                out, pred = self._forward(backend.asarray(xb, self.dtype), True, head)
-                total, denom = self._loss_terms(out, yb, head)
-                # a batch whose targets all weigh 0 has no defined loss (NaN, as in PyTorch)
-                batch_loss = (total / denom if denom else float("nan")) + self._penalty()
-                if not np.isfinite(batch_loss):
-                    raise self._stopped(f"loss became {batch_loss}", epoch, b, saved, bar)
-                self._backward(out, pred, yb, head)
-                grads = self.grads
-                # one reduction per array: overflowing gradients must not reach the weights either
-                if not np.isfinite(sum(float(g.sum()) for g in grads)):
-                    raise self._stopped("gradients became non-finite", epoch, b, saved, bar)
-                self.optimizer.step(self.params, grads)
-                loss_sum += batch_loss * denom
-                loss_den += denom
+        self.stop_training = False
+        self._fitting = True
+        try:
+            cbs.on_train_begin({})
+            for epoch in range(initial_epoch, epochs):
+                start = time.perf_counter()
                 for m in metric_objs:
-                    m.update(pred, yb)
+                    m.reset()
+                cbs.on_epoch_begin(epoch, {})
+                order = self.rng.permutation(n) if shuffle else None
+                loss_sum: Any = 0.0
+                loss_den: Any = 0.0
+                bar = _progress(n, epoch, epochs) if bar_ok else None
+                for b in range(n_batches):
+                    window = slice(b * batch_size, (b + 1) * batch_size)
+                    idx = window if order is None else order[window]
+                    cbs.on_batch_begin(b, {})
+                    yb = self._device_batch(y[idx], "y")
+                    try:
+                        pred, total, denom = self.train_step(self._device_batch(x[idx]), yb)
+                    except FloatingPointError as exc:
+                        if bar is not None:
+                            bar.close()
+                        raise FloatingPointError(
+                            f"{exc} at epoch {epoch + 1}, batch {b + 1}; training stopped and the weights "
+                            "are those from before this batch"
+                        ) from None
+                    loss_sum = loss_sum + total
+                    loss_den = loss_den + denom
+                    for m in metric_objs:
+                        m.update(pred, yb)
+                    if cbs.wants_batch_logs:
+                        cbs.on_batch_end(b, _epoch_logs(loss_sum, loss_den, metric_objs))
+                    if bar is not None:
+                        bar.update(len(pred))
+                        if b % 10 == 0 or b == n_batches - 1:
+                            bar.set_postfix_str(
+                                _format_logs(_epoch_logs(loss_sum, loss_den, metric_objs)), refresh=False
+                            )
+                    if self.stop_training:
+                        break
+                logs = _epoch_logs(loss_sum, loss_den, metric_objs)
+                if validation_data is not None:
+                    val = self._evaluate_checked(*validation_data, batch_size, metric_objs)
+                    logs.update({f"val_{k}": v for k, v in val.items()})
+                history.append(epoch, logs)
                 if bar is not None:
-                    bar.update(1)
-                    if b % 10 == 0 or b == n_batches - 1:
-                        bar.set_postfix_str(
-                            _format_logs(_epoch_logs(loss_sum, loss_den, metric_objs)), refresh=False
-                        )
-            logs = _epoch_logs(loss_sum, loss_den, metric_objs)
-            if validation_data is not None:
-                val = self._evaluate_checked(*validation_data, batch_size, metric_objs, head)
-                logs.update({f"val_{k}": v for k, v in val.items()})
-            history.append(epoch, logs)
-            if bar is not None:
-                bar.set_postfix_str(_format_logs(logs), refresh=True)
-                bar.close()
-            elif verbose:
-                took = time.perf_counter() - start
-                print(f"Epoch {epoch + 1}/{epochs} - {took:.1f}s - {_format_logs(logs)}", flush=True)
+                    bar.set_postfix_str(_format_logs(logs), refresh=True)
+                    bar.close()
+                elif verbose:
+                    took = time.perf_counter() - start
+                    print(f"Epoch {epoch + 1}/{epochs} - {took:.1f}s - {_format_logs(logs)}", flush=True)
+                cbs.on_epoch_end(epoch, logs)
+                if self.stop_training:
+                    break
+            cbs.on_train_end({})
+        finally:
+            self._fitting = False
         return history
-
-    def _stopped(self, what: str, epoch: int, batch: int, saved: Any, bar: Any) -> FloatingPointError:
-        """Undo the batch's buffer updates, close the bar, and build the error that stops ``fit``."""
-        if saved is not None:
-            _restore_buffers(self.layers, saved)
-        if bar is not None:
-            bar.close()
-        return FloatingPointError(
-            f"{what} at epoch {epoch + 1}, batch {batch + 1}; training stopped and the weights are "
-            "those from before this batch"
-        )
 
     # -- inference --------------------------------------------------------------------------------------
     def evaluate(
-        self, x: Any, y: Any, batch_size: int = 256, metrics: Iterable[Any] | None = None
+        self, x: Any, y: Any, batch_size: int = 256, metrics: Iterable[Any] | None = None, verbose: int = 0
     ) -> dict[str, float]:
         """Return the loss (regularization included) and metrics over the whole set, in inference mode.
 
@@ -342,67 +464,89 @@ class Network:
             y: targets, as for :meth:`fit`.
             batch_size: samples per forward pass.
             metrics: as for :meth:`fit` (``None``: accuracy for classification losses, else none).
+            verbose: 0 silent; 1 prints the results in one line.
 
         Returns:
             ``{"loss": value, metric name: value, ...}``.
         """
         batch_size = check.positive_int(batch_size, "batch_size")
-        head = self._head()
+        if verbose not in (0, 1):
+            raise ValueError(f"verbose must be 0 or 1, got {verbose!r}")
+        self.head  # noqa: B018 - raises for a network without layers
         x, y = self._check_data(x, y)
-        return self._evaluate_checked(x, y, batch_size, self._metrics(metrics), head)
+        logs = self._evaluate_checked(x, y, batch_size, self._metrics(metrics))
+        if verbose:
+            print(_format_logs(logs), flush=True)
+        return logs
 
     def _metrics(self, metrics: Iterable[Any] | None) -> list[Any]:
         if metrics is None:
-            classifier = isinstance(self.loss, (losses_mod._Categorical, losses_mod.BinaryCrossEntropy))
+            classifier = self.loss.categorical or isinstance(self.loss, losses_mod.BinaryCrossEntropy)
             metrics = ("accuracy",) if classifier else ()
         if isinstance(metrics, (str, metrics_mod.Metric)):
             metrics = (metrics,)
         return [metrics_mod.get(m) for m in metrics]
 
-    def _evaluate_checked(
-        self, x: Any, y: Any, batch_size: int, metric_objs: list[Any], head: str
-    ) -> dict[str, float]:
+    def _evaluate_checked(self, x: Any, y: Any, batch_size: int, metric_objs: list[Any]) -> dict[str, float]:
         for m in metric_objs:
             m.reset()
-        total = denom = 0.0
+        total: Any = 0.0
+        denom: Any = 0.0
+        head = self.head
         for s in range(0, len(x), batch_size):
-            xb, yb = x[s : s + batch_size], y[s : s + batch_size]
-            out, pred = self._forward(backend.asarray(xb, self.dtype), False, head)
-            t, d = self._loss_terms(out, yb, head)
-            total += t
-            denom += d
+            xb, yb = self._device_batch(x[s : s + batch_size]), self._device_batch(y[s : s + batch_size], "y")
+            with self._lock:
+                out, pred, _ = head.forward(xb, False)
+            t, d = head.terms(out, yb)
+            total = total + t
+            denom = denom + d
             for m in metric_objs:
                 m.update(pred, yb)
         return _epoch_logs(total + self._penalty() * denom, denom, metric_objs)
 
-    def predict(self, x: Any, batch_size: int = 256) -> Any:
+    def predict(self, x: Any, batch_size: int = 256, verbose: int = 0) -> Any:
         """Return the network's predictions for ``x``, computed in inference mode in batches.
 
         For a network trained with SoftmaxCrossEntropy on a linear output these are the softmax
         probabilities (the loss's softmax is part of the model), as they are with a Softmax output.
+        Nothing is stored on the layers, so any thread may predict, also while another one trains.
+
+        Args:
+            x: inputs ``(N, *input_shape)``, NumPy or on the network's device.
+            batch_size: samples per forward pass.
+            verbose: 0 silent; 1 prints the number of samples predicted.
 
         Shape:
             ``(N, *input_shape)`` → ``(N, *output_shape)``.
+
+        Returns:
+            The predictions, on the network's device (``neuro.backend.to_numpy`` fetches them).
         """
         batch_size = check.positive_int(batch_size, "batch_size")
-        link = self.loss.link if self._head() == "logits" else None
+        head = self.head
+        link = head.loss.link if isinstance(head, head_mod.LinkHead) else None
         layers = self.layers
         x = check.features(x, self.input_shape, dtype=self.dtype)
 
         def run(xb: Any) -> Any:
             # in inference a fused output activation is just applied: only the loss needs the logits
-            for layer in layers:
-                xb = layer.forward(xb)
+            with self._lock:
+                for layer in layers:
+                    xb = layer(xb)
             return xb if link is None else link(xb)
 
         if len(x) <= batch_size:
-            return run(backend.asarray(x, self.dtype))
-        return backend.xp.concatenate(
-            [run(backend.asarray(x[s : s + batch_size], self.dtype)) for s in range(0, len(x), batch_size)]
-        )
+            out = run(self._device_batch(x))
+        else:
+            out = self.xp.concatenate(
+                [run(self._device_batch(x[s : s + batch_size])) for s in range(0, len(x), batch_size)]
+            )
+        if verbose:
+            print(f"predicted {len(x)} samples", flush=True)
+        return out
 
     def predict_class(self, x: Any, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-        """Return ``(classes, probabilities)`` for ``x``.
+        """Return ``(classes, probabilities)`` for ``x``, as NumPy arrays.
 
         ``classes`` are class ids ``(N,)`` (or the names in :attr:`class_names` when set);
         ``probabilities`` is the probability of each chosen class. A single sigmoid output is read as the
@@ -421,9 +565,9 @@ class Network:
 
     # -- weights ----------------------------------------------------------------------------------------
     def get_weights(self) -> list[np.ndarray]:
-        """Copies of every layer's params, then its buffers, in layer order."""
+        """Copies of every layer's params, then its buffers, in layer order, as NumPy arrays."""
         return [
-            backend.to_numpy(a).copy()
+            np.array(backend.to_numpy(a))
             for layer in self.layers
             for a in (*layer.params.values(), *layer.buffers.values())
         ]
@@ -443,15 +587,15 @@ class Network:
         weights = list(weights)
         if len(weights) != len(targets):
             raise ValueError(f"weights must be a list of {len(targets)} arrays, got {len(weights)}")
-        for i, ((layer, store, k), w) in enumerate(zip(targets, weights, strict=True)):
-            w = np.asarray(backend.to_numpy(w))
+        host = [np.asarray(backend.to_numpy(w)) for w in weights]
+        for i, ((layer, store, k), w) in enumerate(zip(targets, host, strict=True)):
             if w.shape != tuple(store[k].shape):
                 raise ValueError(
-                    f"weights[{i}] ({layer.name}.{k}) must have shape {tuple(store[k].shape)}, "
-                    f"got {w.shape}"
+                    f"weights[{i}] ({layer.name}.{k}) must have shape {tuple(store[k].shape)}, got {w.shape}"
                 )
-        for (_layer, store, k), w in zip(targets, weights, strict=True):
-            store[k][...] = backend.asarray(backend.to_numpy(w), dtype=store[k].dtype)
+        with self._lock:
+            for (_layer, store, k), w in zip(targets, host, strict=True):
+                store[k][...] = backend.to_device(w.astype(store[k].dtype), self.xp)
 
     # -- files ----------------------------------------------------------------------------------------------
     def save(self, path: str | Any) -> None:
@@ -460,12 +604,14 @@ class Network:
 
         io.save(self, path)
 
-    @staticmethod
-    def load(path: str | Any, custom_objects: dict[str, type] | None = None) -> Network:
-        """Read a network written by :meth:`save`; see :func:`neuro.io.load`."""
+    @classmethod
+    def load(
+        cls, path: str | Any, custom_objects: dict[str, type] | None = None, device: str = "numpy"
+    ) -> Network:
+        """Read a network written by :meth:`save` onto ``device``; see :func:`neuro.io.load`."""
         from neuro import io
 
-        return io.load(path, custom_objects)
+        return io.load(path, custom_objects, device=device, network_class=cls)
 
     # -- description ------------------------------------------------------------------------------------
     def summary(self, print_fn: Any = print) -> str:
@@ -486,7 +632,7 @@ class Network:
         frozen = sum(int(np.prod(b.shape)) for layer in self.layers for b in layer.buffers.values())
         out = [
             f"Network: input {(None, *self.input_shape)}, loss {self.loss!r}, "
-            f"optimizer {type(self.optimizer).__name__}",
+            f"optimizer {type(self.optimizer).__name__}, device {self.device}",
             line,
             fmt.format(*rows[0]),
             line,
@@ -506,8 +652,25 @@ class Network:
 
 
 # -- helpers -------------------------------------------------------------------------------------------------
-def _epoch_logs(loss_sum: float, loss_den: float, metric_objs: list[Any]) -> dict[str, float]:
-    logs = {"loss": loss_sum / loss_den if loss_den else float("nan")}
+def _divide(total: Any, denom: Any, xp: Any) -> Any:
+    """total / denom on the device (NaN for a zero denominator, as PyTorch gives for all-zero weights)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if backend.is_array(denom):
+            return total / denom
+        return total / denom if denom else total * np.nan
+
+
+def _epoch_logs(loss_sum: Any, loss_den: Any, metric_objs: list[Any]) -> dict[str, float]:
+    """Read the accumulated loss and metrics from the device: the loss in one read, each metric in one."""
+    if backend.is_array(loss_sum) or backend.is_array(loss_den):
+        xp = backend.get_array_module(loss_sum, loss_den)
+        pair = backend.to_numpy(
+            xp.stack([xp.asarray(loss_sum, dtype=np.float64), xp.asarray(loss_den, dtype=np.float64)])
+        )
+        total, den = float(pair[0]), float(pair[1])
+    else:
+        total, den = float(loss_sum), float(loss_den)
+    logs = {"loss": total / den if den else float("nan")}
     for m in metric_objs:
         logs[m.name] = float(m.result())
     return logs
@@ -523,7 +686,7 @@ def _progress(total: int, epoch: int, epochs: int) -> Any:
     return tqdm(
         total=total,
         desc=f"Epoch {epoch + 1}/{epochs}",
-        unit="batch",
+        unit="sample",
         file=sys.stdout,
         leave=True,
         dynamic_ncols=True,
@@ -531,11 +694,23 @@ def _progress(total: int, epoch: int, epochs: int) -> Any:
     )
 
 
-def _snapshot_buffers(layers: list[Layer]) -> list[dict[str, Any]]:
+def _snapshot_buffers(layers: list[Layer]) -> list[dict[str, Any]] | None:
+    if not any(layer.buffers for layer in layers):
+        return None
     return [{k: v.copy() for k, v in layer.buffers.items()} for layer in layers]
 
 
-def _restore_buffers(layers: list[Layer], saved: list[dict[str, Any]]) -> None:
+def _buffer_sum(layers: list[Layer], xp: Any) -> Any:
+    total = xp.zeros((), dtype=np.float64)
+    for layer in layers:
+        for v in layer.buffers.values():
+            total = total + v.sum(dtype=np.float64)
+    return total
+
+
+def _restore_buffers(layers: list[Layer], saved: list[dict[str, Any]] | None) -> None:
+    if saved is None:
+        return
     for layer, bufs in zip(layers, saved, strict=True):
         for k, v in bufs.items():
             layer.buffers[k][...] = v

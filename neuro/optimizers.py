@@ -1,23 +1,35 @@
-"""Optimizers: one small update rule each, with per-parameter state created lazily.
+"""Optimizers: one small elementwise update rule each, with per-parameter state created on the first step.
 
-An optimizer is handed the list of parameters and the list of their gradients once per batch
-(:meth:`Optimizer.step`) and updates the parameters in place. Its state (step count and one dict of
-arrays per parameter) can be read with :meth:`Optimizer.get_state` and restored with
-:meth:`Optimizer.set_state`, so a saved model resumes training exactly.
+An optimizer is handed the list of parameters and the list of their gradients once per batch. A step has
+two halves, so that a network can refuse a step that would make anything non-finite and keep every array
+exactly as it was:
 
-Every rule follows ``torch.optim`` (without weight decay; use a regularizer for that). Updates are
-done in place with at most two temporary arrays per parameter, and scalars are cast to the
-parameter's dtype so float32 parameters stay float32.
+- :meth:`Optimizer.stage` computes the new parameters and the new state into spare arrays, changing
+  nothing, and returns on the device the sums of the gradients and of the new values (one reduction, whose
+  finiteness says whether the step is safe);
+- :meth:`Optimizer.commit` copies the new parameters in place (their identity is kept) and swaps in the new
+  state; not committing discards the step.
+
+:meth:`Optimizer.step` does both. The rule works on cache-sized blocks of each flattened parameter, spread
+over neuro's threads on the CPU (on a GPU each array is one block), so the ten or so elementwise operations
+of a rule read and write memory once. The state (step count and one dict of arrays per parameter) can be
+read with :meth:`Optimizer.get_state` and restored with :meth:`Optimizer.set_state`, so a saved model
+resumes training exactly.
+
+Every rule follows ``torch.optim`` (without weight decay; use a regularizer for that), and scalars are cast
+to the parameter's dtype so float32 parameters stay float32.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-import threading
 from typing import Any
 
-from neuro import backend, schedules
+import numpy as np
+
+from neuro import backend, registry, schedules
+from neuro.backend import get_array_module
 
 
 def _check_range(
@@ -47,6 +59,10 @@ def _check_positive(name: str, value: Any) -> float:
     return float(value)
 
 
+#: Elements per block of the blocked update on the CPU (a few arrays of this size fit in the L2 cache).
+BLOCK = 1 << 13
+
+
 class Optimizer:
     """Base class.
 
@@ -55,20 +71,28 @@ class Optimizer:
             :mod:`neuro.schedules`) evaluated at the 0-based step count before each update.
 
     Attributes:
-        iterations: number of updates done so far. :meth:`step` increments it before calling
-            :meth:`update`, so there it is the 1-based step count ``t`` of the update being applied.
-        slots: one state dict per parameter (for example ``{"m": ..., "v": ...}`` for Adam), filled
-            lazily.
+        iterations: number of updates done so far; the update being applied is step ``t = iterations + 1``.
+        slots: one state dict per parameter (for example ``{"m": ..., "v": ...}`` for Adam), created on the
+            first step.
 
-    Subclasses implement :meth:`update`, which changes one parameter in place.
+    Subclasses name their state arrays in :meth:`slot_names` and implement :meth:`rule`.
     """
 
     def __init__(self, learning_rate: Any) -> None:
+        if isinstance(learning_rate, dict):
+            learning_rate = schedules.get(learning_rate)
         if not callable(learning_rate):
             learning_rate = _check_positive("learning_rate", learning_rate)
         self.learning_rate = learning_rate
         self.iterations = 0
         self.slots: list[dict[str, Any]] = []
+        self._spare: list[dict[str, Any]] = []  # the other half of each state's double buffer
+        self._new_params: list[Any] = []
+        self._scratch: dict[tuple, Any] = {}
+
+    def slot_names(self) -> tuple[str, ...]:
+        """Names of the state arrays kept per parameter (each shaped like it)."""
+        return ()
 
     def current_learning_rate(self) -> float:
         """The learning rate the next step will use."""
@@ -76,50 +100,145 @@ class Optimizer:
         return float(lr(self.iterations)) if callable(lr) else lr
 
     def step(self, params: list[Any], grads: list[Any]) -> None:
-        """Update every parameter in place from its gradient.
+        """Update every parameter in place from its gradient (:meth:`stage`, then :meth:`commit`).
 
         Args:
             params: the parameter arrays, always in the same order.
             grads: their gradients (same shapes); not modified.
         """
+        self.stage(params, grads)
+        self.commit(params)
+
+    def _ensure_state(self, params: list[Any]) -> None:
+        names = self.slot_names()
         if len(self.slots) != len(params):
-            self.slots = [{} for _ in params]
+            self.slots = [{k: get_array_module(p).zeros_like(p) for k in names} for p in params]
+        for s, p in zip(self.slots, params, strict=True):
+            for k in names:
+                if k not in s:
+                    s[k] = get_array_module(p).zeros_like(p)
+        if len(self._spare) != len(params) or any(
+            (not _same_place(n, p)) for n, p in zip(self._new_params, params, strict=True)
+        ):
+            self._spare = [{k: get_array_module(p).empty_like(p) for k in names} for p in params]
+            self._new_params = [get_array_module(p).empty_like(p) for p in params]
+
+    def stage(self, params: list[Any], grads: list[Any]) -> tuple[Any, Any]:
+        """Compute the new parameters and state into spare arrays; change nothing.
+
+        Returns:
+            ``(grad_sum, new_sum)``: 0-d device arrays, the sum of every gradient and the sum of every new
+            parameter and state value. Both are finite when (and, but for an overflowing sum of finite values,
+            only when) every gradient and every new value is.
+        """
+        self._ensure_state(params)
         lr = self.current_learning_rate()
+        t = self.iterations + 1
+        sums_g: list[Any] = []
+        sums_new: list[Any] = []
+        for p, g, s, ns, newp in zip(params, grads, self.slots, self._spare, self._new_params, strict=True):
+            xp = get_array_module(p, g)
+            flat = (
+                p.reshape(-1),
+                g.reshape(-1),
+                {k: v.reshape(-1) for k, v in s.items()},
+                {k: v.reshape(-1) for k, v in ns.items()},
+                newp.reshape(-1),
+            )
+            n = p.size
+            block = BLOCK if xp is np else max(n, 1)
+            n_blocks = -(-n // block)
+            part_g: list[Any] = [None] * n_blocks
+            part_new: list[Any] = [None] * n_blocks
+
+            def run(
+                b0: int,
+                b1: int,
+                flat: tuple = flat,
+                block: int = block,
+                n: int = n,
+                part_g: list = part_g,
+                part_new: list = part_new,
+            ) -> None:
+                pf, gf, sf, nsf, outf = flat
+                for b in range(b0, b1):
+                    w = slice(b * block, min(n, (b + 1) * block))
+                    gb, out = gf[w], outf[w]
+                    new = {k: v[w] for k, v in nsf.items()}
+                    self.rule(pf[w], gb, {k: v[w] for k, v in sf.items()}, new, out, lr, t)
+                    part_g[b] = gb.sum()
+                    total = out.sum()
+                    for v in new.values():
+                        total = total + v.sum()
+                    part_new[b] = total
+
+            backend.parallel_for(run, n_blocks, 2 * n, xp)
+            sums_g.extend(part_g)
+            sums_new.extend(part_new)
+        xp = get_array_module(*params[:1])
+        if not sums_g:
+            zero = xp.zeros((), dtype=np.float32)
+            return zero, zero
+        return xp.stack(sums_g).sum(), xp.stack(sums_new).sum()
+
+    def staged_finite(self) -> bool:
+        """Exact check (every element) that the staged new values are finite; reads one flag."""
+        checks = [get_array_module(a).isfinite(a).all() for a in self._new_params]
+        checks += [get_array_module(a).isfinite(a).all() for s in self._spare for a in s.values()]
+        if not checks:
+            return True
+        xp = get_array_module(checks[0])
+        return bool(backend.to_numpy(xp.stack(checks).all()))
+
+    def commit(self, params: list[Any]) -> None:
+        """Make the staged step current: copy the new parameters in place and swap in the new state."""
+        for p, newp in zip(params, self._new_params, strict=True):
+            xp = get_array_module(p)
+            flat, new = p.reshape(-1), newp.reshape(-1)
+
+            def copy(start: int, stop: int, flat: Any = flat, new: Any = new, xp: Any = xp) -> None:
+                xp.copyto(flat[start:stop], new[start:stop])
+
+            backend.parallel_for(copy, p.size, p.size, xp)
+        self.slots, self._spare = self._spare, self.slots
         self.iterations += 1
-        for p, g, s in zip(params, grads, self.slots, strict=True):
-            if not s or p.ndim == 0:  # the first update creates the state on the whole array
-                self.update(p, g, s, lr)
-                continue
 
-            def part(start: int, stop: int, p: Any = p, g: Any = g, s: dict = s) -> None:
-                # the rules are elementwise: each thread updates its own rows, with views of the state
-                self.update(p[start:stop], g[start:stop], {k: v[start:stop] for k, v in s.items()}, lr)
+    def rule(
+        self, param: Any, grad: Any, state: dict[str, Any], new: dict[str, Any], out: Any, lr: float, t: int
+    ) -> None:
+        """Apply the update rule to one block of one parameter.
 
-            backend.parallel_for(part, len(p), 4 * p.size)
-
-    def update(self, param: Any, grad: Any, slot: dict[str, Any], lr: float) -> None:
-        """Apply the update rule to one parameter in place; ``slot`` is its state dict."""
+        Args:
+            param: the current values (read only).
+            grad: their gradient (read only).
+            state: the current state arrays of the block (read only).
+            new: arrays to write the new state into.
+            out: array to write the new parameter values into.
+            lr: the learning rate of this step.
+            t: the 1-based number of this step.
+        """
         raise NotImplementedError
 
-    def _zeros(self, slot: dict[str, Any], name: str, like: Any) -> Any:
-        """Return ``slot[name]``, creating it as zeros shaped like ``like`` on first use."""
-        arr = slot.get(name)
+    def tmp(self, like: Any, k: int = 0) -> Any:
+        """A work array shaped like the block ``like`` (not part of the state), one per thread and use."""
+        import threading
+
+        key = (
+            tuple(like.shape),
+            like.dtype.str,
+            k,
+            threading.get_ident(),
+            backend.device_name(get_array_module(like)),
+        )
+        arr = self._scratch.get(key)
         if arr is None:
-            arr = slot[name] = backend.xp.zeros_like(like)
+            arr = self._scratch[key] = get_array_module(like).empty_like(like)
         return arr
 
-    def _scratch(self, like: Any, k: int = 0) -> Any:
-        """A work array shaped like ``like``, reused across steps and parameters (not part of the state).
-
-        Updates run one parameter at a time, so parameters of one shape can share it; reusing it saves
-        an allocation (and its page faults) per parameter per step.
-        """
-        work = self.__dict__.setdefault("_work", {})
-        key = (tuple(like.shape), like.dtype.str, k, threading.get_ident())  # one per thread of a step
-        arr = work.get(key)
-        if arr is None:
-            arr = work[key] = backend.xp.empty_like(like)
-        return arr
+    def to(self, xp: Any) -> None:
+        """Move the state to the device of ``xp`` (spare and scratch arrays are made anew there)."""
+        self.slots = [{k: backend.to_device(v, xp) for k, v in s.items()} for s in self.slots]
+        self._spare, self._new_params, self._scratch = [], [], {}
 
     def get_state(self) -> dict[str, Any]:
         """Return ``{"iterations": int, "slots": [{name: numpy array} per parameter]}`` (copies)."""
@@ -128,19 +247,59 @@ class Optimizer:
             "slots": [{k: backend.to_numpy(v).copy() for k, v in s.items()} for s in self.slots],
         }
 
-    def set_state(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`get_state` returned (copied to the active backend and dtype)."""
-        self.iterations = int(state["iterations"])
-        self.slots = [
-            {k: backend.asarray(v, dtype=backend.get_dtype()).copy() for k, v in s.items()}
-            for s in state["slots"]
-        ]
+    def set_state(self, state: dict[str, Any], params: list[Any] | None = None) -> None:
+        """Restore what :meth:`get_state` returned, onto the device and dtype of ``params``.
+
+        Args:
+            state: ``{"iterations": int >= 0, "slots": [...]}``; ``slots`` is empty (no step yet) or has one
+                dict per parameter with exactly the names of :meth:`slot_names`, each shaped like it.
+            params: the parameters the state belongs to (checked against); ``None`` skips the checks.
+
+        Raises:
+            ValueError: for a state that does not fit the parameters.
+        """
+        it = state["iterations"]
+        if isinstance(it, bool) or not isinstance(it, (int, np.integer)) or it < 0:
+            raise ValueError(f"iterations must be a non-negative integer, got {it!r}")
+        slots = list(state["slots"])
+        names = set(self.slot_names())
+        if params is not None and slots:
+            if len(slots) != len(params):
+                raise ValueError(f"slots must hold one dict per parameter ({len(params)}), got {len(slots)}")
+            for i, (s, p) in enumerate(zip(slots, params, strict=True)):
+                if set(s) != names:
+                    raise ValueError(f"slots[{i}] must hold {sorted(names)}, got {sorted(s)}")
+                for k, v in s.items():
+                    if tuple(np.shape(v)) != tuple(p.shape):
+                        raise ValueError(
+                            f"slots[{i}][{k!r}] must have shape {tuple(p.shape)}, got {tuple(np.shape(v))}"
+                        )
+        self.iterations = int(it)
+        if params is None:
+            self.slots = [{k: np.array(v, dtype=backend.get_dtype()) for k, v in s.items()} for s in slots]
+        else:
+            self.slots = [
+                {k: backend.to_device(np.array(v, dtype=p.dtype), get_array_module(p)) for k, v in s.items()}
+                for s, p in zip(slots, params, strict=False)
+            ]
+        self._spare, self._new_params = [], []
 
     def get_config(self) -> dict[str, Any]:
-        """Return ``{"name": ClassName, "learning_rate": float or schedule config, **settings}``."""
+        """Return ``{"learning_rate": float or serialized schedule, **settings}``."""
         lr = self.learning_rate
-        cfg_lr = lr.get_config() if hasattr(lr, "get_config") else lr
-        return {"name": type(self).__name__, "learning_rate": cfg_lr}
+        return {"learning_rate": registry.serialize(lr) if hasattr(lr, "get_config") else lr}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Optimizer:
+        """Rebuild an optimizer from :meth:`get_config`'s output (a serialized schedule included)."""
+        cfg = dict(config)
+        if isinstance(cfg.get("learning_rate"), dict):
+            cfg["learning_rate"] = registry.deserialize("schedule", cfg["learning_rate"])
+        return cls(**cfg)
+
+
+def _same_place(a: Any, b: Any) -> bool:
+    return a.shape == b.shape and a.dtype == b.dtype and get_array_module(a) is get_array_module(b)
 
 
 class SGD(Optimizer):
@@ -168,23 +327,26 @@ class SGD(Optimizer):
             raise ValueError("nesterov=True needs momentum > 0, got momentum=0")
         self.nesterov = bool(nesterov)
 
-    def update(self, param: Any, grad: Any, slot: dict[str, Any], lr: float) -> None:
-        xp = backend.xp
+    def slot_names(self) -> tuple[str, ...]:
+        return ("velocity",) if self.momentum else ()
+
+    def rule(self, param: Any, grad: Any, state: dict, new: dict, out: Any, lr: float, t: int) -> None:
+        xp = get_array_module(param, grad)
         dt = param.dtype.type
+        step = self.tmp(param)
         if self.momentum == 0.0:
-            param -= xp.multiply(grad, dt(lr))
-            return
-        mu = dt(self.momentum)
-        v = self._zeros(slot, "velocity", param)
-        v *= mu
-        v += grad
-        if self.nesterov:
-            step = xp.multiply(v, mu)  # g + μ·v
-            step += grad
-            step *= dt(lr)
+            xp.multiply(grad, dt(lr), out=step)
         else:
-            step = xp.multiply(v, dt(lr))
-        param -= step
+            mu = dt(self.momentum)
+            v = xp.multiply(state["velocity"], mu, out=new["velocity"])
+            v += grad
+            if self.nesterov:
+                xp.multiply(v, mu, out=step)  # g + μ·v
+                step += grad
+                step *= dt(lr)
+            else:
+                xp.multiply(v, dt(lr), out=step)
+        xp.subtract(param, step, out=out)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
@@ -226,18 +388,18 @@ class Adam(Optimizer):
         self.beta2 = _check_range("beta2", beta2, 0.0, 1.0)
         self.epsilon = _check_positive("epsilon", epsilon)
 
-    def update(self, param: Any, grad: Any, slot: dict[str, Any], lr: float) -> None:
-        xp = backend.xp
+    def slot_names(self) -> tuple[str, ...]:
+        return ("m", "v")
+
+    def rule(self, param: Any, grad: Any, state: dict, new: dict, out: Any, lr: float, t: int) -> None:
+        xp = get_array_module(param, grad)
         dt = param.dtype.type
-        t = self.iterations
-        m = self._zeros(slot, "m", param)
-        v = self._zeros(slot, "v", param)
-        tmp = xp.multiply(grad, grad, out=self._scratch(param))  # the one work array
+        tmp = xp.multiply(grad, grad, out=self.tmp(param))  # the one work array
         tmp *= dt(1.0 - self.beta2)
-        v *= dt(self.beta2)
+        v = xp.multiply(state["v"], dt(self.beta2), out=new["v"])
         v += tmp
         xp.multiply(grad, dt(1.0 - self.beta1), out=tmp)
-        m *= dt(self.beta1)
+        m = xp.multiply(state["m"], dt(self.beta1), out=new["m"])
         m += tmp
         # denominator sqrt(v̂) + ε = sqrt(v) / sqrt(1 − β2^t) + ε; step size lr / (1 − β1^t)
         xp.sqrt(v, out=tmp)
@@ -245,7 +407,7 @@ class Adam(Optimizer):
         tmp += dt(self.epsilon)
         xp.divide(m, tmp, out=tmp)
         tmp *= dt(lr / (1.0 - self.beta1**t))
-        param -= tmp
+        xp.subtract(param, tmp, out=out)
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -275,26 +437,26 @@ class RMSprop(Optimizer):
         ValueError: for an argument out of range.
     """
 
-    def __init__(
-        self, learning_rate: Any = 0.001, decay_rate: float = 0.9, epsilon: float = 1e-8
-    ) -> None:
+    def __init__(self, learning_rate: Any = 0.001, decay_rate: float = 0.9, epsilon: float = 1e-8) -> None:
         super().__init__(learning_rate)
         self.decay_rate = _check_range("decay_rate", decay_rate, 0.0, 1.0)
         self.epsilon = _check_positive("epsilon", epsilon)
 
-    def update(self, param: Any, grad: Any, slot: dict[str, Any], lr: float) -> None:
-        xp = backend.xp
+    def slot_names(self) -> tuple[str, ...]:
+        return ("v",)
+
+    def rule(self, param: Any, grad: Any, state: dict, new: dict, out: Any, lr: float, t: int) -> None:
+        xp = get_array_module(param, grad)
         dt = param.dtype.type
-        v = self._zeros(slot, "v", param)
-        tmp = xp.multiply(grad, grad, out=self._scratch(param))
+        tmp = xp.multiply(grad, grad, out=self.tmp(param))
         tmp *= dt(1.0 - self.decay_rate)
-        v *= dt(self.decay_rate)
+        v = xp.multiply(state["v"], dt(self.decay_rate), out=new["v"])
         v += tmp
         xp.sqrt(v, out=tmp)
         tmp += dt(self.epsilon)
         xp.divide(grad, tmp, out=tmp)
         tmp *= dt(lr)
-        param -= tmp
+        xp.subtract(param, tmp, out=out)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "decay_rate": self.decay_rate, "epsilon": self.epsilon}
@@ -325,75 +487,49 @@ class Adadelta(Optimizer):
         ValueError: for an argument out of range.
     """
 
-    def __init__(
-        self, learning_rate: Any = 1.0, decay_rate: float = 0.95, epsilon: float = 1e-6
-    ) -> None:
+    def __init__(self, learning_rate: Any = 1.0, decay_rate: float = 0.95, epsilon: float = 1e-6) -> None:
         super().__init__(learning_rate)
         self.decay_rate = _check_range("decay_rate", decay_rate, 0.0, 1.0)
         self.epsilon = _check_positive("epsilon", epsilon)
 
-    def update(self, param: Any, grad: Any, slot: dict[str, Any], lr: float) -> None:
-        xp = backend.xp
+    def slot_names(self) -> tuple[str, ...]:
+        return ("v", "u")
+
+    def rule(self, param: Any, grad: Any, state: dict, new: dict, out: Any, lr: float, t: int) -> None:
+        xp = get_array_module(param, grad)
         dt = param.dtype.type
         rho, eps = dt(self.decay_rate), dt(self.epsilon)
-        v = self._zeros(slot, "v", param)
-        u = self._zeros(slot, "u", param)
-        tmp = xp.multiply(grad, grad, out=self._scratch(param, 0))
+        tmp = xp.multiply(grad, grad, out=self.tmp(param, 0))
         tmp *= dt(1.0 - self.decay_rate)
-        v *= rho
+        v = xp.multiply(state["v"], rho, out=new["v"])
         v += tmp
         xp.add(v, eps, out=tmp)
-        delta = xp.add(u, eps, out=self._scratch(param, 1))
+        delta = xp.add(state["u"], eps, out=self.tmp(param, 1))
         delta /= tmp
         xp.sqrt(delta, out=delta)  # sqrt(u + ε) / sqrt(v + ε) with one square root
         delta *= grad  # Δ
         xp.multiply(delta, delta, out=tmp)
         tmp *= dt(1.0 - self.decay_rate)
-        u *= rho
+        u = xp.multiply(state["u"], rho, out=new["u"])
         u += tmp
         if lr != 1.0:
             delta *= dt(lr)
-        param -= delta
+        xp.subtract(param, delta, out=out)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "decay_rate": self.decay_rate, "epsilon": self.epsilon}
 
 
-_REGISTRY: dict[str, type[Optimizer]] = {
-    "sgd": SGD,
-    "adam": Adam,
-    "rmsprop": RMSprop,
-    "adadelta": Adadelta,
-}
+registry.set_base("optimizer", Optimizer)
+for _cls in (SGD, Adam, RMSprop, Adadelta):
+    registry.register(_cls)
 
 
-def get(optimizer: str | Optimizer | dict) -> Optimizer:
-    """Return an optimizer from a name (with default settings), a config dict or an instance.
-
-    A config is what :meth:`Optimizer.get_config` returns; a dict ``learning_rate`` in it is turned
-    back into a schedule with :func:`neuro.schedules.get`.
+def get(optimizer: str | Optimizer | dict | type) -> Optimizer:
+    """Return an optimizer from a name (with default settings), a serialized spec, a class or an instance.
 
     Raises:
         ValueError: for an unknown name.
         TypeError: for anything else.
     """
-    if isinstance(optimizer, Optimizer):
-        return optimizer
-    if isinstance(optimizer, dict):
-        cfg = dict(optimizer)
-        if "name" not in cfg:
-            raise ValueError(f"optimizer config must have a 'name' key, got {optimizer!r}")
-        cls = _lookup(cfg.pop("name"))
-        if isinstance(cfg.get("learning_rate"), dict):
-            cfg["learning_rate"] = schedules.get(cfg["learning_rate"])
-        return cls(**cfg)
-    if isinstance(optimizer, str):
-        return _lookup(optimizer)()
-    raise TypeError(f"optimizer must be a name or an Optimizer, got {type(optimizer).__name__}")
-
-
-def _lookup(name: str) -> type[Optimizer]:
-    key = str(name).lower()
-    if key not in _REGISTRY:
-        raise ValueError(f"optimizer must be one of {sorted(_REGISTRY)}, got {name!r}")
-    return _REGISTRY[key]
+    return registry.get("optimizer", optimizer, Optimizer)

@@ -12,27 +12,28 @@ import math
 import numbers
 from typing import Any
 
-from neuro import backend
+from neuro import registry
+from neuro.backend import get_array_module
 
 
 class Regularizer:
     """Base class: ``penalty(w)`` and ``add_gradient(w, grad)`` (in place).
 
     Args:
-        lam: strength λ, a finite number >= 0.
+        lam: strength λ, a finite number >= 0 (default 0.01, as Keras).
 
     Raises:
         ValueError: when ``lam`` is not a finite non-negative number.
     """
 
-    def __init__(self, lam: float) -> None:
+    def __init__(self, lam: float = 0.01) -> None:
         ok = isinstance(lam, numbers.Real) and not isinstance(lam, bool) and math.isfinite(lam)
         if not ok or lam < 0:
             raise ValueError(f"lam must be a finite non-negative number, got {lam!r}")
         self.lam = float(lam)
 
     def penalty(self, w: Any) -> float:
-        """Return the penalty of one weight array as a Python float."""
+        """Return the penalty of one weight array, as a 0-d array on its device (nothing is read)."""
         raise NotImplementedError
 
     def add_gradient(self, w: Any, grad: Any) -> None:
@@ -40,8 +41,13 @@ class Regularizer:
         raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:
-        """Return ``{"name": "L1" or "L2", "lam": λ}``; :func:`get` rebuilds it."""
-        return {"name": type(self).__name__, "lam": self.lam}
+        """Return ``{"lam": λ}``; ``from_config`` rebuilds it."""
+        return {"lam": self.lam}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Regularizer:
+        """Rebuild a regularizer from :meth:`get_config`'s output."""
+        return cls(**config)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.lam})"
@@ -54,10 +60,10 @@ class L1(Regularizer):
     """
 
     def penalty(self, w: Any) -> float:
-        return self.lam * float(backend.xp.abs(w).sum())
+        return get_array_module(w).abs(w).sum() * w.dtype.type(self.lam)
 
     def add_gradient(self, w: Any, grad: Any) -> None:
-        step = backend.xp.sign(w)
+        step = get_array_module(w).sign(w)
         step *= w.dtype.type(self.lam)
         grad += step
 
@@ -69,26 +75,24 @@ class L2(Regularizer):
     """
 
     def penalty(self, w: Any) -> float:
-        return 0.5 * self.lam * float((w * w).sum())
+        return (w * w).sum() * w.dtype.type(0.5 * self.lam)
 
     def add_gradient(self, w: Any, grad: Any) -> None:
-        grad += backend.xp.multiply(w, w.dtype.type(self.lam))
+        grad += get_array_module(w, grad).multiply(w, w.dtype.type(self.lam))
 
 
-def get(regularizer: Regularizer | dict | None) -> Regularizer | None:
-    """Return a regularizer from an instance, a config dict or ``None``.
+registry.set_base("regularizer", Regularizer)
+registry.register(L1)
+registry.register(L2)
+
+
+def get(regularizer: Regularizer | dict | str | None) -> Regularizer | None:
+    """Return a regularizer from an instance, a serialized spec, a name or ``None``.
 
     Raises:
         TypeError: for anything else.
-        ValueError: for an unknown name in a config.
+        ValueError: for an unknown name.
     """
-    if regularizer is None or isinstance(regularizer, Regularizer):
-        return regularizer
-    if isinstance(regularizer, dict):
-        cfg = dict(regularizer)
-        name = cfg.pop("name")
-        cls = {"l1": L1, "l2": L2}.get(str(name).lower())
-        if cls is None:
-            raise ValueError(f"regularizer must be one of ['L1', 'L2'], got {name!r}")
-        return cls(**cfg)
-    raise TypeError(f"regularizer must be L1, L2 or None, got {type(regularizer).__name__}")
+    if regularizer is None:
+        return None
+    return registry.get("regularizer", regularizer, Regularizer)

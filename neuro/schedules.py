@@ -20,6 +20,8 @@ import math
 import numbers
 from typing import Any
 
+from neuro import registry
+
 
 def _check_number(name: str, value: Any, *, positive: bool = True) -> float:
     """Return ``value`` as a float; raise ValueError naming ``name`` unless finite (and > 0)."""
@@ -44,8 +46,13 @@ class Schedule:
         raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:
-        """Return ``{"name": ClassName, **arguments}``; :func:`get` rebuilds the schedule."""
-        return {"name": type(self).__name__, **vars(self)}
+        """Return the constructor arguments; ``from_config`` rebuilds the schedule."""
+        return dict(vars(self))
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Schedule:
+        """Rebuild a schedule from :meth:`get_config`'s output."""
+        return cls(**config)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
@@ -140,35 +147,20 @@ class CosineDecay(Schedule):
         return self.initial_learning_rate * ((1.0 - self.alpha) * cosine + self.alpha)
 
 
-_REGISTRY: dict[str, type[Schedule]] = {
-    cls.__name__.lower(): cls for cls in (Constant, StepDecay, ExponentialDecay, CosineDecay)
-}
+registry.set_base("schedule", Schedule)
+for _cls in (Constant, StepDecay, ExponentialDecay, CosineDecay):
+    registry.register(_cls)
 
 
-def get(schedule: Schedule | dict | float) -> Schedule:
-    """Return a schedule from an instance, a config dict (``get_config()``'s output) or a number.
+def get(schedule: Schedule | dict | str | float) -> Schedule:
+    """Return a schedule from an instance, a serialized spec (``{"class": ..., "config": ...}``) or a number.
 
-    A name in a config is matched ignoring case and underscores (``"step_decay"`` works); a plain
-    number gives :class:`Constant`.
+    A plain number gives :class:`Constant`.
 
     Raises:
         ValueError: for an unknown name or invalid arguments.
         TypeError: for anything else.
     """
-    if isinstance(schedule, Schedule):
-        return schedule
-    if isinstance(schedule, dict):
-        cfg = dict(schedule)
-        if "name" not in cfg:
-            raise ValueError(f"schedule config must have a 'name' key, got {schedule!r}")
-        name = cfg.pop("name")
-        key = str(name).lower().replace("_", "")
-        if key not in _REGISTRY:
-            names = sorted(c.__name__ for c in _REGISTRY.values())
-            raise ValueError(f"schedule name must be one of {names}, got {name!r}")
-        return _REGISTRY[key](**cfg)
     if isinstance(schedule, numbers.Real) and not isinstance(schedule, bool):
         return Constant(schedule)
-    raise TypeError(
-        f"schedule must be a Schedule, a config dict or a number, got {type(schedule).__name__}"
-    )
+    return registry.get("schedule", schedule, Schedule)

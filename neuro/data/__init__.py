@@ -1,12 +1,34 @@
-"""Data sets: MNIST IDX files, CSV files, folders of images, and scikit-learn's bundled digits."""
+"""Data: data sets with train / valid / test splits, loaders of CSV, IDX (MNIST) and image folders.
 
+- :class:`TabularDataSet` (CSV files or arrays) and :class:`ImageDataSet` (folders of class folders) hold
+  :class:`Split` objects that hand out float32 batches in the order of an index array; their scalers
+  (:class:`Scaler`) are fitted on the training split.
+- :func:`load_csv`, :func:`load_idx`, :func:`load_mnist`, :func:`load_image_folder`, :func:`load_digits`
+  return arrays.
+- :func:`train_test_split` follows scikit-learn; :func:`one_hot` encodes class ids.
+
+``python -m neuro.data.idx_to_folder`` writes an IDX pair as an image folder.
+"""
+
+from neuro.data.augment import Augment
 from neuro.data.csv import load_csv
+from neuro.data.dataset import ArraySplit, DataSet, Split
 from neuro.data.digits import load_digits
-from neuro.data.images import load_image_folder
+from neuro.data.images import ImageDataSet, ImageSplit, load_image_folder
 from neuro.data.mnist import load_idx, load_mnist
+from neuro.data.scaling import Scaler
 from neuro.data.split import one_hot, train_test_split
+from neuro.data.tabular import TabularDataSet
 
 __all__ = [
+    "ArraySplit",
+    "Augment",
+    "DataSet",
+    "ImageDataSet",
+    "ImageSplit",
+    "Scaler",
+    "Split",
+    "TabularDataSet",
     "load_csv",
     "load_digits",
     "load_idx",

@@ -1,20 +1,32 @@
-"""Layers: one per file, all following the protocol of :class:`neuro.layers.base.Layer`."""
+"""Layers: one per file, thin holders of parameters over :mod:`neuro.functional`, all following the
+protocol of :class:`neuro.layers.base.Layer`."""
 
-from neuro.layers.base import ActivatedLayer, Layer
+from neuro.layers.activated import ActivatedLayer
+from neuro.layers.activation import Activation, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
+from neuro.layers.base import Layer
 from neuro.layers.batchnorm import BatchNorm
 from neuro.layers.conv2d import Conv2D
 from neuro.layers.dense import Dense
 from neuro.layers.dropout import Dropout
 from neuro.layers.flatten import Flatten
-from neuro.layers.maxpool2d import MaxPool2D
+from neuro.layers.pooling import AvgPool2D, GlobalAveragePooling2D, MaxPool2D
 
 __all__ = [
     "ActivatedLayer",
+    "Activation",
+    "AvgPool2D",
     "BatchNorm",
     "Conv2D",
     "Dense",
     "Dropout",
     "Flatten",
+    "GlobalAveragePooling2D",
     "Layer",
+    "LeakyReLU",
+    "Linear",
     "MaxPool2D",
+    "ReLU",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
 ]

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from neuro import backend
+from neuro import backend, registry
 
 
 class Layer:
-    """Base class of every layer.
+    """Base class of every layer: a thin holder of parameters that calls :mod:`neuro.functional`.
 
-    A layer is built once from the shape of its input (without the batch axis), then runs ``forward`` on
-    batches and, in training, ``backward`` with the gradient of the loss with respect to its output. It fills
-    ``grads`` (same keys and shapes as ``params``) and returns the gradient with respect to its input. Layers
-    *sum* over the batch: the loss owns the 1/m.
+    A layer is built once from the shape of its input (without the batch axis). Then:
 
-    A forward pass with ``training=False`` keeps no cache and changes nothing, so predicting never mutates a
-    layer.
+    - ``layer(x)`` (or ``layer.forward(x)``) computes the output in inference mode. It keeps nothing on
+      the layer and changes nothing, so any number of threads may predict at once, also while another
+      thread trains.
+    - ``y, ctx = layer.forward(x, training=True)`` computes the output in training mode and returns the
+      context its backward needs; ``dx = layer.backward(grad, ctx)`` fills ``grads`` (same keys and shapes as
+      ``params``) and returns the gradient with respect to its input. Layers *sum* over the batch: the loss
+      owns the 1/m.
+
+    A subclass declares its arrays in :meth:`param_specs` / :meth:`buffer_specs` (shape and initializer,
+    without allocating anything), computes shapes in :meth:`compute_output_shape`, and implements
+    ``forward`` and ``backward``. Its constructor arguments, returned by :meth:`get_config` as plain JSON
+    values, rebuild it with :meth:`from_config`.
 
     Attributes:
         params: trainable arrays by name (for example ``"kernel"``, ``"bias"``).
@@ -34,6 +42,8 @@ class Layer:
     regularizable: tuple[str, ...] = ()
 
     def __init__(self, name: str | None = None) -> None:
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a string or None, got {type(name).__name__}")
         self.name = name or type(self).__name__.lower()
         self.params: dict[str, Any] = {}
         self.grads: dict[str, Any] = {}
@@ -42,14 +52,25 @@ class Layer:
         self.output_shape: tuple[int, ...] | None = None
         self.need_input_grad = True
         self.built = False
+        self._work: dict[str, Any] = {}  # training scratch space, reused between batches
 
     # -- life cycle -------------------------------------------------------------------------------------
-    def build(self, input_shape: tuple[int, ...], rng: np.random.Generator | None = None) -> None:
-        """Validate ``input_shape``, create parameters and record the output shape.
+    def build(
+        self,
+        input_shape: tuple[int, ...],
+        rng: np.random.Generator | None = None,
+        dtype: Any = None,
+        xp: ModuleType = np,
+        initialize: bool = True,
+    ) -> None:
+        """Validate ``input_shape``, create parameters and buffers, and record the output shape.
 
         Args:
             input_shape: shape of one sample (no batch axis).
             rng: generator that initializers draw from; a fresh unseeded one when ``None``.
+            dtype: floating type of the arrays (the backend's default when ``None``).
+            xp: the array module (device) the arrays live on.
+            initialize: draw initial values; ``False`` allocates zeros (a loader then fills them).
 
         Raises:
             ValueError: when this layer cannot take inputs of that shape.
@@ -57,30 +78,79 @@ class Layer:
         input_shape = tuple(int(d) for d in input_shape)
         self.output_shape = tuple(self.compute_output_shape(input_shape))
         self.input_shape = input_shape
-        self._create_params(input_shape, rng if rng is not None else np.random.default_rng())
-        self.grads = {k: backend.xp.zeros_like(v) for k, v in self.params.items()}
+        dt = np.dtype(backend.get_dtype() if dtype is None else dtype).type
+        rng = rng if rng is not None else np.random.default_rng()
+        self.params = self._make(self.param_specs(input_shape), rng, dt, xp, initialize)
+        self.buffers = self._make(self.buffer_specs(input_shape), rng, dt, xp, initialize)
+        self.grads = {k: xp.zeros_like(v) for k, v in self.params.items()}
         self.built = True
 
-    def _create_params(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> None:
-        """Create ``self.params`` and ``self.buffers``; layers without parameters keep the default."""
+    @staticmethod
+    def _make(specs: dict[str, tuple[tuple[int, ...], Any]], rng: Any, dt: Any, xp: Any, init: bool) -> dict:
+        out = {}
+        for k, (shape, initializer) in specs.items():
+            host = initializer(shape, rng, dt) if init else np.zeros(shape, dt)
+            out[k] = backend.to_device(host, xp)
+        return out
+
+    def param_specs(self, input_shape: tuple[int, ...]) -> dict[str, tuple[tuple[int, ...], Any]]:
+        """The trainable arrays for ``input_shape``: ``{name: (shape, initializer)}`` (none by default)."""
+        return {}
+
+    def buffer_specs(self, input_shape: tuple[int, ...]) -> dict[str, tuple[tuple[int, ...], Any]]:
+        """The saved non-trainable arrays: ``{name: (shape, initializer)}`` (none by default)."""
+        return {}
 
     def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """Return the output shape for ``input_shape`` (no batch axis); raise ValueError if invalid."""
         return input_shape
 
+    def to(self, xp: ModuleType) -> None:
+        """Move params, grads and buffers to the device of ``xp`` and drop the scratch space."""
+        for store in (self.params, self.grads, self.buffers):
+            for k, v in store.items():
+                store[k] = backend.to_device(v, xp)
+        self._work = {}
+
     # -- computation ------------------------------------------------------------------------------------
-    def forward(self, x: Any, training: bool = False) -> Any:
-        """Compute the output for a batch ``x``; cache what ``backward`` needs only when ``training``."""
+    def forward(self, x: Any, training: bool = False, rng: Any = None) -> tuple[Any, Any]:
+        """Compute the output for a batch ``x``.
+
+        Args:
+            x: the batch.
+            training: training mode; the returned context then holds what ``backward`` needs.
+            rng: a :class:`neuro.backend.DeviceRNG` for layers that draw random numbers (Dropout).
+
+        Returns:
+            ``(y, ctx)``; ctx is ``None`` in inference.
+        """
         raise NotImplementedError
 
-    def backward(self, grad: Any) -> Any:
-        """Take dL/d(output), fill ``self.grads`` and return dL/d(input) (or ``None`` if not needed)."""
+    def backward(self, grad: Any, ctx: Any) -> Any:
+        """Take dL/d(output) and the context of the training forward, fill ``self.grads`` and return
+        dL/d(input) (or ``None`` when ``need_input_grad`` is False)."""
         raise NotImplementedError
+
+    def __call__(self, x: Any) -> Any:
+        """The output in inference mode (nothing is kept or changed)."""
+        return self.forward(x)[0]
+
+    def _require(self, ctx: Any) -> Any:
+        if ctx is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.backward needs the context returned by forward(x, training=True)"
+            )
+        return ctx
 
     # -- description ------------------------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
-        """Return the constructor arguments as plain Python values (used for saving and ``summary``)."""
+        """Return the constructor arguments as plain JSON values (used for saving and ``summary``)."""
         return {"name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Layer:
+        """Rebuild a layer from :meth:`get_config`'s output (``cls(**config)``)."""
+        return cls(**config)
 
     def count_params(self) -> int:
         """Number of scalar parameters (trainable ones only)."""
@@ -91,40 +161,4 @@ class Layer:
         return f"{type(self).__name__}({args})"
 
 
-class ActivatedLayer(Layer):
-    """A layer made of an affine part followed by an activation (Dense, Conv2D).
-
-    Subclasses implement ``_affine_forward``, which must return a new array (the activation then works in
-    place on it), and ``_affine_backward``. This class applies the activation and exposes
-    ``backward(grad, skip_activation=True)`` so that a loss fused with the activation (softmax with
-    cross-entropy) can hand in the gradient with respect to the pre-activation values directly.
-    """
-
-    def __init__(self, activation: Any = None, name: str | None = None) -> None:
-        from neuro.activations import get as get_activation
-
-        super().__init__(name=name)
-        self.activation = get_activation(activation)
-
-    def forward(self, x: Any, training: bool = False) -> Any:
-        z = self._affine_forward(x, training)
-        return self.activation.forward(z, training, inplace=True)  # z is this call's own array
-
-    def forward_logits(self, x: Any, training: bool = False) -> tuple[Any, Any]:
-        """Return ``(z, a)``: the pre-activation values and the activation output."""
-        z = self._affine_forward(x, training)
-        return z, self.activation.forward(z, training)
-
-    def backward(self, grad: Any, skip_activation: bool = False) -> Any:
-        if not skip_activation:
-            grad = self.activation.backward(grad)
-        return self._affine_backward(grad)
-
-    def _affine_forward(self, x: Any, training: bool) -> Any:
-        raise NotImplementedError
-
-    def _affine_backward(self, grad: Any) -> Any:
-        raise NotImplementedError
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "activation": self.activation.get_config()}
+registry.set_base("layer", Layer)

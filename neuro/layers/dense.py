@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
+from neuro import functional as F
+from neuro import initializers, registry
+from neuro._validation import positive_int
+from neuro.layers.activated import ActivatedLayer
 
-from neuro import backend, initializers
-from neuro.layers.base import ActivatedLayer
 
-
+@registry.register
 class Dense(ActivatedLayer):
     """Fully connected layer ``y = f(x·W + b)``.
 
@@ -40,12 +41,9 @@ class Dense(ActivatedLayer):
         name: str | None = None,
     ) -> None:
         super().__init__(activation=activation, name=name)
-        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
-            raise ValueError(f"units must be a positive integer, got {units!r}")
-        self.units = int(units)
+        self.units = positive_int(units, "units", error=ValueError)
         self.weights_initializer = initializers.get(weights_initializer)
         self.biases_initializer = initializers.get(biases_initializer)
-        self._x: Any = None
 
     def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if len(input_shape) != 1:
@@ -55,33 +53,29 @@ class Dense(ActivatedLayer):
             )
         return (self.units,)
 
-    def _create_params(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> None:
-        dt = backend.get_dtype()
-        shape = (input_shape[0], self.units)
-        self.params = {
-            "kernel": backend.asarray(self.weights_initializer(shape, rng, dt)),
-            "bias": backend.asarray(self.biases_initializer((self.units,), rng, dt)),
+    def param_specs(self, input_shape: tuple[int, ...]) -> dict[str, Any]:
+        return {
+            "kernel": ((input_shape[0], self.units), self.weights_initializer),
+            "bias": ((self.units,), self.biases_initializer),
         }
 
-    def _affine_forward(self, x: Any, training: bool) -> Any:
-        z = x @ self.params["kernel"]
-        z += self.params["bias"]
-        self._x = x if training else None
-        return z
+    def affine_forward(self, x: Any, training: bool = False) -> tuple[Any, Any]:
+        return F.linear(x, self.params["kernel"], self.params["bias"], training)
 
-    def _affine_backward(self, grad: Any) -> Any:
-        x = self._x
-        if x is None:
-            raise RuntimeError("Dense.backward called without a forward pass with training=True")
-        xp = backend.xp
-        xp.matmul(x.T, grad, out=self.grads["kernel"])
-        grad.sum(axis=0, out=self.grads["bias"])
-        return grad @ self.params["kernel"].T if self.need_input_grad else None
+    def affine_backward(self, grad: Any, ctx: Any) -> Any:
+        return F.linear_backward(
+            grad,
+            self._require(ctx),
+            self.params["kernel"],
+            self.grads["kernel"],
+            self.grads["bias"],
+            self.need_input_grad,
+        )
 
     def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
             "units": self.units,
-            "weights_initializer": self.weights_initializer.get_config(),
-            "biases_initializer": self.biases_initializer.get_config(),
+            "weights_initializer": registry.serialize(self.weights_initializer),
+            "biases_initializer": registry.serialize(self.biases_initializer),
         }

@@ -1,0 +1,329 @@
+"""Callbacks: objects that observe and steer :meth:`neuro.models.Network.fit`.
+
+A callback overrides any of the hooks ``on_train_begin/end(logs)``, ``on_epoch_begin/end(epoch, logs)`` and
+``on_batch_begin/end(batch, logs)``; ``self.network`` is the network being trained. Epoch logs hold the
+epoch's ``loss`` and metrics and, at ``on_epoch_end``, the ``val_`` ones. Setting
+``network.stop_training = True`` ends ``fit`` after the current batch (from a batch hook) or epoch.
+
+Batch logs are read from the device, which costs a transfer per batch; ``fit`` reads them only when some
+callback overrides ``on_batch_end``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import pathlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+
+class Callback:
+    """Base class: every hook does nothing.
+
+    Attributes:
+        network: the :class:`~neuro.models.Network` being trained (set by ``fit``).
+    """
+
+    network: Any = None
+
+    def set_network(self, network: Any) -> None:
+        """Called by ``fit`` before training starts."""
+        self.network = network
+
+    def on_train_begin(self, logs: dict[str, float]) -> None:
+        """Called once before the first epoch."""
+
+    def on_train_end(self, logs: dict[str, float]) -> None:
+        """Called once after the last epoch."""
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, float]) -> None:
+        """Called before each epoch (0-based)."""
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        """Called after each epoch with its training and validation figures."""
+
+    def on_batch_begin(self, batch: int, logs: dict[str, float]) -> None:
+        """Called before each batch (0-based within the epoch)."""
+
+    def on_batch_end(self, batch: int, logs: dict[str, float]) -> None:
+        """Called after each batch with the running figures of the epoch."""
+
+
+class CallbackList:
+    """The callbacks of one ``fit`` call, called in order.
+
+    Args:
+        callbacks: the callbacks (``None`` for none).
+        network: the network they observe.
+
+    Raises:
+        TypeError: when an entry is not a :class:`Callback`.
+    """
+
+    def __init__(self, callbacks: Sequence[Callback] | None, network: Any) -> None:
+        self.callbacks = list(callbacks or [])
+        for i, cb in enumerate(self.callbacks):
+            if not isinstance(cb, Callback):
+                raise TypeError(f"callbacks[{i}] must be a neuro.callbacks.Callback, got {type(cb).__name__}")
+            cb.set_network(network)
+        self.wants_batch_logs = any(
+            type(cb).on_batch_end is not Callback.on_batch_end for cb in self.callbacks
+        )
+
+    def __getattr__(self, hook: str) -> Callable[..., None]:
+        if not hook.startswith("on_"):
+            raise AttributeError(hook)
+
+        def call(*args: Any) -> None:
+            for cb in self.callbacks:
+                getattr(cb, hook)(*args)
+
+        return call
+
+
+def _monitor_mode(monitor: str, mode: str) -> str:
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+    if mode != "auto":
+        return mode
+    return "min" if "loss" in monitor or monitor.endswith(("mae", "mse", "rmse")) else "max"
+
+
+class _Monitor(Callback):
+    """Tracks the best value of one logged quantity."""
+
+    def __init__(self, monitor: str, mode: str, min_delta: float) -> None:
+        if not isinstance(monitor, str):
+            raise TypeError(f"monitor must be a log name such as 'val_loss', got {monitor!r}")
+        if not isinstance(min_delta, (int, float)) or min_delta < 0:
+            raise ValueError(f"min_delta must be a number >= 0, got {min_delta!r}")
+        self.monitor = monitor
+        self.mode = _monitor_mode(monitor, mode)
+        self.min_delta = float(min_delta)
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def _value(self, logs: dict[str, float]) -> float:
+        if self.monitor not in logs:
+            raise KeyError(
+                f"monitor {self.monitor!r} is not among the logged values {sorted(logs)}; "
+                "validation values need validation_data or validation_split"
+            )
+        return float(logs[self.monitor])
+
+    def _improved(self, value: float) -> bool:
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+
+class EarlyStopping(_Monitor):
+    """Stop training when a monitored value has stopped improving.
+
+    Args:
+        monitor: the log to watch (default ``"val_loss"``).
+        mode: ``"min"``, ``"max"`` or ``"auto"`` (min for losses and errors, max otherwise).
+        patience: epochs without improvement to wait before stopping.
+        min_delta: smallest change that counts as an improvement.
+        restore_best_weights: at the stop (or the end of training), put back the weights of the best epoch.
+
+    Attributes:
+        stopped_epoch: the epoch (0-based) at which training was stopped, or ``None``.
+        best_epoch: the epoch of the best value.
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        mode: str = "auto",
+        patience: int = 0,
+        min_delta: float = 0.0,
+        restore_best_weights: bool = False,
+    ) -> None:
+        super().__init__(monitor, mode, min_delta)
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+            raise ValueError(f"patience must be a non-negative integer, got {patience!r}")
+        self.patience = patience
+        self.restore_best_weights = bool(restore_best_weights)
+
+    def on_train_begin(self, logs: dict[str, float]) -> None:
+        self.wait = 0
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best_epoch: int | None = None
+        self.best_weights: list[np.ndarray] | None = None
+        self.stopped_epoch: int | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        value = self._value(logs)
+        if self._improved(value):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = self.network.get_weights()
+            return
+        self.wait += 1
+        if self.wait > self.patience:
+            self.stopped_epoch = epoch
+            self.network.stop_training = True
+
+    def on_train_end(self, logs: dict[str, float]) -> None:
+        if self.restore_best_weights and self.best_weights is not None:
+            self.network.set_weights(self.best_weights)
+
+
+class ModelCheckpoint(_Monitor):
+    """Save the network after an epoch.
+
+    Args:
+        path: file name; ``{epoch}`` (1-based) and log names (``{val_loss:.4f}``) are filled in.
+        monitor: the log that decides what is best (with ``save_best_only``).
+        mode: ``"min"``, ``"max"`` or ``"auto"``.
+        save_best_only: save only when the monitored value improved.
+
+    Attributes:
+        saved: the paths written, in order.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        monitor: str = "val_loss",
+        mode: str = "auto",
+        save_best_only: bool = False,
+    ) -> None:
+        super().__init__(monitor, mode, 0.0)
+        self.path = str(path)
+        self.save_best_only = bool(save_best_only)
+        self.saved: list[str] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        if self.save_best_only:
+            value = self._value(logs)
+            if not self._improved(value):
+                return
+            self.best = value
+        try:
+            target = self.path.format(epoch=epoch + 1, **logs)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"path {self.path!r} names a field that is not logged ({exc}); logged: {sorted(logs)}"
+            ) from None
+        self.network.save(target)
+        self.saved.append(target)
+
+
+class ReduceLROnPlateau(_Monitor):
+    """Multiply the learning rate by ``factor`` when a monitored value stops improving.
+
+    Args:
+        monitor: the log to watch (default ``"val_loss"``).
+        factor: multiplier in (0, 1).
+        patience: epochs without improvement before reducing.
+        min_lr: the rate is never reduced below this.
+        mode: ``"min"``, ``"max"`` or ``"auto"``.
+        min_delta: smallest change that counts as an improvement.
+
+    Raises:
+        TypeError: at training start, when the optimizer's learning rate is a schedule.
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        factor: float = 0.1,
+        patience: int = 10,
+        min_lr: float = 0.0,
+        mode: str = "auto",
+        min_delta: float = 1e-4,
+    ) -> None:
+        super().__init__(monitor, mode, min_delta)
+        if not isinstance(factor, (int, float)) or not 0 < factor < 1:
+            raise ValueError(f"factor must be a number in (0, 1), got {factor!r}")
+        self.factor, self.patience, self.min_lr = float(factor), int(patience), float(min_lr)
+
+    def on_train_begin(self, logs: dict[str, float]) -> None:
+        if callable(self.network.optimizer.learning_rate):
+            raise TypeError("ReduceLROnPlateau needs a numeric learning_rate, got a schedule")
+        self.wait = 0
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        value = self._value(logs)
+        if self._improved(value):
+            self.best, self.wait = value, 0
+            return
+        self.wait += 1
+        if self.wait > self.patience:
+            opt = self.network.optimizer
+            opt.learning_rate = max(self.min_lr, opt.learning_rate * self.factor)
+            self.wait = 0
+        logs["lr"] = float(self.network.optimizer.learning_rate)
+
+
+class LearningRateScheduler(Callback):
+    """Set the learning rate before each epoch from ``schedule(epoch, lr) -> new lr``.
+
+    Args:
+        schedule: a function of the 0-based epoch and the current rate.
+    """
+
+    def __init__(self, schedule: Callable[[int, float], float]) -> None:
+        if not callable(schedule):
+            raise TypeError(f"schedule must be callable, got {type(schedule).__name__}")
+        self.schedule = schedule
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, float]) -> None:
+        opt = self.network.optimizer
+        lr = float(self.schedule(epoch, opt.current_learning_rate()))
+        if not (lr > 0 and math.isfinite(lr)):
+            raise ValueError(
+                f"schedule must return a positive finite learning rate, got {lr!r} at epoch {epoch}"
+            )
+        opt.learning_rate = lr
+
+
+class CSVLogger(Callback):
+    """Write one row per epoch (the epoch and every log) to a CSV file.
+
+    Args:
+        path: the file.
+        append: add to an existing file instead of replacing it.
+    """
+
+    def __init__(self, path: str | os.PathLike, append: bool = False) -> None:
+        self.path = pathlib.Path(path)
+        self.append = bool(append)
+
+    def on_train_begin(self, logs: dict[str, float]) -> None:
+        self._keys: list[str] | None = None
+        self._new = not (self.append and self.path.exists() and self.path.stat().st_size)
+        if not self.append:
+            self.path.write_text("")
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        if self._keys is None:
+            self._keys = list(logs)
+        with self.path.open("a", newline="") as f:
+            w = csv.writer(f)
+            if self._new:
+                w.writerow(["epoch", *self._keys])
+                self._new = False
+            w.writerow([epoch, *(repr(float(logs.get(k, float("nan")))) for k in self._keys)])
+
+
+class TerminateOnNaN(Callback):
+    """Documents ``fit``'s own behaviour, kept in every run: a NaN or inf loss, gradient or update stops
+    training with FloatingPointError and the weights from before that batch. Adding it changes nothing."""
+
+
+__all__ = [
+    "CSVLogger",
+    "Callback",
+    "CallbackList",
+    "EarlyStopping",
+    "LearningRateScheduler",
+    "ModelCheckpoint",
+    "ReduceLROnPlateau",
+    "TerminateOnNaN",
+]

@@ -1,0 +1,375 @@
+"""The protocol of a data set split, an array-backed split, and the data set object holding the splits.
+
+A *split* (train, valid or test) hands out host-side NumPy batches in the order of an index array, so a
+training loop shuffles by passing a seeded permutation and no split copies its whole data per epoch. The
+values a split returns are *raw*: a data set's ``input_scaler`` / ``output_scaler`` (fitted on the training
+split) are applied by whoever consumes the batches, so they can be saved with a model.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from neuro.data.augment import Augment
+from neuro.data.scaling import Scaler
+
+
+def check_fraction(value: Any, name: str) -> float:
+    """Return ``value`` as a float if it lies in [0, 1).
+
+    Args:
+        value: the fraction.
+        name: the argument's name, for the error.
+
+    Returns:
+        The fraction as a float.
+
+    Raises:
+        ValueError: when ``value`` is not a number in [0, 1).
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+    value = float(value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+    return value
+
+
+def split_indices(n: int, valid_frac: float, seed: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Choose the validation rows: the last ``valid_frac`` of a seeded permutation of ``range(n)``.
+
+    ``round(n·valid_frac)`` rows (half rounded up) go to validation, but at least one row stays for
+    training. Both index arrays come back sorted, so batches read the data in its stored order.
+
+    Args:
+        n: number of samples.
+        valid_frac: share held out, in [0, 1).
+        seed: seed of the permutation.
+
+    Returns:
+        ``(train, valid)``: int64 index arrays.
+
+    Raises:
+        ValueError: when ``valid_frac`` is outside [0, 1).
+    """
+    valid_frac = check_fraction(valid_frac, "valid_frac")
+    n_valid = min(max(n - 1, 0), math.floor(n * valid_frac + 0.5)) if valid_frac > 0 else 0
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[: n - n_valid]), np.sort(order[n - n_valid :])
+
+
+def check_order(order: Any, n: int) -> np.ndarray:
+    """Return ``order`` as a 1-D integer array whose entries index ``n`` samples.
+
+    Args:
+        order: the sample indices of an epoch (a permutation, an ``arange``, or any subset).
+        n: the number of samples of the split.
+
+    Returns:
+        ``order`` as an integer array (not copied when it already is one).
+
+    Raises:
+        ValueError: when ``order`` is not 1-D, not integer, or holds an index outside ``[0, n)``.
+    """
+    order = np.asarray(order)
+    if order.ndim != 1 or (order.dtype.kind not in "iu" and order.size):
+        raise ValueError(f"order must be a 1-D integer array, got shape {order.shape}, dtype {order.dtype}")
+    if order.size == 0:
+        return order.astype(np.int64)
+    low, high = int(order.min()), int(order.max())
+    if low < 0 or high >= n:
+        raise ValueError(f"order must hold indices in [0, {n - 1}], got values in [{low}, {high}]")
+    return order
+
+
+def check_batch_size(batch_size: Any) -> int:
+    """Return ``batch_size`` if it is a positive integer.
+
+    Raises:
+        ValueError: otherwise.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return int(batch_size)
+
+
+class Split(abc.ABC):
+    """One split (train, valid or test) of a data set, read in batches.
+
+    Subclasses implement ``__len__``, :attr:`input_shape` and :meth:`batches`; :meth:`arrays` defaults to
+    reading every sample in order through :meth:`batches`.
+    """
+
+    @abc.abstractmethod
+    def __len__(self) -> int:
+        """The number of samples."""
+
+    @property
+    @abc.abstractmethod
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one input sample, without the batch axis."""
+
+    @abc.abstractmethod
+    def batches(
+        self,
+        order: np.ndarray,
+        batch_size: int,
+        augment: bool = False,
+        rng: np.random.Generator | None = None,
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield ``(x, y)`` batches of the samples ``order[:batch_size]``, ``order[batch_size:2·batch_size]``…
+
+        Args:
+            order: 1-D integer array of sample indices (a permutation or an ``arange``).
+            batch_size: samples per batch (the last batch may be smaller).
+            augment: apply the split's random augmentation, if it has one.
+            rng: the generator augmentation draws from (required when augmenting).
+
+        Yields:
+            ``(x, y)``: x float32 ``(B, *input_shape)``, raw (unscaled); y as stored: int64 class ids
+            ``(B,)`` or float32 rows ``(B, ...)``.
+
+        Raises:
+            ValueError: for a bad ``order``, ``batch_size`` or a missing ``rng``.
+        """
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return the whole split as ``(x, y)`` (x float32, raw), in stored order, without augmentation.
+
+        Returns:
+            ``(x, y)`` with ``len(self)`` rows.
+        """
+        n = len(self)
+        parts = list(self.batches(np.arange(n), max(n, 1)))
+        if not parts:
+            return np.empty((0, *self.input_shape), dtype=np.float32), np.empty((0,), dtype=np.int64)
+        return parts[0]
+
+
+class ArraySplit(Split):
+    """A split backed by arrays held in memory, read without copying the whole data.
+
+    Args:
+        x: inputs, first axis the samples, any numeric dtype (converted to float32 per batch); kept as
+            given, not copied.
+        y: targets, one row per sample of ``x``; kept as given.
+        index: optional rows of ``x``/``y`` forming this split (so several splits can share one array);
+            ``None`` means all rows.
+        augment: optional :class:`Augment` (or dict) applied by ``batches(..., augment=True)``; needs image
+            inputs ``(N, H, W, C)``.
+
+    Shape:
+        ``x``: ``(N, *input_shape)``; ``y``: ``(N, ...)``; ``index``: ``(len,)``.
+
+    Raises:
+        TypeError: for non-numeric ``x`` or ``y``.
+        ValueError: for mismatched lengths, a bad ``index``, or augmentation of non-image inputs.
+    """
+
+    def __init__(self, x: Any, y: Any, index: Any = None, augment: Augment | dict | None = None) -> None:
+        x = x if isinstance(x, np.ndarray) else np.asarray(x)
+        y = y if isinstance(y, np.ndarray) else np.asarray(y)
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"x must hold numbers, got dtype {x.dtype}")
+        if y.dtype.kind not in "biuf":
+            raise TypeError(f"y must hold numbers, got dtype {y.dtype}")
+        if x.ndim < 1 or y.ndim < 1:
+            raise ValueError(f"x and y must have a sample axis, got shapes {x.shape} and {y.shape}")
+        if len(x) != len(y):
+            raise ValueError(f"y must have one row per sample of x ({len(x)}), got {len(y)}")
+        if index is not None:
+            index = check_order(index, len(x)).astype(np.intp, copy=False)
+        self._x, self._y, self._index = x, y, index
+        self._augment = Augment.coerce(augment)
+        if self._augment is not None and x.ndim != 4:
+            raise ValueError(f"augment needs image inputs (N, H, W, C), got x of shape {x.shape}")
+
+    def __len__(self) -> int:
+        return len(self._x) if self._index is None else len(self._index)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one input sample, without the batch axis."""
+        return tuple(self._x.shape[1:])
+
+    def _rows(self, positions: np.ndarray) -> np.ndarray:
+        return positions if self._index is None else self._index[positions]
+
+    def batches(
+        self,
+        order: np.ndarray,
+        batch_size: int,
+        augment: bool = False,
+        rng: np.random.Generator | None = None,
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield ``(x, y)`` batches in the order of ``order`` (see :meth:`Split.batches`).
+
+        Args:
+            order: 1-D integer array of sample indices of this split.
+            batch_size: samples per batch.
+            augment: apply the split's augmentation (a no-op when it has none).
+            rng: generator for the augmentation; required when ``augment`` is true and the split has one.
+
+        Yields:
+            ``(x, y)``: x float32 ``(B, *input_shape)``; y as stored.
+
+        Raises:
+            ValueError: for a bad ``order`` or ``batch_size``, or a missing ``rng``.
+        """
+        order = check_order(order, len(self))
+        batch_size = check_batch_size(batch_size)
+        aug = self._augment if augment else None
+        if aug is not None and not isinstance(rng, np.random.Generator):
+            raise ValueError(f"rng must be a numpy.random.Generator when augment=True, got {rng!r}")
+        return self._iterate(order, batch_size, aug, rng)
+
+    def _iterate(
+        self, order: np.ndarray, batch_size: int, aug: Augment | None, rng: np.random.Generator | None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for start in range(0, len(order), batch_size):
+            rows = self._rows(order[start : start + batch_size])
+            x = self._x[rows].astype(np.float32, copy=False)
+            if aug is not None:
+                x = aug.apply(x, rng)
+            yield x, self._y[rows]
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return the whole split as ``(x float32, y)`` (no copy when unindexed and already float32).
+
+        Returns:
+            ``(x, y)`` with ``len(self)`` rows.
+        """
+        if self._index is None:
+            return self._x.astype(np.float32, copy=False), self._y
+        return self._x[self._index].astype(np.float32, copy=False), self._y[self._index]
+
+    def __repr__(self) -> str:
+        return f"ArraySplit({len(self)} samples, input_shape={self.input_shape})"
+
+
+def empty_split(input_shape: tuple[int, ...], y_dtype: Any = np.int64) -> ArraySplit:
+    """Return a split with no samples and the given input shape.
+
+    Args:
+        input_shape: shape of one sample.
+        y_dtype: dtype of the (empty) targets.
+
+    Returns:
+        An :class:`ArraySplit` of length 0.
+    """
+    return ArraySplit(np.empty((0, *input_shape), dtype=np.float32), np.empty((0,), dtype=y_dtype))
+
+
+class DataSet:
+    """A data set: a training split, a validation split (possibly empty) and an optional test split.
+
+    Args:
+        train: the training split (at least one sample).
+        valid: the validation split; ``None`` gives an empty one (``len(valid) == 0``).
+        test: the test split, or ``None``.
+        class_names: names of the classes (index = class id) for classification, else ``None``.
+        input_scaler: scaling the consumer applies to inputs (fitted on the training split), or ``None``.
+        output_scaler: scaling of regression targets, or ``None``.
+
+    Raises:
+        TypeError: when a split does not implement :class:`Split`.
+        ValueError: for an empty training split or splits with different input shapes.
+    """
+
+    def __init__(
+        self,
+        train: Split,
+        valid: Split | None = None,
+        test: Split | None = None,
+        class_names: list[str] | None = None,
+        input_scaler: Scaler | None = None,
+        output_scaler: Scaler | None = None,
+    ) -> None:
+        for name, split in (("train", train), ("valid", valid), ("test", test)):
+            if split is not None and not isinstance(split, Split):
+                raise TypeError(f"{name} must be a Split, got {type(split).__name__}")
+        if len(train) == 0:
+            raise ValueError("train must hold at least one sample, got 0")
+        if valid is None:
+            valid = empty_split(train.input_shape)
+        for name, split in (("valid", valid), ("test", test)):
+            if split is not None and split.input_shape != train.input_shape:
+                raise ValueError(
+                    f"{name} must have the training input shape {train.input_shape}, got {split.input_shape}"
+                )
+        self.train = train
+        self.valid = valid
+        self.test = test
+        self.class_names = None if class_names is None else [str(c) for c in class_names]
+        self.input_scaler = input_scaler
+        self.output_scaler = output_scaler
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one input sample, without the batch axis."""
+        return self.train.input_shape
+
+    def _fit_input(self, kind: str) -> DataSet:
+        self.input_scaler = Scaler.fit(kind, self.train.arrays()[0])
+        return self
+
+    def _fit_output(self, kind: str, method: str) -> DataSet:
+        y = self.train.arrays()[1]
+        if y.dtype.kind != "f":
+            raise ValueError(
+                f"{method}() needs float regression targets, got {y.dtype} targets"
+                + (" (class ids)" if y.dtype.kind in "iu" else "")
+            )
+        self.output_scaler = Scaler.fit(kind, y)
+        return self
+
+    def normalize_input(self) -> DataSet:
+        """Fit a min–max scaling of the inputs to [0, 1] on the training split (see :class:`Scaler`).
+
+        Returns:
+            ``self``, with ``input_scaler`` set.
+        """
+        return self._fit_input("normalize")
+
+    def standardize_input(self) -> DataSet:
+        """Fit a standardisation (mean 0, deviation 1) of the inputs on the training split.
+
+        Returns:
+            ``self``, with ``input_scaler`` set.
+        """
+        return self._fit_input("standardize")
+
+    def normalize_output(self) -> DataSet:
+        """Fit a min–max scaling of the regression targets to [0, 1] on the training split.
+
+        Returns:
+            ``self``, with ``output_scaler`` set.
+
+        Raises:
+            ValueError: when the targets are class ids rather than float values.
+        """
+        return self._fit_output("normalize", "normalize_output")
+
+    def standardize_output(self) -> DataSet:
+        """Fit a standardisation of the regression targets on the training split.
+
+        Returns:
+            ``self``, with ``output_scaler`` set.
+
+        Raises:
+            ValueError: when the targets are class ids rather than float values.
+        """
+        return self._fit_output("standardize", "standardize_output")
+
+    def __repr__(self) -> str:
+        test = "None" if self.test is None else str(len(self.test))
+        classes = None if self.class_names is None else len(self.class_names)
+        return (
+            f"{type(self).__name__}(train={len(self.train)}, valid={len(self.valid)}, test={test}, "
+            f"input_shape={self.input_shape}, classes={classes})"
+        )

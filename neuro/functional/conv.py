@@ -1,0 +1,267 @@
+"""2-D convolution as stateless functions: padding, im2col, col2im and conv2d.
+
+All images are channels-last, ``(N, H, W, C)``. ``im2col`` gathers every ``kh × kw`` window into
+one row through a strided view (no Python loop over samples, pixels or windows); ``col2im_offsets``
+sends gradients back by looping over the ``kh·kw`` kernel offsets only, each offset being one strided
+slice of the image.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from neuro.backend import get_array_module, parallel_for
+
+
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """Padding ``(before, after)`` of one axis for ``"same"``: ``ceil(size / stride)`` outputs.
+
+    As in TensorFlow/Keras, an odd total puts the extra cell after (bottom / right).
+    """
+    out = math.ceil(size / stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def window_view(x: Any, kh: int, kw: int, sh: int, sw: int) -> Any:
+    """Strided view ``(N, Ho, Wo, kh, kw, C)`` of all the valid windows of ``x`` (no copy)."""
+    n, h, w, c = x.shape
+    ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
+    s0, s1, s2, s3 = x.strides
+    return get_array_module(x).lib.stride_tricks.as_strided(
+        x, shape=(n, ho, wo, kh, kw, c), strides=(s0, s1 * sh, s2 * sw, s1, s2, s3)
+    )
+
+
+def im2col(x: Any, kh: int, kw: int, sh: int, sw: int) -> Any:
+    """Return the windows of ``x`` (N, H, W, C) as rows: ``(N·Ho·Wo, kh·kw·C)``, C-contiguous.
+
+    Columns are ordered ``(kernel row, kernel column, channel)``, matching
+    ``kernel.reshape(kh·kw·C, F)``.
+    A 1×1 kernel with stride 1 needs no copy.
+    """
+    n, h, w, c = x.shape
+    if kh == kw == sh == sw == 1:
+        return get_array_module(x).ascontiguousarray(x).reshape(n * h * w, c)
+    view = window_view(x, kh, kw, sh, sw)
+    return view.reshape(-1, kh * kw * c)  # the one copy
+
+
+def offset_ranges(size: int, out: int, k: int, stride: int, before: int) -> tuple[int, int, int]:
+    """For kernel offset ``k``: the window range ``[lo, hi)`` that lands inside the unpadded input, and
+    the input index of window ``lo``.
+
+    Window ``r`` reads padded index ``r·stride + k``, i.e. input index ``r·stride + k − before``.
+    """
+    lo = max(0, -(-(before - k) // stride))
+    hi = min(out, (size - 1 + before - k) // stride + 1)
+    return lo, hi, lo * stride + k - before
+
+
+def col2im_offsets(
+    offset_grad: Callable[[int], Any],
+    image_shape: tuple[int, int, int, int],
+    kh: int,
+    kw: int,
+    sh: int,
+    sw: int,
+    pads: tuple[int, int, int, int],
+    dtype: Any,
+    xp: Any,
+) -> Any:
+    """Adjoint of :func:`im2col` for gradients given per kernel offset, cropped to the unpadded input.
+
+    Args:
+        offset_grad: ``offset_grad(k)`` returns the ``(N·Ho·Wo, C)`` gradient of the values that the
+            windows read at kernel offset ``k = i·kw + j``; it may reuse one buffer, as each result is
+            consumed before the next is asked for (offsets that read only padding are never asked for).
+        image_shape: the unpadded input shape ``(N, H, W, C)``.
+        kh, kw, sh, sw: kernel size and stride.
+        pads: ``(top, bottom, left, right)`` padding of the forward pass.
+        dtype: type of the result.
+        xp: the array module.
+
+    Returns:
+        A new ``(N, H, W, C)`` array. One strided add per kernel offset, whose inner axes are contiguous
+        (this is why the gradient comes per offset rather than as im2col rows).
+    """
+    n, h, w, c = image_shape
+    top, bottom, left, right = pads
+    ho, wo = (h + top + bottom - kh) // sh + 1, (w + left + right - kw) // sw + 1
+    out = xp.zeros(image_shape, dtype=dtype)
+    for i in range(kh):
+        r0, r1, y0 = offset_ranges(h, ho, i, sh, top)
+        if r0 >= r1:
+            continue
+        rows = slice(y0, y0 + (r1 - r0 - 1) * sh + 1, sh)
+        for j in range(kw):
+            c0, c1, x0 = offset_ranges(w, wo, j, sw, left)
+            if c0 >= c1:
+                continue
+            cols = slice(x0, x0 + (c1 - c0 - 1) * sw + 1, sw)
+            source = offset_grad(i * kw + j).reshape(n, ho, wo, c)[:, r0:r1, c0:c1, :]
+
+            def add(start: int, stop: int, rows: slice = rows, cols: slice = cols, src: Any = source) -> None:
+                out[start:stop, rows, cols, :] += src[start:stop]
+
+            parallel_for(add, n, 2 * source.size, xp)
+    return out
+
+
+def paddings(
+    padding: str, h: int, w: int, kernel: tuple[int, int], stride: tuple[int, int]
+) -> tuple[int, ...]:
+    """``(top, bottom, left, right)`` zero padding of an ``h × w`` input for ``"valid"`` or ``"same"``."""
+    if padding == "valid":
+        return 0, 0, 0, 0
+    return (*same_padding(h, kernel[0], stride[0]), *same_padding(w, kernel[1], stride[1]))
+
+
+def output_size(size: int, kernel: int, stride: int, before: int, after: int) -> int:
+    """Number of windows along one axis of length ``size`` padded by ``before`` and ``after``."""
+    return (size + before + after - kernel) // stride + 1
+
+
+def work_buffer(
+    work: dict, name: str, shape: tuple[int, ...], dtype: Any, xp: Any, zeros: bool = False
+) -> Any:
+    """A buffer kept in ``work`` between calls of one shape: refilling it costs no allocation."""
+    buf = work.get(name)
+    if buf is None or buf.shape != shape or buf.dtype != dtype or get_array_module(buf) is not xp:
+        buf = work[name] = xp.zeros(shape, dtype) if zeros else xp.empty(shape, dtype)
+    return buf
+
+
+def windows(x: Any, kh: int, kw: int, sh: int, sw: int, pads: tuple[int, ...], work: dict) -> Any:
+    """im2col of ``x`` padded by ``pads``: ``(N·Ho·Wo, kh·kw·C)``, written into buffers of ``work``.
+
+    The padded copy's border is zeroed once, when its buffer is made, and never written again (the key holds
+    the padding, so another padding of the same padded size gets its own buffer).
+    """
+    xp = get_array_module(x)
+    n, h, w, c = x.shape
+    top, bottom, left, right = pads
+    padded = bool(top or bottom or left or right)
+    if padded:
+        shape = (n, h + top + bottom, w + left + right, c)
+        x_pad = work_buffer(work, f"pad{tuple(pads)}", shape, x.dtype, xp, zeros=True)
+    else:
+        x_pad = x
+    if kh == kw == sh == sw == 1:
+        if padded:
+            x_pad[:, top : top + h, left : left + w, :] = x
+        return im2col(x_pad, 1, 1, 1, 1)
+    view = window_view(x_pad, kh, kw, sh, sw)
+    rows = view.shape[0] * view.shape[1] * view.shape[2]
+    cols = work_buffer(work, "cols", (rows, kh * kw * c), x.dtype, xp)
+    cols6 = cols.reshape(view.shape)
+
+    def copy(start: int, stop: int) -> None:
+        if padded:
+            x_pad[start:stop, top : top + h, left : left + w, :] = x[start:stop]
+        xp.copyto(cols6[start:stop], view[start:stop])
+
+    parallel_for(copy, n, cols.size, xp)
+    return cols
+
+
+#: Inference processes at most this many im2col entries at a time (samples in chunks), so that predicting
+#: on a large batch never builds a huge window matrix.
+INFERENCE_CHUNK = 1 << 22
+
+
+def conv2d(
+    x: Any,
+    kernel: Any,
+    bias: Any,
+    stride: tuple[int, int],
+    pads: tuple[int, ...],
+    training: bool = False,
+    work: dict | None = None,
+) -> tuple[Any, Any]:
+    """2-D cross-correlation ``z = x ⋆ W + b``, channels-last, as im2col and one matrix product.
+
+    Args:
+        x: input ``(N, H, W, C)``.
+        kernel: ``(kh, kw, C, F)``.
+        bias: ``(F,)``.
+        stride: ``(sh, sw)``.
+        pads: ``(top, bottom, left, right)`` zero padding.
+        training: keep what :func:`conv2d_backward` needs in the returned context.
+        work: buffers reused between training calls (the caller's); inference always uses its own.
+
+    Shape:
+        ``(N, H, W, C)`` → ``(N, Ho, Wo, F)``, ``Ho = (H + top + bottom − kh) // sh + 1`` (likewise Wo).
+
+    Returns:
+        ``(z, ctx)``; ctx is ``None`` in inference.
+    """
+    xp = get_array_module(x, kernel, bias)
+    n, h, w, _ = x.shape
+    kh, kw, _, f = kernel.shape
+    sh, sw = stride
+    top, bottom, left, right = pads
+    ho, wo = output_size(h, kh, sh, top, bottom), output_size(w, kw, sw, left, right)
+    kmat = kernel.reshape(-1, f)
+    ctx = None
+    if training:
+        cols = windows(x, kh, kw, sh, sw, pads, {} if work is None else work)
+        z = cols @ kmat
+        ctx = (cols, x.shape, tuple(pads), tuple(stride), {} if work is None else work)
+    else:
+        store: dict = {}  # this call's own buffers: inference writes nothing shared
+        step = max(1, INFERENCE_CHUNK // (ho * wo * kmat.shape[0]))
+        if n <= step:
+            z = windows(x, kh, kw, sh, sw, pads, store) @ kmat
+        else:
+            z = xp.empty((n * ho * wo, f), dtype=x.dtype)
+            for s in range(0, n, step):  # chunks of samples, each one matrix product
+                part = windows(x[s : s + step], kh, kw, sh, sw, pads, store)
+                xp.matmul(part, kmat, out=z[s * ho * wo : (s + step) * ho * wo])
+    z = z.reshape(n, ho, wo, f)
+
+    def add_bias(start: int, stop: int) -> None:
+        z[start:stop] += bias
+
+    parallel_for(add_bias, n, z.size, xp)
+    return z, ctx
+
+
+def conv2d_backward(
+    grad: Any, ctx: Any, kernel: Any, dkernel: Any, dbias: Any, need_input_grad: bool = True
+) -> Any:
+    """Gradients of :func:`conv2d`.
+
+    With G = dL/dz reshaped to ``(N·Ho·Wo, F)``: dL/dW = X_colᵀ·G (reshaped to the kernel), dL/db = Σ_rows G,
+    and dL/dx = col2im(G·W_matᵀ): every window's row is added back onto the input pixels it was read from
+    (padding cropped). dL/dx is computed per kernel offset (i, j) as G·W[i, j]ᵀ, so that each addition covers
+    whole contiguous image rows.
+
+    Args:
+        grad: dL/dz ``(N, Ho, Wo, F)``.
+        ctx: the context of the training forward.
+        kernel: the kernel of the forward pass.
+        dkernel: array the kernel gradient is written into.
+        dbias: array the bias gradient is written into.
+        need_input_grad: compute dL/dx (else return ``None``).
+
+    Returns:
+        dL/dx ``(N, H, W, C)`` or ``None``.
+    """
+    cols, x_shape, pads, (sh, sw), work = ctx
+    xp = get_array_module(grad, kernel)
+    kh, kw, c, f = kernel.shape
+    g = grad.reshape(-1, f)
+    xp.matmul(cols.T, g, out=dkernel.reshape(-1, f))
+    g.sum(axis=0, out=dbias)
+    if not need_input_grad:
+        return None
+    dcols = work_buffer(work, "dcols", (g.shape[0], c), g.dtype, xp)
+    flat = kernel.reshape(kh * kw, c, f)
+
+    def offset_grad(k: int) -> Any:
+        return xp.matmul(g, flat[k].T, out=dcols)
+
+    return col2im_offsets(offset_grad, x_shape, kh, kw, sh, sw, pads, g.dtype, xp)

@@ -1,0 +1,45 @@
+"""Inverted dropout as a stateless forward/backward pair; the random numbers come from the caller."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from neuro.backend import get_array_module, parallel_for
+
+
+def dropout(x: Any, rate: float, uniform: Any) -> tuple[Any, Any]:
+    """Zero each unit where ``uniform < rate`` and scale the others by ``1 / (1 − rate)``.
+
+    Args:
+        x: input of any shape ``(N, ...)``.
+        rate: drop probability in [0, 1).
+        uniform: numbers in [0, 1) of the shape of x, on x's device; overwritten by the mask.
+
+    Returns:
+        ``(y, mask)`` with mask = [u ≥ rate] / (1 − rate).
+    """
+    xp = get_array_module(x, uniform)
+    scale = x.dtype.type(1.0 / (1.0 - rate))
+    r = x.dtype.type(rate)
+    y = xp.empty_like(x)
+    mask = uniform
+
+    def part(start: int, stop: int) -> None:
+        m = mask[start:stop]
+        xp.multiply(m >= r, scale, out=m)
+        xp.multiply(x[start:stop], m, out=y[start:stop])
+
+    parallel_for(part, len(x), 3 * x.size, xp)
+    return y, mask
+
+
+def dropout_backward(grad: Any, mask: Any) -> Any:
+    """dL/dx = dL/dy · mask."""
+    xp = get_array_module(grad, mask)
+    out = xp.empty_like(grad)
+
+    def part(start: int, stop: int) -> None:
+        xp.multiply(grad[start:stop], mask[start:stop], out=out[start:stop])
+
+    parallel_for(part, len(grad), grad.size, xp)
+    return out

@@ -1,0 +1,32 @@
+"""The affine map of a Dense layer as a stateless forward/backward pair."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from neuro.backend import get_array_module
+
+
+def linear(x: Any, kernel: Any, bias: Any, training: bool = False) -> tuple[Any, Any]:
+    """``z = x·W + b``.
+
+    Shape:
+        x ``(N, in)``, W ``(in, units)``, b ``(units,)`` → z ``(N, units)``.
+
+    Returns:
+        ``(z, ctx)``; ctx is x in training, else ``None``.
+    """
+    get_array_module(x, kernel, bias)  # one device for all
+    z = x @ kernel
+    z += bias
+    return z, (x if training else None)
+
+
+def linear_backward(
+    grad: Any, x: Any, kernel: Any, dkernel: Any, dbias: Any, need_input_grad: bool = True
+) -> Any:
+    """With G = dL/dz: dL/dW = xᵀ·G (into ``dkernel``), dL/db = Σ_batch G (into ``dbias``), dL/dx = G·Wᵀ."""
+    xp = get_array_module(grad, x, kernel)
+    xp.matmul(x.T, grad, out=dkernel)
+    grad.sum(axis=0, out=dbias)
+    return grad @ kernel.T if need_input_grad else None

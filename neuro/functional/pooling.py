@@ -1,0 +1,255 @@
+"""2-D pooling (channels-last) as stateless forward/backward pairs: max, average and global average.
+
+Windows are visited by a small loop over the ``ph·pw`` window offsets, each offset one strided slice of the
+whole batch; nothing loops over samples, pixels or windows. ``"same"`` padding pads as Conv2D does
+(TensorFlow's rule: ``ceil(H / sh)`` outputs, an odd total padding puts the extra cell at the bottom / right);
+max pooling pads with −inf and average pooling averages over the cells inside the input only (Keras's rule).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from neuro.backend import get_array_module, parallel_for
+from neuro.functional.conv import output_size
+
+
+def window_slices(
+    h: int, w: int, pool: tuple[int, int], stride: tuple[int, int]
+) -> list[tuple[slice, slice]]:
+    """For each window offset (row-major), the row and column slices of its elements in an ``h × w`` image."""
+    (ph, pw), (sh, sw) = pool, stride
+    ho, wo = output_size(h, ph, sh, 0, 0), output_size(w, pw, sw, 0, 0)
+    return [
+        (slice(i, i + sh * (ho - 1) + 1, sh), slice(j, j + sw * (wo - 1) + 1, sw))
+        for i in range(ph)
+        for j in range(pw)
+    ]
+
+
+def _pad(x: Any, pads: tuple[int, ...], value: float) -> Any:
+    """A copy of ``x`` with ``(top, bottom, left, right)`` cells of ``value`` around each image."""
+    xp = get_array_module(x)
+    top, bottom, left, right = pads
+    n, h, w, c = x.shape
+    out = xp.full((n, h + top + bottom, w + left + right, c), value, dtype=x.dtype)
+    out[:, top : top + h, left : left + w, :] = x
+    return out
+
+
+def _crop(dx: Any, pads: tuple[int, ...]) -> Any:
+    top, bottom, left, right = pads
+    h, w = dx.shape[1] - top - bottom, dx.shape[2] - left - right
+    return get_array_module(dx).ascontiguousarray(dx[:, top : top + h, left : left + w, :])
+
+
+def max_pool2d(
+    x: Any,
+    pool: tuple[int, int],
+    stride: tuple[int, int],
+    pads: tuple[int, ...] = (0, 0, 0, 0),
+    training: bool = False,
+) -> tuple[Any, Any]:
+    """Maximum over each window.
+
+    Args:
+        x: input ``(N, H, W, C)``.
+        pool: ``(ph, pw)``.
+        stride: ``(sh, sw)``.
+        pads: ``(top, bottom, left, right)``, padded with −inf.
+        training: record which offset of each window held the maximum (the first one in row-major order on
+            ties, as ``argmax`` picks it) in the returned context.
+
+    Shape:
+        ``(N, H, W, C)`` → ``(N, Ho, Wo, C)``, ``Ho = (H + top + bottom − ph) // sh + 1`` (likewise Wo).
+
+    Returns:
+        ``(y, ctx)``; ctx is ``None`` in inference.
+    """
+    xp = get_array_module(x)
+    padded = any(pads)
+    if padded:
+        x = _pad(x, pads, -np.inf)
+    n, h, w, c = x.shape
+    slices = window_slices(h, w, pool, stride)
+    (rows, cols), rest = slices[0], slices[1:]
+    ho, wo = output_size(h, pool[0], stride[0], 0, 0), output_size(w, pool[1], stride[1], 0, 0)
+    out = xp.empty((n, ho, wo, c), dtype=x.dtype)
+    if not training:
+
+        def pool_max(start: int, stop: int) -> None:
+            o = out[start:stop]
+            xp.copyto(o, x[start:stop, rows, cols, :])
+            for r, cl in rest:
+                xp.maximum(o, x[start:stop, r, cl, :], out=o)
+
+        parallel_for(pool_max, n, x.size, xp)
+        return out, None
+    idx_type = np.uint8 if len(slices) <= 256 else np.int32
+    argmax = xp.zeros(out.shape, dtype=idx_type)
+    if tuple(pool) == tuple(stride) == (2, 2):
+        parallel_for(lambda a, b: _pool2x2(x[a:b], out[a:b], argmax[a:b]), n, 2 * x.size, xp)
+    else:
+
+        def pool_argmax(start: int, stop: int) -> None:
+            o, a = out[start:stop], argmax[start:stop]
+            xp.copyto(o, x[start:stop, rows, cols, :])
+            for k, (r, cl) in enumerate(rest, start=1):
+                v = x[start:stop, r, cl, :]
+                larger = v > o  # strict: the first maximum keeps the window
+                xp.copyto(a, idx_type(k), where=larger)
+                xp.copyto(o, v, where=larger)
+
+        parallel_for(pool_argmax, n, 2 * x.size, xp)
+    return out, (argmax, x.shape, tuple(pads), tuple(pool), tuple(stride))
+
+
+def max_pool2d_backward(grad: Any, ctx: Any) -> Any:
+    """Each window's dL/dy goes to the input element that was its maximum; every other element gets 0.
+
+    When windows overlap, an element that is the maximum of several windows receives the sum of their
+    gradients.
+    """
+    argmax, padded_shape, pads, pool, stride = ctx
+    xp = get_array_module(grad, argmax)
+    overlapping = stride[0] < pool[0] or stride[1] < pool[1]
+    dx = xp.zeros(padded_shape, dtype=grad.dtype)
+    idx_type = argmax.dtype.type
+    slices = window_slices(padded_shape[1], padded_shape[2], pool, stride)
+
+    def route(start: int, stop: int) -> None:
+        g, a = grad[start:stop], argmax[start:stop]
+        for k, (rows, cols) in enumerate(slices):
+            target = dx[start:stop, rows, cols, :]
+            if overlapping:
+                target += g * (a == idx_type(k))
+            else:  # each input element lies in at most one window: write, do not add
+                xp.multiply(g, a == idx_type(k), out=target)
+
+    parallel_for(route, len(grad), dx.size, xp)
+    return _crop(dx, pads) if any(pads) else dx
+
+
+def _pool2x2(x: Any, out: Any, argmax: Any) -> None:
+    """2×2 windows, stride 2, in two pairwise steps: across columns, then across rows.
+
+    Strict comparisons keep the first maximum in row-major order, so ``argmax`` (0..3 = 2·row + column)
+    is what the general path gives, with plain ``maximum``/``greater`` passes instead of masked copies.
+    """
+    xp = get_array_module(x)
+    ho, wo = out.shape[1], out.shape[2]
+    x = x[:, : 2 * ho, : 2 * wo, :]
+    left, right = x[:, :, 0::2, :], x[:, :, 1::2, :]
+    col = right > left  # per row of each window: is the right element the (first) maximum?
+    rows = xp.maximum(left, right)
+    top, bottom = rows[:, 0::2], rows[:, 1::2]
+    below = bottom > top
+    xp.maximum(top, bottom, out=out)
+    # argmax = 2·below + (below ? col of the bottom row : col of the top row)
+    xp.copyto(argmax, col[:, 0::2])
+    xp.copyto(argmax, col[:, 1::2], where=below)
+    argmax += below.view(np.uint8) * np.uint8(2)  # argmax is uint8 for 2×2 windows
+
+
+def avg_pool2d(
+    x: Any,
+    pool: tuple[int, int],
+    stride: tuple[int, int],
+    pads: tuple[int, ...] = (0, 0, 0, 0),
+    training: bool = False,
+) -> tuple[Any, Any]:
+    """Mean over each window, counting only the cells inside the input (padding is not averaged).
+
+    Args:
+        x: input ``(N, H, W, C)``.
+        pool: ``(ph, pw)``.
+        stride: ``(sh, sw)``.
+        pads: ``(top, bottom, left, right)``.
+        training: return the context :func:`avg_pool2d_backward` needs.
+
+    Shape:
+        ``(N, H, W, C)`` → ``(N, Ho, Wo, C)`` as for :func:`max_pool2d`.
+
+    Returns:
+        ``(y, ctx)``; ctx is ``None`` in inference.
+    """
+    xp = get_array_module(x)
+    n, h, w, c = x.shape
+    padded = any(pads)
+    xpad = _pad(x, pads, 0.0) if padded else x
+    hp, wp = xpad.shape[1], xpad.shape[2]
+    slices = window_slices(hp, wp, pool, stride)
+    ho, wo = output_size(hp, pool[0], stride[0], 0, 0), output_size(wp, pool[1], stride[1], 0, 0)
+    inv = _inverse_counts(h, w, pool, stride, pads, ho, wo, x.dtype, xp)
+    out = xp.empty((n, ho, wo, c), dtype=x.dtype)
+
+    def pool_sum(start: int, stop: int) -> None:
+        o = out[start:stop]
+        (r0, c0), rest = slices[0], slices[1:]
+        xp.copyto(o, xpad[start:stop, r0, c0, :])
+        for r, cl in rest:
+            o += xpad[start:stop, r, cl, :]
+        o *= inv
+
+    parallel_for(pool_sum, n, xpad.size, xp)
+    ctx = (x.shape, tuple(pads), tuple(pool), tuple(stride), inv) if training else None
+    return out, ctx
+
+
+def _inverse_counts(
+    h: int,
+    w: int,
+    pool: tuple[int, int],
+    stride: tuple[int, int],
+    pads: tuple[int, ...],
+    ho: int,
+    wo: int,
+    dtype: Any,
+    xp: Any,
+) -> Any:
+    """``1 / (number of input cells in each window)``, shaped ``(Ho, Wo, 1)`` (a scalar without padding)."""
+    if not any(pads):
+        return dtype.type(1.0 / (pool[0] * pool[1])) if hasattr(dtype, "type") else 1.0 / (pool[0] * pool[1])
+    top, _, left, _ = pads
+
+    def counts(size: int, out: int, p: int, s: int, before: int) -> np.ndarray:
+        start = np.arange(out) * s - before
+        return np.minimum(start + p, size) - np.maximum(start, 0)
+
+    cnt = np.outer(counts(h, ho, pool[0], stride[0], top), counts(w, wo, pool[1], stride[1], left))
+    return xp.asarray((1.0 / cnt)[:, :, None].astype(dtype))
+
+
+def avg_pool2d_backward(grad: Any, ctx: Any) -> Any:
+    """Each window's dL/dy, divided by its cell count, goes to every input cell of the window."""
+    x_shape, pads, pool, stride, inv = ctx
+    xp = get_array_module(grad)
+    n, h, w, c = x_shape
+    top, bottom, left, right = pads
+    shape = (n, h + top + bottom, w + left + right, c)
+    slices = window_slices(shape[1], shape[2], pool, stride)
+    g = grad * inv
+    dx = xp.zeros(shape, dtype=grad.dtype)
+
+    def spread(start: int, stop: int) -> None:
+        gs = g[start:stop]
+        for rows, cols in slices:
+            dx[start:stop, rows, cols, :] += gs
+
+    parallel_for(spread, n, dx.size, xp)
+    return _crop(dx, pads) if any(pads) else dx
+
+
+def global_avg_pool2d(x: Any, training: bool = False) -> tuple[Any, Any]:
+    """Mean over the height and width of each channel, ``(N, H, W, C)`` → ``(N, C)``; ctx: the input shape."""
+    return x.mean(axis=(1, 2)), (x.shape if training else None)
+
+
+def global_avg_pool2d_backward(grad: Any, x_shape: tuple[int, ...]) -> Any:
+    """dL/dx[n, i, j, c] = dL/dy[n, c] / (H·W)."""
+    xp = get_array_module(grad)
+    n, h, w, c = x_shape
+    scale = grad.dtype.type(1.0 / (h * w))
+    return xp.broadcast_to((grad * scale)[:, None, None, :], x_shape).copy()

@@ -1,0 +1,47 @@
+"""Layers made of an affine part followed by an activation (Dense, Conv2D)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from neuro import registry
+from neuro.layers.activation import get as get_activation
+from neuro.layers.base import Layer
+
+
+class ActivatedLayer(Layer):
+    """An affine part followed by an activation.
+
+    Subclasses implement :meth:`affine_forward`, which must return a new array (the activation then works
+    in place on it), and :meth:`affine_backward`. The output head of a network calls these two directly when
+    the loss fuses with the activation (softmax with cross-entropy), so that the loss sees the pre-activation
+    values and hands back their gradient.
+
+    Args:
+        activation: activation name, spec or object; ``None`` means linear.
+        name: optional layer name.
+    """
+
+    def __init__(self, activation: Any = None, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self.activation = get_activation(activation)
+
+    def forward(self, x: Any, training: bool = False, rng: Any = None) -> tuple[Any, Any]:
+        z, affine_ctx = self.affine_forward(x, training)
+        y, act_ctx = self.activation.forward(z, training, inplace=True)  # z is this call's own array
+        return y, ((affine_ctx, act_ctx) if training else None)
+
+    def backward(self, grad: Any, ctx: Any) -> Any:
+        affine_ctx, act_ctx = self._require(ctx)
+        return self.affine_backward(self.activation.backward(grad, act_ctx), affine_ctx)
+
+    def affine_forward(self, x: Any, training: bool = False) -> tuple[Any, Any]:
+        """The pre-activation values ``z`` and the context of :meth:`affine_backward`."""
+        raise NotImplementedError
+
+    def affine_backward(self, grad: Any, ctx: Any) -> Any:
+        """Take dL/dz, fill ``grads`` and return dL/d(input)."""
+        raise NotImplementedError
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "activation": registry.serialize(self.activation)}

@@ -1,0 +1,187 @@
+"""Activation functions as layers, each a thin holder over :mod:`neuro.functional.activation`.
+
+Activations are layers without parameters: they can be added to a network on their own
+(``net.add(ReLU())``) or given to a Dense or Conv2D layer (``Dense(64, activation="relu")``). In training
+their context is what the backward needs (the output for Sigmoid, Tanh, Softmax and ReLU, a mask for
+LeakyReLU); in inference they keep nothing.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+from neuro import functional as F
+from neuro import registry
+from neuro.layers.base import Layer
+
+
+class Activation(Layer):
+    """Base class of activations: ``y = f(x)`` elementwise (Softmax: along the last axis).
+
+    Subclasses set ``key`` (the name a loss refers to when it fuses with the activation) and implement
+    :meth:`forward` and :meth:`backward` over :mod:`neuro.functional`.
+    """
+
+    #: Short name, used by the output head to recognise the activation a loss fuses with.
+    key = ""
+
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__(name=name or self.key)
+
+    def forward(
+        self, x: Any, training: bool = False, rng: Any = None, inplace: bool = False
+    ) -> tuple[Any, Any]:
+        """Apply the activation.
+
+        Args:
+            x: input of any shape.
+            training: return the context ``backward`` needs.
+            rng: unused.
+            inplace: allowed to overwrite ``x`` (layers pass their own fresh pre-activations).
+
+        Returns:
+            ``(f(x), ctx)``, f(x) of the shape and dtype of ``x``; ctx is ``None`` in inference.
+        """
+        y, ctx = self._f(x, inplace)
+        return y, (ctx if training else None)
+
+    def _f(self, x: Any, inplace: bool) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments; the name only when it is not the default."""
+        return {} if self.name == self.key else {"name": self.name}
+
+
+@registry.register(aliases=("identity",))
+class Linear(Activation):
+    """Identity: ``y = x``.
+
+    Gradient: dL/dx = dL/dy.
+    """
+
+    key = "linear"
+
+    def forward(
+        self, x: Any, training: bool = False, rng: Any = None, inplace: bool = False
+    ) -> tuple[Any, Any]:
+        return x, (True if training else None)
+
+    def backward(self, grad: Any, ctx: Any) -> Any:
+        self._require(ctx)
+        return grad
+
+
+@registry.register
+class ReLU(Activation):
+    """Rectified linear unit: ``y = max(x, 0)``.
+
+    Gradient: dL/dx = dL/dy · [x > 0].
+    """
+
+    key = "relu"
+
+    def _f(self, x: Any, inplace: bool) -> tuple[Any, Any]:
+        return F.relu(x, inplace)
+
+    def backward(self, grad: Any, ctx: Any) -> Any:
+        return F.relu_backward(grad, self._require(ctx))
+
+
+@registry.register
+class LeakyReLU(Activation):
+    """Leaky rectified linear unit: ``y = x`` for ``x > 0``, ``alpha·x`` otherwise.
+
+    Args:
+        alpha: slope for non-positive inputs (default 0.01), a finite number.
+
+    Gradient: dL/dx = dL/dy · (1 if x > 0 else alpha).
+    """
+
+    key = "leaky_relu"
+
+    def __init__(self, alpha: float = 0.01, name: str | None = None) -> None:
+        super().__init__(name=name)
+        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not abs(alpha) < float("inf"):
+            raise ValueError(f"alpha must be a finite number, got {alpha!r}")
+        self.alpha = float(alpha)
+
+    def _f(self, x: Any, inplace: bool) -> tuple[Any, Any]:
+        return F.leaky_relu(x, self.alpha, inplace)
+
+    def backward(self, grad: Any, ctx: Any) -> Any:
+        return F.leaky_relu_backward(grad, self._require(ctx), self.alpha)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "alpha": self.alpha}
+
+
+@registry.register
+class Sigmoid(Activation):
+    """Logistic function ``y = 1 / (1 + exp(-x))``, evaluated without overflow for any finite x.
+
+    Gradient: dL/dx = dL/dy · y · (1 − y).
+    """
+
+    key = "sigmoid"
+
+    def _f(self, x: Any, inplace: bool) -> tuple[Any, Any]:
+        return F.sigmoid(x, inplace)
+
+    def backward(self, grad: Any, ctx: Any) -> Any:
+        return F.sigmoid_backward(grad, self._require(ctx))
+
+
+@registry.register
+class Tanh(Activation):
+    """Hyperbolic tangent.
+
+    Gradient: dL/dx = dL/dy · (1 − y²).
+    """
+
+    key = "tanh"
+
+    def _f(self, x: Any, inplace: bool) -> tuple[Any, Any]:
+        return F.tanh(x, inplace)
+
+    def backward(self, grad: Any, ctx: Any) -> Any:
+        return F.tanh_backward(grad, self._require(ctx))
+
+
+@registry.register
+class Softmax(Activation):
+    """Softmax along the last axis, shifted by the row maximum so that it never overflows.
+
+    ``y_j = exp(x_j − max x) / Σ_k exp(x_k − max x)``. It may stand anywhere in a network; at the output in
+    front of a cross-entropy loss the network fuses the two (see :mod:`neuro.head`).
+
+    Gradient (the Jacobian-vector product): dL/dx = y · (g − Σ_k g_k y_k), with g = dL/dy.
+    """
+
+    key = "softmax"
+
+    def _f(self, x: Any, inplace: bool) -> tuple[Any, Any]:
+        return F.softmax(x, inplace)
+
+    def backward(self, grad: Any, ctx: Any) -> Any:
+        return F.softmax_backward(grad, self._require(ctx))
+
+
+def get(activation: str | Activation | dict | type | None) -> Activation:
+    """Return a fresh activation from a name, a class, a serialized spec, an instance or ``None`` (linear).
+
+    An instance is copied through its config, so that two layers never share one object.
+
+    Raises:
+        ValueError: for an unknown name.
+        TypeError: for anything else, or a class that is not an activation.
+    """
+    if activation is None:
+        return Linear()
+    if isinstance(activation, Activation):
+        return type(activation).from_config(activation.get_config())
+    obj = registry.get("layer", activation, Activation)
+    if not isinstance(obj, Activation):
+        raise TypeError(f"activation must name an Activation, got {type(obj).__name__}")
+    return obj

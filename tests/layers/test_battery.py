@@ -1,0 +1,342 @@
+"""One battery for every layer: a table of (layer factory, input shape, PyTorch reference) run through the
+same checks. Adding a layer means adding a row to CASES.
+
+Checks: output shape; float64 values, input gradient and parameter gradients against PyTorch (autograd of
+``Σ y·R`` for a fixed random R); finite-difference gradients of input and params (``neuro.check_gradients``);
+inference keeps nothing on the layer; ``need_input_grad=False``; float32 stays float32; config round trip and
+save/load inside a network; and the whole forward/backward on the strict stand-in device, equal to NumPy
+bitwise and with no host reads.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+import neuro
+from neuro import backend, registry
+from neuro.functional.conv import same_padding
+from neuro.layers import (
+    AvgPool2D,
+    BatchNorm,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAveragePooling2D,
+    LeakyReLU,
+    Linear,
+    MaxPool2D,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
+
+
+@dataclasses.dataclass
+class Case:
+    id: str
+    make: Callable[[], Any]
+    input_shape: tuple[int, ...]
+    #: torch reference: f(torch, layer, x, params) -> y, with params the layer's params as torch tensors
+    ref: Callable[..., Any] | None
+    positive: bool = False  # inputs away from kinks (ReLU, max pooling ties) for finite differences
+
+
+# -- torch references (channels-last in, channels-last out) --------------------------------------------------
+def _nchw(t):
+    return t.permute(0, 3, 1, 2)
+
+
+def _nhwc(t):
+    return t.permute(0, 2, 3, 1)
+
+
+def _act(torch, name, t, layer=None):
+    f = torch.nn.functional
+    return {
+        "linear": lambda: t,
+        "relu": lambda: f.relu(t),
+        "leaky_relu": lambda: f.leaky_relu(t, layer.alpha if layer is not None else 0.01),
+        "sigmoid": lambda: torch.sigmoid(t),
+        "tanh": lambda: torch.tanh(t),
+        "softmax": lambda: torch.softmax(t, dim=-1),
+    }[name]()
+
+
+def _pad_same(torch, t, layer, value=0.0):
+    """Pad an NCHW tensor as neuro's 'same' does (extra cell at the bottom / right)."""
+    h, w = t.shape[2], t.shape[3]
+    size = layer.kernel_size if hasattr(layer, "kernel_size") else layer.pool_size
+    top, bottom = same_padding(h, size[0], layer.stride[0])
+    left, right = same_padding(w, size[1], layer.stride[1])
+    return torch.nn.functional.pad(t, (left, right, top, bottom), value=value)
+
+
+def ref_dense(torch, layer, x, p):
+    return _act(torch, layer.activation.key, x @ p["kernel"] + p["bias"], layer.activation)
+
+
+def ref_conv(torch, layer, x, p):
+    t = _nchw(x)
+    if layer.padding == "same":
+        t = _pad_same(torch, t, layer)
+    z = torch.nn.functional.conv2d(t, p["kernel"].permute(3, 2, 0, 1), p["bias"], stride=layer.stride)
+    return _act(torch, layer.activation.key, _nhwc(z), layer.activation)
+
+
+def ref_maxpool(torch, layer, x, p):
+    t = _nchw(x)
+    if layer.padding == "same":
+        t = _pad_same(torch, t, layer, value=-float("inf"))
+    return _nhwc(torch.nn.functional.max_pool2d(t, layer.pool_size, layer.stride))
+
+
+def ref_avgpool(torch, layer, x, p):
+    t = _nchw(x)
+    f = torch.nn.functional
+    if layer.padding == "valid":
+        return _nhwc(f.avg_pool2d(t, layer.pool_size, layer.stride))
+    ones = torch.ones_like(t[:, :1])
+    total = f.avg_pool2d(_pad_same(torch, t, layer), layer.pool_size, layer.stride)
+    count = f.avg_pool2d(_pad_same(torch, ones, layer), layer.pool_size, layer.stride)
+    return _nhwc(total / count)  # the mean over the cells inside the input only
+
+
+def ref_gap(torch, layer, x, p):
+    return x.mean(dim=(1, 2))
+
+
+def ref_batchnorm(torch, layer, x, p):
+    c = x.shape[-1]
+    t = x.reshape(-1, c)
+    y = torch.nn.functional.batch_norm(
+        t, None, None, p["gamma"], p["beta"], training=True, eps=layer.epsilon
+    )
+    return y.reshape(x.shape)
+
+
+def ref_flatten(torch, layer, x, p):
+    return x.reshape(x.shape[0], -1)
+
+
+def ref_activation(torch, layer, x, p):
+    return _act(torch, layer.key, x, layer)
+
+
+CASES = [
+    Case("dense_tanh", lambda: Dense(5, "tanh"), (7,), ref_dense),
+    Case("dense_linear", lambda: Dense(3), (4,), ref_dense),
+    Case("dense_softmax", lambda: Dense(4, "softmax", weights_initializer="glorot_normal"), (6,), ref_dense),
+    Case("conv_valid", lambda: Conv2D(3, 3, activation="sigmoid"), (6, 5, 2), ref_conv),
+    Case("conv_same_stride2", lambda: Conv2D(4, (3, 2), stride=2, padding="same"), (7, 6, 3), ref_conv),
+    Case("conv_1x1", lambda: Conv2D(2, 1), (3, 3, 4), ref_conv),
+    Case("conv_same_leaky", lambda: Conv2D(2, 3, padding="same", activation=LeakyReLU(0.2)), (5, 5, 1),
+         ref_conv, positive=True),
+    Case("maxpool_2x2", lambda: MaxPool2D(2), (6, 4, 3), ref_maxpool),
+    Case("maxpool_overlap", lambda: MaxPool2D(3, stride=2), (7, 7, 2), ref_maxpool),
+    Case("maxpool_same_odd", lambda: MaxPool2D(2, padding="same"), (5, 3, 2), ref_maxpool),
+    Case("maxpool_same_stride1", lambda: MaxPool2D(3, stride=1, padding="same"), (4, 4, 1), ref_maxpool),
+    Case("avgpool_2x2", lambda: AvgPool2D(2), (4, 6, 3), ref_avgpool),
+    Case("avgpool_overlap", lambda: AvgPool2D((3, 2), stride=(2, 1)), (7, 5, 2), ref_avgpool),
+    Case("avgpool_same_odd", lambda: AvgPool2D(2, padding="same"), (5, 3, 2), ref_avgpool),
+    Case("avgpool_same_stride1", lambda: AvgPool2D(3, stride=1, padding="same"), (4, 5, 2), ref_avgpool),
+    Case("global_avg_pool", lambda: GlobalAveragePooling2D(), (3, 4, 5), ref_gap),
+    Case("batchnorm_dense", lambda: BatchNorm(), (6,), ref_batchnorm),
+    Case("batchnorm_conv", lambda: BatchNorm(momentum=0.9, epsilon=1e-3), (3, 4, 2), ref_batchnorm),
+    Case("dropout", lambda: Dropout(0.3), (10,), None),
+    Case("flatten", lambda: Flatten(), (3, 2, 4), ref_flatten),
+    Case("relu", lambda: ReLU(), (9,), ref_activation, positive=True),
+    Case("leaky_relu", lambda: LeakyReLU(0.1), (9,), ref_activation, positive=True),
+    Case("sigmoid", lambda: Sigmoid(), (9,), ref_activation),
+    Case("tanh", lambda: Tanh(), (3, 3), ref_activation),
+    Case("softmax", lambda: Softmax(), (6,), ref_activation),
+    Case("linear", lambda: Linear(), (5,), ref_activation),
+]
+
+IDS = [c.id for c in CASES]
+BATCH = 5
+
+
+def _input(case: Case, dtype=np.float64, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((BATCH, *case.input_shape))
+    if case.positive:  # keep values away from 0 so that finite differences never cross a kink
+        x = np.where(x >= 0, x + 0.1, x - 0.1)
+    return x.astype(dtype)
+
+
+def _built(case: Case, dtype=np.float64, xp=np, seed=0):
+    layer = case.make()
+    layer.build(case.input_shape, np.random.default_rng(seed), dtype, xp)
+    # non-trivial BatchNorm parameters and buffers
+    if isinstance(layer, BatchNorm):
+        rng = np.random.default_rng(seed + 1)
+        for store in (layer.params, layer.buffers):
+            for k in store:
+                store[k][...] = backend.to_device(rng.uniform(0.5, 1.5, store[k].shape).astype(dtype), xp)
+    return layer
+
+
+def _rng(xp=np, seed=3):
+    return backend.DeviceRNG(xp, np.random.default_rng(seed))
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_output_shape(case):
+    layer = _built(case)
+    y, ctx = layer.forward(_input(case), training=True, rng=_rng())
+    assert y.shape == (BATCH, *layer.output_shape) == (BATCH, *layer.compute_output_shape(case.input_shape))
+    assert ctx is not None
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.ref is not None], ids=[c.id for c in CASES if c.ref])
+def test_values_and_gradients_match_pytorch(case, torch):
+    layer = _built(case)
+    x = _input(case)
+    y, ctx = layer.forward(x, training=True, rng=_rng())
+    r = np.random.default_rng(9).standard_normal(y.shape)
+    dx = layer.backward(r, ctx)
+    tx = torch.tensor(x, requires_grad=True)
+    tp = {k: torch.tensor(v, requires_grad=True) for k, v in layer.params.items()}
+    ty = case.ref(torch, layer, tx, tp)
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-10, atol=1e-12)
+    (ty * torch.tensor(r)).sum().backward()
+    np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-9, atol=1e-11)
+    for k, t in tp.items():
+        np.testing.assert_allclose(layer.grads[k], t.grad.numpy(), rtol=1e-9, atol=1e-11, err_msg=k)
+
+
+def test_dropout_values():
+    layer = _built(next(c for c in CASES if c.id == "dropout"))
+    x = _input(CASES[IDS.index("dropout")])
+    y, mask = layer.forward(x, training=True, rng=_rng())
+    u = np.random.default_rng(3).random(x.shape)  # the numbers the generator gives
+    expected_mask = (u >= 0.3) / 0.7
+    np.testing.assert_allclose(y, x * expected_mask, rtol=1e-15)
+    np.testing.assert_array_equal(layer.backward(np.ones_like(x), mask), expected_mask)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_finite_difference_gradients(case):
+    layer = _built(case)
+    report = neuro.check_gradients(layer, _input(case), max_entries=60)
+    assert report.max_error < 1e-6, report
+    assert "input" in report.errors and set(layer.params) <= set(report.errors)
+
+
+def _state(layer):
+    return copy.deepcopy({k: v for k, v in vars(layer).items()})
+
+
+def _equal_state(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        va, vb = a[k], b[k]
+        if isinstance(va, dict):
+            assert va.keys() == vb.keys(), k
+            for kk in va:
+                if isinstance(va[kk], np.ndarray):
+                    np.testing.assert_array_equal(va[kk], vb[kk], err_msg=f"{k}.{kk}")
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_inference_keeps_nothing(case):
+    layer = _built(case)
+    x = _input(case)
+    _, ctx = layer.forward(x, training=True, rng=_rng())  # a training step first: scratch may exist
+    before = _state(layer)
+    y, none = layer.forward(x)
+    assert none is None
+    np.testing.assert_array_equal(layer(x), y)
+    _equal_state(before, _state(layer))
+    assert set(vars(layer)) == set(before)
+    with pytest.raises(RuntimeError, match=r"needs the context returned by forward\(x, training=True\)"):
+        layer.backward(np.ones_like(y), None)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if not isinstance(c.make(), neuro.Activation)],
+                         ids=[c.id for c in CASES if not isinstance(c.make(), neuro.Activation)])
+def test_need_input_grad_false(case):
+    layer = _built(case)
+    x = _input(case)
+    y, ctx = layer.forward(x, training=True, rng=_rng())
+    layer.backward(np.ones_like(y), ctx)
+    expected = {k: g.copy() for k, g in layer.grads.items()}
+    layer.need_input_grad = False
+    y, ctx = layer.forward(x, training=True, rng=_rng())
+    assert layer.backward(np.ones_like(y), ctx) is None
+    for k, g in expected.items():
+        np.testing.assert_array_equal(layer.grads[k], g)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_float32_stays_float32(case):
+    layer = _built(case, np.float32)
+    x = _input(case, np.float32)
+    y, ctx = layer.forward(x, training=True, rng=_rng())
+    assert y.dtype == np.float32
+    assert layer(x).dtype == np.float32
+    dx = layer.backward(np.ones_like(y), ctx)
+    assert dx.dtype == np.float32
+    assert all(a.dtype == np.float32 for s in (layer.params, layer.grads, layer.buffers) for a in s.values())
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_config_round_trip(case):
+    layer = case.make()
+    cfg = layer.get_config()
+    assert type(layer).from_config(cfg).get_config() == cfg
+    spec = registry.serialize(layer)
+    again = registry.deserialize("layer", spec)
+    assert type(again) is type(layer) and again.get_config() == cfg
+    import json
+
+    assert json.loads(json.dumps(spec)) == spec  # plain JSON values
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_save_load_round_trip(case, tmp_path):
+    net = neuro.Network(case.input_shape, "mse", "sgd", seed=0)
+    net.add(case.make())
+    if len(net.output_shape) > 1:
+        net.add(Flatten())
+    net.add(Dense(2))
+    x = _input(case, np.float32)
+    net.fit(x, np.zeros((BATCH, 2)), batch_size=2, epochs=1, verbose=0)
+    net.save(tmp_path / "m.h5")
+    loaded = neuro.Network.load(tmp_path / "m.h5")
+    assert [type(a) for a in loaded.layers] == [type(a) for a in net.layers]
+    assert [a.get_config() for a in loaded.layers] == [a.get_config() for a in net.layers]
+    np.testing.assert_array_equal(loaded.predict(x), net.predict(x))
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_strict_device_equals_numpy_without_host_reads(case, dtype):
+    strict = backend.get_device("strict")
+    host = _built(case, dtype, np)
+    dev = _built(case, dtype, strict)
+    x = _input(case, dtype)
+    y, ctx = host.forward(x, training=True, rng=_rng())
+    r = np.random.default_rng(9).standard_normal(y.shape).astype(dtype)
+    dx = host.backward(r, ctx)
+    reads = backend.host_reads()
+    xd, rd = backend.to_device(x, strict), backend.to_device(r, strict)
+    yd, ctxd = dev.forward(xd, training=True, rng=_rng(strict))
+    dxd = dev.backward(rd, ctxd)
+    yi = dev(xd)
+    assert backend.host_reads() == reads, "a forward or backward read from the device"
+    np.testing.assert_array_equal(backend.to_numpy(yd), y)
+    np.testing.assert_array_equal(backend.to_numpy(dxd), dx)
+    np.testing.assert_array_equal(backend.to_numpy(yi), host(x))
+    for k in host.params:
+        np.testing.assert_array_equal(backend.to_numpy(dev.grads[k]), host.grads[k])
+    for k in host.buffers:
+        np.testing.assert_array_equal(backend.to_numpy(dev.buffers[k]), host.buffers[k])

@@ -1,0 +1,195 @@
+"""Devices: arrays choose their library, the strict stand-in finds hidden host transfers, networks move as a
+whole, and a training step reads the device a constant number of times."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import neuro
+from neuro import backend
+from neuro._strict import HostTransferError
+from neuro.layers import BatchNorm, Conv2D, Dense, Dropout, Flatten, MaxPool2D
+
+STRICT = backend.get_device("strict")
+
+
+def _cnn(device="numpy", seed=0, extra_dense=0, optimizer="adam"):
+    net = neuro.Network((8, 8, 1), "softmax_crossentropy", optimizer, seed=seed, device=device)
+    net.add(Conv2D(4, 3, padding="same", activation="relu")).add(BatchNorm()).add(MaxPool2D(2))
+    net.add(Dropout(0.25)).add(Flatten())
+    for _ in range(extra_dense):
+        net.add(Dense(8, "tanh"))
+    net.add(Dense(3, "softmax"))
+    return net
+
+
+def _data(n=48, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, 8, 8, 1)).astype(np.float32), rng.integers(0, 3, n)
+
+
+def _state(net):
+    opt = net.optimizer.get_state()
+    return net.get_weights(), opt["iterations"], [a for s in opt["slots"] for a in s.values()]
+
+
+def _assert_same_state(a, b):
+    wa, ia, sa = a
+    wb, ib, sb = b
+    assert ia == ib
+    for u, v in zip(wa + sa, wb + sb, strict=True):
+        np.testing.assert_array_equal(u, v)
+
+
+# -- the strict stand-in ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "trip",
+    [
+        lambda a: np.asarray(a),
+        lambda a: float(a.sum()),
+        lambda a: int(a[0]),
+        lambda a: bool(a.sum() > 0),
+        lambda a: a.sum().item(),
+        lambda a: a.tolist(),
+        lambda a: a.tobytes(),
+        lambda a: f"{a.sum():.3f}",
+        lambda a: np.sum(a),
+        lambda a: np.concatenate([a, a]),
+        lambda a: np.add(a, np.ones(3)),
+        lambda a: a + np.ones(3),
+        lambda a: np.ones(3) * a,
+        lambda a: STRICT.add(a, np.ones(3)),
+        lambda a: a.__setitem__(slice(None), np.zeros(3)),
+    ],
+)
+def test_strict_arrays_refuse_implicit_host_trips(trip):
+    a = backend.to_device(np.arange(3.0), STRICT)
+    with pytest.raises(HostTransferError, match="strict-device array"):
+        trip(a)
+
+
+def test_strict_arrays_allow_device_math_and_count_reads():
+    a = backend.to_device(np.arange(6.0).reshape(2, 3), STRICT)
+    b = STRICT.exp(a) * np.float32(2) + 1.0
+    assert isinstance(np.exp(a), type(a)) and isinstance(np.float64(2) * a, type(a))  # ufuncs run on the device
+    b[0, 1] = 5.0
+    before = backend.host_reads()
+    out = backend.to_numpy(b.sum(axis=0))
+    assert backend.host_reads() == before + 1
+    expected = np.exp(np.arange(6.0).reshape(2, 3)) * 2 + 1
+    expected[0, 1] = 5.0
+    np.testing.assert_allclose(out, expected.sum(axis=0))
+
+
+def test_get_array_module_and_mixing_devices():
+    a = backend.to_device(np.ones(2), STRICT)
+    assert backend.get_array_module(np.ones(2), 3.0, None) is np
+    assert backend.get_array_module(a, 1) is STRICT
+    with pytest.raises(backend.DeviceMismatchError, match="arrays from two devices met in one call: numpy and strict"):
+        backend.get_array_module(np.ones(2), a)
+
+
+def test_bad_device_names():
+    net = _cnn()
+    with pytest.raises(ValueError, match=r"device must be one of \['numpy', 'cupy', 'strict'\] .*got 'tpu'"):
+        net.to("tpu")
+    with pytest.raises(ValueError, match="device must be one of"):
+        neuro.Network((2,), "mse", "sgd", device=3)
+
+
+def test_cupy_missing_is_a_clear_error():
+    pytest.importorskip("numpy")
+    try:
+        import cupy  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match=r"device 'cupy' needs CuPy.*pip install 'neuro\[gpu\]'"):
+            backend.get_device("cupy")
+    else:  # pragma: no cover - machines with CuPy
+        pytest.skip("CuPy is installed here")
+
+
+def test_data_on_another_device_is_refused():
+    net = _cnn()
+    x, _ = _data(4)
+    with pytest.raises(backend.DeviceMismatchError, match="x is on device 'strict' but the network is on 'numpy'"):
+        net.predict(backend.to_device(x, STRICT))
+
+
+# -- training on the strict device --------------------------------------------------------------------------
+def test_strict_training_equals_numpy_bitwise():
+    x, y = _data()
+    host, dev = _cnn(), _cnn("strict")
+    h1 = host.fit(x, y, batch_size=16, epochs=2, verbose=0, validation_split=0.25)
+    h2 = dev.fit(x, y, batch_size=16, epochs=2, verbose=0, validation_split=0.25)
+    assert h1.history == h2.history
+    _assert_same_state(_state(host), _state(dev))
+    p = dev.predict(x)
+    assert backend.get_array_module(p) is STRICT
+    np.testing.assert_array_equal(backend.to_numpy(p), host.predict(x))
+    assert dev.evaluate(x, y) == host.evaluate(x, y)
+
+
+def _reads_of_one_epoch(extra_dense, n=64, batch=16):
+    x, y = _data(n)
+    net = _cnn("strict", extra_dense=extra_dense)
+    before = backend.host_reads()
+    net.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+    return backend.host_reads() - before
+
+
+def test_host_reads_per_step_are_a_constant():
+    steps = 4
+    shallow, deep = _reads_of_one_epoch(0), _reads_of_one_epoch(5)
+    # one read per step (the finiteness guard), plus the checks of x and y and the epoch's loss and metric
+    assert shallow == deep
+    assert shallow - steps == _reads_of_one_epoch(0, n=128) - 2 * steps
+    assert shallow - steps <= 6
+
+
+def test_move_to_strict_and_back_gives_the_same_predictions():
+    x, y = _data()
+    net = _cnn()
+    net.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    before = net.predict(x)
+    state = _state(net)
+    net.to("strict")
+    assert net.device == "strict"
+    assert all(backend.get_array_module(a) is STRICT for layer in net.layers for a in layer.params.values())
+    np.testing.assert_array_equal(backend.to_numpy(net.predict(x)), before)
+    net.fit(x, y, batch_size=16, epochs=1, verbose=0)  # trains there
+    net.to("numpy")
+    ref = _cnn()
+    ref.fit(x, y, batch_size=16, epochs=2, verbose=0)
+    _assert_same_state(_state(ref), _state(net))
+    assert state[1] < _state(net)[1]
+
+
+@pytest.mark.parametrize(("save_on", "load_on"), [("strict", "numpy"), ("numpy", "strict"), ("strict", "strict")])
+def test_save_on_one_device_load_on_another(tmp_path, save_on, load_on):
+    x, y = _data()
+    net = _cnn(save_on)
+    net.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    net.save(tmp_path / "m.h5")
+    loaded = neuro.Network.load(tmp_path / "m.h5", device=load_on)
+    assert loaded.device == load_on
+    np.testing.assert_array_equal(backend.to_numpy(loaded.predict(x)), backend.to_numpy(net.predict(x)))
+    # and training resumes identically
+    net.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    loaded.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    np.testing.assert_array_equal(backend.to_numpy(loaded.predict(x)), backend.to_numpy(net.predict(x)))
+
+
+def test_moving_during_fit_and_adding_after_training_are_refused():
+    x, y = _data(16)
+    net = _cnn()
+
+    class Mover(neuro.callbacks.Callback):
+        def on_batch_end(self, batch, logs):
+            self.network.to("strict")
+
+    with pytest.raises(RuntimeError, match="cannot move the network to 'strict' while fit is running on 'numpy'"):
+        net.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[Mover()])
+    net.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"cannot add Dense after training started: the optimizer holds state"):
+        net.add(Dense(2))

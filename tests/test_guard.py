@@ -1,0 +1,130 @@
+"""The training step's guard: a step that would make anything non-finite changes nothing, and predict is safe
+from other threads while fit runs."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import neuro
+from neuro.layers import BatchNorm, Dense, Dropout
+from neuro.optimizers import SGD, Adadelta, Adam, RMSprop
+
+
+def _net(optimizer, seed=0, device="numpy"):
+    net = neuro.Network((4,), "mse", optimizer, seed=seed, device=device)
+    net.add(Dense(8, "tanh")).add(BatchNorm()).add(Dense(2))
+    return net
+
+
+def _everything(net):
+    """Params, buffers, optimizer state and step count, as host copies."""
+    opt = net.optimizer.get_state()
+    return net.get_weights(), opt["iterations"], [a for s in opt["slots"] for a in s.values()]
+
+
+class _Snapshots(neuro.callbacks.Callback):
+    def on_batch_begin(self, batch, logs):
+        self.last = _everything(self.network)
+
+
+@pytest.mark.parametrize(
+    ("make", "lr"),
+    [
+        (lambda: SGD(0.01), 1e38),
+        (lambda: SGD(0.01, momentum=0.9), 1e38),
+        (lambda: SGD(0.01, momentum=0.9, nesterov=True), 1e38),
+        (lambda: Adam(0.01), 1e38),
+        (lambda: RMSprop(0.01), 1e38),
+        (lambda: Adadelta(1.0), 1e10),
+    ],
+    ids=["sgd", "momentum", "nesterov", "adam", "rmsprop", "adadelta"],
+)
+@pytest.mark.parametrize("device", ["numpy", "strict"])
+def test_an_overflowing_update_changes_nothing(make, lr, device):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, 4)).astype(np.float32) * 100
+    y = rng.standard_normal((32, 2)).astype(np.float32) * 100
+    net = _net(make(), device=device)
+    net.fit(x, y, batch_size=8, epochs=1, verbose=0)  # state exists before the bad steps
+    net.optimizer.learning_rate = lr
+    snaps = _Snapshots()
+    with pytest.raises(FloatingPointError, match=r"at epoch \d+, batch \d+; training stopped and the weights are"):
+        net.fit(x, y, batch_size=8, epochs=50, verbose=0, callbacks=[snaps])
+    weights, iterations, state = _everything(net)
+    w0, i0, s0 = snaps.last
+    assert iterations == i0
+    for a, b in zip(weights + state, w0 + s0, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert all(np.isfinite(a).all() for a in weights + state)
+
+
+def test_the_guard_names_what_went_wrong():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((8, 4)).astype(np.float32)
+    net = _net(SGD(0.1))
+    with pytest.raises(FloatingPointError, match=r"^the update made the weights or the optimizer state non-finite"):
+        net.optimizer.learning_rate = 3e38
+        net.fit(x * 1e3, rng.standard_normal((8, 2)) * 1e3, batch_size=8, epochs=5, verbose=0)
+    net = _net(SGD(0.1))
+    big = np.full((8, 2), 3e38, dtype=np.float32)
+    with pytest.raises(FloatingPointError, match=r"^loss became inf at epoch 1, batch 1"):
+        net.fit(x, big, batch_size=8, verbose=0)
+
+
+def test_finite_values_whose_sum_overflows_are_not_a_failure():
+    net = neuro.Network((1,), "mse", SGD(1e-30), seed=0)
+    net.add(Dense(4))
+    net.layers[0].params["kernel"][...] = 3e38  # finite, but their sum is not
+    net.fit(np.zeros((2, 1)), np.zeros((2, 4)), batch_size=2, epochs=1, verbose=0)
+    assert net.optimizer.iterations == 1
+
+
+def _cnn(seed=0):
+    net = neuro.Network((6,), "softmax_crossentropy", Adam(0.01), seed=seed)
+    net.add(Dense(16, "relu")).add(BatchNorm()).add(Dropout(0.3)).add(Dense(3, "softmax"))
+    return net
+
+
+def test_predict_from_another_thread_during_fit():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((400, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 400)
+    xq = x[:7]
+
+    class Record(neuro.callbacks.Callback):
+        def __init__(self):
+            self.seen = []
+
+        def on_train_begin(self, logs):
+            self.seen.append(self.network.predict(xq).tobytes())
+
+        def on_batch_end(self, batch, logs):
+            self.seen.append(self.network.predict(xq).tobytes())
+
+    reference = _cnn()
+    rec = Record()
+    reference.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[rec])
+    boundaries = set(rec.seen)
+
+    net = _cnn()
+    seen: list[bytes] = []
+    stop = threading.Event()
+
+    def monitor():
+        while not stop.is_set():
+            seen.append(net.predict(xq).tobytes())
+
+    thread = threading.Thread(target=monitor)
+    thread.start()
+    try:
+        net.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    finally:
+        stop.set()
+        thread.join()
+    assert len(seen) > 5
+    for a, b in zip(net.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)  # fit unaffected
+    assert set(seen) <= boundaries  # every prediction is the network's between two steps
