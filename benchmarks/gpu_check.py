@@ -312,7 +312,7 @@ def main() -> int:
         "",
         f"One epoch on {len(x)} images ({source}), same seed on the CPU and on the device:",
         "",
-        "| network | batches | running loss, no dropout (max rel. diff) | epoch loss, dropout (rel. diff) | ok |",
+        "| network | batches | running loss, no dropout (rel. diff) | epoch loss, dropout (rel. diff) | ok |",
         "| --- | ---: | ---: | ---: | --- |",
     ]
     lines += [f"| {k} | {n} | {c:.1e} | {e:.1e} | {'yes' if ok else 'NO'} |" for k, n, c, e, ok in training]
@@ -322,7 +322,7 @@ def main() -> int:
         "",
         "Training throughput (samples/s; best of 3 timed runs after a warm-up):",
         "",
-        "| network | batch | neuro CPU, 2 threads | neuro, device | PyTorch CUDA | device / CPU | device / PyTorch |",
+        "| network | batch | neuro CPU 2 thr | neuro device | PyTorch CUDA | device/CPU | device/PyTorch |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for kind, batch, cpu, gpu, tch in speed:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import pathlib
 
 import numpy as np
@@ -29,3 +31,37 @@ def torch():
     torch = pytest.importorskip("torch")
     torch.set_num_threads(1)
     return torch
+
+
+def _assert_same_state(before, after, path):
+    """Deep equality of two snapshots of an object's attributes (arrays compared bit for bit)."""
+    if isinstance(before, np.ndarray):
+        assert isinstance(after, np.ndarray), f"{path}: was an array, now {type(after).__name__}"
+        assert before.dtype == after.dtype and before.shape == after.shape, f"{path}: dtype or shape changed"
+        np.testing.assert_array_equal(after, before, err_msg=f"{path} changed")
+    elif isinstance(before, dict):
+        assert isinstance(after, dict) and set(before) == set(after), f"{path}: keys changed"
+        for k in before:
+            _assert_same_state(before[k], after[k], f"{path}[{k!r}]")
+    elif isinstance(before, (list, tuple)):
+        assert type(before) is type(after) and len(before) == len(after), f"{path}: changed"
+        for i, (a, b) in enumerate(zip(before, after, strict=True)):
+            _assert_same_state(a, b, f"{path}[{i}]")
+    elif hasattr(before, "__dict__") and not isinstance(before, type):
+        assert type(before) is type(after), f"{path}: type changed"
+        _assert_same_state(vars(before), vars(after), path)
+    else:
+        assert before == after, f"{path}: {before!r} became {after!r}"
+
+
+@pytest.fixture
+def assert_unchanged():
+    """``with assert_unchanged(obj): ...`` checks that the block leaves ``vars(obj)`` (deeply) as it was."""
+
+    @contextlib.contextmanager
+    def check(obj):
+        before = copy.deepcopy(vars(obj))
+        yield
+        _assert_same_state(before, vars(obj), type(obj).__name__)
+
+    return check

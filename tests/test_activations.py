@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import neuro
-from neuro import activations
+from neuro import activations, registry
 from neuro.activations import LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
 
 pytestmark = pytest.mark.usefixtures("float64")
@@ -76,9 +76,9 @@ def torch_forward_backward(torch, oracle, x, g):
 
 def neuro_forward_backward(act, x, g):
     x_in = x.copy()
-    y = act.forward(x_in, training=True)
+    y, ctx = act.forward(x_in, training=True)
     np.testing.assert_array_equal(x_in, x)  # inplace=False must not touch the input
-    return y, act.backward(g.copy())
+    return y, act.backward(g.copy(), ctx)
 
 
 # -- against PyTorch -----------------------------------------------------------------------------------
@@ -114,9 +114,9 @@ def test_tanh_backward_formula_matches_torch(torch, rng):
     x = 3.0 * rng.standard_normal((6, 5))
     g = rng.standard_normal(x.shape)
     act = Tanh()
-    y = act.forward(x, training=True)
+    y, ctx = act.forward(x, training=True)
     ref = torch.ops.aten.tanh_backward(torch.tensor(g), torch.tensor(y)).numpy()
-    np.testing.assert_allclose(act.backward(g), ref, rtol=1e-14, atol=0)
+    np.testing.assert_allclose(act.backward(g, ctx), ref, rtol=1e-14, atol=0)
 
 
 def test_leaky_relu_definition():
@@ -124,20 +124,24 @@ def test_leaky_relu_definition():
     g = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
     default = LeakyReLU()
     assert default.alpha == 0.01
-    np.testing.assert_array_equal(default.forward(x, training=True), [-0.02, -0.005, 0.0, 0.5, 2.0])
-    np.testing.assert_array_equal(default.backward(g), [0.01, 0.02, 0.03, 4.0, 5.0])
+    y, ctx = default.forward(x, training=True)
+    np.testing.assert_array_equal(y, [-0.02, -0.005, 0.0, 0.5, 2.0])
+    np.testing.assert_array_equal(default.backward(g, ctx), [0.01, 0.02, 0.03, 4.0, 5.0])
     custom = LeakyReLU(alpha=0.25)
-    np.testing.assert_array_equal(custom.forward(x, training=True), [-0.5, -0.125, 0.0, 0.5, 2.0])
-    np.testing.assert_array_equal(custom.backward(g), [0.25, 0.5, 0.75, 4.0, 5.0])
-    assert custom.get_config() == {"name": "leaky_relu", "class": "LeakyReLU", "alpha": 0.25}
+    y, ctx = custom.forward(x, training=True)
+    np.testing.assert_array_equal(y, [-0.5, -0.125, 0.0, 0.5, 2.0])
+    np.testing.assert_array_equal(custom.backward(g, ctx), [0.25, 0.5, 0.75, 4.0, 5.0])
+    assert custom.name == "leaky_relu"
+    assert custom.get_config() == {"alpha": 0.25}
+    assert registry.serialize(custom) == {"class": "LeakyReLU", "config": {"alpha": 0.25}}
 
 
 def test_sigmoid_no_overflow_and_exact_limits():
     x = np.array([-1e4, -1e3, -750.0, -40.0, 0.0, 40.0, 750.0, 1e3, 1e4])
     act = Sigmoid()
     with strict_fp():
-        y = act.forward(x, training=True)
-        dx = act.backward(np.ones_like(x))
+        y, ctx = act.forward(x, training=True)
+        dx = act.backward(np.ones_like(x), ctx)
     assert y[0] == 0.0 and y[-1] == 1.0 and y[4] == 0.5
     assert np.all((y >= 0) & (y <= 1))
     np.testing.assert_allclose(y[3], 1 / (1 + np.exp(40.0)), rtol=1e-14)
@@ -157,8 +161,8 @@ def test_softmax_extreme_rows_finite_and_exact():
     )
     act = Softmax()
     with strict_fp():
-        y = act.forward(x, training=True)
-        dx = act.backward(np.array([[1.0, 2.0, 3.0]] * 4))
+        y, ctx = act.forward(x, training=True)
+        dx = act.backward(np.array([[1.0, 2.0, 3.0]] * 4), ctx)
     expected = np.array(
         [[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [1 / 3, 1 / 3, 1 / 3], [1 / 3, 1 / 3, 1 / 3]]
     )
@@ -171,31 +175,37 @@ def test_softmax_extreme_rows_finite_and_exact():
 
 def test_softmax_is_along_last_axis(rng):
     x = rng.standard_normal((2, 3, 4, 5))
-    y = Softmax().forward(x.copy())
+    y = Softmax()(x.copy())
     np.testing.assert_allclose(y.sum(axis=-1), 1.0, rtol=1e-15)
     np.testing.assert_allclose(y[1, 2, 3], np.exp(x[1, 2, 3]) / np.exp(x[1, 2, 3]).sum(), rtol=1e-14)
 
 
 @pytest.mark.parametrize("factory", FACTORIES, ids=IDS)
-def test_inference_forward_leaves_no_cache(rng, factory):
+def test_inference_forward_leaves_no_context(rng, factory, assert_unchanged):
     act = factory()
     x = rng.standard_normal((3, 4))
-    act.forward(x, training=False)
-    with pytest.raises(RuntimeError, match="training=True"):
-        act.backward(np.ones_like(x))
+    x_before = x.copy()
+    with assert_unchanged(act):
+        y, ctx = act.forward(x, training=False)
+        np.testing.assert_array_equal(act(x), y)
+    assert ctx is None
+    np.testing.assert_array_equal(x, x_before)
+    with pytest.raises(RuntimeError, match=r"needs the context returned by forward\(x, training=True\)"):
+        act.backward(np.ones_like(x), ctx)
+    with assert_unchanged(act):  # a training forward keeps nothing on the activation either
+        act.forward(x, training=True)
 
 
 @pytest.mark.parametrize("factory", FACTORIES, ids=IDS)
 def test_inplace_forward_matches(rng, factory):
     x = rng.standard_normal((4, 5))
-    expected = factory().forward(x.copy(), training=True)
+    ref = factory()
+    expected, ref_ctx = ref.forward(x.copy(), training=True)
     act = factory()
-    y = act.forward(x.copy(), training=True, inplace=True)
+    y, ctx = act.forward(x.copy(), training=True, inplace=True)
     np.testing.assert_array_equal(y, expected)
     g = rng.standard_normal(x.shape)
-    ref = factory()
-    ref.forward(x.copy(), training=True)
-    np.testing.assert_array_equal(act.backward(g), ref.backward(g))
+    np.testing.assert_array_equal(act.backward(g, ctx), ref.backward(g, ref_ctx))
 
 
 # -- finite differences ---------------------------------------------------------------------------------
@@ -231,51 +241,59 @@ def test_check_gradients(rng, factory):
 def test_get_names_and_aliases(spec, cls):
     act = activations.get(spec)
     assert type(act) is cls
-    assert act.get_config()["name"] == cls.key
+    assert act.name == cls.key
+    assert registry.serialize(act)["class"] == cls.__name__
 
 
 @pytest.mark.parametrize("factory", FACTORIES, ids=IDS)
 def test_get_config_round_trip(factory):
     act = factory()
-    again = activations.get(act.get_config())
+    again = activations.get(registry.serialize(act))
     assert type(again) is type(act) and again is not act
     assert again.get_config() == act.get_config()
+    rebuilt = type(act).from_config(act.get_config())
+    assert type(rebuilt) is type(act) and rebuilt.get_config() == act.get_config()
 
 
 def test_get_config_dict_with_arguments():
-    act = activations.get({"name": "leaky_relu", "alpha": 0.3})
+    act = activations.get({"class": "LeakyReLU", "config": {"alpha": 0.3}})
     assert isinstance(act, LeakyReLU) and act.alpha == 0.3
-    np.testing.assert_array_equal(act.forward(np.array([-1.0, 2.0])), [-0.3, 2.0])
+    np.testing.assert_array_equal(act(np.array([-1.0, 2.0])), [-0.3, 2.0])
+    again = activations.get({"class": "leaky_relu", "config": {"alpha": 0.3}})  # names are normalised
+    assert isinstance(again, LeakyReLU) and again.alpha == 0.3
 
 
-def test_get_copies_instances_without_sharing_cache(rng):
+def test_get_copies_instances_without_sharing_state(rng, assert_unchanged):
     original = LeakyReLU(0.2)
     x = rng.standard_normal((3, 4))
-    original.forward(x, training=True)
+    y, ctx = original.forward(x, training=True)
     copy_ = activations.get(original)
     assert copy_ is not original and isinstance(copy_, LeakyReLU) and copy_.alpha == 0.2
-    # the copy has not run forward: it must not inherit the original's cache
-    with pytest.raises(RuntimeError):
-        copy_.backward(np.ones_like(x))
-    # the two never share a cache: a forward on one leaves the other's backward unchanged
+    # the copy has not run forward: without a context its backward refuses to run
+    with pytest.raises(RuntimeError, match="training=True"):
+        copy_.backward(np.ones_like(x), None)
+    # the two share nothing: a forward on the copy leaves the original and its context as they were
     g = rng.standard_normal(x.shape)
-    before = original.backward(g)
-    copy_.forward(-x, training=True)
-    np.testing.assert_array_equal(original.backward(g), before)
-    np.testing.assert_array_equal(copy_.backward(g), np.where(-x > 0, g, 0.2 * g))
+    before = original.backward(g, ctx)
+    with assert_unchanged(original):
+        y_copy, ctx_copy = copy_.forward(-x, training=True)
+    np.testing.assert_array_equal(original.backward(g, ctx), before)
+    np.testing.assert_array_equal(copy_.backward(g, ctx_copy), np.where(-x > 0, g, 0.2 * g))
+    np.testing.assert_array_equal(before, np.where(x > 0, g, 0.2 * g))
 
 
 def test_get_unknown_name():
-    with pytest.raises(ValueError, match="activation"):
+    with pytest.raises(ValueError, match=r"layer must be one of \[.*'LeakyReLU'.*\], got 'swishy'"):
         activations.get("swishy")
 
 
 @pytest.mark.parametrize("bad", [3, 1.5, ["relu"], object()])
 def test_get_bad_type(bad):
-    with pytest.raises(TypeError, match="activation"):
+    with pytest.raises(TypeError, match="Activation"):
         activations.get(bad)
 
 
-def test_get_rejects_a_config_without_name():
-    with pytest.raises(ValueError, match="activation config must have a 'name' key"):
-        activations.get({"alpha": 0.1})
+@pytest.mark.parametrize("spec", [{"alpha": 0.1}, {"name": "leaky_relu", "alpha": 0.1}, {"class": "LeakyReLU"}])
+def test_get_rejects_a_config_without_class(spec):
+    with pytest.raises(ValueError, match=r"spec must be \{'class': name, 'config'"):
+        activations.get(spec)

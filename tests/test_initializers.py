@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from neuro import initializers
+from neuro import initializers, registry
 
 DENSE = (784, 500)
 CONV = (3, 3, 32, 64)
@@ -100,7 +100,25 @@ def test_constants(rng):
     np.testing.assert_array_equal(initializers.Constant(0.25)(CONV, rng), np.full(CONV, 0.25))
 
 
-ALL = sorted(initializers._REGISTRY)
+ALL = registry.names("initializer")
+
+
+def test_all_initializers_are_registered():
+    assert ALL == [
+        "Constant",
+        "GlorotNormal",
+        "GlorotUniform",
+        "HeNormal",
+        "HeUniform",
+        "LecunNormal",
+        "LecunUniform",
+        "Normal",
+        "NormalScaled",
+        "Ones",
+        "Uniform",
+        "UniformBounded",
+        "Zeros",
+    ]
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -112,7 +130,7 @@ def test_same_seed_same_values_and_dtype(name):
     assert a.dtype == np.float32 and c.dtype == np.float64 and a.shape == CONV
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(a, c.astype(np.float32))
-    if name not in ("constant", "zeros", "ones"):
+    if name not in ("Constant", "Zeros", "Ones"):
         d = init(CONV, np.random.default_rng(8), np.float32)
         assert not np.array_equal(a, d)
 
@@ -150,13 +168,15 @@ def test_draws_from_the_given_generator():
 )
 def test_config_round_trip(init, rng):
     cfg = init.get_config()
-    assert cfg["name"] == type(init).__name__
-    again = initializers.get(cfg)
-    assert type(again) is type(init)
-    assert again.get_config() == cfg
-    np.testing.assert_array_equal(
-        again((4, 3), np.random.default_rng(1)), init((4, 3), np.random.default_rng(1))
-    )
+    assert "name" not in cfg
+    spec = registry.serialize(init)
+    assert spec == {"class": type(init).__name__, "config": cfg}
+    for again in (initializers.get(spec), type(init).from_config(cfg)):
+        assert type(again) is type(init) and again is not init
+        assert again.get_config() == cfg
+        np.testing.assert_array_equal(
+            again((4, 3), np.random.default_rng(1)), init((4, 3), np.random.default_rng(1))
+        )
 
 
 @pytest.mark.parametrize(

@@ -105,7 +105,8 @@ def _sk_prf(y, pred):
 PRF = {
     "precision": (metrics.Precision, metrics.precision),
     "recall": (metrics.Recall, metrics.recall),
-    "f1_score": (metrics.F1Score, metrics.f1_score),
+    # f1_score shares scikit-learn's name and so takes its order (y_true, y_pred)
+    "f1_score": (metrics.F1Score, lambda y_pred, y_true: metrics.f1_score(y_true, y_pred)),
 }
 
 
@@ -149,8 +150,8 @@ def test_precision_recall_f1_with_absent_classes(rng, name):
 def test_prf_perfect_and_empty():
     y = np.array([0, 1, 2, 1])
     scores = np.eye(3)[y]
-    assert metrics.precision(scores, y) == metrics.recall(scores, y) == metrics.f1_score(scores, y)
-    assert metrics.f1_score(scores, y) == 1.0
+    assert metrics.precision(scores, y) == metrics.recall(scores, y) == metrics.f1_score(y, scores)
+    assert metrics.f1_score(y, scores) == 1.0
     assert metrics.Precision().result() == 0.0
 
 
@@ -159,7 +160,7 @@ def test_confusion_matrix(multiclass, targets):
     probs, y, onehot = multiclass
     y_true = y if targets == "ids" else onehot
     expected = skm.confusion_matrix(y, probs.argmax(1), labels=np.arange(C))
-    got = metrics.confusion_matrix(probs, y_true)
+    got = metrics.confusion_matrix(y_true, probs)
     assert got.shape == (C, C) and got.dtype == np.int64
     np.testing.assert_array_equal(got, expected)
     m = metrics.get("precision")
@@ -170,9 +171,9 @@ def test_confusion_matrix(multiclass, targets):
 def test_confusion_matrix_single_sigmoid_and_size_from_outputs(binary):
     p, y = binary
     expected = skm.confusion_matrix(y, (p[:, 0] >= 0.5).astype(int), labels=[0, 1])
-    np.testing.assert_array_equal(metrics.confusion_matrix(p, y), expected)
+    np.testing.assert_array_equal(metrics.confusion_matrix(y, p), expected)
     # classes that never occur still get their row and column
-    got = metrics.confusion_matrix(np.eye(4)[[0, 0, 1]], np.array([0, 1, 1]))
+    got = metrics.confusion_matrix(np.array([0, 1, 1]), np.eye(4)[[0, 0, 1]])
     np.testing.assert_array_equal(got, [[1, 0, 0, 0], [1, 1, 0, 0], [0] * 4, [0] * 4])
 
 
@@ -204,12 +205,14 @@ def test_mae_mse_rmse_r2(regression):
     for cls, value in expected.items():
         assert _stream(cls(), p, y) == pytest.approx(value, rel=1e-10), cls.__name__
     if kind != "multi":  # one output: sqrt(MSE) is also sklearn's RMSE
-        assert metrics.root_mean_squared_error(p, y) == pytest.approx(
+        assert metrics.root_mean_squared_error(y, p) == pytest.approx(
             skm.root_mean_squared_error(y, p64), rel=1e-10
         )
-    assert metrics.mean_absolute_error(p, y) == pytest.approx(expected[metrics.MeanAbsoluteError])
-    assert metrics.mean_squared_error(p, y) == pytest.approx(mse)
-    assert metrics.r2_score(p, y) == pytest.approx(expected[metrics.R2Score], rel=1e-10)
+    # the functions named as scikit-learn's take its order (y_true, y_pred)
+    assert metrics.mean_absolute_error(y, p) == pytest.approx(expected[metrics.MeanAbsoluteError])
+    assert metrics.mean_squared_error(y, p) == pytest.approx(mse)
+    assert metrics.r2_score(y, p) == pytest.approx(expected[metrics.R2Score], rel=1e-10)
+    assert metrics.r2_score(y, p) != pytest.approx(metrics.r2_score(p64, y), rel=1e-10)  # the order matters
 
 
 def test_r2_streaming_is_stable_with_a_large_offset(rng):
@@ -227,7 +230,7 @@ def test_r2_constant_target_column_like_sklearn(rng):
 
 
 def test_r2_needs_two_samples():
-    assert math.isnan(metrics.r2_score(np.array([1.0]), np.array([2.0])))
+    assert math.isnan(metrics.r2_score(np.array([2.0]), np.array([1.0])))
     assert math.isnan(metrics.R2Score().result())
 
 
@@ -313,9 +316,14 @@ def test_top_k_bad_k(k):
     ],
 )
 def test_bad_classification_targets(y_pred, y_true, match):
-    for fn in (metrics.accuracy, metrics.f1_score, metrics.confusion_matrix):
+    calls = (
+        lambda: metrics.accuracy(y_pred, y_true),
+        lambda: metrics.f1_score(y_true, y_pred),  # scikit-learn's order
+        lambda: metrics.confusion_matrix(y_true, y_pred),  # scikit-learn's order
+    )
+    for call in calls:
         with pytest.raises(ValueError, match=match):
-            fn(y_pred, y_true)
+            call()
 
 
 def test_class_count_must_not_change_between_batches():

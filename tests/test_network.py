@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -111,7 +113,7 @@ def test_regularized_network_gradients(regularizer, rng):
     plain.add(Dense(5, "tanh")).add(Dense(3, "softmax"))
     plain.set_weights(net.get_weights())
     k0, k1 = net.layers[0].params["kernel"], net.layers[1].params["kernel"]
-    penalty = regularizer.penalty(k0) + regularizer.penalty(k1)
+    penalty = float(regularizer.penalty(k0)) + float(regularizer.penalty(k1))
     assert net.evaluate(x, y)["loss"] == pytest.approx(plain.evaluate(x, y)["loss"] + penalty)
 
 
@@ -120,7 +122,9 @@ def test_binary_crossentropy_sigmoid_output_fused(rng):
     net = Network((4,), "binary_crossentropy", SGD(0.1), seed=0)
     net.add(Dense(3, "tanh")).add(Dense(1, "sigmoid"))
     x, y = rng.standard_normal((12, 4)), rng.integers(0, 2, size=12).astype(float)
-    assert net._head() == "fused_layer"
+    # fused with the output layer's own sigmoid: the loss sees the logits of that layer
+    assert isinstance(net.head, neuro.head.FusedHead)
+    assert net.head.activation is net.layers[-1].activation
     assert neuro.check_gradients(net, x, y).max_error < 1e-6
     p = net.predict(x)[:, 0]
     expected = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
@@ -136,7 +140,8 @@ def _digits():
     from neuro.data import load_digits, train_test_split
 
     x, y = load_digits()
-    return train_test_split(x, y, test_fraction=0.25, seed=0)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=0)
+    return x_train, y_train, x_test, y_test
 
 
 def test_digits_reach_95_percent():
@@ -229,13 +234,16 @@ def test_verbose_output(rng, capsys):
 
 
 # -- inference ----------------------------------------------------------------------------------------------
-def test_predict_leaves_no_cache_and_predict_class_names(rng):
-    x, _ = _data(rng)
+def test_predict_leaves_no_cache_and_predict_class_names(rng, assert_unchanged):
+    x, y = _data(rng)
     net = _pair_net("softmax_crossentropy", "softmax")
-    p = net.predict(x, batch_size=5)
+    net.fit(x, y, batch_size=8, epochs=1, verbose=0)  # the layers have grads and scratch space now
+    with contextlib.ExitStack() as stack:  # inference keeps nothing on the layers and changes nothing
+        for layer in net.layers:
+            stack.enter_context(assert_unchanged(layer))
+            stack.enter_context(assert_unchanged(layer.activation))
+        p = net.predict(x, batch_size=5)
     assert p.shape == (16, 4) and p.dtype == np.float32
-    assert all(getattr(layer, "_x", None) is None for layer in net.layers)
-    assert all(layer.activation._cache is None for layer in net.layers)
     ids, probs = net.predict_class(x)
     np.testing.assert_array_equal(ids, p.argmax(axis=1))
     np.testing.assert_allclose(probs, p.max(axis=1))
@@ -293,7 +301,7 @@ def test_fit_rejects_bad_input(net, x, y, kwargs, error, match):
 
 
 def test_bad_names_and_layers():
-    with pytest.raises(ValueError, match=r"activation must be one of .*got 'relux'"):
+    with pytest.raises(ValueError, match=r"layer must be one of \[.*'ReLU'.*\], got 'relux'"):
         Dense(3, "relux")
     with pytest.raises(ValueError, match=r"loss must be one of .*got 'hinge'"):
         Network((3,), "hinge", SGD())
@@ -322,7 +330,9 @@ def test_predict_rejects_bad_input(net):
 def test_sigmoid_activation_layer_alone_is_fused_with_bce(rng):
     net = Network((3,), "binary_crossentropy", SGD(0.1), seed=0)
     net.add(Dense(1, None)).add(Sigmoid())
-    assert net._head() == "fused_activation"
+    # fused with the standalone Sigmoid layer: the loss sees the Dense layer's output
+    assert isinstance(net.head, neuro.head.FusedHead)
+    assert net.head.activation is net.layers[-1]
     x, y = rng.standard_normal((6, 3)), rng.integers(0, 2, size=6).astype(float)
     with neuro.backend.dtype_scope("float64"):
         assert neuro.check_gradients(net, x, y).max_error < 1e-6
@@ -337,5 +347,22 @@ def test_overflowing_gradients_stop_training_before_the_update():
     with pytest.raises(FloatingPointError, match=r"gradients became non-finite at epoch 1, batch 1"):
         with np.errstate(over="ignore"):
             net.fit(x, y, batch_size=4, metrics=(), verbose=0)
+    for a, b in zip(before, net.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("y", [np.array([0.0, 1.0, 2.0, 0.0]), np.array([0, 1, -1, 1])], ids=["above", "below"])
+def test_binary_crossentropy_refuses_targets_outside_unit_interval(y):
+    net = Network((3,), "binary_crossentropy", SGD(0.1), seed=0).add(Dense(1, "sigmoid"))
+    x = np.zeros((4, 3))
+    before = net.get_weights()
+    lo, hi = y.min(), y.max()
+    match = rf"y must hold labels in \[0, 1\] for binary cross-entropy, got values in \[{lo:g}, {hi:g}\]; "
+    with pytest.raises(ValueError, match=match):
+        net.fit(x, y, verbose=0)
+    with pytest.raises(ValueError, match=match):
+        net.evaluate(x, y)
+    with pytest.raises(ValueError, match=match.replace("y must", "val_y must")):
+        net.fit(x, np.zeros(4), validation_data=(x, y), verbose=0)
     for a, b in zip(before, net.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from neuro import backend, optimizers, schedules
+from neuro import optimizers, registry, schedules
 
 SHAPES = [(4, 3), (3,), (2, 3, 2, 2)]
 N_STEPS = 100
@@ -58,12 +58,12 @@ IDS = [c[0] for c in CASES]
 
 def _params(seed: int = 0) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
-    return [backend.asarray(rng.standard_normal(s)) for s in SHAPES]
+    return [np.asarray(rng.standard_normal(s)) for s in SHAPES]
 
 
 def _grads(n_steps: int, seed: int = 1) -> list[list[np.ndarray]]:
     rng = np.random.default_rng(seed)
-    return [[backend.asarray(rng.standard_normal(s)) for s in SHAPES] for _ in range(n_steps)]
+    return [[np.asarray(rng.standard_normal(s)) for s in SHAPES] for _ in range(n_steps)]
 
 
 def _run_torch(torch, make_torch, params, grad_seq, lr_at=None):
@@ -131,7 +131,7 @@ def test_schedule_matches_torch(float64, torch, schedule, name, make_base, make_
 def test_schedule_object_is_evaluated_at_zero_based_step():
     sched = schedules.StepDecay(0.1, decay_rate=0.5, step_size=2)
     opt = optimizers.SGD(sched)
-    p, g = [backend.asarray(np.zeros(2))], [backend.asarray(np.ones(2))]
+    p, g = [np.asarray(np.zeros(2))], [np.asarray(np.ones(2))]
     rates = []
     for _ in range(5):
         rates.append(opt.current_learning_rate())
@@ -153,8 +153,8 @@ def test_state_round_trip_resumes_exactly(float64, name, make, make_torch):
         first.step(resumed, grads)
     state = first.get_state()
     del first
-    second = optimizers.get(make().get_config())
-    second.set_state(state)
+    second = optimizers.get(registry.serialize(make()))
+    second.set_state(state, resumed)
     assert second.iterations == 37
     for grads in grad_seq[37:]:
         second.step(resumed, grads)
@@ -172,9 +172,9 @@ def test_state_with_schedule_resumes_exactly(float64):
     first = optimizers.Adam(sched)
     for grads in grad_seq[:50]:
         first.step(resumed, grads)
-    second = optimizers.get(first.get_config())
+    second = optimizers.get(registry.serialize(first))
     assert second.learning_rate == sched
-    second.set_state(first.get_state())
+    second.set_state(first.get_state(), resumed)
     for grads in grad_seq[50:]:
         second.step(resumed, grads)
     for a, b in zip(straight, resumed, strict=True):
@@ -197,8 +197,54 @@ def test_get_state_is_a_copy_in_numpy(float64):
     assert np.all(opt2.slots[0]["m"] == 123.0)
 
 
+def test_set_state_checks_the_state_against_the_params(float64):
+    opt = optimizers.Adam()
+    params = _params()
+    opt.step(params, _grads(1)[0])
+    state = opt.get_state()
+    fresh = optimizers.Adam()
+    fresh.set_state(state, params)  # fits
+    assert fresh.iterations == 1
+    with pytest.raises(ValueError, match="slots must hold one dict per parameter"):
+        fresh.set_state(state, params[:2])
+    wrong_shape = {"iterations": 1, "slots": [dict(s) for s in state["slots"]]}
+    wrong_shape["slots"][0]["m"] = np.zeros((2, 2))
+    with pytest.raises(ValueError, match=r"slots\[0\]\['m'\] must have shape \(4, 3\), got \(2, 2\)"):
+        fresh.set_state(wrong_shape, params)
+    wrong_names = {"iterations": 1, "slots": [{"m": s["m"]} for s in state["slots"]]}
+    with pytest.raises(ValueError, match=r"slots\[0\] must hold \['m', 'v'\]"):
+        fresh.set_state(wrong_names, params)
+    with pytest.raises(ValueError, match="iterations must be a non-negative integer"):
+        fresh.set_state({"iterations": -1, "slots": []}, params)
+
+
+@pytest.mark.parametrize(("name", "make", "make_torch"), CASES, ids=IDS)
+def test_stage_changes_nothing_until_commit(float64, name, make, make_torch):
+    grad_seq = _grads(3)
+    params, reference = _params(), _params()
+    opt, ref = make(), make()
+    for grads in grad_seq[:2]:
+        opt.step(params, grads)
+        ref.step(reference, grads)
+    before = [p.copy() for p in params]
+    state = opt.get_state()
+    opt.stage(params, grad_seq[2])  # staged, never committed: discarded
+    for p, b in zip(params, before, strict=True):
+        np.testing.assert_array_equal(p, b)
+    assert opt.iterations == 2
+    for s, s0 in zip(opt.get_state()["slots"], state["slots"], strict=True):
+        for k in s0:
+            np.testing.assert_array_equal(s[k], s0[k])
+    opt.stage(params, grad_seq[2])
+    opt.commit(params)  # stage + commit is step
+    ref.step(reference, grad_seq[2])
+    assert opt.iterations == ref.iterations == 3
+    for p, r in zip(params, reference, strict=True):
+        np.testing.assert_array_equal(p, r)
+
+
 def test_slot_names():
-    p, g = [backend.asarray(np.ones(3))], [backend.asarray(np.ones(3))]
+    p, g = [np.asarray(np.ones(3))], [np.asarray(np.ones(3))]
     expected = {
         "sgd": set(),
         "sgd_momentum": {"velocity"},
@@ -246,9 +292,12 @@ def test_adam_first_step_moves_each_weight_by_about_lr(float64):
 def test_config_round_trip(name, make, make_torch):
     opt = make()
     cfg = opt.get_config()
-    again = optimizers.get(cfg)
-    assert type(again) is type(opt)
-    assert again.get_config() == cfg
+    assert "name" not in cfg
+    spec = registry.serialize(opt)
+    assert spec == {"class": type(opt).__name__, "config": cfg}
+    for again in (optimizers.get(spec), type(opt).from_config(cfg)):
+        assert type(again) is type(opt) and again is not opt
+        assert again.get_config() == cfg
 
 
 def test_config_with_schedule_round_trip():
@@ -256,15 +305,13 @@ def test_config_with_schedule_round_trip():
     opt = optimizers.RMSprop(sched, decay_rate=0.8)
     cfg = opt.get_config()
     assert cfg["learning_rate"] == {
-        "name": "ExponentialDecay",
-        "initial_learning_rate": 0.1,
-        "decay_rate": 0.5,
-        "decay_steps": 10.0,
+        "class": "ExponentialDecay",
+        "config": {"initial_learning_rate": 0.1, "decay_rate": 0.5, "decay_steps": 10.0},
     }
-    again = optimizers.get(cfg)
-    assert isinstance(again.learning_rate, schedules.ExponentialDecay)
-    assert again.learning_rate == sched
-    assert again.get_config() == cfg
+    for again in (optimizers.get(registry.serialize(opt)), optimizers.RMSprop.from_config(cfg)):
+        assert isinstance(again.learning_rate, schedules.ExponentialDecay)
+        assert again.learning_rate == sched
+        assert again.get_config() == cfg
 
 
 @pytest.mark.parametrize(
@@ -275,6 +322,7 @@ def test_config_with_schedule_round_trip():
         ("Adam", optimizers.Adam),
         ("rmsprop", optimizers.RMSprop),
         ("RMSprop", optimizers.RMSprop),
+        ("rms_prop", optimizers.RMSprop),
         ("adadelta", optimizers.Adadelta),
     ],
 )
@@ -286,20 +334,17 @@ def test_get_by_name(name, cls):
 
 def test_defaults_match_torch_defaults():
     assert optimizers.Adam().get_config() == {
-        "name": "Adam",
         "learning_rate": 0.001,
         "beta1": 0.9,
         "beta2": 0.999,
         "epsilon": 1e-8,
     }
     assert optimizers.RMSprop().get_config() == {
-        "name": "RMSprop",
         "learning_rate": 0.001,
         "decay_rate": 0.9,
         "epsilon": 1e-8,
     }
     assert optimizers.Adadelta().get_config() == {
-        "name": "Adadelta",
         "learning_rate": 1.0,
         "decay_rate": 0.95,
         "epsilon": 1e-6,
@@ -309,10 +354,12 @@ def test_defaults_match_torch_defaults():
 def test_get_rejects_unknown():
     with pytest.raises(ValueError, match="optimizer must be one of .*got 'adamw'"):
         optimizers.get("adamw")
+    with pytest.raises(ValueError, match=r"optimizer spec must be \{'class': name, 'config'"):
+        optimizers.get({"learning_rate": 0.1})
+    with pytest.raises(ValueError, match=r"optimizer spec must be \{'class': name, 'config'"):
+        optimizers.get({"name": "Adam", "learning_rate": 0.1})  # the old config format
     with pytest.raises(TypeError, match="optimizer must be a name or an Optimizer, got int"):
         optimizers.get(3)
-    with pytest.raises(ValueError, match="'name'"):
-        optimizers.get({"learning_rate": 0.1})
 
 
 @pytest.mark.parametrize(

@@ -7,20 +7,20 @@ import math
 import numpy as np
 import pytest
 
-from neuro import backend, regularizers
+from neuro import registry, regularizers
 
 
 def _weights(rng, shape=(4, 3, 2)):
     w = rng.standard_normal(shape)
     w[np.abs(w) < 0.05] = 0.5  # keep L1 away from its kink at 0 for finite differences
-    return backend.asarray(w)
+    return np.asarray(w)
 
 
 def test_l1_penalty_and_gradient_formulas(float64, rng):
     w = _weights(rng)
     reg = regularizers.L1(0.03)
-    assert reg.penalty(w) == pytest.approx(0.03 * np.abs(w).sum(), rel=1e-14)
-    grad = backend.asarray(rng.standard_normal(w.shape))
+    assert float(reg.penalty(w)) == pytest.approx(0.03 * np.abs(w).sum(), rel=1e-14)
+    grad = rng.standard_normal(w.shape)
     expected = grad + 0.03 * np.sign(w)
     reg.add_gradient(w, grad)
     np.testing.assert_allclose(grad, expected, rtol=1e-15)
@@ -29,8 +29,8 @@ def test_l1_penalty_and_gradient_formulas(float64, rng):
 def test_l2_penalty_and_gradient_formulas(float64, rng):
     w = _weights(rng)
     reg = regularizers.L2(0.2)
-    assert reg.penalty(w) == pytest.approx(0.5 * 0.2 * (w**2).sum(), rel=1e-14)
-    grad = backend.asarray(rng.standard_normal(w.shape))
+    assert float(reg.penalty(w)) == pytest.approx(0.5 * 0.2 * (w**2).sum(), rel=1e-14)
+    grad = rng.standard_normal(w.shape)
     expected = grad + 0.2 * w
     reg.add_gradient(w, grad)
     np.testing.assert_allclose(grad, expected, rtol=1e-15)
@@ -38,24 +38,26 @@ def test_l2_penalty_and_gradient_formulas(float64, rng):
 
 def test_penalty_is_a_sum_not_a_mean(rng):
     w = np.ones((10, 10), dtype=np.float32)
-    assert regularizers.L2(1.0).penalty(w) == pytest.approx(50.0)
-    assert regularizers.L1(1.0).penalty(w) == pytest.approx(100.0)
-    assert isinstance(regularizers.L1(1.0).penalty(w), float)
+    assert float(regularizers.L2(1.0).penalty(w)) == pytest.approx(50.0)
+    assert float(regularizers.L1(1.0).penalty(w)) == pytest.approx(100.0)
+    for reg in (regularizers.L1(1.0), regularizers.L2(1.0)):
+        p = reg.penalty(w)  # a 0-d value in the weights' dtype, on their device (nothing read back)
+        assert np.ndim(p) == 0 and p.dtype == np.float32
 
 
 @pytest.mark.parametrize("reg", [regularizers.L1(0.07), regularizers.L2(0.3)], ids=repr)
 def test_gradient_matches_finite_differences(float64, rng, reg):
     w = _weights(rng)
-    analytic = backend.xp.zeros_like(w)
+    analytic = np.zeros_like(w)
     reg.add_gradient(w, analytic)
     numeric = np.zeros_like(w)
     eps = 1e-6
     for idx in np.ndindex(w.shape):
         orig = w[idx]
         w[idx] = orig + eps
-        plus = reg.penalty(w)
+        plus = float(reg.penalty(w))
         w[idx] = orig - eps
-        minus = reg.penalty(w)
+        minus = float(reg.penalty(w))
         w[idx] = orig
         numeric[idx] = (plus - minus) / (2 * eps)
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-9)
@@ -83,7 +85,7 @@ def test_zero_strength_is_a_no_op(rng):
     w = rng.standard_normal((3, 3))
     grad = np.zeros((3, 3))
     for reg in (regularizers.L1(0), regularizers.L2(0.0)):
-        assert reg.penalty(w) == 0.0
+        assert float(reg.penalty(w)) == 0.0
         reg.add_gradient(w, grad)
     np.testing.assert_array_equal(grad, 0.0)
 
@@ -91,21 +93,32 @@ def test_zero_strength_is_a_no_op(rng):
 @pytest.mark.parametrize("reg", [regularizers.L1(0.01), regularizers.L2(2)], ids=repr)
 def test_config_round_trip(reg):
     cfg = reg.get_config()
-    assert cfg == {"name": type(reg).__name__, "lam": reg.lam}
-    again = regularizers.get(cfg)
-    assert type(again) is type(reg)
-    assert again.lam == reg.lam
-    assert regularizers.get({"name": cfg["name"].lower(), "lam": 0.5}).lam == 0.5
+    assert cfg == {"lam": reg.lam}
+    spec = registry.serialize(reg)
+    assert spec == {"class": type(reg).__name__, "config": cfg}
+    for again in (regularizers.get(spec), type(reg).from_config(cfg)):
+        assert type(again) is type(reg) and again is not reg
+        assert again.lam == reg.lam
+    lower = regularizers.get({"class": type(reg).__name__.lower(), "config": {"lam": 0.5}})
+    assert type(lower) is type(reg) and lower.lam == 0.5
 
 
 def test_get_variants():
     reg = regularizers.L2(0.1)
     assert regularizers.get(reg) is reg
     assert regularizers.get(None) is None
-    with pytest.raises(ValueError, match="regularizer must be one of .*got 'L3'"):
-        regularizers.get({"name": "L3", "lam": 0.1})
-    with pytest.raises(TypeError, match="regularizer must be L1, L2 or None, got str"):
-        regularizers.get("l2")
+    with pytest.raises(ValueError, match=r"regularizer must be one of \['L1', 'L2'\], got 'L3'"):
+        regularizers.get({"class": "L3", "config": {"lam": 0.1}})
+    with pytest.raises(ValueError, match=r"regularizer must be one of \['L1', 'L2'\], got 'L3'"):
+        regularizers.get("L3")
+    with pytest.raises(ValueError, match="regularizer spec must be"):
+        regularizers.get({"name": "L2", "lam": 0.1})  # the old config format
+    with pytest.raises(TypeError, match="lam"):
+        regularizers.get("l2")  # a name alone gives no strength
+    with pytest.raises(TypeError, match="regularizer must be a name or a Regularizer, got float"):
+        regularizers.get(0.1)
+    with pytest.raises(TypeError, match="lam"):
+        regularizers.get(regularizers.L1)  # likewise a class alone
 
 
 @pytest.mark.parametrize("lam", [-0.1, math.nan, math.inf, True, "0.1", None])

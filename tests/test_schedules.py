@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from neuro import optimizers, schedules
+from neuro import optimizers, registry, schedules
 
 STEPS = range(0, 250)
 
@@ -91,24 +91,24 @@ def test_matches_torch_schedulers(torch, ours, theirs):
 )
 def test_config_round_trip(schedule):
     cfg = schedule.get_config()
-    assert cfg["name"] == type(schedule).__name__
-    again = schedules.get(cfg)
-    assert again == schedule
-    assert again is not schedule
-    assert again.get_config() == cfg
-    assert [again(t) for t in (0, 7, 999)] == [schedule(t) for t in (0, 7, 999)]
+    assert "name" not in cfg
+    spec = registry.serialize(schedule)
+    assert spec == {"class": type(schedule).__name__, "config": cfg}
+    for again in (schedules.get(spec), type(schedule).from_config(cfg)):
+        assert again == schedule
+        assert again is not schedule
+        assert again.get_config() == cfg
+        assert [again(t) for t in (0, 7, 999)] == [schedule(t) for t in (0, 7, 999)]
     assert schedules.get(schedule) is schedule
 
 
 def test_config_contents():
     assert schedules.StepDecay(0.1, 0.5, 10).get_config() == {
-        "name": "StepDecay",
         "initial_learning_rate": 0.1,
         "decay_rate": 0.5,
         "step_size": 10,
     }
     assert schedules.CosineDecay(0.1, 500).get_config() == {
-        "name": "CosineDecay",
         "initial_learning_rate": 0.1,
         "decay_steps": 500,
         "alpha": 0.0,
@@ -117,15 +117,21 @@ def test_config_contents():
 
 def test_get_variants():
     assert schedules.get(
-        {"name": "step_decay", "initial_learning_rate": 1.0, "decay_rate": 0.5, "step_size": 2}
+        {"class": "step_decay", "config": {"initial_learning_rate": 1.0, "decay_rate": 0.5, "step_size": 2}}
     ) == schedules.StepDecay(1.0, 0.5, 2)
     assert schedules.get(0.01) == schedules.Constant(0.01)
-    with pytest.raises(ValueError, match="schedule name must be one of .*got 'Linear'"):
-        schedules.get({"name": "Linear"})
-    with pytest.raises(ValueError, match="'name'"):
+    with pytest.raises(ValueError, match=r"schedule must be one of \[.*'StepDecay'\], got 'Linear'"):
+        schedules.get({"class": "Linear", "config": {}})
+    with pytest.raises(ValueError, match=r"schedule spec must be \{'class': name, 'config'"):
         schedules.get({"initial_learning_rate": 1.0})
-    with pytest.raises(TypeError, match="schedule must be .* got str"):
+    with pytest.raises(ValueError, match=r"schedule spec must be \{'class': name, 'config'"):
+        schedules.get({"name": "StepDecay", "initial_learning_rate": 1.0, "decay_rate": 0.5, "step_size": 2})
+    with pytest.raises(ValueError, match=r"schedule must be one of .*got 'cosine'"):
         schedules.get("cosine")
+    with pytest.raises(TypeError, match="decay_steps"):
+        schedules.get("cosine_decay")  # a name alone gives no arguments
+    with pytest.raises(TypeError, match="schedule must be .* got list"):
+        schedules.get([0.1])
 
 
 def test_optimizer_uses_schedule_with_iterations():

@@ -47,7 +47,7 @@ DEFAULT_MAX_PIXELS = 2**26
 """Largest decoded image, in pixels (width × height), read unless ``max_pixels`` says otherwise."""
 
 _EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
-_FORMATS = ("PNG", "JPEG", "MPO", "BMP", "DIB", "GIF", "TIFF", "WEBP")
+_FORMATS = ("PNG", "JPEG", "MPO", "BMP", "DIB", "GIF", "TIFF", "WEBP")  # those this Pillow has are used
 _MODES_8 = {
     "1": 1, "L": 1, "LA": 2, "La": 2, "P": 3, "PA": 4, "RGB": 3, "RGBX": 3, "YCbCr": 3, "LAB": 3,
     "HSV": 3, "CMYK": 3, "RGBA": 4, "RGBa": 4,
@@ -65,12 +65,19 @@ class ImageSkippedWarning(UserWarning):
     """Warned for each image skipped with ``on_error="skip"``."""
 
 
+_pillow: list[Any] = []
+
+
 def _pil() -> Any:
-    try:
-        from PIL import Image
-    except ImportError as exc:  # pragma: no cover - Pillow is a dependency
-        raise ImportError("reading images needs Pillow: pip install pillow") from exc
-    return Image
+    """Return ``PIL.Image`` with its plugins loaded (and the formats this Pillow can open noted)."""
+    if not _pillow:
+        try:
+            from PIL import Image
+        except ImportError as exc:  # pragma: no cover - Pillow is a dependency
+            raise ImportError("reading images needs Pillow: pip install pillow") from exc
+        Image.init()
+        _pillow.extend([Image, tuple(f for f in _FORMATS if f in Image.OPEN)])
+    return _pillow[0]
 
 
 def check_image_size(value: Any, name: str = "image_size") -> tuple[int, int] | None:
@@ -133,7 +140,7 @@ def _open(path: str, spec: _Spec) -> tuple[Any, Any]:
     """Open ``path`` with Pillow (header only), apply the JPEG draft and the pixel limit."""
     fh = open_regular(path)
     try:
-        im = _pil().open(fh, formats=_FORMATS)
+        im = _pil().open(fh, formats=_pillow[1])
     except BaseException:
         fh.close()
         raise

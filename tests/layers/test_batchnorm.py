@@ -38,7 +38,7 @@ def torch_bn(torch, layer: BatchNorm, rank: int):
 
 
 @pytest.mark.parametrize("shape", [(16, 5), (4, 6, 5, 3)])
-def test_matches_torch_train_and_inference(float64, rng, torch, shape):
+def test_matches_torch_train_and_inference(float64, rng, torch, assert_unchanged, shape):
     layer = BatchNorm(momentum=0.9, epsilon=1e-3)
     layer.build(shape[1:], rng)
     randomize_params(layer, rng)
@@ -48,8 +48,8 @@ def test_matches_torch_train_and_inference(float64, rng, torch, shape):
     for step in range(4):
         x = rng.standard_normal(shape) * (step + 1) + step
         g = rng.standard_normal(shape)
-        y = layer.forward(x, training=True)
-        dx = layer.backward(g)
+        y, ctx = layer.forward(x, training=True)
+        dx = layer.backward(g, ctx)
         xt = torch.tensor(x.transpose(perm), requires_grad=True)
         bn.train()
         bn.zero_grad()
@@ -65,16 +65,23 @@ def test_matches_torch_train_and_inference(float64, rng, torch, shape):
     bn.eval()
     expected = bn(torch.tensor(x.transpose(perm))).detach().numpy().transpose(back)
     before = {k: v.copy() for k, v in layer.buffers.items()}
-    assert max_rel_err(layer.forward(x), expected) < 1e-10
+    with assert_unchanged(layer):  # inference changes nothing: params, buffers, grads
+        y, ctx = layer.forward(x)
+        assert max_rel_err(y, expected) < 1e-10
+        np.testing.assert_array_equal(layer(x), y)
+    assert ctx is None
     for k, v in layer.buffers.items():
-        np.testing.assert_array_equal(v, before[k])  # inference changes nothing
+        np.testing.assert_array_equal(v, before[k])
+    with pytest.raises(RuntimeError, match=r"needs the context returned by forward\(x, training=True\)"):
+        layer.backward(rng.standard_normal(shape), ctx)
 
 
 def test_running_statistics_formula(float64, rng):
     layer = BatchNorm(momentum=0.8)
     layer.build((3, 3, 2), rng)
     x = rng.standard_normal((5, 3, 3, 2))
-    layer.forward(x, training=True)
+    _, ctx = layer.forward(x, training=True)
+    assert ctx is not None
     flat = x.reshape(-1, 2)
     np.testing.assert_allclose(layer.buffers["running_mean"], 0.2 * flat.mean(0), rtol=1e-12)
     np.testing.assert_allclose(
@@ -91,22 +98,23 @@ def test_init_float32_and_skip_input_grad(rng):
     np.testing.assert_array_equal(layer.buffers["running_var"], 1)
     assert layer.count_params() == 6
     x = rng.standard_normal((2, 4, 4, 3)).astype(np.float32)
-    y = layer.forward(x, training=True)
+    y, ctx = layer.forward(x, training=True)
     assert y.dtype == np.float32 and y.shape == x.shape
     assert layer.buffers["running_var"].dtype == np.float32
-    dx = layer.backward(np.ones_like(y))
+    dx = layer.backward(np.ones_like(y), ctx)
     assert dx.dtype == np.float32 and dx.shape == x.shape
-    assert layer.forward(x).dtype == np.float32
+    assert layer.forward(x)[0].dtype == np.float32
+    assert layer(x).dtype == np.float32
     layer.need_input_grad = False
-    layer.forward(x, training=True)
-    assert layer.backward(np.ones_like(y)) is None
+    _, ctx = layer.forward(x, training=True)
+    assert layer.backward(np.ones_like(y), ctx) is None
     assert layer.grads["gamma"].dtype == np.float32
 
 
 def test_batch_of_one_does_not_crash(float64):
     layer = BatchNorm()
     layer.build((3,))
-    y = layer.forward(np.ones((1, 3)), training=True)
+    y, _ = layer.forward(np.ones((1, 3)), training=True)
     np.testing.assert_array_equal(y, 0)
 
 

@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from neuro import functional, registry
+from neuro.functional import conv as conv_functional
 from neuro.gradcheck import check_gradients
 from neuro.layers.conv2d import Conv2D
 
@@ -57,7 +59,7 @@ def test_output_shape(rng, h, w, kernel, stride, padding):
     else:
         expected = ((h - kernel[0]) // stride[0] + 1, (w - kernel[1]) // stride[1] + 1, 5)
     assert layer.output_shape == expected
-    y = layer.forward(rng.standard_normal((3, h, w, 2)).astype(np.float32))
+    y = layer(rng.standard_normal((3, h, w, 2)).astype(np.float32))
     assert y.shape == (3, *expected)
     assert y.dtype == np.float32
     assert layer.params["kernel"].shape == (*kernel, 2, 5)
@@ -70,7 +72,9 @@ def to_torch_conv(torch, layer: Conv2D, x: np.ndarray):
     xt = torch.tensor(x.transpose(0, 3, 1, 2), requires_grad=True)
     wt = torch.tensor(layer.params["kernel"].transpose(3, 2, 0, 1), requires_grad=True)
     bt = torch.tensor(layer.params["bias"], requires_grad=True)
-    top, bottom, left, right = layer._paddings(x.shape[1], x.shape[2])
+    top, bottom, left, right = functional.paddings(
+        layer.padding, x.shape[1], x.shape[2], layer.kernel_size, layer.stride
+    )
     yt = tf.conv2d(tf.pad(xt, (left, right, top, bottom)), wt, bt, stride=layer.stride)
     return xt, wt, bt, yt
 
@@ -80,9 +84,9 @@ def test_matches_torch(float64, rng, torch, kernel, stride, padding):
     layer = Conv2D(6, kernel, stride, padding, activation=None, biases_initializer="uniform")
     layer.build((8, 7, 3), rng)
     x = rng.standard_normal((4, 8, 7, 3))
-    y = layer.forward(x, training=True)
+    y, ctx = layer.forward(x, training=True)
     g = rng.standard_normal(y.shape)
-    dx = layer.backward(g)
+    dx = layer.backward(g, ctx)
     xt, wt, bt, yt = to_torch_conv(torch, layer, x)
     yt.backward(torch.tensor(g.transpose(0, 3, 1, 2)))
     assert max_rel_err(y, yt.detach().numpy().transpose(0, 2, 3, 1)) < 1e-10
@@ -91,10 +95,20 @@ def test_matches_torch(float64, rng, torch, kernel, stride, padding):
     assert max_rel_err(layer.grads["bias"], bt.grad.numpy()) < 1e-10
 
 
-def test_same_padding_is_asymmetric_like_keras():
+def test_same_padding_is_asymmetric_like_keras(float64, rng):
+    assert functional.paddings("same", 8, 7, (3, 3), (2, 2)) == (0, 1, 1, 1)  # total 1 → extra row at the bottom
+    assert functional.paddings("same", 5, 5, (4, 2), (1, 1)) == (1, 2, 0, 1)
+    assert conv_functional.same_padding(8, 3, 2) == (0, 1)
+    # observable on the layer: a 3×3 stride-2 "same" convolution of an 8×7 image with a kernel that only
+    # reads its centre and its bottom-right cell sees padding below and right but not above
     layer = Conv2D(1, 3, 2, "same")
-    assert layer._paddings(8, 7) == (0, 1, 1, 1)  # total 1 → extra row at the bottom
-    assert Conv2D(1, (4, 2), 1, "same")._paddings(5, 5) == (1, 2, 0, 1)
+    layer.build((8, 7, 1), rng)
+    layer.params["kernel"][...] = 0.0
+    layer.params["kernel"][2, 2, 0, 0] = 1.0
+    x = np.arange(1.0, 57.0).reshape(1, 8, 7, 1)
+    y = layer(x)[0, :, :, 0]
+    padded = np.pad(x[0, :, :, 0], ((0, 1), (1, 1)))  # top 0, bottom 1, left 1, right 1
+    np.testing.assert_array_equal(y, padded[2::2, 2::2][:4, :4])
 
 
 def test_linear_default_and_skip_input_grad(rng):
@@ -102,25 +116,32 @@ def test_linear_default_and_skip_input_grad(rng):
     assert layer.activation.key == "linear"  # as Keras: an output layer never clips silently
     layer.build((5, 5, 2), rng)
     x = rng.standard_normal((2, 5, 5, 2)).astype(np.float32)
-    y = layer.forward(x, training=True)
+    y, ctx = layer.forward(x, training=True)
     assert (y < 0).any()
-    dx = layer.backward(np.ones_like(y))
+    dx = layer.backward(np.ones_like(y), ctx)
     assert dx.shape == x.shape and dx.dtype == np.float32
     assert layer.grads["kernel"].dtype == np.float32
     layer.need_input_grad = False
-    layer.forward(x, training=True)
-    assert layer.backward(np.ones_like(y)) is None
+    _, ctx = layer.forward(x, training=True)
+    assert layer.backward(np.ones_like(y), ctx) is None
 
 
-def test_inference_keeps_no_cache(rng):
+def test_inference_keeps_no_context(rng, assert_unchanged):
     layer = Conv2D(3, 3)
     layer.build((5, 5, 2), rng)
     x = rng.standard_normal((2, 5, 5, 2)).astype(np.float32)
-    layer.forward(x, training=True)
-    layer.forward(x)
-    assert layer._cols is None
-    with pytest.raises(RuntimeError, match="training=True"):
-        layer.backward(np.ones((2, 3, 3, 3), np.float32))
+    y_train, _ = layer.forward(x, training=True)
+    with assert_unchanged(layer):  # params, grads and the training scratch space are left alone
+        y, ctx = layer.forward(x)
+        np.testing.assert_array_equal(layer(x), y)
+        z, affine_ctx = layer.affine_forward(x)
+    assert ctx is None and affine_ctx is None
+    np.testing.assert_allclose(y, y_train, rtol=1e-6)
+    np.testing.assert_array_equal(z, y)  # linear activation
+    with pytest.raises(RuntimeError, match=r"needs the context returned by forward\(x, training=True\)"):
+        layer.backward(np.ones((2, 3, 3, 3), np.float32), ctx)
+    with pytest.raises(RuntimeError, match=r"needs the context returned by forward\(x, training=True\)"):
+        layer.affine_backward(np.ones((2, 3, 3, 3), np.float32), affine_ctx)
 
 
 @pytest.mark.parametrize(
@@ -165,7 +186,10 @@ def test_same_allows_kernel_larger_than_input(rng):
 def test_config_round_trip():
     layer = Conv2D(8, (3, 2), 2, "same", activation="tanh")
     cfg = layer.get_config()
-    assert cfg["kernel_size"] == (3, 2) and cfg["stride"] == (2, 2) and cfg["padding"] == "same"
+    assert cfg["kernel_size"] == [3, 2] and cfg["stride"] == [2, 2] and cfg["padding"] == "same"
+    assert cfg["activation"] == {"class": "Tanh", "config": {}}
+    assert Conv2D.from_config(cfg).get_config() == cfg
+    assert registry.deserialize("layer", registry.serialize(layer)).get_config() == cfg
     cfg.pop("name")
     again = Conv2D(**cfg)
     assert again.get_config() == layer.get_config() | {"name": again.name}
@@ -191,9 +215,9 @@ def test_inference_in_sample_chunks_matches_one_pass(monkeypatch, padding, strid
     layer = Conv2D(4, (3, 2), stride=stride, padding=padding, activation="tanh")
     layer.build((7, 9, 3), rng)
     x = rng.standard_normal((11, 7, 9, 3)).astype(np.float32)
-    whole = layer.forward(x)
-    monkeypatch.setattr(Conv2D, "_INFERENCE_CHUNK", 3 * 7 * 9 * 6)  # about three samples a chunk
-    chunked = layer.forward(x)
+    whole = layer(x)
+    monkeypatch.setattr(conv_functional, "INFERENCE_CHUNK", 3 * 7 * 9 * 6)  # a few samples a chunk
+    chunked = layer(x)
     np.testing.assert_array_equal(chunked, whole)
     # training after chunked inference still matches a fresh forward
-    np.testing.assert_allclose(layer.forward(x, training=True), whole, rtol=1e-6)
+    np.testing.assert_allclose(layer.forward(x, training=True)[0], whole, rtol=1e-6)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import neuro
+from neuro import functional, registry
 from neuro.gradcheck import check_gradients
-from neuro.layers.maxpool2d import MaxPool2D
+from neuro.layers.pooling import MaxPool2D
 
 
 def max_rel_err(a: np.ndarray, b: np.ndarray) -> float:
@@ -42,9 +44,9 @@ def test_output_shape(rng, h, w, pool, stride):
     expected = ((h - pool[0]) // s[0] + 1, (w - pool[1]) // s[1] + 1, 3)
     assert layer.output_shape == expected
     x = rng.standard_normal((2, h, w, 3)).astype(np.float32)
-    y = layer.forward(x, training=True)
+    y, ctx = layer.forward(x, training=True)
     assert y.shape == (2, *expected) and y.dtype == np.float32
-    dx = layer.backward(np.ones_like(y))
+    dx = layer.backward(np.ones_like(y), ctx)
     assert dx.shape == x.shape and dx.dtype == np.float32
 
 
@@ -53,11 +55,11 @@ def test_matches_torch(float64, rng, torch, pool, stride):
     layer = MaxPool2D(pool, stride)
     layer.build((8, 9, 3), rng)
     x = rng.standard_normal((4, 8, 9, 3))
-    y = layer.forward(x, training=True)
-    y_inference = layer.forward(x)
+    y, _ = layer.forward(x, training=True)
+    y_inference = layer(x)
     g = rng.standard_normal(y.shape)
-    layer.forward(x, training=True)
-    dx = layer.backward(g)
+    _, ctx = layer.forward(x, training=True)
+    dx = layer.backward(g, ctx)
     xt = torch.tensor(x.transpose(0, 3, 1, 2), requires_grad=True)
     yt = torch.nn.functional.max_pool2d(xt, pool, stride=layer.stride)
     yt.backward(torch.tensor(g.transpose(0, 3, 1, 2)))
@@ -72,8 +74,8 @@ def test_ties_send_gradient_to_first_maximum(float64):
     layer.build((4, 4, 1))
     x = np.zeros((1, 4, 4, 1))
     x[0, 2:, 2:, 0] = [[1.0, 5.0], [5.0, 5.0]]
-    layer.forward(x, training=True)
-    dx = layer.backward(np.arange(1.0, 5.0).reshape(1, 2, 2, 1))[0, :, :, 0]
+    _, ctx = layer.forward(x, training=True)
+    dx = layer.backward(np.arange(1.0, 5.0).reshape(1, 2, 2, 1), ctx)[0, :, :, 0]
     expected = np.zeros((4, 4))
     expected[0, 0], expected[0, 2], expected[2, 0], expected[2, 3] = 1, 2, 3, 4
     np.testing.assert_array_equal(dx, expected)
@@ -84,25 +86,28 @@ def test_overlapping_windows_accumulate(float64):
     layer.build((3, 3, 1))
     x = np.zeros((1, 3, 3, 1))
     x[0, 1, 1, 0] = 1.0  # the maximum of all four windows
-    layer.forward(x, training=True)
-    dx = layer.backward(np.ones((1, 2, 2, 1)))
+    _, ctx = layer.forward(x, training=True)
+    dx = layer.backward(np.ones((1, 2, 2, 1)), ctx)
     assert dx[0, 1, 1, 0] == 4.0 and dx.sum() == 4.0
     x[0, 1, 1, 0] = 0.0  # all tied: each window's first element (its top-left corner)
-    layer.forward(x, training=True)
-    dx = layer.backward(np.ones((1, 2, 2, 1)))[0, :, :, 0]
+    _, ctx = layer.forward(x, training=True)
+    dx = layer.backward(np.ones((1, 2, 2, 1)), ctx)[0, :, :, 0]
     np.testing.assert_array_equal(dx, [[1, 1, 0], [1, 1, 0], [0, 0, 0]])
 
 
-def test_inference_keeps_no_cache_and_skip_input_grad(rng):
+def test_inference_keeps_no_context_and_skip_input_grad(rng, assert_unchanged):
     layer = MaxPool2D()
     layer.build((4, 4, 1), rng)
     x = rng.standard_normal((2, 4, 4, 1)).astype(np.float32)
-    layer.forward(x)
-    with pytest.raises(RuntimeError, match="training=True"):
-        layer.backward(np.ones((2, 2, 2, 1), np.float32))
+    with assert_unchanged(layer):
+        y, ctx = layer.forward(x)
+        np.testing.assert_array_equal(layer(x), y)
+    assert ctx is None
+    with pytest.raises(RuntimeError, match=r"needs the context returned by forward\(x, training=True\)"):
+        layer.backward(np.ones((2, 2, 2, 1), np.float32), ctx)
     layer.need_input_grad = False
-    layer.forward(x, training=True)
-    assert layer.backward(np.ones((2, 2, 2, 1), np.float32)) is None
+    _, ctx = layer.forward(x, training=True)
+    assert layer.backward(np.ones((2, 2, 2, 1), np.float32), ctx) is None
 
 
 @pytest.mark.parametrize(
@@ -113,6 +118,7 @@ def test_inference_keeps_no_cache_and_skip_input_grad(rng):
         ({"pool_size": True}, "pool_size"),
         ({"stride": -1}, "stride"),
         ({"stride": (1, 0)}, "stride"),
+        ({"padding": "full"}, "padding"),
     ],
 )
 def test_constructor_errors(kwargs, arg):
@@ -136,10 +142,57 @@ def test_build_errors(rng, layer, shape, arg):
 def test_config():
     assert MaxPool2D(3, 2).get_config() == {
         "name": "maxpool2d",
-        "pool_size": (3, 3),
-        "stride": (2, 2),
+        "pool_size": [3, 3],
+        "stride": [2, 2],
+        "padding": "valid",
     }
     assert MaxPool2D((2, 3)).stride == (2, 3)
+    layer = MaxPool2D((2, 3), 1, "same", name="pool")
+    again = registry.deserialize("layer", registry.serialize(layer))
+    assert type(again) is MaxPool2D and again.get_config() == layer.get_config()
+    assert MaxPool2D.from_config(layer.get_config()).get_config() == layer.get_config()
+    assert neuro.MaxPool2D is MaxPool2D
+    assert registry.get_class("layer", "max_pool_2d") is MaxPool2D
+
+
+SAME_CONFIGS = [  # pool, stride
+    ((2, 2), None),
+    ((3, 3), None),
+    ((3, 3), (2, 2)),
+    ((2, 3), (1, 2)),
+    ((4, 2), (3, 1)),
+]
+
+
+@pytest.mark.parametrize("pool,stride", SAME_CONFIGS)
+def test_same_padding_matches_torch_with_minus_inf_padding(float64, rng, torch, pool, stride):
+    layer = MaxPool2D(pool, stride, padding="same")
+    layer.build((7, 8, 2), rng)
+    s = pool if stride is None else stride
+    assert layer.output_shape == (-(-7 // s[0]), -(-8 // s[1]), 2)
+    x = rng.standard_normal((3, 7, 8, 2))
+    y, ctx = layer.forward(x, training=True)
+    assert y.shape == (3, *layer.output_shape)
+    np.testing.assert_array_equal(layer(x), y)
+    g = rng.standard_normal(y.shape)
+    dx = layer.backward(g, ctx)
+    top, bottom, left, right = functional.paddings("same", 7, 8, pool, s)
+    xt = torch.tensor(x.transpose(0, 3, 1, 2), requires_grad=True)
+    padded = torch.nn.functional.pad(xt, (left, right, top, bottom), value=-np.inf)
+    yt = torch.nn.functional.max_pool2d(padded, pool, stride=s)
+    yt.backward(torch.tensor(g.transpose(0, 3, 1, 2)))
+    assert max_rel_err(y, yt.detach().numpy().transpose(0, 2, 3, 1)) < 1e-10
+    assert max_rel_err(dx, xt.grad.numpy().transpose(0, 2, 3, 1)) < 1e-10
+    assert np.all(np.isfinite(y))  # the padding is never the maximum
+
+
+@pytest.mark.parametrize("pool,stride", SAME_CONFIGS)
+def test_same_padding_finite_difference_gradients(float64, rng, pool, stride):
+    layer = MaxPool2D(pool, stride, padding="same")
+    layer.build((5, 6, 2), rng)
+    x = rng.permutation(2 * 5 * 6 * 2).reshape(2, 5, 6, 2) * 0.1
+    report = check_gradients(layer, x.astype(np.float64), max_entries=None)
+    assert report.max_error < 1e-6, report
 
 
 @pytest.mark.parametrize("shape", [(3, 6, 8, 2), (2, 5, 7, 3)])
@@ -148,9 +201,9 @@ def test_2x2_fast_path_routes_like_argmax_with_many_ties(shape):
     x = rng.integers(0, 3, size=shape).astype(np.float32)  # values 0..2: ties everywhere
     layer = MaxPool2D(2)
     layer.build(shape[1:])
-    y = layer.forward(x, training=True)
+    y, ctx = layer.forward(x, training=True)
     g = rng.standard_normal(y.shape).astype(np.float32)
-    dx = layer.backward(g)
+    dx = layer.backward(g, ctx)
     n, h, w, c = shape
     ho, wo = h // 2, w // 2
     windows = x[:, : 2 * ho, : 2 * wo].reshape(n, ho, 2, wo, 2, c).transpose(0, 1, 3, 5, 2, 4)
