@@ -225,6 +225,8 @@ class ReduceLROnPlateau(_Monitor):
         mode: ``"min"``, ``"max"`` or ``"auto"``.
         min_delta: smallest change that counts as an improvement.
 
+    The epoch's rate is added to the logs as ``learning_rate``.
+
     Raises:
         TypeError: at training start, when the optimizer's learning rate is a schedule.
     """
@@ -250,15 +252,15 @@ class ReduceLROnPlateau(_Monitor):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         value = self._value(logs)
+        logs["learning_rate"] = float(self.network.optimizer.learning_rate)  # this epoch's, as Keras logs it
         if self._improved(value):
             self.best, self.wait = value, 0
-            return
-        self.wait += 1
-        if self.wait > self.patience:
-            opt = self.network.optimizer
-            opt.learning_rate = max(self.min_lr, opt.learning_rate * self.factor)
-            self.wait = 0
-        logs["lr"] = float(self.network.optimizer.learning_rate)
+        else:
+            self.wait += 1
+            if self.wait > self.patience:
+                opt = self.network.optimizer
+                opt.learning_rate = max(self.min_lr, opt.learning_rate * self.factor)
+                self.wait = 0
 
 
 class LearningRateScheduler(Callback):

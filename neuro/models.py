@@ -42,6 +42,43 @@ class History:
     def __getitem__(self, key: str) -> list[float]:
         return self.history[key]
 
+    def plot(self, path: str | Any) -> None:
+        """Write a PNG of the learning curves: one panel per quantity (the loss and each metric), with the
+        training values and, when there are any, the validation values.
+
+        Args:
+            path: the PNG file to write.
+
+        Raises:
+            ImportError: when matplotlib (the ``plot`` extra) is missing.
+            ValueError: when the history is empty.
+        """
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg", force=False)
+            import matplotlib.pyplot as plt
+        except ImportError as exc:
+            raise ImportError(
+                "History.plot needs matplotlib: pip install 'neuro[plot]' (or pip install matplotlib)"
+            ) from exc
+        names = [k for k in self.history if not k.startswith("val_")]
+        if not names:
+            raise ValueError("the history is empty: nothing to plot")
+        epochs = [e + 1 for e in self.epoch]
+        fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
+        for ax, name in zip(axes[0], names, strict=True):
+            ax.plot(epochs, self.history[name], marker="o", label="training")
+            if f"val_{name}" in self.history:
+                ax.plot(epochs, self.history[f"val_{name}"], marker="o", label="validation")
+            ax.set_title(name)
+            ax.set_xlabel("epoch")
+            ax.grid(alpha=0.3)
+            ax.legend()
+        fig.tight_layout()
+        fig.savefig(path, format="png", dpi=100)
+        plt.close(fig)
+
     def __repr__(self) -> str:
         return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
 
@@ -113,6 +150,7 @@ class Network:
         self._head: head_mod.Head | None = None
         self._lock = threading.RLock()  # one training step, or one predicted batch, at a time
         self._fitting = False
+        self._train_head: head_mod.Head | None = None  # fit's head when class_weight changes the loss
         self.stop_training = False
 
     # -- building ---------------------------------------------------------------------------------------
@@ -240,7 +278,7 @@ class Network:
 
     def _forward_backward(self, xb: Any, yb: Any) -> tuple[Any, Any, Any]:
         """Training forward and backward of one device batch; returns ``(pred, total, denom)``."""
-        head = self.head
+        head = self._train_head or self.head
         out, pred, ctxs = head.forward(xb, True, self._device_rng)
         total, denom = head.terms(out, yb)
         head.backward(out, pred, yb, ctxs)
@@ -333,6 +371,7 @@ class Network:
         validation_split: float = 0.0,
         callbacks: Sequence[Any] | None = None,
         initial_epoch: int = 0,
+        class_weight: dict[int, float] | None = None,
     ) -> History:
         """Train the network.
 
@@ -352,6 +391,9 @@ class Network:
                 Keras), held out for validation instead of ``validation_data``.
             callbacks: :class:`neuro.callbacks.Callback` objects called around epochs and batches.
             initial_epoch: the epoch to start at (to resume a run).
+            class_weight: ``{class id: weight}`` for the training loss of a categorical loss (classes left
+                out weigh 1); the batch loss is then the weighted mean ``Σ w·l / Σ w`` (PyTorch's
+                ``weight``). Validation and ``evaluate`` use the loss as given.
 
         Returns:
             A :class:`History` with the per-epoch loss and metrics (``val_`` ones for validation data).
@@ -388,6 +430,7 @@ class Network:
         from neuro.callbacks import CallbackList
 
         cbs = CallbackList(callbacks, self)
+        self._train_head = self._weighted_head(class_weight)
         metric_objs = self._metrics(metrics)
         n = len(x)
         n_batches = -(-n // batch_size)
@@ -438,7 +481,6 @@ class Network:
                 if validation_data is not None:
                     val = self._evaluate_checked(*validation_data, batch_size, metric_objs)
                     logs.update({f"val_{k}": v for k, v in val.items()})
-                history.append(epoch, logs)
                 if bar is not None:
                     bar.set_postfix_str(_format_logs(logs), refresh=True)
                     bar.close()
@@ -446,12 +488,33 @@ class Network:
                     took = time.perf_counter() - start
                     print(f"Epoch {epoch + 1}/{epochs} - {took:.1f}s - {_format_logs(logs)}", flush=True)
                 cbs.on_epoch_end(epoch, logs)
+                history.append(epoch, logs)  # last, as Keras's History: it sees what callbacks added
                 if self.stop_training:
                     break
             cbs.on_train_end({})
         finally:
             self._fitting = False
+            self._train_head = None
         return history
+
+    def _weighted_head(self, class_weight: Any) -> head_mod.Head | None:
+        """The training head of a loss with ``class_weight`` (``None`` when there is none)."""
+        if class_weight is None:
+            return None
+        if not self.loss.categorical:
+            raise ValueError(
+                f"class_weight needs a categorical loss (CrossEntropy, SoftmaxCrossEntropy), got {self.loss!r}"
+            )
+        n = int(np.prod(self.output_shape))
+        if not isinstance(class_weight, dict) or not all(
+            isinstance(k, (int, np.integer)) and not isinstance(k, bool) and 0 <= k < n for k in class_weight
+        ):
+            raise ValueError(f"class_weight must map class ids in [0, {n - 1}] to weights, got {class_weight!r}")
+        weights = np.ones(n)
+        for k, w in class_weight.items():
+            weights[int(k)] = w
+        cfg = {**self.loss.get_config(), "class_weights": weights.tolist()}
+        return head_mod.choose(self.layers, type(self.loss).from_config(cfg))
 
     # -- inference --------------------------------------------------------------------------------------
     def evaluate(

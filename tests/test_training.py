@@ -1,0 +1,191 @@
+"""The training workflow: callbacks, validation split, initial epoch, class weights, learning curves, and
+targets that do not fit the loss."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+import neuro
+from neuro.callbacks import (
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    ReduceLROnPlateau,
+)
+from neuro.layers import Dense
+
+
+def _net(seed=0, loss="softmax_crossentropy", out=3, optimizer=None):
+    net = neuro.Network((4,), loss, optimizer or neuro.SGD(0.05), seed=seed)
+    net.add(Dense(6, "tanh")).add(Dense(out, "softmax" if out > 1 else "sigmoid"))
+    return net
+
+
+def _data(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 4)).astype(np.float32)
+    return x, (x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 0.5)
+
+
+class Scripted(Callback):
+    """Writes a chosen value into the epoch logs, so that monitors see a known sequence."""
+
+    def __init__(self, values):
+        self.values = values
+        self.weights = {}
+
+    def on_epoch_end(self, epoch, logs):
+        logs["score"] = self.values[epoch]
+        self.weights[epoch] = self.network.get_weights()
+
+
+def test_early_stopping_stops_and_restores_the_best_epoch():
+    x, y = _data()
+    script = Scripted([5.0, 4.0, 4.5, 4.2, 3.0, 2.0])
+    stop = EarlyStopping(monitor="score", mode="min", patience=1, restore_best_weights=True)
+    history = _net().fit(x, y, epochs=6, verbose=0, callbacks=[script, stop])
+    assert history.epoch == [0, 1, 2, 3]
+    assert stop.stopped_epoch == 3 and stop.best_epoch == 1
+    for a, b in zip(stop.network.get_weights(), script.weights[1], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_early_stopping_on_a_missing_log_names_the_logged_values():
+    x, y = _data()
+    with pytest.raises(KeyError, match=r"monitor 'val_loss' is not among the logged values \['accuracy', 'loss'\]"):
+        _net().fit(x, y, epochs=2, verbose=0, callbacks=[EarlyStopping()])
+
+
+def test_model_checkpoint_saves_the_best_epochs_once_each(tmp_path):
+    x, y = _data()
+    script = Scripted([3.0, 2.0, 2.5, 1.0])
+    check = ModelCheckpoint(
+        tmp_path / "m-{epoch}-{score:.1f}.h5", monitor="score", mode="min", save_best_only=True
+    )
+    net = _net()
+    net.fit(x, y, epochs=4, verbose=0, callbacks=[script, check])
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["m-1-3.0.h5", "m-2-2.0.h5", "m-4-1.0.h5"]
+    loaded = neuro.Network.load(tmp_path / "m-2-2.0.h5")
+    for a, b in zip(loaded.get_weights(), script.weights[1], strict=True):
+        np.testing.assert_array_equal(a, b)
+    every = ModelCheckpoint(tmp_path / "e{epoch}.h5")
+    _net().fit(x, y, epochs=2, verbose=0, callbacks=[every])
+    assert every.saved == [str(tmp_path / "e1.h5"), str(tmp_path / "e2.h5")]
+
+
+def test_reduce_lr_on_plateau_and_scheduler():
+    x, y = _data()
+    script = Scripted([1.0, 1.0, 1.0, 1.0, 0.5])
+    reduce = ReduceLROnPlateau(monitor="score", mode="min", factor=0.5, patience=1)
+    net = _net()
+    history = net.fit(x, y, epochs=5, verbose=0, callbacks=[script, reduce])
+    assert history["learning_rate"] == [0.05, 0.05, 0.05, 0.025, 0.025]
+    net = _net()
+    seen = []
+
+    class Seen(Callback):
+        def on_epoch_begin(self, epoch, logs):
+            seen.append(self.network.optimizer.current_learning_rate())
+
+    net.fit(x, y, epochs=3, verbose=0, callbacks=[LearningRateScheduler(lambda e, lr: 0.1 / (e + 1)), Seen()])
+    assert seen == pytest.approx([0.1, 0.05, 0.1 / 3])
+
+
+def test_csv_logger(tmp_path):
+    x, y = _data()
+    path = tmp_path / "log.csv"
+    history = _net().fit(x, y, epochs=2, verbose=0, validation_split=0.25, callbacks=[CSVLogger(path)])
+    rows = list(csv.reader(path.open()))
+    assert rows[0] == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
+    assert [float(v) for v in rows[2][1:]] == [history[k][1] for k in rows[0][1:]]
+
+
+def test_validation_split_takes_the_last_fraction():
+    x, y = _data()
+    net = _net()
+    history = net.fit(x, y, epochs=2, verbose=0, validation_split=0.25)
+    held = net.evaluate(x[-10:], y[-10:])
+    assert history["val_loss"][-1] == pytest.approx(held["loss"], rel=1e-6)
+    assert history["val_accuracy"][-1] == held["accuracy"]
+    for bad in (1.0, -0.1, "0.2"):
+        with pytest.raises(ValueError, match=r"validation_split must be a number in \[0, 1\)"):
+            net.fit(x, y, validation_split=bad, verbose=0)
+    with pytest.raises(ValueError, match="give validation_data or validation_split, not both"):
+        net.fit(x, y, validation_split=0.5, validation_data=(x, y), verbose=0)
+
+
+def test_initial_epoch_resumes_the_numbering():
+    x, y = _data()
+    history = _net().fit(x, y, epochs=5, initial_epoch=3, verbose=0)
+    assert history.epoch == [3, 4]
+    with pytest.raises(ValueError, match=r"initial_epoch must be smaller than epochs \(2\), got 2"):
+        _net().fit(x, y, epochs=2, initial_epoch=2, verbose=0)
+
+
+def test_class_weight_is_the_weighted_loss():
+    x, y = _data()
+    weights = {0: 2.0, 2: 0.5}
+    a = _net()
+    b = neuro.Network((4,), neuro.SoftmaxCrossEntropy(class_weights=[2.0, 1.0, 0.5]), neuro.SGD(0.05), seed=0)
+    b.add(Dense(6, "tanh")).add(Dense(3, "softmax"))
+    ha = a.fit(x, y, epochs=2, batch_size=8, verbose=0, class_weight=weights, validation_data=(x, y))
+    hb = b.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    assert ha["loss"] == hb["loss"]
+    for u, v in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_array_equal(u, v)
+    assert ha["val_loss"][-1] == pytest.approx(a.evaluate(x, y)["loss"])  # validation is unweighted
+    with pytest.raises(ValueError, match=r"class_weight must map class ids in \[0, 2\] to weights"):
+        a.fit(x, y, class_weight={3: 1.0}, verbose=0)
+    with pytest.raises(ValueError, match="class_weight needs a categorical loss"):
+        _net(loss="bce", out=1).fit(x, y > 0, class_weight={0: 1.0}, verbose=0)
+
+
+def test_history_plot_has_one_panel_per_quantity(tmp_path):
+    from PIL import Image
+
+    x, y = _data()
+    history = _net().fit(x, y, epochs=3, verbose=0, validation_split=0.25, metrics=["accuracy", "f1"])
+    history.plot(tmp_path / "curves.png")
+    with Image.open(tmp_path / "curves.png") as im:
+        assert im.format == "PNG"
+        assert im.size == (3 * 450, 350)  # loss, accuracy, f1_score; 4.5 × 3.5 inches at 100 dpi each
+    with pytest.raises(ValueError, match="the history is empty"):
+        neuro.History().plot(tmp_path / "empty.png")
+
+
+def test_binary_cross_entropy_refuses_class_ids():
+    x, _ = _data()
+    labels = np.arange(len(x)) % 10
+    net = _net(loss="binary_crossentropy", out=1)
+    with pytest.raises(ValueError, match=r"y must hold labels in \[0, 1\] for binary cross-entropy, got values in \[0, 9\]"):
+        net.fit(x, labels, verbose=0)
+    with pytest.raises(ValueError, match="val_y must hold labels in"):
+        net.fit(x, labels % 2, validation_data=(x, labels), verbose=0)
+
+
+def test_targets_of_the_wrong_shape_are_refused():
+    x, y = _data()
+    with pytest.raises(ValueError, match=r"y class ids must be in \[0, 2\], got values in \[1, 5\]"):
+        _net().fit(x, y * 2 + 1, verbose=0)
+    with pytest.raises(ValueError, match=r"y must be class ids of shape \(N,\) or one-hot rows of shape \(N, 3\), got shape \(40, 4\)"):
+        _net().fit(x, np.zeros((40, 4)), verbose=0)
+    net = neuro.Network((4,), "mse", "sgd")
+    net.add(Dense(2))
+    with pytest.raises(ValueError, match=r"y must have shape \(N, 2\), got \(40, 3\)"):
+        net.fit(x, np.zeros((40, 3)), verbose=0)
+
+
+def test_evaluate_and_predict_verbose(capsys):
+    x, y = _data()
+    net = _net()
+    logs = net.evaluate(x, y, verbose=1)
+    net.predict(x, verbose=1)
+    out = capsys.readouterr().out
+    assert f"loss: {logs['loss']:.4f} - accuracy: {logs['accuracy']:.4f}" in out
+    assert "predicted 40 samples" in out
