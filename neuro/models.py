@@ -503,13 +503,16 @@ class Network:
             return None
         if not self.loss.categorical:
             raise ValueError(
-                f"class_weight needs a categorical loss (CrossEntropy, SoftmaxCrossEntropy), got {self.loss!r}"
+                "class_weight needs a categorical loss (CrossEntropy, SoftmaxCrossEntropy), "
+                f"got {self.loss!r}"
             )
         n = int(np.prod(self.output_shape))
         if not isinstance(class_weight, dict) or not all(
             isinstance(k, (int, np.integer)) and not isinstance(k, bool) and 0 <= k < n for k in class_weight
         ):
-            raise ValueError(f"class_weight must map class ids in [0, {n - 1}] to weights, got {class_weight!r}")
+            raise ValueError(
+                f"class_weight must map class ids in [0, {n - 1}] to weights, got {class_weight!r}"
+            )
         weights = np.ones(n)
         for k, w in class_weight.items():
             weights[int(k)] = w
