@@ -17,7 +17,7 @@ from neuro.optimizers import Adam
 
 def main() -> None:
     x, y = load_digits()
-    x_train, y_train, x_test, y_test = train_test_split(x, y, test_fraction=0.25, seed=0)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=0)
     print(f"neuro {neuro.__version__}: {len(x_train)} training and {len(x_test)} held-out digits")
 
     net = Network(input_shape=(64,), loss="softmax_crossentropy", optimizer=Adam(1e-3), seed=0)

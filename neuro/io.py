@@ -161,15 +161,15 @@ def load(
     custom = _check_custom_objects(custom_objects)
     with h5s.open_model_file(path) as f:
         h5s.audit(f, path)
+        fmt = h5s.read_scalar_attr(f, "format", path, "str", max_bytes=64) if "format" in f.attrs else None
+        if fmt != FORMAT:
+            raise ModelFileError(path, "/", f"is not a neuro network file (format attribute {fmt!r})")
         h5s.check_no_extra(
             f,
             ("layers", "optimizer"),
             path,
             expected_attrs=("format", "format_version", "config", "rng_state"),
         )
-        fmt = h5s.read_scalar_attr(f, "format", path, "str", max_bytes=64)
-        if fmt != FORMAT:
-            raise ModelFileError(path, "/", f"is not a neuro network file (format {fmt!r})")
         version = h5s.read_scalar_attr(f, "format_version", path, "int", min_value=1, max_value=2**31)
         if version > FORMAT_VERSION:
             raise ModelFileError(
@@ -253,7 +253,13 @@ def _object(family: str, spec: Any, path: Any, where: str, base: type) -> Any:
             or not isinstance(spec["config"], dict)
         ):
             raise ValueError(f"must be {{'class': name, 'config': {{...}}}}, got {str(spec)[:100]}")
-        cls = registry.get_class(family, spec["class"])
+        try:
+            cls = registry.get_class(family, spec["class"])
+        except ValueError as exc:
+            raise ValueError(
+                f"{exc}; a class of your own must be registered with neuro.register or passed "
+                "in custom_objects"
+            ) from None
         if not (isinstance(cls, type) and issubclass(cls, base)):
             raise ValueError(f"class {spec['class']!r} is not a {base.__name__}")
         return cls.from_config(spec["config"])

@@ -349,13 +349,21 @@ class Network:
 
     # -- data checks ------------------------------------------------------------------------------------
     def _check_data(self, x: Any, y: Any, name: str = "") -> tuple[Any, Any]:
-        x = check.features(x, self.input_shape, name=f"{name}x", dtype=self.dtype)
-        y = check.targets(
-            y, len(x), self.output_shape, self.loss.categorical, name=f"{name}y", dtype=self.dtype
-        )
+        if y is None:
+            raise TypeError(f"{name}y must be given with arrays {name}x (only a data set holds its targets)")
+        x = self._prepare_x(x, f"{name}x")
+        return x, self._prepare_y(y, len(x), f"{name}y")
+
+    def _prepare_y(self, y: Any, n: int, name: str) -> Any:
+        """Check targets against the loss and the output shape (and apply the output scaling)."""
+        y = check.targets(y, n, self.output_shape, self.loss.categorical, name=name, dtype=self.dtype)
         if isinstance(self.loss, losses_mod.BinaryCrossEntropy):
-            check.unit_interval(y, f"{name}y")
-        return x, y
+            check.unit_interval(y, name)
+        if self.output_scaler is not None and not self.loss.categorical:
+            if backend.get_array_module(y) is not np:
+                y = backend.to_numpy(y)
+            y = self.output_scaler.transform(y).astype(self.dtype, copy=False)
+        return y
 
     # -- training ---------------------------------------------------------------------------------------
     def fit(
@@ -410,29 +418,14 @@ class Network:
         if verbose not in (0, 1, 2):
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
         split = check.fraction(validation_split, "validation_split")
-        head = self.head  # raises for a network without layers
-        del head
-        x, y = self._check_data(x, y)
-        if split:
-            if validation_data is not None:
-                raise ValueError("give validation_data or validation_split, not both")
-            n_val = int(len(x) * split)
-            if n_val < 1 or n_val >= len(x):
-                raise ValueError(
-                    f"validation_split={validation_split} leaves {len(x) - n_val} training and {n_val} "
-                    f"validation samples of {len(x)}; both must be at least 1"
-                )
-            x, y, validation_data = x[:-n_val], y[:-n_val], (x[-n_val:], y[-n_val:])
-        elif validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise TypeError("validation_data must be a tuple (x_val, y_val)")
-            validation_data = self._check_data(*validation_data, name="val_")
+        self.head  # noqa: B018 - raises for a network without layers
+        train, valid = self._training_sources(x, y, validation_data, split)
         from neuro.callbacks import CallbackList
 
         cbs = CallbackList(callbacks, self)
         self._train_head = self._weighted_head(class_weight)
         metric_objs = self._metrics(metrics)
-        n = len(x)
+        n = len(train)
         n_batches = -(-n // batch_size)
         history = History()
         bar_ok = verbose == 1 and sys.stdout.isatty()
@@ -445,17 +438,15 @@ class Network:
                 for m in metric_objs:
                     m.reset()
                 cbs.on_epoch_begin(epoch, {})
-                order = self.rng.permutation(n) if shuffle else None
+                order = self.rng.permutation(n) if shuffle else np.arange(n)
                 loss_sum: Any = 0.0
                 loss_den: Any = 0.0
                 bar = _progress(n, epoch, epochs) if bar_ok else None
-                for b in range(n_batches):
-                    window = slice(b * batch_size, (b + 1) * batch_size)
-                    idx = window if order is None else order[window]
+                for b, (xb, yb) in enumerate(train.batches(order, batch_size, augment=True, rng=self.rng)):
                     cbs.on_batch_begin(b, {})
-                    yb = self._device_batch(y[idx], "y")
+                    yb = self._device_batch(yb, "y")
                     try:
-                        pred, total, denom = self.train_step(self._device_batch(x[idx]), yb)
+                        pred, total, denom = self.train_step(self._device_batch(xb), yb)
                     except FloatingPointError as exc:
                         if bar is not None:
                             bar.close()
@@ -478,8 +469,8 @@ class Network:
                     if self.stop_training:
                         break
                 logs = _epoch_logs(loss_sum, loss_den, metric_objs)
-                if validation_data is not None:
-                    val = self._evaluate_checked(*validation_data, batch_size, metric_objs)
+                if valid is not None:
+                    val = self._evaluate_source(valid, batch_size, metric_objs)
                     logs.update({f"val_{k}": v for k, v in val.items()})
                 if bar is not None:
                     bar.set_postfix_str(_format_logs(logs), refresh=True)
@@ -539,8 +530,7 @@ class Network:
         if verbose not in (0, 1):
             raise ValueError(f"verbose must be 0 or 1, got {verbose!r}")
         self.head  # noqa: B018 - raises for a network without layers
-        x, y = self._check_data(x, y)
-        logs = self._evaluate_checked(x, y, batch_size, self._metrics(metrics))
+        logs = self._evaluate_source(self._eval_source(x, y), batch_size, self._metrics(metrics))
         if verbose:
             print(_format_logs(logs), flush=True)
         return logs
@@ -553,14 +543,14 @@ class Network:
             metrics = (metrics,)
         return [metrics_mod.get(m) for m in metrics]
 
-    def _evaluate_checked(self, x: Any, y: Any, batch_size: int, metric_objs: list[Any]) -> dict[str, float]:
+    def _evaluate_source(self, source: Any, batch_size: int, metric_objs: list[Any]) -> dict[str, float]:
         for m in metric_objs:
             m.reset()
         total: Any = 0.0
         denom: Any = 0.0
         head = self.head
-        for s in range(0, len(x), batch_size):
-            xb, yb = self._device_batch(x[s : s + batch_size]), self._device_batch(y[s : s + batch_size], "y")
+        for xb, yb in source.batches(np.arange(len(source)), batch_size):
+            xb, yb = self._device_batch(xb), self._device_batch(yb, "y")
             with self._lock:
                 out, pred, _ = head.forward(xb, False)
             t, d = head.terms(out, yb)
@@ -569,6 +559,72 @@ class Network:
             for m in metric_objs:
                 m.update(pred, yb)
         return _epoch_logs(total + self._penalty() * denom, denom, metric_objs)
+
+    # -- data sources -------------------------------------------------------------------------------------
+    def _training_sources(self, x: Any, y: Any, validation_data: Any, split: float) -> tuple[Any, Any]:
+        """The training and validation sources of ``fit``; a data set also hands over its class names and
+        scalers."""
+        from neuro.data.dataset import DataSet, Split
+
+        if isinstance(x, DataSet):
+            if y is not None:
+                raise ValueError("y must be None when x is a DataSet (it holds the targets)")
+            if split:
+                raise ValueError("validation_split does not apply to a DataSet; give it a valid_frac instead")
+            if self.class_names is None and x.class_names is not None:
+                self.class_names = list(x.class_names)
+            if x.input_scaler is not None or x.output_scaler is not None:
+                self.input_scaler, self.output_scaler = x.input_scaler, x.output_scaler
+            train = _SplitSource(x.train, self)
+            if validation_data is None and len(x.valid):
+                return train, _SplitSource(x.valid, self)
+        elif isinstance(x, Split):
+            if y is not None:
+                raise ValueError("y must be None when x is a data set split (it holds the targets)")
+            train = _SplitSource(x, self)
+        else:
+            x, y = self._check_data(x, y)
+            if split:
+                if validation_data is not None:
+                    raise ValueError("give validation_data or validation_split, not both")
+                n_val = int(len(x) * split)
+                if n_val < 1 or n_val >= len(x):
+                    raise ValueError(
+                        f"validation_split={split} leaves {len(x) - n_val} training and {n_val} "
+                        f"validation samples of {len(x)}; both must be at least 1"
+                    )
+                return _ArraySource(x[:-n_val], y[:-n_val]), _ArraySource(x[-n_val:], y[-n_val:])
+            train = _ArraySource(x, y)
+        if validation_data is None:
+            return train, None
+        if isinstance(validation_data, Split):
+            return train, _SplitSource(validation_data, self)
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise TypeError("validation_data must be a tuple (x_val, y_val) or a data set split")
+        return train, _ArraySource(*self._check_data(*validation_data, name="val_"))
+
+    def _eval_source(self, x: Any, y: Any) -> Any:
+        """What ``evaluate`` reads: arrays, a split, or a data set's test split."""
+        from neuro.data.dataset import DataSet, Split
+
+        if isinstance(x, DataSet):
+            if x.test is None:
+                raise ValueError("x is a DataSet without a test split; pass a split (data.valid) or arrays")
+            x = x.test
+        if isinstance(x, Split):
+            if y is not None:
+                raise ValueError("y must be None when x is a data set split (it holds the targets)")
+            return _SplitSource(x, self)
+        return _ArraySource(*self._check_data(x, y))
+
+    def _prepare_x(self, x: Any, name: str = "x") -> Any:
+        """Check inputs and bring them to the network's dtype (and input scaling)."""
+        x = check.features(x, self.input_shape, name=name, dtype=self.dtype)
+        if self.input_scaler is not None:
+            if backend.get_array_module(x) is not np:
+                x = backend.to_numpy(x)
+            x = self.input_scaler.transform(x).astype(self.dtype, copy=False)
+        return x
 
     def predict(self, x: Any, batch_size: int = 256, verbose: int = 0) -> Any:
         """Return the network's predictions for ``x``, computed in inference mode in batches.
@@ -592,7 +648,13 @@ class Network:
         head = self.head
         link = head.loss.link if isinstance(head, head_mod.LinkHead) else None
         layers = self.layers
-        x = check.features(x, self.input_shape, dtype=self.dtype)
+        from neuro.data.dataset import DataSet, Split
+
+        if isinstance(x, DataSet):
+            raise TypeError("x is a DataSet: predict on one of its splits (data.test) or on arrays")
+        if isinstance(x, Split):
+            x = x.arrays()[0]
+        x = self._prepare_x(x)
 
         def run(xb: Any) -> Any:
             # in inference a fused output activation is just applied: only the loss needs the logits
@@ -607,6 +669,10 @@ class Network:
             out = self.xp.concatenate(
                 [run(self._device_batch(x[s : s + batch_size])) for s in range(0, len(x), batch_size)]
             )
+        if self.output_scaler is not None:  # back to the original units, on the device
+            a = backend.to_device(self.output_scaler.a.astype(self.dtype), self.xp)
+            b = backend.to_device(self.output_scaler.b.astype(self.dtype), self.xp)
+            out = out * b + a
         if verbose:
             print(f"predicted {len(x)} samples", flush=True)
         return out
@@ -780,3 +846,38 @@ def _restore_buffers(layers: list[Layer], saved: list[dict[str, Any]] | None) ->
     for layer, bufs in zip(layers, saved, strict=True):
         for k, v in bufs.items():
             layer.buffers[k][...] = v
+
+
+class _ArraySource:
+    """Checked arrays (in the network's dtype and scaling) read in batches."""
+
+    def __init__(self, x: Any, y: Any) -> None:
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def batches(self, order: np.ndarray, batch_size: int, augment: bool = False, rng: Any = None) -> Any:
+        for s in range(0, len(order), batch_size):
+            idx = order[s : s + batch_size]
+            yield self.x[idx], self.y[idx]
+
+
+class _SplitSource:
+    """A data set split whose host batches are checked, converted and scaled one batch at a time."""
+
+    def __init__(self, split: Any, network: Network) -> None:
+        self.split, self.network = split, network
+        if tuple(split.input_shape) != network.input_shape:
+            raise ValueError(
+                f"the data set's input shape {tuple(split.input_shape)} does not match the network's "
+                f"input_shape {network.input_shape}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def batches(self, order: np.ndarray, batch_size: int, augment: bool = False, rng: Any = None) -> Any:
+        net = self.network
+        for xb, yb in self.split.batches(order, batch_size, augment=augment, rng=rng):
+            yield net._prepare_x(xb), net._prepare_y(yb, len(xb), "y")

@@ -185,4 +185,5 @@ def get(family: str, identifier: Any, base: type, *, default: Callable[[], Any] 
         return identifier()
     if isinstance(identifier, (str, dict)):
         return deserialize(family, identifier)
-    raise TypeError(f"{family} must be a name or a {base.__name__}, got {type(identifier).__name__}")
+    article = "an" if base.__name__[0].lower() in "aeiou" else "a"
+    raise TypeError(f"{family} must be a name or {article} {base.__name__}, got {type(identifier).__name__}")

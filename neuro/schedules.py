@@ -6,7 +6,8 @@ optimizer's ``iterations`` before each update, so the first update uses ``schedu
 step count is part of the optimizer state, a restored optimizer continues its schedule where it
 stopped.
 
-Each schedule describes itself with ``get_config()`` (``{"name": ClassName, **arguments}``), and
+Each schedule describes itself with ``get_config()`` (its constructor arguments; ``registry.serialize``
+adds the class name), and
 :func:`get` rebuilds it from that dict.
 
 Example:

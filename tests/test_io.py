@@ -8,7 +8,8 @@ import h5py
 import numpy as np
 import pytest
 
-from neuro import L2, BatchNorm, Conv2D, Dense, Dropout, Flatten, MaxPool2D, Network, ReLU
+from neuro import L2, BatchNorm, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ModelFileError, Network, ReLU
+from neuro.initializers import Constant
 from neuro.layers import Layer
 from neuro.optimizers import Adam
 
@@ -32,6 +33,8 @@ def test_round_trip_predicts_identically_and_resumes_exactly(tmp_path, data):
     net.class_names = ["a", "b", "c"]
     net.fit(x, y, batch_size=8, epochs=1, verbose=0)
     net.save(tmp_path / "m.h5")
+    with h5py.File(tmp_path / "m.h5", "r") as f:
+        assert f.attrs["format"] == "neuro-network" and f.attrs["format_version"] == 2
     loaded = Network.load(tmp_path / "m.h5")
     np.testing.assert_array_equal(loaded.predict(x), net.predict(x))
     assert str(loaded) == str(net)
@@ -62,21 +65,28 @@ def test_failed_save_leaves_the_old_file_intact(tmp_path, data, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["m.h5"]  # no temporary file left behind
 
 
-def test_loading_rejects_foreign_files_and_unknown_classes(tmp_path):
+def test_loading_rejects_foreign_files(tmp_path):
     foreign = tmp_path / "foreign.h5"
     with h5py.File(foreign, "w") as f:
         f.create_dataset("x", data=np.zeros(3))
-    with pytest.raises(ValueError, match="is not a neuro network file"):
+    with pytest.raises(ModelFileError, match=r"^model file '.*foreign\.h5'.*is not a neuro network file") as info:
         Network.load(foreign)
+    assert isinstance(info.value, ValueError) and info.value.path == str(foreign)
 
+
+def test_loading_rejects_unknown_classes(tmp_path):
     path = tmp_path / "m.h5"
     _cnn().save(path)
     with h5py.File(path, "r+") as f:
         config = json.loads(f.attrs["config"])
         config["layers"][0]["class"] = "os.system"
         f.attrs["config"] = json.dumps(config)
-    with pytest.raises(ValueError, match=r"names layer class 'os.system', which is neither built in"):
+    with pytest.raises(
+        ModelFileError,
+        match=r"^model file '.*m\.h5', config\.layers\[0\] \(os\.system\): .*layer must be one of \[.*\], got 'os\.system'",
+    ) as info:
         Network.load(path)
+    assert isinstance(info.value, ValueError) and info.value.where.startswith("config.layers[0]")
 
 
 class Scale(Layer):
@@ -85,27 +95,34 @@ class Scale(Layer):
     def __init__(self, name=None):
         super().__init__(name=name)
 
-    def _create_params(self, input_shape, rng):
-        self.params = {"a": np.full((1,), 2.0, dtype=np.float32)}
+    def param_specs(self, input_shape):
+        return {"a": ((1,), Constant(2.0))}
 
-    def forward(self, x, training=False):
-        self._x = x if training else None
-        return x * self.params["a"]
+    def forward(self, x, training=False, rng=None):
+        return x * self.params["a"], (x if training else None)
 
-    def backward(self, grad):
-        self.grads["a"][...] = (grad * self._x).sum()
+    def backward(self, grad, ctx):
+        x = self._require(ctx)
+        self.grads["a"][...] = (grad * x).sum()
         return grad * self.params["a"]
 
 
 def test_custom_layers_load_through_custom_objects(tmp_path, rng):
     net = Network((3,), "mse", "sgd", seed=0).add(Dense(2, "tanh")).add(Scale())
+    np.testing.assert_array_equal(net.layers[1].params["a"], [2.0])  # drawn from its param_specs
     net.layers[1].params["a"][...] = 3.0
     net.save(tmp_path / "c.h5")
-    with pytest.raises(ValueError, match="'Scale'"):
+    with pytest.raises(ModelFileError, match="'Scale'"):
         Network.load(tmp_path / "c.h5")
     loaded = Network.load(tmp_path / "c.h5", custom_objects={"Scale": Scale})
+    assert isinstance(loaded.layers[1], Scale)
+    np.testing.assert_array_equal(loaded.layers[1].params["a"], [3.0])
     x = rng.standard_normal((4, 3)).astype(np.float32)
     np.testing.assert_array_equal(loaded.predict(x), net.predict(x))
+    # and it trains: its gradient reaches the saved scalar
+    y = rng.standard_normal((4, 2)).astype(np.float32)
+    loaded.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    assert loaded.layers[1].params["a"][0] != 3.0
 
 
 def test_float64_networks_stay_float64(tmp_path, float64, rng):

@@ -289,6 +289,8 @@ def net():
         (np.full((4, 6), np.nan), np.zeros(4, int), {}, ValueError, r"x contains NaN or inf"),
         (np.zeros((4, 6)), np.zeros(3, int), {}, ValueError, r"y must have one row per sample of x \(4\), got 3"),
         (np.zeros((4, 6)), np.array([0, 1, 2, 4]), {}, ValueError, r"y class ids must be in \[0, 3\], got values in \[0, 4\]"),
+        (np.zeros((4, 6)), np.array([0, -1, 2, 3]), {}, ValueError, r"y class ids must be in \[0, 3\], got values in \[-1, 3\]"),
+        (np.zeros((4, 6)), np.array([0.0, 1.5, 2.0, 3.0]), {}, ValueError, r"y class ids must be integers"),
         (np.zeros((4, 6)), np.zeros((4, 3)), {}, ValueError, r"y must be class ids of shape \(N,\) or one-hot rows of shape \(N, 4\)"),
         (np.zeros((4, 6)), np.zeros(4, int), {"batch_size": 0}, ValueError, r"batch_size must be a positive integer, got 0"),
         (np.zeros((4, 6)), np.zeros(4, int), {"epochs": -1}, ValueError, r"epochs must be a positive integer, got -1"),

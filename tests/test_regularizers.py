@@ -113,12 +113,13 @@ def test_get_variants():
         regularizers.get("L3")
     with pytest.raises(ValueError, match="regularizer spec must be"):
         regularizers.get({"name": "L2", "lam": 0.1})  # the old config format
-    with pytest.raises(TypeError, match="lam"):
-        regularizers.get("l2")  # a name alone gives no strength
+    for name in ("l2", "L2"):  # a name (or a class) alone gives the default strength, 0.01 as in Keras
+        by_name = regularizers.get(name)
+        assert type(by_name) is regularizers.L2 and by_name.lam == 0.01
+    by_class = regularizers.get(regularizers.L1)
+    assert type(by_class) is regularizers.L1 and by_class.lam == 0.01
     with pytest.raises(TypeError, match="regularizer must be a name or a Regularizer, got float"):
         regularizers.get(0.1)
-    with pytest.raises(TypeError, match="lam"):
-        regularizers.get(regularizers.L1)  # likewise a class alone
 
 
 @pytest.mark.parametrize("lam", [-0.1, math.nan, math.inf, True, "0.1", None])

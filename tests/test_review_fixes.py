@@ -10,11 +10,12 @@ import pytest
 
 from neuro import SGD, Activation, Conv2D, Dense, Flatten, Network, SoftmaxCrossEntropy, Tanh, backend
 from neuro.data import load_csv
+from neuro.functional import conv as conv_functional
 from neuro.optimizers import Adam
 
 
-def test_concurrent_predict_on_a_cnn_is_exact(monkeypatch):
-    monkeypatch.setattr(Conv2D, "_INFERENCE_CHUNK", 2 * 6 * 6 * 18)  # several chunks per call
+def test_concurrent_predict_on_a_cnn_is_exact(monkeypatch, assert_unchanged):
+    monkeypatch.setattr(conv_functional, "INFERENCE_CHUNK", 2 * 6 * 6 * 18)  # several chunks per call
     net = Network((6, 6, 2), "softmax_crossentropy", SGD(), seed=0)
     net.add(Conv2D(4, 3, padding="same", activation="relu")).add(Flatten()).add(Dense(3, "softmax"))
     rng = np.random.default_rng(0)
@@ -28,12 +29,12 @@ def test_concurrent_predict_on_a_cnn_is_exact(monkeypatch):
                 wrong.append(i)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    with assert_unchanged(net.layers[0]):  # predicting kept nothing on the layer
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
     assert wrong == []
-    assert getattr(net.layers[0], "_buffers", {}) == {}  # predicting kept nothing on the layer
 
 
 def test_conv_padding_border_is_clean_when_the_split_changes():
@@ -45,7 +46,7 @@ def test_conv_padding_border_is_clean_when_the_split_changes():
     fresh.params = {k: v.copy() for k, v in layer.params.items()}
     layer.forward(rng.standard_normal((2, 6, 6, 1)).astype(np.float32) + 5, training=True)  # pads (0, 1)
     x = rng.standard_normal((2, 5, 5, 1)).astype(np.float32)  # pads (1, 1): the same 7x7 buffer size
-    np.testing.assert_array_equal(layer.forward(x, training=True), fresh.forward(x, training=True))
+    np.testing.assert_array_equal(layer.forward(x, training=True)[0], fresh.forward(x, training=True)[0])
 
 
 def test_network_keeps_its_own_dtype(tmp_path):
@@ -92,17 +93,16 @@ class Swish(Activation):
 
     key = "swish"
 
-    def __init__(self, beta: float = 1.0) -> None:
-        super().__init__()
+    def __init__(self, beta: float = 1.0, name=None) -> None:
+        super().__init__(name=name)
         self.beta = beta
 
-    def forward(self, x, training=False, inplace=False):
+    def forward(self, x, training=False, rng=None, inplace=False):
         s = 1 / (1 + np.exp(-self.beta * x))
-        self._cache = (x, s) if training else None
-        return x * s
+        return x * s, ((x, s) if training else None)
 
-    def backward(self, grad):
-        x, s = self._require_cache()
+    def backward(self, grad, ctx):
+        x, s = self._require(ctx)
         return grad * (s + self.beta * x * s * (1 - s))
 
     def get_config(self):
@@ -135,13 +135,16 @@ def test_save_refuses_an_unsaveable_learning_rate_and_follows_the_umask(tmp_path
     assert (tmp_path / "ok.h5").stat().st_mode & 0o777 == 0o644
 
 
-def test_activation_inference_drops_the_training_cache(rng):
+def test_activation_inference_keeps_no_training_context(rng, assert_unchanged):
     act = Tanh()
     x = rng.standard_normal((2, 3))
-    act.forward(x, training=True)
-    act.forward(x)
-    with pytest.raises(RuntimeError, match="training=True"):
-        act.backward(np.ones((2, 3)))
+    _, train_ctx = act.forward(x, training=True)
+    with assert_unchanged(act):
+        y, ctx = act.forward(x)
+    assert ctx is None
+    with pytest.raises(RuntimeError, match=r"needs the context returned by forward\(x, training=True\)"):
+        act.backward(np.ones((2, 3)), ctx)
+    np.testing.assert_allclose(act.backward(np.ones((2, 3)), train_ctx), 1 - y**2, rtol=1e-6)
 
 
 def test_csv_target_column_out_of_range(tmp_path):

@@ -4,14 +4,16 @@ What the reader accepts and how it decides:
 
 - **Encoding**: UTF-8, with or without a byte-order mark (Excel's "CSV UTF-8"); anything else is an error.
 - **Quoting**: standard double-quoted fields (a delimiter or a newline inside quotes, ``""`` for a quote).
-- **Delimiter**: given, or detected with :class:`csv.Sniffer` among ``,`` ``;`` tab and ``|``. A file in
-  which none of them occurs has one column; a file in which some occur but no delimiter can be determined is
-  an error asking for ``delimiter=``.
+- **Delimiter**: given, or detected with :class:`csv.Sniffer` among ``,`` ``;`` tab and ``|`` from the
+  first 4 KiB (at most 100 lines) of the file. A file in which none of them occurs has one column; a file in
+  which some occur but no delimiter can be determined is an error asking for ``delimiter=``, and so is a
+  file that parses to a single column although its rows hold another of them.
 - **Trailing delimiter**: when every row ends with an empty field (``1,2,``), that empty column is dropped.
-- **Header**: ``header=None`` detects it. The first row is a header when one of its cells is not a number
-  while the rest of that column (in the first 100 rows) is numbers; a first row of numbers only is data; any
-  other first row (for instance a text target column such as class names in every row) is an error asking
-  for ``header=True`` or ``header=False``, so a data row is never dropped silently.
+- **Header**: ``header=None`` detects it from the first 100 rows. A first row of numbers is data. A first
+  row of text only is a header when at least one of its columns holds numbers in the rows below. Anything
+  else (a first row mixing numbers and text, as a header-less file with class names in its target column
+  has; or text above text) is an error asking for ``header=True`` or ``header=False``: a data row is never
+  dropped silently.
 - **Blank lines** are skipped. Rows must all have the same number of fields.
 - **Errors** name the file, the row (1-based line number of the row's start, as an editor shows it) and
   the column (0-based index, as ``target_column`` takes it, and its name when there is a header).
@@ -28,7 +30,7 @@ import csv
 import io
 import math
 import os
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +39,7 @@ import numpy as np
 from neuro.data._files import open_regular
 
 _CANDIDATES = ",;\t|"
-_SAMPLE_CHARS = 64 * 1024
+_SAMPLE_CHARS = 4096  # csv.Sniffer's quote regex is quadratic in its sample: keep it small
 _SAMPLE_LINES = 100
 _DETECT_ROWS = 100
 NONFINITE_POLICIES = ("error", "keep", "drop")
@@ -276,7 +278,7 @@ def _read(
     lines = array.array("q")
     label = _labeller(names)
 
-    def rows():
+    def rows() -> Iterator[tuple[int, list[str]]]:
         yield from head
         yield from records
 
@@ -331,7 +333,7 @@ def _read(
     return CsvTable(path, names, width, table, numeric, text_out, line_arr, bad_rows, delimiter)
 
 
-def _records(reader: Any):
+def _records(reader: Any) -> Iterator[tuple[int, list[str]]]:
     """Yield ``(line, cells)`` for each non-blank record, ``line`` the 1-based line where it starts."""
     prev = 0
     for cells in reader:

@@ -90,8 +90,14 @@ def check_order(order: Any, n: int) -> np.ndarray:
 def check_batch_size(batch_size: Any) -> int:
     """Return ``batch_size`` if it is a positive integer.
 
+    Args:
+        batch_size: samples per batch.
+
+    Returns:
+        ``batch_size`` as an int.
+
     Raises:
-        ValueError: otherwise.
+        ValueError: when it is not a positive integer.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")

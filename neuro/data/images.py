@@ -55,6 +55,9 @@ _MODES_8 = {
 _MODES_16 = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 _CONVERT = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 _STORAGE = {"8": np.dtype(np.uint8), "16": np.dtype(np.uint16), "F": np.dtype(np.float32)}
+_STORAGE_DEPTH = {v: k for k, v in _STORAGE.items()}
+_DEPTH_ORDER = {"8": 0, "16": 1, "F": 2}
+_DEPTH_NAME = {"8": "8-bit", "16": "16-bit", "F": "float"}
 
 
 class ImageFileError(ValueError):
@@ -203,12 +206,20 @@ def _decode_unguarded(path: str, spec: _Spec) -> np.ndarray:
             natural = 4
         c = spec.channels or natural
         h, w = spec.size if spec.size is not None else (im.size[1], im.size[0])
+        if _DEPTH_ORDER[depth] > _DEPTH_ORDER[_STORAGE_DEPTH[spec.storage]]:
+            raise ImageFileError(
+                f"image {path!r} has {_DEPTH_NAME[depth]} pixels but the data set holds "
+                f"{spec.storage} images (did the file change after the folder was listed?)"
+            )
         if depth == "8":
             if im.mode != _CONVERT[c]:
-                im = im.convert(_CONVERT[c])
+                try:
+                    im = im.convert(_CONVERT[c])
+                except ValueError:  # no direct conversion: go through RGB(A)
+                    im = im.convert("RGBA" if natural in (2, 4) else "RGB").convert(_CONVERT[c])
         elif c not in (1, 3):
             raise ImageFileError(
-                f"image {path!r} has {depth if depth == 'F' else '16-bit'} pixels, which convert to 1 or 3 "
+                f"image {path!r} has {_DEPTH_NAME[depth]} pixels, which convert to 1 or 3 "
                 f"channels only, not channels={c}"
             )
         elif im.mode not in ("I;16", "I", "F"):
@@ -382,7 +393,7 @@ def _settle(
         for p, d in zip(paths, depths, strict=True):
             if d != "8":
                 raise ValueError(
-                    f"image {p!r} has {'float' if d == 'F' else '16-bit'} pixels, which convert to 1 or 3 "
+                    f"image {p!r} has {_DEPTH_NAME[d]} pixels, which convert to 1 or 3 "
                     f"channels only; pass channels=1 or channels=3, got {channels}"
                 )
     storage = _STORAGE["F"] if "F" in depths else _STORAGE["16"] if "16" in depths else _STORAGE["8"]
@@ -608,6 +619,10 @@ class ImageDataSet(DataSet):
         channels: channels per image.
         storage_dtype: how the images are held: uint8, uint16 or float32.
     """
+
+    image_size: tuple[int, int] | None = None
+    channels: int | None = None
+    storage_dtype: np.dtype | None = None
 
     @classmethod
     def from_dir(

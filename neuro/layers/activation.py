@@ -54,7 +54,7 @@ class Activation(Layer):
         return {} if self.name == self.key else {"name": self.name}
 
 
-@registry.register(aliases=("identity",))
+@registry.register(aliases=("identity", "none"))
 class Linear(Activation):
     """Identity: ``y = x``.
 

@@ -13,7 +13,7 @@ def test_small_cnn_reaches_97_percent_on_digits():
     from neuro.data import load_digits, train_test_split
 
     x, y = load_digits(images=True)
-    x_train, y_train, x_test, y_test = train_test_split(x, y, test_fraction=0.25, seed=0)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=0)
     net = Network((8, 8, 1), "softmax_crossentropy", Adam(3e-3), seed=0)
     net.add(Conv2D(16, (3, 3), padding="same", activation="relu"))
     net.add(MaxPool2D((2, 2)))
