@@ -384,9 +384,11 @@ class Network:
         """Train the network.
 
         Args:
-            x: inputs ``(N, *input_shape)``.
+            x: inputs ``(N, *input_shape)``, or a :class:`~neuro.data.DataSet` (trained on its ``train``
+                split, validated on its ``valid`` split; its class names and scalers become the network's),
+                or a data set split. Data sets are read one batch at a time, augmented in training only.
             y: targets: class ids ``(N,)`` or rows ``(N, C)`` for categorical losses, the output shape
-                otherwise.
+                otherwise; ``None`` with a data set.
             batch_size: samples per update (> 0); the last batch of an epoch may be smaller.
             epochs: the epoch to stop before (> ``initial_epoch``), as in Keras.
             validation_data: optional ``(x_val, y_val)`` evaluated after each epoch.
@@ -512,13 +514,19 @@ class Network:
 
     # -- inference --------------------------------------------------------------------------------------
     def evaluate(
-        self, x: Any, y: Any, batch_size: int = 256, metrics: Iterable[Any] | None = None, verbose: int = 0
+        self,
+        x: Any,
+        y: Any = None,
+        batch_size: int = 256,
+        metrics: Iterable[Any] | None = None,
+        verbose: int = 0,
     ) -> dict[str, float]:
         """Return the loss (regularization included) and metrics over the whole set, in inference mode.
 
         Args:
-            x: inputs ``(N, *input_shape)``.
-            y: targets, as for :meth:`fit`.
+            x: inputs ``(N, *input_shape)``, a data set split, or a :class:`~neuro.data.DataSet` (its test
+                split).
+            y: targets, as for :meth:`fit` (``None`` with a data set).
             batch_size: samples per forward pass.
             metrics: as for :meth:`fit` (``None``: accuracy for classification losses, else none).
             verbose: 0 silent; 1 prints the results in one line.
