@@ -753,6 +753,16 @@ class Network:
 
         return io.load(path, custom_objects, device=device, network_class=cls)
 
+    def export_onnx(self, path: str | Any) -> None:
+        """Write an ONNX inference graph of the network (needs the ``onnx`` extra); see :mod:`neuro.onnx`.
+
+        Args:
+            path: the ``.onnx`` file to write.
+        """
+        from neuro import onnx
+
+        onnx.export(self, path)
+
     # -- description ------------------------------------------------------------------------------------
     def summary(self, print_fn: Any = print) -> str:
         """Print (with ``print_fn``; ``None`` to skip) and return a table of layers, shapes and counts."""
