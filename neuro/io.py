@@ -25,8 +25,10 @@ existing file is never left half-written, and keeps the existing file's permissi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -177,12 +179,12 @@ def load(
             )
         config = h5s.read_json_attr(f, "config", path)
         if version == 1:
-            with h5s.guard(path, "config"):
+            with _config_error(path, "config"):
                 config = _migrate_v1(config)
         _check_config(config, path)
         net = _build(config, f, path, cls, custom)
         rng_state = h5s.read_json_attr(f, "rng_state", path, max_bytes=4096)
-        with h5s.guard(path, "rng_state"):
+        with _config_error(path, "rng_state"):
             if not isinstance(rng_state, dict) or rng_state.get("bit_generator") != "PCG64":
                 raise ValueError("must be the state of a PCG64 generator")
             net.rng.bit_generator.state = rng_state
@@ -199,6 +201,20 @@ def _check_custom_objects(custom_objects: Any) -> dict[str, type]:
     ):
         raise TypeError("custom_objects must map class names to classes")
     return dict(custom_objects)
+
+
+@contextlib.contextmanager
+def _config_error(path: Any, where: str) -> Iterator[None]:
+    """Like :func:`neuro._h5safe.guard`, with the message of a ValueError or TypeError kept as it is (they come
+    from the constructors' own argument checks, which name the argument and the value)."""
+    with h5s.guard(path, where):
+        try:
+            yield
+        except ModelFileError:
+            raise
+        except (ValueError, TypeError) as exc:
+            text = str(exc)
+            raise ModelFileError(path, where, text if len(text) <= 400 else text[:400] + "...") from exc
 
 
 def _fail(path: Any, where: str, problem: str) -> ModelFileError:
@@ -245,7 +261,7 @@ def _check_config(config: Any, path: Any) -> None:
 
 def _object(family: str, spec: Any, path: Any, where: str, base: type) -> Any:
     """Build one object of ``family`` from its spec; any problem is a ModelFileError at ``where``."""
-    with h5s.guard(path, where):
+    with _config_error(path, where):
         if (
             not isinstance(spec, dict)
             or set(spec) != {"class", "config"}
@@ -281,7 +297,7 @@ def _build_network(config: dict, f: Any, path: Any, cls: type) -> Any:
         reg = _object(
             "regularizer", config["regularizer"], path, "config.regularizer", regularizers.Regularizer
         )
-    with backend.dtype_scope(dtype), h5s.guard(path, "config"):
+    with backend.dtype_scope(dtype), _config_error(path, "config"):
         net = cls(tuple(config["input_shape"]), loss, opt, reg, seed=config.get("seed"))
     layer_group = h5s.get_group(f, "layers", path)
     h5s.check_no_extra(layer_group, [str(i) for i in range(len(config["layers"]))], path)
@@ -290,7 +306,7 @@ def _build_network(config: dict, f: Any, path: Any, cls: type) -> Any:
     for i, spec in enumerate(config["layers"]):
         where = f"config.layers[{i}] ({spec['class']})"
         layer = _object("layer", spec, path, where, Layer)
-        with h5s.guard(path, where):
+        with _config_error(path, where):
             out = tuple(layer.compute_output_shape(shape))
             expected = {
                 "params": {k: tuple(s) for k, (s, _) in layer.param_specs(shape).items()},
@@ -313,7 +329,7 @@ def _build_network(config: dict, f: Any, path: Any, cls: type) -> Any:
         shape = out
     # every shape is known to match the file: now build (allocations bounded by the file's size)
     for i, layer in enumerate(pending):
-        with h5s.guard(path, f"config.layers[{i}]"):
+        with _config_error(path, f"config.layers[{i}]"):
             net._append(layer, initialize=False)
         for kind, store in (("params", layer.params), ("buffers", layer.buffers)):
             for k in store:
@@ -340,7 +356,7 @@ def _build_network(config: dict, f: Any, path: Any, cls: type) -> Any:
         if config.get(key) is not None:
             from neuro.data.scaling import Scaler
 
-            with h5s.guard(path, f"config.{key}"):
+            with _config_error(path, f"config.{key}"):
                 setattr(net, key, Scaler.from_config(config[key]))
     return net
 
@@ -367,7 +383,7 @@ def _load_optimizer(net: Any, f: Any, path: Any) -> None:
         g = h5s.get_group(opt, f"slots/{j}", path)
         h5s.check_no_extra(g, names, path)
         slots.append({k: h5s.read_array(g, k, path, shape=tuple(p.shape)) for k in names})
-    with h5s.guard(path, "optimizer"):
+    with _config_error(path, "optimizer"):
         net.optimizer.set_state({"iterations": iterations, "slots": slots}, net.params)
 
 
