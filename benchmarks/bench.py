@@ -266,6 +266,52 @@ def accuracy(kind, x, y, xv, yv, epochs, threads):
     return acc_n, acc_t
 
 
+def data_sets(x, y, threads, n_batches, repeats):
+    """CNN training from an image folder (in memory and lazy) against the same images as arrays.
+
+    Returns ``(rows, nbytes, raw_bytes)``: (name, data-set samples/s, array samples/s) per mode, and the
+    in-memory data set's size against N·H·W·C.
+    """
+    import tempfile
+
+    from PIL import Image
+    from threadpoolctl import threadpool_limits
+
+    from neuro.data import ImageDataSet
+
+    neuro_threads(threads)
+    batch = BATCH["cnn"]
+    n = batch * n_batches
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, threadpool_limits(limits=threads):
+        root = pathlib.Path(tmp)
+        for i, (img, label) in enumerate(zip(x[:n], y[:n], strict=True)):
+            folder = root / "train" / str(label)
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.round(img[..., 0] * 255).astype(np.uint8)).save(folder / f"{i:05d}.png")
+        eager = ImageDataSet.from_dir(root, channels=1)
+        lazy = ImageDataSet.from_dir(root, channels=1, lazy=True)
+        xa, ya = eager.train.arrays()
+        nbytes = eager.train.nbytes
+        for name, data in (("in memory", eager), ("lazy, 2 decoding threads", lazy)):
+            net_d, net_a = neuro_cnn(), neuro_cnn()
+            net_d.fit(data, batch_size=batch, epochs=1, metrics=(), verbose=0)  # warm-up
+            neuro_train(net_a, xa, ya, batch)
+            td = ta = float("inf")
+
+            def from_data(net_d=net_d, data=data):
+                net_d.fit(data, batch_size=batch, epochs=1, metrics=(), verbose=0)
+
+            def from_arrays(net_a=net_a):
+                neuro_train(net_a, xa, ya, batch)
+
+            for _ in range(repeats):  # alternate, so that machine noise hits both
+                td = min(td, best_time(from_data, 1))
+                ta = min(ta, best_time(from_arrays, 1))
+            rows.append((f"CNN training from a PNG folder, {name}, {threads} thr", n / td, n / ta))
+    return rows, nbytes, int(np.prod(xa.shape))
+
+
 # -- subprocess measurements ------------------------------------------------------------------------
 def import_time(module, repeats=5):
     code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
@@ -335,7 +381,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer batches and repeats; no accuracy run")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--only", choices=["mlp", "cnn"], nargs="+", default=["mlp", "cnn"])
+    ap.add_argument("--only", choices=["mlp", "cnn", "data"], nargs="+", default=["mlp", "cnn", "data"])
     ap.add_argument("--no-write", action="store_true", help="print the table but leave results.md alone")
     ap.add_argument("--memory-child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -357,7 +403,18 @@ def main():
         print(f"{name:<42} neuro {fmt.format(n_val):>10}  torch {fmt.format(t_val):>10}  {unit:<10} "
               f"x{ratio:.2f}", flush=True)
 
+    data_rows = []
     for kind in args.only:
+        if kind == "data":
+            found, nbytes, raw_bytes = data_sets(x, y, max(args.threads), batches["cnn"], repeats)
+            for name, sd, sa in found:
+                data_rows.append((name, f"{sd:.0f}", f"{sa:.0f}", "samples/s", f"{sd / sa:.2f}"))
+                raw[name] = {"data set": sd, "arrays": sa, "ratio": sd / sa}
+                print(f"{name:<52} data set {sd:>8.0f}  arrays {sa:>8.0f}  x{sd / sa:.2f}", flush=True)
+            data_rows.append(("in-memory image data set size / (N·H·W·C bytes)", f"{nbytes:,}",
+                              f"{raw_bytes:,}", "bytes", f"{nbytes / raw_bytes:.2f}"))
+            raw["image data set bytes"] = {"data set": nbytes, "N*H*W*C": raw_bytes}
+            continue
         label = "MLP 784-500-300-10, Adadelta, batch 100" if kind == "mlp" else \
             "CNN (reference), Adam, batch 128"
         for th in args.threads:
@@ -386,6 +443,12 @@ def main():
     table = ["| measurement | neuro | PyTorch | unit | ratio |", "| --- | ---: | ---: | --- | ---: |"]
     table += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows]
     text = header + "\n\n" + "\n".join(table) + "\n"
+    if data_rows:
+        text += (
+            "\nData sets (neuro against neuro: the same images given as arrays; ratio = data set / arrays):"
+            "\n\n| measurement | data set | arrays | unit | ratio |\n| --- | ---: | ---: | --- | ---: |\n"
+        )
+        text += "\n".join(f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in data_rows) + "\n"
     print("\n" + text)
     if not args.no_write:
         RESULTS.write_text(text)

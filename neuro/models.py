@@ -753,15 +753,17 @@ class Network:
 
         return io.load(path, custom_objects, device=device, network_class=cls)
 
-    def export_onnx(self, path: str | Any) -> None:
+    def export_onnx(self, path: str | Any, *, opset: int = 17, scalers: bool = True) -> None:
         """Write an ONNX inference graph of the network (needs the ``onnx`` extra); see :mod:`neuro.onnx`.
 
         Args:
             path: the ``.onnx`` file to write.
+            opset: the ONNX opset (13 or newer).
+            scalers: include the input and output scaling, so that the graph computes what ``predict`` does.
         """
         from neuro import onnx
 
-        onnx.export(self, path)
+        onnx.export(self, path, opset=opset, scalers=scalers)
 
     # -- description ------------------------------------------------------------------------------------
     def summary(self, print_fn: Any = print) -> str:

@@ -1,0 +1,514 @@
+"""Export a :class:`~neuro.models.Network` to ONNX, as an inference graph (optional extra ``neuro[onnx]``).
+
+The graph computes what :meth:`Network.predict <neuro.models.Network.predict>` computes: one input named
+``"input"`` of shape ``(N, *network.input_shape)`` (``N`` symbolic) and one output named ``"output"`` of
+shape ``(N, *network.output_shape)``, both in the network's dtype (float32 or float64). Images stay
+channels-last (NHWC) at the input and the output, as in neuro.
+
+How each layer is written:
+
+- ``Dense``: ``Gemm`` (``x·W + b``), then its activation.
+- ``Conv2D``: ``Conv`` in NCHW with the kernel transposed to ``(F, C, kh, kw)`` and explicit ``pads`` (the
+  ones neuro uses: "same" puts an odd extra row or column at the bottom / right, as TensorFlow does).
+  Transposes between NHWC and NCHW are only inserted where the layout must change (before the first
+  convolution or pooling, before a ``Flatten``, at the output), never two in a row.
+- ``MaxPool2D``: ``MaxPool`` (padding never wins, as neuro's −inf padding); ``AvgPool2D``: ``AveragePool``
+  with ``count_include_pad=0`` (a border window averages only the cells inside the input);
+  ``GlobalAveragePooling2D``: ``ReduceMean`` over height and width.
+- ``BatchNorm``: its inference form, ``x·scale + shift`` per channel (``Mul`` and ``Add``), with
+  ``scale = gamma / sqrt(running_var + epsilon)`` and ``shift = beta − running_mean·scale`` computed as
+  neuro computes them.
+- ``Dropout``: nothing (it is the identity in inference); ``Flatten``: ``Flatten`` in NHWC order.
+- Activations (standalone or inside Dense / Conv2D): ``Relu``, ``LeakyRelu`` (``PRelu`` with a float64
+  slope that a float32 attribute would round), ``Sigmoid``, ``Tanh``, ``Softmax`` on the last (channel)
+  axis; ``Linear`` writes nothing.
+- The link of the loss, when the loss applies it (a linear output trained with ``softmax_crossentropy``):
+  ``Softmax`` (``Sigmoid`` for a binary cross-entropy link).
+- The network's ``input_scaler`` / ``output_scaler``, which ``predict`` applies: ``Sub`` and ``Div`` at the
+  input, ``Mul`` and ``Add`` at the output.
+
+A float64 network is written without ``Conv`` and ``AveragePool``, which ONNX Runtime's CPU provider
+implements for float32 only, and (so that the graph stays channels-last, without transposes) without
+``MaxPool``: a convolution becomes neuro's own im2col (``Pad``, one strided ``Slice`` per kernel offset,
+``Concat`` and one ``MatMul``), a pooling the ``Max`` / ``Sum`` of those slices (average: times the inverse
+cell counts). The graph is equivalent and runs anywhere.
+
+Not exported: layer classes other than the built-in ones (a user's own layer raises ValueError naming it),
+losses whose link is not the identity, softmax or sigmoid, and the training state (optimizer, dropout).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from neuro import backend
+from neuro import head as head_mod
+from neuro import losses as losses_mod
+from neuro.functional.conv import output_size, paddings
+from neuro.layers.activated import ActivatedLayer
+from neuro.layers.activation import Activation, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
+from neuro.layers.base import Layer
+from neuro.layers.batchnorm import BatchNorm
+from neuro.layers.conv2d import Conv2D
+from neuro.layers.dense import Dense
+from neuro.layers.dropout import Dropout
+from neuro.layers.flatten import Flatten
+from neuro.layers.pooling import AvgPool2D, GlobalAveragePooling2D, MaxPool2D
+
+if TYPE_CHECKING:  # pragma: no cover
+    import onnx as onnx_t
+
+__all__ = ["MIN_OPSET", "export", "to_model"]
+
+#: The oldest opset the exporter writes (Softmax along one axis needs 13).
+MIN_OPSET = 13
+
+_MISSING = "ONNX export needs the onnx package: pip install 'neuro[onnx]'"
+_TO_NCHW = (0, 3, 1, 2)
+_TO_NHWC = (0, 2, 3, 1)
+
+
+def _import_onnx() -> Any:
+    try:
+        import onnx
+        from onnx import numpy_helper  # noqa: F401  (a submodule the exporter uses)
+    except ImportError as exc:
+        raise ImportError(_MISSING) from exc
+    return onnx
+
+
+# -- the graph being written ------------------------------------------------------------------------------
+class _Tensor:
+    """A value of the graph: its name, its rank (batch axis included) and, for rank 4, its layout."""
+
+    __slots__ = ("layout", "name", "rank")
+
+    def __init__(self, name: str, rank: int, layout: str = "NHWC") -> None:
+        self.name = name
+        self.rank = rank
+        self.layout = layout
+
+    @property
+    def nchw(self) -> bool:
+        return self.rank == 4 and self.layout == "NCHW"
+
+
+class _Graph:
+    """Collects nodes and initializers, with unique names."""
+
+    def __init__(self, onnx: Any, dtype: Any, opset: int) -> None:
+        self.onnx = onnx
+        self.dtype = np.dtype(dtype)
+        self.elem_type = onnx.helper.np_dtype_to_tensor_dtype(self.dtype)
+        self.opset = opset
+        self.nodes: list[Any] = []
+        self.initializers: list[Any] = []
+        self._used: set[str] = {"input", "output"}
+        self.prefix = ""
+
+    def fresh(self, base: str) -> str:
+        name = f"{self.prefix}{base}"
+        k = 1
+        while name in self._used:
+            k += 1
+            name = f"{self.prefix}{base}_{k}"
+        self._used.add(name)
+        return name
+
+    def const(self, base: str, value: Any, dtype: Any = None) -> str:
+        """An initializer holding ``value`` (in the network's dtype unless ``dtype`` is given)."""
+        arr = np.ascontiguousarray(np.asarray(value, dtype=self.dtype if dtype is None else dtype))
+        name = self.fresh(base)
+        self.initializers.append(self.onnx.numpy_helper.from_array(arr, name))
+        return name
+
+    def ints(self, base: str, values: Any) -> str:
+        return self.const(base, np.asarray(values, dtype=np.int64).reshape(-1), np.int64)
+
+    def op(self, op_type: str, inputs: list[str], base: str | None = None, **attrs: Any) -> str:
+        """Append one node with one output and return the output's name."""
+        out = self.fresh(base or op_type.lower())
+        self.nodes.append(
+            self.onnx.helper.make_node(op_type, inputs, [out], name=self.fresh(f"{op_type}_node"), **attrs)
+        )
+        return out
+
+    # -- layout ----------------------------------------------------------------------------------------
+    def to_layout(self, t: _Tensor, layout: str) -> _Tensor:
+        """``t`` in ``layout`` (``"NHWC"`` or ``"NCHW"``); transposes only when it must."""
+        if t.rank != 4 or t.layout == layout:
+            return t
+        perm = _TO_NCHW if layout == "NCHW" else _TO_NHWC
+        return _Tensor(self.op("Transpose", [t.name], f"to_{layout.lower()}", perm=list(perm)), 4, layout)
+
+    def reduce_mean(self, t: str, axes: list[int]) -> str:
+        if self.opset >= 18:
+            return self.op("ReduceMean", [t, self.ints("axes", axes)], keepdims=0)
+        return self.op("ReduceMean", [t], axes=axes, keepdims=0)
+
+
+# -- activations ------------------------------------------------------------------------------------------
+def _activation(g: _Graph, act: Activation, t: _Tensor) -> _Tensor:
+    """Apply ``act`` to ``t``; raises KeyError for an activation without a converter."""
+    kind = type(act)
+    if kind is Linear:
+        return t
+    if kind is ReLU:
+        name = g.op("Relu", [t.name])
+    elif kind is LeakyReLU:
+        alpha = g.dtype.type(act.alpha)  # neuro multiplies by alpha in the network's dtype
+        if float(np.float32(alpha)) == float(alpha):  # the attribute is a float32
+            name = g.op("LeakyRelu", [t.name], alpha=float(alpha))
+        else:  # a float64 slope that float32 would round
+            name = g.op("PRelu", [t.name, g.const("alpha", alpha)], "leaky_relu")
+    elif kind is Sigmoid:
+        name = g.op("Sigmoid", [t.name])
+    elif kind is Tanh:
+        name = g.op("Tanh", [t.name])
+    elif kind is Softmax:  # neuro's last axis: the channels, axis 1 of an NCHW tensor
+        name = g.op("Softmax", [t.name], axis=1 if t.nchw else -1)
+    else:
+        raise KeyError(kind.__name__)
+    return _Tensor(name, t.rank, t.layout)
+
+
+# -- layers -----------------------------------------------------------------------------------------------
+def _host(layer: Layer, store: str, key: str, dtype: Any) -> np.ndarray:
+    return np.asarray(backend.to_numpy(getattr(layer, store)[key]), dtype=dtype)
+
+
+def _dense(g: _Graph, layer: Dense, t: _Tensor) -> _Tensor:
+    w = g.const("kernel", _host(layer, "params", "kernel", g.dtype))
+    b = g.const("bias", _host(layer, "params", "bias", g.dtype))
+    return _Tensor(g.op("Gemm", [t.name, w, b], "dense"), 2)
+
+
+def _windows(
+    g: _Graph, t: _Tensor, layer: Any, size: tuple[int, int], pads: tuple[int, ...], fill: float
+) -> tuple[list[str], tuple[int, int]]:
+    """The strided NHWC slices ``x_pad[:, i::sh, j::sw, :]`` of every window offset ``(i, j)`` (neuro's
+    im2col order), the input padded by ``pads`` with ``fill``; also ``(Ho, Wo)``."""
+    h, w = layer.input_shape[0], layer.input_shape[1]
+    (kh, kw), (sh, sw) = size, layer.stride
+    top, bottom, left, right = pads
+    ho = output_size(h, kh, sh, top, bottom)
+    wo = output_size(w, kw, sw, left, right)
+    x = _Tensor(t.name, 4) if not t.nchw else g.to_layout(t, "NHWC")
+    src = x.name
+    if any(pads):
+        src = g.op(
+            "Pad",
+            [src, g.ints("pads", [0, top, left, 0, 0, bottom, right, 0]), g.const("fill", fill)],
+            "padded",
+            mode="constant",
+        )
+    if (kh, kw, sh, sw) == (1, 1, 1, 1):
+        return [src], (ho, wo)
+    axes, steps = g.ints("axes", [1, 2]), g.ints("steps", [sh, sw])
+    slices = []
+    for i in range(kh):
+        for j in range(kw):
+            starts = g.ints("starts", [i, j])
+            ends = g.ints("ends", [i + (ho - 1) * sh + 1, j + (wo - 1) * sw + 1])
+            slices.append(g.op("Slice", [src, starts, ends, axes, steps], f"window_{i}_{j}"))
+    return slices, (ho, wo)
+
+
+def _conv2d(g: _Graph, layer: Conv2D, t: _Tensor) -> _Tensor:
+    h, w = layer.input_shape[0], layer.input_shape[1]
+    pads = paddings(layer.padding, h, w, layer.kernel_size, layer.stride)
+    kernel = _host(layer, "params", "kernel", g.dtype)  # (kh, kw, C, F)
+    bias = g.const("bias", _host(layer, "params", "bias", g.dtype))
+    if g.dtype == np.float32:
+        top, bottom, left, right = pads
+        x = g.to_layout(t, "NCHW")
+        name = g.op(
+            "Conv",
+            [x.name, g.const("kernel", kernel.transpose(3, 2, 0, 1)), bias],
+            "conv",
+            kernel_shape=list(layer.kernel_size),
+            strides=list(layer.stride),
+            pads=[top, left, bottom, right],
+        )
+        return _Tensor(name, 4, "NCHW")
+    # im2col, channels-last: the columns ordered (kernel row, kernel column, channel) as kernel.reshape
+    slices, _ = _windows(g, t, layer, layer.kernel_size, pads, 0.0)
+    cols = slices[0] if len(slices) == 1 else g.op("Concat", slices, "columns", axis=-1)
+    w_mat = g.const("kernel", kernel.reshape(-1, kernel.shape[-1]))
+    z = g.op("MatMul", [cols, w_mat], "conv")
+    return _Tensor(g.op("Add", [z, bias], "conv"), 4, "NHWC")
+
+
+def _pool_pads(layer: Any) -> tuple[int, ...]:
+    h, w = layer.input_shape[0], layer.input_shape[1]
+    return paddings(layer.padding, h, w, layer.pool_size, layer.stride)
+
+
+def _max_pool(g: _Graph, layer: MaxPool2D, t: _Tensor) -> _Tensor:
+    pads = _pool_pads(layer)
+    if g.dtype == np.float32:
+        top, bottom, left, right = pads
+        x = g.to_layout(t, "NCHW")
+        name = g.op(
+            "MaxPool",
+            [x.name],
+            "max_pool",
+            kernel_shape=list(layer.pool_size),
+            strides=list(layer.stride),
+            pads=[top, left, bottom, right],
+        )
+        return _Tensor(name, 4, "NCHW")
+    slices, _ = _windows(g, t, layer, layer.pool_size, pads, -np.inf)
+    name = slices[0] if len(slices) == 1 else g.op("Max", slices, "max_pool")
+    return _Tensor(name, 4, "NHWC")
+
+
+def _avg_pool(g: _Graph, layer: AvgPool2D, t: _Tensor) -> _Tensor:
+    pads = _pool_pads(layer)
+    if g.dtype == np.float32:
+        top, bottom, left, right = pads
+        x = g.to_layout(t, "NCHW")
+        name = g.op(
+            "AveragePool",
+            [x.name],
+            "avg_pool",
+            kernel_shape=list(layer.pool_size),
+            strides=list(layer.stride),
+            pads=[top, left, bottom, right],
+            count_include_pad=0,
+        )
+        return _Tensor(name, 4, "NCHW")
+    slices, (ho, wo) = _windows(g, t, layer, layer.pool_size, pads, 0.0)
+    total = slices[0] if len(slices) == 1 else g.op("Sum", slices, "window_sum")
+    inv = _inverse_counts(layer.input_shape[:2], layer.pool_size, layer.stride, pads, (ho, wo), g.dtype)
+    return _Tensor(g.op("Mul", [total, g.const("inverse_counts", inv)], "avg_pool"), 4, "NHWC")
+
+
+def _inverse_counts(
+    hw: tuple[int, ...], pool: Any, stride: Any, pads: tuple[int, ...], out: tuple[int, int], dtype: Any
+) -> np.ndarray:
+    """``1 / (input cells in each window)``, ``(Ho, Wo, 1)``, as neuro's average pooling divides."""
+
+    def counts(size: int, n: int, p: int, s: int, before: int) -> np.ndarray:
+        start = np.arange(n) * s - before
+        return np.minimum(start + p, size) - np.maximum(start, 0)
+
+    rows = counts(hw[0], out[0], pool[0], stride[0], pads[0])
+    cols = counts(hw[1], out[1], pool[1], stride[1], pads[2])
+    return (1.0 / np.outer(rows, cols))[:, :, None].astype(dtype)
+
+
+def _global_avg_pool(g: _Graph, layer: GlobalAveragePooling2D, t: _Tensor) -> _Tensor:
+    return _Tensor(g.reduce_mean(t.name, [2, 3] if t.nchw else [1, 2]), 2)
+
+
+def _batch_norm(g: _Graph, layer: BatchNorm, t: _Tensor) -> _Tensor:
+    dt = g.dtype.type
+    gamma, beta = (_host(layer, "params", k, g.dtype) for k in ("gamma", "beta"))
+    mean, var = (_host(layer, "buffers", k, g.dtype) for k in ("running_mean", "running_var"))
+    scale = gamma / np.sqrt(var + dt(layer.epsilon))  # neuro.functional.batch_norm_inference
+    shift = beta - mean * scale
+    if t.nchw:
+        scale, shift = scale[:, None, None], shift[:, None, None]
+    y = g.op("Mul", [t.name, g.const("scale", scale)], "bn_scaled")
+    return _Tensor(g.op("Add", [y, g.const("shift", shift)], "batch_norm"), t.rank, t.layout)
+
+
+def _dropout(g: _Graph, layer: Dropout, t: _Tensor) -> _Tensor:
+    return t
+
+
+def _flatten(g: _Graph, layer: Flatten, t: _Tensor) -> _Tensor:
+    if t.rank == 2:
+        return t
+    x = g.to_layout(t, "NHWC")  # neuro flattens (N, H, W, C) row-major
+    return _Tensor(g.op("Flatten", [x.name], "flat", axis=1), 2)
+
+
+def _standalone_activation(g: _Graph, layer: Activation, t: _Tensor) -> _Tensor:
+    return _activation(g, layer, t)
+
+
+_CONVERTERS: dict[type, Callable[[_Graph, Any, _Tensor], _Tensor]] = {
+    Dense: _dense,
+    Conv2D: _conv2d,
+    MaxPool2D: _max_pool,
+    AvgPool2D: _avg_pool,
+    GlobalAveragePooling2D: _global_avg_pool,
+    BatchNorm: _batch_norm,
+    Dropout: _dropout,
+    Flatten: _flatten,
+    **{cls: _standalone_activation for cls in (Linear, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax)},
+}
+
+
+def _layer(g: _Graph, index: int, layer: Layer, t: _Tensor) -> _Tensor:
+    kind = type(layer)
+    where = f"cannot export layer {index} ({kind.__name__}, name {layer.name!r}) to ONNX"
+    convert = _CONVERTERS.get(kind)  # the exact class: a subclass may compute something else
+    if convert is None:
+        raise ValueError(f"{where}: no converter for {kind.__name__}")
+    t = convert(g, layer, t)
+    if isinstance(layer, ActivatedLayer):
+        try:
+            t = _activation(g, layer.activation, t)
+        except KeyError:
+            act = type(layer.activation).__name__
+            raise ValueError(f"{where}: no converter for its activation {act}") from None
+    return t
+
+
+# -- the loss's link and the scalers ----------------------------------------------------------------------
+def _link(g: _Graph, network: Any, t: _Tensor) -> _Tensor:
+    if not isinstance(network.head, head_mod.LinkHead):
+        return t
+    loss = network.loss
+    link = type(loss).link
+    if link is losses_mod.Loss.link:
+        return t
+    if link is losses_mod.SoftmaxCrossEntropy.link:
+        return _Tensor(g.op("Softmax", [t.name], "link", axis=-1), t.rank)
+    if link is losses_mod.BinaryCrossEntropy.link:
+        return _Tensor(g.op("Sigmoid", [t.name], "link"), t.rank)
+    raise ValueError(
+        f"cannot export the link of loss {type(loss).__name__} to ONNX: only the softmax and sigmoid links "
+        "of the built-in losses have converters"
+    )
+
+
+def _scaler_arrays(scaler: Any, attr: str, shape: tuple[int, ...], dtype: Any) -> tuple[np.ndarray, ...]:
+    """The ``(a, b)`` of a :class:`neuro.data.Scaler` (``transform`` is ``(x − a) / b``), checked."""
+    a, b = getattr(scaler, "a", None), getattr(scaler, "b", None)
+    if a is None or b is None:
+        raise ValueError(
+            f"cannot export {attr} ({type(scaler).__name__}) to ONNX: expected a neuro.data.Scaler with "
+            "arrays a and b (transform(x) = (x - a) / b)"
+        )
+    a, b = np.asarray(a), np.asarray(b)
+    k = a.ndim
+    if a.shape != b.shape or k > len(shape) or tuple(shape[len(shape) - k :]) != a.shape:
+        raise ValueError(
+            f"cannot export {attr} to ONNX: its feature shape {a.shape} does not end the network's "
+            f"sample shape {shape}"
+        )
+    return a.astype(dtype), b.astype(dtype)
+
+
+# -- public API -------------------------------------------------------------------------------------------
+def to_model(network: Any, *, opset: int = 17, scalers: bool = True) -> onnx_t.ModelProto:
+    """Build the ONNX inference graph of a network (see the module docstring for how each layer is
+    written).
+
+    Args:
+        network: a :class:`~neuro.models.Network` with at least one layer, on any device.
+        opset: the ONNX operator set to write, from :data:`MIN_OPSET` (13) to the newest one the installed
+            ``onnx`` knows (default 17).
+        scalers: write the network's ``input_scaler`` / ``output_scaler`` into the graph, as ``predict``
+            applies them: ``(x − a) / b`` at the input and ``y·b + a`` at the output, so that the graph takes
+            and returns values in the data's own units (default). ``False`` leaves them out: the graph then
+            takes scaled inputs and returns scaled outputs.
+
+    Returns:
+        The model, checked with ``onnx.checker.check_model``: input ``"input"``
+        ``(N, *input_shape)``, output ``"output"`` ``(N, *output_shape)``, in the network's dtype; the
+        IR version is the oldest one that carries ``opset``.
+
+    Raises:
+        ImportError: when the ``onnx`` package (the ``onnx`` extra) is missing.
+        ValueError: for an empty network, a layer or activation without a converter (a user's own class;
+            the message names the layer's index, class and name), a loss link without one, a scaler
+            without arrays ``a`` and ``b`` of the sample's (trailing) shape, or an ``opset`` out of range.
+    """
+    onnx = _import_onnx()
+    newest = onnx.defs.onnx_opset_version()
+    integer = isinstance(opset, (int, np.integer)) and not isinstance(opset, bool)
+    if not integer or not MIN_OPSET <= opset <= newest:
+        raise ValueError(f"opset must be an integer in [{MIN_OPSET}, {newest}], got {opset!r}")
+    opset = int(opset)
+    if not network.layers:
+        raise ValueError("the network has no layers; add some with add() before exporting it")
+    if not isinstance(scalers, bool):
+        raise TypeError(f"scalers must be True or False, got {scalers!r}")
+    in_scaler = getattr(network, "input_scaler", None) if scalers else None
+    out_scaler = getattr(network, "output_scaler", None) if scalers else None
+    dtype = np.dtype(network.dtype)
+    g = _Graph(onnx, dtype, opset)
+
+    t = _Tensor("input", 1 + len(network.input_shape))
+    if in_scaler is not None:
+        a, b = _scaler_arrays(in_scaler, "input_scaler", tuple(network.input_shape), dtype)
+        g.prefix = "input_scaler."
+        centred = g.op("Sub", ["input", g.const("a", a)], "centred")
+        t = _Tensor(g.op("Div", [centred, g.const("b", b)], "scaled"), t.rank)
+    with getattr(network, "_lock", None) or contextlib.nullcontext():  # the weights between two steps
+        for index, layer in enumerate(network.layers):
+            g.prefix = f"layer{index}.{layer.name}."
+            t = _layer(g, index, layer, t)
+    g.prefix = "output."
+    t = g.to_layout(t, "NHWC")
+    t = _link(g, network, t)
+    if out_scaler is not None:
+        a, b = _scaler_arrays(out_scaler, "output_scaler", tuple(network.output_shape), dtype)
+        g.prefix = "output_scaler."
+        scaled = g.op("Mul", [t.name, g.const("b", b)], "scaled")
+        t = _Tensor(g.op("Add", [scaled, g.const("a", a)], "unscaled"), t.rank)
+    if g.nodes and t.name == g.nodes[-1].output[0]:
+        g.nodes[-1].output[0] = "output"
+    else:  # nothing written after the input (for example only Dropout or Linear)
+        g.nodes.append(onnx.helper.make_node("Identity", [t.name], ["output"], name="output_identity"))
+
+    helper = onnx.helper
+    graph = helper.make_graph(
+        g.nodes,
+        "neuro_network",
+        [helper.make_tensor_value_info("input", g.elem_type, ["N", *network.input_shape])],
+        [helper.make_tensor_value_info("output", g.elem_type, ["N", *network.output_shape])],
+        g.initializers,
+    )
+    from neuro import __version__
+
+    opsets = [helper.make_opsetid("", opset)]
+    model = helper.make_model(
+        graph,
+        opset_imports=opsets,
+        producer_name="neuro",
+        producer_version=__version__,
+        doc_string=f"neuro Network: {len(network.layers)} layers, loss {type(network.loss).__name__}",
+    )
+    model.ir_version = helper.find_min_ir_version_for(opsets)
+    props = {"input_layout": "channels_last"}
+    if getattr(network, "class_names", None) is not None:
+        props["class_names"] = json.dumps([str(c) for c in network.class_names])
+    helper.set_model_props(model, props)
+    onnx.checker.check_model(model)
+    return model
+
+
+def export(network: Any, path: str | os.PathLike, *, opset: int = 17, scalers: bool = True) -> None:
+    """Write a network's ONNX inference graph to ``path`` (what ``Network.export_onnx`` calls).
+
+    The file runs in ONNX Runtime and other ONNX tools: feed ``{"input": x}`` with ``x`` of shape
+    ``(N, *network.input_shape)`` in the network's dtype; the output ``"output"`` equals
+    ``network.predict(x)``. See :func:`to_model` for the graph.
+
+    Args:
+        network: a :class:`~neuro.models.Network` with at least one layer.
+        path: the ``.onnx`` file to write (replaced if it exists).
+        opset: the ONNX operator set (default 17; see :func:`to_model`).
+        scalers: write the input and output scalers into the graph (default; see :func:`to_model`).
+
+    Raises:
+        ImportError: when the ``onnx`` package (the ``onnx`` extra) is missing.
+        ValueError: when the network cannot be exported (see :func:`to_model`).
+        TypeError: when ``scalers`` is not a bool.
+        OSError: when the file cannot be written.
+    """
+    onnx = _import_onnx()
+    model = to_model(network, opset=opset, scalers=scalers)
+    onnx.save(model, os.fspath(path))
