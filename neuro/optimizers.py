@@ -5,16 +5,15 @@ two halves, so that a network can refuse a step that would make anything non-fin
 exactly as it was:
 
 - :meth:`Optimizer.stage` computes the new parameters and the new state into spare arrays, changing
-  nothing, and returns on the device the sums of the gradients and of the new values (one reduction, whose
+  nothing, and returns on the device a probe of the new values (one dot product per array, whose
   finiteness says whether the step is safe);
 - :meth:`Optimizer.commit` copies the new parameters in place (their identity is kept) and swaps in the new
   state; not committing discards the step.
 
-:meth:`Optimizer.step` does both. The rule works on cache-sized blocks of each flattened parameter, spread
-over neuro's threads on the CPU (on a GPU each array is one block), so the ten or so elementwise operations
-of a rule read and write memory once. The state (step count and one dict of arrays per parameter) can be
-read with :meth:`Optimizer.get_state` and restored with :meth:`Optimizer.set_state`, so a saved model
-resumes training exactly.
+:meth:`Optimizer.step` does both. On the CPU the rule runs on parts of each flattened parameter spread over
+neuro's threads (on a GPU each array is one part). The state (step count and one dict of arrays per
+parameter) can be read with :meth:`Optimizer.get_state` and restored with :meth:`Optimizer.set_state`, so
+a saved model resumes training exactly.
 
 Every rule follows ``torch.optim`` (without weight decay; use a regularizer for that), and scalars are cast
 to the parameter's dtype so float32 parameters stay float32.
@@ -57,10 +56,6 @@ def _check_positive(name: str, value: Any) -> float:
     if not ok or not value > 0:
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
     return float(value)
-
-
-#: Elements per block of the blocked update on the CPU (a few arrays of this size fit in the L2 cache).
-BLOCK = 1 << 13
 
 
 class Optimizer:
@@ -123,63 +118,48 @@ class Optimizer:
             self._spare = [{k: get_array_module(p).empty_like(p) for k in names} for p in params]
             self._new_params = [get_array_module(p).empty_like(p) for p in params]
 
-    def stage(self, params: list[Any], grads: list[Any]) -> tuple[Any, Any]:
+    def stage(self, params: list[Any], grads: list[Any]) -> Any:
         """Compute the new parameters and state into spare arrays; change nothing.
 
         Returns:
-            ``(grad_sum, new_sum)``: 0-d device arrays, the sum of every gradient and the sum of every new
-            parameter and state value. Both are finite when (and, but for an overflowing sum of finite values,
-            only when) every gradient and every new value is.
+            A 0-d device array, Σ over every new parameter and state array of ``a·a`` (one BLAS dot product
+            each). It is finite when every new value is; it can also overflow for finite values beyond about
+            1e19 (float32), which :meth:`staged_finite` tells apart exactly.
         """
         self._ensure_state(params)
         lr = self.current_learning_rate()
         t = self.iterations + 1
-        sums_g: list[Any] = []
-        sums_new: list[Any] = []
+        probes: list[Any] = []
         for p, g, s, ns, newp in zip(params, grads, self.slots, self._spare, self._new_params, strict=True):
             xp = get_array_module(p, g)
-            flat = (
-                p.reshape(-1),
-                g.reshape(-1),
-                {k: v.reshape(-1) for k, v in s.items()},
-                {k: v.reshape(-1) for k, v in ns.items()},
-                newp.reshape(-1),
-            )
-            n = p.size
-            block = BLOCK if xp is np else max(n, 1)
-            n_blocks = -(-n // block)
-            part_g: list[Any] = [None] * n_blocks
-            part_new: list[Any] = [None] * n_blocks
+            pf, gf, out = p.reshape(-1), g.reshape(-1), newp.reshape(-1)
+            sf = {k: v.reshape(-1) for k, v in s.items()}
+            nsf = {k: v.reshape(-1) for k, v in ns.items()}
+            parts: list[Any] = []
 
             def run(
-                b0: int,
-                b1: int,
-                flat: tuple = flat,
-                block: int = block,
-                n: int = n,
-                part_g: list = part_g,
-                part_new: list = part_new,
+                a: int,
+                b: int,
+                pf: Any = pf,
+                gf: Any = gf,
+                out: Any = out,
+                sf: dict = sf,
+                nsf: dict = nsf,
+                parts: list = parts,
+                xp: Any = xp,
             ) -> None:
-                pf, gf, sf, nsf, outf = flat
-                for b in range(b0, b1):
-                    w = slice(b * block, min(n, (b + 1) * block))
-                    gb, out = gf[w], outf[w]
-                    new = {k: v[w] for k, v in nsf.items()}
-                    self.rule(pf[w], gb, {k: v[w] for k, v in sf.items()}, new, out, lr, t)
-                    part_g[b] = gb.sum()
-                    total = out.sum()
-                    for v in new.values():
-                        total = total + v.sum()
-                    part_new[b] = total
+                # the rules are elementwise: each thread updates its own range, with views of the state
+                new = {k: v[a:b] for k, v in nsf.items()}
+                self.rule(pf[a:b], gf[a:b], {k: v[a:b] for k, v in sf.items()}, new, out[a:b], lr, t)
+                for arr in (out[a:b], *new.values()):  # the finiteness probe, while the range is in cache
+                    parts.append(xp.dot(arr, arr))
 
-            backend.parallel_for(run, n_blocks, 2 * n, xp)
-            sums_g.extend(part_g)
-            sums_new.extend(part_new)
-        xp = get_array_module(*params[:1])
-        if not sums_g:
-            zero = xp.zeros((), dtype=np.float32)
-            return zero, zero
-        return xp.stack(sums_g).sum(), xp.stack(sums_new).sum()
+            backend.parallel_for(run, p.size, 4 * p.size, xp)
+            probes.extend(parts)
+        if not probes:
+            return get_array_module(*params[:1]).zeros((), dtype=np.float32)
+        xp = get_array_module(*probes[:1])
+        return xp.stack(probes).sum()
 
     def staged_finite(self) -> bool:
         """Exact check (every element) that the staged new values are finite; reads one flag."""
