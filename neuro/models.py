@@ -845,7 +845,7 @@ def _snapshot_buffers(layers: list[Layer]) -> list[dict[str, Any]] | None:
 
 
 def _buffer_probe(layers: list[Layer], xp: Any) -> Any:
-    """1.0 when every buffer value is finite, else 0·inf = NaN (buffers are small: checked exactly)."""
+    """1.0 when every buffer value is finite, else NaN (buffers are small: each checked exactly)."""
     checks = [xp.isfinite(v).all() for layer in layers for v in layer.buffers.values()]
     if not checks:
         return xp.ones((), dtype=np.float64)
