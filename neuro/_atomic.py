@@ -280,7 +280,8 @@ def _finish_temp(tmp: str, existing: os.stat_result | None) -> None:
         else:
             mode = stat.S_IMODE(existing.st_mode) & 0o777
             current = os.fstat(fd)
-            if hasattr(os, "fchown") and (current.st_uid, current.st_gid) != (existing.st_uid, existing.st_gid):
+            owner = (existing.st_uid, existing.st_gid)
+            if hasattr(os, "fchown") and (current.st_uid, current.st_gid) != owner:
                 uid = existing.st_uid if _is_root() else -1
                 try:
                     os.fchown(fd, uid, existing.st_gid)

@@ -25,7 +25,15 @@ What :func:`audit` refuses (each with a :class:`~neuro.errors.ModelFileError` na
   :data:`MAX_DEPTH`;
 * attributes of any type other than integers, floats, booleans and strings, attributes larger than
   :data:`MAX_ATTR_BYTES` (``attr_limits`` gives single attribute names their own limit; the ``config``
-  attribute gets :data:`MAX_CONFIG_BYTES`), variable-length string attributes that are not scalars.
+  attribute gets :data:`MAX_CONFIG_BYTES`), variable-length string attributes that are not scalars, that
+  live in dense (fractal-heap) or shared attribute storage, or whose heap record is inconsistent.
+
+Variable-length strings (h5py's default for ``str`` attributes, so the JSON config) are never read by HDF5
+here: HDF5 trusts the length in a string's heap ID (allocating up to 4 GB before it compares it with the
+stored object) and loops forever on a global heap whose free-space record has size 0, neither of which can
+be interrupted from Python. :func:`read_json_attr`, :func:`read_scalar_attr` and :func:`audit` find the
+attribute's heap ID in the object header themselves, check it against its heap collection and read exactly
+the string's bytes with ``os.pread`` (files opened with another driver than ``sec2`` fall back to HDF5).
 
 Every exception raised while reading (h5py's ``OSError``/``RuntimeError``/``KeyError``, ``TypeError``,
 ``UnicodeDecodeError``, ``MemoryError``, ``RecursionError``, ...) is turned into ``ModelFileError`` by
@@ -72,6 +80,7 @@ __all__ = [
     "check_no_extra",
     "get_group",
     "guard",
+    "json_depth",
     "max_declared_bytes",
     "open_model_file",
     "read_array",
@@ -312,8 +321,9 @@ def audit(
         file_size = int(f.id.get_filesize())
         root = h5py.h5o.open(f.id, b"/")
         root_info = h5py.h5o.get_info(root)
+        strings = _VlenStrings.for_file(f.id)
     report = AuditReport(file_size=file_size)
-    counts = {"objects": 0, "attributes": 0, "string_bytes": 0}
+    counts = {"objects": 0, "attributes": 0}
     visited = {root_info.addr}
     stack: list[tuple[Any, str, int]] = [(root, "/", 0)]
     total_limit = max_declared_bytes(file_size, compressed=True)
@@ -321,7 +331,7 @@ def audit(
         gid, place, depth = stack.pop()
         report.groups.append(place)
         with guard(path, place):
-            _audit_attributes(gid, place, path, file_size, max_attributes, max_attr_bytes, limits, counts)
+            _audit_attributes(gid, place, path, max_attributes, max_attr_bytes, limits, counts, strings)
             entries = _list_links(gid, place, path, max_objects - counts["objects"], max_objects)
         counts["objects"] += len(entries)
         children = []
@@ -355,7 +365,7 @@ def audit(
                             f"{file_size}-byte file can hold",
                         )
                     _audit_attributes(
-                        obj, child, path, file_size, max_attributes, max_attr_bytes, limits, counts
+                        obj, child, path, max_attributes, max_attr_bytes, limits, counts, strings
                     )
                 elif info.type == h5py.h5o.TYPE_NAMED_DATATYPE:
                     raise ModelFileError(path, child, "is a named datatype; refused")
@@ -407,11 +417,11 @@ def _audit_attributes(
     obj: Any,
     place: str,
     path: str | os.PathLike,
-    file_size: int,
     max_attributes: int,
     max_attr_bytes: int,
     limits: Mapping[str, int],
     counts: dict[str, int],
+    strings: _VlenStrings | None,
 ) -> None:
     import h5py
 
@@ -425,11 +435,11 @@ def _audit_attributes(
         where = _attr_place(place, name)
         limit = limits.get(name, max_attr_bytes)
         with guard(path, where):
-            _check_attribute(aid, where, path, file_size, limit, counts)
+            _check_attribute(obj, aid, where, path, limit, strings)
 
 
 def _check_attribute(
-    aid: Any, where: str, path: str | os.PathLike, file_size: int, limit: int, counts: dict[str, int]
+    obj: Any, aid: Any, where: str, path: str | os.PathLike, limit: int, strings: _VlenStrings | None
 ) -> None:
     import h5py
 
@@ -446,14 +456,15 @@ def _check_attribute(
     if cls == h5py.h5t.STRING and tid.is_variable_str():
         if extent != h5py.h5s.SCALAR:
             raise ModelFileError(path, where, "variable-length strings must be scalars")
-        if file_size <= limit:
-            return  # the string is stored in the file, so it is no larger than the file
-        nbytes = len(_read_vlen_string(aid))
-        counts["string_bytes"] += nbytes
+        if strings is None:  # no file descriptor: HDF5 reads it
+            nbytes = len(_read_vlen_string(aid))
+        else:  # located and checked, not read
+            try:
+                nbytes = strings.locate(int(h5py.h5o.get_info(obj).addr), aid.name)[1]
+            except _Corrupt as exc:
+                raise ModelFileError(path, where, str(exc)) from None
         if nbytes > limit:
             raise ModelFileError(path, where, f"holds {nbytes} bytes; the limit is {limit}")
-        if counts["string_bytes"] > file_size:
-            raise ModelFileError(path, where, "the string attributes hold more bytes than the file")
         return
     if cls not in (h5py.h5t.INTEGER, h5py.h5t.FLOAT, h5py.h5t.STRING) and not (
         cls == h5py.h5t.ENUM and tid.dtype.kind == "b"
@@ -465,13 +476,246 @@ def _check_attribute(
 
 
 def _read_vlen_string(aid: Any) -> bytes:
-    """The raw bytes of a scalar variable-length string attribute (no decoding)."""
+    """HDF5's own read of a scalar variable-length string attribute: only for files without a descriptor."""
     import h5py
 
     out = np.empty((), dtype=h5py.string_dtype("ascii"))
     aid.read(out, mtype=h5py.h5t.py_create(out.dtype))
     value = out[()]
     return value if isinstance(value, bytes) else str(value).encode("utf-8", "surrogateescape")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# variable-length strings, read without HDF5
+#
+# HDF5 keeps a variable-length string in a "global heap collection" and the attribute holds only a heap ID
+# (length, collection address, object index). HDF5's own read trusts both: a heap ID whose length field says
+# 4 GB makes it allocate 4 GB before it notices the mismatch, and a collection whose free-space object has
+# size 0 makes it loop forever (H5HG__cache_heap_deserialize) -- neither can be interrupted from Python. So
+# neuro reads these strings itself: it finds the attribute message in the object header, checks the heap ID
+# against the collection, and reads exactly the bytes of the object, all bounded by the file's size.
+
+_MAX_HEADER_CHUNKS = 4096
+_MAX_HEAP_OBJECTS = 65_536
+_WHOLE_HEAP_BYTES = 1 << 20
+
+
+class _Corrupt(Exception):
+    """A structural problem found while reading HDF5 metadata by hand."""
+
+
+def _align8(n: int) -> int:
+    return (n + 7) & ~7
+
+
+class _VlenStrings:
+    """Reads scalar variable-length string attributes of one file straight from its bytes."""
+
+    def __init__(self, fid: Any) -> None:
+        fcpl = fid.get_create_plist()
+        self.sizeof_addr, self.sizeof_size = (int(n) for n in fcpl.get_sizes())
+        self.base = int(fcpl.get_userblock())
+        self.fd = int(fid.get_vfd_handle())
+        self.size = os.fstat(self.fd).st_size
+        self._headers: dict[int, tuple[dict[bytes, Any], bool]] = {}
+        self._heaps: dict[int, dict[int, tuple[int, int]]] = {}
+
+    @classmethod
+    def for_file(cls, obj_id: Any) -> _VlenStrings | None:
+        """The reader for the file of a low-level object, or None when its driver has no file descriptor."""
+        import h5py
+
+        fid = h5py.h5i.get_file_id(obj_id)
+        if fid.get_access_plist().get_driver() != h5py.h5fd.SEC2:
+            return None
+        return cls(fid)
+
+    def _read(self, addr: int, n: int) -> bytes:
+        if addr < 0 or n < 0 or self.base + addr + n > self.size:
+            raise _Corrupt(f"metadata at address {addr} (+{n} bytes) lies outside the file")
+        data = os.pread(self.fd, n, self.base + addr)
+        if len(data) != n:
+            raise _Corrupt(f"metadata at address {addr} is cut short")
+        return data
+
+    def _uint(self, data: bytes, offset: int, width: int) -> int:
+        if offset + width > len(data):
+            raise _Corrupt("a metadata field is cut short")
+        return int.from_bytes(data[offset : offset + width], "little")
+
+    def _messages(self, addr: int) -> Iterator[tuple[int, int, bytes]]:
+        """(type, flags, body) of every message of the object header at ``addr``, continuations included."""
+        first = self._read(addr, min(16, max(self.size - self.base - addr, 0)))
+        if first[:4] == b"OHDR":
+            if len(first) < 7 or first[4] != 2:
+                raise _Corrupt("unknown object header version")
+            flags = first[5]
+            pos = 6 + (16 if flags & 0x20 else 0) + (4 if flags & 0x10 else 0)
+            width = 1 << (flags & 0x03)
+            prefix = self._read(addr, pos + width)
+            pending = [(addr + pos + width, self._uint(prefix, pos, width))]
+            version, msg_header = 2, 6 if flags & 0x04 else 4
+        elif first[:1] == b"\x01" and len(first) >= 16:
+            pending = [(addr + 16, self._uint(first, 8, 4))]
+            version, msg_header = 1, 8
+        else:
+            raise _Corrupt("unknown object header version")
+        seen: set[int] = set()
+        while pending:
+            start, length = pending.pop(0)
+            if start in seen or len(seen) >= _MAX_HEADER_CHUNKS:
+                raise _Corrupt("object header continuations loop")
+            seen.add(start)
+            data = self._read(start, length)
+            pos = 0
+            while pos + msg_header <= len(data):
+                if version == 1:
+                    mtype, size = self._uint(data, pos, 2), self._uint(data, pos + 2, 2)
+                    mflags = data[pos + 4]
+                else:
+                    mtype, size, mflags = data[pos], self._uint(data, pos + 1, 2), data[pos + 3]
+                body_start = pos + msg_header
+                if body_start + size > len(data):
+                    raise _Corrupt("an object header message runs past its chunk")
+                body = data[body_start : body_start + size]
+                if mtype == 0x10:  # continuation: (address, length) of the next chunk
+                    cont = self._uint(body, 0, self.sizeof_addr)
+                    clen = self._uint(body, self.sizeof_addr, self.sizeof_size)
+                    if version == 2:
+                        if self._read(cont, 4) != b"OCHK" or clen < 8:
+                            raise _Corrupt("bad object header continuation chunk")
+                        pending.append((cont + 4, clen - 8))  # signature and checksum around the messages
+                    else:
+                        pending.append((cont, clen))
+                yield mtype, mflags, body
+                pos = body_start + size
+
+    def _attributes(self, addr: int) -> tuple[dict[bytes, Any], bool]:
+        """The compact attribute messages of an object by name, and whether attributes may live elsewhere."""
+        if addr in self._headers:
+            return self._headers[addr]
+        found: dict[bytes, Any] = {}
+        elsewhere = False
+        undefined = (1 << (8 * self.sizeof_addr)) - 1
+        for mtype, mflags, body in self._messages(addr):
+            if mtype == 0x15:  # attribute info: a defined fractal heap address means dense storage
+                pos = 2 + (2 if len(body) > 1 and body[1] & 0x01 else 0)
+                if self._uint(body, pos, self.sizeof_addr) != undefined:
+                    elsewhere = True
+            elif mtype == 0x0C:
+                if mflags & 0x02:  # a shared message, stored in another place
+                    elsewhere = True
+                    continue
+                name, entry = self._parse_attribute(body)
+                found[name] = _Corrupt("the attribute is stored twice") if name in found else entry
+        self._headers[addr] = (found, elsewhere)
+        return found, elsewhere
+
+    def _parse_attribute(self, body: bytes) -> tuple[bytes, Any]:
+        """(name, heap ID or None when the attribute is not a variable-length string) of a message."""
+        version = body[0] if body else 0
+        if version not in (1, 2, 3):
+            raise _Corrupt("unknown attribute message version")
+        name_size, dt_size, ds_size = (self._uint(body, 2 + 2 * i, 2) for i in range(3))
+        pad = _align8 if version == 1 else (lambda n: n)
+        pos = 9 if version == 3 else 8
+        name = body[pos : pos + name_size]
+        pos += pad(name_size)
+        dtype = body[pos : pos + dt_size]
+        pos += pad(dt_size) + pad(ds_size)
+        if len(name) != name_size or not name or name[-1] != 0:
+            raise _Corrupt("an attribute name is malformed")
+        name = name[:-1]
+        if len(dtype) < 8 or dtype[0] & 0x0F != 9 or dtype[1] & 0x0F != 1:
+            return name, None  # not a variable-length string
+        if version >= 2 and body[1] & 0x03:
+            return name, _Corrupt("the attribute uses a shared datatype or dataspace")
+        width = self.sizeof_addr
+        if len(body) < pos + 8 + width:
+            return name, _Corrupt("the attribute's value is cut short")
+        length = self._uint(body, pos, 4)
+        return name, (length, self._uint(body, pos + 4, width), self._uint(body, pos + 4 + width, 4))
+
+    def _heap(self, addr: int) -> dict[int, tuple[int, int]]:
+        """The objects of the global heap collection at ``addr``: index -> (data address, size)."""
+        if addr in self._heaps:
+            return self._heaps[addr]
+        header_size = _align8(8 + self.sizeof_size)
+        head = self._read(addr, 8 + self.sizeof_size)
+        if head[:4] != b"GCOL" or head[4] != 1:
+            raise _Corrupt("a string points at something that is not a global heap")
+        size = self._uint(head, 8, self.sizeof_size)
+        if size < header_size:
+            raise _Corrupt("a global heap collection is too small")
+        whole = self._read(addr, size) if size <= _WHOLE_HEAP_BYTES else None
+        self._read(addr + size - 1, 1)  # the collection lies inside the file
+        objects: dict[int, tuple[int, int]] = {}
+        obj_header = _align8(8 + self.sizeof_size)
+        pos = header_size
+        for _ in range(_MAX_HEAP_OBJECTS):
+            if pos + obj_header > size:
+                break
+            head = whole[pos : pos + obj_header] if whole is not None else self._read(addr + pos, obj_header)
+            index, obj_size = self._uint(head, 0, 2), self._uint(head, 8, self.sizeof_size)
+            if index == 0:  # free space: its size includes its header
+                if obj_size < obj_header:
+                    raise _Corrupt("a global heap collection is corrupt (empty free space)")
+                pos += obj_size
+                continue
+            if pos + obj_header + obj_size > size:
+                raise _Corrupt("a global heap object runs past its collection")
+            if index in objects:
+                raise _Corrupt("a global heap collection holds an object twice")
+            objects[index] = (addr + pos + obj_header, obj_size)
+            pos += obj_header + _align8(obj_size)
+        else:
+            raise _Corrupt(f"a global heap collection holds more than {_MAX_HEAP_OBJECTS} objects")
+        self._heaps[addr] = objects
+        return objects
+
+    def locate(self, header_addr: int, name: bytes) -> tuple[int, int]:
+        """(data address, size in bytes) of the scalar variable-length string attribute ``name``."""
+        found, elsewhere = self._attributes(header_addr)
+        entry = found.get(name)
+        if isinstance(entry, _Corrupt):
+            raise entry
+        if entry is None:
+            if elsewhere:
+                raise _Corrupt("strings in dense or shared attribute storage are not supported")
+            raise _Corrupt("the attribute's message was not found in its object header")
+        length, heap_addr, index = entry
+        if length == 0:
+            return 0, 0
+        obj = self._heap(heap_addr).get(index)
+        if obj is None:
+            raise _Corrupt("the string's global heap object is missing")
+        if obj[1] != length:
+            raise _Corrupt(f"the string's length ({length}) does not match its heap object ({obj[1]} bytes)")
+        return obj
+
+    def read(self, header_addr: int, name: bytes, max_bytes: int) -> bytes:
+        """The bytes of a scalar variable-length string attribute, refusing more than ``max_bytes``."""
+        addr, size = self.locate(header_addr, name)
+        if size > max_bytes:
+            raise _Corrupt(f"holds {size} bytes; the limit is {max_bytes}")
+        return self._read(addr, size) if size else b""
+
+
+def _vlen_string(obj_id: Any, name: bytes, path: str | os.PathLike, where: str, max_bytes: int) -> bytes:
+    """Read a scalar variable-length string attribute of a low-level object safely (see _VlenStrings)."""
+    import h5py
+
+    reader = _VlenStrings.for_file(obj_id)
+    if reader is None:  # a file in memory or another driver: HDF5 reads it (use open_model_file instead)
+        aid = h5py.h5a.open(obj_id, name)
+        raw = _read_vlen_string(aid)
+        if len(raw) > max_bytes:
+            raise ModelFileError(path, where, f"holds {len(raw)} bytes; the limit is {max_bytes}")
+        return raw
+    try:
+        return reader.read(int(h5py.h5o.get_info(obj_id).addr), name, max_bytes)
+    except _Corrupt as exc:
+        raise ModelFileError(path, where, str(exc)) from None
 
 
 def _type_name(cls: int) -> str:
@@ -567,7 +811,7 @@ def _open_attr(obj: Any, name: str, path: str | os.PathLike) -> tuple[Any, str]:
         return h5py.h5a.open(obj.id, raw), where
 
 
-def _read_string_attr(aid: Any, where: str, path: str | os.PathLike, max_bytes: int) -> str:
+def _read_string_attr(obj_id: Any, aid: Any, where: str, path: str | os.PathLike, max_bytes: int) -> str:
     import h5py
 
     tid = aid.get_type()
@@ -576,7 +820,7 @@ def _read_string_attr(aid: Any, where: str, path: str | os.PathLike, max_bytes: 
     if aid.get_space().get_simple_extent_type() != h5py.h5s.SCALAR:
         raise ModelFileError(path, where, f"must be a single string, got shape {aid.shape}")
     if tid.is_variable_str():
-        raw = _read_vlen_string(aid)
+        raw = _vlen_string(obj_id, aid.name, path, where, max_bytes)
     else:
         size = int(tid.get_size())
         if size > max_bytes:
@@ -624,7 +868,7 @@ def read_json_attr(
     """
     aid, where = _open_attr(obj, name, path)
     with guard(path, where):
-        text = _read_string_attr(aid, where, path, max_bytes)
+        text = _read_string_attr(obj.id, aid, where, path, max_bytes)
         depth = json_depth(text)
         if depth > max_depth:
             raise ModelFileError(path, where, f"JSON is nested {depth} levels deep; the limit is {max_depth}")
@@ -727,7 +971,7 @@ def read_scalar_attr(
     aid, where = _open_attr(obj, name, path)
     with guard(path, where):
         if kind == "str":
-            return _read_string_attr(aid, where, path, max_bytes)
+            return _read_string_attr(obj.id, aid, where, path, max_bytes)
         tid = aid.get_type()
         cls = tid.get_class()
         allowed = (h5py.h5t.INTEGER,) if kind == "int" else (h5py.h5t.INTEGER, h5py.h5t.FLOAT)
