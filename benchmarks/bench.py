@@ -363,8 +363,11 @@ def machine():
     import threadpoolctl
     import torch
 
-    blas = [f"{p['internal_api']} {p.get('version')}" for p in threadpoolctl.threadpool_info()
-            if p["user_api"] == "blas"]
+    blas = []
+    for p in threadpoolctl.threadpool_info():
+        if p["user_api"] == "blas":
+            arch = f", {p['architecture']} kernels" if p.get("architecture") else ""
+            blas.append(f"{p['internal_api']} {p.get('version')}{arch}")
     cpu = platform.processor() or platform.machine()
     try:
         for line in open("/proc/cpuinfo"):

@@ -102,7 +102,15 @@ def get_device(name: str | ModuleType) -> ModuleType:
 
 
 def device_name(xp: ModuleType) -> str:
-    """The device name of an array module: ``"numpy"``, ``"cupy"`` or ``"strict"``."""
+    """The device name of an array module: ``"numpy"``, ``"cupy"`` or ``"strict"``.
+
+    Args:
+        xp: an array module (as :func:`get_device` or :func:`get_array_module` returns it); any module other
+            than NumPy and the strict stand-in is taken to be CuPy.
+
+    Returns:
+        The canonical device name.
+    """
     if xp is np:
         return "numpy"
     if xp is _strict.module:
@@ -151,7 +159,14 @@ def get_array_module(*arrays: Any) -> ModuleType:
 
 
 def is_array(a: Any) -> bool:
-    """True for NumPy, CuPy and strict-device arrays."""
+    """True for NumPy, CuPy and strict-device arrays.
+
+    Args:
+        a: any object.
+
+    Returns:
+        Whether ``a`` is an array of one of the devices (scalars, lists and ``None`` are not).
+    """
     return isinstance(a, (np.ndarray, _strict.StrictArray)) or type(a).__module__.startswith("cupy.")
 
 
@@ -175,6 +190,12 @@ def to_numpy(a: Any) -> np.ndarray:
 
     NumPy arrays are returned as they are; CuPy arrays are copied from the GPU; strict-device arrays are
     copied and the read is counted (:func:`host_reads`).
+
+    Args:
+        a: an array of any device, or array-like host data (converted with ``numpy.asarray``).
+
+    Returns:
+        A NumPy array of the same shape and dtype.
     """
     if isinstance(a, np.ndarray):
         return a
@@ -214,7 +235,15 @@ class DeviceRNG:
             self._device_gen = xp.random.default_rng(s)
 
     def random(self, shape: tuple[int, ...], dtype: Any) -> Any:
-        """Uniform numbers in [0, 1) of ``shape`` and ``dtype``, on the device."""
+        """Uniform numbers in [0, 1) of ``shape`` and ``dtype``, on the device.
+
+        Args:
+            shape: shape of the result.
+            dtype: floating type of the result (float32 or float64).
+
+        Returns:
+            A new array of the generator's device.
+        """
         if self._device_gen is not None:
             return self._device_gen.random(shape, dtype=dtype)
         out = self.host.random(shape, dtype=dtype)
@@ -242,6 +271,12 @@ def set_dtype(dtype: str | type | np.dtype) -> None:
 def check_dtype(dtype: Any) -> str:
     """Return ``"float32"`` or ``"float64"`` for a dtype given as a name, type or dtype.
 
+    Args:
+        dtype: a name (``"float32"``), a type (``numpy.float64``) or a ``numpy.dtype``.
+
+    Returns:
+        The dtype's name.
+
     Raises:
         ValueError: for any other type.
     """
@@ -261,6 +296,12 @@ def get_dtype() -> type[np.floating]:
 
 class dtype_scope:
     """Context manager that sets the dtype for a block and restores the previous one.
+
+    Args:
+        dtype: ``"float32"`` or ``"float64"`` (or their types), checked on entering the block.
+
+    Raises:
+        ValueError: on entering the block, for any other type.
 
     Example:
         >>> with dtype_scope("float64"):

@@ -64,6 +64,15 @@ class Initializer:
         return np.asarray(self.sample(tuple(int(d) for d in shape), rng), dtype=dtype)
 
     def sample(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        """Draw the values in float64; :meth:`__call__` casts them. Subclasses implement this.
+
+        Args:
+            shape: shape of the array, as a tuple of Python ints.
+            rng: the NumPy generator to draw from (the only source of randomness).
+
+        Returns:
+            A float64 NumPy array of ``shape``.
+        """
         raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:
@@ -72,7 +81,14 @@ class Initializer:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Initializer:
-        """Rebuild an initializer from :meth:`get_config`'s output."""
+        """Rebuild an initializer from :meth:`get_config`'s output.
+
+        Args:
+            config: the constructor arguments, as :meth:`get_config` returns them.
+
+        Returns:
+            A new initializer of this class.
+        """
         return cls(**config)
 
     def __repr__(self) -> str:
@@ -81,7 +97,14 @@ class Initializer:
 
 
 class Constant(Initializer):
-    """Every entry equal to ``value``."""
+    """Every entry equal to ``value``.
+
+    Args:
+        value: the constant, a finite number.
+
+    Raises:
+        ValueError: when ``value`` is not a finite number.
+    """
 
     def __init__(self, value: float = 0.0) -> None:
         if not _is_finite_number(value):
@@ -113,7 +136,15 @@ class Ones(Constant):
 
 
 class NormalScaled(Initializer):
-    """Normal distribution N(mean, std²)."""
+    """Normal distribution N(mean, std²).
+
+    Args:
+        mean: the mean, a finite number.
+        std: the standard deviation, a finite number ≥ 0.
+
+    Raises:
+        ValueError: when ``mean`` is not finite, or ``std`` is not finite or negative.
+    """
 
     def __init__(self, mean: float = 0.0, std: float = 0.01) -> None:
         if not _is_finite_number(mean):
@@ -138,7 +169,15 @@ class Normal(NormalScaled):
 
 
 class UniformBounded(Initializer):
-    """Uniform distribution on [low, high)."""
+    """Uniform distribution on [low, high).
+
+    Args:
+        low: the lower bound, a finite number.
+        high: the upper bound, a finite number greater than ``low``.
+
+    Raises:
+        ValueError: when a bound is not finite or ``high ≤ low``.
+    """
 
     def __init__(self, low: float = -0.01, high: float = 0.01) -> None:
         if not _is_finite_number(low):
@@ -173,6 +212,18 @@ class _VarianceScaling(Initializer):
         pass
 
     def std(self, shape: tuple[int, ...]) -> float:
+        """The standard deviation ``sqrt(scale / fan)`` for a kernel shape.
+
+        ``fan`` is fan_in, fan_out or (fan_in + fan_out)/2 as the class's ``mode`` says (see
+        :func:`compute_fans`), floored at 1 so that an empty shape divides by nothing smaller. The uniform
+        variants draw from U(−l, l) with l = sqrt(3)·std, which has this standard deviation.
+
+        Args:
+            shape: the kernel shape.
+
+        Returns:
+            The standard deviation, a Python float.
+        """
         fan_in, fan_out = compute_fans(shape)
         fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
         return math.sqrt(self.scale / max(1.0, fan))  # empty shapes: no division by zero
@@ -247,6 +298,13 @@ def get(init: str | Initializer | dict) -> Initializer:
     """Return an initializer from a name, a serialized spec or an instance.
 
     Names are normalised by :func:`neuro.registry.normalize`: ``"he_uniform"`` and ``"HeUniform"`` both work.
+
+    Args:
+        init: a registered name, a ``{"class": name, "config": {...}}`` spec, an initializer class
+            (instantiated with no arguments) or an instance (returned as it is).
+
+    Returns:
+        The initializer.
 
     Raises:
         ValueError: for an unknown name.

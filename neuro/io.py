@@ -62,7 +62,18 @@ MAX_DIM = 1 << 31
 
 # -- saving ------------------------------------------------------------------------------------------------
 def network_config(network: Any) -> dict[str, Any]:
-    """The JSON description of a network (no arrays)."""
+    """The JSON description of a network (no arrays): what :func:`save` writes as the ``config`` attribute.
+
+    Args:
+        network: a :class:`~neuro.models.Network`.
+
+    Returns:
+        A dict of plain JSON values: input shape, dtype, seed, loss, optimizer, regularizer, class names,
+        scalers and the layers, each object as ``{"class": name, "config": {...}}``.
+
+    Raises:
+        TypeError: when the optimizer's learning rate is a plain function (not a saveable schedule).
+    """
     lr = network.optimizer.learning_rate
     if callable(lr) and not hasattr(lr, "get_config"):
         raise TypeError(
@@ -205,8 +216,8 @@ def _check_custom_objects(custom_objects: Any) -> dict[str, type]:
 
 @contextlib.contextmanager
 def _config_error(path: Any, where: str) -> Iterator[None]:
-    """Like :func:`neuro._h5safe.guard`, with the message of a ValueError or TypeError kept as it is (they come
-    from the constructors' own argument checks, which name the argument and the value)."""
+    """Like :func:`neuro._h5safe.guard`, with the message of a ValueError or TypeError kept as it is (they
+    come from the constructors' own argument checks, which name the argument and the value)."""
     with h5s.guard(path, where):
         try:
             yield

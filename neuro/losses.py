@@ -63,40 +63,124 @@ class Loss:
         return self.forward(y_pred, y_true)
 
     def forward(self, y_pred: Any, y_true: Any) -> float:
-        """Return the loss value as a Python float (a batch whose targets all weigh 0 gives NaN)."""
+        """Return the loss value as a Python float (a batch whose targets all weigh 0 gives NaN).
+
+        Args:
+            y_pred: the predictions ``(N, ...)`` (logits for a loss with ``takes_logits``).
+            y_true: the targets: of the shape of ``y_pred`` (a ``(N,)`` vector also fits ``(N, 1)``
+                predictions), or for a categorical loss class ids ``(N,)`` or rows ``(N, C)``.
+
+        Returns:
+            ``sum / normaliser`` of :meth:`terms`, read back to the host.
+
+        Raises:
+            ValueError: for targets of the wrong shape or out of range.
+            TypeError: for class ids that are not integers.
+        """
         self.check_targets(y_pred, y_true)
         total, denom = self.terms(y_pred, y_true)
         return _quotient(total, denom)
 
     def check_targets(self, y_pred: Any, y_true: Any) -> None:
-        """Check target values that the device math does not (class ids in range); reads them on the host."""
+        """Check target values that the device math does not (class ids in range); reads them on the host.
+
+        Targets on another device are not checked (they are never read back). Nothing is checked by default.
+
+        Args:
+            y_pred: the predictions (their last axis gives the number of classes).
+            y_true: the targets.
+
+        Raises:
+            ValueError: for targets out of range (class ids outside ``[0, C)``, BCE targets outside [0, 1]).
+            TypeError: for class ids that are not integers.
+        """
 
     def terms(self, y_pred: Any, y_true: Any) -> tuple[Any, Any]:
         """Return ``(sum of per-sample losses, normaliser)``, both on the device; the loss is their quotient.
 
         Used to reduce exactly over a whole data set evaluated in batches.
+
+        Args:
+            y_pred: the predictions ``(N, ...)``.
+            y_true: the targets (see :meth:`forward`).
+
+        Returns:
+            ``(sum, normaliser)``: a 0-d device array, and m (a Python int) or the class-weight total D
+            (a 0-d device array).
         """
         raise NotImplementedError
 
     def backward(self, y_pred: Any, y_true: Any) -> Any:
-        """Return dL/d(y_pred), including the 1/m."""
+        """Return dL/d(y_pred), including the 1/m (each subclass states its formula under "Gradient").
+
+        Args:
+            y_pred: the predictions ``(N, ...)``.
+            y_true: the targets (see :meth:`forward`).
+
+        Returns:
+            dL/d(y_pred), a new array of the shape of ``y_pred``.
+        """
         raise NotImplementedError
 
     def forward_logits(self, z: Any, y_true: Any) -> float:
-        """Loss value (a Python float) from the pre-activation values of the fused activation."""
+        """Loss value (a Python float) from the pre-activation values of the fused activation.
+
+        Args:
+            z: the pre-activation values ``(N, ...)`` (logits).
+            y_true: the targets (see :meth:`forward`).
+
+        Returns:
+            The loss of ``link(z)``, computed stably from z.
+
+        Raises:
+            NotImplementedError: for a loss that fuses with no activation.
+        """
         self.check_targets(z, y_true)
         return _quotient(*self.terms_logits(z, y_true))
 
     def terms_logits(self, z: Any, y_true: Any) -> tuple[Any, Any]:
-        """:meth:`terms` from the pre-activation values of the fused activation."""
+        """:meth:`terms` from the pre-activation values of the fused activation.
+
+        Args:
+            z: the pre-activation values ``(N, ...)`` (logits).
+            y_true: the targets (see :meth:`forward`).
+
+        Returns:
+            ``(sum, normaliser)`` as :meth:`terms` returns them for the predictions ``link(z)``.
+
+        Raises:
+            NotImplementedError: for a loss that fuses with no activation.
+        """
         raise NotImplementedError(f"{type(self).__name__} fuses with no activation")
 
     def backward_logits(self, z: Any, y_true: Any, y_pred: Any = None) -> Any:
-        """dL/dz through the fused activation; ``y_pred`` (its output, if known) saves recomputing it."""
+        """dL/dz through the fused activation; ``y_pred`` (its output, if known) saves recomputing it.
+
+        Softmax with a cross-entropy: (softmax(z)·Σ_c T − T)/D; sigmoid with binary cross-entropy:
+        (σ(z) − y)/m.
+
+        Args:
+            z: the pre-activation values ``(N, ...)`` (logits).
+            y_true: the targets (see :meth:`forward`).
+            y_pred: ``link(z)``, when already computed.
+
+        Returns:
+            dL/dz, a new array of the shape of z.
+
+        Raises:
+            NotImplementedError: for a loss that fuses with no activation.
+        """
         raise NotImplementedError(f"{type(self).__name__} fuses with no activation")
 
     def link(self, z: Any) -> Any:
-        """The activation applied by the loss to turn its input into predictions (identity by default)."""
+        """The activation applied by the loss to turn its input into predictions (identity by default).
+
+        Args:
+            z: what the loss sees ``(N, ...)``.
+
+        Returns:
+            The predictions: z itself, σ(z) for binary cross-entropy, softmax(z) for the categorical losses.
+        """
         return z
 
     def get_config(self) -> dict[str, Any]:
@@ -105,7 +189,14 @@ class Loss:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Loss:
-        """Rebuild a loss from :meth:`get_config`'s output."""
+        """Rebuild a loss from :meth:`get_config`'s output.
+
+        Args:
+            config: the constructor arguments, as :meth:`get_config` returns them.
+
+        Returns:
+            A new loss of this class.
+        """
         return cls(**config)
 
     def __repr__(self) -> str:
@@ -262,6 +353,23 @@ class _Categorical(Loss):
 
         ``n_samples`` (the number of prediction rows), when given, is checked against the targets. D is a
         Python number without class weights and a 0-d device array with them.
+
+        Args:
+            y_true: class ids ``(N,)`` (integers, or integral floats) or probability rows ``(N, C)``.
+            n_classes: C, the number of classes.
+            dtype: floating type of T (a scalar type such as ``numpy.float32``).
+            n_samples: the number of prediction rows, to check the targets against.
+
+        Shape:
+            T ``(N, C)`` on the device of ``y_true``.
+
+        Returns:
+            ``(T, D)``.
+
+        Raises:
+            ValueError: for targets of another shape, a target count other than ``n_samples``, or class
+                weights of another length than C.
+            TypeError: for class ids of a non-numeric dtype.
         """
         xp = get_array_module(y_true)
         eps = self.label_smoothing
@@ -407,6 +515,13 @@ def _check_class_ids(y: np.ndarray, n_classes: int) -> None:
 def get(loss: str | Loss | dict | type) -> Loss:
     """Return a loss from a name (``"mse"``, ``"SoftmaxCrossEntropy"``, Keras's
     ``"sparse_categorical_crossentropy"``…), a serialized spec, a class or an instance.
+
+    Args:
+        loss: a registered name or alias, a ``{"class": name, "config": {...}}`` spec, a :class:`Loss`
+            class (instantiated with no arguments) or an instance (returned as it is).
+
+    Returns:
+        The loss.
 
     Raises:
         ValueError: for an unknown name.

@@ -442,22 +442,71 @@ class R2Score(Metric):
 
 
 def accuracy(y_pred: Any, y_true: Any) -> float:
-    """Accuracy over whole arrays (see :class:`Accuracy`)."""
+    """Accuracy over whole arrays (see :class:`Accuracy`).
+
+    Args:
+        y_pred: outputs ``(N, C)`` (probabilities or scores), or ``(N, 1)`` / ``(N,)`` for a single sigmoid
+            output (class 1 when ≥ 0.5).
+        y_true: one-hot / probability rows ``(N, C)`` or class ids ``(N,)``; 0/1 labels for a single output.
+
+    Returns:
+        The fraction of correctly classified samples (0.0 for no sample).
+
+    Raises:
+        ValueError: for targets of another number of samples or shape, or class ids out of range.
+    """
     return Accuracy()(y_pred, y_true)
 
 
 def top_k_accuracy(y_pred: Any, y_true: Any, k: int = 5) -> float:
-    """Top-k accuracy over whole arrays (see :class:`TopKAccuracy`)."""
+    """Top-k accuracy over whole arrays (see :class:`TopKAccuracy`).
+
+    Args:
+        y_pred: outputs ``(N, C)`` (probabilities or scores), or ``(N, 1)`` / ``(N,)`` for a single sigmoid
+            output (class 1 when ≥ 0.5).
+        y_true: one-hot / probability rows ``(N, C)`` or class ids ``(N,)``; 0/1 labels for a single output.
+        k: number of top scores to look at, a positive integer.
+
+    Returns:
+        The fraction of samples whose true class is among the ``k`` highest scores (ties count as hits).
+
+    Raises:
+        ValueError: when ``k`` is not a positive integer, or for targets as :func:`accuracy` rejects them.
+    """
     return TopKAccuracy(k)(y_pred, y_true)
 
 
 def precision(y_pred: Any, y_true: Any) -> float:
-    """Macro precision over whole arrays (see :class:`Precision`)."""
+    """Macro precision over whole arrays (see :class:`Precision`).
+
+    Args:
+        y_pred: outputs ``(N, C)`` (probabilities or scores), or ``(N, 1)`` / ``(N,)`` for a single sigmoid
+            output (class 1 when ≥ 0.5).
+        y_true: one-hot / probability rows ``(N, C)`` or class ids ``(N,)``; 0/1 labels for a single output.
+
+    Returns:
+        The mean over the classes present (in ``y_true`` or the predictions) of ``TP / (TP + FP)``.
+
+    Raises:
+        ValueError: for targets of another number of samples or shape, or class ids out of range.
+    """
     return Precision()(y_pred, y_true)
 
 
 def recall(y_pred: Any, y_true: Any) -> float:
-    """Macro recall over whole arrays (see :class:`Recall`)."""
+    """Macro recall over whole arrays (see :class:`Recall`).
+
+    Args:
+        y_pred: outputs ``(N, C)`` (probabilities or scores), or ``(N, 1)`` / ``(N,)`` for a single sigmoid
+            output (class 1 when ≥ 0.5).
+        y_true: one-hot / probability rows ``(N, C)`` or class ids ``(N,)``; 0/1 labels for a single output.
+
+    Returns:
+        The mean over the classes present (in ``y_true`` or the predictions) of ``TP / (TP + FN)``.
+
+    Raises:
+        ValueError: for targets of another number of samples or shape, or class ids out of range.
+    """
     return Recall()(y_pred, y_true)
 
 
@@ -465,6 +514,17 @@ def f1_score(y_true: Any, y_pred: Any) -> float:
     """Macro F1 over whole arrays (see :class:`F1Score`).
 
     Argument order ``(y_true, y_pred)``, as scikit-learn's.
+
+    Args:
+        y_true: one-hot / probability rows ``(N, C)`` or class ids ``(N,)``; 0/1 labels for a single output.
+        y_pred: outputs ``(N, C)`` (probabilities or scores), or ``(N, 1)`` / ``(N,)`` for a single sigmoid
+            output (class 1 when ≥ 0.5).
+
+    Returns:
+        The mean over the classes present of ``2·TP / (2·TP + FP + FN)``.
+
+    Raises:
+        ValueError: for targets of another number of samples or shape, or class ids out of range.
     """
     return F1Score()(y_pred, y_true)
 
@@ -491,6 +551,16 @@ def mean_absolute_error(y_true: Any, y_pred: Any) -> float:
     """MAE over whole arrays (see :class:`MeanAbsoluteError`).
 
     Argument order ``(y_true, y_pred)``, as scikit-learn's.
+
+    Args:
+        y_true: targets with the same values per sample (``(N,)`` and ``(N, 1)`` are interchangeable).
+        y_pred: predictions ``(N,)`` or ``(N, D)``.
+
+    Returns:
+        ``Σ|ŷ − y| / (N·D)``.
+
+    Raises:
+        ValueError: when the shapes do not hold the same number of values per sample.
     """
     return MeanAbsoluteError()(y_pred, y_true)
 
@@ -499,6 +569,16 @@ def mean_squared_error(y_true: Any, y_pred: Any) -> float:
     """MSE over whole arrays (see :class:`MeanSquaredError`).
 
     Argument order ``(y_true, y_pred)``, as scikit-learn's.
+
+    Args:
+        y_true: targets with the same values per sample (``(N,)`` and ``(N, 1)`` are interchangeable).
+        y_pred: predictions ``(N,)`` or ``(N, D)``.
+
+    Returns:
+        ``Σ(ŷ − y)² / (N·D)``.
+
+    Raises:
+        ValueError: when the shapes do not hold the same number of values per sample.
     """
     return MeanSquaredError()(y_pred, y_true)
 
@@ -507,6 +587,16 @@ def root_mean_squared_error(y_true: Any, y_pred: Any) -> float:
     """RMSE over whole arrays (see :class:`RootMeanSquaredError`).
 
     Argument order ``(y_true, y_pred)``, as scikit-learn's.
+
+    Args:
+        y_true: targets with the same values per sample (``(N,)`` and ``(N, 1)`` are interchangeable).
+        y_pred: predictions ``(N,)`` or ``(N, D)``.
+
+    Returns:
+        ``sqrt(MSE)`` over all values.
+
+    Raises:
+        ValueError: when the shapes do not hold the same number of values per sample.
     """
     return RootMeanSquaredError()(y_pred, y_true)
 
@@ -515,6 +605,17 @@ def r2_score(y_true: Any, y_pred: Any) -> float:
     """R² over whole arrays (see :class:`R2Score`).
 
     Argument order ``(y_true, y_pred)``, as scikit-learn's.
+
+    Args:
+        y_true: targets with the same values per sample (``(N,)`` and ``(N, 1)`` are interchangeable).
+        y_pred: predictions ``(N,)`` or ``(N, D)``.
+
+    Returns:
+        The mean over outputs of ``R²_j = 1 − Σ(y − ŷ)² / Σ(y − ȳ)²`` (NaN for fewer than two
+        samples).
+
+    Raises:
+        ValueError: when the shapes do not hold the same number of values per sample.
     """
     return R2Score()(y_pred, y_true)
 

@@ -121,6 +121,14 @@ class Optimizer:
     def stage(self, params: list[Any], grads: list[Any]) -> Any:
         """Compute the new parameters and state into spare arrays; change nothing.
 
+        The first call (or a call with parameters of other shapes, dtypes or devices) creates the state,
+        zeros, and the spare arrays. The learning rate is :meth:`current_learning_rate`, the step number
+        ``t = iterations + 1``.
+
+        Args:
+            params: the parameter arrays, always in the same order (not modified).
+            grads: their gradients, of the same shapes (not modified).
+
         Returns:
             A 0-d device array, Σ over every new parameter and state array of ``a·a`` (one BLAS dot product
             each). It is finite when every new value is; it can also overflow for finite values beyond about
@@ -171,7 +179,15 @@ class Optimizer:
         return bool(backend.to_numpy(xp.stack(checks).all()))
 
     def commit(self, params: list[Any]) -> None:
-        """Make the staged step current: copy the new parameters in place and swap in the new state."""
+        """Make the staged step current: copy the new parameters in place and swap in the new state.
+
+        Also counts the step (``iterations`` grows by 1). Call it only after :meth:`stage` with the same
+        parameters.
+
+        Args:
+            params: the parameter arrays given to :meth:`stage`; each is overwritten in place (its identity is
+                kept).
+        """
         for p, newp in zip(params, self._new_params, strict=True):
             xp = get_array_module(p)
             flat, new = p.reshape(-1), newp.reshape(-1)
@@ -200,7 +216,18 @@ class Optimizer:
         raise NotImplementedError
 
     def tmp(self, like: Any, k: int = 0) -> Any:
-        """A work array shaped like the block ``like`` (not part of the state), one per thread and use."""
+        """A work array shaped like the block ``like`` (not part of the state), one per thread and use.
+
+        The array is cached by shape, dtype, device, ``k`` and the calling thread, so a rule may use it freely
+        within one call; its contents are undefined on entry.
+
+        Args:
+            like: the block the work array must match (shape, dtype and device).
+            k: which work array of the rule, when it needs several at once (0, 1, …).
+
+        Returns:
+            An uninitialised array shaped like ``like``.
+        """
         import threading
 
         key = (
@@ -216,7 +243,11 @@ class Optimizer:
         return arr
 
     def to(self, xp: Any) -> None:
-        """Move the state to the device of ``xp`` (spare and scratch arrays are made anew there)."""
+        """Move the state to the device of ``xp`` (spare and scratch arrays are made anew there).
+
+        Args:
+            xp: the array module of the target device (see :func:`neuro.backend.get_device`).
+        """
         self.slots = [{k: backend.to_device(v, xp) for k, v in s.items()} for s in self.slots]
         self._spare, self._new_params, self._scratch = [], [], {}
 
@@ -271,7 +302,15 @@ class Optimizer:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Optimizer:
-        """Rebuild an optimizer from :meth:`get_config`'s output (a serialized schedule included)."""
+        """Rebuild an optimizer from :meth:`get_config`'s output (a serialized schedule included).
+
+        Args:
+            config: the constructor arguments, as :meth:`get_config` returns them; a ``learning_rate`` that is
+                a dict is deserialized as a schedule.
+
+        Returns:
+            A new optimizer of this class, with no state.
+        """
         cfg = dict(config)
         if isinstance(cfg.get("learning_rate"), dict):
             cfg["learning_rate"] = registry.deserialize("schedule", cfg["learning_rate"])
@@ -507,6 +546,14 @@ for _cls in (SGD, Adam, RMSprop, Adadelta):
 
 def get(optimizer: str | Optimizer | dict | type) -> Optimizer:
     """Return an optimizer from a name (with default settings), a serialized spec, a class or an instance.
+
+    Args:
+        optimizer: a registered name (``"adam"``, ``"rms_prop"``…), a ``{"class": name, "config": {...}}``
+            spec, an :class:`Optimizer` class (instantiated with its defaults) or an instance (returned as it
+            is).
+
+    Returns:
+        The optimizer.
 
     Raises:
         ValueError: for an unknown name.

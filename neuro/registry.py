@@ -38,12 +38,27 @@ _bases: dict[str, type] = {}
 
 
 def normalize(name: str) -> str:
-    """Return the lookup key of a name: lower case, without ``_``, ``-`` and spaces."""
+    """Return the lookup key of a name: lower case, without ``_``, ``-`` and spaces.
+
+    Args:
+        name: a class name or alias, for example ``"rms_prop"``.
+
+    Returns:
+        The key, for example ``"rmsprop"``.
+    """
     return "".join(ch for ch in name.lower() if ch not in "_- ")
 
 
 def set_base(family: str, base: type) -> None:
-    """Declare the base class of a family (called once by the module that defines it)."""
+    """Declare the base class of a family (called once by the module that defines it).
+
+    :func:`register` infers a class's family from this base, and :func:`get_class` accepts a class of
+    :func:`custom_objects` only when it subclasses it.
+
+    Args:
+        family: one of :data:`FAMILIES`.
+        base: the family's base class (for example :class:`neuro.losses.Loss`).
+    """
     _bases[family] = base
 
 
@@ -101,7 +116,17 @@ def register(cls: type | None = None, *, family: str | None = None, aliases: tup
 
 @contextlib.contextmanager
 def custom_objects(classes: dict[str, type]) -> Iterator[None]:
-    """Make ``classes`` (by exact class name) visible to every lookup inside the block, in this thread."""
+    """Make ``classes`` (by exact class name) visible to every lookup inside the block, in this thread.
+
+    Blocks nest: an inner block adds to (and may shadow) the classes of the outer one, which come back when it
+    ends. The state is a context variable, so other threads and tasks do not see it.
+
+    Args:
+        classes: classes by the exact name a saved config uses for them.
+
+    Yields:
+        Nothing; the classes are visible until the block ends.
+    """
     token = _custom.set({**(_custom.get() or {}), **classes})
     try:
         yield
@@ -113,8 +138,17 @@ def get_class(family: str, name: str) -> type:
     """Return the class registered under ``name`` in ``family`` (a class made visible by
     :func:`custom_objects` under that exact name first).
 
+    Args:
+        family: one of :data:`FAMILIES`.
+        name: a class name or alias, compared after :func:`normalize` (custom classes by exact name, and only
+            when they subclass the family's base).
+
+    Returns:
+        The class.
+
     Raises:
         ValueError: for an unknown name; the message lists the known ones.
+        TypeError: when ``name`` is not a string.
     """
     if not isinstance(name, str):
         raise TypeError(f"{family} name must be a string, got {type(name).__name__}")
@@ -129,12 +163,26 @@ def get_class(family: str, name: str) -> type:
 
 
 def names(family: str) -> list[str]:
-    """The class names of a family (aliases left out), sorted."""
+    """The class names of a family (aliases left out), sorted.
+
+    Args:
+        family: one of :data:`FAMILIES`.
+
+    Returns:
+        The registered class names.
+    """
     return sorted({c.__name__ for c in _classes[family].values()})
 
 
 def serialize(obj: Any) -> dict[str, Any]:
-    """Return ``{"class": class name, "config": obj.get_config()}``: plain JSON values."""
+    """Return ``{"class": class name, "config": obj.get_config()}``: plain JSON values.
+
+    Args:
+        obj: an instance of a registered class (anything with ``get_config()``).
+
+    Returns:
+        The spec that :func:`deserialize` turns back into an equal object.
+    """
     return {"class": type(obj).__name__, "config": obj.get_config()}
 
 

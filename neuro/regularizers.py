@@ -33,11 +33,23 @@ class Regularizer:
         self.lam = float(lam)
 
     def penalty(self, w: Any) -> float:
-        """Return the penalty of one weight array, as a 0-d array on its device (nothing is read)."""
+        """Return the penalty of one weight array, as a 0-d array on its device (nothing is read).
+
+        Args:
+            w: a weight array (a kernel), of any shape.
+
+        Returns:
+            The penalty, in the dtype of ``w``; it is not divided by the batch size.
+        """
         raise NotImplementedError
 
     def add_gradient(self, w: Any, grad: Any) -> None:
-        """Add d(penalty)/dw to ``grad`` in place."""
+        """Add d(penalty)/dw to ``grad`` in place (each subclass states its formula under "Gradient").
+
+        Args:
+            w: the weight array.
+            grad: the loss gradient of ``w``, of its shape; the penalty's gradient is added to it.
+        """
         raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:
@@ -46,7 +58,14 @@ class Regularizer:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Regularizer:
-        """Rebuild a regularizer from :meth:`get_config`'s output."""
+        """Rebuild a regularizer from :meth:`get_config`'s output.
+
+        Args:
+            config: ``{"lam": λ}``, as :meth:`get_config` returns it.
+
+        Returns:
+            A new regularizer of this class.
+        """
         return cls(**config)
 
     def __repr__(self) -> str:
@@ -88,6 +107,13 @@ registry.register(L2)
 
 def get(regularizer: Regularizer | dict | str | None) -> Regularizer | None:
     """Return a regularizer from an instance, a serialized spec, a name or ``None``.
+
+    Args:
+        regularizer: a :class:`Regularizer` (returned as it is), a ``{"class": name, "config": {...}}`` spec,
+            a name (``"l1"``, ``"l2"``, with the default λ), a :class:`Regularizer` class, or ``None``.
+
+    Returns:
+        The regularizer, or ``None`` for ``None`` (no penalty).
 
     Raises:
         TypeError: for anything else.

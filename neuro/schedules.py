@@ -52,7 +52,17 @@ class Schedule:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Schedule:
-        """Rebuild a schedule from :meth:`get_config`'s output."""
+        """Rebuild a schedule from :meth:`get_config`'s output.
+
+        Args:
+            config: the constructor arguments, as :meth:`get_config` returns them.
+
+        Returns:
+            A new schedule of this class.
+
+        Raises:
+            ValueError: for invalid arguments.
+        """
         return cls(**config)
 
     def __repr__(self) -> str:
@@ -120,7 +130,7 @@ class ExponentialDecay(Schedule):
 
 
 class CosineDecay(Schedule):
-    """Cosine decay to ``alpha`` times the initial rate, as Keras ``CosineDecay`` (no warmup).""
+    """Cosine decay to ``alpha`` times the initial rate, as Keras ``CosineDecay`` (no warmup).
 
     With s = min(step, decay_steps)::
 
@@ -157,6 +167,14 @@ def get(schedule: Schedule | dict | str | float) -> Schedule:
     """Return a schedule from an instance, a serialized spec (``{"class": ..., "config": ...}``) or a number.
 
     A plain number gives :class:`Constant`.
+
+    Args:
+        schedule: a :class:`Schedule` (returned as it is), a ``{"class": name, "config": {...}}`` spec, a
+            registered name (built with no arguments, so only a schedule without required arguments), a
+            :class:`Schedule` class, or a positive number (a constant rate).
+
+    Returns:
+        The schedule.
 
     Raises:
         ValueError: for an unknown name or invalid arguments.

@@ -54,6 +54,8 @@ def train_test_split(
         random_state: seed (int), ``numpy.random.RandomState`` or ``numpy.random.Generator`` of the shuffle;
             ``None`` draws from NumPy's global generator.
         shuffle: shuffle before splitting; ``False`` takes the last samples as the test subset.
+        **legacy: no keyword is accepted here; it only catches the pre-scikit-learn keywords
+            (``test_fraction``, ``seed``) and any other unknown keyword to raise a helpful ``TypeError``.
 
     Returns:
         ``[a_train, a_test, b_train, b_test, ...]``: two entries per input, of its type (lists stay lists).
@@ -62,7 +64,8 @@ def train_test_split(
         each input ``(n, ...)``; outputs ``(n_train, ...)`` and ``(n_test, ...)``.
 
     Raises:
-        ValueError: for no arrays, inputs of different lengths, or a ``test_size`` out of range.
+        ValueError: for no arrays, inputs of different lengths, a ``test_size`` out of range, or a
+            ``random_state`` of another type.
         TypeError: for the old keywords ``test_fraction`` / ``seed`` (with the new spelling) or others.
     """
     if legacy:

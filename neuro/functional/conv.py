@@ -41,6 +41,20 @@ def im2col(x: Any, kh: int, kw: int, sh: int, sw: int) -> Any:
     Columns are ordered ``(kernel row, kernel column, channel)``, matching
     ``kernel.reshape(kh·kw·C, F)``.
     A 1×1 kernel with stride 1 needs no copy.
+
+    Args:
+        x: input ``(N, H, W, C)``, already padded (only valid windows are taken).
+        kh: kernel height.
+        kw: kernel width.
+        sh: vertical stride.
+        sw: horizontal stride.
+
+    Shape:
+        ``(N, H, W, C)`` → ``(N·Ho·Wo, kh·kw·C)``, ``Ho = (H − kh) // sh + 1``, ``Wo = (W − kw) // sw + 1``.
+
+    Returns:
+        The window matrix: a new array, or for a 1×1 kernel with stride 1 x reshaped (no copy when x is
+            C-contiguous).
     """
     n, h, w, c = x.shape
     if kh == kw == sh == sw == 1:
@@ -78,7 +92,10 @@ def col2im_offsets(
             windows read at kernel offset ``k = i·kw + j``; it may reuse one buffer, as each result is
             consumed before the next is asked for (offsets that read only padding are never asked for).
         image_shape: the unpadded input shape ``(N, H, W, C)``.
-        kh, kw, sh, sw: kernel size and stride.
+        kh: kernel height.
+        kw: kernel width.
+        sh: vertical stride.
+        sw: horizontal stride.
         pads: ``(top, bottom, left, right)`` padding of the forward pass.
         dtype: type of the result.
         xp: the array module.
@@ -113,7 +130,21 @@ def col2im_offsets(
 def paddings(
     padding: str, h: int, w: int, kernel: tuple[int, int], stride: tuple[int, int]
 ) -> tuple[int, ...]:
-    """``(top, bottom, left, right)`` zero padding of an ``h × w`` input for ``"valid"`` or ``"same"``."""
+    """``(top, bottom, left, right)`` zero padding of an ``h × w`` input for ``"valid"`` or ``"same"``.
+
+    ``"same"`` pads as TensorFlow does (``ceil(size / stride)`` outputs, an odd total puts the extra cell at
+    the bottom / right); ``"valid"`` pads nothing.
+
+    Args:
+        padding: ``"valid"`` or ``"same"`` (any other string is treated as ``"same"``).
+        h: input height.
+        w: input width.
+        kernel: ``(kh, kw)``.
+        stride: ``(sh, sw)``.
+
+    Returns:
+        ``(top, bottom, left, right)``.
+    """
     if padding == "valid":
         return 0, 0, 0, 0
     return (*same_padding(h, kernel[0], stride[0]), *same_padding(w, kernel[1], stride[1]))

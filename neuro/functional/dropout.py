@@ -34,7 +34,15 @@ def dropout(x: Any, rate: float, uniform: Any) -> tuple[Any, Any]:
 
 
 def dropout_backward(grad: Any, mask: Any) -> Any:
-    """dL/dx = dL/dy · mask."""
+    """dL/dx = dL/dy · mask.
+
+    Args:
+        grad: dL/dy, of the shape of x.
+        mask: the mask from :func:`dropout`, ``[u ≥ rate] / (1 − rate)``.
+
+    Returns:
+        dL/dx, a new array of the shape of ``grad``.
+    """
     xp = get_array_module(grad, mask)
     out = xp.empty_like(grad)
 

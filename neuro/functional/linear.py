@@ -10,6 +10,12 @@ from neuro.backend import get_array_module
 def linear(x: Any, kernel: Any, bias: Any, training: bool = False) -> tuple[Any, Any]:
     """``z = x·W + b``.
 
+    Args:
+        x: input ``(N, in)``.
+        kernel: W ``(in, units)``.
+        bias: b ``(units,)``.
+        training: keep x in the returned context for :func:`linear_backward`.
+
     Shape:
         x ``(N, in)``, W ``(in, units)``, b ``(units,)`` → z ``(N, units)``.
 
@@ -25,7 +31,19 @@ def linear(x: Any, kernel: Any, bias: Any, training: bool = False) -> tuple[Any,
 def linear_backward(
     grad: Any, x: Any, kernel: Any, dkernel: Any, dbias: Any, need_input_grad: bool = True
 ) -> Any:
-    """With G = dL/dz: dL/dW = xᵀ·G (into ``dkernel``), dL/db = Σ_batch G (into ``dbias``), dL/dx = G·Wᵀ."""
+    """With G = dL/dz: dL/dW = xᵀ·G (into ``dkernel``), dL/db = Σ_batch G (into ``dbias``), dL/dx = G·Wᵀ.
+
+    Args:
+        grad: G = dL/dz ``(N, units)``.
+        x: the input of the forward pass ``(N, in)`` (its context).
+        kernel: W ``(in, units)``.
+        dkernel: array ``(in, units)`` the kernel gradient is written into.
+        dbias: array ``(units,)`` the bias gradient is written into.
+        need_input_grad: compute dL/dx (else return ``None``).
+
+    Returns:
+        dL/dx ``(N, in)`` or ``None``.
+    """
     xp = get_array_module(grad, x, kernel)
     xp.matmul(x.T, grad, out=dkernel)
     grad.sum(axis=0, out=dbias)

@@ -14,12 +14,29 @@ from neuro.functional.activation import log_softmax, sigmoid
 
 
 def softmax_cross_entropy_sum(z: Any, t: Any) -> Any:
-    """``−Σ_{i,c} T[i, c]·log_softmax(z)[i, c]`` (a 0-d array on z's device)."""
+    """``−Σ_{i,c} T[i, c]·log_softmax(z)[i, c]`` (a 0-d array on z's device).
+
+    Args:
+        z: logits ``(N, K)``.
+        t: effective targets T ``(N, K)`` (one-hot rows in the plain case).
+
+    Returns:
+        The summed cross-entropy, not yet divided by the normaliser D.
+    """
     return -(t * log_softmax(z)).sum()
 
 
 def softmax_cross_entropy_backward(p: Any, t: Any, inv_denom: Any) -> Any:
-    """dL/dz = (p·Σ_c T − T) / D, with p = softmax(z) and ``inv_denom`` = 1/D."""
+    """dL/dz = (p·Σ_c T − T) / D, with p = softmax(z) and ``inv_denom`` = 1/D.
+
+    Args:
+        p: softmax(z) ``(N, K)`` (not modified).
+        t: effective targets T ``(N, K)``.
+        inv_denom: 1/D, a scalar or 0-d array on the device.
+
+    Returns:
+        dL/dz ``(N, K)``, a new array.
+    """
     g = p * t.sum(axis=-1, keepdims=True)
     g -= t
     g *= inv_denom
@@ -27,13 +44,31 @@ def softmax_cross_entropy_backward(p: Any, t: Any, inv_denom: Any) -> Any:
 
 
 def sigmoid_binary_cross_entropy_sum(z: Any, y: Any) -> Any:
-    """``Σ max(z, 0) − z·y + log(1 + e^−|z|)`` (PyTorch's ``BCEWithLogitsLoss``, summed)."""
+    """``Σ max(z, 0) − z·y + log(1 + e^−|z|)`` (PyTorch's ``BCEWithLogitsLoss``, summed).
+
+    Args:
+        z: logits, any shape ``(N, ...)``.
+        y: targets in [0, 1], of the shape of z.
+
+    Returns:
+        The summed binary cross-entropy (a 0-d array on z's device), not yet divided by m.
+    """
     xp = get_array_module(z, y)
     return (xp.maximum(z, 0) - z * y + xp.log1p(xp.exp(-xp.abs(z)))).sum()
 
 
 def sigmoid_binary_cross_entropy_backward(z: Any, y: Any, m: int, p: Any = None) -> Any:
-    """dL/dz = (σ(z) − y)/m; ``p`` = σ(z) when already known."""
+    """dL/dz = (σ(z) − y)/m; ``p`` = σ(z) when already known.
+
+    Args:
+        z: logits, any shape ``(N, ...)``.
+        y: targets in [0, 1], of the shape of z.
+        m: the number of samples (the loss is the mean over them).
+        p: σ(z) if already computed (else it is computed from z).
+
+    Returns:
+        dL/dz, a new array of the shape of z.
+    """
     g = (sigmoid(z)[0] if p is None else p) - y
     g *= g.dtype.type(1.0 / m)
     return g

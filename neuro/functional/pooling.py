@@ -111,6 +111,13 @@ def max_pool2d_backward(grad: Any, ctx: Any) -> Any:
 
     When windows overlap, an element that is the maximum of several windows receives the sum of their
     gradients.
+
+    Args:
+        grad: dL/dy ``(N, Ho, Wo, C)``.
+        ctx: the context of the training :func:`max_pool2d`.
+
+    Returns:
+        dL/dx ``(N, H, W, C)``, the padding cropped.
     """
     argmax, padded_shape, pads, pool, stride = ctx
     xp = get_array_module(grad, argmax)
@@ -223,7 +230,17 @@ def _inverse_counts(
 
 
 def avg_pool2d_backward(grad: Any, ctx: Any) -> Any:
-    """Each window's dL/dy, divided by its cell count, goes to every input cell of the window."""
+    """Each window's dL/dy, divided by its cell count, goes to every input cell of the window.
+
+    Overlapping windows add their shares; padding cells receive nothing (they are cropped).
+
+    Args:
+        grad: dL/dy ``(N, Ho, Wo, C)``.
+        ctx: the context of the training :func:`avg_pool2d`.
+
+    Returns:
+        dL/dx ``(N, H, W, C)``.
+    """
     x_shape, pads, pool, stride, inv = ctx
     xp = get_array_module(grad)
     n, h, w, c = x_shape
@@ -243,12 +260,31 @@ def avg_pool2d_backward(grad: Any, ctx: Any) -> Any:
 
 
 def global_avg_pool2d(x: Any, training: bool = False) -> tuple[Any, Any]:
-    """Mean over the height and width of each channel, ``(N, H, W, C)`` → ``(N, C)``; ctx: the input shape."""
+    """Mean over the height and width of each channel, ``(N, H, W, C)`` → ``(N, C)``; ctx: the input shape.
+
+    Args:
+        x: input ``(N, H, W, C)``.
+        training: return the input shape as the context (else ``None``).
+
+    Shape:
+        ``(N, H, W, C)`` → ``(N, C)``.
+
+    Returns:
+        ``(y, ctx)``.
+    """
     return x.mean(axis=(1, 2)), (x.shape if training else None)
 
 
 def global_avg_pool2d_backward(grad: Any, x_shape: tuple[int, ...]) -> Any:
-    """dL/dx[n, i, j, c] = dL/dy[n, c] / (H·W)."""
+    """dL/dx[n, i, j, c] = dL/dy[n, c] / (H·W).
+
+    Args:
+        grad: dL/dy ``(N, C)``.
+        x_shape: the input shape ``(N, H, W, C)`` (the forward context).
+
+    Returns:
+        dL/dx ``(N, H, W, C)``, a new array.
+    """
     xp = get_array_module(grad)
     n, h, w, c = x_shape
     scale = grad.dtype.type(1.0 / (h * w))

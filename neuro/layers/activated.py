@@ -17,6 +17,10 @@ class ActivatedLayer(Layer):
     the loss fuses with the activation (softmax with cross-entropy), so that the loss sees the pre-activation
     values and hands back their gradient.
 
+    Gradient: with z the affine part's output and y = f(z), dL/dz = ``activation.backward(dL/dy)`` (the
+    activation's own formula), and :meth:`affine_backward` turns dL/dz into the parameter gradients and
+    dL/dx.
+
     Args:
         activation: activation name, spec or object; ``None`` means linear.
         name: optional layer name.
@@ -36,11 +40,28 @@ class ActivatedLayer(Layer):
         return self.affine_backward(self.activation.backward(grad, act_ctx), affine_ctx)
 
     def affine_forward(self, x: Any, training: bool = False) -> tuple[Any, Any]:
-        """The pre-activation values ``z`` and the context of :meth:`affine_backward`."""
+        """The pre-activation values ``z`` and the context of :meth:`affine_backward`.
+
+        Args:
+            x: the batch.
+            training: keep what :meth:`affine_backward` needs in the returned context.
+
+        Returns:
+            ``(z, ctx)``; z must be a new array (the activation may overwrite it); ctx is ``None`` in
+            inference.
+        """
         raise NotImplementedError
 
     def affine_backward(self, grad: Any, ctx: Any) -> Any:
-        """Take dL/dz, fill ``grads`` and return dL/d(input)."""
+        """Take dL/dz, fill ``grads`` and return dL/d(input).
+
+        Args:
+            grad: dL/dz, of the shape of z.
+            ctx: the context of the training :meth:`affine_forward`.
+
+        Returns:
+            dL/d(input), or ``None`` when ``need_input_grad`` is False.
+        """
         raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:

@@ -21,6 +21,9 @@ class Activation(Layer):
 
     Subclasses set ``key`` (the name a loss refers to when it fuses with the activation) and implement
     :meth:`forward` and :meth:`backward` over :mod:`neuro.functional`.
+
+    Args:
+        name: optional layer name; the activation's ``key`` when ``None``.
     """
 
     #: Short name, used by the output head to recognise the activation a loss fuses with.
@@ -95,6 +98,10 @@ class LeakyReLU(Activation):
 
     Args:
         alpha: slope for non-positive inputs (default 0.01), a finite number.
+        name: optional layer name; ``"leaky_relu"`` when ``None``.
+
+    Raises:
+        ValueError: when ``alpha`` is not a finite number.
 
     Gradient: dL/dx = dL/dy · (1 if x > 0 else alpha).
     """
@@ -172,6 +179,13 @@ def get(activation: str | Activation | dict | type | None) -> Activation:
     """Return a fresh activation from a name, a class, a serialized spec, an instance or ``None`` (linear).
 
     An instance is copied through its config, so that two layers never share one object.
+
+    Args:
+        activation: a name (``"relu"``, ``"leaky_relu"``…), an :class:`Activation` class, a
+            ``{"class": name, "config": {...}}`` spec, an instance, or ``None``.
+
+    Returns:
+        A new activation object.
 
     Raises:
         ValueError: for an unknown name.

@@ -28,6 +28,12 @@ class Layer:
     ``forward`` and ``backward``. Its constructor arguments, returned by :meth:`get_config` as plain JSON
     values, rebuild it with :meth:`from_config`.
 
+    Args:
+        name: the layer's name; the lower-cased class name when ``None`` or empty.
+
+    Raises:
+        TypeError: when ``name`` is neither a string nor ``None``.
+
     Attributes:
         params: trainable arrays by name (for example ``"kernel"``, ``"bias"``).
         grads: gradients of the loss with respect to ``params``, filled by ``backward``.
@@ -94,19 +100,50 @@ class Layer:
         return out
 
     def param_specs(self, input_shape: tuple[int, ...]) -> dict[str, tuple[tuple[int, ...], Any]]:
-        """The trainable arrays for ``input_shape``: ``{name: (shape, initializer)}`` (none by default)."""
+        """The trainable arrays for ``input_shape``: ``{name: (shape, initializer)}`` (none by default).
+
+        :meth:`build` allocates them (nothing is allocated here); each initializer is called as
+        ``initializer(shape, rng, dtype)`` (see :class:`neuro.initializers.Initializer`).
+
+        Args:
+            input_shape: shape of one sample (no batch axis).
+
+        Returns:
+            The specs by parameter name, in a stable order.
+        """
         return {}
 
     def buffer_specs(self, input_shape: tuple[int, ...]) -> dict[str, tuple[tuple[int, ...], Any]]:
-        """The saved non-trainable arrays: ``{name: (shape, initializer)}`` (none by default)."""
+        """The saved non-trainable arrays: ``{name: (shape, initializer)}`` (none by default).
+
+        Args:
+            input_shape: shape of one sample (no batch axis).
+
+        Returns:
+            The specs by buffer name, as for :meth:`param_specs`.
+        """
         return {}
 
     def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        """Return the output shape for ``input_shape`` (no batch axis); raise ValueError if invalid."""
+        """Return the output shape for ``input_shape`` (no batch axis); the same shape by default.
+
+        Args:
+            input_shape: shape of one sample (no batch axis).
+
+        Returns:
+            The shape of one output sample.
+
+        Raises:
+            ValueError: when this layer cannot take inputs of that shape.
+        """
         return input_shape
 
     def to(self, xp: ModuleType) -> None:
-        """Move params, grads and buffers to the device of ``xp`` and drop the scratch space."""
+        """Move params, grads and buffers to the device of ``xp`` and drop the scratch space.
+
+        Args:
+            xp: the array module of the target device (see :func:`neuro.backend.get_device`).
+        """
         for store in (self.params, self.grads, self.buffers):
             for k, v in store.items():
                 store[k] = backend.to_device(v, xp)
@@ -128,7 +165,21 @@ class Layer:
 
     def backward(self, grad: Any, ctx: Any) -> Any:
         """Take dL/d(output) and the context of the training forward, fill ``self.grads`` and return
-        dL/d(input) (or ``None`` when ``need_input_grad`` is False)."""
+        dL/d(input) (or ``None`` when ``need_input_grad`` is False).
+
+        Gradients are summed over the batch (the loss's gradient already holds the 1/m), and ``grads`` is
+        overwritten, not accumulated.
+
+        Args:
+            grad: dL/d(output), of the shape of the forward's output.
+            ctx: the context returned by ``forward(x, training=True)``.
+
+        Returns:
+            dL/d(input), of the shape of the forward's input, or ``None``.
+
+        Raises:
+            RuntimeError: when ``ctx`` is ``None`` (the forward ran in inference mode).
+        """
         raise NotImplementedError
 
     def __call__(self, x: Any) -> Any:
@@ -149,7 +200,14 @@ class Layer:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Layer:
-        """Rebuild a layer from :meth:`get_config`'s output (``cls(**config)``)."""
+        """Rebuild a layer from :meth:`get_config`'s output (``cls(**config)``).
+
+        Args:
+            config: the constructor arguments, as :meth:`get_config` returns them.
+
+        Returns:
+            A new, unbuilt layer of this class.
+        """
         return cls(**config)
 
     def count_params(self) -> int:
