@@ -387,3 +387,24 @@ def parallel_for(fn: Callable[[int, int], object], n: int, elements: int, xp: Mo
     fn(bounds[0], bounds[1])
     for f in futures:
         f.result()
+
+
+def parallel_map(f: Callable[..., object], out: Any, *arrays: Any, cost: int = 1) -> Any:
+    """Fill ``out`` batch part by batch part: ``f(*(a[s:e] for a in arrays), out=out[s:e])``, in parallel.
+
+    Args:
+        f: an elementwise function taking ``out=`` (a ufunc, or a function calling one).
+        out: the result array ``(N, ...)``; it may be one of ``arrays`` (in place).
+        *arrays: the inputs, each with the batch axis of ``out``.
+        cost: elementwise operations per element of ``out``, to decide whether threads pay.
+
+    Returns:
+        ``out``.
+    """
+    xp = get_array_module(out, *arrays)
+
+    def part(start: int, stop: int) -> None:
+        f(*(a[start:stop] for a in arrays), out=out[start:stop])
+
+    parallel_for(part, len(out), cost * out.size, xp)
+    return out

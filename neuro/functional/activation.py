@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from neuro.backend import get_array_module, parallel_for
+from neuro.backend import get_array_module, parallel_for, parallel_map
 
 
 def relu(x: Any, inplace: bool = False) -> tuple[Any, Any]:
@@ -28,11 +28,7 @@ def relu(x: Any, inplace: bool = False) -> tuple[Any, Any]:
     xp = get_array_module(x)
     y = x if inplace else xp.empty_like(x)
     zero = x.dtype.type(0)
-
-    def part(start: int, stop: int) -> None:
-        xp.maximum(x[start:stop], zero, out=y[start:stop])
-
-    parallel_for(part, len(x), x.size, xp)
+    parallel_map(lambda a, out: xp.maximum(a, zero, out=out), y, x)
     return y, y
 
 
@@ -47,13 +43,7 @@ def relu_backward(grad: Any, y: Any) -> Any:
         dL/dx, a new array of the shape of ``grad``.
     """
     xp = get_array_module(grad, y)
-    out = xp.empty_like(grad)
-
-    def part(start: int, stop: int) -> None:
-        xp.multiply(grad[start:stop], y[start:stop] > 0, out=out[start:stop])
-
-    parallel_for(part, len(grad), grad.size, xp)
-    return out
+    return parallel_map(lambda g, a, out: xp.multiply(g, a > 0, out=out), xp.empty_like(grad), grad, y)
 
 
 def leaky_relu(x: Any, alpha: float, inplace: bool = False) -> tuple[Any, Any]:
@@ -140,11 +130,7 @@ def tanh(x: Any, inplace: bool = False) -> tuple[Any, Any]:
     """
     xp = get_array_module(x)
     y = x if inplace else xp.empty_like(x)
-
-    def part(start: int, stop: int) -> None:
-        xp.tanh(x[start:stop], out=y[start:stop])
-
-    parallel_for(part, len(x), x.size, xp)
+    parallel_map(xp.tanh, y, x)
     return y, y
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from neuro.backend import get_array_module, parallel_for
+from neuro.backend import get_array_module, parallel_for, parallel_map
 
 
 def dropout(x: Any, rate: float, uniform: Any) -> tuple[Any, Any]:
@@ -44,10 +44,4 @@ def dropout_backward(grad: Any, mask: Any) -> Any:
         dL/dx, a new array of the shape of ``grad``.
     """
     xp = get_array_module(grad, mask)
-    out = xp.empty_like(grad)
-
-    def part(start: int, stop: int) -> None:
-        xp.multiply(grad[start:stop], mask[start:stop], out=out[start:stop])
-
-    parallel_for(part, len(grad), grad.size, xp)
-    return out
+    return parallel_map(xp.multiply, xp.empty_like(grad), grad, mask)
