@@ -21,6 +21,12 @@ from typing import Any
 import numpy as np
 
 
+def _writes_files(network: Any) -> bool:
+    """False on the ranks other than 0 of a distributed ``fit`` (only rank 0 writes files)."""
+    dist = getattr(network, "_dist", None)
+    return dist is None or dist.is_main
+
+
 class Callback:
     """Base class: every hook does nothing.
 
@@ -31,26 +37,60 @@ class Callback:
     network: Any = None
 
     def set_network(self, network: Any) -> None:
-        """Called by ``fit`` before training starts."""
+        """Called by ``fit`` before training starts.
+
+        Args:
+            network: the network being trained.
+        """
         self.network = network
 
     def on_train_begin(self, logs: dict[str, float]) -> None:
-        """Called once before the first epoch."""
+        """Called once before the first epoch.
+
+        Args:
+            logs: an empty dict (Keras's signature).
+        """
 
     def on_train_end(self, logs: dict[str, float]) -> None:
-        """Called once after the last epoch."""
+        """Called once after the last epoch (also after an early stop).
+
+        Args:
+            logs: an empty dict.
+        """
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, float]) -> None:
-        """Called before each epoch (0-based)."""
+        """Called before each epoch.
+
+        Args:
+            epoch: the 0-based epoch number.
+            logs: an empty dict.
+        """
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        """Called after each epoch with its training and validation figures."""
+        """Called after each epoch with its training and validation figures.
+
+        Args:
+            epoch: the 0-based epoch number.
+            logs: ``loss``, the metrics and their ``val_`` versions; a callback may add entries, which the
+                History records.
+        """
 
     def on_batch_begin(self, batch: int, logs: dict[str, float]) -> None:
-        """Called before each batch (0-based within the epoch)."""
+        """Called before each batch.
+
+        Args:
+            batch: the 0-based batch number within the epoch.
+            logs: an empty dict.
+        """
 
     def on_batch_end(self, batch: int, logs: dict[str, float]) -> None:
-        """Called after each batch with the running figures of the epoch."""
+        """Called after each batch with the running figures of the epoch (read from the device per batch,
+        so ``fit`` reads them only when a callback overrides this hook).
+
+        Args:
+            batch: the 0-based batch number within the epoch.
+            logs: the epoch's ``loss`` and metrics so far.
+        """
 
 
 class CallbackList:
@@ -210,7 +250,7 @@ class ModelCheckpoint(_Monitor):
             raise ValueError(
                 f"path {self.path!r} names a field that is not logged ({exc}); logged: {sorted(logs)}"
             ) from None
-        self.network.save(target)
+        self.network.save(target)  # does nothing on the ranks other than 0 of a distributed fit
         self.saved.append(target)
 
 
@@ -300,12 +340,14 @@ class CSVLogger(Callback):
     def on_train_begin(self, logs: dict[str, float]) -> None:
         self._keys: list[str] | None = None
         self._new = not (self.append and self.path.exists() and self.path.stat().st_size)
-        if not self.append:
+        if not self.append and _writes_files(self.network):
             self.path.write_text("")
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         if self._keys is None:
             self._keys = list(logs)
+        if not _writes_files(self.network):
+            return
         with self.path.open("a", newline="") as f:
             w = csv.writer(f)
             if self._new:

@@ -35,6 +35,12 @@ class History:
         self.epoch: list[int] = []
 
     def append(self, epoch: int, logs: dict[str, float]) -> None:
+        """Record one epoch.
+
+        Args:
+            epoch: the 0-based epoch number.
+            logs: its values by name.
+        """
         self.epoch.append(epoch)
         for k, v in logs.items():
             self.history.setdefault(k, []).append(v)
@@ -152,10 +158,17 @@ class Network:
         self._fitting = False
         self._train_head: head_mod.Head | None = None  # fit's head when class_weight changes the loss
         self.stop_training = False
+        self._dist: Any = None  # a neuro.distributed.FitContext while a distributed fit runs
 
     # -- building ---------------------------------------------------------------------------------------
     def add(self, layer: Layer) -> Network:
         """Append a layer, building it for the current output shape; returns the network (chainable).
+
+        Args:
+            layer: a new, unbuilt layer.
+
+        Returns:
+            The network itself.
 
         Raises:
             TypeError: when ``layer`` is not a Layer.
@@ -288,6 +301,10 @@ class Network:
     def compute_gradients(self, x: Any, y: Any) -> float:
         """Run forward and backward on one batch in training mode, filling every layer's ``grads``.
 
+        Args:
+            x: inputs ``(N, *input_shape)``.
+            y: targets, as for :meth:`fit`.
+
         Returns:
             The loss of the batch, regularization included: the value whose gradient was computed.
         """
@@ -304,6 +321,10 @@ class Network:
         finite, nothing is changed (parameters, buffers and optimizer state stay bitwise as they were) and
         FloatingPointError is raised.
 
+        Args:
+            xb: a checked batch of inputs on the network's device.
+            yb: its targets, on the network's device.
+
         Returns:
             ``(pred, total, denom)``: the predictions and the loss terms of the batch (regularization
             included), on the device.
@@ -312,7 +333,10 @@ class Network:
         # a failing step overflows on purpose: the guard reports it, NumPy's warnings would only repeat it
         with self._lock, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             saved = _snapshot_buffers(self.layers)
-            pred, total, denom = self._forward_backward(xb, yb)
+            if self._dist is None:
+                pred, total, denom = self._forward_backward(xb, yb)
+            else:  # data parallel: every rank's gradients, loss terms and buffers combined (one Allreduce)
+                pred, total, denom = self._dist.forward_backward(xb, yb, saved)
             if self.regularizer is not None:
                 total = total + self._penalty() * denom  # the penalty weighs as the batch does
             loss = _divide(total, denom, xp)
@@ -372,6 +396,7 @@ class Network:
         callbacks: Sequence[Any] | None = None,
         initial_epoch: int = 0,
         class_weight: dict[int, float] | None = None,
+        distributed: Any = False,
     ) -> History:
         """Train the network.
 
@@ -396,6 +421,15 @@ class Network:
             class_weight: ``{class id: weight}`` for the training loss of a categorical loss (classes left
                 out weigh 1); the batch loss is then the weighted mean ``Σ w·l / Σ w`` (PyTorch's
                 ``weight``). Validation and ``evaluate`` use the loss as given.
+            distributed: ``True`` (or a :class:`neuro.distributed.Options`) trains data-parallel over the
+                processes of ``mpiexec -n P python script.py``, every one calling ``fit`` with the same
+                arguments: rank 0's state is broadcast, each global batch of ``batch_size`` samples (from
+                one permutation seeded by the seed, epoch and step) is split in P contiguous parts, each
+                rank reads and computes its part, and one Allreduce per step gives every rank the
+                gradient of the global batch's mean loss, so all ranks stay identical. Losses and metrics
+                are reduced exactly; rank 0 alone prints, and ``save`` (so ModelCheckpoint) writes from
+                rank 0 only. Without a launcher it runs the same way as one process. Needs
+                ``pip install 'neuro[mpi]'``; see :mod:`neuro.distributed`.
 
         Returns:
             A :class:`History` with the per-epoch loss and metrics (``val_`` ones for validation data).
@@ -403,7 +437,14 @@ class Network:
         Raises:
             FloatingPointError: when the loss, the gradients or the update become NaN or inf; the
                 parameters, buffers and optimizer state are exactly those from before the batch.
+            ImportError: ``distributed`` without mpi4py.
+            ValueError: ``distributed``, on every rank, when the ranks' networks or data sizes differ.
+            neuro.distributed.DistributedError: ``distributed``, when another rank failed in a step.
         """
+        if distributed:  # MPI first, so that an uncaught error on one rank from here on ends every rank
+            from neuro import distributed as distributed_mod
+
+            distributed_mod.init()
         batch_size = check.positive_int(batch_size, "batch_size")
         epochs = check.positive_int(epochs, "epochs")
         initial_epoch = check.non_negative_int(initial_epoch, "initial_epoch")
@@ -422,6 +463,15 @@ class Network:
         n = len(train)
         n_batches = -(-n // batch_size)
         history = History()
+        dist = None
+        if distributed:  # data parallel over MPI (neuro.distributed); None on the normal path
+            fit_args = {"epochs": epochs, "initial_epoch": initial_epoch, "shuffle": shuffle}
+            fit_args.update(class_weight=class_weight, batch_logs=cbs.wants_batch_logs)
+            dist = distributed_mod.FitContext(
+                self, distributed, train, valid, batch_size, fit_args, metric_objs, cbs.callbacks
+            )
+            verbose = verbose if dist.is_main else 0
+            metric_objs = dist.metrics
         bar_ok = verbose == 1 and sys.stdout.isatty()
         self.stop_training = False
         self._fitting = True
@@ -432,11 +482,15 @@ class Network:
                 for m in metric_objs:
                     m.reset()
                 cbs.on_epoch_begin(epoch, {})
-                order = self.rng.permutation(n) if shuffle else np.arange(n)
+                if dist is None:
+                    order = self.rng.permutation(n) if shuffle else np.arange(n)
+                    batches = train.batches(order, batch_size, augment=True, rng=self.rng)
+                else:  # this rank's part of each global batch
+                    batches = dist.batches(train, epoch, shuffle)
                 loss_sum: Any = 0.0
                 loss_den: Any = 0.0
                 bar = _progress(n, epoch, epochs) if bar_ok else None
-                for b, (xb, yb) in enumerate(train.batches(order, batch_size, augment=True, rng=self.rng)):
+                for b, (xb, yb) in enumerate(batches):
                     cbs.on_batch_begin(b, {})
                     yb = self._device_batch(yb, "y")
                     try:
@@ -453,18 +507,25 @@ class Network:
                     for m in metric_objs:
                         m.update(pred, yb)
                     if cbs.wants_batch_logs:
+                        if dist is not None:
+                            dist.sync_metrics()
                         cbs.on_batch_end(b, _epoch_logs(loss_sum, loss_den, metric_objs))
                     if bar is not None:
-                        bar.update(len(pred))
+                        bar.update(len(pred) if dist is None else dist.batch_samples)
                         if b % 10 == 0 or b == n_batches - 1:
                             bar.set_postfix_str(
                                 _format_logs(_epoch_logs(loss_sum, loss_den, metric_objs)), refresh=False
                             )
-                    if self.stop_training:
+                    if self.stop_training if dist is None else dist.stop_after_batch():
                         break
+                if dist is not None:
+                    dist.sync_metrics()
                 logs = _epoch_logs(loss_sum, loss_den, metric_objs)
                 if valid is not None:
-                    val = self._evaluate_source(valid, batch_size, metric_objs)
+                    if dist is None:
+                        val = self._evaluate_source(valid, batch_size, metric_objs)
+                    else:
+                        val = dist.evaluate(valid, batch_size)
                     logs.update({f"val_{k}": v for k, v in val.items()})
                 if bar is not None:
                     bar.set_postfix_str(_format_logs(logs), refresh=True)
@@ -474,10 +535,16 @@ class Network:
                     print(f"Epoch {epoch + 1}/{epochs} - {took:.1f}s - {_format_logs(logs)}", flush=True)
                 cbs.on_epoch_end(epoch, logs)
                 history.append(epoch, logs)  # last, as Keras's History: it sees what callbacks added
-                if self.stop_training:
+                if self.stop_training if dist is None else dist.stop_after_epoch():
                     break
             cbs.on_train_end({})
+        except BaseException as exc:
+            if dist is not None:
+                dist.fail(exc)  # returns when every rank raises; else aborts every rank
+            raise
         finally:
+            if dist is not None:
+                dist.close()
             self._fitting = False
             self._train_head = None
         return history
@@ -680,6 +747,10 @@ class Network:
     def predict_class(self, x: Any, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(classes, probabilities)`` for ``x``, as NumPy arrays.
 
+        Args:
+            x: inputs, as for :meth:`predict`.
+            batch_size: samples per forward pass.
+
         ``classes`` are class ids ``(N,)`` (or the names in :attr:`class_names` when set);
         ``probabilities`` is the probability of each chosen class. A single sigmoid output is read as the
         probability of class 1.
@@ -707,6 +778,9 @@ class Network:
     def set_weights(self, weights: Sequence[Any]) -> None:
         """Set the arrays :meth:`get_weights` returns, checking their number and shapes.
 
+        Args:
+            weights: one array per param and buffer, in the order of :meth:`get_weights`.
+
         Raises:
             ValueError: for a wrong count or shape.
         """
@@ -731,7 +805,15 @@ class Network:
 
     # -- files ----------------------------------------------------------------------------------------------
     def save(self, path: str | Any) -> None:
-        """Write the network (weights, optimizer and generator state) to HDF5; see :mod:`neuro.io`."""
+        """Write the network (weights, optimizer and generator state) to HDF5; see :mod:`neuro.io`.
+
+        During a distributed ``fit`` only rank 0 writes; on the other ranks this does nothing.
+
+        Args:
+            path: the file to write (replaced atomically).
+        """
+        if self._dist is not None and not self._dist.is_main:
+            return
         from neuro import io
 
         io.save(self, path)
@@ -740,7 +822,19 @@ class Network:
     def load(
         cls, path: str | Any, custom_objects: dict[str, type] | None = None, device: str = "numpy"
     ) -> Network:
-        """Read a network written by :meth:`save` onto ``device``; see :func:`neuro.io.load`."""
+        """Read a network written by :meth:`save` onto ``device``; see :func:`neuro.io.load`.
+
+        Args:
+            path: the HDF5 file.
+            custom_objects: classes of your own by class name (not needed for registered ones).
+            device: the device to put the network on.
+
+        Returns:
+            The network, predicting as the saved one and ready to resume training.
+
+        Raises:
+            neuro.ModelFileError: for any problem with the file's contents.
+        """
         from neuro import io
 
         return io.load(path, custom_objects, device=device, network_class=cls)
@@ -759,7 +853,14 @@ class Network:
 
     # -- description ------------------------------------------------------------------------------------
     def summary(self, print_fn: Any = print) -> str:
-        """Print (with ``print_fn``; ``None`` to skip) and return a table of layers, shapes and counts."""
+        """Print and return a table of layers, output shapes and parameter counts.
+
+        Args:
+            print_fn: called with the table (``None`` to skip printing).
+
+        Returns:
+            The table as text.
+        """
         rows = [("Layer (type)", "Output shape", "Params")]
         for i, layer in enumerate(self.layers):
             rows.append(

@@ -48,6 +48,7 @@ PUBLIC_MODULES = [
     "neuro.onnx",
     "neuro.gradcheck",
     "neuro.errors",
+    "neuro.distributed",
 ]
 
 

@@ -37,7 +37,13 @@ class BatchNorm(Layer):
     Gradient: with g = dL/dy, x̂ = (x − mean) / sqrt(var + epsilon) and m values per feature (sums over those
     m values): dL/dgamma = Σ g·x̂, dL/dbeta = Σ g, and
     dL/dx = gamma / (sqrt(var + epsilon) · m) · (m·g − Σ g − x̂ · Σ g·x̂).
+
+    In a distributed ``fit`` with ``sync_batchnorm`` the statistics and the two sums are those of the
+    global batch (see :mod:`neuro.distributed`).
     """
+
+    #: Set by a distributed fit with synchronised statistics (a ``neuro.distributed.FitContext``).
+    _sync: Any = None
 
     def __init__(self, momentum: float = 0.99, epsilon: float = 1e-5, name: str | None = None) -> None:
         super().__init__(name=name)
@@ -73,8 +79,11 @@ class BatchNorm(Layer):
         mean_buf, var_buf = self.buffers["running_mean"], self.buffers["running_var"]
         if not training:
             return F.batch_norm_inference(x, gamma, beta, mean_buf, var_buf, self.epsilon), None
-        y, mean, var, ctx = F.batch_norm_train(x, gamma, beta, self.epsilon)
-        m = x.size // x.shape[-1]
+        if self._sync is None:
+            y, mean, var, ctx = F.batch_norm_train(x, gamma, beta, self.epsilon)
+            m = x.size // x.shape[-1]
+        else:  # the global batch's statistics, m values per feature over every rank
+            y, mean, var, ctx, m = self._sync.batch_norm_train(x, gamma, beta, self.epsilon)
         mom = self.momentum
         mean_buf *= mom
         mean_buf += (1.0 - mom) * mean
@@ -83,7 +92,8 @@ class BatchNorm(Layer):
         return y, ctx
 
     def backward(self, grad: Any, ctx: Any) -> Any:
-        return F.batch_norm_backward(
+        backward = F.batch_norm_backward if self._sync is None else self._sync.batch_norm_backward
+        return backward(
             grad,
             self._require(ctx),
             self.params["gamma"],
