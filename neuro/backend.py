@@ -143,6 +143,11 @@ def get_array_module(*arrays: Any) -> ModuleType:
     Raises:
         DeviceMismatchError: when the arrays live on two devices; the message names both.
     """
+    for a in arrays:  # the common case first: NumPy arrays only
+        if type(a) is not np.ndarray:
+            break
+    else:
+        return np
     found: ModuleType | None = None
     for a in arrays:
         xp = _module_of(a)
@@ -401,6 +406,9 @@ def parallel_map(f: Callable[..., object], out: Any, *arrays: Any, cost: int = 1
     Returns:
         ``out``.
     """
+    if _num_threads <= 1 or cost * out.size < MIN_PARALLEL_ELEMENTS or len(out) < 2:
+        f(*arrays, out=out)  # small work (every single-sample prediction): no hand-off at all
+        return out
     xp = get_array_module(out, *arrays)
 
     def part(start: int, stop: int) -> None:

@@ -18,6 +18,7 @@ from neuro import losses as losses_mod
 from neuro import metrics as metrics_mod
 from neuro import optimizers as optimizers_mod
 from neuro import regularizers as regularizers_mod
+from neuro.data.dataset import DataSet, Split
 from neuro.layers.base import Layer
 
 
@@ -631,8 +632,6 @@ class Network:
     def _training_sources(self, x: Any, y: Any, validation_data: Any, split: float) -> tuple[Any, Any]:
         """The training and validation sources of ``fit``; a data set also hands over its class names and
         scalers."""
-        from neuro.data.dataset import DataSet, Split
-
         if isinstance(x, DataSet):
             if y is not None:
                 raise ValueError("y must be None when x is a DataSet (it holds the targets)")
@@ -672,8 +671,6 @@ class Network:
 
     def _eval_source(self, x: Any, y: Any) -> Any:
         """What ``evaluate`` reads: arrays, a split, or a data set's test split."""
-        from neuro.data.dataset import DataSet, Split
-
         if isinstance(x, DataSet):
             if x.test is None:
                 raise ValueError("x is a DataSet without a test split; pass a split (data.valid) or arrays")
@@ -715,8 +712,6 @@ class Network:
         head = self.head
         link = head.loss.link if isinstance(head, head_mod.LinkHead) else None
         layers = self.layers
-        from neuro.data.dataset import DataSet, Split
-
         if isinstance(x, DataSet):
             raise TypeError("x is a DataSet: predict on one of its splits (data.test) or on arrays")
         if isinstance(x, Split):
