@@ -4,11 +4,11 @@ An optimizer is handed the list of parameters and the list of their gradients on
 two halves, so that a network can refuse a step that would make anything non-finite and keep every array
 exactly as it was:
 
-- :meth:`Optimizer.stage` computes the new parameters and the new state into spare arrays, changing
-  nothing, and returns on the device a probe of the new values (one dot product per array, whose
-  finiteness says whether the step is safe);
-- :meth:`Optimizer.commit` copies the new parameters in place (their identity is kept) and swaps in the new
-  state; not committing discards the step.
+- :meth:`Optimizer.stage` computes each parameter's step ``s`` (the new value is ``w − s``) and the new state
+  into arrays of their own, changing nothing, and returns on the device a probe of them (one dot product per
+  array, whose finiteness says whether the step is safe);
+- :meth:`Optimizer.commit` subtracts the steps in place (the parameters keep their identity) and swaps in the
+  new state; not committing discards the step.
 
 :meth:`Optimizer.step` does both. On the CPU the rule runs on parts of each flattened parameter spread over
 neuro's threads (on a GPU each array is one part). The state (step count and one dict of arrays per
@@ -82,7 +82,7 @@ class Optimizer:
         self.iterations = 0
         self.slots: list[dict[str, Any]] = []
         self._spare: list[dict[str, Any]] = []  # the other half of each state's double buffer
-        self._new_params: list[Any] = []
+        self._steps: list[Any] = []
         self._scratch: dict[tuple, Any] = {}
 
     def slot_names(self) -> tuple[str, ...]:
@@ -113,13 +113,13 @@ class Optimizer:
                 if k not in s:
                     s[k] = get_array_module(p).zeros_like(p)
         if len(self._spare) != len(params) or any(
-            (not _same_place(n, p)) for n, p in zip(self._new_params, params, strict=True)
+            (not _same_place(n, p)) for n, p in zip(self._steps, params, strict=True)
         ):
             self._spare = [{k: get_array_module(p).empty_like(p) for k in names} for p in params]
-            self._new_params = [get_array_module(p).empty_like(p) for p in params]
+            self._steps = [get_array_module(p).empty_like(p) for p in params]  # w_new = w − step
 
     def stage(self, params: list[Any], grads: list[Any]) -> Any:
-        """Compute the new parameters and state into spare arrays; change nothing.
+        """Compute every parameter's step and new state into arrays of their own; change nothing.
 
         The first call (or a call with parameters of other shapes, dtypes or devices) creates the state,
         zeros, and the spare arrays. The learning rate is :meth:`current_learning_rate`, the step number
@@ -130,40 +130,33 @@ class Optimizer:
             grads: their gradients, of the same shapes (not modified).
 
         Returns:
-            A 0-d device array, Σ over every new parameter and state array of ``a·a`` (one BLAS dot product
-            each). It is finite when every new value is; it can also overflow for finite values beyond about
-            1e19 (float32), which :meth:`staged_finite` tells apart exactly.
+            A 0-d device array, Σ over every step and new state array of ``a·a`` (one BLAS dot product each).
+            It is finite when every step and state value is finite and below about 1e19 (float32) in size;
+            then no ``w − step`` can overflow either (a finite ``w`` changes by less than half an ulp of the
+            largest float). It is non-finite for any NaN or infinity, and for finite values beyond that size,
+            which :meth:`staged_finite` tells apart exactly.
         """
         self._ensure_state(params)
+        self._params = params
         lr = self.current_learning_rate()
         t = self.iterations + 1
         probes: list[Any] = []
-        for p, g, s, ns, newp in zip(params, grads, self.slots, self._spare, self._new_params, strict=True):
+        for p, g, s, ns, step in zip(params, grads, self.slots, self._spare, self._steps, strict=True):
             xp = get_array_module(p, g)
-            pf, gf, out = p.reshape(-1), g.reshape(-1), newp.reshape(-1)
+            pf, gf, out = p.reshape(-1), g.reshape(-1), step.reshape(-1)
             sf = {k: v.reshape(-1) for k, v in s.items()}
             nsf = {k: v.reshape(-1) for k, v in ns.items()}
-            parts: list[Any] = []
 
             def run(
-                a: int,
-                b: int,
-                pf: Any = pf,
-                gf: Any = gf,
-                out: Any = out,
-                sf: dict = sf,
-                nsf: dict = nsf,
-                parts: list = parts,
-                xp: Any = xp,
+                a: int, b: int, pf: Any = pf, gf: Any = gf, out: Any = out, sf: dict = sf, nsf: dict = nsf
             ) -> None:
                 # the rules are elementwise: each thread updates its own range, with views of the state
                 new = {k: v[a:b] for k, v in nsf.items()}
                 self.rule(pf[a:b], gf[a:b], {k: v[a:b] for k, v in sf.items()}, new, out[a:b], lr, t)
-                for arr in (out[a:b], *new.values()):  # the finiteness probe, while the range is in cache
-                    parts.append(xp.dot(arr, arr))
 
             backend.parallel_for(run, p.size, 4 * p.size, xp)
-            probes.extend(parts)
+            # the finiteness probe: one BLAS dot product per array, on BLAS's own threads
+            probes.extend(xp.dot(arr, arr) for arr in (out, *nsf.values()))
         if not probes:
             return get_array_module(*params[:1]).zeros((), dtype=np.float32)
         xp = get_array_module(*probes[:1])
@@ -171,7 +164,10 @@ class Optimizer:
 
     def staged_finite(self) -> bool:
         """Exact check (every element) that the staged new values are finite; reads one flag."""
-        checks = [get_array_module(a).isfinite(a).all() for a in self._new_params]
+        checks = [
+            get_array_module(a).isfinite(a - st).all()
+            for a, st in zip(self._params, self._steps, strict=True)
+        ]
         checks += [get_array_module(a).isfinite(a).all() for s in self._spare for a in s.values()]
         if not checks:
             return True
@@ -179,23 +175,23 @@ class Optimizer:
         return bool(backend.to_numpy(xp.stack(checks).all()))
 
     def commit(self, params: list[Any]) -> None:
-        """Make the staged step current: copy the new parameters in place and swap in the new state.
+        """Make the staged step current: subtract the steps in place and swap in the new state.
 
         Also counts the step (``iterations`` grows by 1). Call it only after :meth:`stage` with the same
         parameters.
 
         Args:
-            params: the parameter arrays given to :meth:`stage`; each is overwritten in place (its identity is
+            params: the parameter arrays given to :meth:`stage`; each is updated in place (its identity is
                 kept).
         """
-        for p, newp in zip(params, self._new_params, strict=True):
+        for p, step in zip(params, self._steps, strict=True):
             xp = get_array_module(p)
-            flat, new = p.reshape(-1), newp.reshape(-1)
+            flat, st = p.reshape(-1), step.reshape(-1)
 
-            def copy(start: int, stop: int, flat: Any = flat, new: Any = new, xp: Any = xp) -> None:
-                xp.copyto(flat[start:stop], new[start:stop])
+            def apply(start: int, stop: int, flat: Any = flat, st: Any = st) -> None:
+                flat[start:stop] -= st[start:stop]
 
-            backend.parallel_for(copy, p.size, p.size, xp)
+            backend.parallel_for(apply, p.size, 2 * p.size, xp)
         self.slots, self._spare = self._spare, self.slots
         self.iterations += 1
 
@@ -209,7 +205,7 @@ class Optimizer:
             grad: their gradient (read only).
             state: the current state arrays of the block (read only).
             new: arrays to write the new state into.
-            out: array to write the new parameter values into.
+            out: array to write the step into: the new parameter values are ``param − out``.
             lr: the learning rate of this step.
             t: the 1-based number of this step.
         """
@@ -249,7 +245,7 @@ class Optimizer:
             xp: the array module of the target device (see :func:`neuro.backend.get_device`).
         """
         self.slots = [{k: backend.to_device(v, xp) for k, v in s.items()} for s in self.slots]
-        self._spare, self._new_params, self._scratch = [], [], {}
+        self._spare, self._steps, self._scratch = [], [], {}
 
     def get_state(self) -> dict[str, Any]:
         """Return ``{"iterations": int, "slots": [{name: numpy array} per parameter]}`` (copies)."""
@@ -293,7 +289,7 @@ class Optimizer:
                 {k: backend.to_device(np.array(v, dtype=p.dtype), get_array_module(p)) for k, v in s.items()}
                 for s, p in zip(slots, params, strict=False)
             ]
-        self._spare, self._new_params = [], []
+        self._spare, self._steps = [], []
 
     def get_config(self) -> dict[str, Any]:
         """Return ``{"learning_rate": float or serialized schedule, **settings}``."""
@@ -352,7 +348,7 @@ class SGD(Optimizer):
     def rule(self, param: Any, grad: Any, state: dict, new: dict, out: Any, lr: float, t: int) -> None:
         xp = get_array_module(param, grad)
         dt = param.dtype.type
-        step = self.tmp(param)
+        step = out
         if self.momentum == 0.0:
             xp.multiply(grad, dt(lr), out=step)
         else:
@@ -365,7 +361,6 @@ class SGD(Optimizer):
                 step *= dt(lr)
             else:
                 xp.multiply(v, dt(lr), out=step)
-        xp.subtract(param, step, out=out)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
@@ -413,7 +408,7 @@ class Adam(Optimizer):
     def rule(self, param: Any, grad: Any, state: dict, new: dict, out: Any, lr: float, t: int) -> None:
         xp = get_array_module(param, grad)
         dt = param.dtype.type
-        tmp = xp.multiply(grad, grad, out=self.tmp(param))  # the one work array
+        tmp = xp.multiply(grad, grad, out=out)  # the one work array, which ends as the step
         tmp *= dt(1.0 - self.beta2)
         v = xp.multiply(state["v"], dt(self.beta2), out=new["v"])
         v += tmp
@@ -426,7 +421,6 @@ class Adam(Optimizer):
         tmp += dt(self.epsilon)
         xp.divide(m, tmp, out=tmp)
         tmp *= dt(lr / (1.0 - self.beta1**t))
-        xp.subtract(param, tmp, out=out)
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -467,7 +461,7 @@ class RMSprop(Optimizer):
     def rule(self, param: Any, grad: Any, state: dict, new: dict, out: Any, lr: float, t: int) -> None:
         xp = get_array_module(param, grad)
         dt = param.dtype.type
-        tmp = xp.multiply(grad, grad, out=self.tmp(param))
+        tmp = xp.multiply(grad, grad, out=out)  # ends as the step
         tmp *= dt(1.0 - self.decay_rate)
         v = xp.multiply(state["v"], dt(self.decay_rate), out=new["v"])
         v += tmp
@@ -475,7 +469,6 @@ class RMSprop(Optimizer):
         tmp += dt(self.epsilon)
         xp.divide(grad, tmp, out=tmp)
         tmp *= dt(lr)
-        xp.subtract(param, tmp, out=out)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "decay_rate": self.decay_rate, "epsilon": self.epsilon}
@@ -523,7 +516,7 @@ class Adadelta(Optimizer):
         v = xp.multiply(state["v"], rho, out=new["v"])
         v += tmp
         xp.add(v, eps, out=tmp)
-        delta = xp.add(state["u"], eps, out=self.tmp(param, 1))
+        delta = xp.add(state["u"], eps, out=out)  # ends as the step
         delta /= tmp
         xp.sqrt(delta, out=delta)  # sqrt(u + ε) / sqrt(v + ε) with one square root
         delta *= grad  # Δ
@@ -533,7 +526,6 @@ class Adadelta(Optimizer):
         u += tmp
         if lr != 1.0:
             delta *= dt(lr)
-        xp.subtract(param, delta, out=out)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "decay_rate": self.decay_rate, "epsilon": self.epsilon}
