@@ -101,5 +101,9 @@ __all__ = [
     "optimizers",
     "regularizers",
     "set_dtype",
-    *_layer_names,
+    *(
+        n
+        for n in _layer_names
+        if n not in ("Activation", "LeakyReLU", "Linear", "ReLU", "Sigmoid", "Softmax", "Tanh")
+    ),
 ]

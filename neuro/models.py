@@ -74,10 +74,11 @@ class History:
             raise ValueError("the history is empty: nothing to plot")
         epochs = [e + 1 for e in self.epoch]
         fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
+        marker = "o" if len(epochs) <= 50 else None  # a dot per epoch only while they can be told apart
         for ax, name in zip(axes[0], names, strict=True):
-            ax.plot(epochs, self.history[name], marker="o", label="training")
+            ax.plot(epochs, self.history[name], marker=marker, label="training")
             if f"val_{name}" in self.history:
-                ax.plot(epochs, self.history[f"val_{name}"], marker="o", label="validation")
+                ax.plot(epochs, self.history[f"val_{name}"], marker=marker, label="validation")
             ax.set_title(name)
             ax.set_xlabel("epoch")
             ax.grid(alpha=0.3)
