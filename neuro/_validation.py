@@ -70,7 +70,7 @@ def features(x: Any, input_shape: tuple[int, ...], name: str = "x", dtype: Any =
         TypeError: non-numeric data.
         ValueError: wrong shape, or NaN / inf values.
     """
-    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+    if not backend.is_array(x):  # lists, pandas objects (by position, not by index label), ...
         x = np.asarray(x)
     if x.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold numbers, got dtype {x.dtype}")
@@ -96,7 +96,7 @@ def targets(
     Categorical losses take class ids ``(N,)`` in range or rows ``(N, C)``; other losses take the output
     shape (``(N,)`` is accepted for a single output).
     """
-    if not hasattr(y, "shape") or not hasattr(y, "dtype"):
+    if not backend.is_array(y):
         y = np.asarray(y)
     if y.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold numbers, got dtype {y.dtype}")

@@ -126,7 +126,7 @@ def _module_of(a: Any) -> ModuleType | None:
         return _strict.module
     if isinstance(a, (np.generic, int, float, bool, complex)) or a is None:
         return None
-    if type(a).__module__.startswith("cupy"):
+    if type(a).__module__.split(".")[0] == "cupy":
         return _import_cupy()
     return None
 
@@ -172,7 +172,7 @@ def is_array(a: Any) -> bool:
     Returns:
         Whether ``a`` is an array of one of the devices (scalars, lists and ``None`` are not).
     """
-    return isinstance(a, (np.ndarray, _strict.StrictArray)) or type(a).__module__.startswith("cupy.")
+    return isinstance(a, (np.ndarray, _strict.StrictArray)) or type(a).__module__.split(".")[0] == "cupy"
 
 
 def to_device(a: Any, xp: ModuleType, dtype: Any = None) -> Any:
@@ -207,7 +207,7 @@ def to_numpy(a: Any) -> np.ndarray:
     if isinstance(a, _strict.StrictArray):
         return _strict.read(a)
     get = getattr(a, "get", None)
-    if callable(get) and type(a).__module__.startswith("cupy"):
+    if callable(get) and type(a).__module__.split(".")[0] == "cupy":
         return get()
     return np.asarray(a)
 

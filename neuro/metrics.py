@@ -21,7 +21,8 @@ Regression: ``y_pred`` and ``y_true`` hold the same number of values per sample 
 scikit-learn's default ``multioutput="uniform_average"``.
 
 Names accepted by :func:`get` (the object's ``name``, used as the History key, in brackets):
-``"accuracy"``/``"acc"`` (accuracy), ``"top_k_accuracy"``/``"top_k"`` (top5_accuracy, k = 5),
+``"accuracy"``/``"acc"`` (accuracy), ``"binary_accuracy"`` (binary_accuracy: elementwise, for several
+sigmoid outputs), ``"top_k_accuracy"``/``"top_k"`` (top5_accuracy, k = 5),
 ``"top<k>"``/``"top<k>_accuracy"`` for any k (top<k>_accuracy), ``"precision"`` (precision),
 ``"recall"`` (recall), ``"f1"``/``"f1_score"`` (f1_score), ``"mae"``/``"mean_absolute_error"``
 (mae), ``"mse"``/``"mean_squared_error"`` (mse), ``"rmse"``/``"root_mean_squared_error"`` (rmse),
@@ -172,6 +173,23 @@ class Accuracy(Metric):
 
     def result(self) -> float:
         return float(backend.to_numpy(self.correct)) / self.count if self.count else 0.0
+
+
+class BinaryAccuracy(Accuracy):
+    """Fraction of right labels over every output of every sample: ``[ŷ ≥ 0.5] = [y ≥ 0.5]`` elementwise.
+
+    For independent sigmoid outputs (multi-label, or a per-pixel mask) trained with binary cross-entropy, as
+    Keras's ``binary_accuracy``. ``y_true`` has the shape of ``y_pred`` (0/1 labels or probabilities).
+
+    Result: ``right / count`` over all values seen (0.0 before any).
+    """
+
+    name = "binary_accuracy"
+
+    def update(self, y_pred: Any, y_true: Any) -> None:
+        p, t = _regression_pair(y_pred, y_true)
+        self.correct = self.correct + ((p >= 0.5) == (t >= 0.5)).sum()  # stays on the device
+        self.count += p.size
 
 
 class TopKAccuracy(Accuracy):
@@ -624,6 +642,7 @@ def r2_score(y_true: Any, y_pred: Any) -> float:
 
 registry.set_base("metric", Metric)
 registry.register(Accuracy, aliases=("acc",))
+registry.register(BinaryAccuracy)
 registry.register(TopKAccuracy, aliases=("top_k",))
 registry.register(Precision)
 registry.register(Recall)

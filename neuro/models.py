@@ -141,7 +141,6 @@ class Network:
                 "optimizer already trains another Network and its state (moments, step count) belongs "
                 "to that one; give each network its own optimizer"
             )
-        self.optimizer._network = True
         self.seed = None if seed is None else int(seed)
         #: The dtype of every parameter and of the data the network computes on.
         self.dtype = np.dtype(backend.get_dtype()).type
@@ -161,6 +160,7 @@ class Network:
         self._train_head: head_mod.Head | None = None  # fit's head when class_weight changes the loss
         self.stop_training = False
         self._dist: Any = None  # a neuro.distributed.FitContext while a distributed fit runs
+        self.optimizer._network = True  # last: a Network that failed to be made does not take it
 
     # -- building ---------------------------------------------------------------------------------------
     def add(self, layer: Layer) -> Network:
@@ -335,33 +335,38 @@ class Network:
         # a failing step overflows on purpose: the guard reports it, NumPy's warnings would only repeat it
         with self._lock, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             saved = _snapshot_buffers(self.layers)
-            if self._dist is None:
-                pred, total, denom = self._forward_backward(xb, yb)
-            else:  # data parallel: every rank's gradients, loss terms and buffers combined (one Allreduce)
-                pred, total, denom = self._dist.forward_backward(xb, yb, saved)
-            if self.regularizer is not None:
-                total = total + self._penalty() * denom  # the penalty weighs as the batch does
-            loss = _divide(total, denom, xp)
-            probe = self.optimizer.stage(self.params, self.grads)
-            flags = xp.isfinite(
-                xp.stack(
-                    [
-                        xp.asarray(loss, dtype=np.float64),
-                        probe.astype(np.float64),
-                        _buffer_probe(self.layers, xp),
-                    ]
+            try:
+                if self._dist is None:
+                    pred, total, denom = self._forward_backward(xb, yb)
+                else:  # data parallel: the ranks' gradients, loss terms and buffers combined (one Allreduce)
+                    pred, total, denom = self._dist.forward_backward(xb, yb, saved)
+                if self.regularizer is not None:
+                    total = total + self._penalty() * denom  # the penalty weighs as the batch does
+                loss = _divide(total, denom, xp)
+                probe = self.optimizer.stage(self.params, self.grads)
+                if probe is None:  # a network without parameters
+                    probe = xp.zeros((), dtype=np.float64)
+                flags = xp.isfinite(
+                    xp.stack(
+                        [
+                            xp.asarray(loss, dtype=np.float64),
+                            probe.astype(np.float64),
+                            _buffer_probe(self.layers, xp),
+                        ]
+                    )
                 )
-            )
-            ok = backend.to_numpy(flags)  # the one read of the step
-            if not ok.all() and not (ok[0] and ok[2] and self.optimizer.staged_finite()):
-                _restore_buffers(self.layers, saved)
-                if not ok[0]:
-                    raise FloatingPointError(f"loss became {float(backend.to_numpy(loss))}")
-                if not ok[2]:
-                    raise FloatingPointError("the batch made a buffer (running statistics) non-finite")
-                if not _all_finite(self.grads, xp):
-                    raise FloatingPointError("gradients became non-finite")
-                raise FloatingPointError("the update made the weights or the optimizer state non-finite")
+                ok = backend.to_numpy(flags)  # the one read of the step
+                if not ok.all() and not (ok[0] and ok[2] and self.optimizer.staged_finite()):
+                    if not ok[0]:
+                        raise FloatingPointError(f"loss became {float(backend.to_numpy(loss))}")
+                    if not ok[2]:
+                        raise FloatingPointError("the batch made a buffer (running statistics) non-finite")
+                    if not _all_finite(self.grads, xp):
+                        raise FloatingPointError("gradients became non-finite")
+                    raise FloatingPointError("the update made the weights or the optimizer state non-finite")
+            except BaseException:
+                _restore_buffers(self.layers, saved)  # whatever stopped the step, it changed nothing
+                raise
             self.optimizer.commit(self.params)
         return pred, total, denom
 
@@ -421,8 +426,9 @@ class Network:
             callbacks: :class:`neuro.callbacks.Callback` objects called around epochs and batches.
             initial_epoch: the epoch to start at (to resume a run).
             class_weight: ``{class id: weight}`` for the training loss of a categorical loss (classes left
-                out weigh 1); the batch loss is then the weighted mean ``Σ w·l / Σ w`` (PyTorch's
-                ``weight``). Validation and ``evaluate`` use the loss as given.
+                out weigh 1; multiplied into the loss's own ``class_weights``); the batch loss is then the
+                weighted mean ``Σ w·l / Σ w`` (PyTorch's ``weight``). Validation and ``evaluate`` use the
+                loss as given.
             distributed: ``True`` (or a :class:`neuro.distributed.Options`) trains data-parallel over the
                 processes of ``mpiexec -n P python script.py``, every one calling ``fit`` with the same
                 arguments: rank 0's state is broadcast, each global batch of ``batch_size`` samples (from
@@ -567,9 +573,10 @@ class Network:
             raise ValueError(
                 f"class_weight must map class ids in [0, {n - 1}] to weights, got {class_weight!r}"
             )
-        weights = np.ones(n)
+        own = self.loss.class_weights
+        weights = np.ones(n) if own is None else np.array(own, dtype=np.float64)
         for k, w in class_weight.items():
-            weights[int(k)] = w
+            weights[int(k)] *= w  # on top of the loss's own class weights, as Keras's sample weights
         cfg = {**self.loss.get_config(), "class_weights": weights.tolist()}
         return head_mod.choose(self.layers, type(self.loss).from_config(cfg))
 
@@ -592,6 +599,9 @@ class Network:
             metrics: as for :meth:`fit` (``None``: accuracy for classification losses, else none).
             verbose: 0 silent; 1 prints the results in one line.
 
+        With an ``output_scaler`` (from a data set), the loss and metrics are those of the scaled targets the
+        network was trained on; ``predict`` returns original units.
+
         Returns:
             ``{"loss": value, metric name: value, ...}``.
         """
@@ -606,8 +616,13 @@ class Network:
 
     def _metrics(self, metrics: Iterable[Any] | None) -> list[Any]:
         if metrics is None:
-            classifier = self.loss.categorical or isinstance(self.loss, losses_mod.BinaryCrossEntropy)
-            metrics = ("accuracy",) if classifier else ()
+            if self.loss.categorical:
+                metrics = ("accuracy",)
+            elif isinstance(self.loss, losses_mod.BinaryCrossEntropy):
+                # one output: the accuracy of the classes; several: the fraction of right labels
+                metrics = ("accuracy",) if self.output_shape == (1,) else ("binary_accuracy",)
+            else:
+                metrics = ()
         if isinstance(metrics, (str, metrics_mod.Metric)):
             metrics = (metrics,)
         return [metrics_mod.get(m) for m in metrics]
@@ -648,6 +663,8 @@ class Network:
         elif isinstance(x, Split):
             if y is not None:
                 raise ValueError("y must be None when x is a data set split (it holds the targets)")
+            if split:
+                raise ValueError("validation_split does not apply to a data set split; pass validation_data")
             train = _SplitSource(x, self)
         else:
             x, y = self._check_data(x, y)

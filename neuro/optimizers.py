@@ -82,6 +82,7 @@ class Optimizer:
         self.iterations = 0
         self.slots: list[dict[str, Any]] = []
         self._spare: list[dict[str, Any]] = []  # the other half of each state's double buffer
+        self._current: list[dict[str, Any]] = []  # the state a staged step starts from
         self._steps: list[Any] = []
         self._scratch: dict[tuple, Any] = {}
 
@@ -104,15 +105,27 @@ class Optimizer:
         self.stage(params, grads)
         self.commit(params)
 
-    def _ensure_state(self, params: list[Any]) -> None:
-        names = self.slot_names()
-        if len(self.slots) != len(params):
-            self.slots = [{k: get_array_module(p).zeros_like(p) for k in names} for p in params]
-        for s, p in zip(self.slots, params, strict=True):
-            for k in names:
-                if k not in s:
-                    s[k] = get_array_module(p).zeros_like(p)
-        if len(self._spare) != len(params) or any(
+    def _prepare(self, params: list[Any]) -> None:
+        """Point ``_current`` at the state the next step starts from, and make the arrays it writes into.
+
+        The current state is ``slots`` when they fit the parameters (one dict per parameter with exactly the
+        :meth:`slot_names`, each of its parameter's shape; moved to the parameter's device and dtype if they
+        are elsewhere, as after ``set_state`` without parameters), else fresh zeros. Nothing here changes
+        ``slots``: a step that is never committed leaves the optimizer exactly as it was, first step included.
+        """
+        names = set(self.slot_names())
+        fits = len(self.slots) == len(params) and all(
+            set(s) == names and all(tuple(v.shape) == tuple(p.shape) for v in s.values())
+            for s, p in zip(self.slots, params, strict=False)
+        )
+        if fits:
+            self._current = [
+                {k: v if _same_place(v, p) else _moved(v, p) for k, v in s.items()}
+                for s, p in zip(self.slots, params, strict=True)
+            ]
+        else:
+            self._current = [{k: get_array_module(p).zeros_like(p) for k in names} for p in params]
+        if len(self._steps) != len(params) or any(
             (not _same_place(n, p)) for n, p in zip(self._steps, params, strict=True)
         ):
             self._spare = [{k: get_array_module(p).empty_like(p) for k in names} for p in params]
@@ -121,27 +134,33 @@ class Optimizer:
     def stage(self, params: list[Any], grads: list[Any]) -> Any:
         """Compute every parameter's step and new state into arrays of their own; change nothing.
 
-        The first call (or a call with parameters of other shapes, dtypes or devices) creates the state,
-        zeros, and the spare arrays. The learning rate is :meth:`current_learning_rate`, the step number
-        ``t = iterations + 1``.
+        The first call (or a call with parameters of other shapes) starts from a zero state, which becomes
+        the optimizer's only when the step is committed. The learning rate is :meth:`current_learning_rate`,
+        the step number ``t = iterations + 1``.
 
         Args:
             params: the parameter arrays, always in the same order (not modified).
             grads: their gradients, of the same shapes (not modified).
 
         Returns:
-            A 0-d device array, Σ over every step and new state array of ``a·a`` (one BLAS dot product each).
+            ``None`` without parameters; else a 0-d device array, Σ over every step and new state array of
+            ``a·a`` (one BLAS dot product each).
             It is finite when every step and state value is finite and below about 1e19 (float32) in size;
             then no ``w − step`` can overflow either (a finite ``w`` changes by less than half an ulp of the
             largest float). It is non-finite for any NaN or infinity, and for finite values beyond that size,
             which :meth:`staged_finite` tells apart exactly.
         """
-        self._ensure_state(params)
+        for p in params:
+            if not p.flags.c_contiguous:  # reshape(-1) would copy, and the update would be lost
+                raise ValueError(
+                    f"params must be C-contiguous arrays, got one of shape {tuple(p.shape)} that is not"
+                )
+        self._prepare(params)
         self._params = params
         lr = self.current_learning_rate()
         t = self.iterations + 1
         probes: list[Any] = []
-        for p, g, s, ns, step in zip(params, grads, self.slots, self._spare, self._steps, strict=True):
+        for p, g, s, ns, step in zip(params, grads, self._current, self._spare, self._steps, strict=True):
             xp = get_array_module(p, g)
             pf, gf, out = p.reshape(-1), g.reshape(-1), step.reshape(-1)
             sf = {k: v.reshape(-1) for k, v in s.items()}
@@ -158,7 +177,7 @@ class Optimizer:
             # the finiteness probe: one BLAS dot product per array, on BLAS's own threads
             probes.extend(xp.dot(arr, arr) for arr in (out, *nsf.values()))
         if not probes:
-            return get_array_module(*params[:1]).zeros((), dtype=np.float32)
+            return None
         xp = get_array_module(*probes[:1])
         return xp.stack(probes).sum()
 
@@ -192,7 +211,8 @@ class Optimizer:
                 flat[start:stop] -= st[start:stop]
 
             backend.parallel_for(apply, p.size, 2 * p.size, xp)
-        self.slots, self._spare = self._spare, self.slots
+        self.slots, self._spare = self._spare, self._current
+        self._current = []
         self.iterations += 1
 
     def rule(
@@ -315,6 +335,13 @@ class Optimizer:
 
 def _same_place(a: Any, b: Any) -> bool:
     return a.shape == b.shape and a.dtype == b.dtype and get_array_module(a) is get_array_module(b)
+
+
+def _moved(v: Any, like: Any) -> Any:
+    """``v`` on the device and in the dtype of ``like``."""
+    return backend.to_device(
+        np.ascontiguousarray(backend.to_numpy(v), dtype=like.dtype), get_array_module(like)
+    )
 
 
 class SGD(Optimizer):

@@ -69,10 +69,13 @@ def idx_to_folder(
     if images.ndim == 4 and images.shape[3] == 1:
         images = images[..., 0]
     width = max(5, len(str(len(images) - 1)))
+    # folder names padded to one width, so that their sorted order (the class ids of an ImageDataSet) is the
+    # labels' numeric order also with 11 or more classes ("02" before "10")
+    digits = len(str(int(labels.max()))) if len(labels) else 1
     for label in np.unique(labels):
-        (target / str(int(label))).mkdir(parents=True, exist_ok=True)
+        (target / f"{int(label):0{digits}d}").mkdir(parents=True, exist_ok=True)
     for i, (img, label) in enumerate(zip(images, labels, strict=True)):
-        Image.fromarray(img).save(target / str(int(label)) / f"{i:0{width}d}.png")
+        Image.fromarray(img).save(target / f"{int(label):0{digits}d}" / f"{i:0{width}d}.png")
     return len(images)
 
 

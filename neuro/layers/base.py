@@ -96,7 +96,9 @@ class Layer:
         out = {}
         for k, (shape, initializer) in specs.items():
             host = initializer(shape, rng, dt) if init else np.zeros(shape, dt)
-            out[k] = backend.to_device(host, xp)
+            out[k] = backend.to_device(
+                np.ascontiguousarray(host, dtype=dt), xp
+            )  # updated in place: contiguous
         return out
 
     def param_specs(self, input_shape: tuple[int, ...]) -> dict[str, tuple[tuple[int, ...], Any]]:
