@@ -471,15 +471,16 @@ class Network:
         n = len(train)
         n_batches = -(-n // batch_size)
         history = History()
-        dist = None
-        if distributed:  # data parallel over MPI (neuro.distributed); None on the normal path
+        if distributed:  # data parallel over MPI: the run's batches, reductions and stops go through MPI
             fit_args = {"epochs": epochs, "initial_epoch": initial_epoch, "shuffle": shuffle}
             fit_args.update(class_weight=class_weight, batch_logs=cbs.wants_batch_logs)
-            dist = distributed_mod.FitContext(
+            run: Any = distributed_mod.FitContext(
                 self, distributed, train, valid, batch_size, fit_args, metric_objs, cbs.callbacks
             )
-            verbose = verbose if dist.is_main else 0
-            metric_objs = dist.metrics
+            verbose = verbose if run.is_main else 0
+        else:
+            run = _LocalRun(self, batch_size, metric_objs)
+        metric_objs = run.metrics
         bar_ok = verbose == 1 and sys.stdout.isatty()
         self.stop_training = False
         self._fitting = True
@@ -490,11 +491,7 @@ class Network:
                 for m in metric_objs:
                     m.reset()
                 cbs.on_epoch_begin(epoch, {})
-                if dist is None:
-                    order = self.rng.permutation(n) if shuffle else np.arange(n)
-                    batches = train.batches(order, batch_size, augment=True, rng=self.rng)
-                else:  # this rank's part of each global batch
-                    batches = dist.batches(train, epoch, shuffle)
+                batches = run.batches(train, epoch, shuffle)
                 loss_sum: Any = 0.0
                 loss_den: Any = 0.0
                 bar = _progress(n, epoch, epochs) if bar_ok else None
@@ -515,26 +512,20 @@ class Network:
                     for m in metric_objs:
                         m.update(pred, yb)
                     if cbs.wants_batch_logs:
-                        if dist is not None:
-                            dist.sync_metrics()
+                        run.sync_metrics()
                         cbs.on_batch_end(b, _epoch_logs(loss_sum, loss_den, metric_objs))
                     if bar is not None:
-                        bar.update(len(pred) if dist is None else dist.batch_samples)
+                        bar.update(run.batch_samples)
                         if b % 10 == 0 or b == n_batches - 1:
                             bar.set_postfix_str(
                                 _format_logs(_epoch_logs(loss_sum, loss_den, metric_objs)), refresh=False
                             )
-                    if self.stop_training if dist is None else dist.stop_after_batch():
+                    if run.stop_after_batch():
                         break
-                if dist is not None:
-                    dist.sync_metrics()
+                run.sync_metrics()
                 logs = _epoch_logs(loss_sum, loss_den, metric_objs)
                 if valid is not None:
-                    if dist is None:
-                        val = self._evaluate_source(valid, batch_size, metric_objs)
-                    else:
-                        val = dist.evaluate(valid, batch_size)
-                    logs.update({f"val_{k}": v for k, v in val.items()})
+                    logs.update({f"val_{k}": v for k, v in run.evaluate(valid, batch_size).items()})
                 if bar is not None:
                     bar.set_postfix_str(_format_logs(logs), refresh=True)
                     bar.close()
@@ -543,16 +534,14 @@ class Network:
                     print(f"Epoch {epoch + 1}/{epochs} - {took:.1f}s - {_format_logs(logs)}", flush=True)
                 cbs.on_epoch_end(epoch, logs)
                 history.append(epoch, logs)  # last, as Keras's History: it sees what callbacks added
-                if self.stop_training if dist is None else dist.stop_after_epoch():
+                if run.stop_after_epoch():
                     break
             cbs.on_train_end({})
         except BaseException as exc:
-            if dist is not None:
-                dist.fail(exc)  # returns when every rank raises; else aborts every rank
+            run.fail(exc)  # distributed: returns when every rank raises, else aborts every rank
             raise
         finally:
-            if dist is not None:
-                dist.close()
+            run.close()
             self._fitting = False
             self._train_head = None
         return history
@@ -979,6 +968,43 @@ def _restore_buffers(layers: list[Layer], saved: list[dict[str, Any]] | None) ->
     for layer, bufs in zip(layers, saved, strict=True):
         for k, v in bufs.items():
             layer.buffers[k][...] = v
+
+
+class _LocalRun:
+    """How one process runs ``fit``: the same interface as :class:`neuro.distributed.FitContext`, which
+    replaces it in a data-parallel run (batches, metric and stop synchronisation, validation, failure)."""
+
+    is_main = True
+
+    def __init__(self, network: Network, batch_size: int, metrics: list[Any]) -> None:
+        self.network, self.batch_size, self.metrics = network, batch_size, metrics
+        self.batch_samples = 0
+
+    def batches(self, train: Any, epoch: int, shuffle: bool) -> Any:
+        net = self.network
+        n = len(train)
+        order = net.rng.permutation(n) if shuffle else np.arange(n)  # the host shuffles indices only
+        for xb, yb in train.batches(order, self.batch_size, augment=True, rng=net.rng):
+            self.batch_samples = len(xb)
+            yield xb, yb
+
+    def sync_metrics(self) -> None:
+        pass
+
+    def stop_after_batch(self) -> bool:
+        return self.network.stop_training
+
+    def stop_after_epoch(self) -> bool:
+        return self.network.stop_training
+
+    def evaluate(self, source: Any, batch_size: int) -> dict[str, float]:
+        return self.network._evaluate_source(source, batch_size, self.metrics)
+
+    def fail(self, exc: BaseException) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 class _ArraySource:
