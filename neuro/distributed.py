@@ -917,20 +917,7 @@ class FitContext:
         net = self.net
         bounds = _bounds(len(source), self.size)
         shard = _Shard(source, np.arange(bounds[self.rank], bounds[self.rank + 1]))
-        for m in self.metrics:
-            m.reset()
-        total: Any = 0.0
-        denom: Any = 0.0
-        head = net.head
-        for xb, yb in shard.batches(np.arange(len(shard)), batch_size):
-            xb, yb = net._device_batch(xb), net._device_batch(yb, "y")
-            with net._lock:
-                out, pred, _ = head.forward(xb, False)
-            t, d = head.terms(out, yb)
-            total = total + t
-            denom = denom + d
-            for m in self.metrics:
-                m.update(pred, yb)
+        total, denom = net._evaluation_sums(shard, batch_size, self.metrics)
         pair = np.array([float(backend.to_numpy(total)), float(backend.to_numpy(denom))], dtype=np.float64)
         self._allreduce(pair)
         self.sync_metrics()

@@ -617,6 +617,12 @@ class Network:
         return [metrics_mod.get(m) for m in metrics]
 
     def _evaluate_source(self, source: Any, batch_size: int, metric_objs: list[Any]) -> dict[str, float]:
+        total, denom = self._evaluation_sums(source, batch_size, metric_objs)
+        return _epoch_logs(total + self._penalty() * denom, denom, metric_objs)
+
+    def _evaluation_sums(self, source: Any, batch_size: int, metric_objs: list[Any]) -> tuple[Any, Any]:
+        """Run ``source`` in inference mode: reset and update the metrics, return the loss terms' sums (on
+        the device, regularization not included)."""
         for m in metric_objs:
             m.reset()
         total: Any = 0.0
@@ -631,7 +637,7 @@ class Network:
             denom = denom + d
             for m in metric_objs:
                 m.update(pred, yb)
-        return _epoch_logs(total + self._penalty() * denom, denom, metric_objs)
+        return total, denom
 
     # -- data sources -------------------------------------------------------------------------------------
     def _training_sources(self, x: Any, y: Any, validation_data: Any, split: float) -> tuple[Any, Any]:
