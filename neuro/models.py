@@ -418,7 +418,8 @@ class Network:
             validation_data: optional ``(x_val, y_val)`` evaluated after each epoch.
             shuffle: reshuffle the samples (a seeded permutation of indices) before each epoch.
             metrics: metric names or objects, computed over the whole epoch (see :mod:`neuro.metrics`);
-                ``None`` means accuracy for the classification losses and none for regression.
+                ``None`` means accuracy for the categorical losses and single-output binary cross-entropy,
+                binary_accuracy for binary cross-entropy with several outputs, and none for regression.
             verbose: 0 silent; 1 a progress bar per epoch on a terminal (one line per epoch otherwise);
                 2 one line per epoch.
             validation_split: fraction in [0, 1) of the samples, taken from the end before shuffling (as
@@ -585,7 +586,8 @@ class Network:
                 split).
             y: targets, as for :meth:`fit` (``None`` with a data set).
             batch_size: samples per forward pass.
-            metrics: as for :meth:`fit` (``None``: accuracy for classification losses, else none).
+            metrics: as for :meth:`fit` (``None``: accuracy, or binary_accuracy for several sigmoid
+                outputs, for the classification losses; none for regression).
             verbose: 0 silent; 1 prints the results in one line.
 
         With an ``output_scaler`` (from a data set), the loss and metrics are those of the scaled targets the
