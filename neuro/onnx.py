@@ -51,6 +51,7 @@ from neuro import backend
 from neuro import head as head_mod
 from neuro import losses as losses_mod
 from neuro.functional.conv import output_size, paddings
+from neuro.functional.pooling import window_counts
 from neuro.layers.activated import ActivatedLayer
 from neuro.layers.activation import Activation, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
 from neuro.layers.base import Layer
@@ -294,14 +295,8 @@ def _inverse_counts(
     hw: tuple[int, ...], pool: Any, stride: Any, pads: tuple[int, ...], out: tuple[int, int], dtype: Any
 ) -> np.ndarray:
     """``1 / (input cells in each window)``, ``(Ho, Wo, 1)``, as neuro's average pooling divides."""
-
-    def counts(size: int, n: int, p: int, s: int, before: int) -> np.ndarray:
-        start = np.arange(n) * s - before
-        return np.minimum(start + p, size) - np.maximum(start, 0)
-
-    rows = counts(hw[0], out[0], pool[0], stride[0], pads[0])
-    cols = counts(hw[1], out[1], pool[1], stride[1], pads[2])
-    return (1.0 / np.outer(rows, cols))[:, :, None].astype(dtype)
+    cnt = window_counts(hw[0], hw[1], pool, stride, pads, out[0], out[1])
+    return (1.0 / cnt)[:, :, None].astype(dtype)
 
 
 def _global_avg_pool(g: _Graph, layer: GlobalAveragePooling2D, t: _Tensor) -> _Tensor:

@@ -219,14 +219,34 @@ def _inverse_counts(
     """``1 / (number of input cells in each window)``, shaped ``(Ho, Wo, 1)`` (a scalar without padding)."""
     if not any(pads):
         return dtype.type(1.0 / (pool[0] * pool[1])) if hasattr(dtype, "type") else 1.0 / (pool[0] * pool[1])
+    cnt = window_counts(h, w, pool, stride, pads, ho, wo)
+    return xp.asarray((1.0 / cnt)[:, :, None].astype(dtype))
+
+
+def window_counts(
+    h: int, w: int, pool: tuple[int, int], stride: tuple[int, int], pads: tuple[int, ...], ho: int, wo: int
+) -> np.ndarray:
+    """How many cells of the unpadded ``h × w`` input each of the ``Ho × Wo`` windows covers.
+
+    Args:
+        h: input height.
+        w: input width.
+        pool: ``(ph, pw)``.
+        stride: ``(sh, sw)``.
+        pads: ``(top, bottom, left, right)``.
+        ho: number of window rows.
+        wo: number of window columns.
+
+    Returns:
+        A host array ``(Ho, Wo)`` of positive integers.
+    """
     top, _, left, _ = pads
 
     def counts(size: int, out: int, p: int, s: int, before: int) -> np.ndarray:
         start = np.arange(out) * s - before
         return np.minimum(start + p, size) - np.maximum(start, 0)
 
-    cnt = np.outer(counts(h, ho, pool[0], stride[0], top), counts(w, wo, pool[1], stride[1], left))
-    return xp.asarray((1.0 / cnt)[:, :, None].astype(dtype))
+    return np.outer(counts(h, ho, pool[0], stride[0], top), counts(w, wo, pool[1], stride[1], left))
 
 
 def avg_pool2d_backward(grad: Any, ctx: Any) -> Any:
