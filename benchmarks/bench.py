@@ -67,7 +67,7 @@ def neuro_mlp(seed: int = 0):
     return net
 
 
-def neuro_cnn(seed: int = 0):
+def neuro_cnn(seed: int = 0, dropout: bool = True):
     import neuro
     from neuro.optimizers import Adam
 
@@ -75,10 +75,12 @@ def neuro_cnn(seed: int = 0):
     net.add(neuro.Conv2D(32, (3, 3), padding="same", activation="relu"))
     net.add(neuro.Conv2D(64, (3, 3), padding="same", activation="relu"))
     net.add(neuro.MaxPool2D((2, 2)))
-    net.add(neuro.Dropout(0.5))
+    if dropout:
+        net.add(neuro.Dropout(0.5))
     net.add(neuro.Flatten())
     net.add(neuro.Dense(128, "relu"))
-    net.add(neuro.Dropout(0.25))
+    if dropout:
+        net.add(neuro.Dropout(0.25))
     net.add(neuro.Dense(10, "softmax"))
     return net
 

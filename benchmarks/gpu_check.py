@@ -159,12 +159,6 @@ class _Losses(neuro.callbacks.Callback):
         self.values.append(logs["loss"])
 
 
-def _without_dropout(net):
-    net.layers = [layer for layer in net.layers if not isinstance(layer, Dropout)]
-    net._head = None
-    return net
-
-
 def compare_training(xp, device, x, y, quick):
     from bench import neuro_cnn, neuro_mlp
 
@@ -174,9 +168,7 @@ def compare_training(xp, device, x, y, quick):
         curves = {}
         for dropout in (False, True):
             for where in ("numpy", device):
-                net = make(seed=0)
-                if not dropout:
-                    net = _without_dropout(net)
+                net = make(seed=0) if dropout or kind == "MLP" else make(seed=0, dropout=False)
                 net.to(where)
                 rec = _Losses()
                 net.fit(data, y, batch_size=batch, epochs=1, verbose=0, shuffle=True, callbacks=[rec])
@@ -201,13 +193,13 @@ def neuro_throughput(make, where, data, y, batch, batches):
     ys = backend.to_device(y[: batch * batches], xp)
     xb0, yb0 = xs[:batch], ys[:batch]
     for _ in range(3):  # warm-up: kernels compiled, buffers made
-        net.train_step(xb0, yb0)
+        net.train_step([xb0], [yb0])
     _sync(xp)
     best = 0.0
     for _ in range(3):
         start = time.perf_counter()
         for b in range(batches):
-            net.train_step(xs[b * batch : (b + 1) * batch], ys[b * batch : (b + 1) * batch])
+            net.train_step([xs[b * batch : (b + 1) * batch]], [ys[b * batch : (b + 1) * batch]])
         _sync(xp)
         best = max(best, batch * batches / (time.perf_counter() - start))
     return best

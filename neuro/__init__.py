@@ -36,10 +36,12 @@ from neuro import (
     regularizers,
     schedules,
 )
+from neuro._version import __version__ as __version__
 from neuro.activations import Activation, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
 from neuro.backend import get_dtype, set_dtype, to_numpy
 from neuro.errors import ModelFileError
 from neuro.gradcheck import GradientReport, check_gradients
+from neuro.graph import Functional
 from neuro.layers import *  # noqa: F403  (the layer classes; see neuro.layers.__all__)
 from neuro.layers import __all__ as _layer_names
 from neuro.losses import (
@@ -50,12 +52,10 @@ from neuro.losses import (
     MeanSquaredError,
     SoftmaxCrossEntropy,
 )
-from neuro.models import History, Network
+from neuro.models import History, Model, Network
 from neuro.optimizers import SGD, Adadelta, Adam, Optimizer, RMSprop
 from neuro.registry import register
 from neuro.regularizers import L1, L2
-
-__version__ = "0.2.0"
 
 __all__ = [
     "Activation",
@@ -63,6 +63,7 @@ __all__ = [
     "Adam",
     "BinaryCrossEntropy",
     "CrossEntropy",
+    "Functional",
     "GradientReport",
     "History",
     "L1",
@@ -73,6 +74,7 @@ __all__ = [
     "Loss",
     "MeanAbsoluteError",
     "MeanSquaredError",
+    "Model",
     "Network",
     "Optimizer",
     "RMSprop",

@@ -24,23 +24,27 @@ What ``fit(..., distributed=True)`` does on every rank (``distributed=Options(..
   part may be empty) and rank r reads only part r: arrays by index, a data set split through
   ``split.batches(part, len(part), augment=True, rng=...)``. Augmentation and dropout draw from a generator
   seeded by the same and the rank.
-- **Step**: each rank runs forward and backward on its part; then ONE ``Allreduce`` over one flat buffer
-  combines ``D_r · g_r`` (every gradient scaled by the rank's loss normaliser ``D_r``, its sample count
-  without class weights), the loss sums, the normalisers, an error flag and a stop flag, and every rank sets
-  ``g = Σ_r D_r g_r / Σ_r D_r``: the gradient of the mean loss over the global batch, whatever the part sizes.
-  With BatchNorm's default local statistics, rank 0's running averages travel in the same buffer (the other
-  ranks add zeros), so the ranks' buffers stay bitwise equal, as PyTorch DDP broadcasts them. The update and
-  the non-finite guard of :meth:`~neuro.models.Network.train_step` then see identical values on every rank, so
-  they decide alike and the ranks stay bitwise identical.
-- **Synchronised BatchNorm** (``Options(sync_batchnorm=True)``): the batch statistics are those of the
-  global batch: the forward reduces the per-feature sums and counts, then the per-feature sums of squared
-  deviations from the global mean (the two-pass variance a single process computes); the backward
-  reduces its two per-feature sums ``Σ g`` and ``Σ g·x̂`` (scaled by ``D_r``; a part whose samples all
-  weigh 0 still acts through the statistics). Training then equals single-process training on the global
-  batch.
-- **Figures**: the loss is the reduced sum over the reduced normaliser; metrics are reduced exactly at
-  the end of each epoch (and before each ``on_batch_end``): counts and confusion matrices are summed, R²
-  states merged with Chan's parallel update. Validation data is split in P contiguous parts, evaluated and
+- **Step**: each rank runs forward and backward on its part, with each output's loss gradient scaled to
+  the unit of the global batch (``w_k · D_kr / D_k``: the part's normaliser over the global one, which is
+  the global batch size unless a loss weighs classes, when one small reduction of the normalisers comes
+  first), so that the ranks' gradients *sum* to the gradient of the global batch's loss; the
+  regularization's gradient is added on rank 0 only. Then ONE ``Allreduce`` over one flat buffer combines
+  the gradients, each output's loss sum and normaliser, an error flag and a stop flag. With BatchNorm's
+  default local statistics, rank 0's running averages travel in the same buffer (the other ranks add
+  zeros), so the ranks' buffers stay bitwise equal, as PyTorch DDP broadcasts them. The update and the
+  non-finite guard of the training step then see identical values on every rank, so they decide alike and
+  the ranks stay bitwise identical.
+- **Synchronised BatchNorm** (``Options(sync_batchnorm=True)``): the model hands batch norm a ``reduce``
+  function (:func:`neuro.functional.batch_norm_train`), so the batch statistics are those of the global
+  batch: the forward reduces the per-feature sums and counts, then the per-feature sums of squared
+  deviations from the global mean (the two-pass variance a single process computes); the backward reduces
+  its two per-feature sums ``Σ g`` and ``Σ g·x̂`` (already in the global unit; a part whose samples all
+  weigh 0 sends zeros but still acts through the statistics). Training then equals single-process
+  training on the global batch.
+- **Figures**: each output's loss is its reduced sum over its reduced normaliser; metrics are reduced
+  exactly at the end of each epoch (and before each ``on_batch_end``): each metric merges the ranks' states
+  itself (:meth:`neuro.metrics.Metric.merge`: counts and confusion matrices summed, R² states merged with
+  Chan's parallel update). Validation data is split in P contiguous parts, evaluated and
   reduced the same way. Rank 0 alone prints; during an epoch its progress bar shows the exact loss and
   rank 0's own running metrics.
 - **Files**: on the other ranks :meth:`~neuro.models.Network.save` does nothing while ``fit`` runs, so
@@ -74,7 +78,6 @@ through host memory (NumPy buffers; CUDA-aware MPI is not used).
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
 import json
@@ -295,7 +298,8 @@ def _json_default(obj: Any) -> Any:
 
 
 def _describe(network: Any) -> tuple[str, str]:
-    """A digest of the network's architecture and a short readable form of it."""
+    """A digest of the model's architecture and a short readable form of it."""
+    from neuro.graph import graph_config
 
     def serialized(obj: Any) -> Any:
         try:
@@ -303,11 +307,12 @@ def _describe(network: Any) -> tuple[str, str]:
         except Exception:  # a callable learning rate without a config: its type is what can be compared
             return type(obj).__name__
 
+    leaves = network.leaf_layers()
     desc = {
-        "input_shape": list(network.input_shape),
         "dtype": np.dtype(network.dtype).name,
         "device": network.device,
-        "loss": serialized(network.loss),
+        "losses": [serialized(loss) for loss in network.losses],
+        "loss_weights": list(network.loss_weights_list),
         "optimizer": serialized(network.optimizer),
         "regularizer": None if network.regularizer is None else serialized(network.regularizer),
         "class_names": None if network.class_names is None else [str(c) for c in network.class_names],
@@ -315,84 +320,29 @@ def _describe(network: Any) -> tuple[str, str]:
             None if s is None else s.get_config() for s in (network.input_scaler, network.output_scaler)
         ],
         "layers": [serialized(layer) for layer in network.layers],
+        "graph": graph_config(network.graph, network.layers),
         "shapes": [
             [i, k, list(a.shape)]
-            for i, layer in enumerate(network.layers)
+            for i, layer in enumerate(leaves)
             for k, a in (*layer.params.items(), *layer.buffers.items())
         ],
     }
     text = json.dumps(desc, sort_keys=True, default=_json_default)
-    short = ", ".join(f"{type(layer).__name__}{tuple(layer.output_shape)}" for layer in network.layers)
+    short = ", ".join(
+        f"{type(t.node.layer).__name__}{tuple(t.sample_shape)}"
+        for node in network.graph.nodes
+        for t in node.outputs
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16], f"[{short}] in {desc['dtype']}"
 
 
 # -- metrics ----------------------------------------------------------------------------------------------
-def _metric_state(m: Any) -> Any:
-    """The host-side state of a metric, to be merged over ranks."""
-    from neuro import metrics as M
-
-    if isinstance(m, M.R2Score):
-        if m.mean is None:
-            return None
-        return (
-            m.count,
-            *(np.asarray(backend.to_numpy(a), dtype=np.float64) for a in (m.mean, m.m2, m.ss_res)),
-        )
-    if isinstance(m, M._ConfusionMetric):
-        return None if m.matrix is None else np.asarray(backend.to_numpy(m.matrix))
-    if isinstance(m, M.Accuracy):
-        return int(backend.to_numpy(m.correct)), int(m.count)
-    if isinstance(m, M._ErrorSum):
-        return float(backend.to_numpy(m.total)), int(m.count)
-    raise TypeError(
-        f"metric {type(m).__name__} cannot be reduced over ranks; a distributed fit supports Accuracy, "
-        "TopKAccuracy, Precision, Recall, F1Score, MeanAbsoluteError, MeanSquaredError, "
-        "RootMeanSquaredError, R2Score (and their subclasses)"
-    )
-
-
-def _merged_metric(m: Any, states: list[Any]) -> Any:
-    """A copy of ``m`` holding the merge, in rank order, of every rank's state."""
-    from neuro import metrics as M
-
-    out = copy.copy(m)
-    if isinstance(m, M.R2Score):
-        out.reset()
-        for st in states:
-            if st is None:
-                continue
-            n_b, mean_b, m2_b, ss_b = st
-            if out.mean is None:
-                out.count, out.mean, out.m2, out.ss_res = n_b, mean_b, m2_b, ss_b
-                continue
-            n = out.count + n_b
-            delta = mean_b - out.mean
-            out.m2 = out.m2 + m2_b + delta * delta * (out.count * n_b / n)
-            out.mean = out.mean + delta * (n_b / n)
-            out.ss_res = out.ss_res + ss_b
-            out.count = n
-    elif isinstance(m, M._ConfusionMetric):
-        present = [st for st in states if st is not None]
-        if any(st.shape != present[0].shape for st in present):
-            raise ValueError(f"the ranks saw different numbers of classes for {m.name}")
-        out.matrix = sum(present[1:], present[0].copy()) if present else None
-    else:  # Accuracy and the error sums: a sum and a count
-        total = states[0][0]
-        for st in states[1:]:
-            total = total + st[0]
-        if isinstance(m, M.Accuracy):
-            out.correct = total
-        else:
-            out.total = total
-        out.count = sum(st[1] for st in states)
-    return out
-
-
 class _ShardMetric:
-    """A metric updated with one rank's part of every batch; :meth:`FitContext.sync_metrics` merges it."""
+    """A metric updated with one rank's part of every batch; :meth:`FitContext.sync_metrics` merges it
+    (each metric merges its own state: :meth:`neuro.metrics.Metric.merge`)."""
 
     def __init__(self, metric: Any) -> None:
-        _metric_state(metric)  # raises TypeError for a metric that cannot be merged
+        metric.state()  # raises TypeError for a metric that cannot be merged
         self.metric = metric
         self.name = metric.name
         self.merged: Any = None
@@ -411,23 +361,6 @@ class _ShardMetric:
         return (self.metric if self.merged is None else self.merged).result()
 
 
-class _ZeroUpstream:
-    """A loss whose gradient is zero: the backward of a part whose samples all weigh 0, which still acts on
-    the global batch through synchronised BatchNorm statistics."""
-
-    def __init__(self, loss: Any) -> None:
-        self._loss = loss
-
-    def backward(self, y_pred: Any, y_true: Any) -> Any:
-        return backend.get_array_module(y_pred).zeros_like(y_pred)
-
-    def backward_logits(self, z: Any, y_true: Any, y_pred: Any = None) -> Any:
-        return backend.get_array_module(z).zeros_like(z)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._loss, name)
-
-
 class _Shard:
     """The samples ``index`` of a source, read as a source of their own."""
 
@@ -441,9 +374,25 @@ class _Shard:
         return self.source.batches(self.index[order], batch_size, augment, rng)
 
 
+def _batch_norm_calls(graph: Any, inputs_need: bool, out: list[tuple[int, bool]]) -> None:
+    """``(features, computes dL/dx)`` of every batch-norm call in the order the forward runs them."""
+    from neuro.graph import Functional
+    from neuro.layers.batchnorm import BatchNorm
+
+    needs = [
+        inputs_need if s in graph.input_slots else dt == "float" for s, dt in enumerate(graph.slot_dtype)
+    ]
+    for step in graph.steps:
+        need_in = any(needs[s] for s in step.in_slots)
+        if isinstance(step.layer, Functional):
+            _batch_norm_calls(step.layer.graph, need_in, out)
+        elif isinstance(step.layer, BatchNorm):
+            out.append((step.layer.input_shape[-1], need_in))
+
+
 # -- one distributed fit ----------------------------------------------------------------------------------
 class FitContext:
-    """The state of one distributed ``fit``: ``network._dist`` while it runs (``None`` otherwise).
+    """The state of one distributed ``fit``: ``model._dist`` while it runs (``None`` otherwise).
 
     Creating it checks that the ranks agree and broadcasts rank 0's state (collective: every rank's
     ``fit`` creates it at the same point). ``fit`` then asks it for each epoch's batches, runs its
@@ -451,19 +400,19 @@ class FitContext:
     calls :meth:`close` at the end.
 
     Args:
-        network: the network being trained.
+        network: the model being trained.
         choice: ``fit``'s ``distributed`` argument (``True``, :class:`Options` or a dict).
         train: the training source (``len`` and ``batches(order, batch_size, augment, rng)``).
         valid: the validation source or ``None``.
         batch_size: samples per global batch.
         fit_args: the other ``fit`` arguments every rank must agree on (epochs, shuffle, ...).
-        metrics: the metric objects of the fit.
+        metrics: the metric slots of the fit (:class:`neuro.training.loop.MetricSlot`).
         callbacks: the callbacks of the fit.
 
     Raises:
         ImportError: without mpi4py.
         TypeError: for a metric that cannot be reduced over ranks.
-        ValueError: on every rank, when the ranks' networks, data sizes or arguments differ.
+        ValueError: on every rank, when the ranks' models, data sizes or arguments differ.
     """
 
     def __init__(
@@ -479,6 +428,7 @@ class FitContext:
     ) -> None:
         from neuro.callbacks import Callback
         from neuro.layers.batchnorm import BatchNorm
+        from neuro.training.evaluation import MetricSlot
 
         self.options = options(choice)
         self.mpi = _mpi()
@@ -487,7 +437,7 @@ class FitContext:
         self.is_main = self.rank == 0
         self.net = network
         self.batch_size = batch_size
-        self.metrics = [_ShardMetric(m) for m in metrics]
+        self.metrics = [MetricSlot(m.output, _ShardMetric(m.metric), m.key) for m in metrics]
         # a callback with a batch hook may stop after any batch: then the ranks agree after each one
         self._batch_hooks = any(
             type(cb).on_batch_begin is not Callback.on_batch_begin
@@ -500,31 +450,36 @@ class FitContext:
             _fail_comms[key] = self.comm.Dup()  # collective, once per communicator
         self._fail_comm = _fail_comms[key]
         self.seed = self._broadcast_state()
-        layers = network.layers
-        self._sync_layers = (
-            [ly for ly in layers if isinstance(ly, BatchNorm)] if self.options.sync_batchnorm else []
-        )
-        # the reductions of one step with synchronised BatchNorm, in order: sizes (with the error flag)
-        features = [ly.input_shape[-1] for ly in self._sync_layers]
-        self._schedule = [s for f in features for s in (f + 2, f + 1)] + [
-            2 * ly.input_shape[-1] + 1 for ly in reversed(self._sync_layers) if ly.need_input_grad
-        ]
+        heads = network.training_heads()
+        # the loss normalisers are sample counts unless a loss weighs classes: then one more reduction
+        self._counts = all(getattr(h.loss, "class_weights", None) is None for h in heads)
+        self._sync = self.options.sync_batchnorm
+        calls: list[tuple[int, bool]] = []
+        if self._sync:
+            _batch_norm_calls(network.graph, False, calls)
+        # the extra reductions of one step, in order, with their sizes (and the error flag): batch-norm
+        # statistics in the forward, the loss normalisers, batch-norm sums in the backward
+        self._schedule = [s for f, _ in calls for s in (f + 2, f + 1)]
+        if not self._counts:
+            self._schedule.append(len(heads) + 1)
+        self._schedule += [2 * f + 1 for f, need in reversed(calls) if need]
+        leaves = network.leaf_layers()
         self._broadcast = [
-            b for ly in layers if ly not in self._sync_layers for b in ly.buffers.values()
+            b for ly in leaves if not (self._sync and isinstance(ly, BatchNorm)) for b in ly.buffers.values()
         ]  # buffers rank 0 hands out after each step
         self._n_grad = sum(int(p.size) for p in network.params)
+        self._n_out = len(heads)
         n_buf = sum(int(b.size) for b in self._broadcast)
-        # one step's reduction: D_r·gradients, loss sum, normaliser, error flag, stop flag, rank 0's buffers
-        self._buf = np.zeros(self._n_grad + 4 + n_buf, dtype=network.dtype)
+        # one step's reduction: gradients, loss sums and normalisers per output, error flag, stop flag,
+        # rank 0's buffers
+        self._buf = np.zeros(self._n_grad + 2 * self._n_out + 2 + n_buf, dtype=network.dtype)
         self._stop_requested = False
         self._gathered: dict[tuple[int, str], np.ndarray] = {}
         self._pending: BaseException | None = None
         self._sync_done = 0
-        self._unit = 1.0  # this rank's gradient unit: its loss normaliser (1 when that is 0)
+        self._global_count = 0
         self.batch_samples = 0
         self._device_rng = network._device_rng
-        for ly in self._sync_layers:
-            ly._sync = self
         network._dist = self
 
     # -- start --------------------------------------------------------------------------------------------
@@ -536,7 +491,7 @@ class FitContext:
             "validation samples": None if valid is None else len(valid),
             "batch_size": batch_size,
             **fit_args,
-            "metrics": [m.name for m in self.metrics],
+            "metrics": [m.key for m in self.metrics],
             "options": (self.options.sync_batchnorm, self.options.deterministic),
         }
         everyone = self.comm.gather((mine, readable), root=0)
@@ -588,9 +543,17 @@ class FitContext:
     def _generator(self, *key: int) -> np.random.Generator:
         return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=key))
 
-    def _empty(self) -> tuple[np.ndarray, np.ndarray]:
+    def _empty(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
         net = self.net
-        return np.empty((0, *net.input_shape), dtype=net.dtype), np.empty((0,), dtype=net.dtype)
+        xs = [
+            np.empty((0, *t.sample_shape), dtype=net.dtype if t.dtype == "float" else t.dtype)
+            for t in net.graph.inputs
+        ]
+        ys = [
+            np.empty((0,), dtype=np.int64) if loss.categorical else np.empty((0, *shape), dtype=net.dtype)
+            for loss, shape in zip(net.losses, net.output_shapes, strict=True)
+        ]
+        return xs, ys
 
     def batches(self, train: Any, epoch: int, shuffle: bool) -> Any:
         """Yield this rank's part of every global batch of the epoch (possibly empty).
@@ -605,7 +568,7 @@ class FitContext:
             shuffle: permute the samples (else they are taken in order).
 
         Yields:
-            ``(x, y)`` host batches: this rank's part of each global batch.
+            ``(xs, ys)`` host batches: this rank's part of each global batch.
         """
         n, b, p = len(train), self.batch_size, self.size
         step = self.net.optimizer.iterations
@@ -616,7 +579,7 @@ class FitContext:
             idx = order[start : start + b]
             bounds = _bounds(len(idx), p)
             part = idx[bounds[self.rank] : bounds[self.rank + 1]]
-            self.batch_samples = len(idx)
+            self.batch_samples = self._global_count = len(idx)
             batch = self._empty()
             if len(part) and self._pending is None:
                 try:
@@ -646,10 +609,12 @@ class FitContext:
         self.comm.Bcast(buf, root=0)
         return buf
 
-    def _sync_allreduce(self, local: np.ndarray) -> np.ndarray:
-        """One reduction of synchronised BatchNorm (float64, with the error flag)."""
-        buf = np.empty(local.size + 1, dtype=np.float64)
-        buf[:-1] = local
+    def _sync_allreduce(self, local: Any) -> np.ndarray:
+        """One of a step's extra reductions (float64, with the error flag): the ``reduce`` handed to batch
+        norm, and the loss normalisers. Returns the sum as a host array."""
+        host = np.asarray(backend.to_numpy(local), dtype=np.float64).reshape(-1)
+        buf = np.empty(host.size + 1, dtype=np.float64)
+        buf[:-1] = host
         buf[-1] = 0.0
         self._allreduce(buf)
         self._sync_done += 1
@@ -658,8 +623,8 @@ class FitContext:
         return buf[:-1]
 
     def _join_sync_failed(self) -> None:
-        """On a rank that failed in a step with synchronised BatchNorm: join the statistics reduction the
-        other ranks wait in (if any is left) with the error flag set, so that they stop there too."""
+        """On a rank that failed in a step: join the extra reduction the other ranks wait in (if any is
+        left) with the error flag set, so that they stop there too."""
         if self._sync_done < len(self._schedule):
             buf = np.zeros(self._schedule[self._sync_done], dtype=np.float64)
             buf[-1] = 1.0
@@ -670,10 +635,11 @@ class FitContext:
         """Merge every rank's metric states (exact: sums of counts, R² merges), identically on each rank."""
         if not self.metrics:
             return
-        states = [_metric_state(m.metric) for m in self.metrics]
+        states = [m.metric.metric.state() for m in self.metrics]
         everyone = self.comm.allgather(states) if self.size > 1 else [states]
-        for i, m in enumerate(self.metrics):
-            m.merged = _merged_metric(m.metric, [st[i] for st in everyone])
+        for i, slot in enumerate(self.metrics):
+            shard = slot.metric
+            shard.merged = shard.metric.merge([st[i] for st in everyone])
 
     def _agree_stop(self) -> bool:
         """True on every rank when any rank's ``network.stop_training`` is set (which it then is on all)."""
@@ -701,121 +667,136 @@ class FitContext:
         return self._agree_stop()
 
     # -- the training step --------------------------------------------------------------------------------
-    def _local_pass(self, xb: Any, yb: Any) -> tuple[Any, Any, float, float]:
-        """Forward and backward of this rank's part.
+    def _local_pass(self, xs: list[Any], ys: list[Any]) -> tuple[list[Any], Any]:
+        """Forward and backward of this rank's part, with every output's gradient in the unit of the global
+        batch: ``w_k · D_kr / D_k`` times the head's gradient of this part's mean loss (``D_kr`` this part's
+        normaliser, ``D_k`` the global one), so that the ranks' parameter gradients *sum* to the gradient of
+        the global loss. The regularization's gradient is added on rank 0 only, for the same reason.
 
         Returns:
-            ``(pred, loss sum, normaliser D_r, scale)``: the gradients left on the layers times ``scale``
-            are this rank's share of ``D · (gradient of the global mean loss)``; scale 0 means no share.
+            ``(predictions, terms)``: this part's predictions and loss terms.
         """
+        from neuro.training import step as step_mod
+
         net = self.net
         xp = net.xp
-        self._unit = 1.0
-        if len(xb) == 0:
-            if self._sync_layers:  # the statistics reductions still need this rank
-                ctxs = []
-                for ly in self._sync_layers:
-                    ctxs.append(ly.forward(xp.zeros((0, *ly.input_shape), dtype=net.dtype), True)[1])
-                for ly, ctx in zip(reversed(self._sync_layers), reversed(ctxs), strict=True):
-                    if ly.need_input_grad:
-                        ly.backward(xp.zeros((0, *ly.output_shape), dtype=net.dtype), ctx)
-            return xp.zeros((0, *net.output_shape), dtype=net.dtype), 0.0, 0.0, 0.0
-        head = net._train_head or net.head
-        out, pred, ctxs = head.forward(xb, True, net._device_rng)
-        total, denom = head.terms(out, yb)
-        d = float(backend.to_numpy(denom)) if backend.is_array(denom) else float(denom)
-        if d == 0:  # every sample of this part weighs 0 (class_weight): its loss has no gradient
-            if not self._sync_layers:
-                return pred, total, 0.0, 0.0
-            # but through the global statistics its samples still move the others' loss
-            loss, head.loss = head.loss, _ZeroUpstream(head.loss)
-            try:
-                head.backward(out, pred, yb, ctxs)
-            finally:
-                head.loss = loss
-            return pred, total, 0.0, 1.0
-        self._unit = d
-        head.backward(out, pred, yb, ctxs)
-        net._add_regularizer_grads()
-        return pred, total, d, d
+        heads = net.training_heads()
+        n = len(xs[0])
+        net.clear_grads()
+        if n == 0 and not self._sync:  # nothing to compute; still part of the normalisers' reduction
+            for g in net.grads:
+                g[...] = 0
+            if not self._counts:
+                self._sync_allreduce(np.zeros(len(heads)))
+            preds = [xp.zeros((0, *shape), dtype=net.dtype) for shape in net.output_shapes]
+            return preds, step_mod.Terms([xp.zeros((), dtype=net.dtype)] * len(heads), [0] * len(heads), 0)
+        modes = net.head_modes(heads)
+        reduce = self._sync_allreduce if self._sync else None
+        outs, tape = net.graph.forward(xs, True, net._device_rng, modes, net.dtype, reduce=reduce)
+        preds, sums, denoms = [], [], []
+        for head, out, y in zip(heads, outs, ys, strict=True):
+            pred = head.predictions(out)
+            total, denom = head.terms(out, y)
+            preds.append(pred)
+            sums.append(total)
+            denoms.append(denom)
+        local = [float(backend.to_numpy(d)) if backend.is_array(d) else float(d) for d in denoms]
+        if self._counts:
+            glob = [float(self._global_count)] * len(heads)
+        else:
+            glob = list(self._sync_allreduce(np.array(local)))
+        grads = []
+        for head, out, pred, y, w, d_r, d in zip(
+            heads, outs, preds, ys, net.loss_weights_list, local, glob, strict=True
+        ):
+            if d_r == 0 or d == 0:  # no sample of this part weighs: no gradient (statistics still act)
+                grads.append(xp.zeros_like(out))
+                continue
+            g = head.gradient(out, pred, y)
+            scale = w * d_r / d
+            if scale != 1.0:
+                g = g * g.dtype.type(scale)
+            grads.append(g)
+        net.graph.backward(tape, grads, modes)
+        if self.is_main:
+            step_mod.add_regularizer_grads(net)
+        return preds, step_mod.Terms(sums, local, n)
 
-    def forward_backward(self, xb: Any, yb: Any, saved: Any) -> tuple[Any, Any, Any]:
-        """The step's forward and backward, and its one reduction.
+    def forward_backward(self, xs: list[Any], ys: list[Any], saved: Any) -> tuple[list[Any], Any]:
+        """The step's forward and backward, and its reduction.
 
-        After it every rank holds the gradients of the global batch's mean loss, the global loss sum and
-        normaliser and (local BatchNorm) rank 0's buffers.
+        After it every rank holds the gradients of the global batch's loss, the global loss sums and
+        normalisers and (local BatchNorm) rank 0's buffers.
 
         Args:
-            xb: this rank's part of the batch, on the device.
-            yb: its targets.
+            xs: this rank's part of the batch, one array per input, on the device.
+            ys: its targets, one array per output.
             saved: the buffers from before the step, put back when a rank fails.
 
         Returns:
-            ``(pred, total, denom)``: this rank's predictions and the global loss terms.
+            ``(predictions, terms)``: this rank's predictions and the global loss terms.
 
         Raises:
             DistributedError: when another rank failed (the failing rank raises its own exception).
         """
+        from neuro.training import step as step_mod
+
         net = self.net
         xp = net.xp
         self._sync_done = 0
         error, self._pending = self._pending, None
         remote = False
-        pred: Any = None
-        total: Any = 0.0
-        d = scale = 0.0
+        preds: Any = None
+        terms: Any = None
         if error is None:
             try:
-                pred, total, d, scale = self._local_pass(xb, yb)
+                preds, terms = self._local_pass(xs, ys)
             except _RemoteFailure:
                 remote = True
             except Exception as exc:
                 error = exc
         if error is not None:
             self._join_sync_failed()
-        buf, n = self._buf, self._n_grad
+        buf, n, k_out = self._buf, self._n_grad, self._n_out
         ok = error is None and not remote
-        if ok and scale != 0:
+        if ok:
             start = 0
             for g in net.grads:
                 part = buf[start : start + g.size]
-                if xp is np:
-                    np.multiply(g.reshape(-1), scale, out=part)
-                else:
-                    part[...] = backend.to_numpy(g).reshape(-1) * scale
+                part[...] = backend.to_numpy(g).reshape(-1)
                 start += g.size
+            for k in range(k_out):
+                buf[n + k] = float(backend.to_numpy(terms.sums[k]))
+                buf[n + k_out + k] = terms.denoms[k]
         else:
-            buf[:n] = 0
-        buf[n] = float(backend.to_numpy(total)) if ok else 0.0
-        buf[n + 1] = d if ok else 0.0
-        buf[n + 2] = 1.0 if error is not None else 0.0
-        buf[n + 3] = 1.0 if net.stop_training else 0.0
-        start = n + 4
+            buf[: n + 2 * k_out] = 0
+        flags = n + 2 * k_out
+        buf[flags] = 1.0 if error is not None else 0.0
+        buf[flags + 1] = 1.0 if net.stop_training else 0.0
+        start = flags + 2
         for b in self._broadcast:
             part = buf[start : start + b.size]
             part[...] = backend.to_numpy(b).reshape(-1) if self.is_main else 0
             start += b.size
         self._allreduce(buf)
-        if buf[n + 2] != 0 or not ok:
+        if buf[flags] != 0 or not ok:
             if saved is not None:  # the buffers from before the step
-                for layer, bufs in zip(net.layers, saved, strict=True):
-                    for k, v in bufs.items():
-                        layer.buffers[k][...] = v
+                for layer, bufs in zip(net.leaf_layers(), saved, strict=True):
+                    for key, v in bufs.items():
+                        layer.buffers[key][...] = v
             self._raise_failure(error)
-        denom = buf[n + 1]
-        self._stop_requested = bool(buf[n + 3] != 0)
+        self._stop_requested = bool(buf[flags + 1] != 0)
         start = 0
         for g in net.grads:
-            part = buf[start : start + g.size].reshape(g.shape)
-            if xp is np:
-                np.divide(part, denom, out=g)
-            else:
-                g[...] = backend.to_device(part / denom, xp)
+            g[...] = backend.to_device(buf[start : start + g.size].reshape(g.shape), xp)
             start += g.size
+        start = flags + 2
         for b in self._broadcast:
             b[...] = backend.to_device(buf[start : start + b.size].reshape(b.shape), xp)
             start += b.size
-        return pred, xp.asarray(buf[n]), float(denom)
+        sums = [xp.asarray(buf[n + k]) for k in range(k_out)]
+        denoms = [float(buf[n + k_out + k]) for k in range(k_out)]
+        return preds, step_mod.Terms(sums, denoms, self._global_count)
 
     def _raise_failure(self, error: BaseException | None) -> None:
         """Raise, on every rank, the failure some rank flagged."""
@@ -831,78 +812,6 @@ class FitContext:
             )
         )
 
-    # -- synchronised BatchNorm ----------------------------------------------------------------------------
-    def batch_norm_train(
-        self, x: Any, gamma: Any, beta: Any, epsilon: float
-    ) -> tuple[Any, Any, Any, Any, int]:
-        """:func:`neuro.functional.batch_norm_train` with the statistics of the global batch.
-
-        Args:
-            x: this rank's input ``(N_r, ..., F)``.
-            gamma: scale ``(F,)``.
-            beta: shift ``(F,)``.
-            epsilon: added to the variance.
-
-        Returns:
-            ``(y, mean, var, ctx, m)``: as the function, and the number of values per feature over all
-            ranks (for the unbiased running variance).
-        """
-        xp = backend.get_array_module(x, gamma, beta)
-        dt = x.dtype.type
-        x2 = x.reshape(-1, x.shape[-1])
-        local = np.empty(x2.shape[1] + 1, dtype=np.float64)
-        local[:-1] = backend.to_numpy(x2.sum(axis=0, dtype=np.float64))
-        local[-1] = x2.shape[0]
-        sums = self._sync_allreduce(local)
-        m = int(sums[-1])
-        mean = backend.to_device((sums[:-1] / m).astype(dt), xp)
-        xhat = x2 - mean
-        squares = backend.to_numpy(xp.einsum("ij,ij->j", xhat, xhat).astype(np.float64))
-        var = backend.to_device((self._sync_allreduce(squares) / m).astype(dt), xp)
-        inv_std = 1.0 / xp.sqrt(var + dt(epsilon))
-        xhat *= inv_std
-        y = xhat * gamma
-        y += beta
-        return y.reshape(x.shape), mean, var, (xhat, inv_std, m), m
-
-    def batch_norm_backward(
-        self, grad: Any, ctx: Any, gamma: Any, dgamma: Any, dbeta: Any, need_input_grad: bool = True
-    ) -> Any:
-        """:func:`neuro.functional.batch_norm_backward` through the global statistics.
-
-        ``g`` is in the unit of this rank's loss (its normaliser ``D_r``). ``dgamma`` and ``dbeta`` stay this
-        rank's sums (the step's reduction weighs them); the input gradient uses ``T1 = Σ_r D_r·Σ g`` and
-        ``T2 = Σ_r D_r·Σ g·x̂`` over the ranks (the sums in the unit of the global loss sum):
-        ``dL_r/dx = gamma·inv_std · (g − (T1 + x̂·T2) / (D_r·m))`` with m values per feature in all (a
-        part whose samples all weigh 0 uses 1 for ``D_r``, and g = 0).
-
-        Args:
-            grad: dL_r/dy for this rank's part.
-            ctx: the context of :meth:`batch_norm_train`.
-            gamma: the scale of the forward pass.
-            dgamma: array ``(F,)`` this rank's gamma gradient is written into.
-            dbeta: array ``(F,)`` this rank's beta gradient is written into.
-            need_input_grad: compute dL/dx (else return ``None``).
-        """
-        xhat, inv_std, m = ctx
-        xp = backend.get_array_module(grad, gamma)
-        g = grad.reshape(-1, grad.shape[-1])
-        g.sum(axis=0, out=dbeta)
-        dgamma[...] = xp.einsum("ij,ij->j", g, xhat)
-        if not need_input_grad:
-            return None
-        d = self._unit
-        local = np.concatenate([backend.to_numpy(dbeta), backend.to_numpy(dgamma)]).astype(np.float64) * d
-        t = self._sync_allreduce(local)
-        f = g.shape[1]
-        c1 = backend.to_device((t[:f] / (d * m)).astype(grad.dtype), xp)
-        c2 = backend.to_device((t[f:] / (d * m)).astype(grad.dtype), xp)
-        dx = xhat * c2
-        dx += c1
-        xp.subtract(g, dx, out=dx)
-        dx *= gamma * inv_std
-        return dx.reshape(grad.shape)
-
     # -- validation ---------------------------------------------------------------------------------------
     def evaluate(self, source: Any, batch_size: int) -> dict[str, float]:
         """The loss and metrics over ``source``, each rank evaluating a contiguous part, reduced exactly.
@@ -914,18 +823,17 @@ class FitContext:
         Returns:
             ``{"loss": value, metric name: value, ...}``, the same on every rank.
         """
+        from neuro.training import evaluation, step
+
         net = self.net
         bounds = _bounds(len(source), self.size)
         shard = _Shard(source, np.arange(bounds[self.rank], bounds[self.rank + 1]))
-        total, denom = net._evaluation_sums(shard, batch_size, self.metrics)
-        pair = np.array([float(backend.to_numpy(total)), float(backend.to_numpy(denom))], dtype=np.float64)
-        self._allreduce(pair)
+        sums = evaluation.evaluation_sums(net, shard, batch_size, self.metrics)
+        values = sums.values()
+        self._allreduce(values)
         self.sync_metrics()
-        penalty = float(backend.to_numpy(net._penalty())) if net.regularizer is not None else 0.0
-        total, den = float(pair[0] + penalty * pair[1]), float(pair[1])
-        logs = {"loss": total / den if den else float("nan")}
-        logs.update((m.name, float(m.result())) for m in self.metrics)
-        return logs
+        pen = float(backend.to_numpy(step.penalty(net))) if net.has_penalty() else 0.0
+        return evaluation.logs_from(net, values, self.metrics, penalty_now=pen)
 
     # -- the end ------------------------------------------------------------------------------------------
     def fail(self, exc: BaseException) -> None:
@@ -955,8 +863,6 @@ class FitContext:
         _all_ranks(exc)
 
     def close(self) -> None:
-        """Detach from the network: the normal path again."""
-        for ly in self._sync_layers:
-            ly.__dict__.pop("_sync", None)
+        """Detach from the model: the normal path again."""
         self.net._device_rng = self._device_rng
         self.net._dist = None

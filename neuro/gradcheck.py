@@ -54,31 +54,31 @@ def check_gradients(
 
     Args:
         obj: a :class:`~neuro.layers.base.Layer` (activations included), a :class:`~neuro.losses.Loss` or a
-            :class:`~neuro.models.Network`.
-        x: input batch (for a loss: the predictions ``y_pred``).
+            model (:class:`~neuro.models.Model` or :class:`~neuro.models.Network`).
+        x: input batch (for a loss: the predictions ``y_pred``; for a layer or model with several inputs, a
+            list of batches).
         y: targets (losses and networks).
         eps: finite-difference step.
         max_entries: check at most this many randomly chosen entries of each array (``None``: all).
         seed: seeds the random projection (layers) and the choice of entries.
 
-    For a layer the scalar objective is ``Σ forward(x, training=True) · R`` with a fixed random R, so
-    ``backward(R)`` is checked against it (input and parameter gradients). For a loss, dL/dŷ is checked, and
-    for a loss that fuses with an activation dL/dz as well. For a network, every parameter's gradient of the
-    training loss (regularization included) is checked. Layer parameters are checked on float64 copies
-    and left as they were; random generators are rewound before each evaluation, so dropout masks repeat.
+    For a layer the scalar objective is ``Σ_k Σ forward(x, training=True)_k · R_k`` with fixed random R_k
+    (one per output), so ``backward(R)`` is checked against it (every input's and parameter's gradient). For
+    a loss, dL/dŷ is checked, and for a loss that fuses with an activation dL/dz as well. For a model, every
+    parameter's gradient of the training loss (regularization included) is checked. Layer parameters are
+    checked on float64 copies and left as they were; random generators are rewound before each evaluation,
+    so dropout masks repeat.
 
     Returns:
         A :class:`GradientReport`.
     """
-    from neuro.models import Network
-
     rng = np.random.default_rng(seed)
     with backend.dtype_scope("float64"):
         # a contiguous float64 copy on the object's device: perturbing entries must reach what the
-        # objective reads
-        xp = _device_of(obj, x)
-        x = backend.to_device(np.array(backend.to_numpy(x), dtype=np.float64, order="C"), xp)
-        if isinstance(obj, Network):
+        # objective reads (integer inputs, token ids, stay as they are)
+        xp = _device_of(obj, x if not isinstance(x, (list, tuple, dict)) else None)
+        x = _float64_copy(x, xp)
+        if hasattr(obj, "graph") and hasattr(obj, "compute_gradients"):
             return _check_network(obj, x, y, eps, max_entries, rng)
         if isinstance(obj, Loss):
             return _check_loss(obj, x, y, eps, max_entries, rng)
@@ -88,6 +88,16 @@ def check_gradients(
 
 
 # -- helpers ------------------------------------------------------------------------------------------------
+def _float64_copy(x: Any, xp: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _float64_copy(v, xp) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_float64_copy(v, xp) for v in x]
+    host = np.asarray(backend.to_numpy(x))
+    dt = host.dtype if host.dtype.kind in "iub" else np.float64
+    return backend.to_device(np.array(host, dtype=dt, order="C"), xp)
+
+
 def _device_of(obj: Any, x: Any) -> Any:
     arrays = [*getattr(obj, "params", {}).values()] if isinstance(obj, Layer) else []
     if hasattr(obj, "xp"):
@@ -175,29 +185,43 @@ class _Rewind:
 
 
 def _check_layer(layer: Layer, x: Any, eps: float, max_entries: Any, rng: Any) -> GradientReport:
-    xp = backend.get_array_module(x)
+    many = isinstance(x, (list, tuple))
+    xs = list(x) if many else [x]
+    xp = backend.get_array_module(*xs)
     if not layer.built:
-        layer.build(tuple(x.shape[1:]), np.random.default_rng(0), np.float64, xp)
+        shapes = [tuple(a.shape[1:]) for a in xs]
+        layer.build(shapes if many else shapes[0], np.random.default_rng(0), np.float64, xp)
     report = GradientReport()
     need = layer.need_input_grad
     layer.need_input_grad = True
     host = np.random.default_rng(int(rng.integers(2**32)))
     device_rng = backend.DeviceRNG(xp, host)
     rewind = _Rewind([host, *_generators([layer])])
+    arg = xs if many else xs[0]
     try:
         with _Float64Params([layer]):
-            r = backend.to_device(rng.standard_normal((len(x), *layer.output_shape)), xp)
+            rewind()
+            y, ctx = layer.forward(arg, training=True, rng=device_rng)
+            ys = list(y) if isinstance(y, tuple) else [y]
+            rs = [backend.to_device(rng.standard_normal(tuple(v.shape)), xp) for v in ys]
 
             def objective() -> float:
                 rewind()
-                y, _ = layer.forward(x, training=True, rng=device_rng)
-                return float(backend.to_numpy((y * r).sum()))
+                out, _ = layer.forward(arg, training=True, rng=device_rng)
+                outs = list(out) if isinstance(out, tuple) else [out]
+                return float(
+                    sum(float(backend.to_numpy((o * r).sum())) for o, r in zip(outs, rs, strict=True))
+                )
 
-            rewind()
-            _, ctx = layer.forward(x, training=True, rng=device_rng)
-            dx = layer.backward(r, ctx)
+            layer.clear_grads()
+            dx = layer.backward(tuple(rs) if isinstance(y, tuple) else rs[0], ctx)
+            dxs = list(dx) if many else [dx]
             grads = {k: g.copy() for k, g in layer.grads.items()}
-            _compare("input", objective, x, dx, eps, max_entries, rng, report)
+            for i, (a, d) in enumerate(zip(xs, dxs, strict=True)):
+                if np.dtype(a.dtype).kind != "f":
+                    continue  # token ids have no gradient
+                name = "input" if not many else f"input{i}"
+                _compare(name, objective, a, d, eps, max_entries, rng, report)
             for k, p in layer.params.items():
                 _compare(k, objective, p, grads[k], eps, max_entries, rng, report)
     finally:
@@ -226,7 +250,7 @@ def _check_network(net: Any, x: Any, y: Any, eps: float, max_entries: Any, rng: 
     if y is None:
         raise ValueError("y must be given to check a network")
     report = GradientReport()
-    layers = net.layers
+    layers = net.leaf_layers()
     rewind = _Rewind([net.rng, *_generators(layers)])
     if net.device == "cupy":
         raise ValueError("check_gradients runs on NumPy or the strict device; move the network with net.to()")
@@ -240,7 +264,7 @@ def _check_network(net: Any, x: Any, y: Any, eps: float, max_entries: Any, rng: 
 def _check_network_float64(
     net: Any, x: Any, y: Any, eps: float, max_entries: Any, rng: Any, report: GradientReport, rewind: Any
 ) -> GradientReport:
-    layers = net.layers
+    layers = net.leaf_layers()
     with _Float64Params(layers):
         saved = [{k: v.copy() for k, v in layer.buffers.items()} for layer in layers]
 
@@ -258,6 +282,8 @@ def _check_network_float64(
         net.compute_gradients(x, y)
         grads = [{k: g.copy() for k, g in layer.grads.items()} for layer in layers]
         for i, (layer, lg) in enumerate(zip(layers, grads, strict=True)):
+            if not layer.trainable:  # a frozen layer's weights are constants of the loss
+                continue
             for k, p in layer.params.items():
                 _compare(f"{i}.{layer.name}.{k}", objective, p, lg[k], eps, max_entries, rng, report)
         restore()

@@ -1,13 +1,15 @@
-"""The output head: how the last activation of a network meets its loss.
+"""Output heads: how each output of a model meets its loss.
 
-A :class:`Head` is chosen once, when the network is built (:func:`choose`), and answers the three questions
-the training step asks: what the loss sees, the gradient to send back into the layers, and the predictions.
+A head is chosen per output when a model gets its losses (:func:`choose`). It does not run layers (the graph
+executor does, :mod:`neuro.graph`); it answers three questions about one output: what the loss sees, the
+gradient to send back into the graph, and the predictions.
 
-- :class:`FusedHead`: the last activation is the one the loss fuses with (softmax with a cross-entropy,
-  sigmoid with binary cross-entropy), either as the activation of the output layer or as a standalone last
-  layer. The loss sees the pre-activation values z, the gradient ``dL/dz`` is the fused one
-  (``(softmax(z)·Σ T − T)/D``, the design note's ``(Ŷ − Y)/m``), and the predictions are the activation of z.
-  Nothing divides by Ŷ.
+- :class:`FusedHead`: the output's last activation is the one the loss fuses with (softmax with a
+  cross-entropy, sigmoid with binary cross-entropy), either as the activation of the output layer or as a
+  standalone activation layer, and nothing else reads that output. The head asks the executor to run that
+  node without its activation (mode ``"affine"``, or ``"skip"`` for a standalone activation), so the loss
+  sees the pre-activation values z; the gradient ``dL/dz`` is the fused one (``(softmax(z)·Σ T − T)/D``, the
+  design note's ``(Ŷ − Y)/m``), and the predictions are the activation of z. Nothing divides by Ŷ.
 - :class:`LinkHead`: the loss takes logits and applies its own link (SoftmaxCrossEntropy after a linear
   output): the loss sees the output, and the predictions are the link of it (probabilities).
 - :class:`PlainHead`: everything else: the loss sees the output, which is also the prediction.
@@ -15,56 +17,40 @@ the training step asks: what the loss sees, the gradient to send back into the l
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from neuro.layers.activated import ActivatedLayer
 from neuro.layers.activation import Activation
-from neuro.layers.base import Layer
 from neuro.losses import Loss
 
 
 class Head:
-    """Runs the layers of a network up to the loss and back.
+    """The loss of one output: what it sees, its gradient and the predictions.
 
-    The base class hands the loss the network's output ŷ and uses it as the prediction; subclasses change
-    what the loss sees, the predictions, and the gradient sent back.
+    The base class hands the loss the output ŷ and uses it as the prediction.
 
-    Gradient: the base head sends back the loss's ``loss.backward(out, y)``, its gradient with respect to
-    what it sees (dL/dŷ for a plain loss), and each layer's ``backward`` carries it on, in reverse order.
+    Gradient: the base head sends back ``loss.backward(out, y)``, the loss's gradient with respect to what it
+    sees (dL/dŷ for a plain loss), into the graph's backward.
 
     Args:
-        layers: the network's layers.
-        loss: its loss.
+        loss: the output's loss.
+
+    Attributes:
+        mode: how the executor runs the output's node: ``None`` (as it is), ``"affine"`` or ``"skip"``.
+        step: the index of that node in the graph's steps (``None`` when the head does not change it).
     """
 
-    def __init__(self, layers: Sequence[Layer], loss: Loss) -> None:
-        self.layers = list(layers)
+    mode: str | None = None
+
+    def __init__(self, loss: Loss) -> None:
         self.loss = loss
-
-    def forward(self, x: Any, training: bool, rng: Any = None) -> tuple[Any, Any, list[Any]]:
-        """Return ``(loss_input, predictions, contexts)`` for a batch.
-
-        Args:
-            x: input batch ``(N, ...)``.
-            training: run the layers in training mode (keep the contexts their backward needs).
-            rng: the random-number source of stochastic layers (dropout), passed to each layer.
-
-        Returns:
-            What the loss sees, the predictions, and one context per layer run (each ``None`` in
-            inference).
-        """
-        ctxs: list[Any] = []
-        for layer in self.layers:
-            x, ctx = layer.forward(x, training, rng)
-            ctxs.append(ctx)
-        return x, self.predictions(x), ctxs
+        self.step: int | None = None
 
     def predictions(self, out: Any) -> Any:
         """The predictions from what the loss sees.
 
         Args:
-            out: what the loss sees (the first item of :meth:`forward`'s result).
+            out: what the loss sees (the executor's value of the output).
 
         Returns:
             The predictions: ``out`` itself here.
@@ -83,25 +69,24 @@ class Head:
         """
         return self.loss.terms(out, y)
 
-    def backward(self, out: Any, pred: Any, y: Any, ctxs: list[Any]) -> None:
-        """Send the loss's gradient back through the layers, filling their ``grads``.
+    def gradient(self, out: Any, pred: Any, y: Any) -> Any:
+        """dL/d(what the loss sees), the 1/D of the mean included.
 
         Args:
-            out: what the loss saw (from :meth:`forward`).
-            pred: the predictions of :meth:`forward` (the fused head reuses them; others ignore them).
+            out: what the loss saw.
+            pred: the predictions (the fused head reuses them; others ignore them).
             y: the targets of the batch.
-            ctxs: the contexts of the training :meth:`forward`, one per layer run.
+
+        Returns:
+            The gradient, of the shape of ``out``.
         """
-        grad = self.loss.backward(out, y)
-        for layer, ctx in zip(reversed(self.layers), reversed(ctxs), strict=True):
-            grad = layer.backward(grad, ctx)
+        return self.loss.backward(out, y)
 
 
 class PlainHead(Head):
-    """The loss sees the network's output, which is also the prediction.
+    """The loss sees the model's output, which is also the prediction.
 
-    Gradient: dL/dŷ, the loss's :meth:`~neuro.losses.Loss.backward` of the output ŷ (1/m included), sent into
-    the last layer's backward.
+    Gradient: dL/dŷ, the loss's :meth:`~neuro.losses.Loss.backward` of the output ŷ (1/m included).
     """
 
 
@@ -111,7 +96,7 @@ class LinkHead(Head):
     The loss sees the output z (the logits); the predictions are ``loss.link(z)`` (probabilities).
 
     Gradient: the loss's gradient with respect to its logits, dL/dz = ``loss.backward(z, y)`` (for
-    SoftmaxCrossEntropy ``(softmax(z)·Σ_c T − T)/D``), sent into the last layer's backward.
+    SoftmaxCrossEntropy ``(softmax(z)·Σ_c T − T)/D``).
     """
 
     def predictions(self, out: Any) -> Any:
@@ -119,37 +104,28 @@ class LinkHead(Head):
 
 
 class FusedHead(Head):
-    """The last activation is fused with the loss: the loss sees its input z and sends back dL/dz.
+    """The output's activation is fused with the loss: the loss sees its input z and sends back dL/dz.
 
     The activation is either the output layer's own (an :class:`~neuro.layers.activated.ActivatedLayer`,
-    whose affine part then runs alone) or a standalone last :class:`~neuro.layers.activation.Activation`
-    layer (which is skipped). The predictions are the activation of z; nothing divides by Ŷ.
+    whose node then runs its affine part alone: mode ``"affine"``) or a standalone
+    :class:`~neuro.layers.activation.Activation` layer (passed over: mode ``"skip"``). The predictions are the
+    activation of z; nothing divides by Ŷ.
 
     Gradient: the fused dL/dz = ``loss.backward_logits(z, y, ŷ)``: (softmax(z)·Σ_c T − T)/D for softmax with
     a cross-entropy (the design note's (Ŷ − Y)/m for one-hot targets), (σ(z) − y)/m for sigmoid with binary
-    cross-entropy; it enters the output layer's ``affine_backward`` (or the layer before a standalone
-    activation).
+    cross-entropy.
 
     Args:
-        layers: the network's layers; the last is the fused activation or ends in it.
-        loss: a loss whose ``fused_activation`` is that activation.
+        loss: a loss whose ``fused_activation`` is the activation.
+        layer: the output layer (an ActivatedLayer or the Activation).
+        step: the index of its node in the graph's steps.
     """
 
-    def __init__(self, layers: Sequence[Layer], loss: Loss) -> None:
-        super().__init__(layers, loss)
-        last = self.layers[-1]
-        self.activation = last.activation if isinstance(last, ActivatedLayer) else last
-        self.body = self.layers[:-1] if isinstance(last, Activation) else self.layers
-
-    def forward(self, x: Any, training: bool, rng: Any = None) -> tuple[Any, Any, list[Any]]:
-        ctxs: list[Any] = []
-        for layer in self.body[:-1] if self.body is self.layers else self.body:
-            x, ctx = layer.forward(x, training, rng)
-            ctxs.append(ctx)
-        if self.body is self.layers:  # the output layer's affine part; its activation is the loss's
-            x, ctx = self.layers[-1].affine_forward(x, training)
-            ctxs.append(ctx)
-        return x, self.predictions(x), ctxs
+    def __init__(self, loss: Loss, layer: Any, step: int) -> None:
+        super().__init__(loss)
+        self.activation = layer.activation if isinstance(layer, ActivatedLayer) else layer
+        self.mode = "affine" if isinstance(layer, ActivatedLayer) else "skip"
+        self.step = step
 
     def predictions(self, z: Any) -> Any:
         return self.activation(z)
@@ -157,40 +133,32 @@ class FusedHead(Head):
     def terms(self, z: Any, y: Any) -> tuple[Any, Any]:
         return self.loss.terms_logits(z, y)
 
-    def backward(self, z: Any, pred: Any, y: Any, ctxs: list[Any]) -> None:
-        grad = self.loss.backward_logits(z, y, pred)
-        layers = self.body
-        if self.body is self.layers:
-            grad = self.layers[-1].affine_backward(grad, ctxs[-1])
-            layers, ctxs = self.layers[:-1], ctxs[:-1]
-        for layer, ctx in zip(reversed(layers), reversed(ctxs), strict=True):
-            grad = layer.backward(grad, ctx)
+    def gradient(self, z: Any, pred: Any, y: Any) -> Any:
+        return self.loss.backward_logits(z, y, pred)
 
 
-def choose(layers: Sequence[Layer], loss: Loss) -> Head:
-    """Pick the head for a network's layers and loss (see the module docstring).
+def choose(graph: Any, output: int, loss: Loss) -> Head:
+    """Pick the head of one output of a graph (see the module docstring).
 
-    :class:`FusedHead` when the loss fuses with the last activation (a standalone activation layer after at
-    least one other layer, or the activation of the output layer), else :class:`LinkHead` for a loss that
-    takes logits, else :class:`PlainHead`.
+    :class:`FusedHead` when the loss fuses with the activation that ends the output and nothing else reads
+    that output; else :class:`LinkHead` for a loss that takes logits; else :class:`PlainHead`.
 
     Args:
-        layers: the network's layers, in order.
-        loss: the network's loss.
+        graph: the model's :class:`~neuro.graph.Graph`.
+        output: the index of the output.
+        loss: that output's loss.
 
     Returns:
-        A new head over ``layers`` and ``loss``.
-
-    Raises:
-        ValueError: for a network without layers.
+        A new head.
     """
-    if not layers:
-        raise ValueError("the network has no layers; add some with add()")
-    last = layers[-1]
+    tensor = graph.outputs[output]
+    step = graph.step_of(tensor)
     fused = loss.fused_activation
-    if fused is not None:
-        if isinstance(last, Activation) and last.key == fused and len(layers) > 1:
-            return FusedHead(layers, loss)
-        if isinstance(last, ActivatedLayer) and last.activation.key == fused:
-            return FusedHead(layers, loss)
-    return LinkHead(layers, loss) if loss.takes_logits else PlainHead(layers, loss)
+    if fused is not None and step is not None and graph.consumers(tensor) == 1:
+        layer = graph.steps[step].layer
+        if not graph.steps[step].multi_out:
+            if isinstance(layer, Activation) and layer.key == fused:
+                return FusedHead(loss, layer, step)
+            if isinstance(layer, ActivatedLayer) and layer.activation.key == fused:
+                return FusedHead(loss, layer, step)
+    return LinkHead(loss) if loss.takes_logits else PlainHead(loss)

@@ -3,18 +3,24 @@
 The layout (format ``"neuro-network"``, version :data:`FORMAT_VERSION`; ``docs/file-format.md`` describes it
 for other tools):
 
-- file attributes ``format``, ``format_version``, ``config`` (JSON: input shape, dtype, seed, loss,
-  optimizer, regularizer, class names, scalers and the layers, each ``{"class": name, "config": {...}}``) and
-  ``rng_state`` (JSON: the state of the network's NumPy generator);
-- ``layers/<i>/params/<name>`` and ``layers/<i>/buffers/<name>``: every layer's arrays;
+- file attributes ``format``, ``format_version``, ``config`` (JSON: the model's class, dtype, seed, losses,
+  optimizer, regularizer, class names, scalers, the layers, each ``{"class": name, "config": {...}}``, and
+  the graph: which layer each node calls on which tensors) and ``rng_state`` (JSON: the state of the
+  model's NumPy generator);
+- ``layers/<i>/params/<name>`` and ``layers/<i>/buffers/<name>``: the arrays of every layer that holds
+  arrays, in graph order (nested models opened up);
 - ``optimizer`` with attributes ``iterations`` and ``n_slots`` and datasets ``optimizer/slots/<j>/<name>``.
+
+Versions 1 (neuro 0.1) and 2 (neuro 0.2) described a chain of layers; they are read as a chain.
 
 Loading builds objects only through neuro's registry (and the ``custom_objects`` a caller passes): nothing in
 a file is ever executed or unpickled. It is safe for a file from a stranger: before any array is read, every
 object of the file is audited (:mod:`neuro._h5safe`: no links, external storage, virtual datasets or unknown
 filters, so nothing outside the file is ever opened; bounded sizes); the JSON config is size- and
-depth-limited and validated, and each layer's parameter shapes are compared with the shapes the file
-declares *before* anything is allocated, so memory use is bounded by the file's own size. Values are
+depth-limited and validated; the graph is checked before anything is built (references to inputs and
+earlier nodes only, so no cycle; every input used and every node feeding an output; shapes that agree at
+every call, merges included; bounded counts) and each layer's parameter shapes are compared with the shapes
+the file declares *before* anything is allocated, so memory use is bounded by the file's own size. Values are
 checked too (finite weights and optimizer state, non-negative variances and counters). Every problem with a
 file's contents raises :class:`~neuro.errors.ModelFileError` naming the file and the place in it; a missing
 file or a folder raise ``FileNotFoundError`` / ``IsADirectoryError``.
@@ -40,10 +46,11 @@ from neuro.errors import ModelFileError
 from neuro.layers.base import Layer
 
 FORMAT = "neuro-network"
-#: The version this neuro writes. Version 1 (neuro 0.1) is read through :func:`_migrate_v1`.
-FORMAT_VERSION = 2
+#: The version this neuro writes. Versions 1 (neuro 0.1) and 2 (neuro 0.2) are read through
+#: :func:`_migrate_v1` and :func:`_migrate_v2`.
+FORMAT_VERSION = 3
 
-_TOP_KEYS = {
+_V2_KEYS = {
     "input_shape",
     "dtype",
     "seed",
@@ -55,6 +62,22 @@ _TOP_KEYS = {
     "input_scaler",
     "output_scaler",
 }
+_TOP_KEYS = {
+    "model",
+    "name",
+    "dtype",
+    "seed",
+    "loss",
+    "loss_weights",
+    "optimizer",
+    "regularizer",
+    "class_names",
+    "layers",
+    "graph",
+    "outputs",
+    "input_scaler",
+    "output_scaler",
+}
 MAX_LAYERS = 10_000
 #: Each axis of an input shape is at most this large (the arrays that follow are bounded by the file anyway).
 MAX_DIM = 1 << 31
@@ -62,44 +85,80 @@ MAX_DIM = 1 << 31
 
 # -- saving ------------------------------------------------------------------------------------------------
 def network_config(network: Any) -> dict[str, Any]:
-    """The JSON description of a network (no arrays): what :func:`save` writes as the ``config`` attribute.
+    """The JSON description of a model (no arrays): what :func:`save` writes as the ``config`` attribute.
 
     Args:
-        network: a :class:`~neuro.models.Network`.
+        network: a :class:`~neuro.models.Model` (a :class:`~neuro.models.Network` included).
 
     Returns:
-        A dict of plain JSON values: input shape, dtype, seed, loss, optimizer, regularizer, class names,
-        scalers and the layers, each object as ``{"class": name, "config": {...}}``.
+        A dict of plain JSON values: the model's class and name, dtype, seed, losses, loss weights,
+        optimizer, regularizer, class names, scalers, the layers (each ``{"class": name, "config": {...}}``)
+        and the graph (:func:`neuro.graph.graph_config`).
 
     Raises:
         TypeError: when the optimizer's learning rate is a plain function (not a saveable schedule).
+        ValueError: when a layer is shared between a nested model and the outer graph (not saveable).
     """
-    lr = network.optimizer.learning_rate
+    from neuro.graph import graph_config
+
+    opt = network.optimizer
+    lr = getattr(opt, "learning_rate", None)
     if callable(lr) and not hasattr(lr, "get_config"):
         raise TypeError(
             "optimizer learning_rate must be a number or a neuro.schedules schedule to be saved, "
             f"got {type(lr).__name__}"
         )
+    _check_leaves_saveable(network)
     names = network.class_names
+    losses = [registry.serialize(loss) for loss in network.losses]
+    weights = list(network.loss_weights_list)
     return {
-        "input_shape": list(network.input_shape),
+        "model": type(network).__name__,
+        "name": network.name,
         "dtype": np.dtype(network.dtype).name,
         "seed": network.seed,
-        "loss": registry.serialize(network.loss),
-        "optimizer": registry.serialize(network.optimizer),
+        "loss": None if not losses else (losses[0] if len(losses) == 1 else losses),
+        "loss_weights": None if all(w == 1.0 for w in weights) else weights,
+        "optimizer": None if opt is None else registry.serialize(opt),
         "regularizer": None if network.regularizer is None else registry.serialize(network.regularizer),
         "class_names": None if names is None else [str(c) for c in names],
         "input_scaler": None if network.input_scaler is None else network.input_scaler.get_config(),
         "output_scaler": None if network.output_scaler is None else network.output_scaler.get_config(),
         "layers": [registry.serialize(layer) for layer in network.layers],
+        "graph": graph_config(network.graph, network.layers),
+        "outputs": {"kind": network._output_kind, "keys": network._output_keys},
     }
+
+
+def _check_leaves_saveable(network: Any) -> None:
+    from neuro.graph import Functional
+
+    count = 0
+
+    def walk(layers: Any) -> None:
+        nonlocal count
+        for layer in layers:
+            if isinstance(layer, Functional):
+                walk(layer.graph.layers)
+            else:
+                count += 1
+
+    walk(network.layers)
+    if count != len(network.leaf_layers()):
+        raise ValueError(
+            "a layer is used both inside a nested model and outside it (or in two nested models); such a "
+            "model cannot be saved: call the layer in one place only"
+        )
 
 
 def save(network: Any, path: str | os.PathLike) -> None:
     """Write ``network`` to the HDF5 file ``path``, replacing it atomically if it exists.
 
+    The file holds one step's state: it is taken under the model's step lock, so a save from another thread
+    while ``fit`` runs writes the weights, buffers, optimizer state and generator state of one step.
+
     Args:
-        network: a :class:`~neuro.models.Network` (on any device).
+        network: a :class:`~neuro.models.Model` (on any device).
         path: file name (``.h5`` by convention); a symlink is followed and stays a symlink.
 
     Raises:
@@ -107,16 +166,19 @@ def save(network: Any, path: str | os.PathLike) -> None:
         FileNotFoundError, PermissionError, IsADirectoryError: for a missing or read-only folder, a
             write-protected file or a folder at ``path`` (naming ``path``).
     """
-    config = network_config(network)
-    opt_state = network.optimizer.get_state()
-    arrays = [
-        (
-            {k: backend.to_numpy(v) for k, v in layer.params.items()},
-            {k: backend.to_numpy(v) for k, v in layer.buffers.items()},
+    with network._lock:  # one step's state, whatever other threads do
+        config = network_config(network)
+        opt_state = (
+            network.optimizer.get_state() if network.optimizer is not None else {"iterations": 0, "slots": []}
         )
-        for layer in network.layers
-    ]
-    rng_state = json.dumps(network.rng.bit_generator.state)
+        arrays = [
+            (
+                {k: np.array(backend.to_numpy(v)) for k, v in layer.params.items()},
+                {k: np.array(backend.to_numpy(v)) for k, v in layer.buffers.items()},
+            )
+            for layer in network.leaf_layers()
+        ]
+        rng_state = json.dumps(network.rng.bit_generator.state)
 
     def write(tmp: str) -> None:
         import h5py  # imported on first use: keeps `import neuro` fast
@@ -152,17 +214,19 @@ def load(
     device: str = "numpy",
     network_class: type | None = None,
 ) -> Any:
-    """Read a network written by :func:`save`.
+    """Read a model written by :func:`save`.
 
     Args:
         path: the HDF5 file.
-        custom_objects: user-written classes (layers, activations, losses…) by class name, for networks
+        custom_objects: user-written classes (layers, activations, losses…) by class name, for models
             that use classes not registered with :func:`neuro.register`.
-        device: the device to put the network on.
-        network_class: the class to build (``Network`` by default, found through the registry).
+        device: the device to put the model on.
+        network_class: the class the file must hold (``Network`` or ``Model``); ``None`` takes the file's
+            (a chain saved by a ``Network`` loads as a ``Network``). ``Network.load`` of a graph that is not
+            a chain is refused.
 
     Returns:
-        A network with the saved weights, optimizer state and generator state.
+        A model with the saved weights, optimizer state and generator state.
 
     Raises:
         ModelFileError: for any problem with the file's contents (the message names the file and the place).
@@ -170,7 +234,6 @@ def load(
         IsADirectoryError: when ``path`` is a folder.
     """
     xp = backend.get_device(device)  # a bad device name fails before the file is opened
-    cls = network_class or registry.get_class("model", "Network")
     custom = _check_custom_objects(custom_objects)
     with h5s.open_model_file(path) as f:
         h5s.audit(f, path)
@@ -192,8 +255,12 @@ def load(
         if version == 1:
             with _config_error(path, "config"):
                 config = _migrate_v1(config)
+        if version <= 2:
+            _check_v2_config(config, path)
+            with _config_error(path, "config"):
+                config = _migrate_v2(config)
         _check_config(config, path)
-        net = _build(config, f, path, cls, custom)
+        net = _build(config, f, path, network_class, custom)
         rng_state = h5s.read_json_attr(f, "rng_state", path, max_bytes=4096)
         with _config_error(path, "rng_state"):
             if not isinstance(rng_state, dict) or rng_state.get("bit_generator") != "PCG64":
@@ -232,11 +299,24 @@ def _fail(path: Any, where: str, problem: str) -> ModelFileError:
     return ModelFileError(path, where, problem)
 
 
-def _check_config(config: Any, path: Any) -> None:
-    """Types, ranges and known keys of the top level, before anything is built."""
+def _check_spec_list(items: Any, path: Any, where: str) -> None:
+    if not isinstance(items, list) or len(items) > MAX_LAYERS:
+        raise _fail(path, where, f"must be a list of at most {MAX_LAYERS} layers")
+    for i, spec in enumerate(items):
+        if (
+            not isinstance(spec, dict)
+            or set(spec) != {"class", "config"}
+            or not isinstance(spec["class"], str)
+            or not isinstance(spec["config"], dict)
+        ):
+            raise _fail(path, f"{where}[{i}]", "must be {'class': name, 'config': {...}}")
+
+
+def _check_v2_config(config: Any, path: Any) -> None:
+    """Types, ranges and known keys of a version 1 or 2 config (a chain), before it is migrated."""
     if not isinstance(config, dict):
         raise _fail(path, "config", f"must be a JSON object, got {type(config).__name__}")
-    extra = set(config) - _TOP_KEYS
+    extra = set(config) - _V2_KEYS
     if extra:
         raise _fail(path, "config", f"has unknown keys {sorted(extra)}")
     missing = {"input_shape", "loss", "optimizer", "layers"} - set(config)
@@ -249,25 +329,52 @@ def _check_config(config: Any, path: Any) -> None:
         or not all(type(d) is int and 1 <= d <= MAX_DIM for d in shape)
     ):
         raise _fail(path, "config.input_shape", f"must be a list of 1 to 8 positive integers, got {shape!r}")
+    _check_spec_list(config["layers"], path, "config.layers")
+
+
+def _check_config(config: Any, path: Any) -> None:
+    """Types, ranges and known keys of the top level, before anything is built."""
+    if not isinstance(config, dict):
+        raise _fail(path, "config", f"must be a JSON object, got {type(config).__name__}")
+    extra = set(config) - _TOP_KEYS
+    if extra:
+        raise _fail(path, "config", f"has unknown keys {sorted(extra)}")
+    missing = {"model", "layers", "graph"} - set(config)
+    if missing:
+        raise _fail(path, "config", f"lacks the keys {sorted(missing)}")
+    if config["model"] not in ("Network", "Model"):
+        raise _fail(path, "config.model", f"must be 'Network' or 'Model', got {str(config['model'])[:80]!r}")
     if config.get("dtype", "float32") not in ("float32", "float64"):
         raise _fail(path, "config.dtype", f"must be 'float32' or 'float64', got {config.get('dtype')!r}")
     seed = config.get("seed")
     if seed is not None and (type(seed) is not int or not 0 <= seed < 2**128):
         raise _fail(path, "config.seed", f"must be null or a non-negative integer, got {seed!r}")
-    layers = config["layers"]
-    if not isinstance(layers, list) or len(layers) > MAX_LAYERS:
-        raise _fail(path, "config.layers", f"must be a list of at most {MAX_LAYERS} layers")
-    for i, spec in enumerate(layers):
-        if (
-            not isinstance(spec, dict)
-            or set(spec) != {"class", "config"}
-            or not isinstance(spec["class"], str)
-            or not isinstance(spec["config"], dict)
-        ):
-            raise _fail(path, f"config.layers[{i}]", "must be {'class': name, 'config': {...}}")
+    name = config.get("name")
+    if name is not None and (not isinstance(name, str) or len(name) > 200):
+        raise _fail(path, "config.name", "must be null or a string of at most 200 characters")
+    _check_spec_list(config["layers"], path, "config.layers")
     for key in ("input_scaler", "output_scaler"):
         if config.get(key) is not None and not isinstance(config[key], dict):
             raise _fail(path, f"config.{key}", "must be null or an object")
+    weights = config.get("loss_weights")
+    if weights is not None and (
+        not isinstance(weights, list)
+        or not all(type(w) in (int, float) and 0 <= w < float("inf") for w in weights)
+    ):
+        raise _fail(path, "config.loss_weights", "must be null or a list of finite numbers >= 0")
+    outs = config.get("outputs", {"kind": "single", "keys": None})
+    if (
+        not isinstance(outs, dict)
+        or set(outs) != {"kind", "keys"}
+        or outs["kind"] not in ("single", "list", "dict")
+        or (
+            outs["keys"] is not None
+            and (not isinstance(outs["keys"], list) or not all(isinstance(k, str) for k in outs["keys"]))
+        )
+    ):
+        raise _fail(
+            path, "config.outputs", "must be {'kind': 'single' | 'list' | 'dict', 'keys': null or names}"
+        )
 
 
 def _object(family: str, spec: Any, path: Any, where: str, base: type) -> Any:
@@ -292,61 +399,111 @@ def _object(family: str, spec: Any, path: Any, where: str, base: type) -> Any:
         return cls.from_config(spec["config"])
 
 
-def _build(config: dict, f: Any, path: Any, cls: type, custom: dict[str, type]) -> Any:
+def _build(config: dict, f: Any, path: Any, cls: type | None, custom: dict[str, type]) -> Any:
     with registry.custom_objects(custom):
-        return _build_network(config, f, path, cls)
+        return _build_model(config, f, path, cls)
 
 
-def _build_network(config: dict, f: Any, path: Any, cls: type) -> Any:
+def _build_model(config: dict, f: Any, path: Any, want: type | None) -> Any:
     from neuro import losses, optimizers, regularizers
+    from neuro.graph import build_layers, graph_from_config, leaf_layers
 
+    Model = registry.get_class("model", "Model")  # noqa: N806 - through the registry: io sits below models
+    Network = registry.get_class("model", "Network")  # noqa: N806
+    kind = config["model"]
+    if want is not None and want is not Model and not (kind == "Network" and issubclass(want, Network)):
+        raise _fail(
+            path,
+            "config.model",
+            f"holds a {kind} (a graph), which {want.__name__}.load cannot read; use neuro.Model.load",
+        )
     dtype = config.get("dtype", "float32")
-    loss = _object("loss", config["loss"], path, "config.loss", losses.Loss)
-    opt = _object("optimizer", config["optimizer"], path, "config.optimizer", optimizers.Optimizer)
+    loss_spec = config.get("loss")
+    loss_list = loss_spec if isinstance(loss_spec, list) else ([] if loss_spec is None else [loss_spec])
+    loss_objs = [
+        _object(
+            "loss",
+            spec,
+            path,
+            f"config.loss[{i}]" if isinstance(loss_spec, list) else "config.loss",
+            losses.Loss,
+        )
+        for i, spec in enumerate(loss_list)
+    ]
+    opt = None
+    if config.get("optimizer") is not None:
+        opt = _object("optimizer", config["optimizer"], path, "config.optimizer", optimizers.Optimizer)
     reg = None
     if config.get("regularizer") is not None:
         reg = _object(
             "regularizer", config["regularizer"], path, "config.regularizer", regularizers.Regularizer
         )
-    with backend.dtype_scope(dtype), _config_error(path, "config"):
-        net = cls(tuple(config["input_shape"]), loss, opt, reg, seed=config.get("seed"))
+    layers = [
+        _object("layer", spec, path, f"config.layers[{i}] ({spec['class']})", Layer)
+        for i, spec in enumerate(config["layers"])
+    ]
+    with _config_error(path, "config.graph"):
+        graph = graph_from_config(config["graph"], layers)  # shapes checked at every call; nothing allocated
+        leaves = leaf_layers(graph.layers)
+    # every array the file must hold, from the layers' own specs, before anything is allocated
     layer_group = h5s.get_group(f, "layers", path)
-    h5s.check_no_extra(layer_group, [str(i) for i in range(len(config["layers"]))], path)
-    shape = net.input_shape
-    pending = []
-    for i, spec in enumerate(config["layers"]):
-        where = f"config.layers[{i}] ({spec['class']})"
-        layer = _object("layer", spec, path, where, Layer)
-        with _config_error(path, where):
-            out = tuple(layer.compute_output_shape(shape))
+    h5s.check_no_extra(layer_group, [str(i) for i in range(len(leaves))], path)
+    first_shapes = _first_input_shapes(graph)
+    for i, layer in enumerate(leaves):
+        shape = first_shapes[id(layer)]
+        with _config_error(path, f"layer {layer.name!r} ({type(layer).__name__})"):
             expected = {
                 "params": {k: tuple(s) for k, (s, _) in layer.param_specs(shape).items()},
                 "buffers": {k: tuple(s) for k, (s, _) in layer.buffer_specs(shape).items()},
             }
         g = h5s.get_group(layer_group, str(i), path)
         h5s.check_no_extra(g, ("params", "buffers"), path)
-        for kind, shapes in expected.items():
-            sub = h5s.get_group(g, kind, path)
+        for store, shapes in expected.items():
+            sub = h5s.get_group(g, store, path)
             h5s.check_no_extra(sub, shapes, path)
             for k, s in shapes.items():
                 declared, _ = h5s.array_info(sub, k, path)
                 if declared != s:
                     raise _fail(
                         path,
-                        f"layers/{i}/{kind}/{k}",
-                        f"must have shape {s} for {spec['class']} after input shape {shape}, got {declared}",
+                        f"layers/{i}/{store}/{k}",
+                        f"must have shape {s} for {type(layer).__name__} {layer.name!r} after input shape "
+                        f"{shape}, got {declared}",
                     )
-        pending.append(layer)
-        shape = out
     # every shape is known to match the file: now build (allocations bounded by the file's size)
-    for i, layer in enumerate(pending):
-        with _config_error(path, f"config.layers[{i}]"):
-            net._append(layer, initialize=False)
-        for kind, store in (("params", layer.params), ("buffers", layer.buffers)):
+    outs = config.get("outputs") or {"kind": "single", "keys": None}
+    with backend.dtype_scope(dtype), _config_error(path, "config"):
+        if kind == "Network":
+            net: Any = _chain(graph, config, want or Network)
+        else:
+            net = (want or Model).__new__(want or Model)
+            net._setup(config.get("seed"), "numpy", config.get("name"))
+            net._input_kind = "single" if len(graph.inputs) == 1 else "list"
+            net._output_kind = outs["kind"]
+            net._output_keys = outs["keys"]
+            if outs["keys"] is not None and len(outs["keys"]) != len(graph.outputs):
+                raise ValueError(f"outputs.keys must name the {len(graph.outputs)} outputs")
+            net._graph = graph
+            build_layers(graph, net.rng, net.dtype, net.xp, initialize=False)
+        if loss_objs or opt is not None:
+            if len(loss_objs) not in (1, len(graph.outputs)):
+                raise ValueError(
+                    f"loss must be one spec or a list of {len(graph.outputs)}, got {len(loss_objs)}"
+                )
+            net.compile(
+                loss_objs if len(loss_objs) > 1 else loss_objs[0],
+                opt,
+                reg,
+                loss_weights=config.get("loss_weights"),
+            )
+        else:
+            net.regularizer = reg
+    for i, layer in enumerate(leaves):
+        for store_name, store in (("params", layer.params), ("buffers", layer.buffers)):
             for k in store:
                 arr = h5s.read_array(
                     f,
-                    f"layers/{i}/{kind}/{k}",
+                    f"layers/{i}/{store_name}/{k}",
                     path,
                     shape=tuple(store[k].shape),
                     nonneg=(k == "running_var"),
@@ -355,7 +512,8 @@ def _build_network(config: dict, f: Any, path: Any, cls: type) -> Any:
     _load_optimizer(net, f, path)
     names = config.get("class_names")
     if names is not None:
-        width = int(np.prod(net.output_shape))
+        shapes = net.output_shapes
+        width = int(np.prod(shapes[0])) if len(shapes) == 1 else -1
         if (
             not isinstance(names, list)
             or not all(isinstance(c, str) for c in names)
@@ -372,12 +530,59 @@ def _build_network(config: dict, f: Any, path: Any, cls: type) -> Any:
     return net
 
 
+def _first_input_shapes(graph: Any) -> dict[int, Any]:
+    """The input shape of each leaf layer's first call (what its arrays are built for)."""
+    from neuro.graph import Functional
+
+    out: dict[int, Any] = {}
+
+    def walk(g: Any) -> None:
+        for node in g.nodes:
+            if isinstance(node.layer, Functional):
+                walk(node.layer.graph)
+            elif id(node.layer) not in out:
+                out[id(node.layer)] = node.input_shape
+
+    walk(graph)
+    return out
+
+
+def _chain(graph: Any, config: dict, cls: type) -> Any:
+    """A Network from a graph that must be a chain (one input, each node on the previous one's output)."""
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise ValueError("a Network has one input and one output")
+    prev = graph.inputs[0]
+    for j, node in enumerate(graph.nodes):
+        if (
+            len(node.inbound) != 1
+            or node.inbound[0] is not prev
+            or node.multi_input
+            or len(node.outputs) != 1
+        ):
+            raise ValueError(f"a Network is a chain; node {j} does not take the previous node's output")
+        prev = node.outputs[0]
+    if prev is not graph.outputs[0]:
+        raise ValueError("a Network's output is its last layer's")
+    if len({id(n.layer) for n in graph.nodes}) != len(graph.nodes):
+        raise ValueError("a Network calls each layer once")
+    net = cls(graph.input_shapes[0], seed=config.get("seed"), name=config.get("name"))
+    for node in graph.nodes:
+        layer = node.layer
+        layer._nodes.clear()  # the chain calls it again on its own input
+        net._append(layer, initialize=False)
+    return net
+
+
 def _load_optimizer(net: Any, f: Any, path: Any) -> None:
     opt = h5s.get_group(f, "optimizer", path)
     h5s.check_no_extra(opt, ("slots",), path, expected_attrs=("iterations", "n_slots"))
     iterations = h5s.read_scalar_attr(opt, "iterations", path, "int", min_value=0, max_value=2**62)
     n_params = len(net.params)
     n_slots = h5s.read_scalar_attr(opt, "n_slots", path, "int", min_value=0, max_value=n_params)
+    if net.optimizer is None:
+        if iterations or n_slots:
+            raise _fail(path, "optimizer", "holds optimizer state but the config has no optimizer")
+        return
     names = net.optimizer.slot_names()
     if n_slots not in (0, n_params):
         raise _fail(
@@ -396,6 +601,31 @@ def _load_optimizer(net: Any, f: Any, path: Any) -> None:
         slots.append({k: h5s.read_array(g, k, path, shape=tuple(p.shape)) for k in names})
     with _config_error(path, "optimizer"):
         net.optimizer.set_state({"iterations": iterations, "slots": slots}, net.params)
+
+
+# -- version 2 (neuro 0.2) -----------------------------------------------------------------------------------
+def _migrate_v2(config: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 described a chain: an input shape and the layers in order. Layer names that were the
+    default (the lower-cased class name) become default again, so a chain of two Dense layers loads with
+    the unique names ``dense`` and ``dense_1``."""
+    layers = []
+    for spec in config["layers"]:
+        cfg = dict(spec["config"])
+        if cfg.get("name") == registry.normalize(spec["class"]) or cfg.get("name") == spec["class"].lower():
+            cfg.pop("name")
+        layers.append({"class": spec["class"], "config": cfg})
+    nodes = [
+        {"layer": i, "inbound": [["input", 0]] if i == 0 else [["node", i - 1, 0]], "list": False}
+        for i in range(len(layers))
+    ]
+    graph = {
+        "inputs": [{"name": "input", "shape": list(config["input_shape"]), "dtype": "float"}],
+        "nodes": nodes,
+        "outputs": [["node", len(layers) - 1, 0] if layers else ["input", 0]],
+    }
+    out = {k: v for k, v in config.items() if k != "input_shape"}
+    out.update(model="Network", layers=layers, graph=graph)
+    return out
 
 
 # -- version 1 (neuro 0.1) -----------------------------------------------------------------------------------

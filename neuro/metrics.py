@@ -31,6 +31,7 @@ sigmoid outputs), ``"top_k_accuracy"``/``"top_k"`` (top5_accuracy, k = 5),
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 import re
@@ -147,6 +148,35 @@ class Metric:
         self.update(y_pred, y_true)
         return self.result()
 
+    def state(self) -> Any:
+        """What the metric has seen, as host values (picklable), for :meth:`merge`.
+
+        Returns:
+            The state; ``None`` before the first batch.
+
+        Raises:
+            TypeError: for a metric that cannot be merged (a subclass that does not say how).
+        """
+        raise TypeError(
+            f"metric {type(self).__name__} cannot be merged over processes: it defines no state() and merge()"
+        )
+
+    def merge(self, states: list[Any]) -> Metric:
+        """A copy of this metric holding what every state in ``states`` saw, merged in order.
+
+        Distributed training merges the ranks' metrics with it, so that the result is the metric of the
+        global data, exactly.
+
+        Args:
+            states: results of :meth:`state` (of metrics of this kind), in rank order.
+
+        Returns:
+            A new metric (this one is not changed).
+        """
+        raise TypeError(
+            f"metric {type(self).__name__} cannot be merged over processes: it defines no state() and merge()"
+        )
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
@@ -173,6 +203,15 @@ class Accuracy(Metric):
 
     def result(self) -> float:
         return float(backend.to_numpy(self.correct)) / self.count if self.count else 0.0
+
+    def state(self) -> tuple[int, int]:
+        return int(backend.to_numpy(self.correct)), int(self.count)
+
+    def merge(self, states: list[Any]) -> Accuracy:
+        out = copy.copy(self)
+        out.correct = sum(st[0] for st in states)
+        out.count = sum(st[1] for st in states)
+        return out
 
 
 class BinaryAccuracy(Accuracy):
@@ -264,6 +303,17 @@ class _ConfusionMetric(Metric):
         predicted = m.sum(axis=0).astype(np.float64)
         actual = m.sum(axis=1).astype(np.float64)
         return tp, predicted, actual, (predicted + actual) > 0
+
+    def state(self) -> np.ndarray | None:
+        return None if self.matrix is None else np.asarray(backend.to_numpy(self.matrix))
+
+    def merge(self, states: list[Any]) -> _ConfusionMetric:
+        present = [st for st in states if st is not None]
+        if any(st.shape != present[0].shape for st in present):
+            raise ValueError(f"the processes saw different numbers of classes for {self.name}")
+        out = copy.copy(self)
+        out.matrix = sum(present[1:], present[0].copy()) if present else None
+        return out
 
     @staticmethod
     def _macro(numerator: np.ndarray, denominator: np.ndarray, present: np.ndarray) -> float:
@@ -362,6 +412,17 @@ class _ErrorSum(Metric):
     def result(self) -> float:
         return float(backend.to_numpy(self.total)) / self.count if self.count else 0.0
 
+    def state(self) -> tuple[float, int]:
+        return float(backend.to_numpy(self.total)), int(self.count)
+
+    def merge(self, states: list[Any]) -> _ErrorSum:
+        out = copy.copy(self)
+        total = states[0][0]
+        for st in states[1:]:
+            total = total + st[0]  # in rank order
+        out.total, out.count = total, sum(st[1] for st in states)
+        return out
+
 
 class MeanAbsoluteError(_ErrorSum):
     """Mean absolute error ``Σ|ŷ − y| / (N·D)`` over all N samples and D outputs.
@@ -432,20 +493,40 @@ class R2Score(Metric):
         mean_b = t.mean(axis=0)
         m2_b = ((t - mean_b) ** 2).sum(axis=0)
         ss_res_b = ((t - p) ** 2).sum(axis=0)
-        if self.mean is None:
-            self.count, self.mean, self.m2, self.ss_res = n_b, mean_b, m2_b, ss_res_b
-            return
-        if mean_b.shape != self.mean.shape:
+        if self.mean is not None and mean_b.shape != self.mean.shape:
             raise ValueError(
                 f"y_pred must have {self.mean.shape[0]} outputs like the earlier batches, "
                 f"got {mean_b.shape[0]}"
             )
+        self._add(n_b, mean_b, m2_b, ss_res_b)
+
+    def _add(self, n_b: int, mean_b: Any, m2_b: Any, ss_res_b: Any) -> None:
+        """Merge a part's count, mean, centred sum of squares and residual sum (Chan et al.)."""
+        if self.mean is None:
+            self.count, self.mean, self.m2, self.ss_res = n_b, mean_b, m2_b, ss_res_b
+            return
         n = self.count + n_b
         delta = mean_b - self.mean
         self.m2 = self.m2 + m2_b + delta * delta * (self.count * n_b / n)
         self.mean = self.mean + delta * (n_b / n)
         self.ss_res = self.ss_res + ss_res_b
         self.count = n
+
+    def state(self) -> tuple[Any, ...] | None:
+        if self.mean is None:
+            return None
+        return (
+            self.count,
+            *(np.asarray(backend.to_numpy(a), dtype=np.float64) for a in (self.mean, self.m2, self.ss_res)),
+        )
+
+    def merge(self, states: list[Any]) -> R2Score:
+        out = copy.copy(self)
+        out.reset()
+        for st in states:
+            if st is not None:
+                out._add(*st)
+        return out
 
     def result(self) -> float:
         if self.count < 2:

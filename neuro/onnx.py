@@ -1,9 +1,12 @@
-"""Export a :class:`~neuro.models.Network` to ONNX, as an inference graph (optional extra ``neuro[onnx]``).
+"""Export a model to ONNX, as an inference graph (optional extra ``neuro[onnx]``).
 
-The graph computes what :meth:`Network.predict <neuro.models.Network.predict>` computes: one input named
-``"input"`` of shape ``(N, *network.input_shape)`` (``N`` symbolic) and one output named ``"output"`` of
-shape ``(N, *network.output_shape)``, both in the network's dtype (float32 or float64). Images stay
-channels-last (NHWC) at the input and the output, as in neuro.
+The graph computes what :meth:`Model.predict <neuro.models.Model.predict>` computes. A model with one input
+and one output (every :class:`~neuro.models.Network`) has an input named ``"input"`` of shape
+``(N, *input_shape)`` (``N`` symbolic) and an output named ``"output"`` of shape ``(N, *output_shape)``;
+a model with several has one input per ``Input`` (named as it is) and one output per output (named as
+``model.output_names``). Values are in the model's dtype (float32 or float64; integer inputs keep their
+type). Images stay channels-last (NHWC) at the inputs and the outputs, as in neuro. The model's graph is
+written node by node (:mod:`neuro.graph`), a nested model inlined.
 
 How each layer is written:
 
@@ -19,6 +22,8 @@ How each layer is written:
   ``scale = gamma / sqrt(running_var + epsilon)`` and ``shift = beta − running_mean·scale`` computed as
   neuro computes them.
 - ``Dropout``: nothing (it is the identity in inference); ``Flatten``: ``Flatten`` in NHWC order.
+- Merges: ``Add``, ``Sub``, ``Mul``, ``Max``, ``Min`` (inputs brought to one layout first), ``Average`` as a
+  sum times ``1/n`` (as neuro computes it), ``Concatenate`` as ``Concat`` on the axis of the layout.
 - Activations (standalone or inside Dense / Conv2D): ``Relu``, ``LeakyRelu`` (``PRelu`` with a float64
   slope that a float32 attribute would round), ``Sigmoid``, ``Tanh``, ``Softmax`` on the last (channel)
   axis; ``Linear`` writes nothing.
@@ -60,6 +65,7 @@ from neuro.layers.conv2d import Conv2D
 from neuro.layers.dense import Dense
 from neuro.layers.dropout import Dropout
 from neuro.layers.flatten import Flatten
+from neuro.layers.merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from neuro.layers.pooling import AvgPool2D, GlobalAveragePooling2D, MaxPool2D
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -359,11 +365,69 @@ def _layer(g: _Graph, index: int, layer: Layer, t: _Tensor) -> _Tensor:
     return t
 
 
+_ELEMENTWISE = {Add: "Add", Subtract: "Sub", Multiply: "Mul", Maximum: "Max", Minimum: "Min"}
+
+
+def _merge(g: _Graph, layer: Layer, ts: list[_Tensor]) -> _Tensor:
+    """A merge of several tensors, in the layout of the first (the others transposed to it if needed)."""
+    layout = ts[0].layout
+    ts = [g.to_layout(t, layout) for t in ts]
+    names = [t.name for t in ts]
+    rank = ts[0].rank
+    kind = type(layer)
+    if kind in _ELEMENTWISE:
+        op = _ELEMENTWISE[kind]
+        out = names[0]
+        for other in names[1:]:  # neuro adds (multiplies, ...) in order, pairwise
+            out = g.op(op, [out, other], op.lower())
+        return _Tensor(out, rank, layout)
+    if kind is Average:
+        total = names[0]
+        for other in names[1:]:
+            total = g.op("Add", [total, other], "sum")
+        return _Tensor(g.op("Mul", [total, g.const("inverse_n", 1.0 / len(names))], "average"), rank, layout)
+    if kind is Concatenate:
+        axis = layer.axis if layer.axis > 0 else rank + layer.axis
+        if rank == 4 and layout == "NCHW":
+            axis = _TO_NCHW.index(axis)
+        return _Tensor(g.op("Concat", names, "concatenate", axis=axis), rank, layout)
+    raise KeyError(kind.__name__)
+
+
+def _graph(g: _Graph, graph: Any, ins: list[_Tensor], prefix: str, counter: list[int]) -> list[_Tensor]:
+    """Write every node of ``graph`` on the tensors ``ins``; return its outputs (a nested model inlined)."""
+    from neuro.graph import Functional
+
+    vals: dict[int, _Tensor] = dict(zip(graph.input_slots, ins, strict=True))
+    for step in graph.steps:
+        layer = step.layer
+        args = [vals[s] for s in step.in_slots]
+        index = counter[0]
+        g.prefix = f"{prefix}layer{index}.{layer.name}."
+        if isinstance(layer, Functional):
+            outs = _graph(g, layer.graph, args, f"{prefix}{layer.name}.", counter)
+        elif step.multi_in:
+            counter[0] += 1
+            try:
+                outs = [_merge(g, layer, args)]
+            except KeyError:
+                raise ValueError(
+                    f"cannot export layer {index} ({type(layer).__name__}, name {layer.name!r}) to ONNX: no "
+                    f"converter for {type(layer).__name__}"
+                ) from None
+        else:
+            counter[0] += 1
+            outs = [_layer(g, index, layer, args[0])]
+        for s, t in zip(step.out_slots, outs, strict=True):
+            vals[s] = t
+    return [vals[s] for s in graph.output_slots]
+
+
 # -- the loss's link and the scalers ----------------------------------------------------------------------
-def _link(g: _Graph, network: Any, t: _Tensor) -> _Tensor:
-    if not isinstance(network.head, head_mod.LinkHead):
+def _link(g: _Graph, head: Any, t: _Tensor) -> _Tensor:
+    if not isinstance(head, head_mod.LinkHead):
         return t
-    loss = network.loss
+    loss = head.loss
     link = type(loss).link
     if link is losses_mod.Loss.link:
         return t
@@ -397,11 +461,12 @@ def _scaler_arrays(scaler: Any, attr: str, shape: tuple[int, ...], dtype: Any) -
 
 # -- public API -------------------------------------------------------------------------------------------
 def to_model(network: Any, *, opset: int = 17, scalers: bool = True) -> onnx_t.ModelProto:
-    """Build the ONNX inference graph of a network (see the module docstring for how each layer is
+    """Build the ONNX inference graph of a model (see the module docstring for how each layer is
     written).
 
     Args:
-        network: a :class:`~neuro.models.Network` with at least one layer, on any device.
+        network: a :class:`~neuro.models.Model` (a :class:`~neuro.models.Network` included) with at least one
+            layer, on any device.
         opset: the ONNX operator set to write, from :data:`MIN_OPSET` (13) to the newest one the installed
             ``onnx`` knows (default 17).
         scalers: write the network's ``input_scaler`` / ``output_scaler`` into the graph, as ``predict``
@@ -410,9 +475,9 @@ def to_model(network: Any, *, opset: int = 17, scalers: bool = True) -> onnx_t.M
             takes scaled inputs and returns scaled outputs.
 
     Returns:
-        The model, checked with ``onnx.checker.check_model``: input ``"input"``
-        ``(N, *input_shape)``, output ``"output"`` ``(N, *output_shape)``, in the network's dtype; the
-        IR version is the oldest one that carries ``opset``.
+        The ONNX model, checked with ``onnx.checker.check_model``: input ``"input"`` ``(N, *input_shape)``
+        and output ``"output"`` ``(N, *output_shape)`` for a model with one of each (else one per input and
+        output, by name), in the model's dtype; the IR version is the oldest one that carries ``opset``.
 
     Raises:
         ImportError: when the ``onnx`` package (the ``onnx`` extra) is missing.
@@ -434,39 +499,70 @@ def to_model(network: Any, *, opset: int = 17, scalers: bool = True) -> onnx_t.M
     out_scaler = getattr(network, "output_scaler", None) if scalers else None
     dtype = np.dtype(network.dtype)
     g = _Graph(onnx, dtype, opset)
+    one = len(network.input_shapes) == 1 and len(network.output_shapes) == 1
+    in_names = ["input"] if one else list(network.input_names)
+    out_names = ["output"] if one else list(network.output_names)
+    g._used.update(in_names + out_names)
 
-    t = _Tensor("input", 1 + len(network.input_shape))
-    if in_scaler is not None:
-        a, b = _scaler_arrays(in_scaler, "input_scaler", tuple(network.input_shape), dtype)
-        g.prefix = "input_scaler."
-        centred = g.op("Sub", ["input", g.const("a", a)], "centred")
-        t = _Tensor(g.op("Div", [centred, g.const("b", b)], "scaled"), t.rank)
+    ins = []
+    for name, t_in in zip(in_names, network.graph.inputs, strict=True):
+        t = _Tensor(name, 1 + len(t_in.sample_shape))
+        if in_scaler is not None and one:
+            a, b = _scaler_arrays(in_scaler, "input_scaler", tuple(t_in.sample_shape), dtype)
+            g.prefix = "input_scaler."
+            centred = g.op("Sub", [name, g.const("a", a)], "centred")
+            t = _Tensor(g.op("Div", [centred, g.const("b", b)], "scaled"), t.rank)
+        ins.append(t)
+    heads = network.heads if network.losses else [None] * len(out_names)
     with getattr(network, "_lock", None) or contextlib.nullcontext():  # the weights between two steps
-        for index, layer in enumerate(network.layers):
-            g.prefix = f"layer{index}.{layer.name}."
-            t = _layer(g, index, layer, t)
-    g.prefix = "output."
-    t = g.to_layout(t, "NHWC")
-    t = _link(g, network, t)
-    if out_scaler is not None:
-        a, b = _scaler_arrays(out_scaler, "output_scaler", tuple(network.output_shape), dtype)
-        g.prefix = "output_scaler."
-        scaled = g.op("Mul", [t.name, g.const("b", b)], "scaled")
-        t = _Tensor(g.op("Add", [scaled, g.const("a", a)], "unscaled"), t.rank)
-    if g.nodes and t.name == g.nodes[-1].output[0]:
-        g.nodes[-1].output[0] = "output"
-    else:  # nothing written after the input (for example only Dropout or Linear)
-        g.nodes.append(onnx.helper.make_node("Identity", [t.name], ["output"], name="output_identity"))
+        outs = _graph(g, network.graph, ins, "", [0])
+    finals = []
+    for k, (name, t, head) in enumerate(zip(out_names, outs, heads, strict=True)):
+        g.prefix = "output." if one else f"output.{name}."
+        t = g.to_layout(t, "NHWC")
+        t = _link(g, head, t)
+        if out_scaler is not None and one:
+            a, b = _scaler_arrays(out_scaler, "output_scaler", tuple(network.output_shapes[k]), dtype)
+            g.prefix = "output_scaler."
+            scaled = g.op("Mul", [t.name, g.const("b", b)], "scaled")
+            t = _Tensor(g.op("Add", [scaled, g.const("a", a)], "unscaled"), t.rank)
+        finals.append(t)
+    renamed = set()
+    for name, t in zip(out_names, finals, strict=True):
+        producer = next((n for n in g.nodes if t.name in n.output), None)
+        if (
+            producer is not None
+            and t.name not in renamed
+            and t.name not in in_names
+            and sum(1 for f in finals if f.name == t.name) == 1
+            and not any(t.name in n.input for n in g.nodes)
+        ):
+            producer.output[list(producer.output).index(t.name)] = name
+            renamed.add(t.name)
+        else:  # an output that is an input, another output, or read by another node
+            g.nodes.append(
+                onnx.helper.make_node("Identity", [t.name], [name], name=g.fresh(f"{name}_identity"))
+            )
 
     helper = onnx.helper
+
+    def elem(t_in: Any) -> int:
+        return g.elem_type if t_in.dtype == "float" else helper.np_dtype_to_tensor_dtype(np.dtype(t_in.dtype))
+
     graph = helper.make_graph(
         g.nodes,
         "neuro_network",
-        [helper.make_tensor_value_info("input", g.elem_type, ["N", *network.input_shape])],
-        [helper.make_tensor_value_info("output", g.elem_type, ["N", *network.output_shape])],
+        [
+            helper.make_tensor_value_info(n, elem(t_in), ["N", *t_in.sample_shape])
+            for n, t_in in zip(in_names, network.graph.inputs, strict=True)
+        ],
+        [
+            helper.make_tensor_value_info(n, g.elem_type, ["N", *shape])
+            for n, shape in zip(out_names, network.output_shapes, strict=True)
+        ],
         g.initializers,
     )
-    from neuro import __version__
+    from neuro._version import __version__
 
     opsets = [helper.make_opsetid("", opset)]
     model = helper.make_model(
@@ -474,7 +570,7 @@ def to_model(network: Any, *, opset: int = 17, scalers: bool = True) -> onnx_t.M
         opset_imports=opsets,
         producer_name="neuro",
         producer_version=__version__,
-        doc_string=f"neuro Network: {len(network.layers)} layers, loss {type(network.loss).__name__}",
+        doc_string=f"neuro {type(network).__name__}: {len(network.layers)} layers",
     )
     model.ir_version = helper.find_min_ir_version_for(opsets)
     props = {"input_layout": "channels_last"}
@@ -489,11 +585,12 @@ def export(network: Any, path: str | os.PathLike, *, opset: int = 17, scalers: b
     """Write a network's ONNX inference graph to ``path`` (what ``Network.export_onnx`` calls).
 
     The file runs in ONNX Runtime and other ONNX tools: feed ``{"input": x}`` with ``x`` of shape
-    ``(N, *network.input_shape)`` in the network's dtype; the output ``"output"`` equals
-    ``network.predict(x)``. See :func:`to_model` for the graph.
+    ``(N, *network.input_shape)`` in the model's dtype; the output ``"output"`` equals
+    ``network.predict(x)`` (a model with several inputs and outputs names them as its inputs and
+    ``output_names``). See :func:`to_model` for the graph.
 
     Args:
-        network: a :class:`~neuro.models.Network` with at least one layer.
+        network: a model (a :class:`~neuro.models.Network` included) with at least one layer.
         path: the ``.onnx`` file to write (replaced if it exists).
         opset: the ONNX operator set (default 17; see :func:`to_model`).
         scalers: write the input and output scalers into the graph (default; see :func:`to_model`).

@@ -34,7 +34,7 @@ def test_round_trip_predicts_identically_and_resumes_exactly(tmp_path, data):
     net.fit(x, y, batch_size=8, epochs=1, verbose=0)
     net.save(tmp_path / "m.h5")
     with h5py.File(tmp_path / "m.h5", "r") as f:
-        assert f.attrs["format"] == "neuro-network" and f.attrs["format_version"] == 2
+        assert f.attrs["format"] == "neuro-network" and f.attrs["format_version"] == 3
     loaded = Network.load(tmp_path / "m.h5")
     np.testing.assert_array_equal(loaded.predict(x), net.predict(x))
     assert str(loaded) == str(net)

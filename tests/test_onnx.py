@@ -411,7 +411,7 @@ def test_custom_activation_inside_dense_is_a_clear_error():
             return 3 * grad * ctx**2
 
     net = build((4,), [Dense(3), Dense(2, activation=Cube())])
-    msg = r"cannot export layer 1 \(Dense, name 'dense'\) to ONNX: no converter for its activation Cube"
+    msg = r"cannot export layer 1 \(Dense, name 'dense_1'\) to ONNX: no converter for its activation Cube"
     with pytest.raises(ValueError, match=msg):
         neuro_onnx.to_model(net)
     net = build((4,), [Dense(3), Cube()])

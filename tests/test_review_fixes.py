@@ -83,9 +83,10 @@ def test_a_batch_whose_targets_all_weigh_zero_stops_training_cleanly(rng):
 
 def test_an_optimizer_trains_one_network():
     opt = SGD(0.1)
-    Network((3,), "mse", opt)
-    with pytest.raises(ValueError, match="optimizer already trains another Network"):
+    first = Network((3,), "mse", opt)
+    with pytest.raises(ValueError, match="optimizer already trains another model"):
         Network((3,), "mse", opt)
+    assert first.optimizer is opt
 
 
 class Swish(Activation):

@@ -1,5 +1,6 @@
-"""The floor plan: no import cycles between neuro's modules (imports inside functions included), CuPy
-imported by the backend alone, one registry for every family, and user classes that save like built-ins."""
+"""The floor plan: every module imports only its own floor and the floors below (imports inside functions
+included), no import cycles, CuPy imported by the backend alone, one registry for every family, and user
+classes that save like built-ins."""
 
 from __future__ import annotations
 
@@ -68,6 +69,51 @@ def test_no_import_cycles():
     assert _cycles(graph) == []
 
 
+#: The floors of ARCHITECTURE.md, lowest first: a module may import its own floor and those below.
+FLOORS = [
+    ("ground", ["neuro._version", "neuro.errors", "neuro.registry", "neuro._strict", "neuro.backend",
+                "neuro._validation", "neuro._atomic", "neuro._h5safe", "neuro._kernels"]),
+    ("math", ["neuro.functional", "neuro.initializers", "neuro.regularizers", "neuro.schedules",
+              "neuro.optimizers", "neuro.metrics", "neuro.losses", "neuro.data"]),
+    ("layers", ["neuro.layers", "neuro.activations"]),
+    ("graph", ["neuro.graph"]),
+    ("heads", ["neuro.head"]),
+    ("training", ["neuro.training", "neuro.callbacks", "neuro.distributed", "neuro.gradcheck"]),
+    ("files", ["neuro.io", "neuro.onnx"]),
+    ("models", ["neuro.models", "neuro.sklearn"]),
+]
+
+
+def _floor(module: str) -> int | None:
+    best, found = -1, None
+    for i, (_, prefixes) in enumerate(FLOORS):
+        for p in prefixes:
+            if (module == p or module.startswith(p + ".")) and len(p) > best:
+                best, found = len(p), i
+    return found
+
+
+def test_every_module_has_a_floor():
+    missing = [m for m in _imports() if m != "neuro" and _floor(m) is None]
+    assert missing == [], f"modules without a floor in FLOORS: {missing}"
+
+
+def test_imports_go_down_the_floors_only():
+    upward = [
+        f"{m} ({FLOORS[_floor(m)][0]}) imports {d} ({FLOORS[_floor(d)][0]})"
+        for m, deps in _imports().items()
+        if m != "neuro"
+        for d in deps
+        if _floor(d) is not None and _floor(d) > _floor(m)
+    ]
+    assert upward == []
+
+
+def test_the_floor_check_finds_an_upward_import():
+    assert _floor("neuro.layers.dense") < _floor("neuro.graph") < _floor("neuro.models.model")
+    assert _floor("neuro.io") > _floor("neuro.training.loop")
+
+
 def test_the_cycle_finder_finds_cycles():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
 
@@ -127,7 +173,10 @@ def _every_registered():
         if family in ("metric", "model"):  # not described by a config
             continue
         for name in registry.names(family):
-            yield family, registry.get_class(family, name)
+            cls = registry.get_class(family, name)
+            if cls is neuro.Functional:  # made from a graph; tests/test_graph.py saves nested models
+                continue
+            yield family, cls
 
 
 @pytest.mark.parametrize(("family", "cls"), list(_every_registered()), ids=lambda v: getattr(v, "__name__", v))

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
+from neuro import backend
 from neuro.backend import get_array_module
 
 
@@ -27,30 +31,49 @@ def batch_norm_inference(x: Any, gamma: Any, beta: Any, mean: Any, var: Any, eps
     return x * scale + shift
 
 
-def batch_norm_train(x: Any, gamma: Any, beta: Any, epsilon: float) -> tuple[Any, Any, Any, Any]:
+def batch_norm_train(
+    x: Any, gamma: Any, beta: Any, epsilon: float, reduce: Callable[[Any], Any] | None = None
+) -> tuple[Any, Any, Any, Any]:
     """Normalize with the batch's statistics over every axis but the last.
 
     Args:
-        x: input ``(N, F)`` or ``(N, H, W, F)``; the m = N (or N·H·W) values of each feature are normalized.
+        x: input ``(N, F)`` or ``(N, ..., F)``; the m = N (or N·H·W) values of each feature are normalized.
         gamma: scale ``(F,)``.
         beta: shift ``(F,)``.
         epsilon: added to the variance.
+        reduce: for statistics over several processes (synchronised batch norm): a function that sums a
+            float64 array over the processes and returns the sum as a host NumPy array (the reductions of
+            MPI go through the host). The mean is then that of the global batch (one reduction of the sums
+            and counts), and the variance the two-pass one (a second reduction of the squared deviations from
+            the global mean). ``None``: this batch alone.
 
     Returns:
         ``(y, mean, var, ctx)``: the output, the batch mean and *biased* variance per feature, and the
-        context of :func:`batch_norm_backward`.
+        context of :func:`batch_norm_backward`, whose third item is m, the number of values per feature
+        (over every process with ``reduce``).
     """
     xp = get_array_module(x, gamma, beta)
+    dt = x.dtype.type
     x2 = x.reshape(-1, x.shape[-1])
-    m = x2.shape[0]
-    mean = x2.mean(axis=0)
-    xhat = x2 - mean
-    var = xp.einsum("ij,ij->j", xhat, xhat) / x.dtype.type(m)
-    inv_std = 1.0 / xp.sqrt(var + x.dtype.type(epsilon))
+    if reduce is None:
+        m = x2.shape[0]
+        mean = x2.mean(axis=0)
+        xhat = x2 - mean
+        var = xp.einsum("ij,ij->j", xhat, xhat) / dt(m)
+    else:
+        local = xp.concatenate([x2.sum(axis=0, dtype=np.float64), xp.full((1,), float(x2.shape[0]))])
+        sums = reduce(local)
+        m = int(sums[-1])
+        mean = backend.to_device((sums[:-1] / m).astype(dt), xp)
+        xhat = x2 - mean
+        var = backend.to_device(
+            (reduce(xp.einsum("ij,ij->j", xhat, xhat).astype(np.float64)) / m).astype(dt), xp
+        )
+    inv_std = 1.0 / xp.sqrt(var + dt(epsilon))
     xhat *= inv_std
     y = xhat * gamma
     y += beta
-    return y.reshape(x.shape), mean, var, (xhat, inv_std)
+    return y.reshape(x.shape), mean, var, (xhat, inv_std, m, reduce)
 
 
 def batch_norm_backward(
@@ -61,6 +84,8 @@ def batch_norm_backward(
     Gradient: with g = dL/dy, x̂ the normalized input and m values per feature (sums over those m values):
     dL/dgamma = Σ g·x̂, dL/dbeta = Σ g, and
     dL/dx = gamma / (sqrt(var + epsilon) · m) · (m·g − Σ g − x̂ · Σ g·x̂).
+    With a ``reduce`` in the forward, the two sums in dL/dx run over every process (one reduction); the
+    parameter gradients stay this process's sums (the training step reduces them with the others).
 
     Args:
         grad: dL/dy, of the shape of the input.
@@ -73,17 +98,23 @@ def batch_norm_backward(
     Returns:
         dL/dx of the shape of ``grad``, or ``None``.
     """
-    xhat, inv_std = ctx
+    xhat, inv_std, m, reduce = ctx
     xp = get_array_module(grad, gamma)
     g = grad.reshape(-1, grad.shape[-1])
-    m = g.shape[0]
     g.sum(axis=0, out=dbeta)
     dgamma[...] = xp.einsum("ij,ij->j", g, xhat)
     if not need_input_grad:
         return None
-    # the sums divided by m first
-    dx = xhat * (dgamma / grad.dtype.type(m))
-    dx += dbeta / grad.dtype.type(m)
+    dt = grad.dtype.type
+    if reduce is None:
+        c_gamma, c_beta = dgamma / dt(m), dbeta / dt(m)  # the sums divided by m first
+    else:
+        f = g.shape[1]
+        t = reduce(xp.concatenate([dbeta.astype(np.float64), dgamma.astype(np.float64)]))
+        c_beta = backend.to_device((t[:f] / m).astype(dt), xp)
+        c_gamma = backend.to_device((t[f:] / m).astype(dt), xp)
+    dx = xhat * c_gamma
+    dx += c_beta
     xp.subtract(g, dx, out=dx)
     dx *= gamma * inv_std
     return dx.reshape(grad.shape)

@@ -9,11 +9,22 @@ from neuro.layers.conv2d import Conv2D
 from neuro.layers.dense import Dense
 from neuro.layers.dropout import Dropout
 from neuro.layers.flatten import Flatten
+from neuro.layers.input_layer import Input, InputLayer
+from neuro.layers.merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from neuro.layers.pooling import AvgPool2D, GlobalAveragePooling2D, MaxPool2D
 
 __all__ = [
     "ActivatedLayer",
     "Activation",
+    "Add",
+    "Average",
+    "Concatenate",
+    "Input",
+    "InputLayer",
+    "Maximum",
+    "Minimum",
+    "Multiply",
+    "Subtract",
     "AvgPool2D",
     "BatchNorm",
     "Conv2D",

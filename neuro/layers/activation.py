@@ -30,7 +30,10 @@ class Activation(Layer):
     key = ""
 
     def __init__(self, name: str | None = None) -> None:
-        super().__init__(name=name or self.key)
+        super().__init__(name=name)
+
+    def default_name(self) -> str:
+        return self.key or super().default_name()
 
     def forward(
         self, x: Any, training: bool = False, rng: Any = None, inplace: bool = False

@@ -38,12 +38,12 @@ class BatchNorm(Layer):
     m values): dL/dgamma = Σ g·x̂, dL/dbeta = Σ g, and
     dL/dx = gamma / (sqrt(var + epsilon) · m) · (m·g − Σ g − x̂ · Σ g·x̂).
 
-    In a distributed ``fit`` with ``sync_batchnorm`` the statistics and the two sums are those of the
-    global batch (see :mod:`neuro.distributed`).
+    In a distributed ``fit`` with ``sync_batchnorm`` the model hands ``forward`` a ``reduce`` function, and
+    the statistics and the two sums of dL/dx are those of the global batch (see :mod:`neuro.distributed`).
     """
 
-    #: Set by a distributed fit with synchronised statistics (a ``neuro.distributed.FitContext``).
-    _sync: Any = None
+    #: ``forward`` takes a ``reduce=`` function (synchronised statistics over processes).
+    takes_reduce = True
 
     def __init__(self, momentum: float = 0.99, epsilon: float = 1e-5, name: str | None = None) -> None:
         super().__init__(name=name)
@@ -74,16 +74,25 @@ class BatchNorm(Layer):
         f = (input_shape[-1],)
         return {"running_mean": (f, initializers.Zeros()), "running_var": (f, initializers.Ones())}
 
-    def forward(self, x: Any, training: bool = False, rng: Any = None) -> tuple[Any, Any]:
+    def forward(self, x: Any, training: bool = False, rng: Any = None, reduce: Any = None) -> tuple[Any, Any]:
+        """Normalize ``x``: with the batch's statistics in training (updating the running averages), with
+        the running averages in inference.
+
+        Args:
+            x: the batch.
+            training: training mode.
+            rng: unused.
+            reduce: sums a float64 array over processes (synchronised statistics); ``None``: this batch.
+
+        Returns:
+            ``(y, ctx)``; ctx is ``None`` in inference.
+        """
         gamma, beta = self.params["gamma"], self.params["beta"]
         mean_buf, var_buf = self.buffers["running_mean"], self.buffers["running_var"]
         if not training:
             return F.batch_norm_inference(x, gamma, beta, mean_buf, var_buf, self.epsilon), None
-        if self._sync is None:
-            y, mean, var, ctx = F.batch_norm_train(x, gamma, beta, self.epsilon)
-            m = x.size // x.shape[-1]
-        else:  # the global batch's statistics, m values per feature over every rank
-            y, mean, var, ctx, m = self._sync.batch_norm_train(x, gamma, beta, self.epsilon)
+        y, mean, var, ctx = F.batch_norm_train(x, gamma, beta, self.epsilon, reduce)
+        m = ctx[2]  # values per feature (of the global batch with reduce)
         mom = self.momentum
         mean_buf *= mom
         mean_buf += (1.0 - mom) * mean
@@ -92,15 +101,11 @@ class BatchNorm(Layer):
         return y, ctx
 
     def backward(self, grad: Any, ctx: Any) -> Any:
-        backward = F.batch_norm_backward if self._sync is None else self._sync.batch_norm_backward
-        return backward(
-            grad,
-            self._require(ctx),
-            self.params["gamma"],
-            self.grads["gamma"],
-            self.grads["beta"],
-            self.need_input_grad,
-        )
+        ctx = self._require(ctx)
+        with self.accumulate() as g:
+            return F.batch_norm_backward(
+                grad, ctx, self.params["gamma"], g["gamma"], g["beta"], self.need_input_grad
+            )
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "momentum": self.momentum, "epsilon": self.epsilon}

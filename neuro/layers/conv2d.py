@@ -86,25 +86,17 @@ class Conv2D(ActivatedLayer):
 
     def affine_forward(self, x: Any, training: bool = False) -> tuple[Any, Any]:
         pads = self._pads(x.shape[1], x.shape[2])
-        return F.conv2d(
-            x,
-            self.params["kernel"],
-            self.params["bias"],
-            self.stride,
-            pads,
-            training,
-            self._work if training else None,
-        )
+        work = self.borrow_work() if training else None  # this context's own scratch, reused between steps
+        return F.conv2d(x, self.params["kernel"], self.params["bias"], self.stride, pads, training, work)
 
     def affine_backward(self, grad: Any, ctx: Any) -> Any:
-        return F.conv2d_backward(
-            grad,
-            self._require(ctx),
-            self.params["kernel"],
-            self.grads["kernel"],
-            self.grads["bias"],
-            self.need_input_grad,
-        )
+        ctx = self._require(ctx)
+        with self.accumulate() as g:
+            dx = F.conv2d_backward(
+                grad, ctx, self.params["kernel"], g["kernel"], g["bias"], self.need_input_grad
+            )
+        self.release_work(ctx[-1])  # the context is consumed: its scratch may serve the next one
+        return dx
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -8,6 +8,7 @@ from neuro import functional as F
 from neuro import initializers, registry
 from neuro._validation import positive_int
 from neuro.layers.activated import ActivatedLayer
+from neuro.layers.base import is_shape
 
 
 @registry.register
@@ -23,11 +24,12 @@ class Dense(ActivatedLayer):
         name: optional layer name.
 
     Shape:
-        - input: ``(N, in)``; output: ``(N, units)``.
+        - input: ``(N, in)``; output: ``(N, units)``. As in Keras, an input of higher rank
+          ``(N, ..., in)`` is transformed along its last axis: output ``(N, ..., units)``.
         - kernel ``W``: ``(in, units)``; bias ``b``: ``(units,)``.
 
-    Gradient: with G = dL/dz (after the activation's backward), dL/dW = xᵀ·G, dL/db = Σ_batch G,
-    dL/dx = G·Wᵀ.
+    Gradient: with G = dL/dz (after the activation's backward), dL/dW = xᵀ·G, dL/db = Σ_batch G (sums over
+    every axis but the last), dL/dx = G·Wᵀ.
     """
 
     regularizable = ("kernel",)
@@ -46,16 +48,13 @@ class Dense(ActivatedLayer):
         self.biases_initializer = initializers.get(biases_initializer)
 
     def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        if len(input_shape) != 1:
-            raise ValueError(
-                f"Dense expects inputs of shape (features,) per sample, got {input_shape}; "
-                "add a Flatten layer before it"
-            )
-        return (self.units,)
+        if not is_shape(input_shape) or len(input_shape) < 1 or min(input_shape) < 1:
+            raise ValueError(f"Dense expects inputs of shape (..., features) per sample, got {input_shape}")
+        return (*input_shape[:-1], self.units)
 
     def param_specs(self, input_shape: tuple[int, ...]) -> dict[str, Any]:
         return {
-            "kernel": ((input_shape[0], self.units), self.weights_initializer),
+            "kernel": ((input_shape[-1], self.units), self.weights_initializer),
             "bias": ((self.units,), self.biases_initializer),
         }
 
@@ -63,14 +62,11 @@ class Dense(ActivatedLayer):
         return F.linear(x, self.params["kernel"], self.params["bias"], training)
 
     def affine_backward(self, grad: Any, ctx: Any) -> Any:
-        return F.linear_backward(
-            grad,
-            self._require(ctx),
-            self.params["kernel"],
-            self.grads["kernel"],
-            self.grads["bias"],
-            self.need_input_grad,
-        )
+        x = self._require(ctx)
+        with self.accumulate() as g:
+            return F.linear_backward(
+                grad, x, self.params["kernel"], g["kernel"], g["bias"], self.need_input_grad
+            )
 
     def get_config(self) -> dict[str, Any]:
         return {

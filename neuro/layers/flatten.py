@@ -31,7 +31,7 @@ class Flatten(Layer):
         return (math.prod(input_shape),)
 
     def forward(self, x: Any, training: bool = False, rng: Any = None) -> tuple[Any, Any]:
-        return x.reshape(x.shape[0], -1), (x.shape if training else None)
+        return x.reshape(x.shape[0], math.prod(x.shape[1:])), (x.shape if training else None)
 
     def backward(self, grad: Any, ctx: Any) -> Any:
         shape = self._require(ctx)

@@ -163,6 +163,15 @@ def _config_key(key, value):
     return mutate
 
 
+def _input_shape(value):
+    def mutate(f, tmp):
+        cfg = _config(f)
+        cfg["graph"]["inputs"][0]["shape"] = value
+        _set_config(f, cfg)
+
+    return mutate
+
+
 def _nested_config(f, tmp):
     f.attrs["config"] = "[" * 100000 + "]" * 100000
 
@@ -195,8 +204,8 @@ CORPUS = [
     ("string for an integer", _layer_cfg(4, "units", "4"), "config.layers[4] (Dense): units must be a positive integer"),
     ("unknown config key", _layer_cfg(4, "evil", 1), "config.layers[4] (Dense)"),
     ("missing optimizer slot", _missing_slot, "optimizer/slots/3"),
-    ("kernel of the wrong shape", _declared_kernel((3, 4)), "layers/4/params/kernel: must have shape (8, 4) for Dense after input shape (8,), got (3, 4)"),
-    ("broadcastable (1,) kernel", _declared_kernel((1,)), "layers/4/params/kernel: must have shape (8, 4) for Dense after input shape (8,), got (1,)"),
+    ("kernel of the wrong shape", _declared_kernel((3, 4)), "layers/4/params/kernel: must have shape (8, 4) for Dense 'dense' after input shape (8,), got (3, 4)"),
+    ("broadcastable (1,) kernel", _declared_kernel((1,)), "layers/4/params/kernel: must have shape (8, 4) for Dense 'dense' after input shape (8,), got (1,)"),
     ("string dtype", _string_dataset, "layers/4/params/bias"),
     ("compound attribute", _object_attribute, "layers"),
     ("100 MB attribute", _huge_attribute, "notes"),
@@ -205,12 +214,12 @@ CORPUS = [
     ("wrong-shaped optimizer slot", _wrong_slot, "optimizer/slots/3/m: must have shape"),
     ("NaN weight", _nan_weight, "layers/4/params/kernel: holds a non-finite value"),
     ("negative running variance", _negative_variance, "layers/1/buffers/running_var: must not be negative"),
-    ("newer version", _top_attr("format_version", 99), "has format version 99; this neuro reads versions up to 2"),
+    ("newer version", _top_attr("format_version", 99), "has format version 99; this neuro reads versions up to 3"),
     ("not a neuro file", _top_attr("format", "keras"), "is not a neuro network file"),
     ("'Layer' as a class", _unknown_class("Layer"), "config.layers[2] (Layer): layer must be one of"),
     ("unknown class", _unknown_class("os.system"), "config.layers[2] (os.system): layer must be one of"),
     ("deeply nested config", _nested_config, "config"),
-    ("config of the wrong type", _config_key("input_shape", "5"), "config.input_shape: must be a list of 1 to 8 positive integers"),
+    ("config of the wrong type", _input_shape("5"), "graph.inputs[0].shape must be a list of 1 to 8 positive integers"),
     ("unknown top-level key", _config_key("code", "import os"), "config: has unknown keys ['code']"),
     ("class names of the wrong width", _config_key("class_names", ["a"]), "config.class_names: must be a list of 3 strings"),
     ("extra dataset", _extra_dataset, "layers/4/params"),

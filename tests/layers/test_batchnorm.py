@@ -49,6 +49,7 @@ def test_matches_torch_train_and_inference(float64, rng, torch, assert_unchanged
         x = rng.standard_normal(shape) * (step + 1) + step
         g = rng.standard_normal(shape)
         y, ctx = layer.forward(x, training=True)
+        layer.clear_grads()  # a new step: the backward writes its gradients (later calls would add)
         dx = layer.backward(g, ctx)
         xt = torch.tensor(x.transpose(perm), requires_grad=True)
         bn.train()

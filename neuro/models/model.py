@@ -1,0 +1,1012 @@
+"""The model: a graph of layers with its losses, optimizer, device and files.
+
+:class:`Model` owns what a trained network *is*: its graph (:mod:`neuro.graph`), its weights on one device in
+one dtype, its seeded generator, the losses of its outputs and their heads (:mod:`neuro.head`), its optimizer,
+the data it was given (class names, scalers), and the operations on all of these as a whole: ``compile``,
+``predict``, ``get_weights``/``set_weights``, ``to``, ``save``/``load``, ``export_onnx`` and ``summary``.
+It leaves the loop of ``fit`` and ``evaluate`` to :mod:`neuro.training` (which it calls), the checks of data
+formats to :mod:`neuro.training.adapters`, and file formats to :mod:`neuro.io` and :mod:`neuro.onnx`.
+
+:class:`~neuro.models.network.Network` is the chain special case, built layer by layer with ``add``.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterable, Sequence
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from neuro import _validation as check
+from neuro import backend, registry
+from neuro import head as head_mod
+from neuro import losses as losses_mod
+from neuro import optimizers as optimizers_mod
+from neuro import regularizers as regularizers_mod
+from neuro.data.dataset import DataSet, Split
+from neuro.graph import Functional, Graph, build_layers, leaf_layers
+from neuro.layers.base import Layer, SymbolicTensor, shape_text
+from neuro.training import evaluation, loop
+from neuro.training.history import History
+
+
+def _structure(value: Any, what: str) -> tuple[list[SymbolicTensor], str, list[str] | None]:
+    """A tensor, a list of tensors or a dict of tensors as a list, with how it was given."""
+    if isinstance(value, SymbolicTensor):
+        return [value], "single", None
+    if isinstance(value, dict):
+        keys = list(value)
+        if not keys or not all(isinstance(k, str) for k in keys):
+            raise TypeError(f"{what} given as a dict must map names to tensors, got keys {keys!r}")
+        return [value[k] for k in keys], "dict", keys
+    if isinstance(value, (list, tuple)):
+        return list(value), "list", None
+    raise TypeError(f"{what} must be a symbolic tensor, a list or a dict of them, got {type(value).__name__}")
+
+
+@registry.register(family="model")
+class Model:
+    """A model made of layers called on :func:`neuro.Input` tensors (Keras's functional API).
+
+    Args:
+        inputs: an ``Input`` tensor, a list of them, or a dict ``{name: tensor}``.
+        outputs: the tensor(s) the model computes: one, a list, or a dict ``{name: tensor}`` (the names then
+            name the outputs in logs and in ``fit``'s target dicts).
+        loss: the loss of every output (a name or object, see :mod:`neuro.losses`), a list with one per
+            output, or a dict keyed by output name; ``None`` to :meth:`compile` later.
+        optimizer: an optimizer name or object (see :mod:`neuro.optimizers`); ``None`` to compile later.
+        regularizer: optional :class:`~neuro.regularizers.L1` / :class:`~neuro.regularizers.L2`, applied to
+            every layer's kernel.
+        seed: seeds every random choice (initial weights, shuffling, dropout masks): the same seed gives a
+            bitwise identical training run on the same machine, device and thread count.
+        device: where the model computes: ``"numpy"`` (the default), ``"cupy"`` or ``"strict"`` (see
+            :mod:`neuro.backend`); :meth:`to` moves it later.
+        loss_weights: the weight of each output's loss in the total (a list or a dict by output name;
+            default 1 each).
+        metrics: the metrics ``fit`` and ``evaluate`` report when not told otherwise (see :meth:`fit`).
+        name: the model's name (its layer name when it is called inside another model).
+
+    Raises:
+        ValueError: for a graph that is not one (an output not reachable from the inputs, an input nothing
+            uses, a tensor of another model, two layers with one name), or losses that do not fit the
+            outputs.
+        TypeError: for inputs or outputs that are not symbolic tensors.
+
+    The model computes in the dtype that is current when it is created (float32 unless
+    :func:`neuro.set_dtype` or :class:`neuro.backend.dtype_scope` says otherwise). Its layers are built (their
+    weights drawn) when it is created, in graph order.
+
+    Example:
+        >>> import neuro
+        >>> image = neuro.Input((8, 8, 1), name="image")
+        >>> x = neuro.Conv2D(4, 3, padding="same", activation="relu")(image)
+        >>> y = neuro.Add()([x, neuro.Conv2D(4, 1)(image)])
+        >>> out = neuro.Dense(10, activation="softmax")(neuro.Flatten()(y))
+        >>> model = neuro.Model(image, out, loss="crossentropy", optimizer="adam", seed=0)
+        >>> model.output_shapes
+        [(10,)]
+    """
+
+    #: How messages call it.
+    _noun = "model"
+
+    def __init__(
+        self,
+        inputs: Any,
+        outputs: Any,
+        loss: Any = None,
+        optimizer: Any = None,
+        regularizer: Any = None,
+        seed: int | None = None,
+        device: str = "numpy",
+        *,
+        loss_weights: Any = None,
+        metrics: Any = None,
+        name: str | None = None,
+    ) -> None:
+        self._setup(seed, device, name)
+        in_list, self._input_kind, _ = _structure(inputs, "inputs")
+        out_list, self._output_kind, out_keys = _structure(outputs, "outputs")
+        graph = Graph(in_list, out_list)
+        self._output_keys = out_keys
+        self._graph: Graph | None = graph
+        build_layers(graph, self.rng, self.dtype, self.xp)
+        if loss is not None or optimizer is not None:
+            self.compile(loss, optimizer, regularizer, loss_weights=loss_weights, metrics=metrics)
+        else:
+            self.regularizer = regularizers_mod.get(regularizer)
+
+    def _setup(self, seed: Any, device: str, name: str | None) -> None:
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise TypeError(f"seed must be an integer or None, got {seed!r}")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a string or None, got {type(name).__name__}")
+        self.name = name or type(self).__name__.lower()
+        self.seed = None if seed is None else int(seed)
+        #: The dtype of every parameter and of the data the model computes on.
+        self.dtype = np.dtype(backend.get_dtype()).type
+        #: The host generator: initial weights, shuffling, and dropout masks on NumPy and the strict device.
+        self.rng = np.random.default_rng(seed)
+        self.xp: ModuleType = backend.get_device(device)
+        self._device_rng = backend.DeviceRNG(self.xp, self.rng)
+        #: Optional names of the classes, used by :meth:`predict_class`.
+        self.class_names: list[str] | None = None
+        #: Optional :class:`neuro.data.Scaler` objects applied to inputs (and inverted on outputs).
+        self.input_scaler: Any = None
+        self.output_scaler: Any = None
+        self.loss: Any = None
+        self.losses: list[losses_mod.Loss] = []
+        self.optimizer: Any = None
+        self.regularizer: Any = None
+        self.loss_weights_list: list[float] = []
+        self.compiled_metrics: Any = None
+        self._heads: list[head_mod.Head] | None = None
+        self._train_heads: list[head_mod.Head] | None = None  # fit's heads when class_weight changes a loss
+        self._lock = threading.RLock()  # one training step, or one predicted batch, at a time
+        self._fitting = False
+        self.stop_training = False
+        self._dist: Any = None  # a neuro.distributed.FitContext while a distributed fit runs
+        self._functional: Functional | None = None
+        self._output_keys: list[str] | None = None
+
+    # -- structure --------------------------------------------------------------------------------------
+    @property
+    def graph(self) -> Graph:
+        """The model's :class:`~neuro.graph.Graph` (its inputs, nodes and outputs)."""
+        assert self._graph is not None
+        return self._graph
+
+    @property
+    def layers(self) -> list[Layer]:
+        """Every layer of the model, once each, in the order the graph first calls it (inputs excluded)."""
+        return self.graph.layers
+
+    def leaf_layers(self) -> list[Layer]:
+        """The layers that hold arrays, with nested models opened up, once each."""
+        return leaf_layers(self.graph.layers)
+
+    def trainable_layers(self) -> list[Layer]:
+        """The leaf layers whose parameters the optimizer updates (``trainable`` ones)."""
+        return [layer for layer in self.leaf_layers() if layer.trainable and layer.params]
+
+    @property
+    def inputs(self) -> list[SymbolicTensor]:
+        """The model's input tensors."""
+        return self.graph.inputs
+
+    @property
+    def outputs(self) -> list[SymbolicTensor]:
+        """The model's output tensors."""
+        return self.graph.outputs
+
+    @property
+    def input_names(self) -> list[str]:
+        """The name of each input (keys of the dicts ``fit`` and ``predict`` take)."""
+        return [layer.name for layer in self.graph.input_layers]
+
+    @property
+    def output_names(self) -> list[str]:
+        """The name of each output: its key when the outputs were given as a dict, else the name of the layer
+        that computes it (``<layer>_<k>`` for output k > 0 of a layer with several)."""
+        if self._output_keys is not None:
+            return list(self._output_keys)
+        names = []
+        for t in self.graph.outputs:
+            base = t.node.layer.name
+            names.append(base if t.index == 0 else f"{base}_{t.index}")
+        if len(set(names)) != len(names):
+            names = [f"{n}_{i}" for i, n in enumerate(names)]
+        return names
+
+    @property
+    def input_shapes(self) -> list[tuple[int, ...]]:
+        """The per-sample shape of each input."""
+        return self.graph.input_shapes
+
+    @property
+    def output_shapes(self) -> list[tuple[int, ...]]:
+        """The per-sample shape of each output."""
+        return self.graph.output_shapes
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The per-sample shape of the input (a model with one input)."""
+        shapes = self.input_shapes
+        if len(shapes) != 1:
+            raise AttributeError(f"the model has {len(shapes)} inputs; see input_shapes")
+        return shapes[0]
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        """The per-sample shape of the output (a model with one output)."""
+        shapes = self.output_shapes
+        if len(shapes) != 1:
+            raise AttributeError(f"the model has {len(shapes)} outputs; see output_shapes")
+        return shapes[0]
+
+    @property
+    def params(self) -> list[Any]:
+        """Every trainable array (of the trainable layers), in layer order."""
+        return [p for layer in self.trainable_layers() for p in layer.params.values()]
+
+    @property
+    def grads(self) -> list[Any]:
+        """The gradients of the last batch, matching :attr:`params`."""
+        return [layer.grads[k] for layer in self.trainable_layers() for k in layer.params]
+
+    def clear_grads(self) -> None:
+        """Start a step: every layer's next backward writes its gradients (later calls add to them)."""
+        for layer in self.leaf_layers():
+            layer.clear_grads()
+
+    @property
+    def device(self) -> str:
+        """The device the model lives on: ``"numpy"``, ``"cupy"`` or ``"strict"``."""
+        return backend.device_name(self.xp)
+
+    def to(self, device: str) -> Model:
+        """Move the model as a whole (params, grads, buffers, optimizer state, scratch space) to a device.
+
+        Args:
+            device: ``"numpy"`` / ``"cpu"``, ``"cupy"`` / ``"gpu"`` / ``"cuda"`` or ``"strict"``.
+
+        Returns:
+            The model itself.
+
+        Raises:
+            ValueError: for an unknown device.
+            RuntimeError: while ``fit`` is running (for example from a callback).
+            ImportError: when CuPy is asked for but missing.
+        """
+        xp = backend.get_device(device)
+        if self._fitting:
+            raise RuntimeError(
+                f"cannot move the {self._noun} to {device!r} while fit is running on {self.device!r}; "
+                "move it before or after fit"
+            )
+        with self._lock:
+            for layer in self.leaf_layers():
+                layer.to(xp)
+            if self.optimizer is not None:
+                self.optimizer.to(xp)
+            self.xp = xp
+            self._device_rng = backend.DeviceRNG(xp, self.rng)
+        return self
+
+    # -- losses and optimizer -----------------------------------------------------------------------------
+    def compile(
+        self,
+        loss: Any = None,
+        optimizer: Any = None,
+        regularizer: Any = None,
+        *,
+        loss_weights: Any = None,
+        metrics: Any = None,
+    ) -> Model:
+        """Give the model its losses, optimizer and default metrics (Keras's ``compile``).
+
+        Args:
+            loss: one loss for every output, a list with one per output, or a dict keyed by output name.
+            optimizer: an optimizer name or object; it must not train another model.
+            regularizer: optional L1 / L2 on every kernel.
+            loss_weights: the weight of each output's loss (list or dict by output name; default 1 each).
+            metrics: the metrics ``fit`` and ``evaluate`` report by default (see :meth:`fit`).
+
+        Returns:
+            The model itself.
+
+        Raises:
+            ValueError: for a list or dict that does not match the outputs, an optimizer that trains another
+                model, or a compile while ``fit`` runs.
+        """
+        if self._fitting:
+            raise RuntimeError("cannot compile the model while fit is running")
+        if loss is None or optimizer is None:
+            raise ValueError(
+                f"compile needs a loss and an optimizer, got loss={loss!r}, optimizer={optimizer!r}"
+            )
+        names = self.output_names
+        losses = [losses_mod.get(v) for v in self._per_output(loss, "loss", allow_single=True)]
+        weights = self._per_output(
+            1.0 if loss_weights is None else loss_weights, "loss_weights", allow_single=False
+        )
+        for name, w in zip(names, weights, strict=True):
+            if (
+                isinstance(w, bool)
+                or not isinstance(w, (int, float, np.integer, np.floating))
+                or not (np.isfinite(w) and w >= 0)
+            ):
+                raise ValueError(f"loss_weights for output {name!r} must be a finite number >= 0, got {w!r}")
+        opt = optimizers_mod.get(optimizer)
+        owner = getattr(opt, "_owner", None)
+        if owner is not None and owner() is not None and owner() is not self:
+            raise ValueError(
+                "optimizer already trains another model and its state (moments, step count) belongs "
+                "to that one; give each model its own optimizer"
+            )
+        reg = regularizers_mod.get(regularizer)
+        if metrics is not None:
+            evaluation.metric_slots(self, metrics)  # unknown names fail here, not in fit
+        self.losses = losses
+        self.loss = losses[0] if len(losses) == 1 else losses
+        self.loss_weights_list = [float(w) for w in weights]
+        if self.optimizer is not None and self.optimizer is not opt:
+            self.optimizer._owner = None
+        self.optimizer = opt
+        self.regularizer = reg
+        self.compiled_metrics = metrics
+        self._heads = None
+        opt._owner = weakref.ref(self)  # last: a model that failed to compile does not take it
+        return self
+
+    def _per_output(self, value: Any, what: str, allow_single: bool) -> list[Any]:
+        names = self.output_names
+        n = len(names)
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - set(names))
+            if unknown:
+                raise ValueError(
+                    f"{what} has keys {unknown} that are no output name; the outputs are {names}"
+                )
+            missing = [k for k in names if k not in value]
+            if missing and what == "loss":
+                raise ValueError(f"{what} gives no loss for the outputs {missing}")
+            return [value.get(k, 1.0) for k in names]
+        if isinstance(value, (list, tuple)):
+            if len(value) != n:
+                raise ValueError(f"{what} must hold one entry per output ({n}: {names}), got {len(value)}")
+            return list(value)
+        if not allow_single and n > 1 and what != "loss_weights":
+            raise ValueError(f"{what} must be a list or dict for a model with {n} outputs")
+        return [value] * n
+
+    def require_compiled(self, what: str) -> None:
+        """Raise unless the model has losses and an optimizer (and at least one layer).
+
+        Args:
+            what: the operation that needs them, for the message.
+
+        Raises:
+            RuntimeError: when :meth:`compile` was not called.
+            ValueError: for a model without layers.
+        """
+        if not self.layers:
+            raise ValueError("the network has no layers; add some with add()")
+        if self.optimizer is None or not self.losses:
+            raise RuntimeError(
+                f"{what} needs a loss and an optimizer: give them to the constructor or call "
+                "model.compile(loss=..., optimizer=...) first"
+            )
+
+    @property
+    def heads(self) -> list[head_mod.Head]:
+        """One head per output (how its last activation meets its loss), chosen once the graph is known."""
+        if self._heads is None:
+            self.require_compiled("the model's heads")
+            self._heads = [head_mod.choose(self.graph, k, loss) for k, loss in enumerate(self.losses)]
+        return self._heads
+
+    @property
+    def head(self) -> head_mod.Head:
+        """The head of the only output (a model with one output)."""
+        heads = self.heads
+        if len(heads) != 1:
+            raise AttributeError(f"the model has {len(heads)} outputs; see heads")
+        return heads[0]
+
+    def training_heads(self) -> list[head_mod.Head]:
+        """The heads of the current training step (``fit``'s class-weighted ones, else :attr:`heads`)."""
+        return self._train_heads or self.heads
+
+    @staticmethod
+    def head_modes(heads: Sequence[head_mod.Head]) -> dict[int, str] | None:
+        """The executor modes the heads ask for.
+
+        Args:
+            heads: the heads of the outputs.
+
+        Returns:
+            ``{step index: mode}``, or ``None`` when no head changes a node.
+        """
+        modes = {h.step: h.mode for h in heads if h.mode is not None}
+        return modes or None
+
+    def has_penalty(self) -> bool:
+        """Whether any weight is regularized."""
+        if self.regularizer is not None:
+            return True
+        return any(getattr(layer, "regularizers", None) for layer in self.trainable_layers())
+
+    def default_metrics(self, k: int) -> list[str]:
+        """The metrics of an output when none are given.
+
+        Args:
+            k: the index of the output.
+
+        Returns:
+            accuracy for the categorical losses and for binary cross-entropy on one value, binary_accuracy
+            for binary cross-entropy on several, none for regression.
+        """
+        loss = self.losses[k]
+        if loss.categorical:
+            return ["accuracy"]
+        if isinstance(loss, losses_mod.BinaryCrossEntropy):
+            return ["accuracy"] if self.output_shapes[k] == (1,) else ["binary_accuracy"]
+        return []
+
+    def weighted_heads(self, class_weight: Any) -> list[head_mod.Head] | None:
+        """The training heads of ``fit``'s ``class_weight`` (``None`` when there is none).
+
+        Args:
+            class_weight: ``{class id: weight}`` or ``None``.
+
+        Returns:
+            Heads whose loss carries the weights, or ``None``.
+
+        Raises:
+            ValueError: for a model with several outputs, a loss that is not categorical, or ids out of
+                range.
+        """
+        if class_weight is None:
+            return None
+        if len(self.losses) != 1:
+            raise ValueError("class_weight applies to a model with one output; weigh samples instead")
+        loss = self.losses[0]
+        if not loss.categorical:
+            raise ValueError(
+                f"class_weight needs a categorical loss (CrossEntropy, SoftmaxCrossEntropy), got {loss!r}"
+            )
+        n = int(np.prod(self.output_shapes[0]))
+        if not isinstance(class_weight, dict) or not all(
+            isinstance(k, (int, np.integer)) and not isinstance(k, bool) and 0 <= k < n for k in class_weight
+        ):
+            raise ValueError(
+                f"class_weight must map class ids in [0, {n - 1}] to weights, got {class_weight!r}"
+            )
+        own = loss.class_weights
+        weights = np.ones(n) if own is None else np.array(own, dtype=np.float64)
+        for k, w in class_weight.items():
+            weights[int(k)] *= w  # on top of the loss's own class weights, as Keras's sample weights
+        cfg = {**loss.get_config(), "class_weights": weights.tolist()}
+        return [head_mod.choose(self.graph, 0, type(loss).from_config(cfg))]
+
+    # -- data ---------------------------------------------------------------------------------------------
+    def to_device(self, arrays: list[Any], what: str = "x") -> list[Any]:
+        """Host batches moved to the model's device (device arrays must be on it already).
+
+        Args:
+            arrays: one batch per input (or output).
+            what: ``"x"`` or ``"y"``, for the error.
+
+        Returns:
+            The batches on the device.
+
+        Raises:
+            neuro.backend.DeviceMismatchError: for arrays on another device.
+        """
+        out = []
+        for a in arrays:
+            xp = backend.get_array_module(a)
+            if xp is not np and xp is not self.xp:
+                raise backend.DeviceMismatchError(
+                    f"{what} is on device {backend.device_name(xp)!r} but the {self._noun} is on "
+                    f"{self.device!r}; give NumPy arrays or move the {self._noun} with {self._noun[:3]}.to()"
+                )
+            out.append(a if xp is self.xp else backend.to_device(a, self.xp))
+        return out
+
+    def _per_item(self, value: Any, names: list[str], what: str) -> list[Any]:
+        """An array, a list or a dict keyed by name, as one entry per name."""
+        n = len(names)
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - set(names))
+            missing = [k for k in names if k not in value]
+            if unknown or missing:
+                raise ValueError(
+                    f"{what} is a dict with keys {sorted(value)}; expected exactly the names {names}"
+                )
+            return [value[k] for k in names]
+        if n == 1:
+            if isinstance(value, (list, tuple)) and len(value) == 1 and backend.is_array(value[0]):
+                return [value[0]]
+            return [value]
+        if isinstance(value, (list, tuple)):
+            if len(value) != n:
+                raise ValueError(f"{what} must be a list of {n} arrays (one per {names}), got {len(value)}")
+            return list(value)
+        raise ValueError(f"{what} must be a list of {n} arrays or a dict keyed by {names}, got one array")
+
+    def prepare_inputs(self, x: Any, name: str = "x") -> list[Any]:
+        """Check inputs against the model's inputs and bring them to its dtype (and input scaling).
+
+        Args:
+            x: an array (one input), a list of arrays or a dict keyed by input name.
+            name: the argument's name, for errors.
+
+        Returns:
+            One checked array per input.
+
+        Raises:
+            ValueError: for a wrong count, key, shape or sample count, or NaN / inf values.
+            TypeError: for data that is not numbers.
+        """
+        names = self.input_names
+        items = self._per_item(x, names, name)
+        out = []
+        for i, (v, t) in enumerate(zip(items, self.graph.inputs, strict=True)):
+            label = name if len(names) == 1 else f"{name}[{names[i]!r}]"
+            dt = self.dtype if t.dtype == "float" else np.dtype(t.dtype).type
+            a = check.features(v, t.sample_shape, name=label, dtype=dt)
+            if self.input_scaler is not None and len(names) == 1:
+                if backend.get_array_module(a) is not np:
+                    a = backend.to_numpy(a)
+                a = self.input_scaler.transform(a).astype(self.dtype, copy=False)
+            out.append(a)
+        n = len(out[0])
+        for i, a in enumerate(out[1:], start=1):
+            if len(a) != n:
+                raise ValueError(
+                    f"{name}: every input must hold the same number of samples; {names[0]!r} has {n}, "
+                    f"{names[i]!r} has {len(a)}"
+                )
+        return out
+
+    def prepare_targets(self, y: Any, n: int, name: str = "y") -> list[Any]:
+        """Check targets against each output's loss and shape (and apply the output scaling).
+
+        Args:
+            y: an array (one output), a list of arrays or a dict keyed by output name.
+            n: the number of samples of the inputs.
+            name: the argument's name, for errors.
+
+        Returns:
+            One checked array per output.
+        """
+        names = self.output_names
+        items = self._per_item(y, names, name)
+        out = []
+        for k, (v, loss, shape) in enumerate(zip(items, self.losses, self.output_shapes, strict=True)):
+            label = name if len(names) == 1 else f"{name}[{names[k]!r}]"
+            t = check.targets(v, n, shape, loss.categorical, name=label, dtype=self.dtype)
+            if isinstance(loss, losses_mod.BinaryCrossEntropy):
+                check.unit_interval(t, label)
+            if self.output_scaler is not None and not loss.categorical and len(names) == 1:
+                if backend.get_array_module(t) is not np:
+                    t = backend.to_numpy(t)
+                t = self.output_scaler.transform(t).astype(self.dtype, copy=False)
+            out.append(t)
+        return out
+
+    def adopt_data_set(self, data: DataSet) -> None:
+        """Take a data set's class names and scalers (``fit`` on a :class:`~neuro.data.DataSet` does).
+
+        Args:
+            data: the data set.
+        """
+        if self.class_names is None and data.class_names is not None:
+            self.class_names = list(data.class_names)
+        if data.input_scaler is not None or data.output_scaler is not None:
+            self.input_scaler, self.output_scaler = data.input_scaler, data.output_scaler
+
+    # -- training -----------------------------------------------------------------------------------------
+    def fit(
+        self,
+        x: Any,
+        y: Any = None,
+        batch_size: int = 32,
+        epochs: int = 1,
+        validation_data: tuple[Any, Any] | None = None,
+        shuffle: bool = True,
+        metrics: Iterable[Any] | None = None,
+        verbose: int = 1,
+        validation_split: float = 0.0,
+        callbacks: Sequence[Any] | None = None,
+        initial_epoch: int = 0,
+        class_weight: dict[int, float] | None = None,
+        distributed: Any = False,
+    ) -> History:
+        """Train the model.
+
+        Args:
+            x: inputs: an array ``(N, *input_shape)`` for a model with one input, a list of arrays (one per
+                input) or a dict keyed by input name; or a :class:`~neuro.data.DataSet` (trained on its
+                ``train`` split, validated on its ``valid`` split; its class names and scalers become the
+                model's), or a data set split. Data sets are read one batch at a time, augmented in training
+                only.
+            y: targets: for each output class ids ``(N,)`` or rows ``(N, C)`` for categorical losses, the
+                output shape otherwise; a list (one per output) or a dict keyed by output name for several
+                outputs; ``None`` with a data set.
+            batch_size: samples per update (> 0); the last batch of an epoch may be smaller.
+            epochs: the epoch to stop before (> ``initial_epoch``), as in Keras.
+            validation_data: optional ``(x_val, y_val)`` evaluated after each epoch.
+            shuffle: reshuffle the samples (a seeded permutation of indices) before each epoch.
+            metrics: metric names or objects, computed over the whole epoch (see :mod:`neuro.metrics`): a
+                list (for every output), a list of lists (one per output) or a dict keyed by output name;
+                ``None`` uses those given to :meth:`compile`, else accuracy for the categorical losses and
+                single-output binary cross-entropy, binary_accuracy for binary cross-entropy with several
+                outputs, and none for regression.
+            verbose: 0 silent; 1 a progress bar per epoch on a terminal (one line per epoch otherwise);
+                2 one line per epoch.
+            validation_split: fraction in [0, 1) of the samples, taken from the end before shuffling (as
+                Keras), held out for validation instead of ``validation_data``.
+            callbacks: :class:`neuro.callbacks.Callback` objects called around epochs and batches.
+            initial_epoch: the epoch to start at (to resume a run).
+            class_weight: ``{class id: weight}`` for the training loss of a categorical loss (classes left
+                out weigh 1; multiplied into the loss's own ``class_weights``); the batch loss is then the
+                weighted mean ``Σ w·l / Σ w`` (PyTorch's ``weight``). Validation and ``evaluate`` use the
+                loss as given. One output only.
+            distributed: ``True`` (or a :class:`neuro.distributed.Options`) trains data-parallel over the
+                processes of ``mpiexec -n P python script.py``, every one calling ``fit`` with the same
+                arguments; see :mod:`neuro.distributed`. Needs ``pip install 'neuro[mpi]'``.
+
+        Returns:
+            A :class:`~neuro.training.history.History` with the per-epoch loss and metrics (``val_`` ones
+            for validation data); for several outputs also ``<output>_loss`` and ``<output>_<metric>``.
+
+        Raises:
+            FloatingPointError: when the loss, the gradients or the update become NaN or inf; the
+                parameters, buffers and optimizer state are exactly those from before the batch. The
+                message names the epoch, the batch and the learning rate.
+            RuntimeError: without a loss and an optimizer, or when ``fit`` already runs on this model.
+            ImportError: ``distributed`` without mpi4py.
+            ValueError: ``distributed``, on every rank, when the ranks' models or data sizes differ.
+            neuro.distributed.DistributedError: ``distributed``, when another rank failed in a step.
+        """
+        return loop.fit(
+            self,
+            x,
+            y,
+            batch_size=batch_size,
+            epochs=epochs,
+            validation_data=validation_data,
+            shuffle=shuffle,
+            metrics=metrics,
+            verbose=verbose,
+            validation_split=validation_split,
+            callbacks=callbacks,
+            initial_epoch=initial_epoch,
+            class_weight=class_weight,
+            distributed=distributed,
+        )
+
+    def evaluate(
+        self,
+        x: Any,
+        y: Any = None,
+        batch_size: int = 256,
+        metrics: Iterable[Any] | None = None,
+        verbose: int = 0,
+    ) -> dict[str, float]:
+        """Return the loss (regularization included) and metrics over the whole set, in inference mode.
+
+        Args:
+            x: inputs as for :meth:`fit`, a data set split, or a :class:`~neuro.data.DataSet` (its test
+                split).
+            y: targets, as for :meth:`fit` (``None`` with a data set).
+            batch_size: samples per forward pass.
+            metrics: as for :meth:`fit` (``None``: those given to :meth:`compile` or to the last ``fit``,
+                else the defaults).
+            verbose: 0 silent; 1 prints the results in one line.
+
+        With an ``output_scaler`` (from a data set), the loss and metrics are those of the scaled targets the
+        model was trained on; ``predict`` returns original units.
+
+        Returns:
+            ``{"loss": value, metric name: value, ...}`` (Keras's names for several outputs).
+        """
+        return loop.evaluate(self, x, y, batch_size, metrics, verbose)
+
+    def compute_gradients(self, x: Any, y: Any) -> float:
+        """Run forward and backward on one batch in training mode, filling every layer's ``grads``.
+
+        Args:
+            x: inputs, as for :meth:`fit`.
+            y: targets, as for :meth:`fit`.
+
+        Returns:
+            The loss of the batch, regularization included: the value whose gradient was computed.
+        """
+        from neuro.training import step
+
+        self.require_compiled("compute_gradients")
+        xs = self.prepare_inputs(x)
+        ys = self.prepare_targets(y, len(xs[0]))
+        with self._lock:
+            _, terms = step.forward_backward(self, self.to_device(xs), self.to_device(ys, "y"))
+            loss = step.batch_loss(self, terms)
+        return float(backend.to_numpy(loss))
+
+    def train_step(self, xs: list[Any], ys: list[Any]) -> tuple[list[Any], Any]:
+        """One guarded training step on checked device batches (see :func:`neuro.training.step.train_step`).
+
+        Args:
+            xs: one device batch per input.
+            ys: one device batch of targets per output.
+
+        Returns:
+            ``(predictions per output, terms)``.
+        """
+        from neuro.training import step
+
+        return step.train_step(self, xs, ys)
+
+    # -- inference ----------------------------------------------------------------------------------------
+    def _structured(self, outs: list[Any]) -> Any:
+        if self._output_kind == "single":
+            return outs[0]
+        if self._output_kind == "dict":
+            return dict(zip(self.output_names, outs, strict=True))
+        return list(outs)
+
+    def predict(self, x: Any, batch_size: int = 256, verbose: int = 0) -> Any:
+        """Return the model's predictions for ``x``, computed in inference mode in batches.
+
+        For an output trained with SoftmaxCrossEntropy on a linear layer these are the softmax probabilities
+        (the loss's softmax is part of the model), as they are with a Softmax output. Nothing is stored on
+        the layers, so any thread may predict, also while another one trains.
+
+        Args:
+            x: inputs, as for :meth:`fit` (NumPy or on the model's device), or a data set split.
+            batch_size: samples per forward pass.
+            verbose: 0 silent; 1 prints the number of samples predicted.
+
+        Shape:
+            ``(N, *input_shape)`` → ``(N, *output_shape)`` per output.
+
+        Returns:
+            The predictions, on the model's device (``neuro.backend.to_numpy`` fetches them): an array for a
+            model with one output, else a list (or a dict, when the outputs were given as a dict).
+        """
+        batch_size = check.positive_int(batch_size, "batch_size")
+        if isinstance(x, DataSet):
+            raise TypeError("x is a DataSet: predict on one of its splits (data.test) or on arrays")
+        if isinstance(x, Split):
+            x = x.arrays()[0]
+        xs = self.prepare_inputs(x)
+        links = [h.loss.link if isinstance(h, head_mod.LinkHead) else None for h in self._heads_or_none()]
+        graph = self.graph
+        n = len(xs[0])
+
+        def run(batch: list[Any]) -> list[Any]:
+            with self._lock:
+                outs, _ = graph.forward(self.to_device(batch), False, None, None, self.dtype)
+            return [o if link is None else link(o) for o, link in zip(outs, links, strict=True)]
+
+        if n <= batch_size:
+            outs = run(xs)
+        else:
+            parts = [run([a[s : s + batch_size] for a in xs]) for s in range(0, n, batch_size)]
+            outs = [self.xp.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
+        if self.output_scaler is not None and len(outs) == 1:  # back to the original units, on the device
+            a = backend.to_device(self.output_scaler.a.astype(self.dtype), self.xp)
+            b = backend.to_device(self.output_scaler.b.astype(self.dtype), self.xp)
+            outs = [outs[0] * b + a]
+        if verbose:
+            print(f"predicted {n} samples", flush=True)
+        return self._structured(outs)
+
+    def _heads_or_none(self) -> list[Any]:
+        if self.losses:
+            return self.heads
+        return [None] * len(self.graph.outputs)
+
+    def __call__(self, inputs: Any, **kwargs: Any) -> Any:
+        """Call the model on arrays (its predictions, as :meth:`predict` in one batch) or on symbolic tensors
+        (the model becomes one layer of another model, sharing its weights).
+
+        Args:
+            inputs: arrays (as for :meth:`predict`) or symbolic tensors (as the model's inputs).
+            **kwargs: none are taken.
+
+        Returns:
+            Predictions, or the output symbolic tensor(s).
+        """
+        if kwargs:
+            raise TypeError(f"a model takes no call arguments, got {sorted(kwargs)}")
+        items = list(inputs.values()) if isinstance(inputs, dict) else inputs
+        if isinstance(items, SymbolicTensor) or (
+            isinstance(items, (list, tuple)) and items and isinstance(items[0], SymbolicTensor)
+        ):
+            if isinstance(inputs, dict):
+                inputs = [inputs[k] for k in self.input_names]
+            return self.as_layer()(inputs)
+        n = len(self.prepare_inputs(inputs)[0])
+        return self.predict(inputs, batch_size=max(n, 1))
+
+    def as_layer(self) -> Functional:
+        """The model as one layer (a :class:`~neuro.graph.Functional` sharing its weights), to call inside
+        another model."""
+        if self._functional is None:
+            self._functional = Functional(self.graph, name=self.name)
+            self._functional._auto_name = False
+        return self._functional
+
+    def predict_class(self, x: Any, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(classes, probabilities)`` for ``x``, as NumPy arrays (a model with one output).
+
+        Args:
+            x: inputs, as for :meth:`predict`.
+            batch_size: samples per forward pass.
+
+        ``classes`` are class ids ``(N,)`` (or the names in :attr:`class_names` when set);
+        ``probabilities`` is the probability of each chosen class. A single sigmoid output is read as the
+        probability of class 1.
+        """
+        pred = self.predict(x, batch_size)
+        if not backend.is_array(pred):
+            raise ValueError("predict_class needs a model with one output; use predict for several")
+        p = backend.to_numpy(pred)
+        p = p.reshape(len(p), -1)
+        if p.shape[1] == 1:
+            ids = (p[:, 0] >= 0.5).astype(np.int64)
+            prob = np.where(ids == 1, p[:, 0], 1 - p[:, 0])
+        else:
+            ids = p.argmax(axis=1)
+            prob = p[np.arange(len(p)), ids]
+        if self.class_names is not None:
+            return np.asarray(self.class_names, dtype=object)[ids], prob
+        return ids, prob
+
+    # -- weights ------------------------------------------------------------------------------------------
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of every layer's params, then its buffers, in layer order, as NumPy arrays."""
+        return [
+            np.array(backend.to_numpy(a))
+            for layer in self.leaf_layers()
+            for a in (*layer.params.values(), *layer.buffers.values())
+        ]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Set the arrays :meth:`get_weights` returns, checking their number and shapes.
+
+        Args:
+            weights: one array per param and buffer, in the order of :meth:`get_weights`.
+
+        Raises:
+            ValueError: for a wrong count or shape.
+        """
+        targets = [
+            (layer, store, k)
+            for layer in self.leaf_layers()
+            for store in (layer.params, layer.buffers)
+            for k in store
+        ]
+        weights = list(weights)
+        if len(weights) != len(targets):
+            raise ValueError(f"weights must be a list of {len(targets)} arrays, got {len(weights)}")
+        host = [np.asarray(backend.to_numpy(w)) for w in weights]
+        for i, ((layer, store, k), w) in enumerate(zip(targets, host, strict=True)):
+            if w.shape != tuple(store[k].shape):
+                raise ValueError(
+                    f"weights[{i}] ({layer.name}.{k}) must have shape {tuple(store[k].shape)}, got {w.shape}"
+                )
+        with self._lock:
+            for (_layer, store, k), w in zip(targets, host, strict=True):
+                store[k][...] = backend.to_device(w.astype(store[k].dtype), self.xp)
+
+    # -- files --------------------------------------------------------------------------------------------
+    def save(self, path: Any) -> None:
+        """Write the model (graph, weights, optimizer and generator state) to HDF5; see :mod:`neuro.io`.
+
+        During a distributed ``fit`` only rank 0 writes; on the other ranks this does nothing.
+
+        Args:
+            path: the file to write (replaced atomically).
+        """
+        if self._dist is not None and not self._dist.is_main:
+            return
+        from neuro import io
+
+        io.save(self, path)
+
+    @classmethod
+    def load(cls, path: Any, custom_objects: dict[str, type] | None = None, device: str = "numpy") -> Model:
+        """Read a model written by :meth:`save` onto ``device``; see :func:`neuro.io.load`.
+
+        Args:
+            path: the HDF5 file.
+            custom_objects: classes of your own by class name (not needed for registered ones).
+            device: the device to put the model on.
+
+        Returns:
+            The model, predicting as the saved one and ready to resume training (a
+            :class:`~neuro.models.network.Network` for a saved chain).
+
+        Raises:
+            neuro.ModelFileError: for any problem with the file's contents.
+        """
+        from neuro import io
+
+        return io.load(path, custom_objects, device=device, network_class=None if cls is Model else cls)
+
+    def export_onnx(self, path: Any, *, opset: int = 17, scalers: bool = True) -> None:
+        """Write an ONNX inference graph of the model (needs the ``onnx`` extra); see :mod:`neuro.onnx`.
+
+        Args:
+            path: the ``.onnx`` file to write.
+            opset: the ONNX opset (13 or newer).
+            scalers: include the input and output scaling, so that the graph computes what ``predict`` does.
+        """
+        from neuro import onnx
+
+        onnx.export(self, path, opset=opset, scalers=scalers)
+
+    # -- description --------------------------------------------------------------------------------------
+    def _header(self) -> str:
+        ins = ", ".join(
+            f"{n} {shape_text(s)}" for n, s in zip(self.input_names, self.input_shapes, strict=True)
+        )
+        loss = self.loss if self.losses else "none (not compiled)"
+        opt = type(self.optimizer).__name__ if self.optimizer is not None else "none"
+        kind = type(self).__name__
+        return f"{kind} {self.name!r}: inputs {ins}; loss {loss!r}, optimizer {opt}, device {self.device}"
+
+    def summary(self, print_fn: Any = print) -> str:
+        """Print and return a table of layers, output shapes, parameter counts and, for a graph, each
+        layer's inbound layers (Keras's "Connected to").
+
+        Args:
+            print_fn: called with the table (``None`` to skip printing).
+
+        Returns:
+            The table as text.
+        """
+        graph = self.graph
+        chain = self._is_chain()
+        header = ("Layer (type)", "Output shape", "Params") + (() if chain else ("Connected to",))
+        rows = [header]
+        counted: set[int] = set()
+        for node in graph.nodes:
+            layer = node.layer
+            shapes = [t.sample_shape for t in node.outputs]
+            shape = shape_text(shapes[0]) if len(shapes) == 1 else shape_text(shapes)
+            n = layer.count_params() if id(layer) not in counted else 0
+            counted.add(id(layer))
+            row = (f"{layer.name} ({type(layer).__name__})", shape, f"{n:,}")
+            if not chain:
+                row += (", ".join(t.name for t in node.inbound),)
+            rows.append(row)
+        cols = len(header)
+        widths = [max(len(r[c]) for r in rows) for c in range(cols)]
+        line = "-" * (sum(widths) + 3 * (cols - 1))
+        fmt = "   ".join(f"{{:>{w}}}" if c == 2 else f"{{:<{w}}}" for c, w in enumerate(widths))
+        leaves = self.leaf_layers()
+        trainable = sum(layer.count_params() for layer in leaves if layer.trainable)
+        frozen = sum(layer.count_params() for layer in leaves if not layer.trainable)
+        frozen += sum(int(np.prod(b.shape)) for layer in leaves for b in layer.buffers.values())
+        out = [
+            self._header(),
+            line,
+            fmt.format(*rows[0]),
+            line,
+            *(fmt.format(*r) for r in rows[1:]),
+            line,
+            f"Total params: {trainable + frozen:,}",
+            f"Trainable params: {trainable:,}",
+            f"Non-trainable params: {frozen:,}",
+            f"Kernels: {backend.kernel_set_name(self.xp)}" if hasattr(backend, "kernel_set_name") else "",
+        ]
+        text = "\n".join(r for r in out if r)
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+    def _is_chain(self) -> bool:
+        graph = self.graph
+        prev = graph.inputs[0]
+        if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+            return False
+        for node in graph.nodes:
+            if len(node.inbound) != 1 or node.inbound[0] is not prev or len(node.outputs) != 1:
+                return False
+            prev = node.outputs[0]
+        return True
+
+    def __str__(self) -> str:
+        return self.summary(print_fn=None)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}: {len(self.layers)} layers, device {self.device}>"

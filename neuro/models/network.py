@@ -1,0 +1,166 @@
+"""The chain of layers: :class:`Network`, built one layer at a time with ``add``.
+
+A ``Network`` is a :class:`~neuro.models.model.Model` whose graph has one path, from one input through each
+added layer to one output, as Keras's ``Sequential`` is a ``Functional``: it trains, predicts, saves and
+exports through the same executor and files as any graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from neuro import _validation as check
+from neuro import registry
+from neuro import regularizers as regularizers_mod
+from neuro.graph import Functional, Graph
+from neuro.layers.base import Layer, SymbolicTensor
+from neuro.layers.input_layer import Input
+from neuro.models.model import Model
+
+
+@registry.register(family="model")
+class Network(Model):
+    """A sequential network: one input, layers added in order, one output.
+
+    Args:
+        input_shape: shape of one sample, without the batch axis: ``(features,)`` or ``(H, W, C)``.
+        loss: a loss name or object (see :mod:`neuro.losses`); ``None`` to :meth:`compile` later.
+        optimizer: an optimizer name or object (see :mod:`neuro.optimizers`); ``None`` to compile later.
+        regularizer: optional :class:`~neuro.regularizers.L1` / :class:`~neuro.regularizers.L2`, applied to
+            every layer's kernel.
+        seed: seeds every random choice (initial weights, shuffling, dropout masks): the same seed gives a
+            bitwise identical training run on the same machine, device and thread count.
+        device: where the network computes: ``"numpy"`` (the default), ``"cupy"`` or ``"strict"`` (see
+            :mod:`neuro.backend`); :meth:`to` moves it later.
+
+    The network computes in the dtype that is current when it is created (float32 unless
+    :func:`neuro.set_dtype` or :class:`neuro.backend.dtype_scope` says otherwise); its data are converted
+    to it, and it keeps it when saved and loaded. Each layer is built (its weights drawn from the seeded
+    generator) when it is added.
+
+    Data given as NumPy arrays is checked on the host and moved to the network's device one batch at a
+    time; :meth:`predict` returns arrays on the network's device (``neuro.backend.to_numpy`` fetches them).
+    Predicting is safe from other threads while ``fit`` runs: it sees the weights between two steps.
+
+    Example:
+        >>> from neuro import Network, Dense, Adam
+        >>> net = Network((64,), "softmax_crossentropy", Adam(1e-3), seed=0)
+        >>> net.add(Dense(32, "relu")).add(Dense(10, "softmax"))  # doctest: +ELLIPSIS
+        <Network 'network': 2 layers, device numpy>
+    """
+
+    _noun = "network"
+
+    def __init__(
+        self,
+        input_shape: Sequence[int] | int,
+        loss: Any = None,
+        optimizer: Any = None,
+        regularizer: Any = None,
+        seed: int | None = None,
+        device: str = "numpy",
+        *,
+        name: str | None = None,
+    ) -> None:
+        shape = check.shape_tuple(input_shape, "input_shape")
+        self._setup(seed, device, name)
+        self._input: SymbolicTensor = Input(shape)
+        self._chain: list[Layer] = []
+        self._last: SymbolicTensor = self._input
+        self._input_kind = self._output_kind = "single"
+        self._graph = None
+        if loss is not None or optimizer is not None:
+            self.compile(loss, optimizer, regularizer)
+        else:
+            self.regularizer = regularizers_mod.get(regularizer)
+
+    # -- building -----------------------------------------------------------------------------------------
+    def add(self, layer: Layer | Model) -> Network:
+        """Append a layer, building it for the current output shape; returns the network (chainable).
+
+        Args:
+            layer: a new, unbuilt layer (or a model, added as one layer sharing its weights).
+
+        Returns:
+            The network itself.
+
+        Raises:
+            TypeError: when ``layer`` is not a Layer.
+            ValueError: when the layer cannot take the previous layer's output, returns several outputs,
+                or training has started.
+        """
+        if isinstance(layer, Model):
+            layer = layer.as_layer()
+        if not isinstance(layer, Layer):
+            raise TypeError(f"layer must be a neuro Layer, got {type(layer).__name__}")
+        if layer.built and not isinstance(layer, Functional):
+            raise ValueError(f"layer {layer.name!r} is already part of a network; create a new one")
+        opt = self.optimizer
+        if self._fitting or (opt is not None and (opt.iterations or opt.slots)):
+            raise ValueError(
+                f"cannot add {type(layer).__name__} after training started: the optimizer holds state for "
+                f"{len(opt.slots) if opt is not None else 0} parameters at step "
+                f"{opt.iterations if opt is not None else 0}; build the whole network before fit"
+            )
+        return self._append(layer, initialize=True)
+
+    def _append(self, layer: Layer, initialize: bool) -> Network:
+        """Build ``layer`` for the current output shape and append it (a loader passes ``initialize=False``
+        and fills the arrays itself)."""
+        shape = self._last.sample_shape
+        index = len(self._chain)
+        try:
+            if not layer.built:
+                layer.build(shape, self.rng, self.dtype, self.xp, initialize=initialize)
+            out = layer(self._last)
+        except ValueError as exc:
+            text = str(exc)
+            raise ValueError(
+                f"cannot add {type(layer).__name__} (layer {index}) after output shape {shape}: {text}"
+            ) from None
+        if isinstance(out, list):
+            layer._nodes.pop()
+            raise ValueError(
+                f"cannot add {type(layer).__name__} (layer {index}): it returns {len(out)} outputs "
+                "(return_state?); a chain takes one output per layer; build a neuro.Model for several"
+            )
+        layer.need_input_grad = bool(self._chain)  # the first layer's input is the data
+        self._chain.append(layer)
+        self._last = out
+        self._graph = None
+        self._heads = None
+        return self
+
+    @property
+    def graph(self) -> Graph:
+        """The chain as a :class:`~neuro.graph.Graph` (made again after each ``add``)."""
+        if self._graph is None:
+            self._graph = _ChainGraph(self._input, self._last, self._chain)
+        return self._graph
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The layers in the order they were added."""
+        return list(self._chain)
+
+    def require_compiled(self, what: str) -> None:
+        if not self._chain:
+            raise ValueError("the network has no layers; add some with add()")
+        super().require_compiled(what)
+
+    def __repr__(self) -> str:
+        return f"<Network {self.name!r}: {len(self._chain)} layers, device {self.device}>"
+
+
+class _ChainGraph(Graph):
+    """The graph of a chain: checked as any graph, and also while it has no layers yet (input = output)."""
+
+    def __init__(self, start: SymbolicTensor, end: SymbolicTensor, chain: list[Layer]) -> None:
+        if end is start:  # no layer yet: an empty graph that passes its input through
+            self.inputs, self.outputs = [start], [end]
+            self.nodes, self.layers = [], []
+            self.input_layers = [start.node.layer]
+            self._plan()
+            return
+        super().__init__([start], [end])

@@ -1,0 +1,229 @@
+"""Metrics and loss figures: the metric slots of a fit or an evaluation, the loss sums kept on the device,
+the log dict read from them, and one pass over a source in inference mode.
+
+This module owns the *figures* of training and evaluation (what is summed, how it is read, under which
+key it is logged); the loops that drive it are :mod:`neuro.training.loop` (one process) and
+:mod:`neuro.distributed` (the ranks' parts, reduced).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from neuro import backend
+from neuro import metrics as metrics_mod
+from neuro.training.step import Terms, penalty
+
+
+class MetricSlot:
+    """One metric of one output, and the key it is logged under.
+
+    Args:
+        output: the index of the output.
+        metric: the metric object.
+        key: the log key (``"accuracy"``, or ``"<output>_accuracy"`` for a model with several outputs).
+    """
+
+    __slots__ = ("key", "metric", "output")
+
+    def __init__(self, output: int, metric: Any, key: str) -> None:
+        self.output, self.metric, self.key = output, metric, key
+
+
+def metric_slots(model: Any, metrics: Any) -> list[MetricSlot]:
+    """The metrics of a ``fit`` or ``evaluate``, one slot per (output, metric).
+
+    Args:
+        model: the model.
+        metrics: ``None`` (the defaults of each output's loss: accuracy for the classification losses), a
+            name, a metric, a list (for every output), a list of lists (one per output) or a dict keyed by
+            output name.
+
+    Returns:
+        The slots.
+
+    Raises:
+        ValueError: for a dict key that is no output name, or a list of lists of the wrong length.
+    """
+    names = model.output_names
+    n = len(names)
+    if metrics is None:
+        per = [model.default_metrics(k) for k in range(n)]
+    elif isinstance(metrics, dict):
+        unknown = sorted(set(metrics) - set(names))
+        if unknown:
+            raise ValueError(f"metrics has keys {unknown} that are no output name; the outputs are {names}")
+        per = [_as_list(metrics.get(name, ())) for name in names]
+    elif (
+        isinstance(metrics, (str, metrics_mod.Metric)) or callable(metrics) and not isinstance(metrics, type)
+    ):
+        per = [[metrics] for _ in range(n)]
+    else:
+        items = list(metrics)
+        if items and all(isinstance(m, (list, tuple)) for m in items):
+            if len(items) != n:
+                raise ValueError(f"metrics must hold one list per output ({n}), got {len(items)}")
+            per = [list(m) for m in items]
+        else:
+            per = [items for _ in range(n)]
+    slots = []
+    for k, ms in enumerate(per):
+        for m in ms:
+            obj = metrics_mod.get(m) if n == 1 or not isinstance(m, metrics_mod.Metric) else m
+            if n > 1 and isinstance(m, metrics_mod.Metric):
+                obj = metrics_mod.get(m.name) if _fresh(m) else m
+            key = obj.name if n == 1 else f"{names[k]}_{obj.name}"
+            slots.append(MetricSlot(k, obj, key))
+    return slots
+
+
+def _fresh(m: Any) -> bool:
+    try:
+        metrics_mod.get(m.name)
+    except (ValueError, TypeError):
+        return False
+    return type(metrics_mod.get(m.name)) is type(m)
+
+
+def _as_list(v: Any) -> list[Any]:
+    if isinstance(v, (str, metrics_mod.Metric)) or callable(v):
+        return [v]
+    return list(v)
+
+
+# -- logs ---------------------------------------------------------------------------------------------------
+class LossSums:
+    """The loss sums of an epoch (or an evaluation) on the device: per output S_k and D_k, the penalty
+    weighted by batch size, and the number of samples."""
+
+    def __init__(self, n_outputs: int) -> None:
+        self.sums: list[Any] = [0.0] * n_outputs
+        self.denoms: list[Any] = [0.0] * n_outputs
+        self.penalty: Any = 0.0
+        self.count = 0
+
+    def add(self, terms: Terms, penalty_value: Any = 0.0) -> None:
+        """Add one batch's terms (and its penalty, weighted by its size).
+
+        Args:
+            terms: the batch's terms.
+            penalty_value: the penalty of the step.
+        """
+        for k, (s, d) in enumerate(zip(terms.sums, terms.denoms, strict=True)):
+            self.sums[k] = self.sums[k] + s
+            self.denoms[k] = self.denoms[k] + d
+        if backend.is_array(penalty_value) or penalty_value:
+            self.penalty = self.penalty + penalty_value * terms.count
+        self.count += terms.count
+
+    def values(self) -> np.ndarray:
+        """Every sum read from the device at once: ``[S_0, D_0, S_1, D_1, …, penalty, count]`` as float64."""
+        items = [v for pair in zip(self.sums, self.denoms, strict=True) for v in pair] + [self.penalty]
+        arrays = [v for v in items if backend.is_array(v)]
+        if arrays:
+            xp = backend.get_array_module(*arrays)
+            stacked = xp.stack([xp.asarray(v, dtype=np.float64) for v in items])
+            out = np.asarray(backend.to_numpy(stacked), dtype=np.float64)
+        else:
+            out = np.array([float(v) for v in items], dtype=np.float64)
+        return np.append(out, float(self.count))
+
+
+def logs_from(
+    model: Any, values: np.ndarray, slots: Sequence[MetricSlot], penalty_now: float | None = None
+) -> dict[str, float]:
+    """The log dict from the values of :meth:`LossSums.values` and the metric slots.
+
+    Args:
+        model: the model (its loss weights and output names).
+        values: ``[S_0, D_0, …, penalty sum, count]``.
+        slots: the metrics.
+        penalty_now: the penalty to add (evaluation: the current one); ``None`` uses the epoch's average.
+
+    Returns:
+        ``{"loss": …, "<output>_loss": … (several outputs), metric keys: …}``.
+    """
+    n = len(model.output_names)
+    per = []
+    for k in range(n):
+        s, d = values[2 * k], values[2 * k + 1]
+        per.append(s / d if d else float("nan"))
+    pen, count = values[2 * n], values[2 * n + 1]
+    extra = (pen / count if count else 0.0) if penalty_now is None else penalty_now
+    loss = sum(w * v for w, v in zip(model.loss_weights_list, per, strict=True)) + extra
+    logs = {"loss": float(loss)}
+    if n > 1:
+        for name, v in zip(model.output_names, per, strict=True):
+            logs[f"{name}_loss"] = float(v)
+    for slot in slots:
+        logs[slot.key] = float(slot.metric.result())
+    return logs
+
+
+def format_logs(logs: dict[str, float]) -> str:
+    """``"loss: 0.1234 - accuracy: 0.9876"``.
+
+    Args:
+        logs: the figures by name.
+
+    Returns:
+        One line.
+    """
+    return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+
+
+# -- evaluation -------------------------------------------------------------------------------------------
+def evaluation_sums(model: Any, source: Any, batch_size: int, slots: Sequence[MetricSlot]) -> LossSums:
+    """Run ``source`` in inference mode: reset and update the metrics, and sum the loss terms on the device
+    (regularization not included).
+
+    Args:
+        model: the model.
+        source: a source of host batches.
+        batch_size: samples per forward pass.
+        slots: the metrics to update.
+
+    Returns:
+        The sums.
+    """
+    for slot in slots:
+        slot.metric.reset()
+    heads = model.heads
+    modes = model.head_modes(heads)
+    sums = LossSums(len(heads))
+    for xs, ys in source.batches(np.arange(len(source)), batch_size):
+        xs, ys = model.to_device(xs), model.to_device(ys, "y")
+        with model._lock:
+            outs, _ = model.graph.forward(xs, False, None, modes, model.dtype)
+        preds, total, denom = [], [], []
+        for head, out, y in zip(heads, outs, ys, strict=True):
+            t, d = head.terms(out, y)
+            total.append(t)
+            denom.append(d)
+            preds.append(head.predictions(out))
+        sums.add(Terms(total, denom, len(xs[0])))
+        for slot in slots:
+            slot.metric.update(preds[slot.output], ys[slot.output])
+    return sums
+
+
+def evaluate_source(
+    model: Any, source: Any, batch_size: int, slots: Sequence[MetricSlot]
+) -> dict[str, float]:
+    """The loss (the current regularization included) and metrics over a source.
+
+    Args:
+        model: the model.
+        source: a source of host batches.
+        batch_size: samples per forward pass.
+        slots: the metrics.
+
+    Returns:
+        The logs.
+    """
+    sums = evaluation_sums(model, source, batch_size, slots)
+    pen = float(backend.to_numpy(penalty(model))) if model.has_penalty() else 0.0
+    return logs_from(model, sums.values(), slots, penalty_now=pen)
