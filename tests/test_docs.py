@@ -125,6 +125,8 @@ BATTERY_CHECKS = [
     "test_output_shape",
     "test_finite_difference_gradients",
     "test_inference_keeps_nothing",
+    "test_two_calls_then_backwards_in_reverse_order",
+    "test_inputs_and_gradients_are_never_modified_and_views_are_fine",
     "test_need_input_grad_false",
     "test_float32_stays_float32",
     "test_config_round_trip",
@@ -146,6 +148,8 @@ def test_scale_layer_passes_the_layer_battery(check, scale_layer, tmp_path, requ
         kwargs["tmp_path"] = tmp_path
     if "torch" in params:
         kwargs["torch"] = request.getfixturevalue("torch")
+    if "assert_unchanged" in params:
+        kwargs["assert_unchanged"] = request.getfixturevalue("assert_unchanged")
     if "dtype" in params:
         for dtype in (np.float32, np.float64):
             fn(**kwargs, dtype=dtype)

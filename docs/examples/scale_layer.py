@@ -74,7 +74,7 @@ class Scale(neuro.Layer):
         return y, (x if training else None)
 
     def backward(self, grad: Any, ctx: Any) -> Any:
-        """Fill ``grads["scale"]`` with dL/ds and return dL/dx.
+        """Add dL/ds into ``grads["scale"]`` and return dL/dx.
 
         Args:
             grad: dL/dy, the shape of the output.
@@ -87,7 +87,8 @@ class Scale(neuro.Layer):
             raise RuntimeError("Scale.backward needs the context returned by forward(x, training=True)")
         x = ctx
         batch_axes = tuple(range(x.ndim - 1))
-        (grad * x).sum(axis=batch_axes, out=self.grads["scale"])  # layers sum over the batch
+        with self.accumulate() as g:  # this call's gradient: written here, added to earlier calls' on exit
+            (grad * x).sum(axis=batch_axes, out=g["scale"])  # layers sum over the batch
         return grad * self.params["scale"] if self.need_input_grad else None
 
     def get_config(self) -> dict[str, Any]:

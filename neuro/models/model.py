@@ -699,25 +699,52 @@ class Model:
         """
         return loop.evaluate(self, x, y, batch_size, metrics, verbose)
 
-    def compute_gradients(self, x: Any, y: Any) -> float:
+    def compute_gradients(self, x: Any, y: Any, *, input_gradients: bool = False) -> Any:
         """Run forward and backward on one batch in training mode, filling every layer's ``grads``.
 
         Args:
             x: inputs, as for :meth:`fit`.
             y: targets, as for :meth:`fit`.
+            input_gradients: also return the gradient of the loss with respect to each input (a saliency
+                map, or a check of the whole model's backward).
 
         Returns:
-            The loss of the batch, regularization included: the value whose gradient was computed.
+            The loss of the batch, regularization included: the value whose gradient was computed; with
+            ``input_gradients``, ``(loss, [dL/dx per input])`` (``None`` for an integer input).
         """
         from neuro.training import step
 
         self.require_compiled("compute_gradients")
         xs = self.prepare_inputs(x)
         ys = self.prepare_targets(y, len(xs[0]))
+        graph = self.graph
         with self._lock:
-            _, terms = step.forward_backward(self, self.to_device(xs), self.to_device(ys, "y"))
+            wanted = graph.wants_input_gradients
+            graph.set_input_gradients(input_gradients)
+            try:
+                _, terms = step.forward_backward(self, self.to_device(xs), self.to_device(ys, "y"))
+            finally:
+                graph.set_input_gradients(wanted)
             loss = step.batch_loss(self, terms)
-        return float(backend.to_numpy(loss))
+        loss = float(backend.to_numpy(loss))
+        return (loss, terms.input_grads) if input_gradients else loss
+
+    def get_layer(self, name: str) -> Layer:
+        """The layer called ``name`` (Keras's ``get_layer``).
+
+        Args:
+            name: a layer name (see :meth:`summary`).
+
+        Returns:
+            The layer.
+
+        Raises:
+            ValueError: when no layer has that name (the message lists them).
+        """
+        for layer in self.graph.input_layers + self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"no layer is named {name!r}; the layers are {[ly.name for ly in self.layers]}")
 
     def train_step(self, xs: list[Any], ys: list[Any]) -> tuple[list[Any], Any]:
         """One guarded training step on checked device batches (see :func:`neuro.training.step.train_step`).

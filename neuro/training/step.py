@@ -32,12 +32,14 @@ class Terms:
         count: the number of samples of the batch.
     """
 
-    __slots__ = ("count", "denoms", "penalty", "sums")
+    __slots__ = ("count", "denoms", "input_grads", "penalty", "sums")
 
     def __init__(self, sums: list[Any], denoms: list[Any], count: int) -> None:
         self.sums, self.denoms, self.count = sums, denoms, count
         #: the regularization penalty of the step's weights (set by :func:`batch_loss`)
         self.penalty: Any = 0.0
+        #: dL/d(input) per input, when the graph was asked for them
+        self.input_grads: list[Any] | None = None
 
 
 def forward_backward(
@@ -73,9 +75,11 @@ def forward_backward(
         sums.append(total)
         denoms.append(denom)
         grads.append(g)
-    graph.backward(tape, grads, modes)
+    input_grads = graph.backward(tape, grads, modes)
     add_regularizer_grads(model)
-    return preds, Terms(sums, denoms, len(xs[0]))
+    terms = Terms(sums, denoms, len(xs[0]))
+    terms.input_grads = input_grads
+    return preds, terms
 
 
 def batch_loss(model: Any, terms: Terms) -> Any:

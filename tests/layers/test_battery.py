@@ -1,16 +1,17 @@
 """One battery for every layer: a table of (layer factory, input shape, PyTorch reference) run through the
-same checks. Adding a layer means adding a row to CASES.
+same checks. Adding a layer means adding a row to CASES (a layer with several inputs gives a list of shapes).
 
-Checks: output shape; float64 values, input gradient and parameter gradients against PyTorch (autograd of
-``Σ y·R`` for a fixed random R); finite-difference gradients of input and params (``neuro.check_gradients``);
-inference keeps nothing on the layer; ``need_input_grad=False``; float32 stays float32; config round trip and
-save/load inside a network; and the whole forward/backward on the strict stand-in device, equal to NumPy
-bitwise and with no host reads.
+Checks: output shape; float64 values, input gradients and parameter gradients against PyTorch (autograd of
+``Σ y·R`` for a fixed random R); finite-difference gradients of inputs and params (``neuro.check_gradients``);
+two training calls then their backwards in reverse order (the gradients add up, each input gradient is its
+call's own); inputs and incoming gradients never modified; non-contiguous inputs; inference keeps nothing on
+the layer (any attribute, compared deeply); ``need_input_grad=False``; float32 stays float32; config round
+trip and save/load inside a model; and the whole forward/backward on the strict stand-in device, equal to
+NumPy bitwise and with no host reads.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections.abc import Callable
 from typing import Any
@@ -22,8 +23,11 @@ import neuro
 from neuro import backend, registry
 from neuro.functional.conv import same_padding
 from neuro.layers import (
+    Add,
+    Average,
     AvgPool2D,
     BatchNorm,
+    Concatenate,
     Conv2D,
     Dense,
     Dropout,
@@ -31,10 +35,14 @@ from neuro.layers import (
     GlobalAveragePooling2D,
     LeakyReLU,
     Linear,
+    Maximum,
     MaxPool2D,
+    Minimum,
+    Multiply,
     ReLU,
     Sigmoid,
     Softmax,
+    Subtract,
     Tanh,
 )
 
@@ -43,7 +51,7 @@ from neuro.layers import (
 class Case:
     id: str
     make: Callable[[], Any]
-    input_shape: tuple[int, ...]
+    input_shape: Any  # one shape, or a list of shapes for a layer with several inputs
     #: torch reference: f(torch, layer, x, params) -> y, with params the layer's params as torch tensors
     ref: Callable[..., Any] | None
     positive: bool = False  # inputs away from kinks (ReLU, max pooling ties) for finite differences
@@ -130,6 +138,26 @@ def ref_activation(torch, layer, x, p):
     return _act(torch, layer.key, x, layer)
 
 
+def ref_merge(torch, layer, xs, p):
+    kind = type(layer).__name__
+    if kind == "Add":
+        return sum(xs[1:], xs[0])
+    if kind == "Subtract":
+        return xs[0] - xs[1]
+    if kind == "Multiply":
+        out = xs[0]
+        for x in xs[1:]:
+            out = out * x
+        return out
+    if kind == "Average":
+        return sum(xs[1:], xs[0]) / len(xs)
+    if kind == "Maximum":
+        return torch.stack(xs).max(dim=0).values
+    if kind == "Minimum":
+        return torch.stack(xs).min(dim=0).values
+    return torch.cat(xs, dim=layer.axis)
+
+
 CASES = [
     Case("dense_tanh", lambda: Dense(5, "tanh"), (7,), ref_dense),
     Case("dense_linear", lambda: Dense(3), (4,), ref_dense),
@@ -158,18 +186,39 @@ CASES = [
     Case("tanh", lambda: Tanh(), (3, 3), ref_activation),
     Case("softmax", lambda: Softmax(), (6,), ref_activation),
     Case("linear", lambda: Linear(), (5,), ref_activation),
+    Case("dense_on_sequences", lambda: Dense(3, "tanh"), (4, 5), ref_dense),
+    Case("add", lambda: Add(), [(3, 4), (3, 4), (3, 4)], ref_merge),
+    Case("subtract", lambda: Subtract(), [(5,), (5,)], ref_merge),
+    Case("multiply", lambda: Multiply(), [(2, 3), (2, 3), (2, 3)], ref_merge),
+    Case("average", lambda: Average(), [(4,), (4,)], ref_merge),
+    Case("maximum", lambda: Maximum(), [(6,), (6,), (6,)], ref_merge),
+    Case("minimum", lambda: Minimum(), [(3, 2), (3, 2)], ref_merge),
+    Case("concatenate", lambda: Concatenate(), [(2, 3), (2, 1), (2, 4)], ref_merge),
+    Case("concatenate_axis1", lambda: Concatenate(axis=1), [(2, 3), (1, 3)], ref_merge),
 ]
 
 IDS = [c.id for c in CASES]
 BATCH = 5
 
 
+def _multi(case: Case) -> bool:
+    return isinstance(case.input_shape, list)
+
+
 def _input(case: Case, dtype=np.float64, seed=0):
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((BATCH, *case.input_shape))
-    if case.positive:  # keep values away from 0 so that finite differences never cross a kink
-        x = np.where(x >= 0, x + 0.1, x - 0.1)
-    return x.astype(dtype)
+    shapes = case.input_shape if _multi(case) else [case.input_shape]
+    xs = []
+    for shape in shapes:
+        x = rng.standard_normal((BATCH, *shape))
+        if case.positive:  # keep values away from 0 so that finite differences never cross a kink
+            x = np.where(x >= 0, x + 0.1, x - 0.1)
+        xs.append(x.astype(dtype))
+    return xs if _multi(case) else xs[0]
+
+
+def _items(x):
+    return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
 def _built(case: Case, dtype=np.float64, xp=np, seed=0):
@@ -203,12 +252,13 @@ def test_values_and_gradients_match_pytorch(case, torch):
     y, ctx = layer.forward(x, training=True, rng=_rng())
     r = np.random.default_rng(9).standard_normal(y.shape)
     dx = layer.backward(r, ctx)
-    tx = torch.tensor(x, requires_grad=True)
+    txs = [torch.tensor(a, requires_grad=True) for a in _items(x)]
     tp = {k: torch.tensor(v, requires_grad=True) for k, v in layer.params.items()}
-    ty = case.ref(torch, layer, tx, tp)
+    ty = case.ref(torch, layer, txs if _multi(case) else txs[0], tp)
     np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-10, atol=1e-12)
     (ty * torch.tensor(r)).sum().backward()
-    np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-9, atol=1e-11)
+    for d, t in zip(_items(dx), txs, strict=True):
+        np.testing.assert_allclose(d, t.grad.numpy(), rtol=1e-9, atol=1e-11)
     for k, t in tp.items():
         np.testing.assert_allclose(layer.grads[k], t.grad.numpy(), rtol=1e-9, atol=1e-11, err_msg=k)
 
@@ -228,37 +278,83 @@ def test_finite_difference_gradients(case):
     layer = _built(case)
     report = neuro.check_gradients(layer, _input(case), max_entries=60)
     assert report.max_error < 1e-6, report
-    assert "input" in report.errors and set(layer.params) <= set(report.errors)
-
-
-def _state(layer):
-    return copy.deepcopy({k: v for k, v in vars(layer).items()})
-
-
-def _equal_state(a, b):
-    assert a.keys() == b.keys()
-    for k in a:
-        va, vb = a[k], b[k]
-        if isinstance(va, dict):
-            assert va.keys() == vb.keys(), k
-            for kk in va:
-                if isinstance(va[kk], np.ndarray):
-                    np.testing.assert_array_equal(va[kk], vb[kk], err_msg=f"{k}.{kk}")
+    inputs = {"input"} if not _multi(case) else {f"input{i}" for i in range(len(case.input_shape))}
+    assert inputs | set(layer.params) <= set(report.errors)
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_inference_keeps_nothing(case):
+def test_inference_keeps_nothing(case, assert_unchanged):
     layer = _built(case)
     x = _input(case)
     _, ctx = layer.forward(x, training=True, rng=_rng())  # a training step first: scratch may exist
-    before = _state(layer)
-    y, none = layer.forward(x)
+    layer.backward(np.ones_like(layer.forward(x)[0]), ctx)
+    with assert_unchanged(layer):  # every attribute, compared deeply (arrays bit for bit)
+        y, none = layer.forward(x)
+        np.testing.assert_array_equal(layer(x), y)
     assert none is None
-    np.testing.assert_array_equal(layer(x), y)
-    _equal_state(before, _state(layer))
-    assert set(vars(layer)) == set(before)
     with pytest.raises(RuntimeError, match=r"needs the context returned by forward\(x, training=True\)"):
         layer.backward(np.ones_like(y), None)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_two_calls_then_backwards_in_reverse_order(case):
+    """A shared layer: two training forwards, then the backwards in reverse order. The parameter gradients
+    are the sum of the two calls', and each call's input gradient is its own (no scratch shared between
+    the two contexts)."""
+    x1, x2 = _input(case, seed=0), _input(case, seed=1)
+    r1 = np.random.default_rng(5).standard_normal((BATCH, *_out_shape(case)))
+    r2 = np.random.default_rng(6).standard_normal(r1.shape)
+    single = []
+    for x, r in ((x1, r1), (x2, r2)):
+        layer = _built(case)
+        _, ctx = layer.forward(x, training=True, rng=_rng())
+        dx = layer.backward(r, ctx)
+        single.append((dx, {k: g.copy() for k, g in layer.grads.items()}))
+    layer = _built(case)
+    _, ctx1 = layer.forward(x1, training=True, rng=_rng())
+    _, ctx2 = layer.forward(x2, training=True, rng=_rng())
+    layer.clear_grads()
+    dx2 = layer.backward(r2, ctx2)
+    dx1 = layer.backward(r1, ctx1)
+    for got, want in ((dx1, single[0][0]), (dx2, single[1][0])):
+        for g, w in zip(_items(got), _items(want), strict=True):
+            np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-14)
+    for k, g in layer.grads.items():
+        np.testing.assert_allclose(g, single[0][1][k] + single[1][1][k], rtol=1e-12, atol=1e-13, err_msg=k)
+
+
+def _out_shape(case: Case):
+    return tuple(case.make().compute_output_shape(case.input_shape))
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_inputs_and_gradients_are_never_modified_and_views_are_fine(case):
+    layer = _built(case)
+    x = _input(case)
+    copies = [a.copy() for a in _items(x)]
+    y, ctx = layer.forward(x, training=True, rng=_rng())
+    g = np.random.default_rng(2).standard_normal(y.shape)
+    g_copy = g.copy()
+    dx = layer.backward(g, ctx)
+    layer(x)
+    for a, c in zip(_items(x), copies, strict=True):
+        np.testing.assert_array_equal(a, c)
+    np.testing.assert_array_equal(g, g_copy)
+    # the same values as non-contiguous views (every other row of a larger array, last axis reversed twice)
+    views = []
+    for a in _items(x):
+        big = np.zeros((2 * len(a), *a.shape[1:]))
+        big[::2] = a
+        views.append(big[::2])
+    assert not views[0].flags.c_contiguous
+    fresh = _built(case)
+    y2, ctx2 = fresh.forward(views if _multi(case) else views[0], training=True, rng=_rng())
+    dx2 = fresh.backward(g[::1].copy(), ctx2)
+    np.testing.assert_array_equal(y2, y)
+    for u, v in zip(_items(dx2), _items(dx), strict=True):
+        np.testing.assert_array_equal(u, v)
+    for k in layer.grads:
+        np.testing.assert_allclose(fresh.grads[k], layer.grads[k], rtol=1e-13, atol=1e-15)
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if not isinstance(c.make(), neuro.Activation)],
@@ -285,7 +381,7 @@ def test_float32_stays_float32(case):
     assert y.dtype == np.float32
     assert layer(x).dtype == np.float32
     dx = layer.backward(np.ones_like(y), ctx)
-    assert dx.dtype == np.float32
+    assert all(d.dtype == np.float32 for d in _items(dx))
     assert all(a.dtype == np.float32 for s in (layer.params, layer.grads, layer.buffers) for a in s.values())
 
 
@@ -304,18 +400,19 @@ def test_config_round_trip(case):
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_save_load_round_trip(case, tmp_path):
-    net = neuro.Network(case.input_shape, "mse", "sgd", seed=0)
-    net.add(case.make())
-    if len(net.output_shape) > 1:
-        net.add(Flatten())
-    net.add(Dense(2))
+    shapes = case.input_shape if _multi(case) else [case.input_shape]
+    ins = [neuro.Input(shape) for shape in shapes]
+    h = case.make()(ins if _multi(case) else ins[0])
+    if len(h.sample_shape) > 1:
+        h = Flatten()(h)
+    model = neuro.Model(ins, Dense(2)(h), loss="mse", optimizer="sgd", seed=0)
     x = _input(case, np.float32)
-    net.fit(x, np.zeros((BATCH, 2)), batch_size=2, epochs=1, verbose=0)
-    net.save(tmp_path / "m.h5")
-    loaded = neuro.Network.load(tmp_path / "m.h5")
-    assert [type(a) for a in loaded.layers] == [type(a) for a in net.layers]
-    assert [a.get_config() for a in loaded.layers] == [a.get_config() for a in net.layers]
-    np.testing.assert_array_equal(loaded.predict(x), net.predict(x))
+    model.fit(x, np.zeros((BATCH, 2)), batch_size=2, epochs=1, verbose=0)
+    model.save(tmp_path / "m.h5")
+    loaded = neuro.Model.load(tmp_path / "m.h5")
+    assert [type(a) for a in loaded.layers] == [type(a) for a in model.layers]
+    assert [a.get_config() for a in loaded.layers] == [a.get_config() for a in model.layers]
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
@@ -329,13 +426,16 @@ def test_strict_device_equals_numpy_without_host_reads(case, dtype):
     r = np.random.default_rng(9).standard_normal(y.shape).astype(dtype)
     dx = host.backward(r, ctx)
     reads = backend.host_reads()
-    xd, rd = backend.to_device(x, strict), backend.to_device(r, strict)
+    xd = [backend.to_device(a, strict) for a in _items(x)]
+    xd = xd if _multi(case) else xd[0]
+    rd = backend.to_device(r, strict)
     yd, ctxd = dev.forward(xd, training=True, rng=_rng(strict))
     dxd = dev.backward(rd, ctxd)
     yi = dev(xd)
     assert backend.host_reads() == reads, "a forward or backward read from the device"
     np.testing.assert_array_equal(backend.to_numpy(yd), y)
-    np.testing.assert_array_equal(backend.to_numpy(dxd), dx)
+    for u, v in zip(_items(dxd), _items(dx), strict=True):
+        np.testing.assert_array_equal(backend.to_numpy(u), v)
     np.testing.assert_array_equal(backend.to_numpy(yi), host(x))
     for k in host.params:
         np.testing.assert_array_equal(backend.to_numpy(dev.grads[k]), host.grads[k])
