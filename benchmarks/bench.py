@@ -85,6 +85,53 @@ def neuro_cnn(seed: int = 0, dropout: bool = True):
     return net
 
 
+RESNET_SHAPE = (32, 32, 16)
+
+
+def neuro_resnet(seed: int = 0, blocks: int = 3):
+    """A stack of identity residual blocks on 32×32×16 feature maps (graph model): Conv 3×3 → BatchNorm →
+    ReLU → Conv 3×3 → BatchNorm, added to the block's input, ReLU; then global average pooling and a
+    softmax of 10."""
+    import neuro
+    from neuro.optimizers import Adam
+
+    x = inputs = neuro.Input(RESNET_SHAPE)
+    for _ in range(blocks):
+        h = neuro.Conv2D(16, 3, padding="same")(x)
+        h = neuro.ReLU()(neuro.BatchNorm(momentum=0.9)(h))
+        h = neuro.BatchNorm(momentum=0.9)(neuro.Conv2D(16, 3, padding="same")(h))
+        x = neuro.ReLU()(neuro.Add()([h, x]))
+    out = neuro.Dense(10, "softmax")(neuro.GlobalAveragePooling2D()(x))
+    return neuro.Model(inputs, out, loss="softmax_crossentropy", optimizer=Adam(1e-3), seed=seed)
+
+
+def torch_resnet(torch, blocks: int = 3):
+    nn = torch.nn
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.b1 = nn.Conv2d(16, 16, 3, padding=1), nn.BatchNorm2d(16, momentum=0.1)
+            self.c2, self.b2 = nn.Conv2d(16, 16, 3, padding=1), nn.BatchNorm2d(16, momentum=0.1)
+
+        def forward(self, x):
+            h = torch.relu(self.b1(self.c1(x)))
+            return torch.relu(self.b2(self.c2(h)) + x)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList([Block() for _ in range(blocks)])
+            self.fc = nn.Linear(16, 10)
+
+        def forward(self, x):
+            for b in self.blocks:
+                x = b(x)
+            return self.fc(x.mean(dim=(2, 3)))
+
+    return Net()
+
+
 def torch_mlp(torch):
     nn = torch.nn
     return nn.Sequential(
@@ -110,7 +157,7 @@ def torch_optimizer(torch, kind, model):
 
 def copy_weights(net, model, torch, kind):
     """Give the torch model neuro's initial weights (same initialisation, layouts transposed)."""
-    params = [p for layer in net.layers for p in layer.params.values()]
+    params = net.params
     tparams = list(model.parameters())
     assert len(params) == len(tparams)
     with torch.no_grad():
@@ -129,6 +176,8 @@ def copy_weights(net, model, torch, kind):
 def prepare(kind, x):
     if kind == "mlp":
         return x.reshape(len(x), 784)
+    if kind == "resnet":  # feature maps of the shape a ResNet stage works on (random values)
+        return np.random.default_rng(0).standard_normal((len(x), *RESNET_SHAPE)).astype(np.float32)
     return x
 
 
@@ -145,7 +194,12 @@ def neuro_threads(threads):
 
 
 # -- measurements ---------------------------------------------------------------------------------
-BATCH = {"mlp": 100, "cnn": 128}
+BATCH = {"mlp": 100, "cnn": 128, "resnet": 128}
+MAKERS = {
+    "mlp": ("neuro_mlp", "torch_mlp"),
+    "cnn": ("neuro_cnn", "torch_cnn"),
+    "resnet": ("neuro_resnet", "torch_resnet"),
+}
 
 
 def neuro_train(net, x, y, batch):
@@ -185,8 +239,8 @@ def throughput(kind, x, y, threads, n_batches, repeats):
     xt, yt = torch_input(torch, kind, x[:n]), torch.from_numpy(y[:n])
     gen = torch.Generator().manual_seed(0)
     with threadpool_limits(limits=threads):
-        net = neuro_cnn() if kind == "cnn" else neuro_mlp()
-        model = torch_cnn(torch) if kind == "cnn" else torch_mlp(torch)
+        net = globals()[MAKERS[kind][0]]()
+        model = globals()[MAKERS[kind][1]](torch)
         copy_weights(net, model, torch, kind)
         opt = torch_optimizer(torch, kind, model)
         # warm up both (allocators, caches, lazy state)
@@ -206,8 +260,8 @@ def predict_latency(kind, x, threads, repeats):
     torch.set_num_threads(threads)
     neuro_threads(threads)
     with threadpool_limits(limits=threads):
-        net = neuro_cnn() if kind == "cnn" else neuro_mlp()
-        model = torch_cnn(torch) if kind == "cnn" else torch_mlp(torch)
+        net = globals()[MAKERS[kind][0]]()
+        model = globals()[MAKERS[kind][1]](torch)
         copy_weights(net, model, torch, kind)
         model.eval()
         one_n, one_t = prepare(kind, x[:1]), torch_input(torch, kind, x[:1])
@@ -251,8 +305,8 @@ def accuracy(kind, x, y, xv, yv, epochs, threads):
     torch.manual_seed(0)
     batch = BATCH[kind]
     with threadpool_limits(limits=threads):
-        net = neuro_cnn() if kind == "cnn" else neuro_mlp()
-        model = torch_cnn(torch) if kind == "cnn" else torch_mlp(torch)
+        net = globals()[MAKERS[kind][0]]()
+        model = globals()[MAKERS[kind][1]](torch)
         copy_weights(net, model, torch, kind)
         opt = torch_optimizer(torch, kind, model)
         net.fit(prepare(kind, x), y, batch_size=batch, epochs=epochs, metrics=(), verbose=0)
@@ -386,7 +440,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer batches and repeats; no accuracy run")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--only", choices=["mlp", "cnn", "data"], nargs="+", default=["mlp", "cnn", "data"])
+    ap.add_argument("--only", choices=["mlp", "cnn", "resnet", "data"], nargs="+",
+                    default=["mlp", "cnn", "resnet", "data"])
     ap.add_argument("--no-write", action="store_true", help="print the table but leave results.md alone")
     ap.add_argument("--memory-child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -397,7 +452,8 @@ def main():
 
     x, y, xv, yv, source = load_data()
     repeats = 2 if args.quick else 3
-    batches = {"mlp": 30 if args.quick else 80, "cnn": 6 if args.quick else 20}
+    batches = {"mlp": 30 if args.quick else 80, "cnn": 6 if args.quick else 20,
+               "resnet": 3 if args.quick else 8}
     rows = []
     raw = {}
 
@@ -420,12 +476,16 @@ def main():
                               f"{raw_bytes:,}", "bytes", f"{nbytes / raw_bytes:.2f}"))
             raw["image data set bytes"] = {"data set": nbytes, "N*H*W*C": raw_bytes}
             continue
-        label = "MLP 784-500-300-10, Adadelta, batch 100" if kind == "mlp" else \
-            "CNN (reference), Adam, batch 128"
+        label = {"mlp": "MLP 784-500-300-10, Adadelta, batch 100", "cnn": "CNN (reference), Adam, batch 128",
+                 "resnet": "ResNet: 3 identity blocks on 32×32×16 (BatchNorm, graph model), Adam, "
+                           "batch 128"}[kind]
         for th in args.threads:
             # the MLP's epoch is short, so it can afford more repetitions against machine noise
             sn, st = throughput(kind, x, y, th, batches[kind], repeats + 2 * (kind == "mlp"))
             row(f"{kind.upper()} training, {th} thread{'s' * (th > 1)}", sn, st, "samples/s", "higher")
+        if kind == "resnet":
+            print(f"({label})")
+            continue
         for th in args.threads:
             ln, lt, bn, bt = predict_latency(kind, x, th, repeats)
             row(f"{kind.upper()} predict 1 sample, {th} thr", ln * 1e6, lt * 1e6, "µs", "lower")

@@ -81,6 +81,10 @@ class Graph:
         ValueError: for an output that does not depend on the inputs (a tensor of another model), an input
             that no output depends on, an input given twice, or two layers with one name.
 
+    Gradient: the chain rule over the graph: :meth:`backward` hands each node dL/d(its outputs) in reverse
+    order, and a tensor read by several nodes receives the sum of their gradients,
+    dL/dt = Σ_consumers dL/dt|consumer.
+
     Attributes:
         nodes: the layer calls, in the order they run.
         layers: every layer called, once each, in the order of its first call.
@@ -247,7 +251,14 @@ class Graph:
         raise ValueError(f"{tensor!r} is not a tensor of this graph")
 
     def step_of(self, tensor: SymbolicTensor) -> int | None:
-        """The index of the step that produces ``tensor`` (``None`` for an input of the graph)."""
+        """The index of the step that produces ``tensor``.
+
+        Args:
+            tensor: a tensor of the graph.
+
+        Returns:
+            The step's index, or ``None`` for an input of the graph.
+        """
         for step in self.steps:
             if tensor.node is step.node:
                 return step.index
@@ -720,6 +731,14 @@ def graph_from_config(config: Any, layers: Sequence[Layer]) -> Graph:
 
 
 def output_shape_of(layer: Layer, input_shape: Any) -> Any:
-    """``layer.compute_output_shape`` as a tuple, or a list of tuples (a helper for loaders)."""
+    """``layer.compute_output_shape`` as a tuple, or a list of tuples (a helper for loaders).
+
+    Args:
+        layer: the layer.
+        input_shape: its input shape (or shapes).
+
+    Returns:
+        One shape, or a list of shapes for a layer with several outputs.
+    """
     out = layer.compute_output_shape(input_shape)
     return tuple(out) if is_shape(tuple(out)) else [tuple(s) for s in out]

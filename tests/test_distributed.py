@@ -133,6 +133,8 @@ EQUIVALENT = {  # case: relative tolerance against one process with the same glo
     "cnn_sync64": 1e-10,  # BatchNorm over (N, H, W) of a convolution, and as the first layer
     "cnn_sync32": 1e-5,
     "zero_weight_sync64": 1e-10,  # parts whose samples all weigh 0, coupled through the statistics
+    "graph64": 1e-10,  # two inputs, a residual block, two outputs with loss weights (no BatchNorm)
+    "graph_sync64": 1e-10,  # the same with synchronised BatchNorm inside the graph
     "noshuffle64": 1e-10,
     "split64": 1e-10,  # a data set split read one part per rank
     "early": 1e-10,

@@ -30,6 +30,14 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 PUBLIC_MODULES = [
     "neuro",
     "neuro.models",
+    "neuro.models.model",
+    "neuro.models.network",
+    "neuro.graph",
+    "neuro.training.loop",
+    "neuro.training.step",
+    "neuro.training.evaluation",
+    "neuro.training.adapters",
+    "neuro.training.history",
     "neuro.layers",
     "neuro.activations",
     "neuro.losses",
@@ -82,6 +90,24 @@ def test_readme_python_blocks_run_in_order(tmp_path, monkeypatch):
     assert time.perf_counter() - start < 60, "the README's code should run in seconds"
     result = namespace["net"].evaluate(namespace["x_test"], namespace["y_test"])
     assert result["accuracy"] > 0.8, result
+
+
+#: Guide pages whose python blocks are run, in order, in one namespace (each page on its own).
+RUNNABLE_PAGES = ["docs/guide/graphs.md"]
+
+
+@pytest.mark.parametrize("page", RUNNABLE_PAGES)
+def test_guide_page_python_blocks_run_in_order(page, tmp_path, monkeypatch, capsys):
+    blocks = _python_blocks((ROOT / page).read_text(encoding="utf-8"))
+    assert blocks, f"{page} has no ```python block"
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, Any] = {"__name__": "__guide__"}
+    for i, block in enumerate(blocks):
+        try:
+            exec(compile(block, f"{page} python block {i + 1}", "exec"), namespace)
+        except Exception as exc:  # noqa: BLE001 - report which block failed
+            pytest.fail(f"{page} python block {i + 1} failed: {type(exc).__name__}: {exc}\n{block}")
+    capsys.readouterr()
 
 
 def test_getting_started_first_network_runs(tmp_path, monkeypatch, capsys):
@@ -203,7 +229,7 @@ def test_mkdocs_build_strict(tmp_path):
 def test_every_public_module_has_an_api_page():
     nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
     for name in PUBLIC_MODULES:
-        page = "neuro" if name == "neuro" else name.split(".", 1)[1]
+        page = "neuro" if name == "neuro" else name.split(".")[1]  # a package's modules share its page
         lines = (ROOT / "docs" / "api" / f"{page}.md").read_text(encoding="utf-8").splitlines()
         assert lines.count(f"::: {name}") == 1, f"docs/api/{page}.md must render ::: {name}"
         assert f"api/{page}.md" in nav, name

@@ -179,3 +179,23 @@ def test_cifar10_from_binary_version(tmp_path, capsys):
 def test_demo_runs(capsys):
     out = _run("demo", ["--epochs", "1"], capsys)
     assert re.search(r"held-out accuracy: 0\.\d+", out)
+
+
+def test_resnet_on_idx_files_is_the_narrow_mnist_network(mnist_idx, capsys):
+    out = _run("resnet", ["--data", str(mnist_idx), "--batch-size", "16", *TINY], capsys)
+    assert "ResNet-8 (one block per stage)" in out and "32 training and 8 held-out images" in out
+    assert "Add" in out and re.search(r"held-out accuracy: [0-9.]+", out)
+
+
+def test_resnet_on_a_color_image_folder_is_resnet20(tmp_path, capsys):
+    _image_folder(tmp_path, 8, "RGB", ["cat", "dog"], per_class=4)
+    out = _run("resnet", ["--data", str(tmp_path), "--batch-size", "4", *TINY], capsys)
+    assert "ResNet-20 on" in out and "8 training and 4 held-out images" in out
+    assert out.count("(Add)") == 9  # three stages of three blocks
+
+
+def test_two_inputs_trains_both_heads(capsys):
+    out = _run("two_inputs", ["--epochs", "2", "--limit", "60", "--no-plot"], capsys)
+    assert "'high_accuracy'" in out and "'val_progression_loss'" in out
+    assert re.search(r"test MAE of the progression: [0-9.]+", out)
+    assert re.search(r"test accuracy of 'above the median': [0-9.]+", out)

@@ -493,3 +493,28 @@ def test_onnx_export_of_a_graph_equals_predict(tmp_path):
     for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(want[0].sum(axis=1), 1, rtol=1e-6)  # probabilities
+
+
+def test_a_data_set_feeds_several_inputs_and_outputs():
+    from neuro.data import DataSet
+    from neuro.data.dataset import ArraySplit
+
+    a, b = Input((3,), name="a"), Input((2,), name="b")
+    h = Concatenate()([Dense(4, activation="tanh")(a), b])
+    m = Model([a, b], [Dense(2, activation="softmax", name="k")(h), Dense(1, name="v")(h)],
+              loss=["crossentropy", "mse"], optimizer="adam", seed=0)
+    rng = np.random.default_rng(0)
+    xa, xb = rng.standard_normal((40, 3)), rng.standard_normal((40, 2))
+    k, v = rng.integers(0, 2, 40), rng.standard_normal((40, 1))
+    data = DataSet(ArraySplit({"a": xa[:30], "b": xb[:30]}, {"k": k[:30], "v": v[:30]}),
+                   valid=ArraySplit({"a": xa[30:], "b": xb[30:]}, {"k": k[30:], "v": v[30:]}))
+    hist = m.fit(data, epochs=2, batch_size=10, verbose=0, shuffle=False)
+    assert "val_k_accuracy" in hist.history
+    a2, b2 = Input((3,), name="a"), Input((2,), name="b")
+    h2 = Concatenate()([Dense(4, activation="tanh")(a2), b2])
+    m2 = Model([a2, b2], [Dense(2, activation="softmax", name="k")(h2), Dense(1, name="v")(h2)],
+               loss=["crossentropy", "mse"], optimizer="adam", seed=0)
+    m2.fit([xa[:30].astype(np.float32), xb[:30].astype(np.float32)], [k[:30], v[:30]], epochs=2, batch_size=10,
+           verbose=0, shuffle=False)
+    for u, w in zip(m.get_weights(), m2.get_weights(), strict=True):
+        np.testing.assert_array_equal(u, w)

@@ -162,8 +162,11 @@ class ArraySplit(Split):
 
     Args:
         x: inputs, first axis the samples, any numeric dtype (converted to float32 per batch); kept as
-            given, not copied.
-        y: targets, one row per sample of ``x``; kept as given.
+            given, not copied. For a model with several inputs, a list of arrays or a dict keyed by input
+            name (float arrays are converted to float32 per batch, integer arrays such as token ids are kept
+            as they are).
+        y: targets, one row per sample of ``x``; kept as given (a list or a dict, one per output, for a
+            model with several outputs).
         index: optional rows of ``x``/``y`` forming this split (so several splits can share one array);
             ``None`` means all rows.
         augment: optional :class:`Augment` (or dict) applied by ``batches(..., augment=True)``; needs image
@@ -178,30 +181,45 @@ class ArraySplit(Split):
     """
 
     def __init__(self, x: Any, y: Any, index: Any = None, augment: Augment | dict | None = None) -> None:
-        x = x if isinstance(x, np.ndarray) else np.asarray(x)
-        y = y if isinstance(y, np.ndarray) else np.asarray(y)
-        if x.dtype.kind not in "biuf":
-            raise TypeError(f"x must hold numbers, got dtype {x.dtype}")
-        if y.dtype.kind not in "biuf":
-            raise TypeError(f"y must hold numbers, got dtype {y.dtype}")
-        if x.ndim < 1 or y.ndim < 1:
-            raise ValueError(f"x and y must have a sample axis, got shapes {x.shape} and {y.shape}")
-        if len(x) != len(y):
-            raise ValueError(f"y must have one row per sample of x ({len(x)}), got {len(y)}")
+        self._x_keys = list(x) if isinstance(x, dict) else None
+        self._y_keys = list(y) if isinstance(y, dict) else None
+        self._multi_x = isinstance(x, (list, tuple, dict))
+        self._multi_y = isinstance(y, (list, tuple, dict))
+        xs = [_numbers(v, "x") for v in (x.values() if isinstance(x, dict) else x)] if self._multi_x else [
+            _numbers(x, "x")
+        ]
+        ys = [_numbers(v, "y") for v in (y.values() if isinstance(y, dict) else y)] if self._multi_y else [
+            _numbers(y, "y")
+        ]
+        if not xs or not ys:
+            raise ValueError("x and y must hold at least one array each")
+        for a in (*xs, *ys):
+            if a.ndim < 1:
+                shapes = [v.shape for v in (*xs, *ys)]
+                raise ValueError(f"x and y must have a sample axis, got shapes {shapes}")
+        n = len(xs[0])
+        for a in (*xs[1:], *ys):
+            if len(a) != n:
+                which = "y" if any(a is v for v in ys) else "x"
+                raise ValueError(f"{which} must have one row per sample of x ({n}), got {len(a)}")
         if index is not None:
-            index = check_order(index, len(x)).astype(np.intp, copy=False)
-        self._x, self._y, self._index = x, y, index
+            index = check_order(index, n).astype(np.intp, copy=False)
+        self._xs, self._ys, self._index = xs, ys, index
+        self._x, self._y = xs[0], ys[0]
         self._augment = Augment.coerce(augment)
-        if self._augment is not None and x.ndim != 4:
-            raise ValueError(f"augment needs image inputs (N, H, W, C), got x of shape {x.shape}")
+        if self._augment is not None and (self._multi_x or self._x.ndim != 4):
+            raise ValueError(f"augment needs image inputs (N, H, W, C), got x of shape {self._x.shape}")
 
     def __len__(self) -> int:
         return len(self._x) if self._index is None else len(self._index)
 
     @property
-    def input_shape(self) -> tuple[int, ...]:
-        """The shape of one input sample, without the batch axis."""
-        return tuple(self._x.shape[1:])
+    def input_shape(self) -> Any:
+        """The shape of one input sample, without the batch axis (a list or dict of them for several)."""
+        shapes = [tuple(a.shape[1:]) for a in self._xs]
+        if not self._multi_x:
+            return shapes[0]
+        return dict(zip(self._x_keys, shapes, strict=True)) if self._x_keys is not None else shapes
 
     def _rows(self, positions: np.ndarray) -> np.ndarray:
         return positions if self._index is None else self._index[positions]
@@ -212,7 +230,7 @@ class ArraySplit(Split):
         batch_size: int,
         augment: bool = False,
         rng: np.random.Generator | None = None,
-    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    ) -> Iterator[tuple[Any, Any]]:
         """Yield ``(x, y)`` batches in the order of ``order`` (see :meth:`Split.batches`).
 
         Args:
@@ -222,7 +240,8 @@ class ArraySplit(Split):
             rng: generator for the augmentation; required when ``augment`` is true and the split has one.
 
         Yields:
-            ``(x, y)``: x float32 ``(B, *input_shape)``; y as stored.
+            ``(x, y)``: x float32 ``(B, *input_shape)``; y as stored (lists or dicts for several inputs or
+            outputs, as given).
 
         Raises:
             ValueError: for a bad ``order`` or ``batch_size``, or a missing ``rng``.
@@ -234,15 +253,24 @@ class ArraySplit(Split):
             raise ValueError(f"rng must be a numpy.random.Generator when augment=True, got {rng!r}")
         return self._iterate(order, batch_size, aug, rng)
 
+    def _pack(self, arrays: list[np.ndarray], multi: bool, keys: list[Any] | None) -> Any:
+        if not multi:
+            return arrays[0]
+        return dict(zip(keys, arrays, strict=True)) if keys is not None else arrays
+
     def _iterate(
         self, order: np.ndarray, batch_size: int, aug: Augment | None, rng: np.random.Generator | None
-    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    ) -> Iterator[tuple[Any, Any]]:
         for start in range(0, len(order), batch_size):
             rows = self._rows(order[start : start + batch_size])
-            x = self._x[rows].astype(np.float32, copy=False)
+            xs = [
+                a[rows] if a.dtype.kind in "iu" and self._multi_x else a[rows].astype(np.float32, copy=False)
+                for a in self._xs
+            ]
             if aug is not None:
-                x = aug.apply(x, rng)
-            yield x, self._y[rows]
+                xs[0] = aug.apply(xs[0], rng)
+            ys = [a[rows] for a in self._ys]
+            yield self._pack(xs, self._multi_x, self._x_keys), self._pack(ys, self._multi_y, self._y_keys)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """Return the whole split as ``(x float32, y)`` (no copy when unindexed and already float32).
@@ -250,12 +278,22 @@ class ArraySplit(Split):
         Returns:
             ``(x, y)`` with ``len(self)`` rows.
         """
+        if self._multi_x or self._multi_y:
+            n = len(self)
+            return next(self._iterate(np.arange(n), max(n, 1), None, None))
         if self._index is None:
             return self._x.astype(np.float32, copy=False), self._y
         return self._x[self._index].astype(np.float32, copy=False), self._y[self._index]
 
     def __repr__(self) -> str:
         return f"ArraySplit({len(self)} samples, input_shape={self.input_shape})"
+
+
+def _numbers(a: Any, name: str) -> np.ndarray:
+    a = a if isinstance(a, np.ndarray) else np.asarray(a)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers, got dtype {a.dtype}")
+    return a
 
 
 def empty_split(input_shape: tuple[int, ...], y_dtype: Any = np.int64) -> ArraySplit:
@@ -268,7 +306,13 @@ def empty_split(input_shape: tuple[int, ...], y_dtype: Any = np.int64) -> ArrayS
     Returns:
         An :class:`ArraySplit` of length 0.
     """
-    return ArraySplit(np.empty((0, *input_shape), dtype=np.float32), np.empty((0,), dtype=y_dtype))
+    if isinstance(input_shape, dict):
+        x: Any = {k: np.empty((0, *v), dtype=np.float32) for k, v in input_shape.items()}
+    elif isinstance(input_shape, list):
+        x = [np.empty((0, *v), dtype=np.float32) for v in input_shape]
+    else:
+        x = np.empty((0, *input_shape), dtype=np.float32)
+    return ArraySplit(x, np.empty((0,), dtype=y_dtype))
 
 
 class DataSet:

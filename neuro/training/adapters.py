@@ -35,6 +35,17 @@ class ArraySource:
         return len(self.xs[0])
 
     def batches(self, order: np.ndarray, batch_size: int, augment: bool = False, rng: Any = None) -> Any:
+        """Yield ``(xs, ys)`` for the samples ``order`` in batches (slices when ``order`` is the identity).
+
+        Args:
+            order: sample indices.
+            batch_size: samples per batch.
+            augment: unused (arrays are not augmented).
+            rng: unused.
+
+        Yields:
+            ``(xs, ys)``: one array per input, one per output.
+        """
         contiguous = len(order) == len(self) and bool(np.all(order[1:] > order[:-1])) if len(order) else False
         for s in range(0, len(order), batch_size):
             if contiguous:  # the data in its order: slices, no copy
@@ -44,11 +55,25 @@ class ArraySource:
             yield [x[idx] for x in self.xs], [y[idx] for y in self.ys]
 
     def head(self, n: int) -> ArraySource:
-        """The first ``len − n`` samples."""
+        """The first samples.
+
+        Args:
+            n: how many.
+
+        Returns:
+            A source of the samples ``[0, n)``.
+        """
         return ArraySource([x[:n] for x in self.xs], [y[:n] for y in self.ys])
 
     def tail(self, n: int) -> ArraySource:
-        """The samples from ``n`` on."""
+        """The last samples.
+
+        Args:
+            n: the first sample kept.
+
+        Returns:
+            A source of the samples from ``n`` on.
+        """
         return ArraySource([x[n:] for x in self.xs], [y[n:] for y in self.ys])
 
 
@@ -66,16 +91,35 @@ class SplitSource:
     def __init__(self, split: Split, model: Any) -> None:
         self.split, self.model = split, model
         shapes = model.input_shapes
-        if len(shapes) == 1 and tuple(split.input_shape) != shapes[0]:
+        given = split.input_shape
+        if isinstance(given, dict) and set(given) == set(model.input_names):
+            given = [tuple(given[k]) for k in model.input_names]
+        if len(shapes) == 1 and not isinstance(given, (list, dict)) and tuple(given) != shapes[0]:
             raise ValueError(
-                f"the data set's input shape {tuple(split.input_shape)} does not match the {model._noun}'s "
+                f"the data set's input shape {tuple(given)} does not match the {model._noun}'s "
                 f"input_shape {shapes[0]}"
+            )
+        if len(shapes) > 1 and (not isinstance(given, list) or [tuple(s) for s in given] != shapes):
+            raise ValueError(
+                f"the data set's input shapes {given} do not match the {model._noun}'s inputs "
+                f"{dict(zip(model.input_names, shapes, strict=True))}"
             )
 
     def __len__(self) -> int:
         return len(self.split)
 
     def batches(self, order: np.ndarray, batch_size: int, augment: bool = False, rng: Any = None) -> Any:
+        """Yield checked ``(xs, ys)`` batches of the split.
+
+        Args:
+            order: sample indices.
+            batch_size: samples per batch.
+            augment: apply the split's augmentation.
+            rng: the generator augmentation draws from.
+
+        Yields:
+            ``(xs, ys)``: one array per input, one per output, in the model's dtype and scaling.
+        """
         model = self.model
         for xb, yb in self.split.batches(order, batch_size, augment=augment, rng=rng):
             xs = model.prepare_inputs(xb)

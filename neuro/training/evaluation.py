@@ -97,7 +97,11 @@ def _as_list(v: Any) -> list[Any]:
 # -- logs ---------------------------------------------------------------------------------------------------
 class LossSums:
     """The loss sums of an epoch (or an evaluation) on the device: per output S_k and D_k, the penalty
-    weighted by batch size, and the number of samples."""
+    weighted by batch size, and the number of samples.
+
+    Args:
+        n_outputs: the model's number of outputs.
+    """
 
     def __init__(self, n_outputs: int) -> None:
         self.sums: list[Any] = [0.0] * n_outputs

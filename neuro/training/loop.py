@@ -67,7 +67,16 @@ class LocalRun:
         self.batch_samples = 0
 
     def batches(self, train: Any, epoch: int, shuffle: bool) -> Any:
-        """The epoch's host batches, in a seeded random order when ``shuffle``."""
+        """The epoch's host batches.
+
+        Args:
+            train: the training source.
+            epoch: the 0-based epoch (unused in one process: the model's generator gives the order).
+            shuffle: draw a seeded random order (else the stored order).
+
+        Yields:
+            ``(xs, ys)`` host batches.
+        """
         model = self.model
         n = len(train)
         order = model.rng.permutation(n) if shuffle else np.arange(n)  # the host shuffles indices only
@@ -87,11 +96,23 @@ class LocalRun:
         return self.model.stop_training
 
     def evaluate(self, source: Any, batch_size: int) -> dict[str, float]:
-        """The validation figures."""
+        """The validation figures.
+
+        Args:
+            source: the validation source.
+            batch_size: samples per forward pass.
+
+        Returns:
+            The logs.
+        """
         return evaluate_source(self.model, source, batch_size, self.metrics)
 
     def fail(self, exc: BaseException) -> None:
-        """Nothing to tell other processes."""
+        """Nothing to tell other processes.
+
+        Args:
+            exc: the exception leaving ``fit``.
+        """
 
     def close(self) -> None:
         """Nothing to release."""
@@ -100,7 +121,19 @@ class LocalRun:
 def evaluate(
     model: Any, x: Any, y: Any = None, batch_size: int = 256, metrics: Any = None, verbose: int = 0
 ) -> dict[str, float]:
-    """What :meth:`neuro.models.Model.evaluate` does (see there)."""
+    """What :meth:`neuro.models.Model.evaluate` does.
+
+    Args:
+        model: the model.
+        x: inputs (see :meth:`~neuro.models.Model.evaluate`).
+        y: targets.
+        batch_size: samples per forward pass.
+        metrics: the metrics (``None``: the compiled ones or the defaults).
+        verbose: 0 silent, 1 one line.
+
+    Returns:
+        The logs.
+    """
     batch_size = check.positive_int(batch_size, "batch_size")
     if verbose not in (0, 1):
         raise ValueError(f"verbose must be 0 or 1, got {verbose!r}")
@@ -129,7 +162,27 @@ def fit(
     class_weight: dict[int, float] | None = None,
     distributed: Any = False,
 ) -> History:
-    """What :meth:`neuro.models.Model.fit` does (see there for the arguments)."""
+    """What :meth:`neuro.models.Model.fit` does (the arguments are described there).
+
+    Args:
+        model: the model.
+        x: inputs.
+        y: targets.
+        batch_size: samples per step.
+        epochs: the epoch to stop before.
+        validation_data: ``(x_val, y_val)`` or a split.
+        shuffle: reshuffle before each epoch.
+        metrics: the metrics.
+        verbose: 0, 1 or 2.
+        validation_split: fraction held out for validation.
+        callbacks: the callbacks.
+        initial_epoch: the epoch to start at.
+        class_weight: weights of the classes of a categorical loss.
+        distributed: train over MPI.
+
+    Returns:
+        The History.
+    """
     if distributed:  # MPI first, so that an uncaught error on one rank from here on ends every rank
         from neuro import distributed as distributed_mod
 

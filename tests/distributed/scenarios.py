@@ -58,6 +58,21 @@ def cnn_bn() -> neuro.Network:
     return net
 
 
+def graph_model(bn: bool = True) -> neuro.Model:
+    """Two inputs, a residual block (with BatchNorm), two outputs with loss weights."""
+    image, vec = neuro.Input((6, 6, 2), name="image"), neuro.Input((8,), name="vec")
+    h = neuro.Conv2D(3, 3, padding="same", activation="relu")(image)
+    if bn:
+        h = neuro.BatchNorm(momentum=0.8)(h)
+    h = neuro.Add()([h, neuro.Conv2D(3, 1)(image)])
+    j = neuro.Concatenate()([neuro.GlobalAveragePooling2D()(h), neuro.Dense(4, "tanh")(vec)])
+    outputs = [neuro.Dense(3, "softmax", name="cls")(j), neuro.Dense(1, name="reg")(j)]
+    return neuro.Model(
+        [image, vec], outputs, loss=["softmax_crossentropy", "mse"], optimizer=neuro.Adam(1e-2),
+        loss_weights=[1.0, 0.5], seed=6,
+    )
+
+
 def regression() -> tuple[neuro.Network, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(2)
     x = rng.standard_normal((N, 5))
@@ -217,6 +232,10 @@ def group_train(out: pathlib.Path) -> None:
     results["cnn_sync64"] = train_case("cnn_sync64", out, "float64", cnn_bn, (xi, yi), distributed=sync)
     results["cnn_sync32"] = train_case("cnn_sync32", out, "float32", cnn_bn, (xi, yi), distributed=sync)
     results["bn_local64"] = train_case("bn_local64", out, "float64", lambda: mlp(bn=True), (x, y))
+    graph_data = ([xi, x], [y, x[:, :1] - x[:, 1:2]])
+    results["graph64"] = train_case("graph64", out, "float64", lambda: graph_model(bn=False), graph_data)
+    results["graph_bn_local64"] = train_case("graph_bn_local64", out, "float64", graph_model, graph_data)
+    results["graph_sync64"] = train_case("graph_sync64", out, "float64", graph_model, graph_data, distributed=sync)
     with dtype_scope("float64"):
         reg, xr, yr = regression()
     results["regression64"] = train_case(
