@@ -199,3 +199,41 @@ def test_two_inputs_trains_both_heads(capsys):
     assert "'high_accuracy'" in out and "'val_progression_loss'" in out
     assert re.search(r"test MAE of the progression: [0-9.]+", out)
     assert re.search(r"test accuracy of 'above the median': [0-9.]+", out)
+
+
+def _example_models():
+    resnet = _example("resnet")
+    two = _example("two_inputs")
+    rng = np.random.default_rng(0)
+    mnist = (rng.random((8, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 8))
+    cifar = (rng.random((8, 32, 32, 3), dtype=np.float32), rng.integers(0, 10, 8))
+    diabetes = (
+        {"patient": rng.standard_normal((8, 4)), "serum": rng.standard_normal((8, 6))},
+        {"progression": rng.standard_normal((8, 1)), "high": rng.integers(0, 2, (8, 1)).astype(float)},
+    )
+    return [
+        ("resnet-8", lambda: resnet.resnet((28, 28, 1), 10, (16, 32, 64), 1, seed=0, steps=10), mnist),
+        ("resnet-20", lambda: resnet.resnet((32, 32, 3), 10, (16, 32, 64), 3, seed=0, steps=10), cifar),
+        ("two_inputs", lambda: two.build(seed=0), diabetes),
+    ]
+
+
+@pytest.mark.parametrize("index", range(3), ids=["resnet-8", "resnet-20", "two_inputs"])
+def test_every_example_model_saves_loads_and_resumes_bitwise(index, tmp_path):
+    import neuro
+
+    _, make, (x, y) = _example_models()[index]
+    model = make()
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    model.save(tmp_path / "m.h5")
+    loaded = neuro.Model.load(tmp_path / "m.h5")
+
+    def host(p):
+        return [neuro.to_numpy(a) for a in (p if isinstance(p, list) else [p])]
+
+    for a, b in zip(host(loaded.predict(x)), host(model.predict(x)), strict=True):
+        np.testing.assert_array_equal(a, b)
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    loaded.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    for a, b in zip(loaded.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
