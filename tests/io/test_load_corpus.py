@@ -406,3 +406,18 @@ def test_an_interrupted_save_leaves_the_previous_file_and_nothing_else(tmp_path,
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.h5"]
     Network.load(path).predict(np.zeros((1, 5, 5, 1)))
+
+
+def test_the_version_2_fixture_loads_predicts_as_recorded_and_resumes_as_0_2_did():
+    """``model_v2.h5`` was written by neuro 0.2 (a chain whose two Dense layers were both named "dense");
+    ``model_v2_expected.npz`` holds its predictions and ``model_v2_resumed.npz`` its weights after one
+    more unshuffled epoch in 0.2 (made by running 0.2's code on the fixture's network)."""
+    net = Network.load(FIXTURES / "model_v2.h5")
+    expected = np.load(FIXTURES / "model_v2_expected.npz")
+    assert [layer.name for layer in net.layers] == ["conv2d", "batchnorm", "maxpool2d", "flatten", "dense", "dense_1"]
+    assert net.class_names == ["a", "b", "c"] and isinstance(net.regularizer, neuro.L2)
+    np.testing.assert_array_equal(neuro.to_numpy(net.predict(expected["x"])), expected["predictions"])
+    net.fit(expected["train_x"], expected["train_y"], batch_size=4, epochs=1, verbose=0, shuffle=False)
+    resumed = np.load(FIXTURES / "model_v2_resumed.npz")
+    for i, w in enumerate(net.get_weights()):  # bitwise: the chain runs through the graph as 0.2 ran it
+        np.testing.assert_array_equal(w, resumed[f"arr_{i}"])
