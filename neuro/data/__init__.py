@@ -19,6 +19,7 @@ from neuro.data.mnist import load_idx, load_mnist
 from neuro.data.scaling import Scaler
 from neuro.data.split import one_hot, train_test_split
 from neuro.data.tabular import TabularDataSet
+from neuro.data.text import TextDataSet, TextSplit, Vocabulary
 
 __all__ = [
     "ArraySplit",
@@ -29,6 +30,9 @@ __all__ = [
     "Scaler",
     "Split",
     "TabularDataSet",
+    "TextDataSet",
+    "TextSplit",
+    "Vocabulary",
     "load_csv",
     "load_digits",
     "load_idx",
