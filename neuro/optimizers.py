@@ -73,6 +73,9 @@ class Optimizer:
     Subclasses name their state arrays in :meth:`slot_names` and implement :meth:`rule`.
     """
 
+    #: Names of the state arrays that are running means of squares (never negative; a loader refuses less).
+    nonnegative_slots: tuple[str, ...] = ()
+
     def __init__(self, learning_rate: Any) -> None:
         if isinstance(learning_rate, dict):
             learning_rate = schedules.get(learning_rate)
@@ -417,6 +420,8 @@ class Adam(Optimizer):
         ValueError: for an argument out of range.
     """
 
+    nonnegative_slots = ("v",)
+
     def __init__(
         self,
         learning_rate: Any = 0.001,
@@ -477,6 +482,8 @@ class RMSprop(Optimizer):
         ValueError: for an argument out of range.
     """
 
+    nonnegative_slots = ("v",)
+
     def __init__(self, learning_rate: Any = 0.001, decay_rate: float = 0.9, epsilon: float = 1e-8) -> None:
         super().__init__(learning_rate)
         self.decay_rate = _check_range("decay_rate", decay_rate, 0.0, 1.0)
@@ -525,6 +532,8 @@ class Adadelta(Optimizer):
     Raises:
         ValueError: for an argument out of range.
     """
+
+    nonnegative_slots = ("v", "u")
 
     def __init__(self, learning_rate: Any = 1.0, decay_rate: float = 0.95, epsilon: float = 1e-6) -> None:
         super().__init__(learning_rate)
