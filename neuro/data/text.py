@@ -637,9 +637,10 @@ def _read_pieces(
 
 
 def _list_classes(
-    root: pathlib.Path, class_names: list[str] | None, what: str
+    root: pathlib.Path, class_names: list[str] | None, what: str, partial: bool = False
 ) -> list[tuple[str, list[str]]]:
-    """``[(class, sorted .txt files)]`` of the class folders of ``root``."""
+    """``[(class, sorted .txt files)]`` of the class folders of ``root`` (those of ``class_names`` when given;
+    ``partial``: those of them that ``root`` has)."""
     folders = {}
     for entry in sorted(os.scandir(root), key=lambda e: e.name):
         if not entry.name.startswith(".") and entry.is_dir():
@@ -648,7 +649,10 @@ def _list_classes(
         raise ValueError(
             f"{what} folder {str(root)!r} holds no class sub-folders (expected <class>/<file>.txt)"
         )
-    names = sorted(folders) if class_names is None else class_names
+    if class_names is None:
+        names = sorted(folders)
+    else:
+        names = [c for c in class_names if c in folders] if partial else class_names
     out = []
     for name in names:
         if name not in folders:
@@ -843,8 +847,8 @@ class TextDataSet(DataSet):
             pad: pad ``"post"`` (after the tokens) or ``"pre"``.
             truncate: drop the tokens beyond ``sequence_length`` at the end (``"post"``) or the start
                 (``"pre"``).
-            class_names: the class folders to read, in the order of their ids; ``None`` reads every one,
-                sorted.
+            class_names: the class folders to read, in the order of their ids (other folders are ignored,
+                and a test folder may lack some of them); ``None`` reads every one, sorted.
             valid_frac: share of the training files held out for validation, in [0, 1): the last
                 ``valid_frac`` of a permutation seeded by ``seed``.
             seed: seed of the validation permutation.
@@ -880,7 +884,7 @@ class TextDataSet(DataSet):
         labels = np.asarray([k for k, (_, fs) in enumerate(classes) for _ in fs], dtype=np.int64)
         test = None
         if test_dir is not None and test_dir.is_dir():
-            test = _list_classes(test_dir, class_names, "test")
+            test = _list_classes(test_dir, class_names, "test", partial=True)
             for c, _ in test:
                 if c not in names:
                     raise ValueError(

@@ -96,6 +96,17 @@ def test_from_dir_train_and_test_folders(tmp_path):
     )
 
 
+def test_from_dir_class_names_in_a_test_folder(tmp_path):
+    _reviews(tmp_path / "train")
+    _write(tmp_path / "train" / "unsup" / "u.txt", "no label")
+    _write(tmp_path / "test" / "pos" / "t.txt", "good")
+    (tmp_path / "test" / "unsup").mkdir()  # ignored, even empty
+    data = TextDataSet.from_dir(tmp_path, sequence_length=2, class_names=["neg", "pos"])
+    np.testing.assert_array_equal(data.test.arrays()[1], [1])  # a test folder may lack a class
+    with pytest.raises(ValueError, match=re.escape("class folder")):
+        TextDataSet.from_dir(tmp_path, sequence_length=2)  # without class_names, the empty folder counts
+
+
 def test_from_dir_test_class_must_be_a_training_class(tmp_path):
     _reviews(tmp_path / "train")
     _write(tmp_path / "test" / "other" / "t.txt", "x")
