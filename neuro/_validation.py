@@ -66,14 +66,22 @@ def shape_tuple(value: Any, name: str) -> tuple[int, ...]:
 def features(x: Any, input_shape: tuple[int, ...], name: str = "x", dtype: Any = None) -> Any:
     """Check a batch of inputs and return it as an array of the compute dtype (copying only if needed).
 
+    An integer ``dtype`` (an input of token ids) takes integers only: they keep their values (cast to that
+    type), and floats are refused rather than truncated.
+
     Raises:
-        TypeError: non-numeric data.
+        TypeError: non-numeric data, or floats for an integer input.
         ValueError: wrong shape, or NaN / inf values.
     """
     if not backend.is_array(x):  # lists, pandas objects (by position, not by index label), ...
         x = np.asarray(x)
     if x.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold numbers, got dtype {x.dtype}")
+    if dtype is not None and np.dtype(dtype).kind in "iu" and x.dtype.kind not in "iub":
+        raise TypeError(
+            f"{name} must hold integer token ids for an input of dtype {np.dtype(dtype).name}, got dtype "
+            f"{x.dtype}; convert them with x.astype(int) if they are whole numbers"
+        )
     if x.shape[1:] != input_shape or x.ndim != len(input_shape) + 1:
         shown = "(N, " + ", ".join(str(d) for d in input_shape) + ")"
         raise ValueError(f"{name} must have shape {shown}, got {tuple(x.shape)}")
@@ -107,6 +115,26 @@ def targets(
     if y.dtype.kind == "f" and not backend.to_numpy(xp.isfinite(y).all()):
         raise ValueError(f"{name} contains NaN or inf values")
     out = tuple(output_shape)
+    if categorical and len(out) >= 2:  # a sequence (or grid) of class distributions: ids or rows per position
+        lead = out[:-1]
+        shown = ", ".join(str(d) for d in lead)
+        if tuple(y.shape[1:]) == lead:
+            if y.dtype.kind == "f":
+                if not backend.to_numpy(xp.all(y == xp.floor(y))):
+                    raise ValueError(f"{name} class ids must be integers, got non-integer values")
+            y = y.astype(np.int64)
+            lo, hi = (int(v) for v in backend.to_numpy(xp.stack([y.min(), y.max()])))
+            if lo < 0 or hi >= out[-1]:
+                raise ValueError(
+                    f"{name} class ids must be in [0, {out[-1] - 1}], got values in [{lo}, {hi}]"
+                )
+            return y
+        if tuple(y.shape[1:]) == out:
+            return y.astype(dt, copy=False)
+        raise ValueError(
+            f"{name} must be class ids of shape (N, {shown}) or rows of shape (N, {shown}, {out[-1]}) for an "
+            f"output of shape (None, {shown}, {out[-1]}), got shape {tuple(y.shape)}"
+        )
     if categorical and len(out) == 1:
         c = out[0]
         if y.ndim == 1:

@@ -452,7 +452,9 @@ class FitContext:
         self.seed = self._broadcast_state()
         heads = network.training_heads()
         # the loss normalisers are sample counts unless a loss weighs classes: then one more reduction
-        self._counts = all(getattr(h.loss, "class_weights", None) is None for h in heads)
+        self._counts = all(getattr(h.loss, "class_weights", None) is None for h in heads) and not any(
+            t.masked for t in network.graph.outputs
+        )  # masks make the normalisers the counts of valid steps: reduced first
         self._sync = self.options.sync_batchnorm
         calls: list[tuple[int, bool]] = []
         if self._sync:
@@ -692,27 +694,32 @@ class FitContext:
             return preds, step_mod.Terms([xp.zeros((), dtype=net.dtype)] * len(heads), [0] * len(heads), 0)
         modes = net.head_modes(heads)
         reduce = self._sync_allreduce if self._sync else None
-        outs, tape = net.graph.forward(xs, True, net._device_rng, modes, net.dtype, reduce=reduce)
-        preds, sums, denoms = [], [], []
-        for head, out, y in zip(heads, outs, ys, strict=True):
+        masks: list[Any] = []
+        outs, tape = net.graph.forward(
+            xs, True, net._device_rng, modes, net.dtype, reduce=reduce, out_masks=masks
+        )
+        preds, sums, denoms, weights = [], [], [], []
+        for head, out, y, m in zip(heads, outs, ys, masks, strict=True):
+            w = step_mod.sample_weights(m, out)
             pred = head.predictions(out)
-            total, denom = head.terms(out, y)
+            total, denom = head.terms(out, y, w)
             preds.append(pred)
             sums.append(total)
             denoms.append(denom)
+            weights.append(w)
         local = [float(backend.to_numpy(d)) if backend.is_array(d) else float(d) for d in denoms]
         if self._counts:
             glob = [float(self._global_count)] * len(heads)
         else:
             glob = list(self._sync_allreduce(np.array(local)))
         grads = []
-        for head, out, pred, y, w, d_r, d in zip(
-            heads, outs, preds, ys, net.loss_weights_list, local, glob, strict=True
+        for head, out, pred, y, w, d_r, d, iw in zip(
+            heads, outs, preds, ys, net.loss_weights_list, local, glob, weights, strict=True
         ):
             if d_r == 0 or d == 0:  # no sample of this part weighs: no gradient (statistics still act)
                 grads.append(xp.zeros_like(out))
                 continue
-            g = head.gradient(out, pred, y)
+            g = head.gradient(out, pred, y, iw)
             scale = w * d_r / d
             if scale != 1.0:
                 g = g * g.dtype.type(scale)
@@ -720,7 +727,9 @@ class FitContext:
         net.graph.backward(tape, grads, modes)
         if self.is_main:
             step_mod.add_regularizer_grads(net)
-        return preds, step_mod.Terms(sums, local, n)
+        terms = step_mod.Terms(sums, local, n)
+        terms.masks = masks
+        return preds, terms
 
     def forward_backward(self, xs: list[Any], ys: list[Any], saved: Any) -> tuple[list[Any], Any]:
         """The step's forward and backward, and its reduction.
@@ -796,7 +805,9 @@ class FitContext:
             start += b.size
         sums = [xp.asarray(buf[n + k]) for k in range(k_out)]
         denoms = [float(buf[n + k_out + k]) for k in range(k_out)]
-        return preds, step_mod.Terms(sums, denoms, self._global_count)
+        out = step_mod.Terms(sums, denoms, self._global_count)
+        out.masks = terms.masks if terms is not None else [None] * k_out
+        return preds, out
 
     def _raise_failure(self, error: BaseException | None) -> None:
         """Raise, on every rank, the failure some rank flagged."""

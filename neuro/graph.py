@@ -48,6 +48,8 @@ class _Step:
         "index",
         "in_slots",
         "layer",
+        "mask_in",
+        "mask_out",
         "multi_in",
         "multi_out",
         "need_in",
@@ -64,6 +66,8 @@ class _Step:
         self.multi_in = node.multi_input
         self.multi_out = node.multi_output
         self.need_in = True
+        self.mask_in = any(t.masked for t in node.inbound)  # the layer gets mask=
+        self.mask_out = any(t.masked for t in node.outputs)  # the layer's compute_mask is asked
         self.free: list[int] = []
         #: per input: cast an integer array to the model's floating type before the layer sees it
         self.cast = [False] * len(in_slots)
@@ -273,6 +277,7 @@ class Graph:
         modes: dict[int, str] | None = None,
         dtype: Any = None,
         reduce: Any = None,
+        out_masks: list[Any] | None = None,
     ) -> tuple[list[Any], list[Any] | None]:
         """Run every node in order.
 
@@ -285,12 +290,15 @@ class Graph:
                 float dtype of ``xs`` when ``None``).
             reduce: a function summing a float64 array over processes, handed to the layers that take one
                 (``takes_reduce``: batch norm with synchronised statistics) in training.
+            out_masks: a list to fill with each output's mask (``None`` for an output without one): the
+                valid steps the losses and metrics average over.
 
         Returns:
             ``(outputs, tape)``: one array per output, and in training the tape for :meth:`backward` (else
             ``None``).
         """
         vals: list[Any] = [None] * self.n_slots
+        masks: list[Any] = [None] * self.n_slots
         for s, x in zip(self.input_slots, xs, strict=True):
             vals[s] = x
         tape: list[Any] | None = [] if training else None
@@ -302,11 +310,14 @@ class Graph:
             x = args if step.multi_in else args[0]
             mode = modes.get(step.index) if modes else None
             layer = step.layer
+            kwargs: dict[str, Any] = {}
+            if step.mask_in:
+                m = [masks[s] for s in step.in_slots]
+                kwargs["mask"] = m if step.multi_in else m[0]
+            if reduce is not None and training and getattr(layer, "takes_reduce", False):
+                kwargs["reduce"] = reduce
             if mode is None:
-                if reduce is not None and training and getattr(layer, "takes_reduce", False):
-                    y, ctx = layer.forward(x, training, rng, reduce=reduce)
-                else:
-                    y, ctx = layer.forward(x, training, rng)
+                y, ctx = layer.forward(x, training, rng, **kwargs)
             elif mode == "affine":
                 y, ctx = layer.affine_forward(x, training)
             else:  # "skip": the loss applies this activation itself
@@ -316,10 +327,18 @@ class Graph:
                     vals[s] = v
             else:
                 vals[step.out_slots[0]] = y
+            if step.mask_out:
+                om = layer.compute_mask(x, kwargs.get("mask"))
+                oms = list(om) if step.multi_out else [om]
+                for s, v in zip(step.out_slots, oms, strict=True):
+                    masks[s] = v
             if tape is not None:
                 tape.append(ctx)
             for s in step.free:
                 vals[s] = None
+                masks[s] = None
+        if out_masks is not None:
+            out_masks[:] = [masks[s] for s in self.output_slots]
         return [vals[s] for s in self.output_slots], tape
 
     def backward(

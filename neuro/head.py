@@ -57,30 +57,32 @@ class Head:
         """
         return out
 
-    def terms(self, out: Any, y: Any) -> tuple[Any, Any]:
+    def terms(self, out: Any, y: Any, weights: Any = None) -> tuple[Any, Any]:
         """The loss's ``(sum, normaliser)`` on a batch (see :meth:`neuro.losses.Loss.terms`).
 
         Args:
             out: what the loss sees.
             y: the targets of the batch.
+            weights: the output's mask of valid steps (or sample weights), or ``None``.
 
         Returns:
-            ``(sum of per-sample losses, normaliser)``, both on the device.
+            ``(sum of per-item losses, normaliser)``, both on the device.
         """
-        return self.loss.terms(out, y)
+        return self.loss.terms(out, y, weights)
 
-    def gradient(self, out: Any, pred: Any, y: Any) -> Any:
+    def gradient(self, out: Any, pred: Any, y: Any, weights: Any = None) -> Any:
         """dL/d(what the loss sees), the 1/D of the mean included.
 
         Args:
             out: what the loss saw.
             pred: the predictions (the fused head reuses them; others ignore them).
             y: the targets of the batch.
+            weights: the output's mask (or sample weights), or ``None``.
 
         Returns:
             The gradient, of the shape of ``out``.
         """
-        return self.loss.backward(out, y)
+        return self.loss.backward(out, y, weights)
 
 
 class PlainHead(Head):
@@ -130,11 +132,11 @@ class FusedHead(Head):
     def predictions(self, z: Any) -> Any:
         return self.activation(z)
 
-    def terms(self, z: Any, y: Any) -> tuple[Any, Any]:
-        return self.loss.terms_logits(z, y)
+    def terms(self, z: Any, y: Any, weights: Any = None) -> tuple[Any, Any]:
+        return self.loss.terms_logits(z, y, weights)
 
-    def gradient(self, z: Any, pred: Any, y: Any) -> Any:
-        return self.loss.backward_logits(z, y, pred)
+    def gradient(self, z: Any, pred: Any, y: Any, weights: Any = None) -> Any:
+        return self.loss.backward_logits(z, y, pred, weights)
 
 
 def choose(graph: Any, output: int, loss: Loss) -> Head:

@@ -275,6 +275,39 @@ class LecunUniform(_VarianceScaling):
     distribution = "uniform"
 
 
+class Orthogonal(Initializer):
+    """A random (semi-)orthogonal matrix, Keras's default for recurrent kernels. Paper: Saxe et al., 2014.
+
+    The array is viewed as a matrix of ``prod(shape[:-1])`` rows and ``shape[-1]`` columns; a matrix of
+    normal numbers of that shape (its transpose when there are more columns than rows) is factored as
+    ``QR``, Q's columns are signed by R's diagonal (so the distribution is uniform over orthogonal
+    matrices), and the result is ``gain·Q`` (transposed back): orthonormal rows or columns, whichever are
+    fewer. A recurrent kernel ``(u, 4u)`` thus has orthonormal rows.
+
+    Args:
+        gain: the factor applied to the matrix (default 1), a finite number.
+
+    Raises:
+        ValueError: when ``gain`` is not a finite number.
+    """
+
+    def __init__(self, gain: float = 1.0) -> None:
+        if not _is_finite_number(gain):
+            raise ValueError(f"gain must be a finite number, got {gain!r}")
+        self.gain = float(gain)
+
+    def sample(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        if len(shape) < 2:
+            raise ValueError(f"Orthogonal needs a shape of at least 2 axes, got {shape}")
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        a = rng.normal(0.0, 1.0, size=(max(rows, cols), min(rows, cols)))
+        q, r = np.linalg.qr(a)
+        q *= np.sign(np.diag(r))
+        if rows < cols:
+            q = q.T
+        return self.gain * q.reshape(shape)
+
+
 registry.set_base("initializer", Initializer)
 for _cls in (
     Constant,
@@ -287,6 +320,7 @@ for _cls in (
     Normal,
     NormalScaled,
     Ones,
+    Orthogonal,
     Uniform,
     UniformBounded,
     Zeros,

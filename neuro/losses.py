@@ -15,6 +15,13 @@ matrix T and a normaliser D:
 
 so that ``L = −Σ_{i,c} T[i, c]·log ŷ[i, c] / D`` (with w = 1 and ε = 0 this is the design note's formula).
 
+Sequence outputs and masks: a categorical loss treats every position of an output ``(N, ..., C)`` as an
+item of its own (targets ``(N, ...)`` ids or ``(N, ..., C)`` rows; D counts the positions), as PyTorch's
+``cross_entropy`` on flattened steps does. Every loss takes optional ``weights`` over the leading axes of
+the output (a mask ``(N, T)`` of the valid steps of a sequence, or sample weights ``(N,)``): each item's loss
+is multiplied by its weight, and D becomes the sum of the weights (times the class weights of the targets),
+so a masked loss is the mean over the valid steps only.
+
 Softmax and cross-entropy are fused whenever they meet: with z the pre-softmax values,
 ``dL/dz = (softmax(z)·Σ_c T[i, c] − T) / D``, which is the design note's ``(Ŷ − Y)/m`` for one-hot targets.
 A network whose output layer ends in Softmax, trained with CrossEntropy or SoftmaxCrossEntropy, uses this
@@ -62,13 +69,15 @@ class Loss:
     def __call__(self, y_pred: Any, y_true: Any) -> float:
         return self.forward(y_pred, y_true)
 
-    def forward(self, y_pred: Any, y_true: Any) -> float:
+    def forward(self, y_pred: Any, y_true: Any, sample_weight: Any = None) -> float:
         """Return the loss value as a Python float (a batch whose targets all weigh 0 gives NaN).
 
         Args:
             y_pred: the predictions ``(N, ...)`` (logits for a loss with ``takes_logits``).
             y_true: the targets: of the shape of ``y_pred`` (a ``(N,)`` vector also fits ``(N, 1)``
-                predictions), or for a categorical loss class ids ``(N,)`` or rows ``(N, C)``.
+                predictions), or for a categorical loss class ids ``(N, ...)`` or rows ``(N, ..., C)``.
+            sample_weight: optional weights over the leading axes of ``y_pred`` (``(N,)``, or a mask
+                ``(N, T)`` of the valid steps of a sequence).
 
         Returns:
             ``sum / normaliser`` of :meth:`terms`, read back to the host.
@@ -78,7 +87,7 @@ class Loss:
             TypeError: for class ids that are not integers.
         """
         self.check_targets(y_pred, y_true)
-        total, denom = self.terms(y_pred, y_true)
+        total, denom = self.terms(y_pred, y_true, _weights(sample_weight, y_pred))
         return _quotient(total, denom)
 
     def check_targets(self, y_pred: Any, y_true: Any) -> None:
@@ -95,27 +104,29 @@ class Loss:
             TypeError: for class ids that are not integers.
         """
 
-    def terms(self, y_pred: Any, y_true: Any) -> tuple[Any, Any]:
-        """Return ``(sum of per-sample losses, normaliser)``, both on the device; the loss is their quotient.
+    def terms(self, y_pred: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
+        """Return ``(sum of per-item losses, normaliser)``, both on the device; the loss is their quotient.
 
         Used to reduce exactly over a whole data set evaluated in batches.
 
         Args:
             y_pred: the predictions ``(N, ...)``.
             y_true: the targets (see :meth:`forward`).
+            weights: optional weights over the leading axes (see the module docstring), on the device.
 
         Returns:
-            ``(sum, normaliser)``: a 0-d device array, and m (a Python int) or the class-weight total D
-            (a 0-d device array).
+            ``(sum, normaliser)``: a 0-d device array, and m (a Python int) or the weight total D (a 0-d
+            device array).
         """
         raise NotImplementedError
 
-    def backward(self, y_pred: Any, y_true: Any) -> Any:
-        """Return dL/d(y_pred), including the 1/m (each subclass states its formula under "Gradient").
+    def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
+        """Return dL/d(y_pred), including the 1/D (each subclass states its formula under "Gradient").
 
         Args:
             y_pred: the predictions ``(N, ...)``.
             y_true: the targets (see :meth:`forward`).
+            weights: optional weights over the leading axes.
 
         Returns:
             dL/d(y_pred), a new array of the shape of ``y_pred``.
@@ -138,12 +149,13 @@ class Loss:
         self.check_targets(z, y_true)
         return _quotient(*self.terms_logits(z, y_true))
 
-    def terms_logits(self, z: Any, y_true: Any) -> tuple[Any, Any]:
+    def terms_logits(self, z: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
         """:meth:`terms` from the pre-activation values of the fused activation.
 
         Args:
             z: the pre-activation values ``(N, ...)`` (logits).
             y_true: the targets (see :meth:`forward`).
+            weights: optional weights over the leading axes.
 
         Returns:
             ``(sum, normaliser)`` as :meth:`terms` returns them for the predictions ``link(z)``.
@@ -153,16 +165,17 @@ class Loss:
         """
         raise NotImplementedError(f"{type(self).__name__} fuses with no activation")
 
-    def backward_logits(self, z: Any, y_true: Any, y_pred: Any = None) -> Any:
+    def backward_logits(self, z: Any, y_true: Any, y_pred: Any = None, weights: Any = None) -> Any:
         """dL/dz through the fused activation; ``y_pred`` (its output, if known) saves recomputing it.
 
         Softmax with a cross-entropy: (softmax(z)·Σ_c T − T)/D; sigmoid with binary cross-entropy:
-        (σ(z) − y)/m.
+        (σ(z) − y)·w/D.
 
         Args:
             z: the pre-activation values ``(N, ...)`` (logits).
             y_true: the targets (see :meth:`forward`).
             y_pred: ``link(z)``, when already computed.
+            weights: optional weights over the leading axes.
 
         Returns:
             dL/dz, a new array of the shape of z.
@@ -207,6 +220,26 @@ class Loss:
 registry.set_base("loss", Loss)
 
 
+def _weights(sample_weight: Any, y_pred: Any) -> Any:
+    """User sample weights as a device array of y_pred's dtype (``None`` stays ``None``)."""
+    if sample_weight is None:
+        return None
+    xp = get_array_module(y_pred)
+    w = backend.to_device(sample_weight, xp) if get_array_module(sample_weight) is not xp else sample_weight
+    w = xp.asarray(w, dtype=y_pred.dtype)
+    if w.ndim == 0 or w.ndim > y_pred.ndim or tuple(w.shape) != tuple(y_pred.shape[: w.ndim]):
+        raise ValueError(
+            f"sample_weight must have the shape of the leading axes of y_pred {tuple(y_pred.shape)}, got "
+            f"{tuple(w.shape)}"
+        )
+    return w
+
+
+def _spread(w: Any, like: Any) -> Any:
+    """Weights over the leading axes, with axes of 1 appended so that they broadcast over ``like``."""
+    return w.reshape(tuple(w.shape) + (1,) * (like.ndim - w.ndim))
+
+
 def _quotient(total: Any, denom: Any) -> float:
     t = float(backend.to_numpy(total))
     d = float(backend.to_numpy(denom)) if backend.is_array(denom) else float(denom)
@@ -228,16 +261,22 @@ def _regression_target(y_pred: Any, y_true: Any) -> Any:
 class MeanSquaredError(Loss):
     """``L = (1/m) Σ_i Σ_j (ŷ_ij − y_ij)²`` (sum over outputs, mean over samples).
 
-    Gradient: dL/dŷ = 2·(ŷ − y)/m.
+    Gradient: dL/dŷ = 2·(ŷ − y)/m (with weights w: 2·w·(ŷ − y)/Σw).
     """
 
-    def terms(self, y_pred: Any, y_true: Any) -> tuple[Any, Any]:
+    def terms(self, y_pred: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
         d = y_pred - _regression_target(y_pred, y_true)
-        return (d * d).sum(), len(y_pred)
+        d *= d
+        if weights is None:
+            return d.sum(), len(y_pred)
+        return (d * _spread(weights, d)).sum(), weights.sum()
 
-    def backward(self, y_pred: Any, y_true: Any) -> Any:
+    def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
         d = y_pred - _regression_target(y_pred, y_true)
-        d *= d.dtype.type(2.0 / len(y_pred))
+        if weights is None:
+            d *= d.dtype.type(2.0 / len(y_pred))
+            return d
+        d *= _spread(weights, d) * (2.0 / weights.sum())
         return d
 
 
@@ -245,16 +284,22 @@ class MeanSquaredError(Loss):
 class MeanAbsoluteError(Loss):
     """``L = (1/m) Σ_i Σ_j |ŷ_ij − y_ij|`` (sum over outputs, mean over samples).
 
-    Gradient: dL/dŷ = sign(ŷ − y)/m, taking sign(0) = 0 as PyTorch does.
+    Gradient: dL/dŷ = sign(ŷ − y)/m (with weights w: w·sign(ŷ − y)/Σw), taking sign(0) = 0 as PyTorch does.
     """
 
-    def terms(self, y_pred: Any, y_true: Any) -> tuple[Any, Any]:
+    def terms(self, y_pred: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
         d = y_pred - _regression_target(y_pred, y_true)
-        return get_array_module(d).abs(d).sum(), len(y_pred)
+        a = get_array_module(d).abs(d)
+        if weights is None:
+            return a.sum(), len(y_pred)
+        return (a * _spread(weights, a)).sum(), weights.sum()
 
-    def backward(self, y_pred: Any, y_true: Any) -> Any:
+    def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
         d = get_array_module(y_pred).sign(y_pred - _regression_target(y_pred, y_true))
-        d *= d.dtype.type(1.0 / len(y_pred))
+        if weights is None:
+            d *= d.dtype.type(1.0 / len(y_pred))
+            return d
+        d *= _spread(weights, d) * (1.0 / weights.sum())
         return d
 
 
@@ -266,7 +311,8 @@ class BinaryCrossEntropy(Loss):
     ``L = −(1/m) Σ_i Σ_j [y log ŷ + (1 − y) log(1 − ŷ)]``, with each log clamped at −100 (PyTorch's
     ``BCELoss``), so that ŷ of exactly 0 or 1 gives a finite value. Targets must lie in [0, 1].
 
-    Gradient: dL/dŷ = (ŷ − y) / (m · max(ŷ(1 − ŷ), 1e-12)) — the floor is the documented guard.
+    Gradient: dL/dŷ = (ŷ − y) / (m · max(ŷ(1 − ŷ), 1e-12)) — the floor is the documented guard (with
+    weights w: w·(ŷ − y) / (Σw · max(ŷ(1 − ŷ), 1e-12))).
 
     After a Sigmoid output layer the network computes it from the logits z instead
     (``max(z, 0) − z·y + log(1 + e^−|z|)``, PyTorch's ``BCEWithLogitsLoss``) with the gradient
@@ -282,25 +328,38 @@ class BinaryCrossEntropy(Loss):
                 f"y_true of binary cross-entropy must lie in [0, 1], got values in [{y.min()}, {y.max()}]"
             )
 
-    def terms(self, y_pred: Any, y_true: Any) -> tuple[Any, Any]:
+    def terms(self, y_pred: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
         xp = get_array_module(y_pred, y_true)
         y = _regression_target(y_pred, y_true)
         log_p = xp.log(xp.maximum(y_pred, _P_FLOOR))
         log_q = xp.log(xp.maximum(1 - y_pred, _P_FLOOR))
-        return -(y * log_p + (1 - y) * log_q).sum(), len(y_pred)
+        per = y * log_p + (1 - y) * log_q
+        if weights is None:
+            return -per.sum(), len(y_pred)
+        return -(per * _spread(weights, per)).sum(), weights.sum()
 
-    def backward(self, y_pred: Any, y_true: Any) -> Any:
+    def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
         xp = get_array_module(y_pred, y_true)
         y = _regression_target(y_pred, y_true)
         denom = xp.maximum(y_pred * (1 - y_pred), GRAD_EPS)
-        denom *= len(y_pred)
-        return (y_pred - y) / denom
+        if weights is None:
+            denom *= len(y_pred)
+            return (y_pred - y) / denom
+        return (y_pred - y) / denom * (_spread(weights, denom) / weights.sum())
 
-    def terms_logits(self, z: Any, y_true: Any) -> tuple[Any, Any]:
-        return F.sigmoid_binary_cross_entropy_sum(z, _regression_target(z, y_true)), len(z)
+    def terms_logits(self, z: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
+        y = _regression_target(z, y_true)
+        if weights is None:
+            return F.sigmoid_binary_cross_entropy_sum(z, y), len(z)
+        return F.sigmoid_binary_cross_entropy_sum(z, y, _spread(weights, z)), weights.sum()
 
-    def backward_logits(self, z: Any, y_true: Any, y_pred: Any = None) -> Any:
-        return F.sigmoid_binary_cross_entropy_backward(z, _regression_target(z, y_true), len(z), y_pred)
+    def backward_logits(self, z: Any, y_true: Any, y_pred: Any = None, weights: Any = None) -> Any:
+        y = _regression_target(z, y_true)
+        if weights is None:
+            return F.sigmoid_binary_cross_entropy_backward(z, y, len(z), y_pred)
+        g = F.sigmoid_binary_cross_entropy_backward(z, y, 1, y_pred)
+        g *= _spread(weights, g) / weights.sum()
+        return g
 
     def link(self, z: Any) -> Any:
         return F.sigmoid(z)[0]
@@ -343,25 +402,30 @@ class _Categorical(Loss):
         return w
 
     def check_targets(self, y_pred: Any, y_true: Any) -> None:
-        if get_array_module(y_true) is np and np.ndim(y_true) == 1:
-            _check_class_ids(np.asarray(y_true), y_pred.shape[-1])
+        if get_array_module(y_true) is np and np.ndim(y_true) == np.ndim(y_pred) - 1:
+            _check_class_ids(np.asarray(y_true).reshape(-1), y_pred.shape[-1])
 
     def effective_targets(
-        self, y_true: Any, n_classes: int, dtype: Any, n_samples: int | None = None
+        self, y_true: Any, n_classes: int, dtype: Any, n_samples: int | None = None, weights: Any = None,
+        pred_shape: tuple[int, ...] | None = None,
     ) -> tuple[Any, Any]:
         """Return ``(T, D)`` of the module docstring for targets ``y_true`` and C = ``n_classes``.
 
-        ``n_samples`` (the number of prediction rows), when given, is checked against the targets. D is a
-        Python number without class weights and a 0-d device array with them.
+        Every position of a prediction ``(N, ..., C)`` is an item: T has one row per position. ``n_samples``
+        (the number of prediction rows), when given, is checked against the targets. D is a Python number
+        without class weights and item weights, else a 0-d device array.
 
         Args:
-            y_true: class ids ``(N,)`` (integers, or integral floats) or probability rows ``(N, C)``.
+            y_true: class ids ``(N, ...)`` (integers, or integral floats) or probability rows
+                ``(N, ..., C)``.
             n_classes: C, the number of classes.
             dtype: floating type of T (a scalar type such as ``numpy.float32``).
-            n_samples: the number of prediction rows, to check the targets against.
+            n_samples: the number of prediction rows (items), to check the targets against.
+            weights: optional weights of the items, of the targets' leading shape.
+            pred_shape: the predictions' shape, to check the targets' shape against.
 
         Shape:
-            T ``(N, C)`` on the device of ``y_true``.
+            T ``(items, C)`` on the device of ``y_true``.
 
         Returns:
             ``(T, D)``.
@@ -374,7 +438,18 @@ class _Categorical(Loss):
         xp = get_array_module(y_true)
         eps = self.label_smoothing
         y = xp.asarray(y_true)
-        if n_samples is not None and y.ndim in (1, 2) and y.shape[0] != n_samples:
+        lead = tuple(pred_shape[:-1]) if pred_shape is not None else None
+        ids = y.ndim == (len(pred_shape) - 1 if pred_shape is not None else 1)
+        if lead is not None:
+            want = lead if ids else (*lead, n_classes)
+            if tuple(y.shape) != want:
+                shown = ", ".join(str(d) for d in lead)
+                raise ValueError(
+                    f"y_true must be class ids of shape ({shown}) or rows of shape ({shown}, {n_classes}) "
+                    f"matching y_pred {tuple(pred_shape)}, got shape {tuple(y.shape)}"
+                )
+        y = y.reshape(-1) if ids else y.reshape(-1, y.shape[-1])
+        if n_samples is not None and y.shape[0] != n_samples:
             raise ValueError(f"y_true must have one target per sample ({n_samples}), got {y.shape[0]}")
         w = None
         if self.class_weights is not None:
@@ -384,17 +459,21 @@ class _Categorical(Loss):
                     f"got {len(self.class_weights)}"
                 )
             w = self._weights(xp, dtype)
-        if y.ndim == 1:
+        iw = None if weights is None else weights.reshape(-1).astype(dtype, copy=False)
+        if ids:
             if y.dtype.kind not in "iu":
                 if y.dtype.kind != "f":
                     raise TypeError(f"y_true class ids must be integers, got dtype {y.dtype}")
                 y = y.astype(np.int64)
             t = xp.zeros((len(y), n_classes), dtype=dtype)
             t[xp.arange(len(y)), y] = 1.0
-            denom = len(y) if w is None else w[y].sum()
+            if w is None:
+                denom = len(y) if iw is None else iw.sum()
+            else:
+                denom = w[y].sum() if iw is None else (w[y] * iw).sum()
         elif y.ndim == 2 and y.shape[1] == n_classes:
             t = y.astype(dtype, copy=True)
-            denom = len(y)
+            denom = len(y) if iw is None else iw.sum()
         else:
             raise ValueError(
                 f"y_true must be class ids of shape (N,) or rows of shape (N, {n_classes}), "
@@ -405,22 +484,28 @@ class _Categorical(Loss):
             t += dtype(eps / n_classes)
         if w is not None:
             t *= w
+        if iw is not None:
+            t *= iw[:, None]
         return t, denom
 
-    def _log_terms(self, log_p: Any, y_true: Any) -> tuple[Any, Any]:
-        t, denom = self.effective_targets(y_true, log_p.shape[-1], log_p.dtype.type, len(log_p))
-        return -(t * log_p).sum(), denom
+    def _targets(self, z: Any, y_true: Any, weights: Any) -> tuple[Any, Any, Any]:
+        """The predictions as item rows ``(items, C)``, and T and D."""
+        rows = z.reshape(-1, z.shape[-1])
+        t, denom = self.effective_targets(
+            y_true, z.shape[-1], z.dtype.type, len(rows), weights=weights, pred_shape=tuple(z.shape)
+        )
+        return rows, t, denom
 
-    def terms_logits(self, z: Any, y_true: Any) -> tuple[Any, Any]:
-        _check_2d(z)
-        t, denom = self.effective_targets(y_true, z.shape[-1], z.dtype.type, len(z))
-        return F.softmax_cross_entropy_sum(z, t), denom
+    def terms_logits(self, z: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
+        _check_classes(z)
+        rows, t, denom = self._targets(z, y_true, weights)
+        return F.softmax_cross_entropy_sum(rows, t), denom
 
-    def backward_logits(self, z: Any, y_true: Any, y_pred: Any = None) -> Any:
-        _check_2d(z)
-        t, denom = self.effective_targets(y_true, z.shape[-1], z.dtype.type, len(z))
-        p = F.softmax(z)[0] if y_pred is None else y_pred
-        return F.softmax_cross_entropy_backward(p, t, _inverse(denom, z.dtype.type))
+    def backward_logits(self, z: Any, y_true: Any, y_pred: Any = None, weights: Any = None) -> Any:
+        _check_classes(z)
+        rows, t, denom = self._targets(z, y_true, weights)
+        p = F.softmax(rows)[0] if y_pred is None else y_pred.reshape(-1, z.shape[-1])
+        return F.softmax_cross_entropy_backward(p, t, _inverse(denom, z.dtype.type)).reshape(z.shape)
 
     def link(self, z: Any) -> Any:
         return F.softmax(z)[0]
@@ -456,17 +541,18 @@ class CrossEntropy(_Categorical):
         label_smoothing: ε in [0, 1] (PyTorch's ``label_smoothing``).
     """
 
-    def terms(self, y_pred: Any, y_true: Any) -> tuple[Any, Any]:
-        _check_2d(y_pred)
+    def terms(self, y_pred: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
+        _check_classes(y_pred)
         xp = get_array_module(y_pred)
-        return self._log_terms(xp.log(xp.maximum(y_pred, _P_FLOOR)), y_true)
+        rows, t, denom = self._targets(y_pred, y_true, weights)
+        return -(t * xp.log(xp.maximum(rows, _P_FLOOR))).sum(), denom
 
-    def backward(self, y_pred: Any, y_true: Any) -> Any:
-        _check_2d(y_pred)
-        t, denom = self.effective_targets(y_true, y_pred.shape[-1], y_pred.dtype.type, len(y_pred))
-        g = t / get_array_module(y_pred).maximum(y_pred, GRAD_EPS)
+    def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
+        _check_classes(y_pred)
+        rows, t, denom = self._targets(y_pred, y_true, weights)
+        g = t / get_array_module(y_pred).maximum(rows, GRAD_EPS)
         g *= -_inverse(denom, y_pred.dtype.type)
-        return g
+        return g.reshape(y_pred.shape)
 
 
 @registry.register(aliases=("softmax_cross_entropy",))
@@ -489,16 +575,16 @@ class SoftmaxCrossEntropy(_Categorical):
 
     takes_logits = True
 
-    def terms(self, y_pred: Any, y_true: Any) -> tuple[Any, Any]:
-        return self.terms_logits(y_pred, y_true)
+    def terms(self, y_pred: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
+        return self.terms_logits(y_pred, y_true, weights)
 
-    def backward(self, y_pred: Any, y_true: Any) -> Any:
-        return self.backward_logits(y_pred, y_true)
+    def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
+        return self.backward_logits(y_pred, y_true, None, weights)
 
 
-def _check_2d(a: Any) -> None:
-    if a.ndim != 2:
-        raise ValueError(f"y_pred must have shape (N, classes), got shape {tuple(a.shape)}")
+def _check_classes(a: Any) -> None:
+    if a.ndim < 2:
+        raise ValueError(f"y_pred must have shape (N, ..., classes), got shape {tuple(a.shape)}")
 
 
 def _check_class_ids(y: np.ndarray, n_classes: int) -> None:

@@ -105,9 +105,27 @@ def _class_ids(y_true: Any, n_outputs: int, n_samples: int) -> np.ndarray:
 
 
 def _classification_pair(y_pred: Any, y_true: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return ``(outputs (N, C), predicted ids, true ids)``."""
+    """Return ``(outputs (N, C), predicted ids, true ids)``; every position of a sequence output
+    ``(N, T, C)`` is a row of its own (targets ``(N, T)`` ids or ``(N, T, C)`` rows)."""
+    if backend.is_array(y_pred) and y_pred.ndim >= 3:
+        c = y_pred.shape[-1]
+        p = y_pred.reshape(-1, c)
+        y = y_true if backend.is_array(y_true) else np.asarray(y_true)
+        y = y.reshape(-1, c) if y.ndim == y_pred.ndim else y.reshape(-1)
+        return p, _predicted_ids(p), _class_ids(y, c, len(p))
     p = _outputs_2d(y_pred)
     return p, _predicted_ids(p), _class_ids(y_true, p.shape[1], len(p))
+
+
+def _row_weights(sample_weight: Any, n_rows: int) -> Any:
+    """Sample weights (or a mask of valid steps) flattened to one weight per row, or ``None``."""
+    if sample_weight is None:
+        return None
+    w = sample_weight if backend.is_array(sample_weight) else np.asarray(sample_weight, dtype=np.float64)
+    w = w.reshape(-1)
+    if len(w) != n_rows:
+        raise ValueError(f"sample_weight must have one weight per sample or step ({n_rows}), got {len(w)}")
+    return w
 
 
 # -- base ------------------------------------------------------------------------------------------
@@ -129,12 +147,14 @@ class Metric:
         """Forget everything seen so far."""
         raise NotImplementedError
 
-    def update(self, y_pred: Any, y_true: Any) -> None:
+    def update(self, y_pred: Any, y_true: Any, sample_weight: Any = None) -> None:
         """Add one batch.
 
         Args:
             y_pred: network outputs of the batch.
             y_true: targets of the batch.
+            sample_weight: optional weight of each sample (or, for a sequence output, a mask ``(N, T)`` of
+                the valid steps): the metric counts each item by its weight.
         """
         raise NotImplementedError
 
@@ -196,16 +216,23 @@ class Accuracy(Metric):
         self.correct = 0
         self.count = 0
 
-    def update(self, y_pred: Any, y_true: Any) -> None:
+    def update(self, y_pred: Any, y_true: Any, sample_weight: Any = None) -> None:
         _, pred, true = _classification_pair(y_pred, y_true)
-        self.correct = self.correct + (pred == true).sum()  # stays on the device
-        self.count += len(pred)
+        w = _row_weights(sample_weight, len(pred))
+        if w is None:
+            self.correct = self.correct + (pred == true).sum()  # stays on the device
+            self.count += len(pred)
+        else:
+            self.correct = self.correct + ((pred == true) * w).sum()
+            self.count = self.count + w.sum()
 
     def result(self) -> float:
-        return float(backend.to_numpy(self.correct)) / self.count if self.count else 0.0
+        count = float(backend.to_numpy(self.count)) if backend.is_array(self.count) else self.count
+        return float(backend.to_numpy(self.correct)) / count if count else 0.0
 
-    def state(self) -> tuple[int, int]:
-        return int(backend.to_numpy(self.correct)), int(self.count)
+    def state(self) -> tuple[float, float]:
+        count = backend.to_numpy(self.count) if backend.is_array(self.count) else self.count
+        return float(backend.to_numpy(self.correct)), float(count)
 
     def merge(self, states: list[Any]) -> Accuracy:
         out = copy.copy(self)
@@ -225,10 +252,16 @@ class BinaryAccuracy(Accuracy):
 
     name = "binary_accuracy"
 
-    def update(self, y_pred: Any, y_true: Any) -> None:
+    def update(self, y_pred: Any, y_true: Any, sample_weight: Any = None) -> None:
         p, t = _regression_pair(y_pred, y_true)
-        self.correct = self.correct + ((p >= 0.5) == (t >= 0.5)).sum()  # stays on the device
-        self.count += p.size
+        right = (p >= 0.5) == (t >= 0.5)
+        w = _row_weights(sample_weight, None if sample_weight is None else right.shape[0])
+        if w is None:
+            self.correct = self.correct + right.sum()  # stays on the device
+            self.count += p.size
+        else:
+            self.correct = self.correct + (right * w[:, None]).sum()
+            self.count = self.count + w.sum() * right.shape[1]
 
 
 class TopKAccuracy(Accuracy):
@@ -257,7 +290,7 @@ class TopKAccuracy(Accuracy):
         self.name = f"top{self.k}_accuracy"
         super().__init__()
 
-    def update(self, y_pred: Any, y_true: Any) -> None:
+    def update(self, y_pred: Any, y_true: Any, sample_weight: Any = None) -> None:
         p, pred, true = _classification_pair(y_pred, y_true)
         xp = get_array_module(p)
         if p.shape[1] == 1:
@@ -265,8 +298,13 @@ class TopKAccuracy(Accuracy):
         else:
             true_score = p[xp.arange(len(p)), true]
             hits = (p > true_score[:, None]).sum(axis=1) < self.k
-        self.correct = self.correct + hits.sum()
-        self.count += len(p)
+        w = _row_weights(sample_weight, len(p))
+        if w is None:
+            self.correct = self.correct + hits.sum()
+            self.count += len(p)
+        else:
+            self.correct = self.correct + (hits * w).sum()
+            self.count = self.count + w.sum()
 
     def __repr__(self) -> str:
         return f"TopKAccuracy(k={self.k})"
@@ -284,17 +322,22 @@ class _ConfusionMetric(Metric):
     def reset(self) -> None:
         self.matrix: Any = None  # on the device of the predictions
 
-    def update(self, y_pred: Any, y_true: Any) -> None:
+    def update(self, y_pred: Any, y_true: Any, sample_weight: Any = None) -> None:
         p, pred, true = _classification_pair(y_pred, y_true)
         n = _n_classes(p)
         xp = get_array_module(p)
+        w = _row_weights(sample_weight, len(p))
         if self.matrix is None:
-            self.matrix = xp.zeros((n, n), dtype=np.int64)
+            self.matrix = xp.zeros((n, n), dtype=np.int64 if w is None else np.float64)
         elif self.matrix.shape[0] != n:
             raise ValueError(
                 f"y_pred must have {self.matrix.shape[0]} classes like the earlier batches, got {n}"
             )
-        self.matrix += xp.bincount(true * n + pred, minlength=n * n).reshape(n, n)
+        if w is None:
+            self.matrix += xp.bincount(true * n + pred, minlength=n * n).reshape(n, n)
+        else:
+            counts = xp.bincount(true * n + pred, weights=w.astype(np.float64), minlength=n * n).reshape(n, n)
+            self.matrix = self.matrix + counts
 
     def _per_class(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Return ``(tp, predicted counts, true counts, present)`` per class."""
@@ -403,17 +446,31 @@ class _ErrorSum(Metric):
         """Elementwise error of ``diff = y_pred − y_true`` (may overwrite ``diff``)."""
         raise NotImplementedError
 
-    def update(self, y_pred: Any, y_true: Any) -> None:
+    def update(self, y_pred: Any, y_true: Any, sample_weight: Any = None) -> None:
         p, t = _regression_pair(y_pred, y_true)
         diff = p - t  # a new array: p may be the caller's y_pred
-        self.total = self.total + self._error(diff).sum()  # stays on the device
-        self.count += diff.size
+        err = self._error(diff)
+        if sample_weight is None:
+            self.total = self.total + err.sum()  # stays on the device
+            self.count += diff.size
+            return
+        w = sample_weight if backend.is_array(sample_weight) else np.asarray(sample_weight, dtype=np.float64)
+        if w.size == 0 or err.size % w.size:
+            raise ValueError(
+                f"sample_weight must weigh the leading axes of y_pred, got shape {tuple(w.shape)}"
+            )
+        rows = err.reshape(w.size, -1)
+        wf = w.reshape(-1, 1).astype(np.float64)
+        self.total = self.total + (rows * wf).sum()
+        self.count = self.count + wf.sum() * rows.shape[1]
 
     def result(self) -> float:
-        return float(backend.to_numpy(self.total)) / self.count if self.count else 0.0
+        count = float(backend.to_numpy(self.count)) if backend.is_array(self.count) else self.count
+        return float(backend.to_numpy(self.total)) / count if count else 0.0
 
-    def state(self) -> tuple[float, int]:
-        return float(backend.to_numpy(self.total)), int(self.count)
+    def state(self) -> tuple[float, float]:
+        count = backend.to_numpy(self.count) if backend.is_array(self.count) else self.count
+        return float(backend.to_numpy(self.total)), float(count)
 
     def merge(self, states: list[Any]) -> _ErrorSum:
         out = copy.copy(self)
@@ -485,7 +542,11 @@ class R2Score(Metric):
         self.m2: np.ndarray | None = None
         self.ss_res: np.ndarray | None = None
 
-    def update(self, y_pred: Any, y_true: Any) -> None:
+    def update(self, y_pred: Any, y_true: Any, sample_weight: Any = None) -> None:
+        if sample_weight is not None:
+            raise TypeError(
+                "r2 takes no sample weights or masks; use mse or mae for weighted or masked outputs"
+            )
         p, t = _regression_pair(y_pred, y_true)
         n_b = len(t)
         if n_b == 0:

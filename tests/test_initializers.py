@@ -115,6 +115,7 @@ def test_all_initializers_are_registered():
         "Normal",
         "NormalScaled",
         "Ones",
+        "Orthogonal",
         "Uniform",
         "UniformBounded",
         "Zeros",
@@ -195,8 +196,8 @@ def test_get_by_name(name, cls):
 
 
 def test_get_rejects_unknown():
-    with pytest.raises(ValueError, match="initializer must be one of .*got 'orthogonal'"):
-        initializers.get("orthogonal")
+    with pytest.raises(ValueError, match="initializer must be one of .*got 'identity'"):
+        initializers.get("identity")
     with pytest.raises(TypeError, match="initializer must be a name or an Initializer, got float"):
         initializers.get(0.5)
 
@@ -216,3 +217,16 @@ def test_get_rejects_unknown():
 def test_bad_arguments(make, arg):
     with pytest.raises(ValueError, match=rf"^{arg} must be .*got "):
         make()
+
+
+def test_orthogonal_is_orthonormal_with_its_gain_and_refuses_vectors():
+    rng = np.random.default_rng(0)
+    wide = initializers.Orthogonal()((4, 16), rng, np.float64)  # a recurrent kernel (u, 4u)
+    np.testing.assert_allclose(wide @ wide.T, np.eye(4), atol=1e-12)
+    tall = initializers.Orthogonal(gain=2.0)((3, 3, 8, 5), rng, np.float64)
+    flat = tall.reshape(-1, 5)
+    np.testing.assert_allclose(flat.T @ flat, 4 * np.eye(5), atol=1e-12)
+    with pytest.raises(ValueError, match=r"Orthogonal needs a shape of at least 2 axes, got \(5,\)"):
+        initializers.Orthogonal()((5,), rng)
+    with pytest.raises(ValueError, match="gain must be a finite number"):
+        initializers.Orthogonal(gain=float("inf"))

@@ -20,7 +20,7 @@ from neuro.functional.activation import (
     tanh_backward,
 )
 from neuro.functional.conv import col2im_offsets, conv2d, conv2d_backward, im2col, paddings
-from neuro.functional.dropout import dropout, dropout_backward
+from neuro.functional.dropout import dropout, dropout_backward, dropout_mask
 from neuro.functional.linear import linear, linear_backward
 from neuro.functional.loss import (
     sigmoid_binary_cross_entropy_backward,
@@ -37,6 +37,7 @@ from neuro.functional.pooling import (
     max_pool2d,
     max_pool2d_backward,
 )
+from neuro.functional.recurrent import embedding, embedding_backward
 
 __all__ = [
     "avg_pool2d",
@@ -49,6 +50,9 @@ __all__ = [
     "conv2d_backward",
     "dropout",
     "dropout_backward",
+    "dropout_mask",
+    "embedding",
+    "embedding_backward",
     "global_avg_pool2d",
     "global_avg_pool2d_backward",
     "im2col",

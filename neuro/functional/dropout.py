@@ -33,6 +33,21 @@ def dropout(x: Any, rate: float, uniform: Any) -> tuple[Any, Any]:
     return y, mask
 
 
+def dropout_mask(uniform: Any, rate: float) -> Any:
+    """The inverted-dropout mask ``[u ≥ rate] / (1 − rate)``, written over ``uniform``.
+
+    Args:
+        uniform: numbers in [0, 1) of the mask's shape, on the device; overwritten.
+        rate: drop probability in [0, 1).
+
+    Returns:
+        The mask (``uniform`` itself), in the dtype of ``uniform``.
+    """
+    xp = get_array_module(uniform)
+    xp.multiply(uniform >= uniform.dtype.type(rate), uniform.dtype.type(1.0 / (1.0 - rate)), out=uniform)
+    return uniform
+
+
 def dropout_backward(grad: Any, mask: Any) -> Any:
     """dL/dx = dL/dy · mask.
 

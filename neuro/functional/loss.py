@@ -43,18 +43,20 @@ def softmax_cross_entropy_backward(p: Any, t: Any, inv_denom: Any) -> Any:
     return g
 
 
-def sigmoid_binary_cross_entropy_sum(z: Any, y: Any) -> Any:
-    """``Σ max(z, 0) − z·y + log(1 + e^−|z|)`` (PyTorch's ``BCEWithLogitsLoss``, summed).
+def sigmoid_binary_cross_entropy_sum(z: Any, y: Any, weights: Any = None) -> Any:
+    """``Σ w·(max(z, 0) − z·y + log(1 + e^−|z|))`` (PyTorch's ``BCEWithLogitsLoss``, summed).
 
     Args:
         z: logits, any shape ``(N, ...)``.
         y: targets in [0, 1], of the shape of z.
+        weights: optional weights broadcasting over z.
 
     Returns:
         The summed binary cross-entropy (a 0-d array on z's device), not yet divided by m.
     """
     xp = get_array_module(z, y)
-    return (xp.maximum(z, 0) - z * y + xp.log1p(xp.exp(-xp.abs(z)))).sum()
+    per = xp.maximum(z, 0) - z * y + xp.log1p(xp.exp(-xp.abs(z)))
+    return (per if weights is None else per * weights).sum()
 
 
 def sigmoid_binary_cross_entropy_backward(z: Any, y: Any, m: int, p: Any = None) -> Any:

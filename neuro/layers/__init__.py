@@ -5,19 +5,41 @@ from neuro.layers.activated import ActivatedLayer
 from neuro.layers.activation import Activation, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
 from neuro.layers.base import Layer
 from neuro.layers.batchnorm import BatchNorm
+from neuro.layers.bidirectional import Bidirectional
+from neuro.layers.conv1d import Conv1D
 from neuro.layers.conv2d import Conv2D
 from neuro.layers.dense import Dense
 from neuro.layers.dropout import Dropout
+from neuro.layers.embedding import Embedding, Masking
 from neuro.layers.flatten import Flatten
 from neuro.layers.input_layer import Input, InputLayer
+from neuro.layers.layernorm import LayerNormalization
 from neuro.layers.merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
-from neuro.layers.pooling import AvgPool2D, GlobalAveragePooling2D, MaxPool2D
+from neuro.layers.pooling import (
+    AvgPool1D,
+    AvgPool2D,
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalMaxPool1D,
+    MaxPool1D,
+    MaxPool2D,
+)
+from neuro.layers.recurrent import GRU, LSTM, RNN, SimpleRNN
 
 __all__ = [
     "ActivatedLayer",
     "Activation",
     "Add",
     "Average",
+    "AvgPool1D",
+    "Bidirectional",
+    "Conv1D",
+    "Embedding",
+    "GlobalAveragePooling1D",
+    "GlobalMaxPool1D",
+    "LayerNormalization",
+    "MaxPool1D",
+    "Masking",
     "Concatenate",
     "Input",
     "InputLayer",
@@ -31,6 +53,10 @@ __all__ = [
     "Dense",
     "Dropout",
     "Flatten",
+    "GRU",
+    "LSTM",
+    "RNN",
+    "SimpleRNN",
     "GlobalAveragePooling2D",
     "Layer",
     "LeakyReLU",

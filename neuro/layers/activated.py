@@ -30,7 +30,10 @@ class ActivatedLayer(Layer):
         super().__init__(name=name)
         self.activation = get_activation(activation)
 
-    def forward(self, x: Any, training: bool = False, rng: Any = None) -> tuple[Any, Any]:
+    #: Dense acts on each step alone: a mask passes through (Conv1D and Conv2D, which mix steps, refuse one).
+    supports_masking = True
+
+    def forward(self, x: Any, training: bool = False, rng: Any = None, mask: Any = None) -> tuple[Any, Any]:
         z, affine_ctx = self.affine_forward(x, training)
         y, act_ctx = self.activation.forward(z, training, inplace=True)  # z is this call's own array
         return y, ((affine_ctx, act_ctx) if training else None)

@@ -28,6 +28,7 @@ class Activation(Layer):
 
     #: Short name, used by the output head to recognise the activation a loss fuses with.
     key = ""
+    supports_masking = True
 
     def __init__(self, name: str | None = None) -> None:
         super().__init__(name=name)
@@ -36,7 +37,7 @@ class Activation(Layer):
         return self.key or super().default_name()
 
     def forward(
-        self, x: Any, training: bool = False, rng: Any = None, inplace: bool = False
+        self, x: Any, training: bool = False, rng: Any = None, inplace: bool = False, mask: Any = None
     ) -> tuple[Any, Any]:
         """Apply the activation.
 
@@ -45,6 +46,7 @@ class Activation(Layer):
             training: return the context ``backward`` needs.
             rng: unused.
             inplace: allowed to overwrite ``x`` (layers pass their own fresh pre-activations).
+            mask: the input's mask, passed on unchanged (an activation acts on each value alone).
 
         Returns:
             ``(f(x), ctx)``, f(x) of the shape and dtype of ``x``; ctx is ``None`` in inference.
@@ -70,7 +72,7 @@ class Linear(Activation):
     key = "linear"
 
     def forward(
-        self, x: Any, training: bool = False, rng: Any = None, inplace: bool = False
+        self, x: Any, training: bool = False, rng: Any = None, inplace: bool = False, mask: Any = None
     ) -> tuple[Any, Any]:
         return x, (True if training else None)
 

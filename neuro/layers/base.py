@@ -65,13 +65,15 @@ class SymbolicTensor:
         name: the name of the producing layer (with ``:index`` for a second output and more).
     """
 
-    __slots__ = ("dtype", "index", "node", "sample_shape")
+    __slots__ = ("dtype", "index", "masked", "node", "sample_shape")
 
-    def __init__(self, sample_shape: Shape, dtype: str, node: Node, index: int) -> None:
+    def __init__(self, sample_shape: Shape, dtype: str, node: Node, index: int, masked: bool = False) -> None:
         self.sample_shape = tuple(int(d) for d in sample_shape)
         self.dtype = dtype
         self.node = node
         self.index = index
+        #: whether the tensor carries a mask of valid steps (from Embedding(mask_zero=True) or Masking)
+        self.masked = masked
 
     @property
     def shape(self) -> tuple[int | None, ...]:
@@ -123,14 +125,16 @@ class Node:
         output_shapes: list[Shape],
         output_dtypes: list[str],
         multi_output: bool,
+        output_masked: list[bool] | None = None,
     ) -> None:
         self.layer = layer
         self.inbound = inbound
         self.multi_input = multi_input
         self.multi_output = multi_output
+        masked = output_masked or [False] * len(output_shapes)
         self.outputs = [
-            SymbolicTensor(s, dt, self, i)
-            for i, (s, dt) in enumerate(zip(output_shapes, output_dtypes, strict=True))
+            SymbolicTensor(s, dt, self, i, m)
+            for i, (s, dt, m) in enumerate(zip(output_shapes, output_dtypes, masked, strict=True))
         ]
 
     @property
@@ -321,16 +325,30 @@ class Layer:
         """The mask of the output, from the input and its mask (Keras's ``compute_mask``).
 
         A mask is a boolean array ``(N, T)`` marking the valid steps of a sequence. By default a layer that
-        supports masking passes its input's mask on unchanged, and any other layer drops it.
+        supports masking passes its input's mask on unchanged (the first input's mask for several inputs).
 
         Args:
             inputs: the input array(s) of the call.
-            mask: the input's mask, or ``None``.
+            mask: the input's mask (a list of masks for several inputs), or ``None``.
 
         Returns:
             The output's mask, or ``None``.
         """
+        if isinstance(mask, (list, tuple)):
+            mask = next((m for m in mask if m is not None), None)
         return mask if self.supports_masking else None
+
+    def output_masked(self, inputs_masked: list[bool]) -> Any:
+        """Whether the output carries a mask, from whether the inputs do (symbolic :meth:`compute_mask`).
+
+        Args:
+            inputs_masked: for each input, whether it carries a mask.
+
+        Returns:
+            A bool (a list of bools for a layer with several outputs): by default, a layer that supports
+            masking passes a mask on.
+        """
+        return self.supports_masking and any(inputs_masked)
 
     def to(self, xp: ModuleType) -> None:
         """Move params, grads and buffers to the device of ``xp`` and drop the scratch space.
@@ -495,7 +513,18 @@ class Layer:
         dtypes = [t.dtype for t in tensors]
         dt_out = self.compute_output_dtype(dtypes if multi_input else dtypes[0])
         dt_out = list(dt_out) if isinstance(dt_out, (list, tuple)) else [dt_out] * len(shapes_out)
-        node = Node(self, tensors, multi_input, shapes_out, dt_out, multi_output)
+        in_masked = [t.masked for t in tensors]
+        if any(in_masked) and not self.supports_masking:
+            carriers = [t.name for t in tensors if t.masked]
+            raise ValueError(
+                f"layer {self.name!r} ({type(self).__name__}) cannot take the mask that {carriers} carries "
+                "(from Embedding(mask_zero=True) or Masking); layers that take masks: the recurrent layers, "
+                "Bidirectional, Dense, Dropout, activations, LayerNormalization, merges, "
+                "GlobalAveragePooling1D and GlobalMaxPool1D"
+            )
+        masked = self.output_masked(in_masked)
+        masked = list(masked) if isinstance(masked, (list, tuple)) else [bool(masked)] * len(shapes_out)
+        node = Node(self, tensors, multi_input, shapes_out, dt_out, multi_output, masked)
         self._nodes.append(node)
         return list(node.outputs) if multi_output else node.outputs[0]
 

@@ -43,6 +43,7 @@ class Conv2D(ActivatedLayer):
     """
 
     regularizable = ("kernel",)
+    supports_masking = False
 
     def __init__(
         self,

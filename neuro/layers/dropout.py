@@ -38,7 +38,9 @@ class Dropout(Layer):
             raise ValueError(f"rate must be a number in [0, 1), got {rate!r}")
         self.rate = float(rate)
 
-    def forward(self, x: Any, training: bool = False, rng: Any = None) -> tuple[Any, Any]:
+    supports_masking = True
+
+    def forward(self, x: Any, training: bool = False, rng: Any = None, mask: Any = None) -> tuple[Any, Any]:
         if not training:
             return x, None
         if rng is None:  # used outside a network: an unseeded generator of x's device

@@ -70,7 +70,7 @@ class Add(_Merge):
     Gradient: dL/dxᵢ = dL/dy for every input.
     """
 
-    def forward(self, x: Any, training: bool = False, rng: Any = None) -> tuple[Any, Any]:
+    def forward(self, x: Any, training: bool = False, rng: Any = None, mask: Any = None) -> tuple[Any, Any]:
         y = x[0] + x[1]
         for a in x[2:]:
             y += a
@@ -95,7 +95,7 @@ class Subtract(_Merge):
 
     n_inputs = 2
 
-    def forward(self, x: Any, training: bool = False, rng: Any = None) -> tuple[Any, Any]:
+    def forward(self, x: Any, training: bool = False, rng: Any = None, mask: Any = None) -> tuple[Any, Any]:
         return x[0] - x[1], (True if training else None)
 
     def _backward(self, grad: Any, ctx: Any) -> tuple[Any, ...]:
@@ -116,7 +116,7 @@ class Multiply(_Merge):
     no problem).
     """
 
-    def forward(self, x: Any, training: bool = False, rng: Any = None) -> tuple[Any, Any]:
+    def forward(self, x: Any, training: bool = False, rng: Any = None, mask: Any = None) -> tuple[Any, Any]:
         y = x[0] * x[1]
         for a in x[2:]:
             y *= a
@@ -146,7 +146,7 @@ class Average(_Merge):
     Gradient: dL/dxᵢ = dL/dy / n.
     """
 
-    def forward(self, x: Any, training: bool = False, rng: Any = None) -> tuple[Any, Any]:
+    def forward(self, x: Any, training: bool = False, rng: Any = None, mask: Any = None) -> tuple[Any, Any]:
         y = x[0] + x[1]
         for a in x[2:]:
             y += a
@@ -163,7 +163,7 @@ class _Extremum(_Merge):
 
     _pick = ""
 
-    def forward(self, x: Any, training: bool = False, rng: Any = None) -> tuple[Any, Any]:
+    def forward(self, x: Any, training: bool = False, rng: Any = None, mask: Any = None) -> tuple[Any, Any]:
         xp = get_array_module(*x)
         pick = getattr(xp, self._pick)
         y = pick(x[0], x[1])
@@ -266,7 +266,7 @@ class Concatenate(_Merge):
     def compute_mask(self, inputs: Any, mask: Any) -> Any:
         return super().compute_mask(inputs, mask)
 
-    def forward(self, x: Any, training: bool = False, rng: Any = None) -> tuple[Any, Any]:
+    def forward(self, x: Any, training: bool = False, rng: Any = None, mask: Any = None) -> tuple[Any, Any]:
         xp = get_array_module(*x)
         axis = self._sample_axis(x[0].ndim - 1) + 1
         y = xp.concatenate(list(x), axis=axis)

@@ -1,4 +1,5 @@
-"""2-D pooling layers (channels-last): MaxPool2D, AvgPool2D and GlobalAveragePooling2D."""
+"""Pooling layers (channels-last): MaxPool2D, AvgPool2D and GlobalAveragePooling2D for images; MaxPool1D,
+AvgPool1D, GlobalMaxPool1D and GlobalAveragePooling1D (mask-aware) for sequences."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 from neuro import functional as F
 from neuro import registry
+from neuro.functional import sequence as S
 from neuro.functional.conv import output_size
 from neuro.layers._args import check_image_shape, padding_arg, to_pair
 from neuro.layers.base import Layer
@@ -128,3 +130,164 @@ class GlobalAveragePooling2D(Layer):
     def backward(self, grad: Any, ctx: Any) -> Any:
         ctx = self._require(ctx)
         return F.global_avg_pool2d_backward(grad, ctx) if self.need_input_grad else None
+
+
+# -- sequences ---------------------------------------------------------------------------------------------
+def _one_int(value: Any, name: str) -> int:
+    """A positive int, also given as a 1-tuple (Keras accepts both for 1-D sizes)."""
+    if isinstance(value, (tuple, list)) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, (tuple, list)):
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return to_pair(value, name)[0]
+
+
+class _Pool1D(Layer):
+    """Windows of ``pool_size`` steps every ``strides`` steps along time, computed as 2-D pooling of a
+    ``(N, 1, T, C)`` view."""
+
+    def __init__(
+        self, pool_size: int = 2, strides: int | None = None, padding: str = "valid", name: str | None = None
+    ) -> None:
+        super().__init__(name=name)
+        self.pool_size = _one_int(pool_size, "pool_size")
+        self.strides = self.pool_size if strides is None else _one_int(strides, "strides")
+        self.padding = padding_arg(padding)
+
+    def _pads(self, steps: int) -> tuple[int, ...]:
+        return F.paddings(self.padding, 1, steps, (1, self.pool_size), (1, self.strides))
+
+    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(input_shape) != 2 or min(input_shape) < 1:
+            raise ValueError(
+                f"{type(self).__name__} expects input_shape (timesteps, channels), got {input_shape}"
+            )
+        steps, c = input_shape
+        if self.padding == "valid" and self.pool_size > steps:
+            raise ValueError(f"pool_size {self.pool_size} is larger than the {steps} steps of the input")
+        _, _, left, right = self._pads(steps)
+        return output_size(steps, self.pool_size, self.strides, left, right), c
+
+    def forward(self, x: Any, training: bool = False, rng: Any = None) -> tuple[Any, Any]:
+        pads = self._pads(x.shape[1])
+        y, ctx = self._pool(x[:, None], (1, self.pool_size), (1, self.strides), pads, training)
+        return y[:, 0], ctx
+
+    def backward(self, grad: Any, ctx: Any) -> Any:
+        ctx = self._require(ctx)
+        return self._pool_backward(grad[:, None], ctx)[:, 0] if self.need_input_grad else None
+
+    def get_config(self) -> dict[str, Any]:
+        cfg = {"pool_size": self.pool_size, "strides": self.strides, "padding": self.padding}
+        return {**super().get_config(), **cfg}
+
+
+@registry.register(aliases=("MaxPooling1D",))
+class MaxPool1D(_Pool1D):
+    """Maximum over each window of ``pool_size`` steps, windows every ``strides`` steps.
+
+    Args:
+        pool_size: steps per window (default 2).
+        strides: steps between windows (default ``pool_size``).
+        padding: ``"valid"`` or ``"same"`` (padding never wins the maximum).
+        name: optional layer name.
+
+    Shape:
+        - input: ``(N, T, C)``; output: ``(N, To, C)``, ``To = (T − p) // s + 1`` (valid) or ``ceil(T / s)``.
+
+    Gradient: each window's dL/dy goes to the step that held its maximum (the first on ties).
+    """
+
+    @staticmethod
+    def _pool(*args: Any) -> Any:
+        return F.max_pool2d(*args)
+
+    @staticmethod
+    def _pool_backward(grad: Any, ctx: Any) -> Any:
+        return F.max_pool2d_backward(grad, ctx)
+
+
+@registry.register(aliases=("AveragePooling1D", "AvgPooling1D"))
+class AvgPool1D(_Pool1D):
+    """Mean over each window of ``pool_size`` steps (with ``"same"``, over the steps inside the input).
+
+    Args:
+        pool_size: steps per window (default 2).
+        strides: steps between windows (default ``pool_size``).
+        padding: ``"valid"`` or ``"same"``.
+        name: optional layer name.
+
+    Shape:
+        - input: ``(N, T, C)``; output: ``(N, To, C)``.
+
+    Gradient: each window's dL/dy divided by its step count goes to each of its steps.
+    """
+
+    @staticmethod
+    def _pool(*args: Any) -> Any:
+        return F.avg_pool2d(*args)
+
+    @staticmethod
+    def _pool_backward(grad: Any, ctx: Any) -> Any:
+        return F.avg_pool2d_backward(grad, ctx)
+
+
+class _GlobalPool1D(Layer):
+    """Pooling over all the (valid) steps of a sequence: ``(N, T, C)`` → ``(N, C)``; takes a mask."""
+
+    supports_masking = True
+
+    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(input_shape) != 2 or min(input_shape) < 1:
+            raise ValueError(
+                f"{type(self).__name__} expects input_shape (timesteps, channels), got {input_shape}"
+            )
+        return (input_shape[1],)
+
+    def output_masked(self, inputs_masked: list[bool]) -> bool:
+        return False  # the time axis is gone
+
+    def compute_mask(self, inputs: Any, mask: Any) -> Any:
+        return None
+
+
+@registry.register(aliases=("GlobalAvgPool1D",))
+class GlobalAveragePooling1D(_GlobalPool1D):
+    """Mean of each channel over the valid steps (every step without a mask).
+
+    Args:
+        name: optional layer name.
+
+    Shape:
+        - input: ``(N, T, C)`` (and a mask ``(N, T)``); output: ``(N, C)``.
+
+    Gradient: dL/dx[n, t, c] = dL/dy[n, c]·m[n, t] / Σ_t m[n, t].
+    """
+
+    def forward(self, x: Any, training: bool = False, rng: Any = None, mask: Any = None) -> tuple[Any, Any]:
+        return S.global_avg_pool1d(x, mask, training)
+
+    def backward(self, grad: Any, ctx: Any) -> Any:
+        ctx = self._require(ctx)
+        return S.global_avg_pool1d_backward(grad, ctx) if self.need_input_grad else None
+
+
+@registry.register(aliases=("GlobalMaxPooling1D",))
+class GlobalMaxPool1D(_GlobalPool1D):
+    """Maximum of each channel over the valid steps.
+
+    Args:
+        name: optional layer name.
+
+    Shape:
+        - input: ``(N, T, C)`` (and a mask ``(N, T)``); output: ``(N, C)``.
+
+    Gradient: dL/dy[n, c] goes to the step that held the maximum (the first on ties).
+    """
+
+    def forward(self, x: Any, training: bool = False, rng: Any = None, mask: Any = None) -> tuple[Any, Any]:
+        return S.global_max_pool1d(x, mask, training)
+
+    def backward(self, grad: Any, ctx: Any) -> Any:
+        ctx = self._require(ctx)
+        return S.global_max_pool1d_backward(grad, ctx) if self.need_input_grad else None

@@ -540,6 +540,8 @@ class Model:
             label = name if len(names) == 1 else f"{name}[{names[i]!r}]"
             dt = self.dtype if t.dtype == "float" else np.dtype(t.dtype).type
             a = check.features(v, t.sample_shape, name=label, dtype=dt)
+            if t.dtype != "float":
+                self._check_token_ids(a, t, label)
             if self.input_scaler is not None and len(names) == 1:
                 if backend.get_array_module(a) is not np:
                     a = backend.to_numpy(a)
@@ -553,6 +555,28 @@ class Model:
                     f"{names[i]!r} has {len(a)}"
                 )
         return out
+
+    def _check_token_ids(self, ids: Any, tensor: SymbolicTensor, label: str) -> None:
+        """Token ids must be in range of every Embedding that reads them: checked here, on the host (one
+        read for device arrays), since a GPU would wrap an out-of-range id silently."""
+        from neuro.layers.embedding import Embedding
+
+        readers = [
+            node.layer
+            for node in self.graph.nodes
+            if isinstance(node.layer, Embedding) and any(t is tensor for t in node.inbound)
+        ]
+        if not readers or ids.size == 0:
+            return
+        xp = backend.get_array_module(ids)
+        lo, hi = (int(v) for v in backend.to_numpy(xp.stack([ids.min(), ids.max()])))
+        dim = min(layer.input_dim for layer in readers)
+        if lo < 0 or hi >= dim:
+            layer = min(readers, key=lambda r: r.input_dim)
+            raise ValueError(
+                f"{label} holds token ids from {lo} to {hi}, but Embedding {layer.name!r} takes ids in "
+                f"[0, {dim - 1}] (input_dim={dim})"
+            )
 
     def prepare_targets(self, y: Any, n: int, name: str = "y") -> list[Any]:
         """Check targets against each output's loss and shape (and apply the output scaling).
@@ -860,12 +884,18 @@ class Model:
 
         ``classes`` are class ids ``(N,)`` (or the names in :attr:`class_names` when set);
         ``probabilities`` is the probability of each chosen class. A single sigmoid output is read as the
-        probability of class 1.
+        probability of class 1. A sequence output ``(N, T, C)`` gives a class per step: ``(N, T)``.
         """
         pred = self.predict(x, batch_size)
         if not backend.is_array(pred):
             raise ValueError("predict_class needs a model with one output; use predict for several")
         p = backend.to_numpy(pred)
+        if p.ndim >= 3:  # a sequence of class distributions: a class per step
+            ids = p.argmax(axis=-1)
+            prob = np.take_along_axis(p, ids[..., None], axis=-1)[..., 0]
+            if self.class_names is not None:
+                return np.asarray(self.class_names, dtype=object)[ids], prob
+            return ids, prob
         p = p.reshape(len(p), -1)
         if p.shape[1] == 1:
             ids = (p[:, 0] >= 0.5).astype(np.int64)

@@ -15,7 +15,22 @@ import numpy as np
 
 from neuro import backend
 from neuro import metrics as metrics_mod
-from neuro.training.step import Terms, penalty
+from neuro.training.step import Terms, penalty, sample_weights
+
+
+def update_metric(metric: Any, pred: Any, y: Any, weights: Any) -> None:
+    """Update a metric with a batch, with the output's mask (or sample weights) when there is one.
+
+    Args:
+        metric: the metric.
+        pred: the predictions.
+        y: the targets.
+        weights: the items' weights, or ``None``.
+    """
+    if weights is None:
+        metric.update(pred, y)
+    else:
+        metric.update(pred, y, sample_weight=weights)
 
 
 class MetricSlot:
@@ -200,17 +215,20 @@ def evaluation_sums(model: Any, source: Any, batch_size: int, slots: Sequence[Me
     sums = LossSums(len(heads))
     for xs, ys in source.batches(np.arange(len(source)), batch_size):
         xs, ys = model.to_device(xs), model.to_device(ys, "y")
+        masks: list[Any] = []
         with model._lock:
-            outs, _ = model.graph.forward(xs, False, None, modes, model.dtype)
-        preds, total, denom = [], [], []
-        for head, out, y in zip(heads, outs, ys, strict=True):
-            t, d = head.terms(out, y)
+            outs, _ = model.graph.forward(xs, False, None, modes, model.dtype, out_masks=masks)
+        preds, total, denom, weights = [], [], [], []
+        for head, out, y, m in zip(heads, outs, ys, masks, strict=True):
+            w = sample_weights(m, out)
+            t, d = head.terms(out, y, w)
             total.append(t)
             denom.append(d)
             preds.append(head.predictions(out))
+            weights.append(w)
         sums.add(Terms(total, denom, len(xs[0])))
         for slot in slots:
-            slot.metric.update(preds[slot.output], ys[slot.output])
+            update_metric(slot.metric, preds[slot.output], ys[slot.output], weights[slot.output])
     return sums
 
 

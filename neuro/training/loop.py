@@ -30,9 +30,10 @@ from neuro.training.evaluation import (
     format_logs,
     logs_from,
     metric_slots,
+    update_metric,
 )
 from neuro.training.history import History
-from neuro.training.step import train_step
+from neuro.training.step import sample_weights, train_step
 
 
 def _progress(total: int, epoch: int, epochs: int) -> Any:
@@ -248,7 +249,8 @@ def fit(
                     ) from None
                 sums.add(terms, terms.penalty)
                 for slot in slots:
-                    slot.metric.update(preds[slot.output], ys[slot.output])
+                    k = slot.output
+                    update_metric(slot.metric, preds[k], ys[k], sample_weights(terms.masks[k], preds[k]))
                 if cbs.wants_batch_logs:
                     run.sync_metrics()
                     cbs.on_batch_end(b, logs_from(model, sums.values(), slots))

@@ -32,7 +32,7 @@ class Terms:
         count: the number of samples of the batch.
     """
 
-    __slots__ = ("count", "denoms", "input_grads", "penalty", "sums")
+    __slots__ = ("count", "denoms", "input_grads", "masks", "penalty", "sums")
 
     def __init__(self, sums: list[Any], denoms: list[Any], count: int) -> None:
         self.sums, self.denoms, self.count = sums, denoms, count
@@ -40,6 +40,8 @@ class Terms:
         self.penalty: Any = 0.0
         #: dL/d(input) per input, when the graph was asked for them
         self.input_grads: list[Any] | None = None
+        #: each output's mask of valid steps (``None`` for an output without one)
+        self.masks: list[Any] = [None] * len(sums)
 
 
 def forward_backward(
@@ -61,13 +63,15 @@ def forward_backward(
     graph = model.graph
     modes = model.head_modes(heads)
     model.clear_grads()
-    outs, tape = graph.forward(xs, True, model._device_rng, modes, model.dtype)
+    masks: list[Any] = []
+    outs, tape = graph.forward(xs, True, model._device_rng, modes, model.dtype, out_masks=masks)
     preds, sums, denoms, grads = [], [], [], []
     weights = model.loss_weights_list
-    for k, (head, out, y) in enumerate(zip(heads, outs, ys, strict=True)):
+    for k, (head, out, y, m) in enumerate(zip(heads, outs, ys, masks, strict=True)):
+        w = sample_weights(m, out)
         pred = head.predictions(out)
-        total, denom = head.terms(out, y)
-        g = head.gradient(out, pred, y)
+        total, denom = head.terms(out, y, w)
+        g = head.gradient(out, pred, y, w)
         scale = weights[k] if scales is None else scales[k]
         if scale != 1.0:
             g = g * g.dtype.type(scale) if not backend.is_array(scale) else g * scale.astype(g.dtype)
@@ -79,7 +83,22 @@ def forward_backward(
     add_regularizer_grads(model)
     terms = Terms(sums, denoms, len(xs[0]))
     terms.input_grads = input_grads
+    terms.masks = masks
     return preds, terms
+
+
+def sample_weights(mask: Any, out: Any) -> Any:
+    """The weights a loss and the metrics give the items of an output: its mask of valid steps as numbers
+    of the output's dtype, or ``None`` without one.
+
+    Args:
+        mask: ``(N, T)`` booleans or ``None``.
+        out: the output the mask belongs to.
+
+    Returns:
+        The weights, or ``None``.
+    """
+    return None if mask is None else mask.astype(out.dtype)
 
 
 def batch_loss(model: Any, terms: Terms) -> Any:
