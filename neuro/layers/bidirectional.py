@@ -101,7 +101,7 @@ class Bidirectional(Layer):
 
     @property  # type: ignore[override]
     def params(self) -> dict[str, Any]:
-        """The two layers' trainable arrays (the same arrays), named ``forward_<name>``, ``backward_<name>``."""
+        """The two layers' trainable arrays (the same arrays), as ``forward_<name>``, ``backward_<name>``."""
         return self._joined("params")
 
     @params.setter
