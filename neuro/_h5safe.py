@@ -21,6 +21,9 @@ What :func:`audit` refuses (each with a :class:`~neuro.errors.ModelFileError` na
 * datasets that declare more bytes than the file can hold: without gzip ``file_size + 1 MiB``, with gzip
   ``file_size * 1100 + 1 MiB`` (deflate's largest ratio is about 1032:1), and the same bound for the sum
   over all datasets and for one chunk, so that a small file cannot make the reader allocate gigabytes;
+* chunked datasets split into more than :data:`MAX_CHUNKS` chunks, or into more chunks than the file has
+  bytes (a written chunk takes at least one), and files with more than :data:`MAX_TOTAL_CHUNKS` chunks in
+  all: HDF5's time and memory grow with the number of chunks (about 3 KB each), whatever their size;
 * more than :data:`MAX_OBJECTS` objects or :data:`MAX_ATTRIBUTES` attributes, groups nested deeper than
   :data:`MAX_DEPTH`;
 * attributes of any type other than integers, floats, booleans and strings, attributes larger than
@@ -68,11 +71,14 @@ __all__ = [
     "GZIP_MAX_RATIO",
     "MAX_ATTRIBUTES",
     "MAX_ATTR_BYTES",
+    "MAX_CHUNKS",
     "MAX_CONFIG_BYTES",
     "MAX_DEPTH",
     "MAX_JSON_DEPTH",
     "MAX_NAME_BYTES",
     "MAX_OBJECTS",
+    "MAX_TOTAL_CHUNKS",
+    "OPEN_ATTEMPTS",
     "SIZE_SLACK",
     "AuditReport",
     "array_info",
@@ -110,6 +116,12 @@ SIZE_SLACK = 1 << 20
 """Bytes a dataset may declare beyond what the file's size implies (1 MiB)."""
 ALLOWED_FILTERS = {1: "gzip", 2: "shuffle", 3: "fletcher32"}
 """HDF5 filter ids a dataset may use."""
+MAX_CHUNKS = 65_536
+"""Most chunks one dataset may be split into (HDF5's work and memory grow with the count)."""
+MAX_TOTAL_CHUNKS = 262_144
+"""Most chunks over all the datasets of a file."""
+OPEN_ATTEMPTS = 16
+"""How often :func:`open_model_file` opens a path that keeps being replaced while it is opened."""
 
 _DEFAULT_ATTR_LIMITS = {"config": MAX_CONFIG_BYTES}
 # a string literal, or an unterminated one up to the end: the optional closing quote means a match never
@@ -197,8 +209,10 @@ def open_model_file(path: str | os.PathLike) -> h5py.File:
     superblock). External links are never followed by this module; call :func:`audit` before reading.
 
     The check and the open are two steps: a path swapped for a named pipe between them could still block,
-    so after opening, the opened file is compared with the checked one (device and inode) and refused if
-    they differ.
+    so after opening, the opened file is compared with the checked one (device and inode). When they differ
+    and the opened file is a regular file, the path was replaced atomically (another process saved over it):
+    the open is tried again, up to :data:`OPEN_ATTEMPTS` times, so the caller gets the old file or the new
+    one, each complete. Anything else that differs is refused.
 
     Args:
         path: the model file.
@@ -210,9 +224,21 @@ def open_model_file(path: str | os.PathLike) -> h5py.File:
         FileNotFoundError: when ``path`` does not exist.
         IsADirectoryError: when ``path`` is a folder.
         PermissionError: when ``path`` cannot be read.
-        ModelFileError: when ``path`` is not a regular file, not an HDF5 file, or truncated.
+        ModelFileError: when ``path`` is not a regular file, not an HDF5 file, truncated, or replaced
+            :data:`OPEN_ATTEMPTS` times in a row while it was opened.
     """
     fspath = os.fspath(path)
+    for _ in range(OPEN_ATTEMPTS):
+        f = _open_once(path, fspath)
+        if f is not None:
+            return f
+    raise ModelFileError(
+        path, "", f"was replaced by another file while it was being opened, {OPEN_ATTEMPTS} times in a row"
+    )
+
+
+def _open_once(path: str | os.PathLike, fspath: Any) -> h5py.File | None:
+    """One check-then-open of :func:`open_model_file`; ``None`` when the path was replaced in between."""
     st = os.stat(fspath)
     if stat.S_ISDIR(st.st_mode):
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), fspath)
@@ -226,6 +252,8 @@ def open_model_file(path: str | os.PathLike) -> h5py.File:
     except (FileNotFoundError, IsADirectoryError, PermissionError):
         raise
     except Exception as exc:
+        if _identity(fspath) != (st.st_dev, st.st_ino):
+            return None  # replaced while HDF5 opened it (a file being written is never renamed into place)
         raise ModelFileError(path, "", f"is not a readable HDF5 file ({_describe(exc)})") from exc
     try:
         opened = os.fstat(f.id.get_vfd_handle())
@@ -233,8 +261,18 @@ def open_model_file(path: str | os.PathLike) -> h5py.File:
         return f
     if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino) or not stat.S_ISREG(opened.st_mode):
         f.close()
+        if stat.S_ISREG(opened.st_mode):
+            return None  # atomically replaced (a save renamed a new file into place): open the new one
         raise ModelFileError(path, "", "was replaced by another file while it was being opened")
     return f
+
+
+def _identity(fspath: Any) -> tuple[int, int] | None:
+    try:
+        st = os.stat(fspath)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _file_kind(mode: int) -> str:
@@ -262,12 +300,14 @@ class AuditReport:
         groups: the path of every group (``/`` for the root), in the order visited.
         datasets: for every dataset's path, its declared shape and dtype (native byte order).
         declared_bytes: the sum of all datasets' declared sizes.
+        chunks: the number of chunks all chunked datasets are split into.
     """
 
     file_size: int
     groups: list[str] = dataclasses.field(default_factory=list)
     datasets: dict[str, tuple[tuple[int, ...], np.dtype]] = dataclasses.field(default_factory=dict)
     declared_bytes: int = 0
+    chunks: int = 0
 
 
 def max_declared_bytes(file_size: int, *, compressed: bool) -> int:
@@ -357,6 +397,14 @@ def audit(
                     shape, dtype, declared = _check_dataset(obj, child, path, file_size)
                     report.datasets[child] = (shape, dtype)
                     report.declared_bytes += declared
+                    report.chunks += _chunk_count(obj, shape)
+                    if report.chunks > MAX_TOTAL_CHUNKS:
+                        raise ModelFileError(
+                            path,
+                            child,
+                            f"the datasets are split into more than {MAX_TOTAL_CHUNKS} chunks in all "
+                            f"({report.chunks} so far)",
+                        )
                     if report.declared_bytes > total_limit:
                         raise ModelFileError(
                             path,
@@ -785,14 +833,73 @@ def _check_dataset(
             f"more than a {file_size}-byte file can hold",
         )
     if layout == h5py.h5d.CHUNKED:
-        chunk_bytes = math.prod(int(n) for n in dcpl.get_chunk()) * dtype.itemsize
+        chunk = tuple(int(n) for n in dcpl.get_chunk())
+        chunk_bytes = math.prod(chunk) * dtype.itemsize
         if chunk_bytes > limit:
             raise ModelFileError(
                 path,
                 where,
                 f"declares chunks of {chunk_bytes} bytes, more than a {file_size}-byte file can hold",
             )
+        count = _chunks_of(shape, chunk)
+        if count > MAX_CHUNKS or count > file_size:
+            why = (
+                f"at most {MAX_CHUNKS} are accepted"
+                if count > MAX_CHUNKS
+                else f"more than a {file_size}-byte file can hold (a written chunk takes at least one byte)"
+            )
+            raise ModelFileError(
+                path, where, f"is split into {count} chunks of shape {chunk} (dataset shape {shape}); {why}"
+            )
     return shape, dtype, declared
+
+
+def _chunks_of(shape: tuple[int, ...], chunk: tuple[int, ...]) -> int:
+    """The number of chunks of shape ``chunk`` that cover a dataset of shape ``shape``."""
+    if len(chunk) != len(shape) or any(c < 1 for c in chunk):
+        return 0 if 0 in shape else math.prod(shape)  # a malformed chunk shape: count it at the worst
+    return math.prod(-(-n // c) for n, c in zip(shape, chunk, strict=True))
+
+
+def _chunk_count(dsid: Any, shape: tuple[int, ...]) -> int:
+    """The number of chunks a dataset is split into (0 when it is not chunked)."""
+    import h5py
+
+    dcpl = dsid.get_create_plist()
+    if dcpl.get_layout() != h5py.h5d.CHUNKED:
+        return 0
+    return _chunks_of(shape, tuple(int(n) for n in dcpl.get_chunk()))
+
+
+def _check_written(dsid: Any, where: str, path: str | os.PathLike, shape: tuple[int, ...]) -> None:
+    """Refuse a dataset whose storage was never (or only partly) written.
+
+    HDF5 does not read storage that was never allocated: it returns the fill value, or -- with
+    ``fill_time="never"`` -- leaves the caller's buffer as it was (whatever memory held). A file written by
+    neuro stores every array whole, so unwritten storage means a file that does not hold its arrays.
+    """
+    import h5py
+
+    if math.prod(shape) == 0:
+        return
+    dcpl = dsid.get_create_plist()
+    layout = dcpl.get_layout()
+    if layout == h5py.h5d.CHUNKED:
+        expected = _chunks_of(shape, tuple(int(n) for n in dcpl.get_chunk()))
+        stored = int(dsid.get_num_chunks())
+        if stored < expected:
+            raise ModelFileError(
+                path,
+                where,
+                f"has {expected - stored} of its {expected} chunks never written (HDF5 would return "
+                "fill values or uninitialised memory for them)",
+            )
+    elif layout == h5py.h5d.CONTIGUOUS and int(dsid.get_storage_size()) == 0:
+        raise ModelFileError(
+            path,
+            where,
+            "was never written (no storage allocated; HDF5 would return fill values or uninitialised memory)",
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1092,15 +1199,19 @@ def read_array(
     dtypes: Iterable[str] = ("float32", "float64"),
     finite: bool = True,
     nonneg: bool = False,
+    cast: str | np.dtype | None = None,
 ) -> np.ndarray:
     """Read one array after checking everything that can be checked without reading it.
 
     Before reading: the dataset exists and is reached through hard links only; its layout, filters and
-    type pass :func:`audit`'s rules; its declared shape *equals* ``shape`` (a ``(1,)`` dataset never fills a
-    ``(5, 4)`` kernel); its dtype is one of ``dtypes``; its declared size is plausible for the file's size
-    (:func:`max_declared_bytes`), so a chunked dataset that declares gigabytes but stores nothing is refused
-    before anything is allocated. After reading: float values are finite (when ``finite``) and no value is
-    negative (when ``nonneg``).
+    type pass :func:`audit`'s rules (the number of chunks included); its declared shape *equals* ``shape``
+    (a ``(1,)`` dataset never fills a ``(5, 4)`` kernel); its dtype is one of ``dtypes``; its declared size
+    is plausible for the file's size (:func:`max_declared_bytes`), so a chunked dataset that declares
+    gigabytes but stores nothing is refused before anything is allocated; and all its storage was written
+    (HDF5 returns fill values, or with ``fill_time="never"`` uninitialised memory, for storage that never
+    was). After reading, and after the conversion to ``cast`` when given: float values are finite (when
+    ``finite``; so a float64 ``1e300`` read for float32 is refused) and no value is negative (when
+    ``nonneg``).
 
     Args:
         parent: a group (or the file), or the dataset itself when ``name`` is ``None``.
@@ -1110,9 +1221,10 @@ def read_array(
         dtypes: the dtype names accepted, compared in native byte order (``">f4"`` counts as float32).
         finite: refuse NaN and infinities in float arrays.
         nonneg: refuse negative values.
+        cast: the dtype to convert the values to before they are checked; ``None`` keeps the file's.
 
     Returns:
-        A C-contiguous, native-endian array of the dataset's dtype.
+        A C-contiguous, native-endian array of the dataset's dtype (of ``cast`` when given).
 
     Raises:
         ModelFileError: when any check fails or the data cannot be read (corrupt, bad checksum).
@@ -1128,14 +1240,27 @@ def read_array(
             raise ModelFileError(path, place, f"must have dtype {' or '.join(allowed)}, got {dtype.name}")
         if shape is not None and declared_shape != tuple(shape):
             raise ModelFileError(path, place, f"must have shape {tuple(shape)}, got {declared_shape}")
+        _check_written(dsid, place, path, declared_shape)
         out = np.empty(declared_shape, dtype=dtype)
         if out.size:
             dsid.read(h5py.h5s.ALL, h5py.h5s.ALL, out)
-        if dtype.kind == "f" and finite:
+        stored = out
+        if cast is not None and np.dtype(cast) != dtype:
+            with np.errstate(over="ignore", invalid="ignore"):
+                out = stored.astype(np.dtype(cast))
+        if out.dtype.kind == "f" and finite:
             bad = ~np.isfinite(out)
             if bad.any():
                 index = tuple(int(i) for i in np.argwhere(bad)[0])
-                raise ModelFileError(path, place, f"holds a non-finite value ({out[index]}) at index {index}")
+                value = stored[index]
+                if stored is out or not np.isfinite(value):
+                    problem = f"holds a non-finite value ({value}) at index {index}"
+                else:
+                    problem = (
+                        f"holds {float(value)!r} at index {index}, beyond the range of {out.dtype.name} "
+                        f"(it would become {out[index]})"
+                    )
+                raise ModelFileError(path, place, problem)
         if nonneg:
             negative = out < 0
             if negative.any():

@@ -501,15 +501,18 @@ def _build_model(config: dict, f: Any, path: Any, want: type | None) -> Any:
     for i, layer in enumerate(leaves):
         for store_name, store in (("params", layer.params), ("buffers", layer.buffers)):
             for k in store:
-                arr = h5s.read_array(
+                # checked after the conversion to the model's dtype: a float64 1e300 is no float32
+                store[k][...] = h5s.read_array(
                     f,
                     f"layers/{i}/{store_name}/{k}",
                     path,
                     shape=tuple(store[k].shape),
                     nonneg=(k == "running_var"),
+                    cast=store[k].dtype,
                 )
-                store[k][...] = arr.astype(store[k].dtype)
+        _check_normalization(layer, i, path)
     _load_optimizer(net, f, path)
+    _check_losses(net, config, path)
     names = config.get("class_names")
     if names is not None:
         shapes = net.output_shapes
@@ -526,8 +529,158 @@ def _build_model(config: dict, f: Any, path: Any, want: type | None) -> Any:
             from neuro.data.scaling import Scaler
 
             with _config_error(path, f"config.{key}"):
-                setattr(net, key, Scaler.from_config(config[key]))
+                scaler = Scaler.from_config(config[key])
+            _check_scaler(scaler, net, key, path)
+            setattr(net, key, scaler)
     return net
+
+
+# -- checks of the loaded state against the model ------------------------------------------------------------
+def _as_dtype(value: Any, dtype: Any) -> np.ndarray:
+    """``value`` converted to ``dtype`` as the model computes with it (overflow to inf, underflow to 0)."""
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        return np.asarray(value, dtype=np.float64).astype(dtype)
+
+
+def _first_bad(mask: np.ndarray) -> tuple[int, ...] | None:
+    if not mask.any():
+        return None
+    return tuple(int(i) for i in np.argwhere(mask)[0])
+
+
+def _check_normalization(layer: Layer, i: int, path: Any) -> None:
+    """A normalisation layer's ``epsilon`` and ``running_var + epsilon`` are positive in the model's dtype,
+    and the scale ``gamma / sqrt(running_var + epsilon)`` and the shift it gives are finite there."""
+    if "running_var" not in layer.buffers or not hasattr(layer, "epsilon"):
+        return
+    var = backend.to_numpy(layer.buffers["running_var"])
+    dtype = var.dtype
+    where = f"layer {layer.name!r} ({type(layer).__name__})"
+    eps = _as_dtype(layer.epsilon, dtype)
+    if not eps > 0:
+        raise _fail(
+            path,
+            f"{where} epsilon",
+            f"must be positive in {dtype.name} (the model's dtype), got {layer.epsilon!r}, which becomes "
+            f"{eps}",
+        )
+    with np.errstate(all="ignore"):
+        denom = var + eps
+        bad = _first_bad(~(denom > 0))
+        if bad is not None:
+            raise _fail(
+                path,
+                f"layers/{i}/buffers/running_var",
+                f"running_var + epsilon must be positive in {dtype.name}, got {denom[bad]} at index {bad}",
+            )
+        gamma = layer.params.get("gamma")
+        beta = layer.params.get("beta")
+        mean = layer.buffers.get("running_mean")
+        if gamma is None or beta is None or mean is None:
+            return
+        scale = backend.to_numpy(gamma) / np.sqrt(denom)
+        shift = backend.to_numpy(beta) - backend.to_numpy(mean) * scale
+    derived = (("gamma / sqrt(running_var + epsilon)", scale), ("beta - running_mean * scale", shift))
+    for name, value in derived:
+        bad = _first_bad(~np.isfinite(value))
+        if bad is not None:
+            raise _fail(
+                path,
+                f"layers/{i}",
+                f"{where}: {name} overflows in {dtype.name} at index {bad} ({value[bad]}); the statistics "
+                "cannot normalise anything",
+            )
+
+
+def _check_scaler(scaler: Any, net: Any, key: str, path: Any) -> None:
+    """A scaler's width fits the input (output) it is applied to, and ``a``, ``b`` and ``1 / b`` are finite
+    (``b`` positive) in the model's dtype."""
+    where = f"config.{key}"
+    shapes = net.input_shapes if key == "input_scaler" else net.output_shapes
+    what = "input" if key == "input_scaler" else "output"
+    if len(shapes) == 1:  # a model with several inputs (outputs) does not apply the scaler
+        shape = tuple(shapes[0])
+        k = scaler.a.ndim
+        if k > len(shape) or shape[len(shape) - k :] != scaler.a.shape:
+            raise _fail(
+                path,
+                where,
+                f"has features of shape {scaler.a.shape}, which must be the end of the model's {what} shape "
+                f"{shape} (one value per {what} feature)",
+            )
+    dtype = np.dtype(net.dtype)
+    a, b = _as_dtype(scaler.a, dtype), _as_dtype(scaler.b, dtype)
+    with np.errstate(all="ignore"):
+        inverse = np.divide(dtype.type(1), b)
+    for name, value, ok, expected in (
+        ("a", a, np.isfinite(a), "finite"),
+        ("b", b, np.isfinite(b) & (b > 0), "finite and positive"),
+        ("1 / b", inverse, np.isfinite(inverse), "finite"),
+    ):
+        bad = _first_bad(~ok)
+        if bad is not None:
+            given = scaler.a if name == "a" else scaler.b
+            raise _fail(
+                path,
+                where,
+                f"{name} must be {expected} in {dtype.name} (the model's dtype); {name} at index {bad} is "
+                f"{value[bad]} (from {float(given[bad])!r})",
+            )
+
+
+def _check_losses(net: Any, config: dict, path: Any) -> None:
+    """Class weights: one per class of the output the loss belongs to, each finite in the model's dtype, a
+    positive one still positive there, and not all zero (every loss would be 0 / 0)."""
+    spec = config.get("loss")
+    dtype = np.dtype(net.dtype)
+    for k, (loss, shape) in enumerate(zip(net.losses, net.output_shapes, strict=False)):
+        weights = getattr(loss, "class_weights", None)
+        if weights is None:
+            continue
+        where = f"config.loss[{k}]" if isinstance(spec, list) else "config.loss"
+        classes = int(shape[-1]) if shape else 1
+        if len(weights) != classes:
+            raise _fail(
+                path,
+                f"{where}.class_weights",
+                f"must hold one weight per class of output {k} ({classes}), got {len(weights)}",
+            )
+        cast = _as_dtype(weights, dtype)
+        weights = np.asarray(weights, dtype=np.float64)
+        for problem, mask in (
+            ("must be finite", ~np.isfinite(cast)),
+            ("a positive weight must stay positive", (weights > 0) & ~(cast > 0)),
+        ):
+            bad = _first_bad(mask)
+            if bad is not None:
+                raise _fail(
+                    path,
+                    f"{where}.class_weights",
+                    f"{problem} in {dtype.name} (the model's dtype); weight {bad[0]} is "
+                    f"{float(weights[bad])!r}, which becomes {cast[bad]}",
+                )
+        if not (cast > 0).any():
+            raise _fail(
+                path,
+                f"{where}.class_weights",
+                f"must not all be zero (every loss would divide by zero), got {weights.tolist()}",
+            )
+
+
+def _check_optimizer_numbers(opt: Any, dtype: Any, path: Any) -> None:
+    """The optimizer's learning rate (a number) and epsilon are finite and positive in the model's dtype."""
+    for name in ("learning_rate", "epsilon"):
+        value = getattr(opt, name, None)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue  # a schedule, or no such setting
+        cast = _as_dtype(value, dtype)
+        if not (np.isfinite(cast) and cast > 0):
+            raise _fail(
+                path,
+                f"config.optimizer.{name}",
+                f"must be finite and positive in {np.dtype(dtype).name} (the model's dtype), got {value!r}, "
+                f"which becomes {cast}",
+            )
 
 
 def _first_input_shapes(graph: Any) -> dict[int, Any]:
@@ -591,6 +744,8 @@ def _load_optimizer(net: Any, f: Any, path: Any) -> None:
             f"n_slots must be 0 or {n_params} (one per parameter) for "
             f"{type(net.optimizer).__name__}, got {n_slots}",
         )
+    _check_optimizer_numbers(net.optimizer, net.dtype, path)
+    nonneg = set(getattr(net.optimizer, "nonnegative_slots", ()))
     slots = []
     if "slots" in opt:
         slot_group = h5s.get_group(opt, "slots", path)
@@ -598,7 +753,13 @@ def _load_optimizer(net: Any, f: Any, path: Any) -> None:
     for j, p in enumerate(net.params[:n_slots]):
         g = h5s.get_group(opt, f"slots/{j}", path)
         h5s.check_no_extra(g, names, path)
-        slots.append({k: h5s.read_array(g, k, path, shape=tuple(p.shape)) for k in names})
+        # in the parameter's dtype, as the optimizer keeps it; running means of squares are never negative
+        slots.append(
+            {
+                k: h5s.read_array(g, k, path, shape=tuple(p.shape), nonneg=k in nonneg, cast=p.dtype)
+                for k in names
+            }
+        )
     with _config_error(path, "optimizer"):
         net.optimizer.set_state({"iterations": iterations, "slots": slots}, net.params)
 

@@ -193,6 +193,62 @@ def _unknown_class(name):
     return mutate
 
 
+def _both(*mutations):
+    def mutate(f, tmp):
+        for m in mutations:
+            m(f, tmp)
+
+    return mutate
+
+
+def _values(name, dtype="<f8", **at):
+    """Replace dataset ``name`` by its values in ``dtype``, with ``at`` (index string -> value) set."""
+
+    def mutate(f, tmp):
+        data = f[name][()].astype(dtype)
+        for index, value in at.items():
+            data[tuple(int(i) for i in index.strip("_").split("_"))] = value
+        _replace(f, name, data=data)
+
+    return mutate
+
+
+def _fill(name, fill_time, written=None, chunks=True):
+    """Replace dataset ``name`` by one of its shape whose storage is written only where ``written`` says."""
+
+    def mutate(f, tmp):
+        data = f[name][()]
+        del f[name]
+        kwargs = {"chunks": (1, *data.shape[1:])} if chunks else {}
+        ds = f.create_dataset(name, shape=data.shape, dtype=data.dtype, fillvalue=0.5, fill_time=fill_time, **kwargs)
+        if written is not None:
+            ds[written] = data[written]
+
+    return mutate
+
+
+def _loss_cfg(key, value):
+    def mutate(f, tmp):
+        cfg = _config(f)
+        cfg["loss"]["config"][key] = value
+        _set_config(f, cfg)
+
+    return mutate
+
+
+def _optimizer_cfg(key, value):
+    def mutate(f, tmp):
+        cfg = _config(f)
+        cfg["optimizer"]["config"][key] = value
+        _set_config(f, cfg)
+
+    return mutate
+
+
+def _scaler(kind, a, b):
+    return {"kind": kind, "a": a, "b": b}
+
+
 CORPUS = [
     ("external storage", _external_storage, "external storage"),
     ("external link", _external_link, "external link"),
@@ -227,6 +283,32 @@ CORPUS = [
     ("negative iterations", _attr("optimizer", "iterations", -1), "optimizer"),
     ("garbage generator state", _top_attr("rng_state", '{"bit_generator": "MT19937"}'), "rng_state"),
     ("NaN in the config", _top_attr("config", '{"input_shape": [NaN]}'), "config"),
+    # values beyond the model's dtype (float32): checked after the conversion, derived quantities too
+    ("float64 kernel of 1e300", _values("layers/4/params/kernel", _1_2=1e300), "layers/4/params/kernel: holds 1e+300 at index (1, 2), beyond the range of float32 (it would become inf)"),
+    ("running mean of 1e300", _values("layers/1/buffers/running_mean", _0=1e300), "layers/1/buffers/running_mean: holds 1e+300 at index (0,), beyond the range of float32"),
+    ("running variance of 1e300", _values("layers/1/buffers/running_var", _1=1e300), "layers/1/buffers/running_var: holds 1e+300 at index (1,), beyond the range of float32"),
+    ("optimizer slot of -1e300", _values("optimizer/slots/4/m", _0_0=-1e300), "optimizer/slots/4/m: holds -1e+300 at index (0, 0), beyond the range of float32"),
+    ("input scaler b of 1e300", _config_key("input_scaler", _scaler("standardize", 0.0, 1e300)), "config.input_scaler: b must be finite and positive in float32 (the model's dtype); b at index () is inf (from 1e+300)"),
+    ("input scaler b of 1e-300", _config_key("input_scaler", _scaler("standardize", 0.0, 1e-300)), "config.input_scaler: b must be finite and positive in float32 (the model's dtype); b at index () is 0.0 (from 1e-300)"),
+    ("output scaler a of 1e300", _config_key("output_scaler", _scaler("normalize", [0.0, 1e300, 0.0], [1.0, 1.0, 1.0])), "config.output_scaler: a must be finite in float32 (the model's dtype); a at index (1,) is inf (from 1e+300)"),
+    ("scaler whose inverse overflows", _config_key("input_scaler", _scaler("standardize", [0.0], [1e-39])), "config.input_scaler: 1 / b must be finite in float32 (the model's dtype); 1 / b at index (0,) is inf"),
+    ("epsilon 1e-300 with a zero variance", _both(_layer_cfg(1, "epsilon", 1e-300), _values("layers/1/buffers/running_var", "<f4", _0=0.0)), "layer 'batchnorm' (BatchNorm) epsilon: must be positive in float32 (the model's dtype), got 1e-300, which becomes 0.0"),
+    ("statistics whose scale overflows", _both(_layer_cfg(1, "epsilon", 1e-30), _values("layers/1/buffers/running_var", "<f4", _0=0.0), _values("layers/1/params/gamma", "<f4", _0=1e30)), "layers/1: layer 'batchnorm' (BatchNorm): gamma / sqrt(running_var + epsilon) overflows in float32 at index (0,)"),
+    ("class weight of 1e300", _loss_cfg("class_weights", [1.0, 1e300, 1.0]), "config.loss.class_weights: must be finite in float32 (the model's dtype); weight 1 is 1e+300, which becomes inf"),
+    ("class weight of 1e-300", _loss_cfg("class_weights", [1.0, 1.0, 1e-300]), "config.loss.class_weights: a positive weight must stay positive in float32 (the model's dtype); weight 2 is 1e-300, which becomes 0.0"),
+    ("class weights all zero", _loss_cfg("class_weights", [0.0, 0, 0.0]), "config.loss.class_weights: must not all be zero (every loss would divide by zero), got [0.0, 0.0, 0.0]"),
+    ("learning rate of 1e300", _optimizer_cfg("learning_rate", 1e300), "config.optimizer.learning_rate: must be finite and positive in float32 (the model's dtype), got 1e+300, which becomes inf"),
+    ("optimizer epsilon of 1e-300", _optimizer_cfg("epsilon", 1e-300), "config.optimizer.epsilon: must be finite and positive in float32 (the model's dtype), got 1e-300, which becomes 0.0"),
+    # storage that was never written
+    ("chunks never written (fill_time never)", _fill("layers/4/params/kernel", "never"), "layers/4/params/kernel: has 8 of its 8 chunks never written"),
+    ("chunks partly written", _fill("layers/4/params/kernel", "ifset", written=slice(0, 3)), "layers/4/params/kernel: has 5 of its 8 chunks never written"),
+    ("contiguous storage never written", _fill("layers/1/buffers/running_mean", "never", chunks=False), "layers/1/buffers/running_mean: was never written"),
+    ("optimizer slot never written", _fill("optimizer/slots/4/v", "alloc"), "optimizer/slots/4/v: has 8 of its 8 chunks never written"),
+    # state that does not fit the model
+    ("input scaler of the wrong width", _config_key("input_scaler", _scaler("standardize", [0.0] * 3, [1.0] * 3)), "config.input_scaler: has features of shape (3,), which must be the end of the model's input shape (5, 5, 1)"),
+    ("output scaler of the wrong width", _config_key("output_scaler", _scaler("normalize", [0.0] * 4, [1.0] * 4)), "config.output_scaler: has features of shape (4,), which must be the end of the model's output shape (3,)"),
+    ("class weights of the wrong length", _loss_cfg("class_weights", [1.0, 2.0]), "config.loss.class_weights: must hold one weight per class of output 0 (3), got 2"),
+    ("negative Adam second moment", _values("optimizer/slots/6/v", "<f4", _0_1=-1e-3), "optimizer/slots/6/v: must not be negative, got -0.001"),
 ]
 
 
@@ -312,7 +394,43 @@ def _mutations():
         st.lists(st.integers(0, 6), min_size=0, max_size=3),
         st.sampled_from(["<f4", "<f8", "<i4", "|u1", ">f4", "<f2"]),
     )
-    return st.one_of(byte_flips, json_edit, attr_edit, dataset_edit)
+    return st.one_of(byte_flips, json_edit, attr_edit, dataset_edit, _fit_mutations())
+
+
+def _fit_mutations():
+    """Files whose arrays, storage or state may not fit the model: values beyond its dtype (float32), fill
+    values and unwritten storage, other chunk layouts of the same values, state of the wrong width."""
+    dataset = st.integers(0, 60)
+    cast = st.tuples(
+        st.just("cast"),
+        dataset,
+        st.floats(0, 1),
+        st.sampled_from([1e300, -1e300, 3.5e38, -1e39, 1e-300, 1e-46, 0.0, 1.0]),  # beyond float32, or exact in it
+    )
+    fill = st.tuples(
+        st.just("fill"),
+        dataset,
+        st.sampled_from(["never", "alloc", "ifset"]),
+        st.sampled_from([0.0, 0.5, float("nan"), -1.0]),
+        st.floats(0, 1),  # the share of rows written
+        st.booleans(),  # chunked
+        st.booleans(),  # gzip
+    )
+    chunks = st.tuples(
+        st.just("chunks"),
+        dataset,
+        st.lists(st.floats(0, 1), min_size=4, max_size=4),  # chunk size per axis, as a share of the axis
+        st.booleans(),  # gzip
+        st.booleans(),  # shuffle
+        st.booleans(),  # fletcher32
+    )
+    state = st.tuples(
+        st.just("state"),
+        st.sampled_from(["input_scaler", "output_scaler", "class_weights", "class_names"]),
+        st.integers(-1, 5),  # the width (-1: the model's whole input or output shape)
+        st.sampled_from([1.0, 2.0, 1e300, 1e-300, 1e-39, 0.5]),
+    )
+    return st.one_of(cast, fill, chunks, state)
 
 
 def _paths(value, prefix=()):
@@ -350,11 +468,65 @@ def _apply(path: pathlib.Path, mutation) -> None:
         elif kind == "attr":
             group, _, name = mutation[1].rpartition("/")
             (f[group] if group else f).attrs[name] = mutation[2]
-        else:
-            names = []
-            f.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
-            name = sorted(names)[mutation[1] % len(names)]
+        elif kind == "dataset":
+            name = _dataset_names(f)[mutation[1] % len(_dataset_names(f))]
             _replace(f, name, data=np.ones(tuple(mutation[2]), dtype=mutation[3]))
+        else:
+            _apply_fit_mutation(f, mutation)
+
+
+def _dataset_names(f) -> list[str]:
+    names = []
+    f.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+    return sorted(names)
+
+
+def _apply_fit_mutation(f, mutation) -> None:
+    kind = mutation[0]
+    if kind == "state":
+        _, key, width, value = mutation
+        cfg = _config(f)
+        if key in ("input_scaler", "output_scaler"):
+            shape = (5, 5, 1) if key == "input_scaler" else (3,)
+            shape = shape if width < 0 else (width,)
+            cfg[key] = _scaler("standardize", np.zeros(shape).tolist(), np.full(shape, value).tolist())
+        elif key == "class_weights":
+            cfg["loss"]["config"]["class_weights"] = [value] * (3 if width < 0 else width)
+        else:
+            cfg["class_names"] = [f"c{i}" for i in range(3 if width < 0 else width)]
+        _set_config(f, cfg)
+        return
+    names = _dataset_names(f)
+    name = names[mutation[1] % len(names)]
+    data = f[name][()]
+    if kind == "cast":
+        flat = data.astype("<f8").ravel()
+        flat[min(int(mutation[2] * flat.size), flat.size - 1)] = mutation[3]
+        _replace(f, name, data=flat.reshape(data.shape))
+    elif kind == "fill":
+        _, _, fill_time, fillvalue, share, chunked, gzip = mutation
+        del f[name]
+        kwargs = {"chunks": (1, *data.shape[1:])} if chunked and data.ndim else {}
+        if gzip and kwargs:
+            kwargs["compression"] = "gzip"
+        ds = f.create_dataset(name, shape=data.shape, dtype=data.dtype, fillvalue=fillvalue, fill_time=fill_time, **kwargs)
+        rows = int(round(share * (data.shape[0] if data.ndim else 1)))
+        if data.ndim and rows:
+            ds[:rows] = data[:rows]
+        elif not data.ndim and rows:
+            ds[()] = data
+    else:  # the same values, chunked
+        _, _, shares, gzip, shuffle, fletcher32 = mutation
+        chunk = tuple(max(1, int(round(share * n))) for share, n in zip(shares, data.shape, strict=False)) or None
+        del f[name]
+        f.create_dataset(
+            name,
+            data=data,
+            chunks=chunk if data.ndim else None,
+            compression="gzip" if gzip and data.ndim else None,
+            shuffle=shuffle and bool(data.ndim),
+            fletcher32=fletcher32 and bool(data.ndim),
+        )
 
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -380,6 +552,40 @@ def test_mutated_files_load_or_raise_model_file_error(tmp_path, valid_file, muta
     if net is not None:
         out = net.predict(np.zeros((2, *net.input_shape), dtype=net.dtype))
         assert out.shape[0] == 2
+
+
+@pytest.fixture(scope="module")
+def reference(valid_file):
+    """What the valid file's network predicts, and the inputs it predicts for."""
+    x = np.random.default_rng(3).standard_normal((4, 5, 5, 1))
+    return x, Network.load(valid_file).predict(x)
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(mutation=_fit_mutations())
+def test_files_that_may_not_fit_the_model_load_a_usable_model_or_raise(tmp_path, valid_file, reference, mutation):
+    """Values beyond float32, fill values and unwritten storage, other chunk layouts and state of the wrong
+    width: either ModelFileError, or a model that predicts finite values (the saved ones when only the chunk
+    layout changed) and trains on."""
+    path = tmp_path / "m.h5"
+    shutil.copy(valid_file, path)
+    with h5py.File(path, "a") as f:
+        _apply_fit_mutation(f, mutation)
+    start = time.perf_counter()
+    try:
+        net = Network.load(path)
+    except ModelFileError as exc:
+        assert str(exc).startswith(f"model file '{path}'")
+        return
+    finally:
+        assert time.perf_counter() - start < 5
+    x, expected = reference
+    out = net.predict(x)
+    assert np.isfinite(out).all(), mutation
+    if mutation[0] == "chunks" or (mutation[0] == "fill" and mutation[4] == 1.0):
+        np.testing.assert_array_equal(out, expected)
+    net.fit(x, np.array([0, 1, 2, 1]), batch_size=4, verbose=0)  # raises FloatingPointError on NaN or inf
+    assert all(np.isfinite(w).all() for w in net.get_weights())
 
 
 @pytest.mark.parametrize("fail_after", [0, 1, 5, 12])
@@ -421,3 +627,102 @@ def test_the_version_2_fixture_loads_predicts_as_recorded_and_resumes_as_0_2_did
     resumed = np.load(FIXTURES / "model_v2_resumed.npz")
     for i, w in enumerate(net.get_weights()):  # bitwise: the chain runs through the graph as 0.2 ran it
         np.testing.assert_array_equal(w, resumed[f"arr_{i}"])
+
+
+# -- chunk counts ---------------------------------------------------------------------------------------------
+def _chunked_kernel_file(path: pathlib.Path, n_in: int, units: int, chunk, written: bool) -> pathlib.Path:
+    """A Dense network whose kernel is stored in chunks of shape ``chunk`` (gzip), written or not."""
+    net = Network((n_in,), "mse", "sgd", seed=0)
+    net.add(Dense(units))
+    net.save(tmp := path.with_suffix(".tmp"))
+    with h5py.File(tmp, "r") as src, h5py.File(path, "w") as f:  # a fresh file: no space left by the old kernel
+        for key, value in src.attrs.items():
+            f.attrs[key] = value
+        f.copy(src["optimizer"], "optimizer")
+        f["layers/0/params/bias"] = src["layers/0/params/bias"][()]
+        f.create_group("layers/0/buffers")
+        kernel = src["layers/0/params/kernel"][()]
+        ds = f.create_dataset("layers/0/params/kernel", shape=kernel.shape, dtype="<f4", chunks=chunk, compression="gzip")
+        if written:
+            ds[...] = kernel
+    tmp.unlink()
+    return path
+
+
+def _load_refused_quickly(path, message):
+    import resource
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    with pytest.raises(ModelFileError) as info:
+        Network.load(path)
+    assert time.perf_counter() - start < 1
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss < 64 * 1024  # KiB: HDF5's memory too
+    assert str(info.value) == f"model file '{path}', layers/0/params/kernel: {message}"
+
+
+def test_a_small_file_with_200_000_one_element_chunks_is_refused_before_hdf5_reads_them(tmp_path):
+    # HDF5 spends about 3.7 KB and 2.5 µs per chunk it reads: 200,000 chunks were 740 MB, 2 million 6 GB
+    path = _chunked_kernel_file(tmp_path / "m.h5", 500, 400, (1, 1), written=False)
+    assert path.stat().st_size < 20_000
+    _load_refused_quickly(
+        path, "is split into 200000 chunks of shape (1, 1) (dataset shape (500, 400)); at most 65536 are accepted"
+    )
+
+
+def test_more_chunks_than_the_file_has_bytes_are_refused(tmp_path):
+    path = _chunked_kernel_file(tmp_path / "m.h5", 150, 200, (1, 1), written=False)
+    size = path.stat().st_size
+    assert size < 30_000
+    _load_refused_quickly(
+        path,
+        f"is split into 30000 chunks of shape (1, 1) (dataset shape (150, 200)); more than a {size}-byte file "
+        "can hold (a written chunk takes at least one byte)",
+    )
+
+
+def test_more_than_max_chunks_written_chunks_are_refused(tmp_path):
+    path = _chunked_kernel_file(tmp_path / "m.h5", 350, 200, (1, 1), written=True)
+    _load_refused_quickly(
+        path, "is split into 70000 chunks of shape (1, 1) (dataset shape (350, 200)); at most 65536 are accepted"
+    )
+
+
+def test_chunks_are_bounded_over_the_whole_file(tmp_path, monkeypatch):
+    from neuro import _h5safe
+
+    net = Network((10,), "mse", "adam", seed=0)
+    net.add(Dense(8)).add(Dense(3))
+    net.save(tmp_path / "m.h5")
+    with h5py.File(tmp_path / "m.h5", "a") as f:
+        for name in ("layers/0/params/kernel", "layers/1/params/kernel"):
+            data = f[name][()]
+            _replace(f, name, data=data, chunks=(1, 1))
+    assert Network.load(tmp_path / "m.h5").layers[0].units == 8  # 80 + 24 chunks are fine
+    monkeypatch.setattr(_h5safe, "MAX_TOTAL_CHUNKS", 100)
+    with pytest.raises(ModelFileError, match=r"layers/1/params/kernel: the datasets are split into more than 100 chunks in all \(104 so far\)"):
+        Network.load(tmp_path / "m.h5")
+
+
+def test_values_that_fit_the_model_dtype_load(tmp_path):
+    """Nothing is refused for being large or small in float64 when the model computes in float64."""
+    with neuro.backend.dtype_scope("float64"):
+        net = Network((4,), neuro.CrossEntropy(class_weights=[1.0, 1e-300, 2.0]), neuro.Adam(1e-3, epsilon=1e-300), seed=0)
+        net.add(Dense(5)).add(BatchNorm(epsilon=1e-300)).add(Dense(3, "softmax"))
+    net.fit(np.ones((4, 4)), np.array([0, 1, 2, 0]), verbose=0)
+    net.input_scaler = neuro.data.Scaler("standardize", [0.0, 1e300, 0.0, 0.0], [1.0, 1e-300, 1.0, 1.0])
+    net.output_scaler = neuro.data.Scaler("normalize", [1e300, 0.0, 0.0], [2.0, 1.0, 1.0])
+    net.layers[0].params["kernel"][0, 0] = 1e300
+    net.save(tmp_path / "m.h5")
+    loaded = Network.load(tmp_path / "m.h5")
+    assert loaded.dtype == np.float64 and loaded.layers[0].params["kernel"][0, 0] == 1e300
+    assert loaded.input_scaler == net.input_scaler and loaded.output_scaler == net.output_scaler
+    np.testing.assert_array_equal(loaded.loss.class_weights, [1.0, 1e-300, 2.0])
+
+
+def test_a_scaler_of_a_model_with_several_inputs_is_not_checked_against_one_of_them(tmp_path):
+    a, b = neuro.Input((3,)), neuro.Input((2,))
+    model = neuro.Model([a, b], Dense(2)(neuro.Concatenate()([a, b])), loss="mse", optimizer="sgd", seed=0)
+    model.input_scaler = neuro.data.Scaler("standardize", [0.0] * 7, [1.0] * 7)  # not applied with two inputs
+    model.save(tmp_path / "m.h5")
+    assert neuro.Model.load(tmp_path / "m.h5").input_scaler == model.input_scaler
