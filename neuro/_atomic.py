@@ -14,8 +14,15 @@ either the previous file or the new one. It behaves like ``open(path, "w")`` whe
   ``os.access(target, W_OK)``; **root** can write any file, so as root a file without any write bit
   (``chmod a-w``) is refused instead, which is what a user who protected a file means;
 * a missing folder, a folder that cannot be written and a target that is a folder raise
-  ``FileNotFoundError``, ``PermissionError`` and ``IsADirectoryError``; every error names the target path
-  the caller gave, never the temporary file (the writer's own exceptions are rewritten to name the target).
+  ``FileNotFoundError``, ``PermissionError`` and ``IsADirectoryError``; so does a path that ends with a
+  separator (``"results/"``) or whose last component is ``.`` or ``..``: it names a folder, and is never
+  taken for the file ``results``. Every error names the target path the caller gave, never the temporary
+  file (the writer's own exceptions are rewritten to name the target).
+
+:func:`atomic_write_bytes` writes bytes made beforehand (a model file's image built in memory) with plain
+file I/O, so that a full disk or a file-size limit is an ``OSError`` (``ENOSPC``, ``EFBIG``) naming the
+target, raised by Python itself: no library ever sees the failing write (HDF5 is left in a broken state by
+one, and crashes the process later).
 
 Unlike ``open``, replacing a file needs write permission on its folder, not on the file alone.
 
@@ -39,7 +46,7 @@ import stat
 import time
 from collections.abc import Callable
 
-__all__ = ["STALE_AFTER_S", "TMP_SUFFIX", "atomic_write", "temp_name_pattern"]
+__all__ = ["STALE_AFTER_S", "TMP_SUFFIX", "atomic_write", "atomic_write_bytes", "temp_name_pattern"]
 
 TMP_SUFFIX = ".neuro-tmp"
 """The suffix of every temporary file neuro writes."""
@@ -47,6 +54,7 @@ STALE_AFTER_S = 10.0
 """Seconds after its last modification from which a leftover temporary file counts as abandoned."""
 
 _RANDOM_HEX = 12
+_WRITE_BLOCK = 1 << 24  # bytes handed to one os.write call
 _HASH_HEX = 8
 _DEFAULT_NAME_MAX = 255
 
@@ -90,7 +98,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     try:
         os.close(fd)
         write(tmp)
-        _finish_temp(tmp, existing)
+        _finish_temp(tmp, existing, shown)
         os.replace(tmp, target)
     except BaseException as exc:
         try:
@@ -102,6 +110,50 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
         _scrub(exc, tmp, shown)
         raise
     _fsync_dir(folder, shown)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes | bytearray | memoryview) -> None:
+    """Replace ``path`` atomically by a file holding exactly ``data``, written with plain file I/O.
+
+    Everything :func:`atomic_write` promises holds (permissions, symlinks, the old file kept on any error,
+    no temporary file left). The bytes are written with ``os.write`` in blocks, so a full disk or a
+    file-size limit (``RLIMIT_FSIZE``) raises ``OSError`` with ``errno`` ``ENOSPC`` or ``EFBIG`` naming
+    ``path``, and nothing else in the process is affected.
+
+    Args:
+        path: the file to create or replace; a symlink is written through to its target.
+        data: the complete new contents.
+
+    Raises:
+        FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError: as :func:`atomic_write`.
+        OSError: when writing fails (``ENOSPC``: the disk is full, ``EFBIG``: the file-size limit, ``EIO``),
+            naming ``path``.
+    """
+    shown = os.fsdecode(os.fspath(path))
+    view = memoryview(data).cast("B")
+
+    def write(tmp: str) -> None:
+        flags = os.O_WRONLY | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(tmp, flags)
+        except OSError as exc:
+            raise _error(exc.errno or errno.EIO, shown, exc.strerror) from None
+        try:
+            done = 0
+            while done < len(view):
+                n = os.write(fd, view[done : done + _WRITE_BLOCK])
+                if n <= 0:  # pragma: no cover - a write that makes no progress: the device is full
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                done += n
+        except OSError as exc:
+            raise _error(exc.errno or errno.EIO, shown, exc.strerror) from None
+        finally:
+            try:
+                os.close(fd)
+            except OSError as exc:  # pragma: no cover - NFS reports a failed write at close
+                raise _error(exc.errno or errno.EIO, shown, exc.strerror) from None
+
+    atomic_write(path, write)
 
 
 def temp_name_pattern(path: str | os.PathLike) -> re.Pattern[str]:
@@ -136,6 +188,12 @@ def _access(path: str, mode: int) -> bool:
     return os.access(path, mode)
 
 
+def _names_a_folder(shown: str) -> bool:
+    """Whether a path names a folder by its spelling: a trailing separator, or ``.``/``..`` at its end."""
+    seps = tuple(c for c in (os.sep, os.altsep) if c)
+    return shown.endswith(seps) or os.path.basename(shown) in ("", ".", "..")
+
+
 def _preflight(target: str, folder: str, name: str, shown: str) -> os.stat_result | None:
     """Check what ``open(path, "w")`` would check; return the existing file's stat, or None."""
     try:
@@ -152,9 +210,16 @@ def _preflight(target: str, folder: str, name: str, shown: str) -> os.stat_resul
         existing = None
     except OSError as exc:
         raise _error(exc.errno or errno.EIO, shown, exc.strerror) from None
+    if existing is not None and stat.S_ISDIR(existing.st_mode):
+        raise _error(errno.EISDIR, shown)
+    if _names_a_folder(shown):  # "results/": never the file "results"
+        raise _error(
+            errno.EISDIR,
+            shown,
+            "Is a directory (the path ends with a separator, '.' or '..', so it names a folder; "
+            "give a file name)",
+        )
     if existing is not None:
-        if stat.S_ISDIR(existing.st_mode):
-            raise _error(errno.EISDIR, shown)
         if not stat.S_ISREG(existing.st_mode):
             raise _error(errno.EINVAL, shown, "not a regular file; refusing to replace it")
         if _is_root():
@@ -271,8 +336,15 @@ def _umask() -> int:
     return mask
 
 
-def _finish_temp(tmp: str, existing: os.stat_result | None) -> None:
-    """Give the written temporary file its final owner and mode, and flush it to disk."""
+def _finish_temp(tmp: str, existing: os.stat_result | None, shown: str) -> None:
+    """Give the written temporary file its final owner and mode, and flush it to disk (errors name shown)."""
+    try:
+        _finish_temp_fd(tmp, existing)
+    except OSError as exc:
+        raise _error(exc.errno or errno.EIO, shown, exc.strerror) from None
+
+
+def _finish_temp_fd(tmp: str, existing: os.stat_result | None) -> None:
     fd = os.open(tmp, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
     try:
         if existing is None:
@@ -331,9 +403,10 @@ def _scrub(exc: BaseException, tmp: str, shown: str) -> None:
         try:
             current.args = tuple(fix(a) for a in current.args)
             if isinstance(current, OSError):
-                current.filename = fix(current.filename)
-                current.filename2 = fix(current.filename2)
-                current.strerror = fix(current.strerror)  # type: ignore[assignment]
+                # only fields that are set: a filename2 set to None would print as "-> None"
+                for field in ("filename", "filename2", "strerror"):
+                    if getattr(current, field) is not None:
+                        setattr(current, field, fix(getattr(current, field)))
         except (AttributeError, TypeError):  # pragma: no cover - an exception with read-only fields
             pass
         current = current.__cause__ or current.__context__

@@ -25,8 +25,10 @@ checked too (finite weights and optimizer state, non-negative variances and coun
 file's contents raises :class:`~neuro.errors.ModelFileError` naming the file and the place in it; a missing
 file or a folder raise ``FileNotFoundError`` / ``IsADirectoryError``.
 
-Saving writes a temporary file beside the target and renames it into place (:mod:`neuro._atomic`), so an
-existing file is never left half-written, and keeps the existing file's permissions.
+Saving builds the file's bytes in memory (HDF5's core driver), then writes them with plain file I/O to a
+temporary file beside the target and renames it into place (:mod:`neuro._atomic`), so an existing file is
+never left half-written, keeps its permissions, and a full disk or a file-size limit is an ``OSError``
+naming the path that leaves HDF5 untouched.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 from collections.abc import Iterator
 from typing import Any
 
@@ -41,7 +44,7 @@ import numpy as np
 
 from neuro import _h5safe as h5s
 from neuro import backend, registry
-from neuro._atomic import atomic_write
+from neuro._atomic import atomic_write_bytes
 from neuro.errors import ModelFileError
 from neuro.layers.base import Layer
 
@@ -164,7 +167,9 @@ def save(network: Any, path: str | os.PathLike) -> None:
     Raises:
         TypeError: when the optimizer's learning rate is a plain function (not a saveable schedule).
         FileNotFoundError, PermissionError, IsADirectoryError: for a missing or read-only folder, a
-            write-protected file or a folder at ``path`` (naming ``path``).
+            write-protected file, a folder at ``path`` or a ``path`` ending in a separator (naming ``path``).
+        OSError: when the file cannot be written (``ENOSPC``: the disk is full; ``EFBIG``: the file-size
+            limit), naming ``path``; the previous file is kept and no temporary file is left.
     """
     with network._lock:  # one step's state, whatever other threads do
         config = network_config(network)
@@ -180,31 +185,45 @@ def save(network: Any, path: str | os.PathLike) -> None:
         ]
         rng_state = json.dumps(network.rng.bit_generator.state)
 
-    def write(tmp: str) -> None:
-        import h5py  # imported on first use: keeps `import neuro` fast
+    image = _file_image(config, rng_state, arrays, opt_state)
+    atomic_write_bytes(path, image)
 
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = FORMAT
-            f.attrs["format_version"] = FORMAT_VERSION
-            f.attrs["config"] = json.dumps(config)
-            f.attrs["rng_state"] = rng_state
-            layers = f.create_group("layers")
-            for i, (params, buffers) in enumerate(arrays):
-                g = layers.create_group(str(i))
-                for kind, store in (("params", params), ("buffers", buffers)):
-                    sub = g.create_group(kind)
-                    for k, v in store.items():
-                        sub.create_dataset(k, data=v)
-            opt = f.create_group("optimizer")
-            opt.attrs["iterations"] = opt_state["iterations"]
-            opt.attrs["n_slots"] = len(opt_state["slots"])
-            slots = opt.create_group("slots")
-            for j, slot in enumerate(opt_state["slots"]):
-                sub = slots.create_group(str(j))
-                for k, v in slot.items():
+
+def _file_image(
+    config: dict[str, Any], rng_state: str, arrays: list[tuple[dict, dict]], opt_state: dict[str, Any]
+) -> bytes:
+    """The bytes of a model file, built by HDF5 in memory (the core driver, no backing file).
+
+    HDF5 never writes to disk here: :func:`neuro._atomic.atomic_write_bytes` writes the bytes with plain
+    file I/O, so a full disk or a file-size limit is an ``OSError`` naming the path and HDF5 never sees a
+    failed write (after one, HDF5 1.x/2.x may crash the process at a later save or at exit).
+    """
+    import h5py  # imported on first use: keeps `import neuro` fast
+
+    # the name only identifies the in-memory file to HDF5 (two open files must not share one)
+    name = f"neuro-save-{os.getpid()}-{secrets.token_hex(8)}.h5"
+    with h5py.File(name, "w", driver="core", backing_store=False) as f:
+        f.attrs["format"] = FORMAT
+        f.attrs["format_version"] = FORMAT_VERSION
+        f.attrs["config"] = json.dumps(config)
+        f.attrs["rng_state"] = rng_state
+        layers = f.create_group("layers")
+        for i, (params, buffers) in enumerate(arrays):
+            g = layers.create_group(str(i))
+            for kind, store in (("params", params), ("buffers", buffers)):
+                sub = g.create_group(kind)
+                for k, v in store.items():
                     sub.create_dataset(k, data=v)
-
-    atomic_write(path, write)
+        opt = f.create_group("optimizer")
+        opt.attrs["iterations"] = opt_state["iterations"]
+        opt.attrs["n_slots"] = len(opt_state["slots"])
+        slots = opt.create_group("slots")
+        for j, slot in enumerate(opt_state["slots"]):
+            sub = slots.create_group(str(j))
+            for k, v in slot.items():
+                sub.create_dataset(k, data=v)
+        f.flush()
+        return f.id.get_file_image()
 
 
 # -- loading -----------------------------------------------------------------------------------------------
