@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import array
 import csv
-import io
 import math
 import os
+import re
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -210,20 +210,14 @@ def read_csv_table(
     check_csv_options(delimiter, header, nonfinite)
     name = os.fspath(path)
     with open_regular(path) as raw:
-        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         try:
-            return _read(text, name, delimiter, header, nonfinite, text_columns)
-        except UnicodeDecodeError as exc:
-            raise ValueError(
-                f"{name!r} is not UTF-8 text: {exc.reason} at byte {exc.start} of a read block; "
-                'save it as UTF-8 ("CSV UTF-8")'
-            ) from None
-        except csv.Error as exc:
+            return _read(raw, name, delimiter, header, nonfinite, text_columns)
+        except csv.Error as exc:  # pragma: no cover - _records names the row of every csv.Error
             raise ValueError(f"{name!r} is not valid CSV: {exc}") from None
 
 
 def _read(
-    text: io.TextIOWrapper,
+    raw: BinaryIO,
     path: str,
     delimiter: str | None,
     header: bool | None,
@@ -232,13 +226,14 @@ def _read(
 ) -> CsvTable:
     given = delimiter is not None
     if delimiter is None:
-        sample = text.read(_SAMPLE_CHARS)
+        sample = _sample(raw, path)
         if len(sample) == _SAMPLE_CHARS and "\n" in sample:
             sample = sample[: sample.rindex("\n")]  # drop a partial last line
         delimiter = _detect_delimiter(sample, path)
-        text.seek(0)
-    reader = csv.reader(text, delimiter=delimiter, quotechar='"', doublequote=True, skipinitialspace=True)
-    records = _records(reader)
+        raw.seek(0)
+    lines = _Lines(raw, path)
+    reader = csv.reader(lines, delimiter=delimiter, quotechar='"', doublequote=True, skipinitialspace=True)
+    records = _records(reader, lines, path, delimiter)
 
     head: list[tuple[int, list[str]]] = []
     for rec in records:
@@ -333,15 +328,150 @@ def _read(
     return CsvTable(path, names, width, table, numeric, text_out, line_arr, bad_rows, delimiter)
 
 
-def _records(reader: Any) -> Iterator[tuple[int, list[str]]]:
-    """Yield ``(line, cells)`` for each non-blank record, ``line`` the 1-based line where it starts."""
+_BOM = b"\xef\xbb\xbf"
+_BARE_CR = re.compile(r"(?<=\r)(?!\n)")  # a line break that is a lone carriage return
+_BARE_CR_BYTES = re.compile(rb"\r(?!\n)")
+
+
+def _not_utf8(path: str, exc: UnicodeDecodeError, data: bytes, line: int, offset: int) -> ValueError:
+    """The error for bytes that are not UTF-8: the line, the byte in it and the byte in the file."""
+    before = data[: exc.start]
+    breaks = len(_BARE_CR_BYTES.findall(before))  # lone carriage returns end lines too
+    last = max(before.rfind(b"\r"), before.rfind(b"\n"))
+    column = exc.start - last  # 1-based byte of the line
+    return ValueError(
+        f"{path!r} is not UTF-8 text: {exc.reason} at line {line + breaks}, byte {column} of the line (byte "
+        f'{offset + exc.start} of the file, counting from 0); save it as UTF-8 ("CSV UTF-8")'
+    )
+
+
+def _sample(raw: BinaryIO, path: str) -> str:
+    """The first :data:`_SAMPLE_CHARS` characters of the file (byte-order mark dropped), for detection."""
+    data = raw.read(_SAMPLE_CHARS * 4)
+    skip = len(_BOM) if data.startswith(_BOM) else 0
+    data = data[skip:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.end < len(data) and exc.reason != "unexpected end of data":
+            raise _not_utf8(path, exc, data, 1 + data[: exc.start].count(b"\n"), skip) from None
+        text = data[: exc.start].decode("utf-8")  # a character cut by the block's end
+    return text[:_SAMPLE_CHARS]
+
+
+class _Lines:
+    """The lines of a UTF-8 file (byte-order mark dropped, ends kept), as ``csv.reader`` reads them.
+
+    Lines end at ``\\n``, ``\\r\\n`` or a lone ``\\r`` (as ``open(newline="")`` splits them), so that their
+    count is the line number an editor shows. Bytes that are not UTF-8 raise ``ValueError`` naming the
+    line, the byte in it and the byte in the file. The lines handed out since the caller last cleared
+    :attr:`record` are kept there, to check a record that ends at the end of the file.
+    """
+
+    def __init__(self, raw: BinaryIO, path: str) -> None:
+        self._raw = raw
+        self._path = path
+        self.exhausted = False
+        self.record: list[str] = []
+
+    def __iter__(self) -> Iterator[str]:
+        return self._lines()
+
+    def _lines(self) -> Iterator[str]:
+        keep = self.record.append
+        number = offset = 0
+        for data in self._raw:
+            start = offset
+            offset += len(data)
+            if start == 0 and data.startswith(_BOM):
+                data, start = data[len(_BOM) :], len(_BOM)
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise _not_utf8(self._path, exc, data, number + 1, start) from None
+            if text.find("\r", 0, len(text) - 2) < 0:
+                number += 1
+                keep(text)
+                yield text
+            else:  # lone carriage returns end lines too
+                for piece in _BARE_CR.split(text):
+                    if piece:
+                        number += 1
+                        keep(piece)
+                        yield piece
+        self.exhausted = True
+
+
+def _unclosed_quote(text: str, delimiter: str) -> tuple[int, int] | None:
+    """``(field index, offset)`` of a quoted field of one record that is never closed, or None.
+
+    Follows ``csv.reader``'s rules (``skipinitialspace``, ``""`` inside quotes, characters after a closing
+    quote belong to the field): a quote opens a field only as its first character after spaces.
+    """
+    d = re.escape(delimiter)
+    opening = re.compile(r" *\"")
+    quoted = re.compile(r'[^"]*(?:""[^"]*)*(")?')  # the rest of a quoted field, and its closing quote
+    rest = re.compile(rf"[^{d}\r\n]*")  # unquoted text up to the end of the field
+    pos, field = 0, 0
+    while pos < len(text):
+        m = opening.match(text, pos)
+        if m:
+            q = quoted.match(text, m.end())
+            if q.group(1) is None:
+                return field, m.end() - 1
+            pos = q.end()
+        pos = rest.match(text, pos).end()
+        if pos >= len(text) or text[pos] != delimiter:
+            return None  # the record ends here (a line break or the end of the text)
+        pos += 1
+        field += 1
+    return None
+
+
+def _records(reader: Any, lines: _Lines, path: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """Yield ``(line, cells)`` for each non-blank record, ``line`` the 1-based line where it starts.
+
+    A record that ends at the end of the file inside a quoted field (an unbalanced quote, which
+    ``csv.reader`` would silently close there, swallowing the rest of the file) and any ``csv.Error`` raise
+    ``ValueError`` naming the row.
+    """
     prev = 0
-    for cells in reader:
+    record = lines.record
+    while True:
+        record.clear()
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            _check_quotes(record, prev + 1, delimiter, path)
+            raise ValueError(f"{path!r}: row {prev + 1} is not valid CSV: {exc}") from None
         start = prev + 1
         prev = reader.line_num
+        if lines.exhausted:  # this record ended at the end of the file: perhaps inside a quote
+            _check_quotes(record, start, delimiter, path)
         if not cells or (len(cells) == 1 and not cells[0].strip()):
             continue
         yield start, cells
+
+
+def _check_quotes(record: list[str], row: int, delimiter: str, path: str) -> None:
+    found = _unclosed_quote("".join(record), delimiter)
+    if found is None:
+        return
+    field, offset = found
+    line = row
+    for text in record:  # the line holding the opening quote
+        if offset < len(text):
+            break
+        offset -= len(text)
+        line += 1
+    where = f"on line {line}" if line == row else f"on line {line}, in the row that starts on line {row}"
+    raise ValueError(
+        f"{path!r}: row {row}, column {field}: the quote that opens this field {where} is never closed (an "
+        "unbalanced quote would make the rest of the file one field); close it, or write a quote inside a "
+        'quoted field as ""'
+    )
 
 
 def _labeller(names: list[str] | None) -> Callable[[int], str]:
@@ -353,6 +483,33 @@ def _labeller(names: list[str] | None) -> Callable[[int], str]:
 
 def _short(cell: str, limit: int = 40) -> str:
     return repr(cell if len(cell) <= limit else cell[:limit] + "…")
+
+
+def _is_column(item: Any) -> bool:
+    return isinstance(item, (str, int, np.integer)) and not isinstance(item, (bool, np.bool_))
+
+
+def check_columns(spec: Any, argname: str, *, single: bool) -> None:
+    """Check the type of a column selection before any file is read.
+
+    Args:
+        spec: a column index (an integer, negative from the end) or header name; unless ``single``, also a
+            non-empty list or tuple of them.
+        argname: the argument's name, for errors.
+        single: whether one column must be given.
+
+    Raises:
+        ValueError: naming ``argname`` and what was given, for anything else (a float, ``None``, a bool).
+    """
+    if _is_column(spec):
+        return
+    if single:
+        raise ValueError(f"{argname} must be one index or name, got {spec!r}")
+    if not isinstance(spec, (list, tuple)) or not spec or not all(_is_column(item) for item in spec):
+        raise ValueError(
+            f"{argname} must be a column index (an integer) or name (a string), or a non-empty list of them, "
+            f"got {spec!r}"
+        )
 
 
 def resolve_columns(
@@ -373,7 +530,9 @@ def resolve_columns(
         ValueError: for an index out of range, an unknown, missing or duplicated name, or an empty or
             repeated selection.
     """
-    items = [spec] if isinstance(spec, (int, str, np.integer)) else list(spec)
+    if not _is_column(spec) and not isinstance(spec, (list, tuple)):
+        raise ValueError(f"{argname} must be a column index or name, or a sequence of them, got {spec!r}")
+    items = [spec] if _is_column(spec) else list(spec)
     if not items:
         raise ValueError(f"{argname} must name at least one column, got {spec!r}")
     out: list[int] = []
@@ -509,8 +668,7 @@ def load_csv(
             )
         return chosen if classification else []
 
-    if isinstance(target_column, (list, tuple)):
-        raise ValueError(f"target_column must be one index or name, got {target_column!r}")
+    check_columns(target_column, "target_column", single=True)
     table = read_csv_table(path, delimiter=delimiter, header=header, nonfinite=nonfinite, text_columns=pick)
     t = chosen[0]
     keep = ~table.nonfinite if nonfinite == "drop" else np.ones(len(table), dtype=bool)

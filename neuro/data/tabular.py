@@ -10,6 +10,7 @@ import numpy as np
 
 from neuro.data.csv import (
     CsvTable,
+    check_columns,
     check_csv_options,
     encode_classes,
     nonfinite_labels,
@@ -216,6 +217,7 @@ class TabularDataSet(DataSet):
                     "target_columns must give the target column(s) of the single file (index or header "
                     "name), or pass outputs_path; got None"
                 )
+            check_columns(target_columns, "target_columns", single=False)
             x, y, names, feat, targ = _read_one_file(inputs_path, target_columns, None, **opts)
         else:
             if target_columns is not None:

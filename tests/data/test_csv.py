@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 
 import numpy as np
@@ -312,3 +313,71 @@ def test_sniffing_a_hostile_file_is_bounded(tmp_path):
     with pytest.raises(ValueError):
         load_csv(path)
     assert time.perf_counter() - start < 3
+
+
+# -- an unbalanced quote, a bad byte, a column of the wrong type: the error names the row, line or argument --
+UNBALANCED = "a,b,c,d,y\n1,2,3,4,cat\n5,6,7,8,\"dog\n9,10,11,12,cat\n13,14,15,16,dog\n"
+
+
+def test_an_unbalanced_quote_is_an_error_naming_the_row_where_it_opened(tmp_path):
+    # csv.reader closes the quote at the end of the file: 2 rows, and a class named "dog\n9,10,11,12,cat\n..."
+    message = (
+        r"d.csv': row 3, column 4: the quote that opens this field on line 3 is never closed \(an unbalanced "
+        r"quote would make the rest of the file one field\); close it, or write a quote inside a quoted "
+        r'field as ""'
+    )
+    with pytest.raises(ValueError, match=message):
+        load_csv(_write(tmp_path, UNBALANCED))
+    with pytest.raises(ValueError, match=r"row 2, column 4: the quote that opens this field on line 2"):
+        load_csv(_write(tmp_path, UNBALANCED.split("\n", 1)[1]))  # no header
+    with pytest.raises(ValueError, match=r"row 3, column 1: the quote that opens this field on line 3"):
+        load_csv(_write(tmp_path, 'a,b,y\n1,2,0\n3,"4,1\n5,6,0\n'), classification=False)  # a numeric column
+    with pytest.raises(ValueError, match=r"row 3, column 2: the quote that opens this field on line 3"):
+        load_csv(_write(tmp_path, 'a,b,y\n1,2,x\n3,4,"y'))  # on the last line, no line break
+    with pytest.raises(ValueError, match=r"row 4, column 2: the quote that opens this field on line 5, in the row that starts on line 4"):
+        load_csv(_write(tmp_path, 'a,b,y\n1,2,x\n3,4,y\n5,"6\n7",  "z\n8,9,x\n'))
+
+
+def test_an_unbalanced_quote_longer_than_a_field_may_be_names_its_row(tmp_path):
+    text = "a,b,y\n1,2,x\n3,4,\"y\n" + "5,6,x\n" * 40_000  # more than csv's field limit (131,072 characters)
+    with pytest.raises(ValueError, match=r"row 3, column 2: the quote that opens this field on line 3 is never closed"):
+        load_csv(_write(tmp_path, text))
+
+
+def test_other_csv_errors_name_the_row(tmp_path):
+    text = "a,b,y\n1,2,x\n3," + "4" * 200_000 + ",y\n"
+    with pytest.raises(ValueError, match=r"d.csv': row 3 is not valid CSV: field larger than field limit \(131072\)"):
+        load_csv(_write(tmp_path, text))
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"])
+def test_quoted_fields_across_lines_and_quotes_inside_fields_still_load(tmp_path, ending):
+    text = 'a,b,y\n1,2,"two\nlines"\n3,4, "say ""hi"""\n5,6,a"b\n7,8,"x" \n'.replace("\n", ending)
+    x, y, names = load_csv(_write(tmp_path, text))
+    np.testing.assert_array_equal(x, [[1, 2], [3, 4], [5, 6], [7, 8]])
+    assert names == ['a"b', 'say "hi"', f"two{ending}lines", "x"] and y.tolist() == [2, 1, 0, 3]
+    assert read_csv_table(_write(tmp_path, text), text_columns=lambda names, width: [2]).lines.tolist() == [2, 4, 5, 6]
+
+
+def test_a_byte_that_is_not_utf8_is_reported_by_line_and_byte(tmp_path):
+    lines = [b"a,b,y"] + [b"%d,%d,0" % (i, i) for i in range(30_005)]
+    lines[30_001] = b"7,8\xff,0"  # line 30,002 of the file
+    data = b"\n".join(lines) + b"\n"
+    offset = data.index(b"\xff")
+    message = (
+        rf"d.csv' is not UTF-8 text: invalid start byte at line 30002, byte 4 of the line \(byte {offset} of the "
+        r'file, counting from 0\); save it as UTF-8 \("CSV UTF-8"\)'
+    )
+    with pytest.raises(ValueError, match=message):
+        load_csv(_write(tmp_path, data))
+    with pytest.raises(ValueError, match=r"invalid start byte at line 3, byte 2 of the line \(byte 18 of the"):
+        load_csv(_write(tmp_path, b"\xef\xbb\xbfa,b,y\r\n1,2,0\r\n3\xfe,4,1\r\n"))  # in the delimiter sample
+    with pytest.raises(ValueError, match=r"invalid continuation byte at line 4, byte 3 of the line"):
+        load_csv(_write(tmp_path, b"a;b;y\r1;2;0\r3;4;1\r5;\xc3(;1\r"), delimiter=";")  # lone CRs end lines
+
+
+@pytest.mark.parametrize("bad", [1.5, None, True, ["y"], {"y": 1}])
+def test_a_target_column_of_the_wrong_type_names_the_argument(tmp_path, bad):
+    path = _write(tmp_path, "a,b,y\n1,2,0\n3,4,1\n")
+    with pytest.raises(ValueError, match=rf"^target_column must be one index or name, got {re.escape(repr(bad))}$"):
+        load_csv(path, target_column=bad)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -219,3 +221,14 @@ def test_scaler_is_a_plain_scaler(tmp_path):
     np.testing.assert_array_equal(
         data.output_scaler.inverse_transform(np.array([[0.0], [1.0]], dtype=np.float32)), [[2], [4]]
     )
+
+
+@pytest.mark.parametrize("bad", [1.5, True, [0, 1.5], [], (None,), {"y": 2}])
+def test_target_columns_of_the_wrong_type_name_the_argument(tmp_path, bad):
+    path = _write(tmp_path, "d.csv", "1,2,3\n4,5,6\n")
+    message = (
+        r"^target_columns must be a column index \(an integer\) or name \(a string\), or a non-empty list of "
+        rf"them, got {re.escape(repr(bad))}$"
+    )
+    with pytest.raises(ValueError, match=message):
+        TabularDataSet.from_csv(path, target_columns=bad)
