@@ -74,7 +74,15 @@ def features(x: Any, input_shape: tuple[int, ...], name: str = "x", dtype: Any =
         ValueError: wrong shape, or NaN / inf values.
     """
     if not backend.is_array(x):  # lists, pandas objects (by position, not by index label), ...
-        x = np.asarray(x)
+        try:
+            x = np.asarray(x)
+        except ValueError as exc:
+            if "inhomogeneous" not in str(exc):
+                raise
+            raise ValueError(
+                f"{name} holds sequences of different lengths (a ragged list); pad them to one length first "
+                "(with 0 for token ids, and Embedding(mask_zero=True) or Masking to skip the padding)"
+            ) from None
     if x.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold numbers, got dtype {x.dtype}")
     if dtype is not None and np.dtype(dtype).kind in "iu" and x.dtype.kind not in "iub":

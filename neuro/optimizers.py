@@ -64,6 +64,15 @@ class Optimizer:
     Args:
         learning_rate: a positive float, or a schedule (any callable ``step -> lr``, see
             :mod:`neuro.schedules`) evaluated at the 0-based step count before each update.
+        clipnorm: clip each parameter's gradient to this L2 norm: ``g ← g·min(1, c/‖g‖)`` (Keras's
+            ``clipnorm``).
+        clipvalue: clip every gradient value to ``[−v, v]`` (Keras's ``clipvalue``).
+        global_clipnorm: scale all gradients together so that their joint L2 norm is at most c:
+            ``g ← g·min(1, c/(‖g‖ + 1e-6))``, exactly ``torch.nn.utils.clip_grad_norm_`` (Keras's
+            ``global_clipnorm``, with PyTorch's 1e-6). Not with ``clipnorm``.
+
+    Clipping happens inside the guarded step, on the device, before the rule: a clipped update is still
+    checked for NaN and infinity before it is kept.
 
     Attributes:
         iterations: number of updates done so far; the update being applied is step ``t = iterations + 1``.
@@ -76,12 +85,21 @@ class Optimizer:
     #: Names of the state arrays that are running means of squares (never negative; a loader refuses less).
     nonnegative_slots: tuple[str, ...] = ()
 
-    def __init__(self, learning_rate: Any) -> None:
+    def __init__(
+        self, learning_rate: Any, *, clipnorm: Any = None, clipvalue: Any = None, global_clipnorm: Any = None
+    ) -> None:
         if isinstance(learning_rate, dict):
             learning_rate = schedules.get(learning_rate)
         if not callable(learning_rate):
             learning_rate = _check_positive("learning_rate", learning_rate)
         self.learning_rate = learning_rate
+        self.clipnorm = None if clipnorm is None else _check_positive("clipnorm", clipnorm)
+        self.clipvalue = None if clipvalue is None else _check_positive("clipvalue", clipvalue)
+        self.global_clipnorm = (
+            None if global_clipnorm is None else _check_positive("global_clipnorm", global_clipnorm)
+        )
+        if self.clipnorm is not None and self.global_clipnorm is not None:
+            raise ValueError("give clipnorm (per parameter) or global_clipnorm (all together), not both")
         self.iterations = 0
         self.slots: list[dict[str, Any]] = []
         self._spare: list[dict[str, Any]] = []  # the other half of each state's double buffer
@@ -160,6 +178,7 @@ class Optimizer:
                 )
         self._prepare(params)
         self._params = params
+        grads = self.clip(grads)
         lr = self.current_learning_rate()
         t = self.iterations + 1
         probes: list[Any] = []
@@ -183,6 +202,34 @@ class Optimizer:
             return None
         xp = get_array_module(*probes[:1])
         return xp.stack(probes).sum()
+
+    def clip(self, grads: list[Any]) -> list[Any]:
+        """The gradients clipped as the optimizer's ``clipnorm``, ``clipvalue`` and ``global_clipnorm`` say
+        (in place; on the device, no host read).
+
+        Args:
+            grads: the gradients.
+
+        Returns:
+            ``grads`` (clipped).
+        """
+        if not grads or (self.clipnorm is None and self.clipvalue is None and self.global_clipnorm is None):
+            return grads
+        xp = get_array_module(*grads[:1])
+        if self.global_clipnorm is not None:
+            norm = xp.sqrt(xp.stack([xp.dot(g.reshape(-1), g.reshape(-1)) for g in grads]).sum())
+            coef = xp.minimum(self.global_clipnorm / (norm + 1e-6), 1.0)  # torch's clip_grad_norm_
+            for g in grads:
+                g *= coef.astype(g.dtype)
+        if self.clipnorm is not None:
+            for g in grads:
+                norm = xp.sqrt(xp.dot(g.reshape(-1), g.reshape(-1)))
+                with np.errstate(divide="ignore"):
+                    g *= xp.minimum(self.clipnorm / norm, 1.0).astype(g.dtype)
+        if self.clipvalue is not None:
+            for g in grads:
+                xp.clip(g, g.dtype.type(-self.clipvalue), g.dtype.type(self.clipvalue), out=g)
+        return grads
 
     def staged_finite(self) -> bool:
         """Exact check (every element) that the staged new values are finite; reads one flag."""
@@ -315,9 +362,14 @@ class Optimizer:
         self._spare, self._steps = [], []
 
     def get_config(self) -> dict[str, Any]:
-        """Return ``{"learning_rate": float or serialized schedule, **settings}``."""
+        """Return ``{"learning_rate": float or serialized schedule, **settings}`` (the clipping arguments
+        when set)."""
         lr = self.learning_rate
-        return {"learning_rate": registry.serialize(lr) if hasattr(lr, "get_config") else lr}
+        cfg: dict[str, Any] = {"learning_rate": registry.serialize(lr) if hasattr(lr, "get_config") else lr}
+        for k in ("clipnorm", "clipvalue", "global_clipnorm"):
+            if getattr(self, k, None) is not None:
+                cfg[k] = getattr(self, k)
+        return cfg
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Optimizer:
@@ -360,13 +412,16 @@ class SGD(Optimizer):
         learning_rate: step size (default 0.01), a float or a schedule.
         momentum: μ in [0, 1).
         nesterov: use Nesterov momentum (needs momentum > 0).
+        **clipping: ``clipnorm``, ``clipvalue``, ``global_clipnorm`` (see :class:`Optimizer`).
 
     Raises:
         ValueError: for an argument out of range.
     """
 
-    def __init__(self, learning_rate: Any = 0.01, momentum: float = 0.0, nesterov: bool = False):
-        super().__init__(learning_rate)
+    def __init__(
+        self, learning_rate: Any = 0.01, momentum: float = 0.0, nesterov: bool = False, **clipping: Any
+    ) -> None:
+        super().__init__(learning_rate, **clipping)
         self.momentum = _check_range("momentum", momentum, 0.0, 1.0)
         if nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0, got momentum=0")
@@ -415,6 +470,7 @@ class Adam(Optimizer):
         beta1: decay of the first moment, in [0, 1).
         beta2: decay of the second moment, in [0, 1).
         epsilon: ε > 0.
+        **clipping: ``clipnorm``, ``clipvalue``, ``global_clipnorm`` (see :class:`Optimizer`).
 
     Raises:
         ValueError: for an argument out of range.
@@ -428,8 +484,9 @@ class Adam(Optimizer):
         beta1: float = 0.9,
         beta2: float = 0.999,
         epsilon: float = 1e-8,
+        **clipping: Any,
     ) -> None:
-        super().__init__(learning_rate)
+        super().__init__(learning_rate, **clipping)
         self.beta1 = _check_range("beta1", beta1, 0.0, 1.0)
         self.beta2 = _check_range("beta2", beta2, 0.0, 1.0)
         self.epsilon = _check_positive("epsilon", epsilon)
@@ -477,6 +534,7 @@ class RMSprop(Optimizer):
         learning_rate: step size lr (default 0.001), a float or a schedule.
         decay_rate: ρ in [0, 1).
         epsilon: ε > 0.
+        **clipping: ``clipnorm``, ``clipvalue``, ``global_clipnorm`` (see :class:`Optimizer`).
 
     Raises:
         ValueError: for an argument out of range.
@@ -484,8 +542,10 @@ class RMSprop(Optimizer):
 
     nonnegative_slots = ("v",)
 
-    def __init__(self, learning_rate: Any = 0.001, decay_rate: float = 0.9, epsilon: float = 1e-8) -> None:
-        super().__init__(learning_rate)
+    def __init__(
+        self, learning_rate: Any = 0.001, decay_rate: float = 0.9, epsilon: float = 1e-8, **clipping: Any
+    ) -> None:
+        super().__init__(learning_rate, **clipping)
         self.decay_rate = _check_range("decay_rate", decay_rate, 0.0, 1.0)
         self.epsilon = _check_positive("epsilon", epsilon)
 
@@ -528,6 +588,7 @@ class Adadelta(Optimizer):
             schedule.
         decay_rate: ρ in [0, 1).
         epsilon: ε > 0.
+        **clipping: ``clipnorm``, ``clipvalue``, ``global_clipnorm`` (see :class:`Optimizer`).
 
     Raises:
         ValueError: for an argument out of range.
@@ -535,8 +596,10 @@ class Adadelta(Optimizer):
 
     nonnegative_slots = ("v", "u")
 
-    def __init__(self, learning_rate: Any = 1.0, decay_rate: float = 0.95, epsilon: float = 1e-6) -> None:
-        super().__init__(learning_rate)
+    def __init__(
+        self, learning_rate: Any = 1.0, decay_rate: float = 0.95, epsilon: float = 1e-6, **clipping: Any
+    ) -> None:
+        super().__init__(learning_rate, **clipping)
         self.decay_rate = _check_range("decay_rate", decay_rate, 0.0, 1.0)
         self.epsilon = _check_positive("epsilon", epsilon)
 

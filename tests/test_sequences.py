@@ -1,0 +1,437 @@
+"""Sequences against PyTorch's own modules, with mapped weights, in float64 (relative 1e-10): ``nn.RNN``,
+``nn.LSTM`` and ``nn.GRU`` in one and two directions (outputs, final states, the gradients of the inputs,
+the initial states and every parameter), masked batches against ``pack_padded_sequence``, ``nn.Embedding``,
+``nn.Conv1d`` and ``nn.LayerNorm``, and a whole LSTM language model over several steps of Adam with
+``global_clipnorm`` (``clip_grad_norm_`` then ``torch.optim.Adam``). Also finite differences of masked
+models, bitwise reproducible seeded training with dropout, and the bad input of the issue.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import neuro
+from neuro import (
+    GRU,
+    LSTM,
+    Bidirectional,
+    Conv1D,
+    Dense,
+    Embedding,
+    GlobalAveragePooling1D,
+    Input,
+    LayerNormalization,
+    Masking,
+    Model,
+    SimpleRNN,
+)
+
+RTOL = 1e-10
+
+
+def _close(actual, expected, what, rtol=RTOL):
+    actual = np.asarray(neuro.to_numpy(actual))
+    expected = np.asarray(expected)
+    scale = max(float(np.max(np.abs(expected))), 1e-6)
+    err = float(np.max(np.abs(actual - expected))) / scale
+    assert err < rtol, f"{what}: relative error {err:.2e}"
+
+
+def _gru_torch_order(a, u):
+    """Keras's z, r, h column blocks as PyTorch's r, z, n (the last axis)."""
+    return np.concatenate([a[..., u : 2 * u], a[..., :u], a[..., 2 * u :]], axis=-1)
+
+
+def _load_into_torch(torch, layer, module, suffix=""):
+    """Copy a neuro recurrent layer's weights into a torch nn.RNN/LSTM/GRU (layer 0, direction suffix)."""
+    p = {k: neuro.to_numpy(v) for k, v in layer.params.items()}
+    u = layer.units
+    W, U = p["kernel"], p["recurrent_kernel"]
+    if isinstance(layer, GRU):
+        b_ih, b_hh = _gru_torch_order(p["bias"][0], u), _gru_torch_order(p["bias"][1], u)
+        W, U = _gru_torch_order(W, u), _gru_torch_order(U, u)
+    else:
+        b_ih, b_hh = p["bias"], np.zeros_like(p["bias"])
+    with torch.no_grad():
+        getattr(module, f"weight_ih_l0{suffix}").copy_(torch.tensor(W.T))
+        getattr(module, f"weight_hh_l0{suffix}").copy_(torch.tensor(U.T))
+        getattr(module, f"bias_ih_l0{suffix}").copy_(torch.tensor(b_ih))
+        getattr(module, f"bias_hh_l0{suffix}").copy_(torch.tensor(b_hh))
+
+
+def _torch_grads(torch, layer, module, suffix=""):
+    """The torch module's parameter gradients in neuro's layout and names."""
+    u = layer.units
+    gw = getattr(module, f"weight_ih_l0{suffix}").grad.numpy().T
+    gu = getattr(module, f"weight_hh_l0{suffix}").grad.numpy().T
+    gbi = getattr(module, f"bias_ih_l0{suffix}").grad.numpy()
+    gbh = getattr(module, f"bias_hh_l0{suffix}").grad.numpy()
+    if isinstance(layer, GRU):
+        back = lambda a: np.concatenate([a[..., u : 2 * u], a[..., :u], a[..., 2 * u :]], axis=-1)  # noqa: E731
+        return {"kernel": back(gw), "recurrent_kernel": back(gu), "bias": np.stack([back(gbi), back(gbh)])}
+    return {"kernel": gw, "recurrent_kernel": gu, "bias": gbi}  # the two torch biases are one here
+
+
+MODULES = {"SimpleRNN": "RNN", "LSTM": "LSTM", "GRU": "GRU"}
+
+
+@pytest.mark.parametrize("kind", ["SimpleRNN", "LSTM", "GRU"])
+def test_recurrent_layers_equal_torch_with_states_and_initial_states(kind, float64, torch):
+    rng = np.random.default_rng(0)
+    n, steps, features, u = 4, 6, 3, 5
+    layer = getattr(neuro, kind)(u, return_sequences=True, return_state=True)
+    n_states = 2 if kind == "LSTM" else 1
+    layer.build([(steps, features)] + [(u,)] * n_states, rng, np.float64)
+    layer.params["bias"][...] = rng.standard_normal(layer.params["bias"].shape) * 0.3
+    module = getattr(torch.nn, MODULES[kind])(features, u, batch_first=True).double()
+    _load_into_torch(torch, layer, module)
+    x = rng.standard_normal((n, steps, features))
+    init = [rng.standard_normal((n, u)) * 0.5 for _ in range(n_states)]
+    y, ctx = layer.forward([x, *init], training=True)
+    grads = [rng.standard_normal(a.shape) for a in y]
+    layer.clear_grads()
+    dx = layer.backward(tuple(grads), ctx)
+    tx = torch.tensor(x, requires_grad=True)
+    ti = [torch.tensor(a[None], requires_grad=True) for a in init]
+    tout, tstate = module(tx, ti[0] if kind != "LSTM" else tuple(ti))
+    tstates = [tstate] if kind != "LSTM" else list(tstate)
+    _close(y[0], tout.detach().numpy(), "outputs")
+    for k, (a, b) in enumerate(zip(y[1:], tstates, strict=True)):
+        _close(a, b.detach().numpy()[0], f"state {k}")
+    total = (tout * torch.tensor(grads[0])).sum() + sum(
+        (s[0] * torch.tensor(g)).sum() for s, g in zip(tstates, grads[1:], strict=True)
+    )
+    total.backward()
+    _close(dx[0], tx.grad.numpy(), "dL/dx")
+    for k, t in enumerate(ti):
+        _close(dx[1 + k], t.grad.numpy()[0], f"dL/d initial state {k}")
+    for k, g in _torch_grads(torch, layer, module).items():
+        _close(layer.grads[k], g, k)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_bidirectional_equals_a_two_direction_torch_module(kind, float64, torch):
+    rng = np.random.default_rng(1)
+    n, steps, features, u = 3, 5, 2, 4
+    bi = Bidirectional(getattr(neuro, kind)(u, return_sequences=True))
+    bi.build((steps, features), rng, np.float64)
+    for sub in (bi.forward_layer, bi.backward_layer):
+        sub.params["bias"][...] = rng.standard_normal(sub.params["bias"].shape) * 0.3
+    module = getattr(torch.nn, kind)(features, u, batch_first=True, bidirectional=True).double()
+    _load_into_torch(torch, bi.forward_layer, module)
+    _load_into_torch(torch, bi.backward_layer, module, "_reverse")
+    x = rng.standard_normal((n, steps, features))
+    y, ctx = bi.forward(x, training=True)
+    g = rng.standard_normal(y.shape)
+    bi.clear_grads()
+    dx = bi.backward(g, ctx)
+    tx = torch.tensor(x, requires_grad=True)
+    tout, _ = module(tx)
+    _close(y, tout.detach().numpy(), "outputs")
+    (tout * torch.tensor(g)).sum().backward()
+    _close(dx, tx.grad.numpy(), "dL/dx")
+    for sub, suffix in ((bi.forward_layer, ""), (bi.backward_layer, "_reverse")):
+        for k, tg in _torch_grads(torch, sub, module, suffix).items():
+            _close(sub.grads[k], tg, f"{sub.name}.{k}")
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "SimpleRNN"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_masked_batches_equal_packed_sequences(kind, bidirectional, float64, torch):
+    """Right-padded sequences with a mask (Masking) against pack_padded_sequence: the outputs of the padding
+    steps are 0, the final states those of each sequence's last valid step, and the gradients agree."""
+    rng = np.random.default_rng(2)
+    n, steps, features, u = 4, 6, 3, 4
+    lengths = np.array([6, 3, 1, 4])
+    x = rng.standard_normal((n, steps, features))
+    for i, length in enumerate(lengths):
+        x[i, length:] = 0.0
+    inp = Input((steps, features))
+    rnn = getattr(neuro, kind)(u, return_sequences=True, zero_output_for_mask=True)
+    layer = Bidirectional(rnn) if bidirectional else rnn
+    h = layer(Masking()(inp))
+    model = Model(inp, h, seed=3)
+    module = getattr(torch.nn, MODULES[kind])(features, u, batch_first=True, bidirectional=bidirectional).double()
+    if bidirectional:
+        _load_into_torch(torch, layer.forward_layer, module)
+        _load_into_torch(torch, layer.backward_layer, module, "_reverse")
+    else:
+        _load_into_torch(torch, layer, module)
+    tx = torch.tensor(x, requires_grad=True)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(tx, torch.tensor(lengths), batch_first=True, enforce_sorted=False)
+    tout, _ = module(packed)
+    tout, _ = torch.nn.utils.rnn.pad_packed_sequence(tout, batch_first=True, total_length=steps)
+    g = rng.standard_normal(tout.shape)
+    (tout * torch.tensor(g)).sum().backward()
+    outs, tape = model.graph.forward([x], True, model._device_rng)
+    _close(outs[0], tout.detach().numpy(), "outputs")
+    model.clear_grads()
+    model.graph.set_input_gradients(True)
+    dx = model.graph.backward(tape, [g])[0]
+    _close(dx, tx.grad.numpy(), "dL/dx")
+    subs = [(layer.forward_layer, ""), (layer.backward_layer, "_reverse")] if bidirectional else [(layer, "")]
+    for sub, suffix in subs:
+        for k, tg in _torch_grads(torch, sub, module, suffix).items():
+            _close(sub.grads[k], tg, f"{sub.name}.{k}")
+
+
+def test_embedding_conv1d_and_layer_norm_equal_torch_modules(float64, torch):
+    rng = np.random.default_rng(3)
+    ids = rng.integers(0, 9, (4, 7))
+    emb = Embedding(9, 5)
+    emb.build((7,), rng, np.float64)
+    temb = torch.nn.Embedding(9, 5).double()
+    with torch.no_grad():
+        temb.weight.copy_(torch.tensor(emb.params["embeddings"]))
+    y, ctx = emb.forward(ids, training=True)
+    g = rng.standard_normal(y.shape)
+    emb.backward(g, ctx)
+    ty = temb(torch.tensor(ids))
+    (ty * torch.tensor(g)).sum().backward()
+    _close(y, ty.detach().numpy(), "embedding")
+    _close(emb.grads["embeddings"], temb.weight.grad.numpy(), "embedding gradient")
+    for padding, stride, dilation in (("valid", 1, 1), ("same", 1, 2), ("same", 2, 1), ("causal", 1, 3)):
+        conv = Conv1D(4, 3, strides=stride, padding=padding, dilation_rate=dilation)
+        conv.build((10, 5), rng, np.float64)
+        x = rng.standard_normal((3, 10, 5))
+        y, ctx = conv.forward(x, training=True)
+        g = rng.standard_normal(y.shape)
+        dx = conv.backward(g, ctx)
+        from neuro.functional.sequence import conv1d_pads
+
+        left, right = conv1d_pads(padding, 10, 3, stride, dilation)
+        tconv = torch.nn.Conv1d(5, 4, 3, stride=stride, dilation=dilation).double()
+        with torch.no_grad():
+            tconv.weight.copy_(torch.tensor(conv.params["kernel"].transpose(2, 1, 0)))
+            tconv.bias.copy_(torch.tensor(conv.params["bias"]))
+        tx = torch.tensor(x, requires_grad=True)
+        ty = tconv(torch.nn.functional.pad(tx.permute(0, 2, 1), (left, right))).permute(0, 2, 1)
+        (ty * torch.tensor(g)).sum().backward()
+        _close(y, ty.detach().numpy(), f"conv1d {padding} {stride} {dilation}")
+        _close(dx, tx.grad.numpy(), f"conv1d dx {padding}")
+        _close(conv.grads["kernel"], tconv.weight.grad.numpy().transpose(2, 1, 0), f"conv1d dW {padding}")
+    ln = LayerNormalization(epsilon=1e-5)
+    ln.build((6, 4), rng, np.float64)
+    ln.params["gamma"][...] = rng.uniform(0.5, 1.5, 4)
+    ln.params["beta"][...] = rng.standard_normal(4)
+    tln = torch.nn.LayerNorm(4, eps=1e-5).double()
+    with torch.no_grad():
+        tln.weight.copy_(torch.tensor(ln.params["gamma"]))
+        tln.bias.copy_(torch.tensor(ln.params["beta"]))
+    x = rng.standard_normal((3, 6, 4))
+    y, ctx = ln.forward(x, training=True)
+    g = rng.standard_normal(y.shape)
+    dx = ln.backward(g, ctx)
+    tx = torch.tensor(x, requires_grad=True)
+    ty = tln(tx)
+    (ty * torch.tensor(g)).sum().backward()
+    _close(y, ty.detach().numpy(), "layer norm")
+    _close(dx, tx.grad.numpy(), "layer norm dx")
+    _close(ln.grads["gamma"], tln.weight.grad.numpy(), "layer norm dgamma")
+
+
+def test_an_lstm_language_model_trains_as_torch_with_global_clipnorm(float64, torch):
+    """Embedding → LSTM → Dense over every step, softmax cross-entropy per step, Adam with global_clipnorm:
+    the weights after several steps equal clip_grad_norm_ followed by torch.optim.Adam."""
+    rng = np.random.default_rng(4)
+    vocab, steps, batch = 11, 8, 6
+    ids = rng.integers(0, vocab, (batch * 4, steps + 1))
+    x, y = ids[:, :-1], ids[:, 1:]
+    inp = Input((steps,), dtype="int64")
+    emb, lstm, dense = Embedding(vocab, 6), LSTM(7, return_sequences=True), Dense(vocab)
+    model = Model(inp, dense(lstm(emb(inp))), loss="softmax_crossentropy",
+                  optimizer=neuro.Adam(0.05, global_clipnorm=0.1), seed=5)
+
+    class Torch(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.e = torch.nn.Embedding(vocab, 6)
+            self.l = torch.nn.LSTM(6, 7, batch_first=True)
+            self.d = torch.nn.Linear(7, vocab)
+
+        def forward(self, t):
+            return self.d(self.l(self.e(t))[0])
+
+    t = Torch().double()
+    with torch.no_grad():
+        t.e.weight.copy_(torch.tensor(emb.params["embeddings"]))
+        t.d.weight.copy_(torch.tensor(dense.params["kernel"].T))
+        t.d.bias.copy_(torch.tensor(dense.params["bias"]))
+    _load_into_torch(torch, lstm, t.l)
+    t.l.bias_hh_l0.requires_grad_(False)  # Keras's LSTM has one bias: torch's second one stays at 0
+    opt = torch.optim.Adam([q for q in t.parameters() if q.requires_grad], lr=0.05)
+    model.fit(x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0)
+    norms = []
+    for s in range(0, len(x), batch):
+        opt.zero_grad()
+        logits = t(torch.tensor(x[s : s + batch]))
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, vocab), torch.tensor(y[s : s + batch]).reshape(-1))
+        loss.backward()
+        norms.append(torch.nn.utils.clip_grad_norm_([q for q in t.parameters() if q.requires_grad], 0.1).item())
+        opt.step()
+    assert min(norms) > 0.1  # the clipping acted at every step
+    _close(emb.params["embeddings"], t.e.weight.detach().numpy(), "embeddings", rtol=1e-9)
+    _close(dense.params["kernel"], t.d.weight.detach().numpy().T, "dense kernel", rtol=1e-9)
+    _close(lstm.params["kernel"], t.l.weight_ih_l0.detach().numpy().T, "lstm kernel", rtol=1e-9)
+    _close(lstm.params["recurrent_kernel"], t.l.weight_hh_l0.detach().numpy().T, "lstm recurrent", rtol=1e-9)
+    _close(lstm.params["bias"], (t.l.bias_ih_l0 + t.l.bias_hh_l0).detach().numpy(), "lstm bias", rtol=1e-9)
+
+
+def test_clipping_is_as_keras_and_torch(float64, torch):
+    rng = np.random.default_rng(5)
+    grads = [rng.standard_normal((3, 4)) * 10, rng.standard_normal(5)]
+    tg = [torch.tensor(g.copy()) for g in grads]
+    for t_, g in zip(tg, grads, strict=True):
+        t_.grad = torch.tensor(g.copy())
+    torch.nn.utils.clip_grad_norm_(tg, 2.0)
+    clipped = neuro.SGD(global_clipnorm=2.0).clip([g.copy() for g in grads])
+    for a, t_ in zip(clipped, tg, strict=True):
+        np.testing.assert_allclose(a, t_.grad.numpy(), rtol=1e-14)
+    per = neuro.SGD(clipnorm=1.0).clip([g.copy() for g in grads])
+    for a, g in zip(per, grads, strict=True):
+        np.testing.assert_allclose(np.linalg.norm(a), min(1.0, np.linalg.norm(g)), rtol=1e-12)
+    val = neuro.SGD(clipvalue=0.3).clip([g.copy() for g in grads])
+    np.testing.assert_array_equal(val[0], np.clip(grads[0], -0.3, 0.3))
+    with pytest.raises(ValueError, match="give clipnorm .* or global_clipnorm .*, not both"):
+        neuro.Adam(clipnorm=1.0, global_clipnorm=1.0)
+    with pytest.raises(ValueError, match="clipvalue must be a positive finite number, got -1"):
+        neuro.RMSprop(clipvalue=-1)
+
+
+def test_a_clipped_update_is_still_guarded():
+    x = Input((3,))
+    m = Model(x, Dense(1)(x), loss="mse", optimizer=neuro.SGD(1e37, clipvalue=100.0), seed=0)
+    before = m.get_weights()
+    with pytest.raises(FloatingPointError, match="the update made the weights or the optimizer state non-finite"):
+        m.fit(np.full((4, 3), 100, dtype=np.float32), np.full((4, 1), 500.0), verbose=0)  # gradients clipped to 100
+    for a, b in zip(before, m.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kind", ["SimpleRNN", "LSTM", "GRU"])
+def test_masked_models_pass_finite_differences_and_ignore_padding(kind):
+    rng = np.random.default_rng(6)
+    ids = rng.integers(1, 8, (5, 6))
+    ids[0, 2:] = 0
+    ids[3, 4:] = 0
+    with neuro.backend.dtype_scope("float64"):
+        inp = Input((6,), dtype="int64")
+        h = Embedding(8, 4, mask_zero=True)(inp)
+        h = Bidirectional(getattr(neuro, kind)(3, return_sequences=True), merge_mode="ave")(h)
+        h = LayerNormalization()(h)
+        seq = Dense(3, activation="softmax", name="tags")(h)
+        pooled = Dense(2, activation="softmax", name="label")(GlobalAveragePooling1D()(h))
+        model = Model(inp, [seq, pooled], loss="crossentropy", optimizer="sgd", seed=7)
+    tags, labels = rng.integers(0, 3, (5, 6)), rng.integers(0, 2, 5)
+    report = neuro.check_gradients(model, ids, [tags, labels])
+    assert report.max_error < 1e-6, report
+    # what padding holds does not matter: other tags at the padded steps change neither loss nor gradients
+    loss = model.compute_gradients(ids, [tags, labels])
+    grads = [g.copy() for g in model.grads]
+    tags2 = tags.copy()
+    tags2[ids == 0] = (tags2[ids == 0] + 1) % 3
+    assert model.compute_gradients(ids, [tags2, labels]) == loss
+    for a, b in zip(grads, model.grads, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_masked_loss_is_the_mean_over_valid_steps(float64, torch):
+    rng = np.random.default_rng(8)
+    ids = rng.integers(1, 6, (3, 4))
+    ids[1, 2:] = 0
+    inp = Input((4,), dtype="int64")
+    out = Dense(5, activation="softmax")(Embedding(6, 3, mask_zero=True)(inp))
+    model = Model(inp, out, loss="crossentropy", optimizer="sgd", seed=0)
+    y = rng.integers(0, 5, (3, 4))
+    p = neuro.to_numpy(model.predict(ids))
+    valid = ids != 0
+    expected = -np.log(np.take_along_axis(p, y[..., None], axis=-1)[..., 0])[valid].mean()
+    assert model.evaluate(ids, y)["loss"] == pytest.approx(expected, rel=1e-12)
+    # torch's ignore_index gives the same
+    t = torch.tensor(np.log(p)).reshape(-1, 5)
+    ty = torch.tensor(np.where(valid, y, -100)).reshape(-1)
+    assert model.evaluate(ids, y)["loss"] == pytest.approx(torch.nn.functional.nll_loss(t, ty).item(), rel=1e-12)
+    assert model.evaluate(ids, y)["accuracy"] == pytest.approx(
+        (p.argmax(-1) == y)[valid].mean(), rel=1e-12
+    )
+
+
+def test_seeded_training_with_dropout_is_bitwise_reproducible():
+    def run():
+        inp = Input((10, 3))
+        h = LSTM(6, dropout=0.3, recurrent_dropout=0.2, return_sequences=True)(inp)
+        h = GRU(4, dropout=0.1)(h)
+        m = Model(inp, Dense(2, activation="softmax")(h), loss="crossentropy", optimizer="adam", seed=11)
+        rng = np.random.default_rng(0)
+        m.fit(rng.standard_normal((32, 10, 3)), rng.integers(0, 2, 32), batch_size=8, epochs=2, verbose=0)
+        return m.get_weights()
+
+    for a, b in zip(run(), run(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+# -- bad input --------------------------------------------------------------------------------------------
+def test_bad_sequence_input_gets_clear_errors():
+    inp = Input((5,), dtype="int64")
+    m = Model(inp, Dense(2, activation="softmax")(GRU(3)(Embedding(10, 4)(inp))), loss="crossentropy",
+              optimizer="sgd", seed=0)
+    with pytest.raises(ValueError, match=r"x holds token ids from 0 to 12, but Embedding 'embedding' takes ids in \[0, 9\] \(input_dim=10\)"):
+        m.predict(np.array([[0, 1, 2, 12, 3]]))
+    with pytest.raises(ValueError, match=r"token ids from -1 to"):
+        m.predict(np.array([[-1, 1, 2, 3, 3]]))
+    with pytest.raises(TypeError, match=r"x must hold integer token ids for an input of dtype int64, got dtype float64"):
+        m.predict(np.zeros((2, 5)))
+    with pytest.raises(TypeError, match=r"Embedding 'e' takes integer token ids, got dtype float64"):
+        e = Embedding(4, 2, name="e")
+        e(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"Embedding 'e2' takes token ids in \[0, 3\] \(input_dim=4\), got ids from 0 to 7"):
+        Embedding(4, 2, name="e2")(np.array([[0, 7]]))
+    with pytest.raises(ValueError, match=r"layer 'lstm' \(LSTM\) cannot take input of shape \(None, 8\): LSTM expects input_shape "
+                                         r"\(timesteps, features\) per sample, got \(8,\)"):
+        LSTM(3)(Input((8,)))
+    with pytest.raises(ValueError, match=r"layer 'conv1d' \(Conv1D\) cannot take the mask that \['embedding'\] carries"):
+        i2 = Input((5,), dtype="int64")
+        Conv1D(2, 2)(Embedding(5, 3, mask_zero=True)(i2))
+    net = neuro.Network((4, 3), "mse", "sgd")
+    with pytest.raises(ValueError, match=r"cannot add LSTM \(layer 0\): it returns 3 outputs \(return_state\?\); a chain "
+                                         r"takes one output per layer"):
+        net.add(LSTM(2, return_state=True))
+    with pytest.raises(ValueError, match=r"x holds sequences of different lengths \(a ragged list\); pad them to one "
+                                         r"length first"):
+        m.predict([[1, 2, 3], [1, 2, 3, 4, 5]])
+    tagger_in = Input((5,), dtype="int64")
+    tagger = Model(tagger_in, Dense(3, activation="softmax")(Embedding(10, 4)(tagger_in)), loss="crossentropy",
+                   optimizer="sgd", seed=0)
+    with pytest.raises(ValueError, match=r"y must be class ids of shape \(N, 5\) or rows of shape \(N, 5, 3\) for an "
+                                         r"output of shape \(None, 5, 3\), got shape \(2, 4\)"):
+        tagger.fit(np.ones((2, 5), dtype=int), np.zeros((2, 4), dtype=int), verbose=0)
+    with pytest.raises(TypeError, match=r"initial_state must be symbolic tensors"):
+        LSTM(2)(Input((3, 2)), initial_state=[np.zeros((1, 2))])
+    with pytest.raises(ValueError, match=r"LSTM takes 2 initial state\(s\) of shape \(None, 3\), got \[\(None, 4\)\]"):
+        LSTM(3)(Input((3, 2)), initial_state=[Input((4,))])
+    with pytest.raises(ValueError, match=r"dropout must be a number in \[0, 1\), got 1.5"):
+        GRU(2, dropout=1.5)
+    with pytest.raises(ValueError, match=r"activation must be one of \['tanh', 'sigmoid', 'relu', 'linear'\], got 'softmax'"):
+        SimpleRNN(2, activation="softmax")
+    with pytest.raises(ValueError, match=r"padding must be one of \('valid', 'same', 'causal'\), got 'full'"):
+        Conv1D(2, 3, padding="full")
+
+
+def test_initial_states_as_tensors_in_a_graph_model_and_states_as_outputs():
+    """An encoder's final states start a decoder (a sequence-to-sequence model)."""
+    rng = np.random.default_rng(9)
+    enc_in, dec_in = Input((5, 3), name="source"), Input((4, 2), name="target_in")
+    _, h, c = LSTM(6, return_state=True)(enc_in)
+    dec = LSTM(6, return_sequences=True)(dec_in, initial_state=[h, c])
+    model = Model([enc_in, dec_in], Dense(3, activation="softmax")(dec), loss="crossentropy", optimizer="adam", seed=1)
+    xs = [rng.standard_normal((8, 5, 3)), rng.standard_normal((8, 4, 2))]
+    model.fit(xs, rng.integers(0, 3, (8, 4)), epochs=2, batch_size=4, verbose=0)
+    with neuro.backend.dtype_scope("float64"):
+        e_in, d_in = Input((5, 3)), Input((4, 2))
+        out, h2, c2 = LSTM(4, return_state=True, return_sequences=True)(e_in)
+        d = GRU(4, return_sequences=True)(d_in, initial_state=[h2])
+        m64 = Model([e_in, d_in], [Dense(2, activation="softmax")(d), Dense(1)(c2)], loss=["crossentropy", "mse"],
+                    optimizer="sgd", seed=2)
+    report = neuro.check_gradients(m64, xs, [rng.integers(0, 2, (8, 4)), rng.standard_normal((8, 1))])
+    assert report.max_error < 1e-6, report
