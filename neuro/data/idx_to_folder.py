@@ -31,7 +31,7 @@ def idx_to_folder(
 
     Args:
         images_path: IDX file of uint8 images (plain or gzip).
-        labels_path: IDX file of integer labels, one per image.
+        labels_path: IDX file of integer labels ``>= 0``, one per image.
         out_dir: the data set folder (created if needed).
         split: the sub-folder to fill, ``"train"`` or ``"test"``.
         overwrite: allow writing into a ``split`` folder that already holds files.
@@ -44,7 +44,8 @@ def idx_to_folder(
 
     Raises:
         ValueError: for a bad ``split``, unreadable IDX files, images that are not uint8 or of another
-            shape, labels that do not match the images, or a non-empty target folder without ``overwrite``.
+            shape, labels that do not match the images or are negative (folder names would not sort in
+            their numeric order), or a non-empty target folder without ``overwrite``.
     """
     from PIL import Image
 
@@ -62,6 +63,13 @@ def idx_to_folder(
         raise ValueError(
             f"labels_path must hold {len(images)} integer labels (one per image), got "
             f"{labels.dtype} {labels.shape}"
+        )
+    if len(labels) and int(labels.min()) < 0:
+        i = int(np.argmax(labels < 0))
+        raise ValueError(
+            f"labels_path must hold class ids >= 0, got {int(labels[i])} at index {i}: class folders are "
+            "ordered by name, and names of negative numbers do not sort in their numeric order "
+            "(-1, -2, 0)"
         )
     target = pathlib.Path(out_dir) / split
     if target.exists() and any(target.iterdir()) and not overwrite:

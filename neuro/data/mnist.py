@@ -2,10 +2,17 @@
 
 An IDX file is a 4-byte magic number (two zero bytes, a type code, the number of dimensions), one
 big-endian uint32 per dimension, then the values, big-endian, row-major. The reader parses the header first,
-refuses a declared data size above ``max_bytes`` (default :data:`DEFAULT_MAX_BYTES`, 1 GiB) before reading
-any value, then reads exactly the declared number of bytes, streaming a gzip file through its decompressor,
-and refuses a file that holds more (or less) than declared. A gzip file is recognised by its magic bytes,
-whatever its name.
+refuses more than :data:`MAX_DIMS` dimensions and a declared data size above ``max_bytes`` (default
+:data:`DEFAULT_MAX_BYTES`, 1 GiB) before reading any value, then reads exactly the declared number of bytes,
+streaming a gzip file through its decompressor, and refuses a file that holds more (or less) than declared.
+A gzip file is recognised by its magic bytes, whatever its name.
+
+:func:`load_mnist` takes labels that are class ids: integers ``>= 0`` (integer types, or floats holding
+whole numbers); anything else is an error naming the file and the first bad label. With ``normalize=True``
+it scales pixels by their type, as the image folders of :mod:`neuro.data.images` do: integer pixels are
+8-bit values in [0, 255] (``uint8``, or a wider integer type holding them) divided by 255, so [0, 1]; float
+pixels are kept as stored (in float32). Integer pixels outside [0, 255] and float pixels that are NaN,
+infinite or beyond float32 are errors naming the file (``normalize=False`` returns the stored values).
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from neuro.data._files import open_regular
 
 DEFAULT_MAX_BYTES = 2**30
 """Largest data section (in bytes, after decompression) :func:`load_idx` reads unless told otherwise."""
+MAX_DIMS = 32
+"""Most dimensions an IDX header may declare."""
 
 _IDX_TYPES = {
     0x08: np.dtype(np.uint8),
@@ -53,6 +62,11 @@ def _read_idx(f: BinaryIO, name: str, max_bytes: int, plain_size: int | None) ->
         raise ValueError(f"path must name an IDX file, got {name!r} with a bad header {magic.hex()!r}")
     dtype = _IDX_TYPES[magic[2]]
     ndim = magic[3]
+    if ndim > MAX_DIMS:
+        raise ValueError(
+            f"{name!r} declares {ndim} dimensions in its IDX header (magic {magic.hex()!r}); at most "
+            f"{MAX_DIMS} are supported"
+        )
     dims = _read_exact(f, 4 * ndim)
     if len(dims) < 4 * ndim:
         raise ValueError(f"{name!r} is truncated inside its IDX header ({ndim} dimensions declared)")
@@ -127,17 +141,20 @@ def load_mnist(
     Args:
         directory: folder with ``{kind}-images-idx3-ubyte[.gz]`` and ``{kind}-labels-idx1-ubyte[.gz]``.
         kind: ``"t10k"`` (test set) or ``"train"``.
-        normalize: scale pixels to float32 in [0, 1] (else keep uint8).
+        normalize: scale pixels to float32 by their type (see the module docstring): integer pixels in
+            [0, 255] divided by 255, float pixels kept as stored; ``False`` keeps the stored values and type.
 
     Returns:
-        ``(images, labels)``: images channels-last, labels int64.
+        ``(images, labels)``: images channels-last, labels int64 class ids.
 
     Shape:
         images ``(N, 28, 28, 1)``; labels ``(N,)``.
 
     Raises:
         FileNotFoundError: when a file is missing.
-        ValueError: for an unreadable file (see :func:`load_idx`) or images and labels that do not match.
+        ValueError: for an unreadable file (see :func:`load_idx`), images and labels that do not match,
+            labels that are not integers ``>= 0``, or (``normalize=True``) pixels outside the range of
+            their type's rule; each naming the file.
     """
     directory = pathlib.Path(directory)
 
@@ -147,11 +164,79 @@ def load_mnist(
                 return directory / name
         raise FileNotFoundError(f"directory {str(directory)!r} has no {kind}-{stem}[.gz]")
 
-    images = load_idx(find("images-idx3-ubyte"))
-    labels = load_idx(find("labels-idx1-ubyte")).astype(np.int64)
+    images_path, labels_path = find("images-idx3-ubyte"), find("labels-idx1-ubyte")
+    images = load_idx(images_path)
+    labels = class_ids(load_idx(labels_path), str(labels_path))
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-        raise ValueError(f"images {images.shape} and labels {labels.shape} do not match")
+        raise ValueError(
+            f"images {images.shape} ({str(images_path)!r}) and labels {labels.shape} ({str(labels_path)!r}) "
+            "do not match: expected (N, height, width) images and N labels"
+        )
     images = images[..., None]
     if normalize:
-        images = images.astype(np.float32) / np.float32(255)
+        images = scale_pixels(images, str(images_path))
     return images, labels
+
+
+def class_ids(labels: np.ndarray, name: str) -> np.ndarray:
+    """Labels as int64 class ids, refusing anything that is not a whole number ``>= 0``.
+
+    Args:
+        labels: the stored labels (any IDX type).
+        name: the file, for errors.
+
+    Returns:
+        int64 labels of the same shape.
+
+    Raises:
+        ValueError: for a negative label, or a float label that is not a whole number (1.7, NaN, inf) or
+            beyond 2**53; naming the file, the index and the value.
+    """
+    if labels.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(labels) | (labels != np.floor(labels)) | (labels < 0) | (labels > 2.0**53)
+    else:
+        bad = labels < 0
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        value = labels[index].item()
+        raise ValueError(
+            f"{name!r} must hold class ids (whole numbers >= 0), got {value!r} at index "
+            f"{index[0] if len(index) == 1 else index}"
+        )
+    return labels.astype(np.int64)
+
+
+def scale_pixels(images: np.ndarray, name: str) -> np.ndarray:
+    """Pixels as float32 by their type's rule: integers in [0, 255] divided by 255, floats as stored.
+
+    Args:
+        images: the stored pixels.
+        name: the file, for errors.
+
+    Returns:
+        float32 pixels of the same shape.
+
+    Raises:
+        ValueError: for integer pixels outside [0, 255], or float pixels that are NaN, infinite or beyond
+            float32; naming the file and the first such pixel.
+    """
+    if images.dtype.kind in "iu":
+        if images.size and images.dtype != np.uint8 and (int(images.min()) < 0 or int(images.max()) > 255):
+            low, high = int(images.min()), int(images.max())
+            raise ValueError(
+                f"{name!r} holds {images.dtype} pixels in [{low}, {high}]; normalize=True divides integer "
+                "pixels in [0, 255] (8-bit values) by 255 and keeps float pixels as stored; pass "
+                "normalize=False to get the stored values"
+            )
+        return images.astype(np.float32) / np.float32(255)
+    with np.errstate(over="ignore"):
+        out = images.astype(np.float32)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"{name!r} holds the pixel value {images[index].item()!r} at index {index}, which is not a "
+            "finite float32; float pixels are kept as stored, so they must be finite"
+        )
+    return out

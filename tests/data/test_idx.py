@@ -146,7 +146,11 @@ def test_missing_files_and_mismatch(tmp_path):
         load_mnist(tmp_path)
     _write(tmp_path / "t10k-images-idx3-ubyte", idx_bytes(np.zeros((3, 2, 2), np.uint8)), False)
     _write(tmp_path / "t10k-labels-idx1-ubyte", idx_bytes(np.zeros(2, np.uint8)), False)
-    with pytest.raises(ValueError, match=r"images \(3, 2, 2\) and labels \(2,\) do not match"):
+    with pytest.raises(
+        ValueError,
+        match=r"images \(3, 2, 2\) \('.*t10k-images-idx3-ubyte'\) and labels \(2,\) \('.*t10k-labels-idx1-ubyte'\) "
+        r"do not match: expected \(N, height, width\) images and N labels",
+    ):
         load_mnist(tmp_path)
 
 
@@ -197,3 +201,96 @@ def test_idx_to_folder_runs_as_a_module(tmp_path, monkeypatch):
         runpy.run_module("neuro.data.idx_to_folder", run_name="__main__")
     assert exit_info.value.code == 0
     assert (tmp_path / "o" / "test" / "2" / "00001.png").is_file()
+
+
+# -- labels are class ids, pixels are scaled by their type ---------------------------------------------------
+def _mnist(tmp_path, images, labels):
+    _write(tmp_path / "t10k-images-idx3-ubyte", idx_bytes(images), False)
+    _write(tmp_path / "t10k-labels-idx1-ubyte.gz", idx_bytes(labels), True)
+
+
+@pytest.mark.parametrize(
+    ("labels", "shown"),
+    [
+        (np.array([0, 1.7, 2], np.float32), r"1\.7000000476837158 at index 1"),
+        (np.array([0, 1, 1e20], np.float64), r"1e\+20 at index 2"),
+        (np.array([np.nan, 1, 2], np.float64), r"nan at index 0"),
+        (np.array([0, -1, 2], np.int8), r"-1 at index 1"),
+        (np.array([0, 1, -3], np.int32), r"-3 at index 2"),
+    ],
+)
+def test_mnist_labels_must_be_class_ids(tmp_path, labels, shown):
+    # they were truncated: 1.7 -> 1, 1e20 -> -9223372036854775808, and negative ids were kept
+    _mnist(tmp_path, np.zeros((3, 2, 2), np.uint8), labels)
+    with pytest.raises(
+        ValueError, match=rf"t10k-labels-idx1-ubyte.gz' must hold class ids \(whole numbers >= 0\), got {shown}$"
+    ):
+        load_mnist(tmp_path)
+
+
+def test_mnist_labels_stored_as_whole_floats_are_class_ids(tmp_path):
+    _mnist(tmp_path, np.zeros((3, 2, 2), np.uint8), np.array([0.0, 9.0, 3.0], np.float64))
+    _, y = load_mnist(tmp_path)
+    assert y.dtype == np.int64 and y.tolist() == [0, 9, 3]
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [
+        (np.array([0, 51, 255], np.uint8), [0.0, 0.2, 1.0]),  # 8-bit: / 255
+        (np.array([0, 51, 255], np.int16), [0.0, 0.2, 1.0]),  # 8-bit values in a wider integer type: / 255
+        (np.array([0, 51, 255], np.int32), [0.0, 0.2, 1.0]),
+        (np.array([0.0, 0.5, 2.5], np.float32), [0.0, 0.5, 2.5]),  # float: as stored (was divided by 255)
+        (np.array([-1.0, 0.25, 1e30], np.float64), [-1.0, 0.25, 1e30]),
+    ],
+)
+def test_mnist_pixels_are_scaled_by_their_type(tmp_path, stored, expected):
+    _mnist(tmp_path, np.stack([stored.reshape(1, 3)] * 2), np.array([0, 1], np.uint8))
+    x, _ = load_mnist(tmp_path)
+    assert x.dtype == np.float32 and x.shape == (2, 1, 3, 1)
+    np.testing.assert_array_equal(x[0, 0, :, 0], np.array(expected, np.float32) if stored.dtype.kind == "f" else stored.astype(np.float32) / np.float32(255))
+    np.testing.assert_allclose(x[1, 0, :, 0], expected, rtol=1e-6)
+    raw, _ = load_mnist(tmp_path, normalize=False)
+    assert raw.dtype == stored.dtype
+    np.testing.assert_array_equal(raw[0, 0, :, 0], stored)
+
+
+@pytest.mark.parametrize(
+    ("stored", "message"),
+    [
+        (np.array([0, 1000, 5], np.int16), r"holds int16 pixels in \[0, 1000\]; normalize=True divides integer pixels in \[0, 255\]"),
+        (np.array([0, -3, 5], np.int8), r"holds int8 pixels in \[-3, 5\]; normalize=True divides"),
+        (np.array([0, np.nan, 5], np.float32), r"holds the pixel value nan at index \(0, 0, 1, 0\), which is not a finite float32"),
+        (np.array([0, 1, np.inf], np.float64), r"holds the pixel value inf at index \(0, 0, 2, 0\)"),
+        (np.array([0, 1e39, 5], np.float64), r"holds the pixel value 1e\+39 at index \(0, 0, 1, 0\), which is not a finite float32"),
+    ],
+)
+def test_mnist_pixels_outside_their_rule_are_an_error(tmp_path, stored, message):
+    _mnist(tmp_path, np.stack([stored.reshape(1, 3)] * 2), np.array([0, 1], np.uint8))
+    with pytest.raises(ValueError, match=rf"t10k-images-idx3-ubyte' {message}"):
+        load_mnist(tmp_path)
+    raw, _ = load_mnist(tmp_path, normalize=False)
+    np.testing.assert_array_equal(raw[0, 0, :, 0], stored)
+
+
+def test_an_idx_header_with_too_many_dimensions_names_the_file(tmp_path):
+    path = _write(tmp_path / "dims", bytes([0, 0, 8, 255]) + struct.pack(">I", 1) * 255 + b"\x07", False)
+    with pytest.raises(
+        ValueError, match=r"'.*dims' declares 255 dimensions in its IDX header \(magic '000008ff'\); at most 32 are supported"
+    ):
+        load_idx(path)
+    deep = _write(tmp_path / "deep", bytes([0, 0, 8, 32]) + struct.pack(">I", 1) * 32 + b"\x07", False)
+    assert load_idx(deep).shape == (1,) * 32
+
+
+def test_idx_to_folder_refuses_negative_labels(tmp_path):
+    ipath = _write(tmp_path / "i", idx_bytes(np.zeros((3, 2, 2), np.uint8)), False)
+    lpath = _write(tmp_path / "l", idx_bytes(np.array([0, -1, -2], np.int8)), False)
+    message = (
+        r"labels_path must hold class ids >= 0, got -1 at index 1: class folders are ordered by name, and names "
+        r"of negative numbers do not sort in their numeric order \(-1, -2, 0\)"
+    )
+    with pytest.raises(ValueError, match=message):
+        idx_to_folder(ipath, lpath, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert main([str(ipath), str(lpath), str(tmp_path / "out")]) == 1
