@@ -15,7 +15,13 @@ Pixel values:
   data set are stored as ``value · 257`` so that both depths share one range. Pillow reads 16-bit *colour*
   PNGs as 8-bit RGB.
 - **Float** images (32-bit float TIFF) are stored as float32 and kept as stored, whatever ``scale`` is; 8-bit
-  and 16-bit images in the same data set are then stored already scaled.
+  and 16-bit images in the same data set are then stored already scaled. A float image holding NaN or an
+  infinity is refused (naming the file and the pixel).
+
+Truncated files are refused: a PNG whose compressed pixel data stops before its last row (which Pillow
+would silently fill with zeros) is checked against the rows its header declares. Entries that cannot be
+examined (a symbolic link that loops, a folder that cannot be read) are unusable files like the others:
+refused, or skipped with ``on_error="skip"``.
 
 Safety: an image whose decoded size exceeds ``max_pixels`` (default :data:`DEFAULT_MAX_PIXELS`, 2**26 ≈ 67
 million pixels) is refused from its header, before any pixel is decoded; a JPEG larger than ``image_size``
@@ -30,7 +36,9 @@ from __future__ import annotations
 import math
 import os
 import pathlib
+import struct
 import warnings
+import zlib
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -197,10 +205,108 @@ def _probe(path: str, spec: _Spec) -> tuple[int, int, str, int]:
     return _guard(path, "read", _probe_unguarded, path, spec)
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # by colour type: grey, RGB, palette, grey+alpha, RGBA
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+_INFLATE_BLOCK = 1 << 16
+
+
+def _png_data_size(width: int, height: int, depth: int, colour: int, interlace: int) -> tuple[int, int]:
+    """(bytes of decompressed pixel data, bytes per row or 0 when interlaced) a PNG header declares."""
+    bits = depth * _PNG_CHANNELS.get(colour, 4)
+    if interlace != 1:
+        row = 1 + (width * bits + 7) // 8  # a filter byte and the pixels
+        return height * row, row
+    total = 0
+    for x0, y0, dx, dy in _ADAM7:
+        w, h = -(-(width - x0) // dx), -(-(height - y0) // dy)
+        if w > 0 and h > 0:
+            total += h * (1 + (w * bits + 7) // 8)
+    return total, 0
+
+
+_CHUNK_HEAD = struct.Struct(">I4s")
+_IHDR = struct.Struct(">IIBBBBB")
+
+
+def _check_png_data(fd: int, path: str) -> None:
+    """Refuse a PNG whose IDAT data decompresses to fewer bytes than its header's rows need.
+
+    Pillow decodes such a file without an error and leaves the missing rows zero. The file is read with
+    ``os.pread`` (the descriptor's position, which Pillow reads from, does not move) in blocks of
+    :data:`_INFLATE_BLOCK` bytes, and decompression stops as soon as enough bytes came out, so the work and
+    the memory are bounded by the image's declared size and the block.
+    """
+    buf = os.pread(fd, _INFLATE_BLOCK, 0)  # most files are read whole by this one call
+    if buf[:8] != _PNG_SIGNATURE or buf[12:16] != b"IHDR" or len(buf) < 33:
+        return  # Pillow read it as a PNG anyway: leave it to Pillow
+    need, row = _png_data_size(*_IHDR.unpack_from(buf, 16)[:4], buf[28])
+    got, base, pos = 0, 0, 33  # bytes inflated; file offset of buf[0]; position in buf
+    inflater = zlib.decompressobj()
+    in_idat = False
+    try:
+        while True:
+            if pos + 8 > len(buf):  # read on (a chunk header, or data, past the block)
+                base, pos = base + pos, 0
+                buf = os.pread(fd, _INFLATE_BLOCK, base)
+                if len(buf) < 8:
+                    break
+            length, kind = _CHUNK_HEAD.unpack_from(buf, pos)
+            if kind != b"IDAT":
+                if in_idat:
+                    break  # the IDAT chunks are consecutive: the pixel data ended
+                pos += 12 + length
+                continue
+            in_idat = True
+            pos += 8
+            left = length
+            while left and got < need:
+                if pos >= len(buf):
+                    base, pos = base + pos, 0
+                    buf = os.pread(fd, _INFLATE_BLOCK, base)
+                    if not buf:
+                        break
+                block = buf[pos : pos + left]
+                pos += len(block)
+                left -= len(block)
+                while block and got < need and not inflater.eof:
+                    got += len(inflater.decompress(block, _INFLATE_BLOCK))
+                    block = inflater.unconsumed_tail
+            if got >= need:
+                return
+            pos += left + 4
+    except zlib.error as exc:
+        raise ImageFileError(
+            f"image {path!r} cannot be decoded: its compressed pixel data is corrupt ({exc})"
+        ) from None
+    if need and got < need:
+        if row:
+            stops = f"its pixel data stops after {got // row} of {need // row} rows"
+        else:
+            stops = f"its (interlaced) pixel data stops after {got} of {need} bytes"
+        raise ImageFileError(
+            f"image {path!r} cannot be decoded: {stops} (a truncated file; Pillow would fill the rest with "
+            "zeros)"
+        )
+
+
+def _check_finite(arr: np.ndarray, path: str) -> None:
+    """Refuse float pixels that are NaN or infinite, naming the first one."""
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        r, c = (int(i) for i in np.argwhere(bad)[0][:2])
+        raise ImageFileError(
+            f"image {path!r} holds a non-finite pixel value ({arr[r, c].ravel()[0]}) at row {r}, column {c}; "
+            "float images are kept as stored, so they must be finite"
+        )
+
+
 def _decode_unguarded(path: str, spec: _Spec) -> np.ndarray:
     image = _pil()
     fh, im = _open(path, spec)
     with fh, im:
+        if im.format == "PNG":
+            _check_png_data(fh.fileno(), path)
         depth, natural = _mode_info(im.mode)  # type: ignore[misc]
         if im.mode == "P" and "transparency" in im.info:
             natural = 4
@@ -224,6 +330,8 @@ def _decode_unguarded(path: str, spec: _Spec) -> np.ndarray:
             )
         elif im.mode not in ("I;16", "I", "F"):
             im = im.convert("I")
+        if depth == "F":
+            _check_finite(np.asarray(im), path)  # before resizing: the file's own rows and columns
         if im.size != (w, h):
             im = im.resize((w, h), image.Resampling.BILINEAR)
         arr = np.asarray(im)
@@ -274,10 +382,20 @@ def _batch_factor(spec: _Spec) -> float:
     return 1.0
 
 
-def _class_folders(root: pathlib.Path) -> list[tuple[str, pathlib.Path]]:
+def _class_folders(root: pathlib.Path, on_error: str = "raise") -> list[tuple[str, pathlib.Path]]:
     out = []
     for entry in sorted(os.scandir(root), key=lambda e: e.name):
-        if not entry.name.startswith(".") and entry.is_dir():
+        if entry.name.startswith("."):
+            continue
+        try:
+            is_dir = entry.is_dir()
+        except OSError as exc:  # a symbolic link that loops, say: perhaps a class folder, unusable
+            _skip_or_raise(
+                ImageFileError(f"entry {entry.path!r} of folder {str(root)!r} cannot be examined: {exc}"),
+                on_error,
+            )
+            continue
+        if is_dir:
             out.append((entry.name, pathlib.Path(entry.path)))
     return out
 
@@ -287,8 +405,11 @@ def _image_files(folder: pathlib.Path) -> list[str]:
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):
         if entry.name.startswith(".") or os.path.splitext(entry.name)[1].lower() not in _EXTENSIONS:
             continue
-        if entry.is_dir():
-            continue
+        try:
+            if entry.is_dir():
+                continue
+        except OSError:  # a symbolic link that loops: the probe refuses (or skips) it, naming it
+            pass
         out.append(entry.path)  # special files are refused (or skipped) by the probe, never opened
     return out
 
@@ -315,7 +436,7 @@ def _list_folder(
     root: pathlib.Path, classes: list[str] | None, spec: _Spec, on_error: str, what: str
 ) -> tuple[_Listing, list[str]]:
     """List and probe ``root/<class>/*``; ``classes`` fixes the class ids (a test folder), else sorted."""
-    folders = _class_folders(root)
+    folders = _class_folders(root, on_error)
     if not folders:
         raise ValueError(
             f"{what} folder {str(root)!r} holds no class sub-folders (expected {what}/<class>/<image>)"

@@ -512,3 +512,140 @@ def test_loading_never_modifies_the_folder(tmp_path, rng):
         ImageDataSet.from_dir(tmp_path)
     assert _snapshot(tmp_path) == before
     assert sorted(os.listdir(tmp_path)) == ["test", "train"]
+
+
+# -- non-finite floats, short pixel data, links that loop: refused (naming the file) or skipped -------------
+def _png_with_rows(path, width, height, rows, interlace=0):
+    """An 8-bit grey PNG whose header declares ``height`` rows but whose (complete, valid) zlib stream holds
+    ``rows`` of them: a file Pillow decodes without complaint, zeros in the missing rows."""
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    pixels = b"".join(b"\x00" + bytes([200] * width) for _ in range(rows))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, interlace))
+        + chunk(b"IDAT", zlib.compress(pixels))
+        + chunk(b"IEND", b"")
+    )
+    return path
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_a_png_whose_pixel_data_stops_early_is_refused_or_skipped(tmp_path, lazy):
+    good = _png_with_rows(tmp_path / "train" / "a" / "good.png", 8, 64, 64)
+    short = _png_with_rows(tmp_path / "train" / "a" / "short.png", 8, 64, 3)
+    _png_with_rows(tmp_path / "train" / "b" / "other.png", 8, 64, 64)
+    im = Image.open(short)
+    assert (np.asarray(im)[3:] == 0).all() and (np.asarray(im)[:3] == 200).all()  # Pillow: zeros, no error
+    message = (
+        r"image '.*short.png' cannot be decoded: its pixel data stops after 3 of 64 rows \(a truncated file; "
+        r"Pillow would fill the rest with zeros\)"
+    )
+    with pytest.raises(ValueError, match=message):
+        ImageDataSet.from_dir(tmp_path, lazy=lazy).train.arrays()
+    with pytest.raises(ValueError, match=message):
+        load_image_folder(tmp_path / "train", grayscale=True)
+    if not lazy:
+        with pytest.warns(ImageSkippedWarning, match=message):
+            data = ImageDataSet.from_dir(tmp_path, on_error="skip")
+        x, y = data.train.arrays()
+        assert y.tolist() == [0, 1]
+        np.testing.assert_allclose(x, 200 / 255, rtol=1e-6)  # the complete files, all their rows
+    assert np.asarray(Image.open(good)).shape == (64, 8)
+
+
+def test_complete_pngs_of_every_kind_pass_the_row_check(tmp_path, rng):
+    from neuro.data.images import _check_png_data
+
+    arrays = {
+        "grey": rng.integers(0, 256, (9, 5), dtype=np.uint8),
+        "rgb": rng.integers(0, 256, (9, 5, 3), dtype=np.uint8),
+        "rgba": rng.integers(0, 256, (9, 5, 4), dtype=np.uint8),
+        "grey16": rng.integers(0, 65536, (9, 5), dtype=np.uint16),
+        "bits": rng.integers(0, 2, (13, 7)).astype(bool),
+    }
+    for name, arr in arrays.items():
+        path = _save(tmp_path / f"{name}.png", arr)
+        with open(path, "rb") as fh:
+            _check_png_data(fh.fileno(), str(path))  # no error
+    palette = _save(tmp_path / "p.png", rng.integers(0, 256, (9, 5), dtype=np.uint8))
+    Image.open(palette).quantize(4).save(tmp_path / "p4.png", bits=2)
+    big = _save(tmp_path / "big.png", rng.integers(0, 256, (300, 400, 3), dtype=np.uint8))  # > one block
+    for path in (tmp_path / "p4.png", big):
+        with open(path, "rb") as fh:
+            _check_png_data(fh.fileno(), str(path))
+    # interlaced (Adam7): the size of its seven passes
+    from neuro.data.images import _png_data_size
+
+    full, _ = _png_data_size(10, 7, 8, 0, 1)
+    assert full == 84  # passes of 2×1, 1×1, 2×1, 3×2, 5×2, 5×3 and 10×3 pixels, a filter byte per row
+
+    def interlaced(n):
+        def chunk(kind, data):
+            return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+        return (
+            b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", 10, 7, 8, 0, 0, 0, 1))
+            + chunk(b"IDAT", zlib.compress(bytes(n)))
+            + chunk(b"IEND", b"")
+        )
+
+    (tmp_path / "i.png").write_bytes(interlaced(84))
+    Image.open(tmp_path / "i.png").load()
+    with open(tmp_path / "i.png", "rb") as fh:
+        _check_png_data(fh.fileno(), "i.png")
+    (tmp_path / "i.png").write_bytes(interlaced(79))
+    with open(tmp_path / "i.png", "rb") as fh, pytest.raises(
+        ValueError, match=r"'i.png' cannot be decoded: its \(interlaced\) pixel data stops after 79 of 84 bytes"
+    ):
+        _check_png_data(fh.fileno(), "i.png")
+
+
+@pytest.mark.parametrize(("bad", "shown"), [(np.nan, "nan"), (np.inf, "inf"), (-np.inf, "-inf")])
+@pytest.mark.parametrize("lazy", [False, True])
+def test_float_images_holding_nan_or_inf_are_refused_naming_the_file_and_pixel(tmp_path, bad, shown, lazy):
+    f = np.array([[0.5, 2.0, 1.0], [-1.0, 0.25, 3.0]], dtype=np.float32)
+    _save(tmp_path / "train" / "a" / "ok.tif", f)
+    f[1, 2] = bad
+    _save(tmp_path / "train" / "b" / "bad.tif", f)
+    message = (
+        rf"image '.*bad.tif' holds a non-finite pixel value \({shown}\) at row 1, column 2; float images are "
+        r"kept as stored, so they must be finite"
+    )
+    with pytest.raises(ValueError, match=message):
+        ImageDataSet.from_dir(tmp_path, lazy=lazy).train.arrays()
+    with pytest.raises(ValueError, match=message):
+        ImageDataSet.from_dir(tmp_path, lazy=lazy, image_size=(4, 6)).train.arrays()  # the file's own pixel
+    _save(tmp_path / "train" / "b" / "fine.tif", np.ones((2, 3), np.float32))
+    if not lazy:
+        with pytest.warns(ImageSkippedWarning, match=message):
+            x, y = ImageDataSet.from_dir(tmp_path, on_error="skip").train.arrays()
+        assert y.tolist() == [0, 1] and np.isfinite(x).all()
+
+
+def test_a_symbolic_link_that_loops_is_refused_or_skipped(tmp_path, rng):
+    _folder(tmp_path, rng, n=2)
+    loop = tmp_path / "train" / "a_cat" / "loop.png"
+    os.symlink("loop.png", loop)  # a link to itself: ELOOP
+    with pytest.raises(
+        ValueError, match=r"image '.*loop.png' cannot be read: OSError: \[Errno 40\] Too many levels of symbolic links"
+    ):
+        ImageDataSet.from_dir(tmp_path)
+    with pytest.warns(ImageSkippedWarning, match=r"skipping: image '.*loop.png' cannot be read"):
+        data = ImageDataSet.from_dir(tmp_path, on_error="skip")
+    assert len(data.train) == 4
+    with pytest.warns(ImageSkippedWarning, match=r"loop.png' cannot be read"):
+        x, y, _ = load_image_folder(tmp_path / "train", on_error="skip")
+    assert len(x) == 4
+    # a looping link where a class folder could be
+    os.unlink(loop)
+    os.symlink("cls", tmp_path / "train" / "cls")
+    with pytest.raises(ValueError, match=r"entry '.*train/cls' of folder '.*train' cannot be examined: \[Errno 40\]"):
+        ImageDataSet.from_dir(tmp_path)
+    with pytest.warns(ImageSkippedWarning, match=r"skipping: entry '.*train/cls' of folder"):
+        data = ImageDataSet.from_dir(tmp_path, on_error="skip")
+    assert data.class_names == ["a_cat", "b_dog"]
