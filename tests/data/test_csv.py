@@ -8,6 +8,8 @@ import signal
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from neuro.data import load_csv
 from neuro.data.csv import read_csv_table
@@ -381,3 +383,23 @@ def test_a_target_column_of_the_wrong_type_names_the_argument(tmp_path, bad):
     path = _write(tmp_path, "a,b,y\n1,2,0\n3,4,1\n")
     with pytest.raises(ValueError, match=rf"^target_column must be one index or name, got {re.escape(repr(bad))}$"):
         load_csv(path, target_column=bad)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.lists(st.lists(st.integers(-999, 999), min_size=3, max_size=3), min_size=1, max_size=12),
+    where=st.tuples(st.integers(0, 11), st.integers(0, 2)),
+    header=st.booleans(),
+    space=st.booleans(),
+)
+def test_one_stray_quote_at_the_start_of_a_field_is_always_reported_where_it_opened(tmp_path, rows, where, header, space):
+    """Each number of a valid file, in turn, gets a quote in front of it: the file has no other quote, so
+    that quote never closes, and the error names its row and column (never a silent load of fewer rows)."""
+    r, c = where[0] % len(rows), where[1]
+    cells = [[str(v) for v in row] for row in rows]
+    cells[r][c] = (" " if space else "") + '"' + cells[r][c]
+    lines = (["a,b,y"] if header else []) + [",".join(row) for row in cells]
+    path = _write(tmp_path, "\n".join(lines) + "\n", name="q.csv")
+    row = r + 1 + header
+    with pytest.raises(ValueError, match=rf"q.csv': row {row}, column {c}: the quote that opens this field on line {row} is never closed"):
+        read_csv_table(path, header=header)
