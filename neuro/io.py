@@ -16,12 +16,16 @@ Versions 1 (neuro 0.1) and 2 (neuro 0.2) described a chain of layers; they are r
 Loading builds objects only through neuro's registry (and the ``custom_objects`` a caller passes): nothing in
 a file is ever executed or unpickled. It is safe for a file from a stranger: before any array is read, every
 object of the file is audited (:mod:`neuro._h5safe`: no links, external storage, virtual datasets or unknown
-filters, so nothing outside the file is ever opened; bounded sizes); the JSON config is size- and
-depth-limited and validated; the graph is checked before anything is built (references to inputs and
-earlier nodes only, so no cycle; every input used and every node feeding an output; shapes that agree at
-every call, merges included; bounded counts) and each layer's parameter shapes are compared with the shapes
-the file declares *before* anything is allocated, so memory use is bounded by the file's own size. Values are
-checked too (finite weights and optimizer state, non-negative variances and counters). Every problem with a
+filters, so nothing outside the file is ever opened; bounded sizes and chunk counts; storage that was never
+written is refused); the JSON config is size- and depth-limited and validated; the graph is checked before
+anything is built (references to inputs and earlier nodes only, so no cycle; every input used and every node
+feeding an output; shapes that agree at every call, merges included; bounded counts) and each layer's
+parameter shapes are compared with the shapes the file declares *before* anything is allocated, so memory use
+is bounded by the file's own size. Values are checked too, in the model's dtype (after the conversion): finite
+weights and optimizer state, non-negative variances, running means of squares and counters, and what the model
+derives from them (a BatchNorm's epsilon and scale, a scaler's ``1 / b``). Every saved piece of state is
+checked against the model it belongs to (scalers of the input's and output's width, class weights one per
+class, class names one per output), so a model that loads can predict and train on. Every problem with a
 file's contents raises :class:`~neuro.errors.ModelFileError` naming the file and the place in it; a missing
 file or a folder raise ``FileNotFoundError`` / ``IsADirectoryError``.
 
