@@ -653,9 +653,21 @@ def _check_scaler(scaler: Any, net: Any, key: str, path: Any) -> None:
 
 def _check_losses(net: Any, config: dict, path: Any) -> None:
     """Class weights: one per class of the output the loss belongs to, each finite in the model's dtype, a
-    positive one still positive there, and not all zero (every loss would be 0 / 0)."""
+    positive one still positive there, and not all zero (every loss would be 0 / 0). Loss weights and the
+    regularizer's strength: finite in the model's dtype."""
     spec = config.get("loss")
     dtype = np.dtype(net.dtype)
+    numbers = [(f"config.loss_weights[{k}]", w) for k, w in enumerate(config.get("loss_weights") or [])]
+    if net.regularizer is not None and isinstance(getattr(net.regularizer, "lam", None), (int, float)):
+        numbers.append(("config.regularizer.lam", net.regularizer.lam))
+    for where, value in numbers:
+        cast = _as_dtype(value, dtype)
+        if not np.isfinite(cast):
+            raise _fail(
+                path,
+                where,
+                f"must be finite in {dtype.name} (the model's dtype), got {value!r}, which becomes {cast}",
+            )
     for k, (loss, shape) in enumerate(zip(net.losses, net.output_shapes, strict=False)):
         weights = getattr(loss, "class_weights", None)
         if weights is None:

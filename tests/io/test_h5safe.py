@@ -1038,6 +1038,52 @@ def test_negative_values_are_refused_when_asked(tmp_path):
     assert _read(path, "zero", shape=(2,), nonneg=True).tolist() == [0.0, 0.0]
 
 
+def test_values_are_checked_after_the_cast(tmp_path):
+    big = np.ones((5, 4))
+    big[2, 1] = -1e300
+    tiny = np.full((2,), 1e-300)
+    path = _array_file(tmp_path, big=big, tiny=tiny)
+    with pytest.raises(
+        ModelFileError,
+        match=msg(path, "layers/0/params/big", r"holds -1e\+300 at index \(2, 1\), beyond the range of float32 \(it would become -inf\)$"),
+    ):
+        _read(path, "big", shape=(5, 4), cast="float32")
+    assert _read(path, "big", shape=(5, 4), cast="float64")[2, 1] == -1e300
+    out = _read(path, "tiny", shape=(2,), cast="float32", nonneg=True)  # an underflow to 0 is a float32 value
+    assert out.dtype == np.float32 and out.tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("fill_time", ["never", "alloc", "ifset"])
+@pytest.mark.parametrize("chunks", [None, (2, 2)])
+def test_storage_that_was_never_written_is_refused(tmp_path, fill_time, chunks):
+    def build(f):
+        valid_model(f)
+        f.create_dataset("layers/0/params/empty", shape=(5, 4), dtype="<f4", chunks=chunks, fill_time=fill_time, fillvalue=1.5)
+        part = f.create_dataset("layers/0/params/part", shape=(5, 4), dtype="<f4", chunks=(1, 4), fill_time=fill_time)
+        part[:2] = 1.0
+
+    path = make(tmp_path / "fill.h5", build)
+    problem = r"has 6 of its 6 chunks never written" if chunks else r"was never written \(no storage allocated"
+    with pytest.raises(ModelFileError, match=msg(path, "layers/0/params/empty", problem)):
+        _read(path, "empty", shape=(5, 4))
+    with pytest.raises(ModelFileError, match=msg(path, "layers/0/params/part", r"has 3 of its 5 chunks never written")):
+        _read(path, "part", shape=(5, 4))
+
+
+def test_chunk_counts_are_bounded_in_the_audit(tmp_path, monkeypatch):
+    from neuro import _h5safe
+
+    def build(f):
+        valid_model(f)
+        f.create_dataset("many", data=np.zeros((40, 30), np.float32), chunks=(1, 1))
+
+    path = make(tmp_path / "chunks.h5", build)
+    assert open_and_audit(path).chunks == 1200
+    monkeypatch.setattr(_h5safe, "MAX_CHUNKS", 1000)
+    with pytest.raises(ModelFileError, match=msg(path, "many", r"is split into 1200 chunks of shape \(1, 1\) \(dataset shape \(40, 30\)\); at most 1000 are accepted$")):
+        open_and_audit(path)
+
+
 def test_big_endian_data_is_returned_native_and_contiguous(tmp_path):
     path = _array_file(tmp_path, be=np.arange(20, dtype=">f8").reshape(5, 4))
     out = _read(path, "be", shape=(5, 4))
