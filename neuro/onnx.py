@@ -27,6 +27,21 @@ How each layer is written:
 - Activations (standalone or inside Dense / Conv2D): ``Relu``, ``LeakyRelu`` (``PRelu`` with a float64
   slope that a float32 attribute would round), ``Sigmoid``, ``Tanh``, ``Softmax`` on the last (channel)
   axis; ``Linear`` writes nothing.
+- ``Dense`` on a sequence ``(N, T, F)``: ``MatMul`` and ``Add`` on the last axis; ``LayerNormalization``:
+  ``ReduceMean`` over the last axis, as neuro computes it (``(x − μ)·(1/sqrt(σ² + ε))·γ + β``).
+- ``Embedding``: ``Gather`` of the table by the ids (cast to int64); ``Conv1D``: im2col along time (``Pad``,
+  one strided ``Slice`` per kernel offset, ``Concat``, ``MatMul``); ``MaxPool1D`` / ``AvgPool1D``: the
+  ``Max`` / ``Sum`` of strided slices (the average times the inverse cell counts);
+  ``GlobalAveragePooling1D`` / ``GlobalMaxPool1D``: reductions over time.
+- ``SimpleRNN``, ``LSTM``, ``GRU`` (both ``reset_after`` forms) and ``Bidirectional``: unrolled over the
+  model's fixed number of steps, exactly as neuro computes them: the input projection ``x·W + b`` of every
+  step in one ``MatMul``, then per step the cell's ``MatMul``, ``Slice`` of its gate columns, ``Sigmoid``,
+  ``Tanh`` and products; states, initial states (inputs of the model), ``go_backwards`` and every merge mode
+  included.
+- Masks (``Embedding(mask_zero=True)``, ``Masking``) travel as boolean ``(N, T)`` tensors beside the values,
+  as in neuro: a merge ANDs them, a recurrent step that is masked keeps its states (``Where``), and its
+  output is the state or zero (``zero_output_for_mask``); a masked global pooling averages (or maximizes)
+  the valid steps only, and a sequence without one pools to 0.
 - The link of the loss, when the loss applies it (a linear output trained with ``softmax_crossentropy``):
   ``Softmax`` (``Sigmoid`` for a binary cross-entropy link).
 - The network's ``input_scaler`` / ``output_scaler``, which ``predict`` applies: ``Sub`` and ``Div`` at the
@@ -61,12 +76,25 @@ from neuro.layers.activated import ActivatedLayer
 from neuro.layers.activation import Activation, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
 from neuro.layers.base import Layer
 from neuro.layers.batchnorm import BatchNorm
+from neuro.layers.bidirectional import Bidirectional
+from neuro.layers.conv1d import Conv1D
 from neuro.layers.conv2d import Conv2D
 from neuro.layers.dense import Dense
 from neuro.layers.dropout import Dropout
+from neuro.layers.embedding import Embedding, Masking
 from neuro.layers.flatten import Flatten
+from neuro.layers.layernorm import LayerNormalization
 from neuro.layers.merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
-from neuro.layers.pooling import AvgPool2D, GlobalAveragePooling2D, MaxPool2D
+from neuro.layers.pooling import (
+    AvgPool1D,
+    AvgPool2D,
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalMaxPool1D,
+    MaxPool1D,
+    MaxPool2D,
+)
+from neuro.layers.recurrent import GRU, LSTM, RNN, SimpleRNN
 
 if TYPE_CHECKING:  # pragma: no cover
     import onnx as onnx_t
@@ -92,14 +120,16 @@ def _import_onnx() -> Any:
 
 # -- the graph being written ------------------------------------------------------------------------------
 class _Tensor:
-    """A value of the graph: its name, its rank (batch axis included) and, for rank 4, its layout."""
+    """A value of the graph: its name, its rank (batch axis included), for rank 4 its layout, and the name
+    of its mask of valid steps (a boolean ``(N, T)`` tensor) when it carries one."""
 
-    __slots__ = ("layout", "name", "rank")
+    __slots__ = ("layout", "mask", "name", "rank")
 
-    def __init__(self, name: str, rank: int, layout: str = "NHWC") -> None:
+    def __init__(self, name: str, rank: int, layout: str = "NHWC", mask: str | None = None) -> None:
         self.name = name
         self.rank = rank
         self.layout = layout
+        self.mask = mask
 
     @property
     def nchw(self) -> bool:
@@ -130,7 +160,7 @@ class _Graph:
 
     def const(self, base: str, value: Any, dtype: Any = None) -> str:
         """An initializer holding ``value`` (in the network's dtype unless ``dtype`` is given)."""
-        arr = np.ascontiguousarray(np.asarray(value, dtype=self.dtype if dtype is None else dtype))
+        arr = np.array(value, dtype=self.dtype if dtype is None else dtype, order="C")  # 0-d stays 0-d
         name = self.fresh(base)
         self.initializers.append(self.onnx.numpy_helper.from_array(arr, name))
         return name
@@ -155,9 +185,14 @@ class _Graph:
         return _Tensor(self.op("Transpose", [t.name], f"to_{layout.lower()}", perm=list(perm)), 4, layout)
 
     def reduce_mean(self, t: str, axes: list[int]) -> str:
-        if self.opset >= 18:
-            return self.op("ReduceMean", [t, self.ints("axes", axes)], keepdims=0)
-        return self.op("ReduceMean", [t], axes=axes, keepdims=0)
+        return self.reduce("ReduceMean", t, axes)
+
+    def reduce(self, op: str, t: str, axes: list[int], keepdims: int = 0, base: str | None = None) -> str:
+        """A ``Reduce*`` node over ``axes`` (an attribute before opset 18, an input from 18 on; ReduceSum
+        takes an input from 13)."""
+        if self.opset >= 18 or op == "ReduceSum":
+            return self.op(op, [t, self.ints("axes", axes)], base, keepdims=keepdims)
+        return self.op(op, [t], base, axes=axes, keepdims=keepdims)
 
 
 # -- activations ------------------------------------------------------------------------------------------
@@ -193,7 +228,10 @@ def _host(layer: Layer, store: str, key: str, dtype: Any) -> np.ndarray:
 def _dense(g: _Graph, layer: Dense, t: _Tensor) -> _Tensor:
     w = g.const("kernel", _host(layer, "params", "kernel", g.dtype))
     b = g.const("bias", _host(layer, "params", "bias", g.dtype))
-    return _Tensor(g.op("Gemm", [t.name, w, b], "dense"), 2)
+    if t.rank == 2:
+        return _Tensor(g.op("Gemm", [t.name, w, b], "dense"), 2)
+    x = g.to_layout(t, "NHWC")  # the last axis is the features
+    return _Tensor(g.op("Add", [g.op("MatMul", [x.name, w], "dense_mm"), b], "dense"), t.rank, mask=t.mask)
 
 
 def _windows(
@@ -336,6 +374,227 @@ def _standalone_activation(g: _Graph, layer: Activation, t: _Tensor) -> _Tensor:
     return _activation(g, layer, t)
 
 
+# -- sequences --------------------------------------------------------------------------------------------
+def _not_equal(g: _Graph, t: str, value: Any, dtype: Any) -> str:
+    return g.op("Not", [g.op("Equal", [t, g.const("value", value, dtype)], "equal")], "not_equal")
+
+
+def _and(g: _Graph, mask: str | None, own: str) -> str:
+    return own if mask is None else g.op("And", [mask, own], "mask")
+
+
+def _embedding(g: _Graph, layer: Embedding, t: _Tensor) -> _Tensor:
+    table = g.const("embeddings", _host(layer, "params", "embeddings", g.dtype))
+    ids = g.op("Cast", [t.name], "ids", to=g.onnx.TensorProto.INT64)
+    out = g.op("Gather", [table, ids], "embedding", axis=0)
+    mask = _and(g, t.mask, _not_equal(g, ids, 0, np.int64)) if layer.mask_zero else t.mask
+    return _Tensor(out, t.rank + 1, mask=mask)
+
+
+def _masking(g: _Graph, layer: Masking, t: _Tensor) -> _Tensor:
+    """A step whose features all equal ``mask_value`` is masked, and zeroed (as neuro does)."""
+    differs = g.op("Cast", [_not_equal(g, t.name, layer.mask_value, g.dtype)], "differs", to=g.elem_type)
+    valid = g.reduce("ReduceMax", differs, [-1], keepdims=1, base="valid")
+    out = g.op("Mul", [t.name, valid], "masked")
+    steps = g.op("Squeeze", [valid, g.ints("axes", [-1])], "valid_steps")
+    own = g.op("Greater", [steps, g.const("zero", 0.0)], "step_mask")
+    return _Tensor(out, t.rank, mask=_and(g, t.mask, own))
+
+
+def _cols(g: _Graph, t: str, start: int, stop: int, base: str) -> str:
+    """``t[..., start:stop]``."""
+    return g.op("Slice", [t, g.ints("starts", [start]), g.ints("ends", [stop]), g.ints("axes", [-1])], base)
+
+
+def _at_step(g: _Graph, t: str, k: int, base: str) -> str:
+    """``t[:, k]``."""
+    return g.op("Gather", [t, g.const("t", np.asarray(k, np.int64), np.int64)], base, axis=1)
+
+
+def _zero_states(g: _Graph, x: str, units: int, n: int) -> list[str]:
+    """``n`` zero states ``(N, units)``, the batch size read from ``x``."""
+    shape = g.op("Shape", [x], "shape")
+    batch = g.op("Slice", [shape, g.ints("start", [0]), g.ints("stop", [1])], "batch")
+    size = g.op("Concat", [batch, g.ints("units", [units])], "state_shape", axis=0)
+    zero = g.onnx.numpy_helper.from_array(np.zeros(1, g.dtype))
+    return [g.op("ConstantOfShape", [size], "zeros", value=zero)] * n
+
+
+def _cell(g: _Graph, layer: RNN, zt: str, states: list[str], U: dict[str, str], rb: str | None) -> list[str]:
+    """One step of the cell: the new states from the projected input ``zt`` and the old states (``U``: the
+    names of the recurrent kernel, or of its two parts for a GRU with ``reset_after=False``)."""
+    u = layer.units
+    h = states[0]
+    kind = type(layer)
+    if kind is LSTM:
+        a = g.op("Add", [zt, g.op("MatMul", [h, U["all"]], "hu")], "gates")
+        i = g.op("Sigmoid", [_cols(g, a, 0, u, "a_i")], "i")
+        f = g.op("Sigmoid", [_cols(g, a, u, 2 * u, "a_f")], "f")
+        cand = g.op("Tanh", [_cols(g, a, 2 * u, 3 * u, "a_g")], "g")
+        o = g.op("Sigmoid", [_cols(g, a, 3 * u, 4 * u, "a_o")], "o")
+        c = g.op("Add", [g.op("Mul", [f, states[1]], "fc"), g.op("Mul", [i, cand], "ig")], "c")
+        return [g.op("Mul", [o, g.op("Tanh", [c], "tanh_c")], "h"), c]
+    if kind is GRU:
+        if layer.reset_after:  # r multiplies (h·U_h + b_h)
+            hu = g.op("MatMul", [h, U["all"]], "hu")
+            if rb is not None:
+                hu = g.op("Add", [hu, rb], "hu")
+            hzr = _cols(g, hu, 0, 2 * u, "hu_zr")
+        else:  # r multiplies h before U_h
+            hzr = g.op("MatMul", [h, U["zr"]], "hu_zr")
+        zr = g.op("Sigmoid", [g.op("Add", [_cols(g, zt, 0, 2 * u, "x_zr"), hzr], "a_zr")], "zr")
+        z, r = _cols(g, zr, 0, u, "z"), _cols(g, zr, u, 2 * u, "r")
+        if layer.reset_after:
+            rec = g.op("Mul", [r, _cols(g, hu, 2 * u, 3 * u, "hu_h")], "r_hu")
+        else:
+            rec = g.op("MatMul", [g.op("Mul", [r, h], "rh"), U["h"]], "rh_u")
+        n = g.op("Tanh", [g.op("Add", [_cols(g, zt, 2 * u, 3 * u, "x_h"), rec], "a_h")], "n")
+        return [g.op("Add", [g.op("Mul", [g.op("Sub", [h, n], "h_n"), z], "z_h_n"), n], "h")]
+    pre = g.op("Add", [zt, g.op("MatMul", [h, U["all"]], "hu")], "pre")
+    act = {"tanh": "Tanh", "sigmoid": "Sigmoid", "relu": "Relu", "linear": "Identity"}[layer.activation]
+    return [g.op(act, [pre], "h")]
+
+
+def _recurrent(g: _Graph, layer: RNN, t: _Tensor, init: list[_Tensor] | None = None) -> list[_Tensor]:
+    """A recurrent layer unrolled step by step as neuro computes it: the input projection ``x·W + b`` of
+    every step at once, then per step the cell; a masked step keeps the old states, and its output is the
+    state (or zero, with ``zero_output_for_mask``)."""
+    (steps, _), _ = layer._split_shape(layer.input_shape)
+    z_all = g.op("MatMul", [t.name, g.const("kernel", _host(layer, "params", "kernel", g.dtype))], "xw")
+    rb = None
+    if layer.use_bias:
+        b = _host(layer, "params", "bias", g.dtype)
+        z_all = g.op("Add", [z_all, g.const("bias", b[0] if b.ndim == 2 else b)], "xw")
+        rb = g.const("recurrent_bias", b[1]) if b.ndim == 2 else None
+    kernel = _host(layer, "params", "recurrent_kernel", g.dtype)
+    u = layer.units
+    if isinstance(layer, GRU) and not layer.reset_after:
+        U = {
+            "zr": g.const("recurrent_kernel_zr", kernel[:, : 2 * u]),
+            "h": g.const("recurrent_kernel_h", kernel[:, 2 * u :]),
+        }
+    else:
+        U = {"all": g.const("recurrent_kernel", kernel)}
+    states = [s.name for s in init] if init else _zero_states(g, t.name, layer.units, layer.n_states)
+    outs = []
+    for k in range(steps - 1, -1, -1) if layer.go_backwards else range(steps):
+        g_prefix = g.prefix
+        g.prefix = f"{g_prefix}t{k}."
+        new = _cell(g, layer, _at_step(g, z_all, k, "xw"), states, U, rb)
+        if t.mask is None:
+            states = new
+            out = states[0]
+        else:
+            m = g.op("Unsqueeze", [_at_step(g, t.mask, k, "mask"), g.ints("axes", [1])], "mask")
+            states = [g.op("Where", [m, a, b], "state") for a, b in zip(new, states, strict=True)]
+            out = states[0]
+            if layer.return_sequences and layer.zero_output_for_mask:
+                out = g.op("Where", [m, out, g.const("zero", 0.0)], "out")
+        if layer.return_sequences:
+            outs.append(g.op("Unsqueeze", [out, g.ints("axes", [1])], "out"))
+        g.prefix = g_prefix
+    if layer.return_sequences:
+        y = _Tensor(g.op("Concat", outs, "sequence", axis=1), 3, mask=t.mask)
+    else:
+        y = _Tensor(states[0], 2)
+    return [y, *(_Tensor(s, 2) for s in states)] if layer.return_state else [y]
+
+
+def _bidirectional(g: _Graph, layer: Bidirectional, t: _Tensor) -> list[_Tensor]:
+    fw = _recurrent(g, layer.forward_layer, t)
+    bw = _recurrent(g, layer.backward_layer, t)
+    a, b = fw[0], bw[0]
+    if layer.forward_layer.return_sequences:  # the backward outputs back in time order
+        (steps, _), _ = layer.forward_layer._split_shape(layer.forward_layer.input_shape)
+        idx = g.const("reverse", np.arange(steps - 1, -1, -1, dtype=np.int64), np.int64)
+        b = _Tensor(g.op("Gather", [b.name, idx], "reversed", axis=1), b.rank, mask=b.mask)
+    mode = layer.merge_mode
+    if mode is None:
+        return [a, b, *fw[1:], *bw[1:]]
+    if mode == "concat":
+        out = g.op("Concat", [a.name, b.name], "concat", axis=-1)
+    elif mode == "sum":
+        out = g.op("Add", [a.name, b.name], "sum")
+    elif mode == "mul":
+        out = g.op("Mul", [a.name, b.name], "mul")
+    else:  # "ave"
+        out = g.op("Mul", [g.op("Add", [a.name, b.name], "sum"), g.const("half", 0.5)], "ave")
+    return [_Tensor(out, a.rank, mask=a.mask), *fw[1:], *bw[1:]]
+
+
+def _conv1d(g: _Graph, layer: Conv1D, t: _Tensor) -> _Tensor:
+    """im2col along time (a strided Slice per kernel offset, Concat, MatMul): exact in any dtype."""
+    from neuro.functional.sequence import conv1d_length, conv1d_pads
+
+    steps = layer.input_shape[0]
+    k, s, d = layer.kernel_size, layer.strides, layer.dilation_rate
+    left, right = conv1d_pads(layer.padding, steps, k, s, d)
+    out = conv1d_length(steps, k, s, d, (left, right))
+    src = t.name
+    if left or right:
+        src = g.op("Pad", [src, g.ints("pads", [0, left, 0, 0, right, 0]), g.const("fill", 0.0)], "padded")
+    cols = []
+    for j in range(k):
+        bounds = [g.ints("starts", [j * d]), g.ints("ends", [j * d + (out - 1) * s + 1])]
+        cols.append(g.op("Slice", [src, *bounds, g.ints("axes", [1]), g.ints("steps", [s])], f"window_{j}"))
+    x = cols[0] if k == 1 else g.op("Concat", cols, "columns", axis=-1)
+    kernel = _host(layer, "params", "kernel", g.dtype)
+    z = g.op("MatMul", [x, g.const("kernel", kernel.reshape(-1, kernel.shape[-1]))], "conv1d")
+    return _Tensor(g.op("Add", [z, g.const("bias", _host(layer, "params", "bias", g.dtype))], "conv1d"), 3)
+
+
+def _pool1d(g: _Graph, layer: MaxPool1D | AvgPool1D, t: _Tensor) -> _Tensor:
+    """A 1-D pooling as a ``(1, size)`` pooling of a one-row image, written as slices (any dtype)."""
+    steps = layer.input_shape[0]
+    size, stride = (1, layer.pool_size), (1, layer.strides)
+    as_2d = type("_As2D", (), {"input_shape": (1, *layer.input_shape), "stride": stride})()
+    x4 = _Tensor(g.op("Unsqueeze", [t.name, g.ints("axes", [1])], "as_image"), 4)
+    pads = paddings(layer.padding, 1, steps, size, stride)
+    is_max = isinstance(layer, MaxPool1D)
+    slices, (ho, wo) = _windows(g, x4, as_2d, size, pads, -np.inf if is_max else 0.0)
+    if is_max:
+        y = slices[0] if len(slices) == 1 else g.op("Max", slices, "max_pool")
+    else:
+        total = slices[0] if len(slices) == 1 else g.op("Sum", slices, "window_sum")
+        inv = _inverse_counts((1, steps), size, stride, pads, (ho, wo), g.dtype)
+        y = g.op("Mul", [total, g.const("inverse_counts", inv)], "avg_pool")
+    return _Tensor(g.op("Squeeze", [y, g.ints("axes", [1])], "pooled"), 3)
+
+
+def _global_pool1d(g: _Graph, layer: GlobalAveragePooling1D | GlobalMaxPool1D, t: _Tensor) -> _Tensor:
+    """Over time; with a mask, over the valid steps only (a sequence without one pools to 0)."""
+    is_max = isinstance(layer, GlobalMaxPool1D)
+    if t.mask is None:
+        return _Tensor(g.reduce("ReduceMax" if is_max else "ReduceMean", t.name, [1], base="pooled"), 2)
+    mask = g.op("Unsqueeze", [t.mask, g.ints("axes", [2])], "mask")
+    weights = g.op("Cast", [mask], "weights", to=g.elem_type)
+    count = g.reduce("ReduceSum", weights, [1], base="count")
+    if is_max:
+        valid = g.op("Where", [mask, t.name, g.const("minus_inf", -np.inf)], "valid_values")
+        pooled = g.reduce("ReduceMax", valid, [1], base="max")
+    else:
+        total = g.reduce("ReduceSum", g.op("Mul", [t.name, weights], "weighted"), [1], base="total")
+        one = g.const("one", 1.0)
+        inv = g.op("Div", [one, g.op("Max", [count, one], "count")], "inv")
+        pooled = g.op("Mul", [total, inv], "average")
+    has = g.op("Greater", [count, g.const("zero", 0.0)], "has_steps")
+    return _Tensor(g.op("Where", [has, pooled, g.const("zero", 0.0)], "pooled"), 2)
+
+
+def _layer_norm(g: _Graph, layer: LayerNormalization, t: _Tensor) -> _Tensor:
+    x = g.to_layout(t, "NHWC")
+    mean = g.reduce("ReduceMean", x.name, [-1], keepdims=1, base="mean")
+    xc = g.op("Sub", [x.name, mean], "centred")
+    var = g.reduce("ReduceMean", g.op("Mul", [xc, xc], "squares"), [-1], keepdims=1, base="var")
+    std = g.op("Sqrt", [g.op("Add", [var, g.const("epsilon", layer.epsilon)], "var_eps")], "std")
+    y = g.op("Mul", [xc, g.op("Div", [g.const("one", 1.0), std], "inv_std")], "normalized")
+    if layer.scale:
+        y = g.op("Mul", [y, g.const("gamma", _host(layer, "params", "gamma", g.dtype))], "scaled")
+    if layer.center:
+        y = g.op("Add", [y, g.const("beta", _host(layer, "params", "beta", g.dtype))], "shifted")
+    return _Tensor(y, t.rank, mask=t.mask)
+
+
 _CONVERTERS: dict[type, Callable[[_Graph, Any, _Tensor], _Tensor]] = {
     Dense: _dense,
     Conv2D: _conv2d,
@@ -346,6 +605,18 @@ _CONVERTERS: dict[type, Callable[[_Graph, Any, _Tensor], _Tensor]] = {
     Dropout: _dropout,
     Flatten: _flatten,
     **{cls: _standalone_activation for cls in (Linear, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax)},
+    Embedding: _embedding,
+    Masking: _masking,
+    Conv1D: _conv1d,
+    MaxPool1D: _pool1d,
+    AvgPool1D: _pool1d,
+    GlobalAveragePooling1D: _global_pool1d,
+    GlobalMaxPool1D: _global_pool1d,
+    LayerNormalization: _layer_norm,
+    SimpleRNN: _recurrent,
+    LSTM: _recurrent,
+    GRU: _recurrent,
+    Bidirectional: _bidirectional,
 }
 
 
@@ -355,13 +626,18 @@ def _layer(g: _Graph, index: int, layer: Layer, t: _Tensor) -> _Tensor:
     convert = _CONVERTERS.get(kind)  # the exact class: a subclass may compute something else
     if convert is None:
         raise ValueError(f"{where}: no converter for {kind.__name__}")
+    mask = t.mask
     t = convert(g, layer, t)
+    if isinstance(t, list):
+        return t
     if isinstance(layer, ActivatedLayer):
         try:
             t = _activation(g, layer.activation, t)
         except KeyError:
             act = type(layer.activation).__name__
             raise ValueError(f"{where}: no converter for its activation {act}") from None
+    if layer.supports_masking and kind.compute_mask is Layer.compute_mask:  # passes its input's mask on
+        t.mask = mask
     return t
 
 
@@ -369,7 +645,16 @@ _ELEMENTWISE = {Add: "Add", Subtract: "Sub", Multiply: "Mul", Maximum: "Max", Mi
 
 
 def _merge(g: _Graph, layer: Layer, ts: list[_Tensor]) -> _Tensor:
-    """A merge of several tensors, in the layout of the first (the others transposed to it if needed)."""
+    """A merge of several tensors, in the layout of the first (the others transposed to it if needed); the
+    mask of the output is the AND of the inputs' masks."""
+    masks = [t.mask for t in ts if t.mask is not None]
+    out = _merge_values(g, layer, ts)
+    for m in masks:
+        out.mask = _and(g, out.mask, m)
+    return out
+
+
+def _merge_values(g: _Graph, layer: Layer, ts: list[_Tensor]) -> _Tensor:
     layout = ts[0].layout
     ts = [g.to_layout(t, layout) for t in ts]
     names = [t.name for t in ts]
@@ -406,6 +691,9 @@ def _graph(g: _Graph, graph: Any, ins: list[_Tensor], prefix: str, counter: list
         g.prefix = f"{prefix}layer{index}.{layer.name}."
         if isinstance(layer, Functional):
             outs = _graph(g, layer.graph, args, f"{prefix}{layer.name}.", counter)
+        elif isinstance(layer, RNN) and len(args) > 1:  # initial states given as tensors
+            counter[0] += 1
+            outs = _recurrent(g, layer, args[0], args[1:])
         elif step.multi_in:
             counter[0] += 1
             try:
@@ -417,7 +705,8 @@ def _graph(g: _Graph, graph: Any, ins: list[_Tensor], prefix: str, counter: list
                 ) from None
         else:
             counter[0] += 1
-            outs = [_layer(g, index, layer, args[0])]
+            out = _layer(g, index, layer, args[0])
+            outs = out if isinstance(out, list) else [out]
         for s, t in zip(step.out_slots, outs, strict=True):
             vals[s] = t
     return [vals[s] for s in graph.output_slots]

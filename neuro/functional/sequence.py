@@ -177,9 +177,9 @@ def global_max_pool1d(x: Any, mask: Any = None, training: bool = False) -> tuple
     v = x if mask is None else xp.where(mask[:, :, None], x, -xp.inf)
     idx = v.argmax(axis=1)  # (N, C): the first maximum
     y = xp.take_along_axis(v, idx[:, None, :], axis=1)[:, 0, :]
-    if mask is not None:
-        y = xp.where(xp.isfinite(y), y, 0).astype(x.dtype)
+    if mask is not None:  # a sequence without a valid step pools to 0
         valid = mask.any(axis=1)
+        y = xp.where(valid[:, None], y, x.dtype.type(0))
     else:
         valid = None
     return y, ((x.shape, idx, valid) if training else None)
