@@ -314,8 +314,9 @@ def _config_error(path: Any, where: str) -> Iterator[None]:
         except ModelFileError:
             raise
         except (ValueError, TypeError) as exc:
-            text = str(exc)
-            raise ModelFileError(path, where, text if len(text) <= 400 else text[:400] + "...") from exc
+            text = str(exc)  # long messages keep their head and their end (what was given)
+            short = text if len(text) <= 500 else text[:300] + " ... " + text[-200:]
+            raise ModelFileError(path, where, short) from exc
 
 
 def _fail(path: Any, where: str, problem: str) -> ModelFileError:
