@@ -84,6 +84,7 @@ _TOP_KEYS = {
     "outputs",
     "input_scaler",
     "output_scaler",
+    "vocabulary",
 }
 MAX_LAYERS = 10_000
 #: Each axis of an input shape is at most this large (the arrays that follow are bounded by the file anyway).
@@ -131,6 +132,7 @@ def network_config(network: Any) -> dict[str, Any]:
         "class_names": None if names is None else [str(c) for c in names],
         "input_scaler": None if network.input_scaler is None else network.input_scaler.get_config(),
         "output_scaler": None if network.output_scaler is None else network.output_scaler.get_config(),
+        "vocabulary": None if network.vocabulary is None else network.vocabulary.get_config(),
         "layers": [registry.serialize(layer) for layer in network.layers],
         "graph": graph_config(network.graph, network.layers),
         "outputs": {"kind": network._output_kind, "keys": network._output_keys},
@@ -236,6 +238,7 @@ def load(
     custom_objects: dict[str, type] | None = None,
     device: str = "numpy",
     network_class: type | None = None,
+    trust_pattern: bool = False,
 ) -> Any:
     """Read a model written by :func:`save`.
 
@@ -247,6 +250,9 @@ def load(
         network_class: the class the file must hold (``Network`` or ``Model``); ``None`` takes the file's
             (a chain saved by a ``Network`` loads as a ``Network``). ``Network.load`` of a graph that is not
             a chain is refused.
+        trust_pattern: accept a saved vocabulary's word pattern that is not one of
+            :data:`neuro.data.text.SAFE_PATTERNS`. Keep the default for files from strangers: their pattern
+            could take exponential time on some texts when the model encodes them.
 
     Returns:
         A model with the saved weights, optimizer state and generator state.
@@ -284,6 +290,11 @@ def load(
                 config = _migrate_v2(config)
         _check_config(config, path)
         net = _build(config, f, path, network_class, custom)
+        if config.get("vocabulary") is not None:
+            from neuro.data.text import Vocabulary
+
+            with _config_error(path, "config.vocabulary"):
+                net.vocabulary = Vocabulary.from_config(config["vocabulary"], trust_pattern=trust_pattern)
         rng_state = h5s.read_json_attr(f, "rng_state", path, max_bytes=4096)
         with _config_error(path, "rng_state"):
             if not isinstance(rng_state, dict) or rng_state.get("bit_generator") != "PCG64":

@@ -55,6 +55,25 @@ MAX_PATTERN_CHARS = 1000
 DEFAULT_PATTERN = r"\w+|[^\w\s]"
 """The default word token: a run of letters, digits and underscores, or one other non-space character."""
 
+SAFE_PATTERNS = frozenset(
+    {
+        DEFAULT_PATTERN,
+        r"\w+",
+        r"\S+",
+        r"[^\s]+",
+        r"\w+|\S",
+        r"[^\W\d_]+",
+        r"[A-Za-z]+",
+        r"[a-z]+",
+        r"[A-Za-z0-9]+",
+        r"\w+(?:'\w+)?|[^\w\s]",
+    }
+)
+"""Word patterns a model file may carry without ``trust_pattern``: each matches in time linear in the text
+(no nested or overlapping repetitions). A pattern from a stranger could take exponential time on some text
+(catastrophic backtracking), so :meth:`Vocabulary.from_config` refuses other patterns of word vocabularies
+unless told to trust them."""
+
 DEFAULT_MAX_FILE_BYTES = 2**30
 """Largest text file read (1 GiB) unless ``max_file_bytes`` says otherwise."""
 
@@ -517,7 +536,7 @@ class Vocabulary:
         }
 
     @classmethod
-    def from_config(cls, config: Any) -> Vocabulary:
+    def from_config(cls, config: Any, trust_pattern: bool = True) -> Vocabulary:
         """Rebuild a vocabulary from :meth:`get_config`'s output, checking every key.
 
         Args:
@@ -527,12 +546,16 @@ class Vocabulary:
                 ``truncate`` (``"pre"`` or ``"post"``) and ``tokens`` (1 to ``MAX_TOKENS - 2`` distinct
                 non-empty strings of at most :data:`MAX_TOKEN_CHARS` characters, one character each for
                 ``"character"``, none of them ``"[UNK]"``).
+            trust_pattern: accept any word pattern; ``False`` (what :func:`neuro.load` passes unless told
+                otherwise) accepts only those of :data:`SAFE_PATTERNS` for ``split="word"`` (a character
+                vocabulary never runs its pattern).
 
         Returns:
             The vocabulary.
 
         Raises:
-            ValueError: naming the key that is missing, unknown, of the wrong type or out of its bounds.
+            ValueError: naming the key that is missing, unknown, of the wrong type or out of its bounds, or a
+                word pattern outside :data:`SAFE_PATTERNS` without ``trust_pattern``.
         """
         if not isinstance(config, dict):
             raise ValueError(f"vocabulary config must be a dict, got {type(config).__name__}")
@@ -542,6 +565,15 @@ class Vocabulary:
         for key in _CONFIG_KEYS:
             if key not in config:
                 raise ValueError(f"vocabulary config is missing the key {key!r}")
+        pattern = config["pattern"]
+        if not trust_pattern and config["split"] == "word" and isinstance(pattern, str):
+            if pattern not in SAFE_PATTERNS:
+                raise ValueError(
+                    f"vocabulary config key 'pattern' is {_short(pattern)}, not one of the word patterns a "
+                    "file may carry (neuro.data.text.SAFE_PATTERNS): a regular expression from a stranger "
+                    "could take exponential time on some texts; load with trust_pattern=True if you trust "
+                    "the file"
+                )
         self = cls.__new__(cls)
         self._setup(
             config["tokens"], config["split"], config["lower"], config["pattern"], config["sequence_length"],

@@ -137,6 +137,7 @@ class Model:
         #: Optional :class:`neuro.data.Scaler` objects applied to inputs (and inverted on outputs).
         self.input_scaler: Any = None
         self.output_scaler: Any = None
+        self._vocabulary: Any = None
         self.loss: Any = None
         self.losses: list[losses_mod.Loss] = []
         self.optimizer: Any = None
@@ -519,6 +520,86 @@ class Model:
             return list(value)
         raise ValueError(f"{what} must be a list of {n} arrays or a dict keyed by {names}, got one array")
 
+    @property
+    def vocabulary(self) -> Any:
+        """The :class:`neuro.data.Vocabulary` that turns raw texts into the model's token ids, or ``None``.
+
+        With one, ``predict``, ``predict_class``, ``evaluate`` and ``fit`` also take texts (a string, a list
+        of strings or an array of strings) for a model with one integer input of shape ``(T,)``: the texts
+        are encoded by the vocabulary, padded and truncated to ``T`` tokens on its sides (its
+        ``sequence_length``, when it has one, must be ``T``). ``fit`` on a :class:`~neuro.data.TextDataSet`
+        sets it; it is saved in the model file.
+
+        Raises:
+            TypeError: when set to something that is not a Vocabulary or ``None``.
+            ValueError: when set to a vocabulary whose ``sequence_length`` is not the length of the model's
+                integer input, or whose size is larger than an Embedding reading that input accepts.
+        """
+        return self._vocabulary
+
+    @vocabulary.setter
+    def vocabulary(self, value: Any) -> None:
+        from neuro.data.text import Vocabulary
+
+        if value is not None:
+            if not isinstance(value, Vocabulary):
+                kind = type(value).__name__
+                raise TypeError(f"vocabulary must be a neuro.data.Vocabulary or None, got {kind}")
+            self._check_vocabulary(value)
+        self._vocabulary = value
+
+    def _check_vocabulary(self, vocabulary: Any) -> None:
+        """A vocabulary fits the model: one integer input of shape ``(T,)`` with ``T`` its sequence_length,
+        and ids within every Embedding that reads them."""
+        from neuro.layers.embedding import Embedding
+
+        inputs = self.graph.inputs
+        if len(inputs) != 1 or inputs[0].dtype == "float" or len(inputs[0].sample_shape) != 1:
+            shapes = [(None, *t.sample_shape) for t in inputs]
+            kinds = ["float" if t.dtype == "float" else str(np.dtype(t.dtype)) for t in inputs]
+            raise ValueError(
+                "a vocabulary needs a model with one integer input of shape (None, sequence_length); "
+                f"this model's inputs are {shapes} of types {kinds}"
+            )
+        steps = inputs[0].sample_shape[0]
+        if vocabulary.sequence_length is not None and vocabulary.sequence_length != steps:
+            raise ValueError(
+                f"the vocabulary encodes rows of sequence_length={vocabulary.sequence_length} tokens, but "
+                f"the model's input takes {steps}"
+            )
+        for node in self.graph.nodes:
+            layer = node.layer
+            if isinstance(layer, Embedding) and any(t is inputs[0] for t in node.inbound):
+                if len(vocabulary) > layer.input_dim:
+                    raise ValueError(
+                        f"the vocabulary has {len(vocabulary)} ids, but Embedding {layer.name!r} takes ids "
+                        f"in [0, {layer.input_dim - 1}] (input_dim={layer.input_dim})"
+                    )
+
+    def _encode_texts(self, x: Any, name: str) -> Any:
+        """Texts (a string, a list or tuple of strings, an array of strings) as token ids, through the
+        vocabulary; anything else unchanged."""
+        texts = isinstance(x, str) or (isinstance(x, np.ndarray) and x.dtype.kind in "US")
+        if isinstance(x, (list, tuple)) and x and all(isinstance(v, str) for v in x):
+            texts = True
+        if not texts:
+            return x
+        if self._vocabulary is None:
+            raise TypeError(
+                f"{name} holds texts, but the model has no vocabulary to encode them; set model.vocabulary "
+                "(fit on a TextDataSet sets it) or pass token ids"
+            )
+        from neuro.data.text import _fit_row
+
+        vocabulary = self._vocabulary
+        texts_list = [x] if isinstance(x, str) else [str(v) for v in np.asarray(x).reshape(-1)]
+        if vocabulary.sequence_length is not None:
+            return vocabulary.encode(texts_list)
+        steps = self.graph.inputs[0].sample_shape[0]  # no length of its own: the model's
+        pad, cut = vocabulary.pad, vocabulary.truncate
+        rows = [_fit_row(vocabulary.token_ids(t), steps, pad, cut) for t in texts_list]
+        return np.stack(rows).astype(np.int64, copy=False)
+
     def prepare_inputs(self, x: Any, name: str = "x") -> list[Any]:
         """Check inputs against the model's inputs and bring them to its dtype (and input scaling).
 
@@ -534,6 +615,7 @@ class Model:
             TypeError: for data that is not numbers.
         """
         names = self.input_names
+        x = self._encode_texts(x, name)
         items = self._per_item(x, names, name)
         out = []
         for i, (v, t) in enumerate(zip(items, self.graph.inputs, strict=True)):
@@ -605,7 +687,8 @@ class Model:
         return out
 
     def adopt_data_set(self, data: DataSet) -> None:
-        """Take a data set's class names and scalers (``fit`` on a :class:`~neuro.data.DataSet` does).
+        """Take a data set's class names, scalers and vocabulary (``fit`` on a
+        :class:`~neuro.data.DataSet` does).
 
         Args:
             data: the data set.
@@ -614,6 +697,9 @@ class Model:
             self.class_names = list(data.class_names)
         if data.input_scaler is not None or data.output_scaler is not None:
             self.input_scaler, self.output_scaler = data.input_scaler, data.output_scaler
+        vocabulary = getattr(data, "vocabulary", None)
+        if vocabulary is not None:
+            self.vocabulary = vocabulary
 
     # -- training -----------------------------------------------------------------------------------------
     def fit(
@@ -960,13 +1046,21 @@ class Model:
         io.save(self, path)
 
     @classmethod
-    def load(cls, path: Any, custom_objects: dict[str, type] | None = None, device: str = "numpy") -> Model:
+    def load(
+        cls,
+        path: Any,
+        custom_objects: dict[str, type] | None = None,
+        device: str = "numpy",
+        trust_pattern: bool = False,
+    ) -> Model:
         """Read a model written by :meth:`save` onto ``device``; see :func:`neuro.io.load`.
 
         Args:
             path: the HDF5 file.
             custom_objects: classes of your own by class name (not needed for registered ones).
             device: the device to put the model on.
+            trust_pattern: accept a vocabulary's word pattern that is not one of
+                :data:`neuro.data.text.SAFE_PATTERNS` (only for files you trust).
 
         Returns:
             The model, predicting as the saved one and ready to resume training (a
@@ -977,7 +1071,8 @@ class Model:
         """
         from neuro import io
 
-        return io.load(path, custom_objects, device=device, network_class=None if cls is Model else cls)
+        want = None if cls is Model else cls
+        return io.load(path, custom_objects, device=device, network_class=want, trust_pattern=trust_pattern)
 
     def export_onnx(self, path: Any, *, opset: int = 17, scalers: bool = True) -> None:
         """Write an ONNX inference graph of the model (needs the ``onnx`` extra); see :mod:`neuro.onnx`.
