@@ -201,12 +201,68 @@ def test_two_inputs_trains_both_heads(capsys):
     assert re.search(r"test accuracy of 'above the median': [0-9.]+", out)
 
 
+def test_sequential_mnist_reads_rows(mnist_idx, capsys):
+    out = _run("sequential_mnist", ["--data", str(mnist_idx), "--units", "8", "--batch-size", "8", *TINY], capsys)
+    assert "LSTM(8) on" in out and "32 training and 8 held-out sequences" in out
+    assert "(None, 28, 28)" in out and re.search(r"held-out accuracy: [0-9.]+", out)
+
+
+def test_char_lm_reports_perplexity_and_samples(tmp_path, capsys):
+    text = tmp_path / "text.txt"
+    text.write_text("the cat sat on the mat. " * 40, encoding="utf-8")
+    argv = ["--data", str(text), "--units", "8", "--length", "12", "--samples", "20", *TINY]
+    out = _run("char_lm", argv, capsys)
+    perplexity = float(re.search(r"held-out perplexity: ([0-9.]+)", out).group(1))
+    assert 1.0 <= perplexity < 14  # 12 characters and two reserved ids: a uniform guess is 14
+    samples = re.findall(r"--- sample at temperature ([0-9.]+) ---\n(.*)\n", out)
+    assert [t for t, _ in samples] == ["0.5", "1.0"]
+    assert all(s.startswith("The ") and len(s) == 24 for _, s in samples)
+
+
+def test_char_lm_default_text_is_pythons_documentation(capsys):
+    out = _run("char_lm", ["--limit", "3000", "--units", "8", "--length", "20", "--samples", "5", *TINY], capsys)
+    assert re.search(r"held-out perplexity: [0-9.]+", out)
+
+
+def _text_folder(root: pathlib.Path) -> pathlib.Path:
+    rng = np.random.default_rng(0)
+    words = {"pos": ["good", "great", "fun"], "neg": ["bad", "dull", "awful"]}
+    filler = ["the", "film", "story", "was", "and", "a"]
+    for split, n in (("train", 12), ("test", 4)):
+        for label, own in words.items():
+            (root / split / label).mkdir(parents=True)
+            for i in range(n):
+                text = " ".join(rng.choice(filler + own, size=10))
+                (root / split / label / f"{i}.txt").write_text(text, encoding="utf-8")
+    (root / "train" / "unsup").mkdir()  # as aclImdb: left out with --classes
+    (root / "train" / "unsup" / "0.txt").write_text("no label", encoding="utf-8")
+    return root
+
+
+@pytest.mark.parametrize("kind", ["lstm", "conv"])
+def test_text_classification_on_a_folder(kind, tmp_path, capsys):
+    data = _text_folder(tmp_path / "reviews")
+    argv = ["--data", str(data), "--classes", "neg,pos", "--model", kind, "--length", "12", *TINY]
+    out = _run("text_classification", argv, capsys)
+    assert "classes=2" in out and re.search(r"held-out accuracy: [0-9.]+", out)
+    assert ("Bidirectional" in out) == (kind == "lstm") and ("Conv1D" in out) == (kind == "conv")
+    assert len(re.findall(r"^(neg|pos) \([0-9.]+\) <- ", out, flags=re.M)) == 2  # the reloaded model, raw strings
+
+
+def test_text_classification_without_data_says_what_it_needs(capsys):
+    assert _example("text_classification").main(["--no-plot"]) == 1
+    assert "needs --data" in capsys.readouterr().out
+
+
 def _example_models():
     resnet = _example("resnet")
     two = _example("two_inputs")
+    seq, lm, text = _example("sequential_mnist"), _example("char_lm"), _example("text_classification")
     rng = np.random.default_rng(0)
     mnist = (rng.random((8, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 8))
     cifar = (rng.random((8, 32, 32, 3), dtype=np.float32), rng.integers(0, 10, 8))
+    ids = rng.integers(0, 12, (8, 10))
+    ids[:3, 6:] = 0  # padding
     diabetes = (
         {"patient": rng.standard_normal((8, 4)), "serum": rng.standard_normal((8, 6))},
         {"progression": rng.standard_normal((8, 1)), "high": rng.integers(0, 2, (8, 1)).astype(float)},
@@ -215,10 +271,17 @@ def _example_models():
         ("resnet-8", lambda: resnet.resnet((28, 28, 1), 10, (16, 32, 64), 1, seed=0, steps=10), mnist),
         ("resnet-20", lambda: resnet.resnet((32, 32, 3), 10, (16, 32, 64), 3, seed=0, steps=10), cifar),
         ("two_inputs", lambda: two.build(seed=0), diabetes),
+        ("sequential_mnist", lambda: seq.build(units=6, seed=0, steps=10), (mnist[0][..., 0], mnist[1])),
+        ("char_lm", lambda: lm.build(12, 10, units=5, seed=0), (ids, rng.integers(0, 12, (8, 10)))),
+        ("text_lstm", lambda: text.build("lstm", 12, 10, 2, seed=0), (ids, rng.integers(0, 2, 8))),
+        ("text_conv", lambda: text.build("conv", 12, 10, 2, seed=0), (ids, rng.integers(0, 2, 8))),
     ]
 
 
-@pytest.mark.parametrize("index", range(3), ids=["resnet-8", "resnet-20", "two_inputs"])
+MODEL_IDS = ["resnet-8", "resnet-20", "two_inputs", "sequential_mnist", "char_lm", "text_lstm", "text_conv"]
+
+
+@pytest.mark.parametrize("index", range(len(MODEL_IDS)), ids=MODEL_IDS)
 def test_every_example_model_saves_loads_and_resumes_bitwise(index, tmp_path):
     import neuro
 

@@ -161,10 +161,10 @@ class ArraySplit(Split):
     """A split backed by arrays held in memory, read without copying the whole data.
 
     Args:
-        x: inputs, first axis the samples, any numeric dtype (converted to float32 per batch); kept as
-            given, not copied. For a model with several inputs, a list of arrays or a dict keyed by input
-            name (float arrays are converted to float32 per batch, integer arrays such as token ids are kept
-            as they are).
+        x: inputs, first axis the samples, any numeric dtype; kept as given, not copied. Float and boolean
+            arrays are handed out as float32, integer arrays (token ids, pixels) as they are stored (float32
+            when augmented). For a model with several inputs, a list of arrays or a dict keyed by input
+            name.
         y: targets, one row per sample of ``x``; kept as given (a list or a dict, one per output, for a
             model with several outputs).
         index: optional rows of ``x``/``y`` forming this split (so several splits can share one array);
@@ -240,8 +240,8 @@ class ArraySplit(Split):
             rng: generator for the augmentation; required when ``augment`` is true and the split has one.
 
         Yields:
-            ``(x, y)``: x float32 ``(B, *input_shape)``; y as stored (lists or dicts for several inputs or
-            outputs, as given).
+            ``(x, y)``: x ``(B, *input_shape)``, float32 or integers as stored; y as stored (lists or dicts
+            for several inputs or outputs, as given).
 
         Raises:
             ValueError: for a bad ``order`` or ``batch_size``, or a missing ``rng``.
@@ -263,17 +263,15 @@ class ArraySplit(Split):
     ) -> Iterator[tuple[Any, Any]]:
         for start in range(0, len(order), batch_size):
             rows = self._rows(order[start : start + batch_size])
-            xs = [
-                a[rows] if a.dtype.kind in "iu" and self._multi_x else a[rows].astype(np.float32, copy=False)
-                for a in self._xs
-            ]
+            xs = [_as_input(a[rows], aug is not None) for a in self._xs]
             if aug is not None:
                 xs[0] = aug.apply(xs[0], rng)
             ys = [a[rows] for a in self._ys]
             yield self._pack(xs, self._multi_x, self._x_keys), self._pack(ys, self._multi_y, self._y_keys)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """Return the whole split as ``(x float32, y)`` (no copy when unindexed and already float32).
+        """Return the whole split as ``(x, y)``: x float32 or integers as stored (no copy when unindexed and
+        already of that type).
 
         Returns:
             ``(x, y)`` with ``len(self)`` rows.
@@ -282,11 +280,19 @@ class ArraySplit(Split):
             n = len(self)
             return next(self._iterate(np.arange(n), max(n, 1), None, None))
         if self._index is None:
-            return self._x.astype(np.float32, copy=False), self._y
-        return self._x[self._index].astype(np.float32, copy=False), self._y[self._index]
+            return _as_input(self._x, False), self._y
+        return _as_input(self._x[self._index], False), self._y[self._index]
 
     def __repr__(self) -> str:
         return f"ArraySplit({len(self)} samples, input_shape={self.input_shape})"
+
+
+def _as_input(a: np.ndarray, augmented: bool) -> np.ndarray:
+    """Inputs as a split hands them out: integers (token ids, pixels) as stored unless augmented, anything
+    else float32."""
+    if a.dtype.kind in "iu" and not augmented:
+        return a
+    return a.astype(np.float32, copy=False)
 
 
 def _numbers(a: Any, name: str) -> np.ndarray:
