@@ -227,7 +227,7 @@ class Accuracy(Metric):
             self.count = self.count + w.sum()
 
     def result(self) -> float:
-        count = float(backend.to_numpy(self.count)) if backend.is_array(self.count) else self.count
+        count = float(backend.to_numpy(self.count))  # Python floats: a float32 count must not round it
         return float(backend.to_numpy(self.correct)) / count if count else 0.0
 
     def state(self) -> tuple[float, float]:
@@ -465,7 +465,7 @@ class _ErrorSum(Metric):
         self.count = self.count + wf.sum() * rows.shape[1]
 
     def result(self) -> float:
-        count = float(backend.to_numpy(self.count)) if backend.is_array(self.count) else self.count
+        count = float(backend.to_numpy(self.count))
         return float(backend.to_numpy(self.total)) / count if count else 0.0
 
     def state(self) -> tuple[float, float]:

@@ -435,3 +435,40 @@ def test_initial_states_as_tensors_in_a_graph_model_and_states_as_outputs():
                     optimizer="sgd", seed=2)
     report = neuro.check_gradients(m64, xs, [rng.integers(0, 2, (8, 4)), rng.standard_normal((8, 1))])
     assert report.max_error < 1e-6, report
+
+
+def _sequence_model(steps, device="numpy"):
+    x = Input((steps,), dtype="int64")
+    h = Embedding(9, 4, mask_zero=True)(x)
+    h = Bidirectional(GRU(3, return_sequences=True, dropout=0.2))(h)
+    h = LSTM(3, return_sequences=True, recurrent_dropout=0.2)(h)
+    out = Dense(5, activation="softmax")(LayerNormalization()(h))
+    return Model(x, out, loss="crossentropy", optimizer=neuro.Adam(global_clipnorm=1.0), seed=0, device=device)
+
+
+def _sequence_data(steps, n=12):
+    rng = np.random.default_rng(0)
+    ids = rng.integers(1, 9, (n, steps))
+    ids[::3, steps // 2 :] = 0
+    return ids, rng.integers(0, 5, (n, steps))
+
+
+def _strict_reads(steps):
+    ids, y = _sequence_data(steps)
+    model = _sequence_model(steps, "strict")
+    before = neuro.backend.host_reads()
+    model.fit(ids, y, batch_size=4, epochs=1, verbose=0)
+    return neuro.backend.host_reads() - before
+
+
+def test_sequence_training_on_the_strict_device_equals_numpy_and_reads_the_host_per_step_only():
+    ids, y = _sequence_data(6)
+    host, dev = _sequence_model(6), _sequence_model(6, "strict")
+    h1 = host.fit(ids, y, batch_size=4, epochs=2, verbose=0)
+    h2 = dev.fit(ids, y, batch_size=4, epochs=2, verbose=0)
+    assert h1.history == h2.history
+    for a, b in zip(host.get_weights(), dev.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, neuro.to_numpy(b))
+    np.testing.assert_array_equal(neuro.to_numpy(dev.predict(ids)), host.predict(ids))
+    # the host reads of an epoch do not depend on the number of time steps (none inside the time loop)
+    assert _strict_reads(3) == _strict_reads(6) == _strict_reads(12)
