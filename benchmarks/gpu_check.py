@@ -41,17 +41,29 @@ sys.path.insert(0, str(HERE.parent))
 import neuro  # noqa: E402
 from neuro import backend  # noqa: E402
 from neuro.layers import (  # noqa: E402
+    GRU,
+    LSTM,
+    AvgPool1D,
     AvgPool2D,
     BatchNorm,
+    Bidirectional,
+    Conv1D,
     Conv2D,
     Dense,
     Dropout,
+    Embedding,
     Flatten,
+    GlobalAveragePooling1D,
     GlobalAveragePooling2D,
+    GlobalMaxPool1D,
+    LayerNormalization,
     LeakyReLU,
+    Masking,
+    MaxPool1D,
     MaxPool2D,
     ReLU,
     Sigmoid,
+    SimpleRNN,
     Softmax,
     Tanh,
 )
@@ -76,6 +88,23 @@ LAYERS = [
     ("Sigmoid", lambda: Sigmoid(), (64,)),
     ("Tanh", lambda: Tanh(), (64,)),
     ("Softmax", lambda: Softmax(), (10,)),
+    ("Embedding (ids)", lambda: Embedding(50, 16), (12,)),
+    ("SimpleRNN sequences", lambda: SimpleRNN(16, return_sequences=True), (12, 8)),
+    ("LSTM last state", lambda: LSTM(32), (12, 8)),
+    ("GRU reset_after", lambda: GRU(16, return_sequences=True), (12, 8)),
+    ("GRU reset_before", lambda: GRU(16, reset_after=False), (12, 8)),
+    ("LSTM masked sequences", lambda: LSTM(16, return_sequences=True), (12, 8)),
+    ("GlobalAveragePooling1D masked", lambda: GlobalAveragePooling1D(), (12, 8)),
+    ("Bidirectional LSTM", lambda: Bidirectional(LSTM(8, return_sequences=True)), (10, 6)),
+    ("Conv1D causal dilated", lambda: Conv1D(16, 3, padding="causal", dilation_rate=2), (20, 8)),
+    ("Conv1D same stride 2", lambda: Conv1D(8, 4, strides=2, padding="same"), (19, 8)),
+    ("MaxPool1D 2", lambda: MaxPool1D(2), (20, 8)),
+    ("AvgPool1D 3/1 same", lambda: AvgPool1D(3, strides=1, padding="same"), (20, 8)),
+    ("GlobalAveragePooling1D", lambda: GlobalAveragePooling1D(), (20, 8)),
+    ("GlobalMaxPool1D", lambda: GlobalMaxPool1D(), (20, 8)),
+    ("LayerNormalization", lambda: LayerNormalization(), (12, 16)),
+    ("Dense on sequences", lambda: Dense(8, "relu"), (12, 16)),
+    ("Masking", lambda: Masking(0.0), (12, 8)),
 ]
 TOLERANCE = {np.float32: 1e-4, np.float64: 1e-10}
 
@@ -91,7 +120,13 @@ def check_layers(xp, quick: bool) -> list[tuple[str, str, float, float, bool]]:
     for name, make, shape in LAYERS:
         for dtype in (np.float32, np.float64):
             rng = np.random.default_rng(0)
-            x = rng.standard_normal((16 if quick else 64, *shape)).astype(dtype)
+            n = 16 if quick else 64
+            if name.startswith("Embedding"):
+                x = rng.integers(0, 50, (n, *shape))
+            else:
+                x = rng.standard_normal((n, *shape)).astype(dtype)
+                if name == "Masking":
+                    x[::3, 5:] = 0.0  # masked steps
             host, dev = make(), make()
             host.build(shape, np.random.default_rng(1), dtype, np)
             dev.build(shape, np.random.default_rng(1), dtype, xp)
@@ -106,8 +141,13 @@ def check_layers(xp, quick: bool) -> list[tuple[str, str, float, float, bool]]:
                 dx_h = host.backward(r, ctx_h)
                 dx_d = dev.backward(backend.to_device(r, xp), ctx_d)
             else:
-                y_h, ctx_h = host.forward(x, training=True)
-                y_d, ctx_d = dev.forward(backend.to_device(x, xp), training=True)
+                kw_h, kw_d = {}, {}
+                if "masked" in name:  # the last steps of every other sequence are padding
+                    mask = np.ones(x.shape[:2], dtype=bool)
+                    mask[::2, 7:] = False
+                    kw_h, kw_d = {"mask": mask}, {"mask": backend.to_device(mask, xp)}
+                y_h, ctx_h = host.forward(x, training=True, **kw_h)
+                y_d, ctx_d = dev.forward(backend.to_device(x, xp), training=True, **kw_d)
                 r = rng.standard_normal(y_h.shape).astype(dtype)
                 dx_h = host.backward(r, ctx_h)
                 dx_d = dev.backward(backend.to_device(r, xp), ctx_d)
@@ -115,7 +155,7 @@ def check_layers(xp, quick: bool) -> list[tuple[str, str, float, float, bool]]:
                 _rel(backend.to_numpy(y_d), y_h),
                 _rel(backend.to_numpy(dev(backend.to_device(x, xp))), host(x)),
             )
-            bwd = _rel(backend.to_numpy(dx_d), dx_h)
+            bwd = 0.0 if dx_h is None else _rel(backend.to_numpy(dx_d), dx_h)  # ids have no gradient
             for k in host.params:
                 bwd = max(bwd, _rel(backend.to_numpy(dev.grads[k]), host.grads[k]))
             for k in host.buffers:
