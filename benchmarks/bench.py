@@ -322,6 +322,131 @@ def accuracy(kind, x, y, xv, yv, epochs, threads):
     return acc_n, acc_t
 
 
+# -- sequences ------------------------------------------------------------------------------------
+SEQ_BATCH = {"lstm": 64, "gru": 32}
+CHAR_STEPS, CHAR_VOCAB = 100, 100
+
+
+def neuro_lstm(seed: int = 0):
+    """LSTM(128) over the 28 rows of an MNIST image, its last state classified (sequential MNIST)."""
+    from neuro import LSTM, Dense, Input, Model
+
+    rows = Input((28, 28))
+    out = Dense(10, activation="softmax")(LSTM(128)(rows))
+    return Model(rows, out, loss="softmax_crossentropy", optimizer="adam", seed=seed)
+
+
+def torch_lstm(torch):
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = torch.nn.LSTM(28, 128, batch_first=True)
+            self.out = torch.nn.Linear(128, 10)
+
+        def forward(self, x):
+            return self.out(self.lstm(x)[0][:, -1])
+
+    return Net()
+
+
+def neuro_gru(seed: int = 0):
+    """A character model: Embedding(100, 64) → GRU(256) over 100 steps → Dense(100) at every step."""
+    from neuro import GRU, Dense, Embedding, Input, Model
+
+    ids = Input((CHAR_STEPS,), dtype="int64")
+    h = GRU(256, return_sequences=True)(Embedding(CHAR_VOCAB, 64)(ids))
+    return Model(ids, Dense(CHAR_VOCAB)(h), loss="softmax_crossentropy", optimizer="adam", seed=seed)
+
+
+def torch_gru(torch):
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = torch.nn.Embedding(CHAR_VOCAB, 64)
+            self.gru = torch.nn.GRU(64, 256, batch_first=True)
+            self.out = torch.nn.Linear(256, CHAR_VOCAB)
+
+        def forward(self, x):
+            return self.out(self.gru(self.embed(x))[0])
+
+    return Net()
+
+
+def sequence_data(kind, x, y, n):
+    """``(x, y)`` of ``n`` samples: MNIST rows and labels, or windows of Python's documentation as
+    character ids (the 98 most frequent characters, the rest one id) and the characters that follow."""
+    if kind == "lstm":
+        return np.ascontiguousarray(x[:n, :, :, 0]), y[:n]
+    from pydoc_data.topics import topics
+
+    text = "\n\n".join(topics[k] for k in sorted(topics))
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    chars, counts = np.unique(codes, return_counts=True)
+    rank = np.empty(len(chars), np.int64)
+    rank[np.argsort(-counts, kind="stable")] = np.arange(len(chars))
+    ids = np.minimum(rank[np.searchsorted(chars, codes)] + 1, CHAR_VOCAB - 1)
+    starts = np.arange(n) * CHAR_STEPS
+    window = starts[:, None] + np.arange(CHAR_STEPS + 1)
+    seq = ids[window % len(ids)]
+    return seq[:, :-1], seq[:, 1:]
+
+
+def torch_sequence_train(torch, model, opt, x, y, batch, gen):
+    model.train()
+    f = torch.nn.functional
+    order = torch.randperm(len(x), generator=gen)
+    for s in range(0, len(x), batch):
+        idx = order[s : s + batch]
+        opt.zero_grad(set_to_none=True)
+        out = model(x[idx])
+        loss = f.cross_entropy(out.reshape(-1, out.shape[-1]), y[idx].reshape(-1))
+        loss.backward()
+        opt.step()
+
+
+def sequence_throughput(kind, x, y, threads, n_batches, repeats):
+    """Training samples/s of neuro and torch on the sequence model ``kind`` (each with its own initial
+    weights and Adam), and for the LSTM also predicted samples/s (batches of 1,024)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    neuro_threads(threads)
+    torch.manual_seed(0)
+    batch = SEQ_BATCH[kind]
+    n = batch * n_batches
+    xn, yn = sequence_data(kind, x, y, n)
+    xt, yt = torch.from_numpy(xn), torch.from_numpy(yn)
+    gen = torch.Generator().manual_seed(0)
+    with threadpool_limits(limits=threads):
+        net, model = globals()[f"neuro_{kind}"](), globals()[f"torch_{kind}"](torch)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        neuro_train(net, xn[: 2 * batch], yn[: 2 * batch], batch)
+        torch_sequence_train(torch, model, opt, xt[: 2 * batch], yt[: 2 * batch], batch, gen)
+        tn = tt = float("inf")
+        for _ in range(repeats):
+            tn = min(tn, best_time(lambda: neuro_train(net, xn, yn, batch), 1))
+            tt = min(tt, best_time(lambda: torch_sequence_train(torch, model, opt, xt, yt, batch, gen), 1))
+        pn = pt = None
+        if kind == "lstm":
+            big_n, big_t = sequence_data(kind, x, y, 1024)[0], None
+            big_t = torch.from_numpy(big_n)
+            model.eval()
+
+            def predict_t():
+                with torch.inference_mode():
+                    model(big_t)
+
+            net.predict(big_n, batch_size=1024)
+            predict_t()
+            pn = pt = float("inf")
+            for _ in range(repeats):
+                pn = min(pn, best_time(lambda: net.predict(big_n, batch_size=1024), 2))
+                pt = min(pt, best_time(predict_t, 2))
+            pn, pt = 1024 / pn, 1024 / pt
+    return n / tn, n / tt, pn, pt
+
+
 def data_sets(x, y, threads, n_batches, repeats):
     """CNN training from an image folder (in memory and lazy) against the same images as arrays.
 
@@ -440,8 +565,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer batches and repeats; no accuracy run")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--only", choices=["mlp", "cnn", "resnet", "data"], nargs="+",
-                    default=["mlp", "cnn", "resnet", "data"])
+    ap.add_argument("--only", choices=["mlp", "cnn", "resnet", "lstm", "gru", "data"], nargs="+",
+                    default=["mlp", "cnn", "resnet", "lstm", "gru", "data"])
     ap.add_argument("--no-write", action="store_true", help="print the table but leave results.md alone")
     ap.add_argument("--memory-child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -453,7 +578,8 @@ def main():
     x, y, xv, yv, source = load_data()
     repeats = 2 if args.quick else 3
     batches = {"mlp": 30 if args.quick else 80, "cnn": 6 if args.quick else 20,
-               "resnet": 3 if args.quick else 8}
+               "resnet": 3 if args.quick else 8, "lstm": 8 if args.quick else 30,
+               "gru": 2 if args.quick else 6}
     rows = []
     raw = {}
 
@@ -475,6 +601,16 @@ def main():
             data_rows.append(("in-memory image data set size / (N·H·W·C bytes)", f"{nbytes:,}",
                               f"{raw_bytes:,}", "bytes", f"{nbytes / raw_bytes:.2f}"))
             raw["image data set bytes"] = {"data set": nbytes, "N*H*W*C": raw_bytes}
+            continue
+        if kind in ("lstm", "gru"):
+            for th in args.threads:
+                sn, st, pn, pt = sequence_throughput(kind, x, y, th, batches[kind], repeats)
+                name = "LSTM(128) seq-MNIST" if kind == "lstm" else "GRU(256) char model"
+                row(f"{name} training, {th} thr", sn, st, "samples/s", "higher")
+                if pn is not None:
+                    row(f"{name} predict batch 1,024, {th} thr", pn, pt, "samples/s", "higher")
+            print("(LSTM(128) over 28 rows of 28 pixels, Adam, batch 64)" if kind == "lstm" else
+                  "(Embedding(100, 64) → GRU(256) → Dense(100) per step, 100 steps, Adam, batch 32)")
             continue
         label = {"mlp": "MLP 784-500-300-10, Adadelta, batch 100", "cnn": "CNN (reference), Adam, batch 128",
                  "resnet": "ResNet: 3 identity blocks on 32×32×16 (BatchNorm, graph model), Adam, "
