@@ -37,7 +37,24 @@ from neuro import (
     schedules,
 )
 from neuro._version import __version__ as __version__
-from neuro.activations import Activation, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
+from neuro.activations import (
+    ELU,
+    GELU,
+    SELU,
+    Activation,
+    Exponential,
+    HardSigmoid,
+    LeakyReLU,
+    Linear,
+    Mish,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Softsign,
+    Swish,
+    Tanh,
+)
 from neuro.backend import get_dtype, set_dtype, to_numpy
 from neuro.errors import ModelFileError
 from neuro.gradcheck import GradientReport, check_gradients
@@ -59,6 +76,15 @@ from neuro.regularizers import L1, L2
 
 __all__ = [
     "Activation",
+    "ELU",
+    "Exponential",
+    "GELU",
+    "HardSigmoid",
+    "Mish",
+    "SELU",
+    "Softplus",
+    "Softsign",
+    "Swish",
     "Adadelta",
     "Adam",
     "BinaryCrossEntropy",

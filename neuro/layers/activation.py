@@ -2,8 +2,12 @@
 
 Activations are layers without parameters: they can be added to a network on their own
 (``net.add(ReLU())``) or given to a Dense or Conv2D layer (``Dense(64, activation="relu")``). In training
-their context is what the backward needs (the output for Sigmoid, Tanh, Softmax and ReLU, a mask for
-LeakyReLU); in inference they keep nothing.
+their context is what the backward needs (the output for Sigmoid, Tanh, Softmax, ReLU and Exponential, a
+mask for LeakyReLU and HardSigmoid, the input for the others); in inference they keep nothing.
+
+Keras's names work as strings: ``"linear"``, ``"relu"``, ``"leaky_relu"``, ``"sigmoid"``, ``"tanh"``,
+``"softmax"``, ``"gelu"``, ``"elu"``, ``"selu"``, ``"swish"``/``"silu"``, ``"softplus"``, ``"softsign"``,
+``"hard_sigmoid"``, ``"exponential"``, ``"mish"``.
 """
 
 from __future__ import annotations
@@ -180,14 +184,206 @@ class Softmax(Activation):
         return F.softmax_backward(grad, self._require(ctx))
 
 
+@registry.register
+class GELU(Activation):
+    """Gaussian error linear unit ``y = x·Φ(x)``, Φ the standard normal CDF (Hendrycks and Gimpel 2016).
+
+    Exact form: ``Φ(x) = erfc(−x/√2)/2`` (:func:`neuro.functional.erfc`, accurate in both tails), as
+    ``torch.nn.functional.gelu(approximate="none")`` and Keras's ``gelu(approximate=False)``. Tanh form:
+    ``y = x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))/2``, as ``gelu(approximate="tanh")`` and Keras's
+    ``approximate=True``.
+
+    Args:
+        approximate: ``False`` (or PyTorch's ``"none"``) for the exact form, ``True`` (or ``"tanh"``) for
+            the tanh approximation.
+        name: optional layer name; ``"gelu"`` when ``None``.
+
+    Raises:
+        ValueError: when ``approximate`` is not one of ``False``, ``True``, ``"none"``, ``"tanh"``.
+
+    Gradient: dL/dx = dL/dy · (Φ(x) + x·φ(x)), φ(x) = exp(−x²/2)/√(2π); tanh form, with
+    u = √(2/π)·(x + 0.044715·x³) and s = (1 + tanh u)/2: dL/dx = dL/dy · (s + x·s(1 − s)·2·√(2/π)·(1 +
+    3·0.044715·x²)).
+    """
+
+    key = "gelu"
+
+    def __init__(self, approximate: bool | str = False, name: str | None = None) -> None:
+        super().__init__(name=name)
+        forms = {False: False, True: True, "none": False, "tanh": True}
+        if not isinstance(approximate, (bool, str)) or approximate not in forms:
+            raise ValueError(f"approximate must be False, True, 'none' or 'tanh', got {approximate!r}")
+        self.approximate = forms[approximate]
+
+    def _f(self, x: Any, inplace: bool) -> tuple[Any, Any]:
+        return F.gelu(x, self.approximate, inplace)
+
+    def backward(self, grad: Any, ctx: Any) -> Any:
+        return F.gelu_backward(grad, self._require(ctx), self.approximate)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "approximate": self.approximate}
+
+
+@registry.register
+class ELU(Activation):
+    """Exponential linear unit: ``y = x`` for x > 0, ``alpha·(exp(x) − 1)`` otherwise (Clevert et al. 2015).
+
+    Args:
+        alpha: the negative saturation value is −alpha (default 1.0), a finite number.
+        name: optional layer name; ``"elu"`` when ``None``.
+
+    Raises:
+        ValueError: when ``alpha`` is not a finite number.
+
+    Gradient: dL/dx = dL/dy · (1 if x > 0 else alpha·exp(x)).
+    """
+
+    key = "elu"
+
+    def __init__(self, alpha: float = 1.0, name: str | None = None) -> None:
+        super().__init__(name=name)
+        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not abs(alpha) < float("inf"):
+            raise ValueError(f"alpha must be a finite number, got {alpha!r}")
+        self.alpha = float(alpha)
+
+    def _f(self, x: Any, inplace: bool) -> tuple[Any, Any]:
+        return F.elu(x, self.alpha, inplace)
+
+    def backward(self, grad: Any, ctx: Any) -> Any:
+        return F.elu_backward(grad, self._require(ctx), self.alpha)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "alpha": self.alpha}
+
+
+@registry.register
+class SELU(Activation):
+    """Scaled exponential linear unit: ``y = scale·x`` for x > 0, ``scale·alpha·(exp(x) − 1)`` otherwise.
+
+    ``alpha = 1.6732632423543772848…`` and ``scale = 1.0507009873554804934…`` (Klambauer et al. 2017), the
+    constants of Keras and PyTorch. Meant for ``lecun_normal`` weights.
+
+    Gradient: dL/dx = dL/dy · scale · (1 if x > 0 else alpha·exp(x)).
+    """
+
+    key = "selu"
+
+    def _f(self, x: Any, inplace: bool) -> tuple[Any, Any]:
+        return F.selu(x, inplace)
+
+    def backward(self, grad: Any, ctx: Any) -> Any:
+        return F.selu_backward(grad, self._require(ctx))
+
+
+@registry.register(aliases=("silu",))
+class Swish(Activation):
+    """Swish, also called SiLU: ``y = x·σ(x)`` (Keras's ``swish``/``silu``, PyTorch's ``silu``).
+
+    Gradient: dL/dx = dL/dy · σ(x)·(1 + x·(1 − σ(x))).
+    """
+
+    key = "swish"
+
+    def _f(self, x: Any, inplace: bool) -> tuple[Any, Any]:
+        return F.swish(x, inplace)
+
+    def backward(self, grad: Any, ctx: Any) -> Any:
+        return F.swish_backward(grad, self._require(ctx))
+
+
+@registry.register
+class Softplus(Activation):
+    """``y = log(1 + exp(x))``, computed as ``max(x, 0) + log1p(exp(−|x|))``: finite and accurate for any
+    finite x (PyTorch's ``softplus`` returns x itself beyond its ``threshold=20``, off by up to 2e-9).
+
+    Gradient: dL/dx = dL/dy · σ(x).
+    """
+
+    key = "softplus"
+
+    def _f(self, x: Any, inplace: bool) -> tuple[Any, Any]:
+        return F.softplus(x, inplace)
+
+    def backward(self, grad: Any, ctx: Any) -> Any:
+        return F.softplus_backward(grad, self._require(ctx))
+
+
+@registry.register
+class Softsign(Activation):
+    """``y = x / (1 + |x|)``.
+
+    Gradient: dL/dx = dL/dy / (1 + |x|)².
+    """
+
+    key = "softsign"
+
+    def _f(self, x: Any, inplace: bool) -> tuple[Any, Any]:
+        return F.softsign(x, inplace)
+
+    def backward(self, grad: Any, ctx: Any) -> Any:
+        return F.softsign_backward(grad, self._require(ctx))
+
+
+@registry.register
+class HardSigmoid(Activation):
+    """Hard sigmoid as Keras 3 defines it: ``y = relu6(x + 3)/6 = clip(x/6 + 1/2, 0, 1)``.
+
+    This is ``torch.nn.functional.hardsigmoid``. Keras 2 (and ``tf.keras``) used ``clip(0.2·x + 0.5, 0, 1)``
+    instead; a model ported from there computes something slightly different.
+
+    Gradient: dL/dx = dL/dy / 6 for −3 < x < 3, else 0 (0 at x = ±3, as PyTorch).
+    """
+
+    key = "hard_sigmoid"
+
+    def _f(self, x: Any, inplace: bool) -> tuple[Any, Any]:
+        return F.hard_sigmoid(x, inplace)
+
+    def backward(self, grad: Any, ctx: Any) -> Any:
+        return F.hard_sigmoid_backward(grad, self._require(ctx))
+
+
+@registry.register
+class Exponential(Activation):
+    """``y = exp(x)`` (inf where exp overflows, beyond x ≈ 709 in float64 and 88 in float32).
+
+    Gradient: dL/dx = dL/dy · exp(x) = dL/dy · y.
+    """
+
+    key = "exponential"
+
+    def _f(self, x: Any, inplace: bool) -> tuple[Any, Any]:
+        return F.exponential(x, inplace)
+
+    def backward(self, grad: Any, ctx: Any) -> Any:
+        return F.exponential_backward(grad, self._require(ctx))
+
+
+@registry.register
+class Mish(Activation):
+    """Mish: ``y = x·tanh(softplus(x))`` (Misra 2019), without overflow for any finite x.
+
+    Gradient: dL/dx = dL/dy · (t + x·σ(x)·(1 − t²)), with t = tanh(softplus(x)).
+    """
+
+    key = "mish"
+
+    def _f(self, x: Any, inplace: bool) -> tuple[Any, Any]:
+        return F.mish(x, inplace)
+
+    def backward(self, grad: Any, ctx: Any) -> Any:
+        return F.mish_backward(grad, self._require(ctx))
+
+
 def get(activation: str | Activation | dict | type | None) -> Activation:
     """Return a fresh activation from a name, a class, a serialized spec, an instance or ``None`` (linear).
 
     An instance is copied through its config, so that two layers never share one object.
 
     Args:
-        activation: a name (``"relu"``, ``"leaky_relu"``…), an :class:`Activation` class, a
-            ``{"class": name, "config": {...}}`` spec, an instance, or ``None``.
+        activation: a name (``"relu"``, ``"leaky_relu"``, ``"gelu"``, ``"silu"``…), an :class:`Activation`
+            class, a ``{"class": name, "config": {...}}`` spec, an instance, or ``None``.
 
     Returns:
         A new activation object.
