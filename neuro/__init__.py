@@ -63,11 +63,19 @@ from neuro.layers import *  # noqa: F403  (the layer classes; see neuro.layers._
 from neuro.layers import __all__ as _layer_names
 from neuro.losses import (
     BinaryCrossEntropy,
+    CategoricalHinge,
+    CosineSimilarity,
     CrossEntropy,
+    Hinge,
+    Huber,
+    KLDivergence,
+    LogCosh,
     Loss,
     MeanAbsoluteError,
     MeanSquaredError,
+    Poisson,
     SoftmaxCrossEntropy,
+    SquaredHinge,
 )
 from neuro.models import History, Model, Network
 from neuro.optimizers import SGD, Adadelta, Adam, Optimizer, RMSprop
@@ -88,7 +96,15 @@ __all__ = [
     "Adadelta",
     "Adam",
     "BinaryCrossEntropy",
+    "CategoricalHinge",
+    "CosineSimilarity",
     "CrossEntropy",
+    "Hinge",
+    "Huber",
+    "KLDivergence",
+    "LogCosh",
+    "Poisson",
+    "SquaredHinge",
     "Functional",
     "GradientReport",
     "History",

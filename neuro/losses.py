@@ -614,3 +614,373 @@ def get(loss: str | Loss | dict | type) -> Loss:
         TypeError: for anything else.
     """
     return registry.get("loss", loss, Loss)
+
+
+# -- more losses, with Keras's names -------------------------------------------------------------------------
+# Each follows MeanSquaredError's reduction: the per-value losses of Keras's formula are summed over the
+# outputs of a sample and averaged over the m samples (with weights w: Σ w·loss / Σ w), and the gradient
+# includes that 1/m (or w/Σw). Keras averages an elementwise loss over the last axis instead, so for an output
+# of D values Keras's number is this one divided by D (they agree for one output). CategoricalHinge and
+# CosineSimilarity reduce each row along an axis to one number first, as in Keras.
+
+#: Keras's ``backend.epsilon()``: the clip of KLDivergence, the shift in Poisson's log, CosineSimilarity's
+#: smallest norm.
+KERAS_EPSILON = 1e-7
+
+
+def _terms(per: Any, n: int, weights: Any) -> tuple[Any, Any]:
+    """MeanSquaredError's ``(Σ per, m)``, or ``(Σ w·per, Σ w)`` with weights over the leading axes."""
+    if weights is None:
+        return per.sum(), n
+    return (per * _spread(weights, per)).sum(), weights.sum()
+
+
+def _mean_gradient(g: Any, n: int, weights: Any) -> Any:
+    """MeanSquaredError's 1/D applied to the per-value derivative g, in place: g/m, or g·w/Σw."""
+    if weights is None:
+        g *= g.dtype.type(1.0 / n)
+        return g
+    g *= _spread(weights, g) * (1.0 / weights.sum())
+    return g
+
+
+def _finite_positive(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    if not 0.0 < float(value) < math.inf:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def _host_targets(y_true: Any) -> np.ndarray | None:
+    """The targets as a host array when they are on the host (device targets are never read back)."""
+    return np.asarray(y_true) if get_array_module(y_true) is np else None
+
+
+def _check_row_weights(weights: Any, y_pred: Any, loss: str) -> None:
+    if weights is not None and weights.ndim >= y_pred.ndim:
+        raise ValueError(
+            f"sample_weight of {loss} weighs the rows of y_pred {tuple(y_pred.shape)}, so it must have at "
+            f"most {y_pred.ndim - 1} axes, got shape {tuple(weights.shape)}"
+        )
+
+
+@registry.register(aliases=("huber_loss",))
+class Huber(Loss):
+    """Huber loss of the error ``e = ŷ − y``, quadratic up to ``delta`` and linear beyond (Keras's ``huber``,
+    PyTorch's ``HuberLoss``).
+
+    ``ℓ(e) = e²/2`` for ``|e| ≤ delta``, ``delta·|e| − delta²/2`` otherwise;
+    ``L = (1/m) Σ_i Σ_j ℓ(ŷ_ij − y_ij)`` (with weights w: ``Σ_i w_i Σ_j ℓ / Σ w``).
+
+    Gradient: dL/dŷ = clip(ŷ − y, −delta, delta)/m (with weights: w·clip(ŷ − y, −delta, delta)/Σw).
+
+    Args:
+        delta: where the loss turns from quadratic to linear, a finite number > 0 (default 1.0).
+
+    Raises:
+        ValueError: when ``delta`` is not a finite number > 0.
+    """
+
+    def __init__(self, delta: float = 1.0) -> None:
+        self.delta = _finite_positive("delta", delta)
+
+    def terms(self, y_pred: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
+        xp = get_array_module(y_pred)
+        d = y_pred - _regression_target(y_pred, y_true)
+        a = xp.abs(d)
+        delta = d.dtype.type(self.delta)
+        half = d.dtype.type(0.5)
+        per = xp.where(a <= delta, half * (d * d), delta * a - half * (delta * delta))
+        return _terms(per, len(y_pred), weights)
+
+    def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
+        d = y_pred - _regression_target(y_pred, y_true)
+        delta = d.dtype.type(self.delta)
+        return _mean_gradient(get_array_module(d).clip(d, -delta, delta), len(y_pred), weights)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"delta": self.delta}
+
+
+@registry.register(aliases=("logcosh",))
+class LogCosh(Loss):
+    """Logarithm of the hyperbolic cosine of the error ``e = ŷ − y`` (Keras's ``log_cosh``): about e²/2 for
+    small errors and |e| − log 2 for large ones.
+
+    ``L = (1/m) Σ_i Σ_j log cosh(ŷ_ij − y_ij)``, computed as ``log1p(2·sinh²(e/2))`` for |e| < 1 (no loss of
+    digits for tiny errors, where Keras's ``e + softplus(−2e) − log 2`` cancels) and
+    ``|e| + log1p(exp(−2|e|)) − log 2`` beyond (no overflow).
+
+    Gradient: dL/dŷ = tanh(ŷ − y)/m (with weights w: w·tanh(ŷ − y)/Σw).
+    """
+
+    def terms(self, y_pred: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
+        xp = get_array_module(y_pred)
+        d = y_pred - _regression_target(y_pred, y_true)
+        typ = d.dtype.type
+        a = xp.abs(d)
+        sh = xp.sinh(xp.minimum(a, typ(1)) * typ(0.5))
+        near = xp.log1p(typ(2) * (sh * sh))
+        far = a + xp.log1p(xp.exp(a * typ(-2))) - typ(math.log(2.0))
+        return _terms(xp.where(a < typ(1), near, far), len(y_pred), weights)
+
+    def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
+        d = y_pred - _regression_target(y_pred, y_true)
+        return _mean_gradient(get_array_module(d).tanh(d), len(y_pred), weights)
+
+
+@registry.register(aliases=("kld", "kullback_leibler_divergence"))
+class KLDivergence(Loss):
+    """Kullback-Leibler divergence of the predicted distribution ŷ from the target y (Keras's
+    ``kl_divergence``): both are clipped to ``[1e-7, 1]`` first, as Keras does.
+
+    ``L = (1/m) Σ_i Σ_j t_ij · log(t_ij / p_ij)`` with ``t = clip(y, 1e-7, 1)``, ``p = clip(ŷ, 1e-7, 1)``;
+    for targets and predictions inside the clip this is PyTorch's ``kl_div(log ŷ, y, reduction="sum")/m``.
+    Targets must lie in [0, 1].
+
+    Gradient: dL/dŷ = −(t/p)·[1e-7 ≤ ŷ ≤ 1]/m (0 where the clip holds ŷ; with weights w: ·w/Σw instead of
+    1/m).
+    """
+
+    def check_targets(self, y_pred: Any, y_true: Any) -> None:
+        y = _host_targets(y_true)
+        if y is not None and y.size and (y.min() < 0 or y.max() > 1):
+            raise ValueError(
+                "y_true of KLDivergence must be probabilities in [0, 1], "
+                f"got values in [{y.min()}, {y.max()}]"
+            )
+
+    def _clipped(self, y_pred: Any, y_true: Any) -> tuple[Any, Any]:
+        xp = get_array_module(y_pred)
+        eps, one = y_pred.dtype.type(KERAS_EPSILON), y_pred.dtype.type(1)
+        return xp.clip(_regression_target(y_pred, y_true), eps, one), xp.clip(y_pred, eps, one)
+
+    def terms(self, y_pred: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
+        t, p = self._clipped(y_pred, y_true)
+        return _terms(t * get_array_module(t).log(t / p), len(y_pred), weights)
+
+    def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
+        t, p = self._clipped(y_pred, y_true)
+        typ = y_pred.dtype.type
+        inside = (y_pred >= typ(KERAS_EPSILON)) & (y_pred <= typ(1))
+        g = get_array_module(t).where(inside, -(t / p), typ(0))
+        return _mean_gradient(g, len(y_pred), weights)
+
+
+@registry.register
+class Poisson(Loss):
+    """Poisson negative log-likelihood of counts y with predicted rates ŷ, up to a constant (Keras's
+    ``poisson``; PyTorch's ``PoissonNLLLoss(log_input=False, eps=1e-7)``).
+
+    ``L = (1/m) Σ_i Σ_j (ŷ_ij − y_ij · log(ŷ_ij + 1e-7))``. Predictions must be ≥ 0 (an exponential or
+    softplus output); targets must be ≥ 0.
+
+    Gradient: dL/dŷ = (1 − y/(ŷ + 1e-7))/m (with weights w: w·(1 − y/(ŷ + 1e-7))/Σw).
+    """
+
+    def check_targets(self, y_pred: Any, y_true: Any) -> None:
+        y = _host_targets(y_true)
+        if y is not None and y.size and y.min() < 0:
+            raise ValueError(f"y_true of Poisson must be counts >= 0, got a minimum of {y.min()}")
+
+    def terms(self, y_pred: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
+        y = _regression_target(y_pred, y_true)
+        eps = y_pred.dtype.type(KERAS_EPSILON)
+        return _terms(y_pred - y * get_array_module(y).log(y_pred + eps), len(y_pred), weights)
+
+    def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
+        y = _regression_target(y_pred, y_true)
+        typ = y_pred.dtype.type
+        return _mean_gradient(typ(1) - y / (y_pred + typ(KERAS_EPSILON)), len(y_pred), weights)
+
+
+class _Hinge(Loss):
+    """Shared label handling of :class:`Hinge` and :class:`SquaredHinge`."""
+
+    def check_targets(self, y_pred: Any, y_true: Any) -> None:
+        y = _host_targets(y_true)
+        if y is None or not y.size:
+            return
+        values = set(np.unique(y).tolist())
+        if not (values <= {-1, 1} or values <= {0, 1}):
+            shown = sorted(values)[:6]
+            raise ValueError(
+                f"y_true of {type(self).__name__} must be labels -1/1, or 0/1 (converted to -1/1 as Keras "
+                f"does), got values {shown}"
+            )
+
+    @staticmethod
+    def labels(y_pred: Any, y_true: Any) -> Any:
+        """The targets as ±1 labels: ``2y − 1`` when every value of the batch is 0 or 1, else unchanged
+        (Keras's ``convert_binary_labels_to_hinge``; decided on the device, nothing read back).
+
+        Args:
+            y_pred: the predictions (their shape and dtype).
+            y_true: the targets.
+
+        Returns:
+            The labels, of the shape and dtype of ``y_pred``.
+        """
+        y = _regression_target(y_pred, y_true)
+        xp = get_array_module(y)
+        typ = y.dtype.type
+        binary = xp.all((y == typ(0)) | (y == typ(1)))
+        return xp.where(binary, typ(2) * y - typ(1), y)
+
+    def _margins(self, y_pred: Any, y_true: Any) -> tuple[Any, Any]:
+        y = self.labels(y_pred, y_true)
+        return y, get_array_module(y).maximum(y_pred.dtype.type(1) - y * y_pred, y_pred.dtype.type(0))
+
+
+@registry.register
+class Hinge(_Hinge):
+    """Hinge loss of labels y ∈ {−1, 1} and scores ŷ (Keras's ``hinge``).
+
+    ``L = (1/m) Σ_i Σ_j max(1 − y_ij·ŷ_ij, 0)``. Labels 0/1 are converted to −1/1 as Keras does: when every
+    target of the batch is 0 or 1 they become ``2y − 1`` (a batch of ±1 labels is left as it is); other
+    targets are an error.
+
+    Gradient: dL/dŷ = −y·[1 − y·ŷ > 0]/m (0 at the kink; with weights w: ·w/Σw instead of 1/m).
+    """
+
+    def terms(self, y_pred: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
+        return _terms(self._margins(y_pred, y_true)[1], len(y_pred), weights)
+
+    def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
+        y, margin = self._margins(y_pred, y_true)
+        g = get_array_module(y).where(margin > 0, -y, y.dtype.type(0))
+        return _mean_gradient(g, len(y_pred), weights)
+
+
+@registry.register
+class SquaredHinge(_Hinge):
+    """Squared hinge loss of labels y ∈ {−1, 1} and scores ŷ (Keras's ``squared_hinge``).
+
+    ``L = (1/m) Σ_i Σ_j max(1 − y_ij·ŷ_ij, 0)²``, with 0/1 labels converted to −1/1 as :class:`Hinge` does.
+
+    Gradient: dL/dŷ = −2·y·max(1 − y·ŷ, 0)/m (with weights w: ·w/Σw instead of 1/m).
+    """
+
+    def terms(self, y_pred: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
+        margin = self._margins(y_pred, y_true)[1]
+        return _terms(margin * margin, len(y_pred), weights)
+
+    def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
+        y, margin = self._margins(y_pred, y_true)
+        g = y * margin
+        g *= y.dtype.type(-2)
+        return _mean_gradient(g, len(y_pred), weights)
+
+
+@registry.register
+class CategoricalHinge(Loss):
+    """Categorical (Crammer-Singer style) hinge loss of one-hot targets y and scores ŷ (Keras's
+    ``categorical_hinge``), one value per row along the last axis.
+
+    ``pos_i = Σ_c y_ic·ŷ_ic``, ``neg_i = max_c (1 − y_ic)·ŷ_ic`` and
+    ``L = (1/m) Σ_i max(neg_i − pos_i + 1, 0)`` (each position of a sequence output ``(N, T, C)`` is a row;
+    with weights w over the rows: ``Σ w·ℓ / Σ w``). Targets are rows of the shape of ŷ.
+
+    Gradient: dL/dŷ_ic = ((1 − y_ic)·[c = c*_i] − y_ic)·[neg_i − pos_i + 1 > 0]/m, c*_i the first index of
+    the maximum of (1 − y_i)·ŷ_i (with weights w: ·w_i/Σw instead of 1/m).
+    """
+
+    def _parts(self, y_pred: Any, y_true: Any) -> tuple[Any, Any, Any]:
+        if y_pred.ndim < 2:
+            raise ValueError(
+                f"y_pred of CategoricalHinge must have shape (N, ..., classes), got {tuple(y_pred.shape)}"
+            )
+        y = _regression_target(y_pred, y_true)
+        xp = get_array_module(y)
+        rest = (y.dtype.type(1) - y) * y_pred
+        margin = rest.max(axis=-1) - (y * y_pred).sum(axis=-1) + y.dtype.type(1)
+        return y, rest, xp.maximum(margin, y.dtype.type(0))
+
+    def terms(self, y_pred: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
+        _check_row_weights(weights, y_pred, "CategoricalHinge")
+        return _terms(self._parts(y_pred, y_true)[2], len(y_pred), weights)
+
+    def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
+        _check_row_weights(weights, y_pred, "CategoricalHinge")
+        y, rest, margin = self._parts(y_pred, y_true)
+        xp = get_array_module(y)
+        typ = y.dtype.type
+        top = xp.arange(y.shape[-1]) == rest.argmax(axis=-1)[..., None]
+        g = xp.where(top, typ(1) - y, typ(0)) - y
+        g *= (margin > 0)[..., None]
+        return _mean_gradient(g, len(y_pred), weights)
+
+
+@registry.register
+class CosineSimilarity(Loss):
+    """Negative cosine similarity of predictions and targets along ``axis`` (Keras's
+    ``cosine_similarity``): −1 when they point the same way, 0 when orthogonal or when either is zero.
+
+    With ``a/‖a‖ε = a / max(‖a‖, 1e-7)`` (Keras 3's ``normalize``), each row gives
+    ``ℓ_i = −Σ_c (y_i/‖y_i‖ε)_c · (ŷ_i/‖ŷ_i‖ε)_c`` and ``L = (1/m) Σ_i ℓ_i`` (each position of a sequence
+    output is a row; with weights w over the rows: ``Σ w·ℓ / Σ w``).
+
+    Gradient: with t = y/‖y‖ε, n = ‖ŷ‖ and cos = Σ t·ŷ/n: dL/dŷ = −(t − cos·ŷ/n)/n/m where n > 1e-7,
+    and −t/(1e-7·m) where the norm is floored (with weights w: ·w/Σw instead of 1/m).
+
+    Args:
+        axis: the axis of the vectors (default −1, the last), any axis but the batch axis.
+
+    Raises:
+        ValueError: when ``axis`` is not an integer, or (when called) names the batch axis or no axis of
+            the predictions.
+    """
+
+    def __init__(self, axis: int = -1) -> None:
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise ValueError(f"axis must be an integer (not the batch axis 0), got {axis!r}")
+        self.axis = int(axis)
+
+    def _moved(self, y_pred: Any, y_true: Any, weights: Any) -> tuple[Any, Any]:
+        """Predictions and targets with the vector axis moved last (the weights must weigh axes before it,
+        which keep their places)."""
+        nd = y_pred.ndim
+        if not (-nd <= self.axis < nd) or self.axis % nd == 0:
+            raise ValueError(
+                f"axis of CosineSimilarity must be one of the axes 1..{nd - 1} (or -{nd - 1}..-1) of y_pred "
+                f"{tuple(y_pred.shape)}, got {self.axis}"
+            )
+        ax = self.axis % nd
+        if weights is not None and weights.ndim > ax:
+            raise ValueError(
+                f"sample_weight of CosineSimilarity must weigh only axes before its vector axis {ax} of "
+                f"y_pred {tuple(y_pred.shape)}, got shape {tuple(weights.shape)}"
+            )
+        xp = get_array_module(y_pred)
+        y = _regression_target(y_pred, y_true)
+        return xp.moveaxis(y_pred, ax, -1), xp.moveaxis(y, ax, -1)
+
+    @staticmethod
+    def _parts(p: Any, y: Any) -> tuple[Any, Any, Any, Any]:
+        """``(t, p/‖p‖ε, ‖p‖, ‖p‖ε)`` with the norms kept as axes of 1."""
+        xp = get_array_module(p)
+        eps = p.dtype.type(KERAS_EPSILON)
+        t = y / xp.maximum(xp.sqrt((y * y).sum(axis=-1, keepdims=True)), eps)
+        n = xp.sqrt((p * p).sum(axis=-1, keepdims=True))
+        floored = xp.maximum(n, eps)
+        return t, p / floored, n, floored
+
+    def terms(self, y_pred: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
+        p, y = self._moved(y_pred, y_true, weights)
+        t, unit, _, _ = self._parts(p, y)
+        return _terms(-(t * unit).sum(axis=-1), len(y_pred), weights)
+
+    def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
+        p, y = self._moved(y_pred, y_true, weights)
+        xp = get_array_module(p)
+        t, unit, n, floored = self._parts(p, y)
+        typ = p.dtype.type
+        cos = xp.where(n > typ(KERAS_EPSILON), (t * unit).sum(axis=-1, keepdims=True), typ(0))
+        g = (cos * unit - t) / floored
+        g = _mean_gradient(g, len(y_pred), weights)
+        return xp.ascontiguousarray(xp.moveaxis(g, -1, self.axis % y_pred.ndim))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"axis": self.axis}
+
