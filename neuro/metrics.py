@@ -5,10 +5,10 @@ Each metric is a small streaming object: ``reset()``, ``update(y_pred, y_true)``
 weighs exactly as much as its samples, and the result equals the metric of the concatenated batches.
 Each also exists as a plain function over whole arrays (``accuracy(y_pred, y_true)``). The argument
 order is ``(y_pred, y_true)``, as for losses, except for the functions that share a name with
-scikit-learn's (``f1_score``, ``confusion_matrix``, ``mean_absolute_error``, ``mean_squared_error``,
-``root_mean_squared_error``, ``r2_score``), which take scikit-learn's ``(y_true, y_pred)`` so that a
-scikit-learn user gets what they expect. Accumulated sums stay on the device of the predictions and
-are read once, by ``result()``.
+scikit-learn's (``f1_score``, ``confusion_matrix``, ``roc_auc_score``, ``average_precision_score``,
+``mean_absolute_error``, ``mean_squared_error``, ``root_mean_squared_error``, ``r2_score``), which take
+scikit-learn's ``(y_true, y_pred)`` so that a scikit-learn user gets what they expect. Accumulated sums
+stay on the device of the predictions and are read once, by ``result()``.
 
 Classification: ``y_pred`` are network outputs of shape ``(N, C)`` (probabilities, or any scores
 whose argmax is the class) or ``(N, 1)`` / ``(N,)`` for a single sigmoid output, read as class 1
@@ -22,7 +22,9 @@ scikit-learn's default ``multioutput="uniform_average"``.
 
 Names accepted by :func:`get` (the object's ``name``, used as the History key, in brackets):
 ``"accuracy"``/``"acc"`` (accuracy), ``"binary_accuracy"`` (binary_accuracy: elementwise, for several
-sigmoid outputs), ``"top_k_accuracy"``/``"top_k"`` (top5_accuracy, k = 5),
+sigmoid outputs), Keras's ``"categorical_accuracy"`` and ``"sparse_categorical_accuracy"`` (accuracy under
+those names, each reading one-hot rows and class ids alike), ``"auc"`` (auc: ROC AUC, exact; ``AUC("PR")``
+is pr_auc, the average precision), ``"top_k_accuracy"``/``"top_k"`` (top5_accuracy, k = 5),
 ``"top<k>"``/``"top<k>_accuracy"`` for any k (top<k>_accuracy), ``"precision"`` (precision),
 ``"recall"`` (recall), ``"f1"``/``"f1_score"`` (f1_score), ``"mae"``/``"mean_absolute_error"``
 (mae), ``"mse"``/``"mean_squared_error"`` (mse), ``"rmse"``/``"root_mean_squared_error"`` (rmse),
@@ -264,6 +266,31 @@ class BinaryAccuracy(Accuracy):
             self.count = self.count + w.sum() * right.shape[1]
 
 
+class CategoricalAccuracy(Accuracy):
+    """Keras's ``categorical_accuracy``: :class:`Accuracy` under Keras's name, which is also its History key.
+
+    Keras's version expects one-hot rows; this one reads the targets as :class:`Accuracy` does (one-hot or
+    probability rows ``(N, C)``, or class ids ``(N,)``), so either form gives the right number.
+
+    Result: ``correct / count`` over all samples seen (0.0 before any sample).
+    """
+
+    name = "categorical_accuracy"
+
+
+class SparseCategoricalAccuracy(Accuracy):
+    """Keras's ``sparse_categorical_accuracy``: :class:`Accuracy` under Keras's name, which is also its
+    History key.
+
+    Keras's version expects class ids; this one reads the targets as :class:`Accuracy` does (class ids
+    ``(N,)``, or one-hot rows ``(N, C)``), so either form gives the right number.
+
+    Result: ``correct / count`` over all samples seen (0.0 before any sample).
+    """
+
+    name = "sparse_categorical_accuracy"
+
+
 class TopKAccuracy(Accuracy):
     """Fraction of samples whose true class is among the ``k`` highest scores.
 
@@ -412,6 +439,166 @@ class F1Score(_ConfusionMetric):
     def result(self) -> float:
         tp, predicted, actual, present = self._per_class()
         return self._macro(2.0 * tp, predicted + actual, present)
+
+
+# -- ranking ---------------------------------------------------------------------------------------
+
+
+def _binary_thresholds(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray | None) -> tuple[Any, Any]:
+    """Weighted true and false positive counts at each distinct score, from the highest score down
+    (scikit-learn's ``_binary_clf_curve``); samples of weight 0 are left out."""
+    if weights is not None:
+        keep = weights != 0
+        scores, labels, weights = scores[keep], labels[keep], weights[keep]
+    if not len(scores):
+        return np.zeros(0), np.zeros(0)
+    order = np.argsort(-scores, kind="stable")
+    scores, labels = scores[order], labels[order].astype(np.float64)
+    w = np.ones_like(labels) if weights is None else weights[order]
+    last = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]
+    tps = np.cumsum(labels * w)[last]
+    fps = np.cumsum((1.0 - labels) * w)[last]
+    return tps, fps
+
+
+class AUC(Metric):
+    """Area under the ROC curve or the precision-recall curve, exact over every sample seen.
+
+    ``curve="ROC"`` is ``sklearn.metrics.roc_auc_score``: the trapezoidal area under (false positive rate,
+    true positive rate) through every distinct score, so tied scores count one half (the Mann-Whitney
+    statistic). ``curve="PR"`` is ``sklearn.metrics.average_precision_score``:
+    ``AP = Σ_k (R_k − R_{k−1})·P_k`` over the distinct scores, a step function without interpolation (not the
+    trapezoid under the PR curve, which is optimistic). Keras's ``AUC`` approximates both with 200
+    thresholds; this one keeps every score.
+
+    Inputs: ``y_pred`` holds scores of any scale (probabilities or logits): ``(N,)`` or ``(N, 1)`` for one
+    binary output, ``(N, C)`` (or a sequence ``(N, T, C)``) for several. ``y_true`` has the shape of
+    ``y_pred`` (``(N,)`` also fits ``(N, 1)``), or holds class ids ``(N,)`` for ``(N, C)`` outputs; a label is
+    positive when ``y >= 0.5`` (0/1 labels, −1/1 labels, probabilities). Several outputs are pooled into
+    one binary problem (Keras's default ``multi_label=False``, scikit-learn's ``average="micro"``). Sample
+    weights (or a mask of valid steps) weigh every output of their sample.
+
+    Result: NaN before any sample and, for ROC, while only one class has been seen (as scikit-learn); AP is
+    0.0 with no positive sample (as scikit-learn).
+
+    Streaming: every score, label and weight is kept (on the predictions' device until :meth:`result`);
+    :meth:`state` is them on the host and :meth:`merge` concatenates them in rank order, so the merged AUC
+    equals the AUC of the whole data set.
+
+    Args:
+        curve: ``"ROC"`` (default) or ``"PR"`` (either case).
+        name: the History key; ``"auc"`` for ROC and ``"pr_auc"`` for PR when ``None``.
+
+    Raises:
+        ValueError: for another curve.
+    """
+
+    def __init__(self, curve: str = "ROC", name: str | None = None) -> None:
+        if not isinstance(curve, str) or curve.upper() not in ("ROC", "PR"):
+            raise ValueError(f"curve must be 'ROC' or 'PR', got {curve!r}")
+        self.curve = curve.upper()
+        self.name = name if name is not None else ("auc" if self.curve == "ROC" else "pr_auc")
+        super().__init__()
+
+    def reset(self) -> None:
+        self.scores: list[Any] = []
+        self.labels: list[Any] = []
+        self.weights: list[Any] = []  # None for a batch without weights
+
+    def update(self, y_pred: Any, y_true: Any, sample_weight: Any = None) -> None:
+        p = y_pred if backend.is_array(y_pred) else np.asarray(y_pred)
+        xp = get_array_module(p)
+        y = y_true if backend.is_array(y_true) else np.asarray(y_true)
+        if get_array_module(y) is not xp:
+            y = backend.to_device(backend.to_numpy(y), xp)
+        if p.ndim == 0:
+            raise ValueError(f"y_pred must have a batch axis, got shape {tuple(p.shape)}")
+        if p.ndim == 1:
+            p = p.reshape(-1, 1)
+        shape = tuple(p.shape)
+        if tuple(y.shape) == shape[:-1] and shape[-1] == 1:
+            y = y.reshape(shape)
+        elif tuple(y.shape) == shape[:-1]:
+            y = self._one_hot(y, shape[-1], xp)
+        elif tuple(y.shape) != shape:
+            raise ValueError(
+                f"y_true must have the shape of y_pred {shape} (or be class ids of shape {shape[:-1]}), "
+                f"got {tuple(y.shape)}"
+            )
+        w = None
+        if sample_weight is not None:
+            w = sample_weight
+            if not backend.is_array(w):
+                w = np.asarray(w, dtype=np.float64)
+            if get_array_module(w) is not xp:
+                w = backend.to_device(backend.to_numpy(w), xp)
+            if w.ndim == 0 or w.ndim >= len(shape) or tuple(w.shape) != shape[: w.ndim]:
+                raise ValueError(
+                    f"sample_weight must weigh the samples (or steps) of y_pred {shape}, with a shape among "
+                    f"{[shape[:k] for k in range(1, len(shape))]}, got {tuple(w.shape)}"
+                )
+            w = xp.broadcast_to(w.reshape(tuple(w.shape) + (1,) * (len(shape) - w.ndim)), shape)
+            w = w.reshape(-1).astype(np.float64)
+        self.scores.append(p.reshape(-1).astype(np.float64))  # copies: the caller may reuse its arrays
+        self.labels.append((y >= 0.5).reshape(-1))
+        self.weights.append(w)
+
+    @staticmethod
+    def _one_hot(ids: Any, n: int, xp: Any) -> Any:
+        if get_array_module(ids) is np and ids.size:
+            if ids.dtype.kind not in "iub" and not np.array_equal(ids, np.round(ids)):
+                raise ValueError("y_true must hold integer class ids, got non-integer values")
+            if ids.min() < 0 or ids.max() >= n:
+                raise ValueError(
+                    f"y_true class ids must be in [0, {n}), got values in [{ids.min()}, {ids.max()}]"
+                )
+        return xp.arange(n) == ids.astype(np.int64)[..., None]
+
+    def state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+        if not self.scores:
+            return None
+        xp = get_array_module(self.scores[0])
+        scores = np.asarray(backend.to_numpy(xp.concatenate(self.scores)))
+        labels = np.asarray(backend.to_numpy(xp.concatenate(self.labels)))
+        weights = None
+        if any(w is not None for w in self.weights):
+            pairs = zip(self.scores, self.weights, strict=True)
+            parts = [xp.ones(len(s)) if w is None else w for s, w in pairs]
+            weights = np.asarray(backend.to_numpy(xp.concatenate(parts)))
+        return scores, labels, weights
+
+    def merge(self, states: list[Any]) -> AUC:
+        out = copy.copy(self)
+        out.reset()
+        for st in states:
+            if st is not None:
+                out.scores.append(st[0])
+                out.labels.append(st[1])
+                out.weights.append(st[2])
+        return out
+
+    def result(self) -> float:
+        st = self.state()
+        if st is None:
+            return float("nan")
+        scores, labels, weights = st
+        if np.isnan(scores).any():
+            raise ValueError(f"{self.name}: y_pred holds NaN scores, which have no rank")
+        tps, fps = _binary_thresholds(scores, labels, weights)
+        if not len(tps):  # every weight 0
+            return float("nan")
+        if self.curve == "ROC":
+            if tps[-1] <= 0 or fps[-1] <= 0:
+                return float("nan")
+            tpr, fpr = np.r_[0.0, tps] / tps[-1], np.r_[0.0, fps] / fps[-1]
+            return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1])) / 2.0)
+        ps = tps + fps
+        precision = np.divide(tps, ps, out=np.zeros_like(tps), where=ps != 0)
+        recall = tps / tps[-1] if tps[-1] > 0 else np.ones_like(tps)
+        return float(max(0.0, np.sum(np.diff(np.r_[0.0, recall]) * precision)))
+
+    def __repr__(self) -> str:
+        return f"AUC(curve={self.curve!r})"
 
 
 # -- regression ------------------------------------------------------------------------------------
@@ -780,11 +967,55 @@ def r2_score(y_true: Any, y_pred: Any) -> float:
     return R2Score()(y_pred, y_true)
 
 
+def roc_auc_score(y_true: Any, y_score: Any, sample_weight: Any = None) -> float:
+    """ROC AUC over whole arrays (see :class:`AUC`), in scikit-learn's argument order ``(y_true, y_score)``.
+
+    Args:
+        y_true: labels (positive when ≥ 0.5) of the shape of ``y_score``, or class ids ``(N,)`` for
+            ``(N, C)`` scores.
+        y_score: scores ``(N,)``, ``(N, 1)`` or ``(N, C)`` (several outputs pooled).
+        sample_weight: optional weight of each sample.
+
+    Returns:
+        The area under the ROC curve (NaN when only one class is present).
+
+    Raises:
+        ValueError: for targets of another shape, or NaN scores.
+    """
+    m = AUC("ROC")
+    m.update(y_score, y_true, sample_weight)
+    return m.result()
+
+
+def average_precision_score(y_true: Any, y_score: Any, sample_weight: Any = None) -> float:
+    """Average precision over whole arrays (see :class:`AUC` with ``curve="PR"``), in scikit-learn's
+    argument order ``(y_true, y_score)``.
+
+    Args:
+        y_true: labels (positive when ≥ 0.5) of the shape of ``y_score``, or class ids ``(N,)`` for
+            ``(N, C)`` scores.
+        y_score: scores ``(N,)``, ``(N, 1)`` or ``(N, C)`` (several outputs pooled).
+        sample_weight: optional weight of each sample.
+
+    Returns:
+        ``Σ_k (R_k − R_{k−1})·P_k`` over the distinct scores (0.0 without a positive label).
+
+    Raises:
+        ValueError: for targets of another shape, or NaN scores.
+    """
+    m = AUC("PR")
+    m.update(y_score, y_true, sample_weight)
+    return m.result()
+
+
 # -- lookup ----------------------------------------------------------------------------------------
 
 registry.set_base("metric", Metric)
 registry.register(Accuracy, aliases=("acc",))
 registry.register(BinaryAccuracy)
+registry.register(CategoricalAccuracy)
+registry.register(SparseCategoricalAccuracy)
+registry.register(AUC)
 registry.register(TopKAccuracy, aliases=("top_k",))
 registry.register(Precision)
 registry.register(Recall)

@@ -1,0 +1,278 @@
+"""AUC (ROC and PR) against scikit-learn in float64, ties and weights included; streaming in batches and merging
+over processes equal to one pass; degenerate sets; the strict device; Keras's metric names
+(``sparse_categorical_accuracy``, ``categorical_accuracy``, ``binary_accuracy``, ``auc``); bad input."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+import numpy as np
+import pytest
+
+from neuro import Dense, Network, backend, metrics
+
+skm = pytest.importorskip("sklearn.metrics")
+
+N = 257
+CURVES = {"ROC": skm.roc_auc_score, "PR": skm.average_precision_score}
+
+
+def _sk(curve, y, s, w=None):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn warns on one-class sets
+        return CURVES[curve](y, s, sample_weight=w)
+
+
+def _scores(rng, n=N, ties=False):
+    """Scores correlated with 0/1 labels; with ties, rounded to 1 decimal (about 30 distinct values)."""
+    y = rng.integers(0, 2, n)
+    s = rng.standard_normal(n) + 0.8 * y
+    return (np.round(s, 1) if ties else s), y
+
+
+def _auc(curve, s, y, w=None, batch=None):
+    m = metrics.AUC(curve)
+    if batch is None:
+        m.update(s, y, w)
+    else:
+        for i in range(0, len(s), batch):
+            m.update(s[i : i + batch], y[i : i + batch], None if w is None else w[i : i + batch])
+    return m.result()
+
+
+# -- against scikit-learn ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("curve", list(CURVES))
+@pytest.mark.parametrize("ties", [False, True], ids=["distinct", "ties"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["plain", "weights"])
+def test_matches_sklearn(rng, curve, ties, weighted):
+    s, y = _scores(rng, ties=ties)
+    w = rng.uniform(0.0, 2.0, N) if weighted else None
+    if weighted:
+        w[::9] = 0.0  # zero weights leave their samples out
+    got = _auc(curve, s, y, w)
+    assert got == pytest.approx(_sk(curve, y, s, w), rel=1e-13, abs=1e-15)
+
+
+@pytest.mark.parametrize("curve", list(CURVES))
+def test_all_tied_and_perfect_rankings(curve):
+    y = np.array([0, 1, 0, 1, 1, 0])
+    for s in (np.full(6, 0.3), y * 1.0, 1.0 - y, np.array([0.1, 0.9, 0.1, 0.9, 0.5, 0.5])):
+        assert _auc(curve, s, y) == pytest.approx(_sk(curve, y, s), rel=1e-15)
+    assert _auc("ROC", np.full(6, 0.3), y) == 0.5
+
+
+@pytest.mark.parametrize("curve", list(CURVES))
+def test_shapes_and_label_forms(rng, curve):
+    s, y = _scores(rng)
+    want = _sk(curve, y, s)
+    for yy in (y, y.reshape(-1, 1), y.astype(np.float64), 2.0 * y - 1.0, np.where(y == 1, 0.8, 0.2)):
+        assert _auc(curve, s.reshape(-1, 1), yy) == pytest.approx(want, rel=1e-15)
+        assert _auc(curve, s, yy.reshape(-1)) == pytest.approx(want, rel=1e-15)
+
+
+@pytest.mark.parametrize("curve", list(CURVES))
+def test_several_outputs_are_pooled_as_micro_average(rng, curve):
+    ids = rng.integers(0, 4, 60)
+    onehot = np.eye(4)[ids]
+    s = rng.standard_normal((60, 4)) + onehot
+    want = CURVES[curve](onehot, s, average="micro")
+    assert _auc(curve, s, onehot) == pytest.approx(want, rel=1e-13)
+    assert _auc(curve, s, ids) == pytest.approx(want, rel=1e-13)  # class ids for (N, C) scores
+    w = rng.uniform(0.5, 1.5, 60)
+    assert _auc(curve, s, onehot, w) == pytest.approx(
+        CURVES[curve](onehot, s, average="micro", sample_weight=w), rel=1e-13
+    )
+
+
+def test_sequence_outputs_with_a_mask(rng):
+    s = rng.standard_normal((5, 7, 3))
+    y = (rng.random((5, 7, 3)) < 0.4).astype(np.float64)
+    mask = (rng.random((5, 7)) < 0.7).astype(np.float64)
+    keep = np.repeat(mask.reshape(-1), 3) > 0
+    for curve in CURVES:
+        assert _auc(curve, s, y, mask) == pytest.approx(
+            _sk(curve, y.reshape(-1)[keep], s.reshape(-1)[keep]), rel=1e-13
+        )
+
+
+def test_plain_functions_take_sklearns_order(rng):
+    s, y = _scores(rng, ties=True)
+    w = rng.uniform(0.1, 1.0, N)
+    assert metrics.roc_auc_score(y, s) == pytest.approx(skm.roc_auc_score(y, s), rel=1e-15)
+    assert metrics.average_precision_score(y, s, w) == pytest.approx(
+        skm.average_precision_score(y, s, sample_weight=w), rel=1e-13
+    )
+
+
+# -- streaming and merging ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("curve", list(CURVES))
+@pytest.mark.parametrize("weighted", [False, True], ids=["plain", "weights"])
+def test_batches_equal_one_pass_exactly(rng, curve, weighted):
+    s, y = _scores(rng, ties=True)
+    w = rng.uniform(0.0, 2.0, N) if weighted else None
+    one = _auc(curve, s, y, w)
+    for batch in (1, 25, 100, N):
+        assert _auc(curve, s, y, w, batch=batch) == one
+
+
+@pytest.mark.parametrize("curve", list(CURVES))
+def test_merge_of_rank_states_equals_one_pass(rng, curve):
+    s, y = _scores(rng, ties=True)
+    w = rng.uniform(0.1, 2.0, N)
+    parts = [slice(0, 90), slice(90, 90), slice(90, 200), slice(200, N)]
+    ranks = []
+    for k, part in enumerate(parts):
+        m = metrics.AUC(curve)
+        if part.start != part.stop:  # one rank saw nothing
+            m.update(s[part], y[part], w[part] if k != 2 else None)  # one rank gave no weights
+        ranks.append(m)
+    states = [m.state() for m in ranks]
+    assert states[1] is None
+    merged = ranks[0].merge(copy.deepcopy(states))
+    w_all = w.copy()
+    w_all[90:200] = 1.0
+    assert merged.result() == _auc(curve, s, y, w_all)
+    assert ranks[0].result() == _auc(curve, s[:90], y[:90], w[:90])  # merge leaves the metric as it was
+    again = merged.merge([merged.state()])
+    assert again.result() == merged.result()
+
+
+def test_reset_and_fresh_metric_are_nan():
+    m = metrics.AUC()
+    assert np.isnan(m.result()) and m.state() is None
+    m.update(np.array([0.2, 0.8]), np.array([0, 1]))
+    assert m.result() == 1.0
+    m.reset()
+    assert np.isnan(m.result())
+
+
+def test_caller_arrays_can_change_after_update():
+    s, y = np.array([0.1, 0.9, 0.4]), np.array([0, 1, 1])
+    m = metrics.AUC()
+    m.update(s, y)
+    s[:] = [0.9, 0.1, 0.0]
+    y[:] = 0
+    assert m.result() == 1.0
+
+
+# -- degenerate sets ------------------------------------------------------------------------------------------
+def test_one_class_only():
+    s = np.array([0.1, 0.5, 0.7])
+    for y in (np.zeros(3), np.ones(3)):
+        assert np.isnan(_auc("ROC", s, y)) and np.isnan(_sk("ROC", y, s))
+        assert _auc("PR", s, y) == _sk("PR", y, s)  # 0.0 without a positive, 1.0 with only positives
+    assert _auc("PR", s, np.zeros(3)) == 0.0 and _auc("PR", s, np.ones(3)) == 1.0
+
+
+def test_all_weights_zero_is_nan():
+    m = metrics.AUC("PR")
+    m.update(np.array([0.1, 0.5]), np.array([0, 1]), np.zeros(2))
+    assert np.isnan(m.result())
+
+
+def test_nan_scores_are_an_error():
+    m = metrics.AUC()
+    m.update(np.array([0.1, np.nan]), np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"auc: y_pred holds NaN scores"):
+        m.result()
+
+
+def test_infinite_scores_rank_at_the_ends():
+    s = np.array([-np.inf, 0.0, np.inf, 1.0])
+    y = np.array([0, 0, 1, 1])
+    assert _auc("ROC", s, y) == 1.0 and _auc("PR", s, y) == 1.0
+
+
+# -- on the strict device: nothing read back before result() ---------------------------------------------------
+def test_strict_device_reads_only_in_result(rng):
+    strict = backend.get_device("strict")
+    s, y = _scores(rng, ties=True)
+    w = rng.uniform(0.1, 1.0, N)
+    for curve in CURVES:
+        m = metrics.AUC(curve)
+        reads = backend.host_reads()
+        for i in range(0, N, 50):
+            m.update(*(backend.to_device(a[i : i + 50], strict) for a in (s, y, w)))
+        assert backend.host_reads() == reads
+        assert m.result() == _auc(curve, s, y, w)
+
+
+# -- names ---------------------------------------------------------------------------------------------------
+def test_auc_names():
+    m = metrics.get("auc")
+    assert type(m) is metrics.AUC and m.curve == "ROC" and m.name == "auc"
+    assert type(metrics.get("AUC")) is metrics.AUC
+    assert metrics.AUC("pr").name == "pr_auc" and metrics.AUC("PR").curve == "PR"
+    assert metrics.AUC("PR", name="ap").name == "ap"
+    assert repr(metrics.AUC("pr")) == "AUC(curve='PR')"
+
+
+@pytest.mark.parametrize("curve", ["foo", "", "ROC-AUC", 1, None])
+def test_auc_bad_curve(curve):
+    with pytest.raises(ValueError, match=r"curve must be 'ROC' or 'PR', got"):
+        metrics.AUC(curve=curve)
+
+
+@pytest.mark.parametrize(
+    ("name", "cls"),
+    [
+        ("sparse_categorical_accuracy", metrics.SparseCategoricalAccuracy),
+        ("categorical_accuracy", metrics.CategoricalAccuracy),
+        ("binary_accuracy", metrics.BinaryAccuracy),
+        ("SparseCategoricalAccuracy", metrics.SparseCategoricalAccuracy),
+    ],
+)
+def test_keras_accuracy_names(rng, name, cls):
+    m = metrics.get(name)
+    assert type(m) is cls and m.name == registry_key(name)
+    if cls is metrics.BinaryAccuracy:
+        p, t = rng.random((20, 3)), (rng.random((20, 3)) > 0.5) * 1.0
+        assert m(p, t) == skm.accuracy_score(t.reshape(-1), (p >= 0.5).reshape(-1))
+        return
+    ids = rng.integers(0, 4, 30)
+    p = rng.standard_normal((30, 4))
+    want = skm.accuracy_score(ids, p.argmax(1))
+    assert m(p, ids) == want and m(p, np.eye(4)[ids]) == want == metrics.accuracy(p, ids)
+
+
+def registry_key(name):
+    return {"SparseCategoricalAccuracy": "sparse_categorical_accuracy"}.get(name, name)
+
+
+def test_keras_names_in_a_network(rng):
+    x = rng.standard_normal((40, 3))
+    y = (x[:, 0] + 0.3 * rng.standard_normal(40) > 0).astype(np.int64)
+    net = Network((3,), "bce", "adam", seed=0)
+    net.add(Dense(4, "tanh")).add(Dense(1, "sigmoid"))
+    history = net.fit(x, y, batch_size=8, epochs=2, verbose=0, metrics=["auc", "binary_accuracy", AUC_PR()])
+    assert {"auc", "binary_accuracy", "pr_auc"} <= set(history.history)
+    res = net.evaluate(x, y, batch_size=7, metrics=["auc", metrics.AUC("PR")])
+    p = np.asarray(net.predict(x)).reshape(-1)
+    assert res["auc"] == pytest.approx(skm.roc_auc_score(y, p), rel=1e-6)
+    assert res["pr_auc"] == pytest.approx(skm.average_precision_score(y, p), rel=1e-6)
+    net = Network((3,), "sparse_categorical_crossentropy", "adam", seed=0)
+    net.add(Dense(3, "softmax"))
+    res = net.evaluate(x, y, metrics=["sparse_categorical_accuracy", "categorical_accuracy"])
+    assert res["sparse_categorical_accuracy"] == res["categorical_accuracy"] == metrics.accuracy(net.predict(x), y)
+
+
+def AUC_PR():  # noqa: N802 - reads as the class
+    return metrics.AUC("PR")
+
+
+# -- bad input -----------------------------------------------------------------------------------------------
+def test_wrong_target_shape():
+    with pytest.raises(ValueError, match=r"y_true must have the shape of y_pred \(4, 3\) \(or be class ids of"):
+        metrics.AUC().update(np.zeros((4, 3)), np.zeros((4, 2)))
+
+
+def test_wrong_weight_shape():
+    with pytest.raises(ValueError, match=r"sample_weight must weigh the samples \(or steps\) of y_pred \(4, 1\)"):
+        metrics.AUC().update(np.zeros(4), np.zeros(4), np.ones(3))
+
+
+@pytest.mark.parametrize(("ids", "match"), [([0, 1, 3], r"class ids must be in \[0, 3\)"), ([0.5, 1, 2], "integer")])
+def test_bad_class_ids(ids, match):
+    with pytest.raises(ValueError, match=match):
+        metrics.AUC().update(np.zeros((3, 3)), np.array(ids))
