@@ -26,7 +26,11 @@ How each layer is written:
   sum times ``1/n`` (as neuro computes it), ``Concatenate`` as ``Concat`` on the axis of the layout.
 - Activations (standalone or inside Dense / Conv2D): ``Relu``, ``LeakyRelu`` (``PRelu`` with a float64
   slope that a float32 attribute would round), ``Sigmoid``, ``Tanh``, ``Softmax`` on the last (channel)
-  axis; ``Linear`` writes nothing.
+  axis; ``Linear`` writes nothing. GELU as ``x·(1 + Erf(x/√2))/2`` or its ``Tanh`` form (``Gelu`` needs
+  opset 20), ``Elu``, ``Selu``, ``Softplus``, ``Softsign``, ``HardSigmoid`` (alpha 1/6, beta 1/2), ``Exp``,
+  Swish as ``x·Sigmoid(x)`` and Mish as ``x·Tanh(Softplus(x))`` in float32; ONNX Runtime has none of Erf,
+  Elu, Selu, Softplus, Softsign and HardSigmoid in float64, so a float64 graph writes neuro's own formulas
+  (the error function as Cody's rational approximations).
 - ``Dense`` on a sequence ``(N, T, F)``: ``MatMul`` and ``Add`` on the last axis; ``LayerNormalization``:
   ``ReduceMean`` over the last axis, as neuro computes it (``(x − μ)·(1/sqrt(σ² + ε))·γ + β``).
 - ``Embedding``: ``Gather`` of the table by the ids (cast to int64); ``Conv1D``: im2col along time (``Pad``,
@@ -70,10 +74,28 @@ import numpy as np
 from neuro import backend
 from neuro import head as head_mod
 from neuro import losses as losses_mod
+from neuro.functional import activation as F_act
 from neuro.functional.conv import output_size, paddings
 from neuro.functional.pooling import window_counts
 from neuro.layers.activated import ActivatedLayer
-from neuro.layers.activation import Activation, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
+from neuro.layers.activation import (
+    ELU,
+    GELU,
+    SELU,
+    Activation,
+    Exponential,
+    HardSigmoid,
+    LeakyReLU,
+    Linear,
+    Mish,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Softsign,
+    Swish,
+    Tanh,
+)
 from neuro.layers.base import Layer
 from neuro.layers.batchnorm import BatchNorm
 from neuro.layers.bidirectional import Bidirectional
@@ -215,9 +237,162 @@ def _activation(g: _Graph, act: Activation, t: _Tensor) -> _Tensor:
         name = g.op("Tanh", [t.name])
     elif kind is Softmax:  # neuro's last axis: the channels, axis 1 of an NCHW tensor
         name = g.op("Softmax", [t.name], axis=1 if t.nchw else -1)
+    elif kind in _MORE_ACTIVATIONS:
+        name = _MORE_ACTIVATIONS[kind](g, act, t.name)
     else:
         raise KeyError(kind.__name__)
     return _Tensor(name, t.rank, t.layout)
+
+
+# The activations with Keras's names. A float32 graph uses ONNX's own operators (Erf, Elu, Selu, Softplus,
+# Softsign, HardSigmoid); ONNX Runtime's CPU provider implements those for float32 only, so a float64 graph
+# writes the formulas neuro computes with operators it has in float64 (the error function as Cody's rational
+# approximations, as neuro.functional.erfc computes it). Gelu itself only exists from opset 20.
+def _k(g: _Graph, base: str, value: float) -> str:
+    """A 0-d constant in the graph's dtype."""
+    return g.const(base, g.dtype.type(value))
+
+
+def _f64(g: _Graph) -> bool:
+    return g.dtype == np.float64
+
+
+def _log1p(g: _Graph, e: str) -> str:
+    """``log1p(e)`` for e ≥ 0 without a Log1p operator: ``log(u)·e/(u − 1)`` with ``u = 1 + e`` (exact to a
+    few ulp, Goldberg's trick), e itself where u rounds to 1."""
+    u = g.op("Add", [_k(g, "one", 1.0), e], "one_plus")
+    ratio = g.op("Div", [e, g.op("Sub", [u, _k(g, "one", 1.0)], "u_minus_one")], "ratio")
+    exact = g.op("Mul", [g.op("Log", [u]), ratio], "log1p_exact")
+    return g.op("Where", [g.op("Equal", [u, _k(g, "one", 1.0)]), e, exact], "log1p")
+
+
+def _softplus(g: _Graph, x: str) -> str:
+    """``max(x, 0) + log1p(exp(−|x|))`` (neuro's form), or ONNX's Softplus in float32."""
+    if not _f64(g):
+        return g.op("Softplus", [x])
+    e = g.op("Exp", [g.op("Neg", [g.op("Abs", [x])])], "exp_neg_abs")
+    return g.op("Add", [g.op("Max", [x, _k(g, "zero", 0.0)], "relu"), _log1p(g, e)], "softplus")
+
+
+def _cody_ratio(g: _Graph, t: str, num: tuple[float, ...], den: tuple[float, ...]) -> str:
+    """neuro.functional.activation's Horner scheme of Cody's rational functions, node by node."""
+    xnum = g.op("Mul", [t, _k(g, "erf_c", num[-1])], "erf_num")
+    xden = t
+    for a, b in zip(num[:-2], den[:-1], strict=True):
+        xnum = g.op("Mul", [g.op("Add", [xnum, _k(g, "erf_c", a)], "erf_num"), t], "erf_num")
+        xden = g.op("Mul", [g.op("Add", [xden, _k(g, "erf_c", b)], "erf_den"), t], "erf_den")
+    top = g.op("Add", [xnum, _k(g, "erf_c", num[-2])], "erf_num")
+    return g.op("Div", [top, g.op("Add", [xden, _k(g, "erf_c", den[-1])], "erf_den")], "erf_ratio")
+
+
+def _exp_neg_square(g: _Graph, y: str, scale: float = 1.0) -> str:
+    """``exp(−scale·y²)`` split as neuro.functional.exp_neg_square does, for y ≥ 0 (trunc is Floor there)."""
+    sixteen = _k(g, "sixteen", 16.0)
+    h = g.op("Div", [g.op("Floor", [g.op("Mul", [y, sixteen])]), sixteen], "erf_h")
+    big = g.op("Exp", [g.op("Mul", [g.op("Mul", [h, h]), _k(g, "neg_scale", -scale)])])
+    rest = g.op("Mul", [g.op("Sub", [y, h]), g.op("Add", [y, h])])
+    return g.op("Mul", [big, g.op("Exp", [g.op("Mul", [rest, _k(g, "neg_scale", -scale)])])], "exp_neg_sq")
+
+
+def _erfc(g: _Graph, x: str) -> str:
+    """neuro.functional.erfc, as operators that ONNX Runtime runs in float64."""
+    lo, mid, hi = F_act.ERF_BOUNDS
+    y = g.op("Abs", [x])
+    x1 = g.op("Min", [g.op("Max", [x, _k(g, "neg_lo", -lo)]), _k(g, "lo", lo)], "erf_x1")
+    ratio = _cody_ratio(g, g.op("Mul", [x1, x1]), F_act._ERF_A, F_act._ERF_B)
+    erf_small = g.op("Mul", [x1, ratio], "erf_small")
+    y2 = g.op("Min", [g.op("Max", [y, _k(g, "lo", lo)]), _k(g, "mid", mid)], "erf_y2")
+    erfc_mid = g.op("Mul", [_exp_neg_square(g, y2), _cody_ratio(g, y2, F_act._ERF_C, F_act._ERF_D)])
+    y3 = g.op("Min", [g.op("Max", [y, _k(g, "mid", mid)]), _k(g, "hi", hi)], "erf_y3")
+    z = g.op("Div", [_k(g, "one", 1.0), g.op("Mul", [y3, y3])], "erf_z")
+    zr = g.op("Mul", [z, _cody_ratio(g, z, F_act._ERF_P, F_act._ERF_Q)])
+    tail = g.op("Sub", [_k(g, "sqrpi", F_act._SQRPI), zr])
+    erfc_large = g.op("Mul", [_exp_neg_square(g, y3), g.op("Div", [tail, y3])])
+    erfc_abs = g.op("Where", [g.op("LessOrEqual", [y, _k(g, "mid", mid)]), erfc_mid, erfc_large], "erfc_abs")
+    signed = g.op(
+        "Where",
+        [g.op("Less", [x, _k(g, "zero", 0.0)]), g.op("Sub", [_k(g, "two", 2.0), erfc_abs]), erfc_abs],
+    )
+    small = g.op("LessOrEqual", [y, _k(g, "lo", lo)])
+    return g.op("Where", [small, g.op("Sub", [_k(g, "one", 1.0), erf_small]), signed], "erfc")
+
+
+def _gelu(g: _Graph, act: GELU, x: str) -> str:
+    if act.approximate:
+        if _f64(g):  # x·σ(2u), neuro's form (no cancellation of 1 + tanh u)
+            clip = F_act._GELU_CLIP
+            xc = g.op("Min", [g.op("Max", [x, _k(g, "neg_clip", -clip)]), _k(g, "clip", clip)], "gelu_xc")
+            cube = g.op("Mul", [g.op("Mul", [xc, xc]), xc], "cube")
+            inner = g.op("Add", [xc, g.op("Mul", [_k(g, "kappa", F_act._GELU_KAPPA), cube])])
+            u = g.op("Mul", [inner, _k(g, "beta", F_act._GELU_BETA)], "gelu_u")
+            s = g.op("Sigmoid", [g.op("Mul", [u, _k(g, "two", 2.0)])])
+            return g.op("Mul", [x, s], "gelu")
+        cube = g.op("Mul", [g.op("Mul", [x, x]), x], "cube")
+        inner = g.op("Add", [x, g.op("Mul", [_k(g, "kappa", F_act._GELU_KAPPA), cube])])
+        th = g.op("Tanh", [g.op("Mul", [inner, _k(g, "beta", F_act._GELU_BETA)], "gelu_u")])
+        half_x = g.op("Mul", [x, _k(g, "half", 0.5)])
+        return g.op("Mul", [half_x, g.op("Add", [_k(g, "one", 1.0), th])], "gelu")
+    arg = g.op("Mul", [x, _k(g, "neg_sqrt1_2", -F_act._SQRT1_2)], "gelu_arg")
+    if _f64(g):  # x·erfc(−x/√2)/2
+        cdf = g.op("Mul", [_erfc(g, arg), _k(g, "half", 0.5)], "cdf")
+    else:  # x·(1 + erf(x/√2))/2
+        cdf = g.op("Mul", [g.op("Sub", [_k(g, "one", 1.0), g.op("Erf", [arg])]), _k(g, "half", 0.5)], "cdf")
+    return g.op("Mul", [x, cdf], "gelu")
+
+
+def _expm1_neg(g: _Graph, x: str) -> str:
+    """``exp(min(x, 0)) − 1``."""
+    return g.op("Sub", [g.op("Exp", [g.op("Min", [x, _k(g, "zero", 0.0)])]), _k(g, "one", 1.0)], "expm1")
+
+
+def _elu(g: _Graph, act: ELU, x: str) -> str:
+    if not _f64(g):
+        return g.op("Elu", [x], alpha=float(act.alpha))
+    neg = g.op("Mul", [_expm1_neg(g, x), _k(g, "alpha", act.alpha)])
+    return g.op("Where", [g.op("Greater", [x, _k(g, "zero", 0.0)]), x, neg], "elu")
+
+
+def _selu(g: _Graph, act: SELU, x: str) -> str:
+    if not _f64(g):
+        return g.op("Selu", [x], alpha=F_act.SELU_ALPHA, gamma=F_act.SELU_SCALE)
+    neg = g.op("Mul", [_expm1_neg(g, x), _k(g, "alpha_scale", F_act.SELU_ALPHA * F_act.SELU_SCALE)])
+    pos = g.op("Mul", [x, _k(g, "scale", F_act.SELU_SCALE)])
+    return g.op("Where", [g.op("Greater", [x, _k(g, "zero", 0.0)]), pos, neg], "selu")
+
+
+def _softsign(g: _Graph, act: Softsign, x: str) -> str:
+    if not _f64(g):
+        return g.op("Softsign", [x])
+    return g.op("Div", [x, g.op("Add", [g.op("Abs", [x]), _k(g, "one", 1.0)])], "softsign")
+
+
+def _hard_sigmoid(g: _Graph, act: HardSigmoid, x: str) -> str:
+    if not _f64(g):  # max(0, min(1, x/6 + 1/2))
+        return g.op("HardSigmoid", [x], alpha=1.0 / 6.0, beta=0.5)
+    shifted = g.op("Add", [x, _k(g, "three", 3.0)])
+    relu6 = g.op("Min", [g.op("Max", [shifted, _k(g, "zero", 0.0)]), _k(g, "six", 6.0)], "relu6")
+    return g.op("Div", [relu6, _k(g, "six", 6.0)], "hard_sigmoid")
+
+
+def _swish(g: _Graph, act: Swish, x: str) -> str:
+    return g.op("Mul", [x, g.op("Sigmoid", [x])], "swish")
+
+
+def _mish(g: _Graph, act: Mish, x: str) -> str:
+    return g.op("Mul", [x, g.op("Tanh", [_softplus(g, x)])], "mish")
+
+
+_MORE_ACTIVATIONS: dict[type, Callable[[_Graph, Any, str], str]] = {
+    GELU: _gelu,
+    ELU: _elu,
+    SELU: _selu,
+    Swish: _swish,
+    Softplus: lambda g, act, x: _softplus(g, x),
+    Softsign: _softsign,
+    HardSigmoid: _hard_sigmoid,
+    Exponential: lambda g, act, x: g.op("Exp", [x], "exponential"),
+    Mish: _mish,
+}
 
 
 # -- layers -----------------------------------------------------------------------------------------------
@@ -604,7 +779,10 @@ _CONVERTERS: dict[type, Callable[[_Graph, Any, _Tensor], _Tensor]] = {
     BatchNorm: _batch_norm,
     Dropout: _dropout,
     Flatten: _flatten,
-    **{cls: _standalone_activation for cls in (Linear, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax)},
+    **{
+        cls: _standalone_activation
+        for cls in (Linear, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, *_MORE_ACTIVATIONS)
+    },
     Embedding: _embedding,
     Masking: _masking,
     Conv1D: _conv1d,
