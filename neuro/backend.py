@@ -18,12 +18,26 @@ Three devices are known by name:
 
 The default floating-point type of new networks (float32) is chosen here as well, and the small thread pool
 that splits large elementwise passes along the batch axis on the CPU.
+
+**Kernel sets.** Work on NumPy arrays runs one of two kernel sets: ``"numpy"`` (NumPy's own functions, what
+CuPy and the strict device run too) or ``"numba"``: compiled loops for the passes NumPy does poorly (the
+fused optimizer update with its finiteness count, pooling, the convolution's window copies, fused activation
+backward passes, the recurrent cells' gates, the embedding's scatter-add), written beside the NumPy version
+of the same function in :mod:`neuro.functional` and compiled by `numba <https://numba.pydata.org>`_ (the
+``fast`` extra: ``pip install "neuro[fast]"``). The default, ``"auto"``, uses numba when it is installed; it
+is imported at the first call of a compiled kernel, never at ``import neuro``, and this module is the only one
+that imports it. :func:`set_kernels` or the environment variable ``NEURO_KERNELS`` (``auto``, ``numpy``,
+``numba``) choose; :func:`get_kernels` tells which set runs. Kernels are serial and release the GIL; neuro's
+own thread pool splits their work along the batch (never numba's ``parallel=True``, which misbehaves on
+shared cores). They compile once per machine into numba's disk cache (beside the package, or in the user's
+cache folder when the package folder is read-only).
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
@@ -215,6 +229,205 @@ def to_numpy(a: Any) -> np.ndarray:
 def host_reads() -> int:
     """How many times :func:`to_numpy` has read a strict-device array (a counter for tests)."""
     return _strict.reads()
+
+
+# -- kernel sets --------------------------------------------------------------------------------------------
+#: The kernel sets :func:`set_kernels` accepts.
+KERNEL_SETS = ("auto", "numpy", "numba")
+
+_FAST_HINT = "pip install 'neuro[fast]'"
+
+
+class KernelError(RuntimeError):
+    """A compiled kernel could not be compiled or run (the message names the function)."""
+
+
+def _check_kernel_set(name: Any, what: str) -> str:
+    if not isinstance(name, str) or name.lower() not in KERNEL_SETS:
+        raise ValueError(f"{what} must be one of {list(KERNEL_SETS)}, got {name!r}")
+    return name.lower()
+
+
+_kernel_request: str | None = None  # set_kernels' choice; None: NEURO_KERNELS or "auto"
+_kernels_on: bool | None = None  # resolved: are the compiled kernels in use? None: not resolved yet
+_numba: ModuleType | None = None
+_kernel_lock = threading.RLock()
+
+
+def set_kernels(name: str) -> None:
+    """Choose the kernel set of work on NumPy arrays (CuPy and the strict device always run NumPy-style code).
+
+    Args:
+        name: ``"auto"`` (numba's compiled kernels when numba is installed, else NumPy's), ``"numpy"`` or
+            ``"numba"`` (an error if numba is missing).
+
+    Raises:
+        ValueError: for another name.
+        ImportError: for ``"numba"`` when numba is not installed (``pip install 'neuro[fast]'``).
+    """
+    global _kernel_request, _kernels_on
+    key = _check_kernel_set(name, "kernels")
+    with _kernel_lock:
+        if key == "numba":
+            _import_numba(required=True)
+        _kernel_request = key
+        _kernels_on = None
+
+
+def _requested() -> str:
+    if _kernel_request is not None:
+        return _kernel_request
+    return _check_kernel_set(os.environ.get("NEURO_KERNELS", "auto") or "auto", "NEURO_KERNELS")
+
+
+def _import_numba(required: bool) -> ModuleType | None:
+    """numba, imported once; ``None`` when it is missing and not required."""
+    global _numba
+    if _numba is None:
+        try:
+            _numba = importlib.import_module("numba")
+        except ImportError as exc:
+            if required:
+                raise ImportError(
+                    f"kernels 'numba' need numba, which is not installed: {_FAST_HINT} (or use "
+                    "set_kernels('numpy') / NEURO_KERNELS=numpy)"
+                ) from exc
+            return None
+    return _numba
+
+
+def get_kernels() -> str:
+    """The kernel set work on NumPy arrays runs: ``"numba"`` or ``"numpy"`` (resolving ``"auto"``, which
+    imports numba when it is installed)."""
+    return "numba" if _compiled_on() else "numpy"
+
+
+def _compiled_on() -> bool:
+    global _kernels_on
+    on = _kernels_on
+    if on is None:
+        with _kernel_lock:
+            request = _requested()
+            on = request != "numpy" and _import_numba(required=request == "numba") is not None
+            _kernels_on = on
+    return on
+
+
+def compiled(*arrays: Any) -> bool:
+    """Whether work on ``arrays`` runs the compiled kernels: they are NumPy arrays and the kernel set is
+    numba's. Functions in :mod:`neuro.functional` ask this before choosing their compiled version."""
+    for a in arrays:
+        if type(a) is not np.ndarray:
+            return False
+    return _compiled_on()
+
+
+class Kernel:
+    """A function compiled by numba on its first call (serial, ``nogil``, NumPy's error model, cached on
+    disk), one compiled version per argument types.
+
+    Args:
+        fn: the plain Python function (loops over arrays, as numba's ``njit`` takes them).
+    """
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+        self.name = f"{fn.__module__}.{fn.__qualname__}"
+        self._jit: Any = None
+
+    def _compile(self) -> Any:
+        with _kernel_lock:
+            if self._jit is None:
+                nb = _import_numba(required=True)
+                options = {"nogil": True, "error_model": "numpy", "boundscheck": False}
+                try:
+                    self._jit = nb.njit(cache=True, **options)(self.fn)
+                except RuntimeError as exc:  # no writable cache folder anywhere: compile at each start
+                    if "no locator available" not in str(exc):
+                        raise KernelError(f"cannot prepare the compiled kernel {self.name}: {exc}") from exc
+                    _warn_no_cache(exc)
+                    self._jit = nb.njit(cache=False, **options)(self.fn)
+                except Exception as exc:  # noqa: BLE001 - numba raises its own errors
+                    raise KernelError(f"cannot prepare the compiled kernel {self.name}: {exc}") from exc
+        return self._jit
+
+    def __call__(self, *args: Any) -> Any:
+        jit = self._jit or self._compile()
+        try:
+            return jit(*args)
+        except Exception as exc:  # noqa: BLE001 - typing and lowering errors of numba
+            if type(exc).__module__.split(".")[0] != "numba":
+                raise
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise KernelError(
+                f"the compiled kernel {self.name} failed to compile for arguments "
+                f"({', '.join(_describe(a) for a in args)}): {first}; set_kernels('numpy') or "
+                "NEURO_KERNELS=numpy runs NumPy's kernels instead"
+            ) from exc
+
+
+_cache_warned = False
+
+
+def _warn_no_cache(exc: Exception) -> None:
+    global _cache_warned
+    if not _cache_warned:
+        _cache_warned = True
+        import warnings
+
+        warnings.warn(
+            "neuro's compiled kernels find no writable cache folder (neither beside the package nor in the "
+            f"user's cache folder: {exc}); they compile again in every process. Set NUMBA_CACHE_DIR to a "
+            "writable folder to keep them.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+
+
+def _describe(a: Any) -> str:
+    if isinstance(a, np.ndarray):
+        return f"{a.dtype}[{a.ndim}d]"
+    return type(a).__name__
+
+
+def kernel(fn: Callable[..., Any]) -> Kernel:
+    """Decorator: a compiled kernel of the numba kernel set (see :class:`Kernel`)."""
+    return Kernel(fn)
+
+
+class Device:
+    """A device: its name, its array module and the kernel set its work runs.
+
+    Args:
+        name: ``"numpy"``, ``"cupy"`` or ``"strict"``.
+        xp: the array module.
+        kernels: ``"numba"`` or ``"numpy"`` (CuPy and the strict device run NumPy-style code: ``"numpy"``).
+    """
+
+    __slots__ = ("kernels", "name", "xp")
+
+    def __init__(self, name: str, xp: ModuleType, kernels: str) -> None:
+        self.name, self.xp, self.kernels = name, xp, kernels
+
+    def __repr__(self) -> str:
+        return f"Device({self.name!r}, kernels={self.kernels!r})"
+
+    def __str__(self) -> str:
+        return self.name if self.name != "numpy" else f"numpy ({self.kernels} kernels)"
+
+
+def device(xp: Any) -> Device:
+    """The :class:`Device` of an array module or device name (the kernel set resolved for NumPy).
+
+    Args:
+        xp: an array module or a device name.
+
+    Returns:
+        The device.
+    """
+    xp = get_device(xp)
+    name = device_name(xp)
+    return Device(name, xp, get_kernels() if name == "numpy" else "numpy")
 
 
 # -- random numbers on the device ---------------------------------------------------------------------------

@@ -65,7 +65,8 @@ def check_gradients(
     For a layer the scalar objective is ``Σ_k Σ forward(x, training=True)_k · R_k`` with fixed random R_k
     (one per output), so ``backward(R)`` is checked against it (every input's and parameter's gradient). For
     a loss, dL/dŷ is checked, and for a loss that fuses with an activation dL/dz as well. For a model, every
-    parameter's gradient of the training loss (regularization included) is checked. Layer parameters are
+    parameter's gradient of the training loss (regularization included) is checked, and the gradient of
+    every float input (the whole backward pass, merges and initial states included). Layer parameters are
     checked on float64 copies and left as they were; random generators are rewound before each evaluation,
     so dropout masks repeat.
 
@@ -279,12 +280,17 @@ def _check_network_float64(
             return net.compute_gradients(x, y)
 
         restore()
-        net.compute_gradients(x, y)
+        _, input_grads = net.compute_gradients(x, y, input_gradients=True)
         grads = [{k: g.copy() for k, g in layer.grads.items()} for layer in layers]
         for i, (layer, lg) in enumerate(zip(layers, grads, strict=True)):
             if not layer.trainable:  # a frozen layer's weights are constants of the loss
                 continue
             for k, p in layer.params.items():
                 _compare(f"{i}.{layer.name}.{k}", objective, p, lg[k], eps, max_entries, rng, report)
+        # the inputs' gradients too: the whole backward, merges and initial states included
+        xs = [x[k] for k in net.input_names] if isinstance(x, dict) else (x if isinstance(x, list) else [x])
+        for name, xi, gi in zip(net.input_names, xs, input_grads, strict=True):
+            if gi is not None and xi.dtype.kind == "f":
+                _compare(f"input {name}", objective, xi, gi, eps, max_entries, rng, report)
         restore()
     return report

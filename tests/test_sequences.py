@@ -136,6 +136,49 @@ def test_bidirectional_equals_a_two_direction_torch_module(kind, float64, torch)
             _close(sub.grads[k], tg, f"{sub.name}.{k}")
 
 
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_bidirectional_initial_states_are_split_as_keras_and_torch_do(kind, float64, torch):
+    """Initial states: the forward layer's, then the backward layer's (Keras's order, and torch's h0 of a
+    two-direction module); each half gets its own layer's gradient."""
+    rng = np.random.default_rng(4)
+    n, steps, features, u = 3, 5, 2, 4
+    n_states = 2 if kind == "LSTM" else 1
+    bi = Bidirectional(getattr(neuro, kind)(u, return_sequences=True))
+    bi.build([(steps, features)] + [(u,)] * (2 * n_states), rng, np.float64)
+    module = getattr(torch.nn, kind)(features, u, batch_first=True, bidirectional=True).double()
+    _load_into_torch(torch, bi.forward_layer, module)
+    _load_into_torch(torch, bi.backward_layer, module, "_reverse")
+    x = rng.standard_normal((n, steps, features))
+    states = [rng.standard_normal((n, u)) * 0.5 for _ in range(2 * n_states)]  # h_f, (c_f), h_b, (c_b)
+    y, ctx = bi.forward([x, *states], training=True)
+    g = rng.standard_normal(y.shape)
+    bi.clear_grads()
+    dx = bi.backward(g, ctx)
+    tx = torch.tensor(x, requires_grad=True)
+    ts = [torch.tensor(np.stack([states[k], states[n_states + k]]), requires_grad=True) for k in range(n_states)]
+    tout, _ = module(tx, ts[0] if kind == "GRU" else tuple(ts))
+    _close(y, tout.detach().numpy(), "outputs")
+    (tout * torch.tensor(g)).sum().backward()
+    _close(dx[0], tx.grad.numpy(), "dL/dx")
+    for k in range(n_states):
+        _close(dx[1 + k], ts[k].grad.numpy()[0], f"dL/d forward state {k}")
+        _close(dx[1 + n_states + k], ts[k].grad.numpy()[1], f"dL/d backward state {k}")
+
+
+def test_bidirectional_initial_states_in_a_graph_model_pass_finite_differences(float64):
+    seq, h_f, h_b = Input((4, 2), name="seq"), Input((3,), name="h_f"), Input((3,), name="h_b")
+    out = Dense(1)(Bidirectional(GRU(3))(seq, initial_state=[h_f, h_b]))
+    model = Model([seq, h_f, h_b], out, loss="mse", optimizer="sgd", seed=0)
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((3, 4, 2)), rng.standard_normal((3, 3)), rng.standard_normal((3, 3))]
+    report = neuro.check_gradients(model, xs, rng.standard_normal((3, 1)))
+    assert any(name.startswith("input h_b") for name in report.errors)
+    assert report.max_error < 1e-6, report
+    with pytest.raises(ValueError, match=r"Bidirectional\(GRU\) takes 2 initial states \(the forward layer's 1, "
+                                         r"then the backward layer's 1\), got 1"):
+        Bidirectional(GRU(3))(seq, initial_state=[h_f])
+
+
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "SimpleRNN"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_masked_batches_equal_packed_sequences(kind, bidirectional, float64, torch):

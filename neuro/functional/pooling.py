@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from neuro.backend import get_array_module, parallel_for
+from neuro.backend import compiled, get_array_module, kernel, parallel_for
 from neuro.functional.conv import output_size
 
 
@@ -73,6 +73,8 @@ def max_pool2d(
     if padded:
         x = _pad(x, pads, -np.inf)
     n, h, w, c = x.shape
+    if compiled(x):
+        return _max_pool2d_compiled(x, pool, stride, pads, training)
     slices = window_slices(h, w, pool, stride)
     (rows, cols), rest = slices[0], slices[1:]
     ho, wo = output_size(h, pool[0], stride[0], 0, 0), output_size(w, pool[1], stride[1], 0, 0)
@@ -122,6 +124,8 @@ def max_pool2d_backward(grad: Any, ctx: Any) -> Any:
     argmax, padded_shape, pads, pool, stride = ctx
     xp = get_array_module(grad, argmax)
     overlapping = stride[0] < pool[0] or stride[1] < pool[1]
+    if compiled(grad, argmax):
+        return _max_pool2d_backward_compiled(grad, argmax, padded_shape, pads, pool, stride, overlapping)
     dx = xp.zeros(padded_shape, dtype=grad.dtype)
     idx_type = argmax.dtype.type
     slices = window_slices(padded_shape[1], padded_shape[2], pool, stride)
@@ -137,6 +141,92 @@ def max_pool2d_backward(grad: Any, ctx: Any) -> Any:
 
     parallel_for(route, len(grad), dx.size, xp)
     return _crop(dx, pads) if any(pads) else dx
+
+
+def _max_pool2d_compiled(
+    x: Any, pool: tuple[int, int], stride: tuple[int, int], pads: tuple[int, ...], training: bool
+) -> tuple[Any, Any]:
+    """:func:`max_pool2d` with the compiled kernel (``x`` already padded): one pass over each window."""
+    n, h, w, c = x.shape
+    ho, wo = output_size(h, pool[0], stride[0], 0, 0), output_size(w, pool[1], stride[1], 0, 0)
+    out = np.empty((n, ho, wo, c), dtype=x.dtype)
+    idx_type = np.uint8 if pool[0] * pool[1] <= 256 else np.int32
+    argmax = np.empty(out.shape if training else (0, 0, 0, 0), dtype=idx_type)
+    (ph, pw), (sh, sw) = pool, stride
+    parallel_for(lambda a, b: _max_pool_kernel(x, out, argmax, ph, pw, sh, sw, training, a, b), n, x.size)
+    return out, ((argmax, x.shape, tuple(pads), tuple(pool), tuple(stride)) if training else None)
+
+
+@kernel
+def _max_pool_kernel(x, out, argmax, ph, pw, sh, sw, record, start, stop):
+    """Maximum of each window (the first one on ties, as the NumPy path), and its offset when recording."""
+    c = x.shape[3]
+    for b in range(start, stop):
+        for i in range(out.shape[1]):
+            for j in range(out.shape[2]):
+                o = out[b, i, j]
+                o[:] = x[b, i * sh, j * sw]
+                if record:
+                    argmax[b, i, j] = 0
+                for di in range(ph):
+                    for dj in range(pw):
+                        k = di * pw + dj
+                        if k == 0:
+                            continue
+                        v = x[b, i * sh + di, j * sw + dj]
+                        for ch in range(c):
+                            if v[ch] > o[ch]:
+                                o[ch] = v[ch]
+                                if record:
+                                    argmax[b, i, j, ch] = k
+
+
+def _max_pool2d_backward_compiled(
+    grad: Any, argmax: Any, padded_shape: tuple[int, ...], pads: tuple[int, ...], pool: tuple[int, int],
+    stride: tuple[int, int], overlapping: bool,
+) -> Any:  # fmt: skip
+    """:func:`max_pool2d_backward` with the compiled kernel: windows that tile the image are written whole
+    (no zeroing pass), overlapping ones add."""
+    n, hp, wp, _ = padded_shape
+    (ph, pw), (sh, sw) = pool, stride
+    ho, wo = grad.shape[1], grad.shape[2]
+    tiled = (sh, sw) == (ph, pw) and (ho * sh, wo * sw) == (hp, wp)  # every cell in exactly one window
+    dx = np.empty(padded_shape, grad.dtype) if tiled else np.zeros(padded_shape, grad.dtype)
+    parallel_for(
+        lambda a, b: _max_pool_backward_kernel(grad, argmax, dx, ph, pw, sh, sw, overlapping, a, b),
+        n,
+        dx.size,
+    )
+    return _crop(dx, pads) if any(pads) else dx
+
+
+@kernel
+def _max_pool_backward_kernel(grad, argmax, dx, ph, pw, sh, sw, overlapping, start, stop):
+    """Each window's gradient to its maximum. Tiling windows write their cells whole (0 where not the
+    maximum); overlapping ones add, offset by offset as the NumPy path does (the same sums, in its order)."""
+    c = grad.shape[3]
+    for b in range(start, stop):
+        if overlapping:
+            for di in range(ph):
+                for dj in range(pw):
+                    k = di * pw + dj
+                    for i in range(grad.shape[1]):
+                        for j in range(grad.shape[2]):
+                            g, a = grad[b, i, j], argmax[b, i, j]
+                            t = dx[b, i * sh + di, j * sw + dj]
+                            for ch in range(c):
+                                if a[ch] == k:
+                                    t[ch] += g[ch]
+            continue
+        for i in range(grad.shape[1]):
+            for j in range(grad.shape[2]):
+                g, a = grad[b, i, j], argmax[b, i, j]
+                for di in range(ph):
+                    for dj in range(pw):
+                        k = di * pw + dj
+                        t = dx[b, i * sh + di, j * sw + dj]
+                        for ch in range(c):
+                            t[ch] = g[ch] if a[ch] == k else 0.0
 
 
 def _pool2x2(x: Any, out: Any, argmax: Any) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 
 from neuro import registry
 from neuro.backend import get_array_module
-from neuro.layers.base import Layer
+from neuro.layers.base import Layer, SymbolicTensor, is_shape
 from neuro.layers.recurrent import RNN
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
@@ -34,11 +34,15 @@ class Bidirectional(Layer):
         - input: ``(N, T, features)``; output: the forward layer's output shape with its last axis doubled
           (concat) or the same (sum, mul, ave); with ``return_state`` the forward layer's states, then the
           backward layer's, follow.
+        - initial states (a graph model: ``bi(x, initial_state=[...])``, or the list ``[x, *states]``), as
+          Keras takes them: the forward layer's states, then the backward layer's (``2·n_states`` tensors
+          ``(N, units)``).
         - params: the forward layer's, prefixed ``forward_``, and the backward layer's, prefixed
           ``backward_``.
 
     Gradient: the merge's gradient split between the two layers (concat: the two halves; sum: both; ave:
-    half each; mul: times the other output), each layer's own backward, and dL/dx their sum.
+    half each; mul: times the other output), each layer's own backward, and dL/dx their sum; each half of
+    the initial states gets its own layer's gradient.
     """
 
     supports_masking = True
@@ -132,9 +136,39 @@ class Bidirectional(Layer):
         return ("forward_kernel", "backward_kernel")
 
     # -- shapes ---------------------------------------------------------------------------------------
+    def _halves(self, inputs: Any) -> tuple[Any, Any]:
+        """The inputs of the forward and of the backward layer: the sequence, and each its half of the
+        initial states (shapes or arrays)."""
+        if is_shape(inputs) or not isinstance(inputs, (list, tuple)):
+            return inputs, inputs
+        seq, states = inputs[0], list(inputs[1:])
+        if not states:
+            return seq, seq
+        n = self.forward_layer.n_states
+        if len(states) != 2 * n:
+            kind = type(self.forward_layer).__name__
+            raise ValueError(
+                f"Bidirectional({kind}) takes {2 * n} initial states (the forward layer's {n}, then the "
+                f"backward layer's {n}), got {len(states)}"
+            )
+        return [seq, *states[:n]], [seq, *states[n:]]
+
+    def _symbolic_call_arguments(self, kwargs: dict[str, Any]) -> list[SymbolicTensor]:
+        kwargs = dict(kwargs)
+        init = kwargs.pop("initial_state", None)
+        if kwargs:
+            raise TypeError(f"Bidirectional takes the call argument initial_state only, got {sorted(kwargs)}")
+        if init is None:
+            return []
+        items = list(init) if isinstance(init, (list, tuple)) else [init]
+        if not all(isinstance(t, SymbolicTensor) for t in items):
+            raise TypeError("initial_state must be symbolic tensors (in a graph model)")
+        return items
+
     def compute_output_shape(self, input_shape: Any) -> Any:
-        out = self.forward_layer.compute_output_shape(input_shape)
-        self.backward_layer.compute_output_shape(input_shape)
+        fw_in, bw_in = self._halves(input_shape)
+        out = self.forward_layer.compute_output_shape(fw_in)
+        self.backward_layer.compute_output_shape(bw_in)
         outs = list(out) if isinstance(out, list) else [out]
         y, states = outs[0], outs[1:]
         if self.merge_mode is None:
@@ -161,16 +195,18 @@ class Bidirectional(Layer):
         return m if flags else None
 
     def param_specs(self, input_shape: Any) -> dict[str, Any]:
-        fw, bw = self.forward_layer.param_specs(input_shape), self.backward_layer.param_specs(input_shape)
+        fw_in, bw_in = self._halves(input_shape)
+        fw, bw = self.forward_layer.param_specs(fw_in), self.backward_layer.param_specs(bw_in)
         return {**{f"forward_{k}": v for k, v in fw.items()}, **{f"backward_{k}": v for k, v in bw.items()}}
 
     def build(
         self, input_shape: Any, rng: Any = None, dtype: Any = None, xp: Any = np, initialize: bool = True
     ) -> None:
         rng = rng if rng is not None else np.random.default_rng()
-        self.forward_layer.build(input_shape, rng, dtype, xp, initialize)
-        self.backward_layer.build(input_shape, rng, dtype, xp, initialize)
-        self.input_shape = self.forward_layer.input_shape
+        fw_in, bw_in = self._halves(input_shape)
+        self.forward_layer.build(fw_in, rng, dtype, xp, initialize)
+        self.backward_layer.build(bw_in, rng, dtype, xp, initialize)
+        self.input_shape = input_shape if is_shape(input_shape) else [tuple(s) for s in input_shape]
         out = self.compute_output_shape(self.input_shape)
         self.output_shape = out
         self._grads_clear = True
@@ -187,8 +223,9 @@ class Bidirectional(Layer):
     # -- computation ----------------------------------------------------------------------------------
     def forward(self, x: Any, training: bool = False, rng: Any = None, mask: Any = None) -> tuple[Any, Any]:
         kw = {} if mask is None else {"mask": mask}
-        yf, cf = self.forward_layer.forward(x, training, rng, **kw)
-        yb, cb = self.backward_layer.forward(x, training, rng, **kw)
+        xf, xb = self._halves(x)
+        yf, cf = self.forward_layer.forward(xf, training, rng, **kw)
+        yb, cb = self.backward_layer.forward(xb, training, rng, **kw)
         fs = list(yf) if isinstance(yf, tuple) else [yf]
         bs = list(yb) if isinstance(yb, tuple) else [yb]
         a, b = fs[0], bs[0]
@@ -241,10 +278,8 @@ class Bidirectional(Layer):
         dxb = self.backward_layer.backward(gbk, cb)
         if not self.need_input_grad:
             return None
-        if isinstance(
-            dxf, tuple
-        ):  # initial states were inputs: the sequence's gradient adds, states are each's own
-            return (dxf[0] + dxb[0], *dxf[1:])
+        if isinstance(dxf, tuple):  # initial states were inputs: each half has its own layer's gradient
+            return (dxf[0] + dxb[0], *dxf[1:], *dxb[1:])
         return dxf + dxb
 
     def get_config(self) -> dict[str, Any]:

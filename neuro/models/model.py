@@ -1094,7 +1094,8 @@ class Model:
         loss = self.loss if self.losses else "none (not compiled)"
         opt = type(self.optimizer).__name__ if self.optimizer is not None else "none"
         kind = type(self).__name__
-        return f"{kind} {self.name!r}: inputs {ins}; loss {loss!r}, optimizer {opt}, device {self.device}"
+        device = backend.device(self.xp)  # with its kernel set: "numpy (numba kernels)"
+        return f"{kind} {self.name!r}: inputs {ins}; loss {loss!r}, optimizer {opt}, device {device}"
 
     def summary(self, print_fn: Any = print) -> str:
         """Print and return a table of layers, output shapes, parameter counts and, for a graph, each
