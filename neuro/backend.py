@@ -297,8 +297,11 @@ def _import_numba(required: bool) -> ModuleType | None:
 
 
 def get_kernels() -> str:
-    """The kernel set work on NumPy arrays runs: ``"numba"`` or ``"numpy"`` (resolving ``"auto"``, which
-    imports numba when it is installed)."""
+    """The kernel set work on NumPy arrays runs.
+
+    Returns:
+        ``"numba"`` or ``"numpy"`` (resolving ``"auto"``, which imports numba when it is installed).
+    """
     return "numba" if _compiled_on() else "numpy"
 
 
@@ -315,7 +318,14 @@ def _compiled_on() -> bool:
 
 def compiled(*arrays: Any) -> bool:
     """Whether work on ``arrays`` runs the compiled kernels: they are NumPy arrays and the kernel set is
-    numba's. Functions in :mod:`neuro.functional` ask this before choosing their compiled version."""
+    numba's. Functions in :mod:`neuro.functional` ask this before choosing their compiled version.
+
+    Args:
+        *arrays: the arrays of the work.
+
+    Returns:
+        True for NumPy arrays under the numba kernel set (resolving ``"auto"`` on the first call).
+    """
     for a in arrays:
         if type(a) is not np.ndarray:
             return False
@@ -391,7 +401,14 @@ def _describe(a: Any) -> str:
 
 
 def kernel(fn: Callable[..., Any]) -> Kernel:
-    """Decorator: a compiled kernel of the numba kernel set (see :class:`Kernel`)."""
+    """Decorator: a compiled kernel of the numba kernel set (see :class:`Kernel`).
+
+    Args:
+        fn: the plain Python function to compile on its first call.
+
+    Returns:
+        The :class:`Kernel`.
+    """
     return Kernel(fn)
 
 
