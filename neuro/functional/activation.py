@@ -251,11 +251,18 @@ def _cody_ratio(t: Any, num: tuple[float, ...], den: tuple[float, ...]) -> Any:
     ``k = len(den)`` (``num`` holds one more coefficient, its leading one last)."""
     typ = t.dtype.type
     xnum = t * typ(num[-1])
-    xden = t
-    for a, b in zip(num[:-2], den[:-1], strict=True):
-        xnum = (xnum + typ(a)) * t
-        xden = (xden + typ(b)) * t
-    return (xnum + typ(num[-2])) / (xden + typ(den[-1]))
+    xden = t + typ(den[0])
+    xden *= t
+    for k, a in enumerate(num[:-2]):  # in place: the same operations in the same order, fewer arrays
+        xnum += typ(a)
+        xnum *= t
+        if k:
+            xden += typ(den[k])
+            xden *= t
+    xnum += typ(num[-2])
+    xden += typ(den[-1])
+    xnum /= xden
+    return xnum
 
 
 def exp_neg_square(y: Any, scale: float = 1.0) -> Any:
