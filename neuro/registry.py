@@ -76,7 +76,7 @@ def register(cls: type | None = None, *, family: str | None = None, aliases: tup
     """Register a class under its class name (and ``aliases``) in its family; usable as a decorator.
 
     Args:
-        cls: the class. When omitted, returns a decorator (``@register(aliases=("swish",))``).
+        cls: the class. When omitted, returns a decorator (``@register(aliases=("scaled_swish",))``).
         family: one of :data:`FAMILIES`; inferred from the base class when ``None``.
         aliases: more names for the class.
 

@@ -541,8 +541,8 @@ def test_get_config_round_trip_and_instances():
 
 
 def test_get_unknown_and_bad_type():
-    with pytest.raises(ValueError, match=r"loss must be one of \[.*'CrossEntropy'.*\], got 'hinge'"):
-        losses.get("hinge")
+    with pytest.raises(ValueError, match=r"loss must be one of \[.*'CrossEntropy'.*\], got 'not_a_loss'"):
+        losses.get("not_a_loss")
     with pytest.raises(TypeError, match="loss"):
         losses.get(3)
 

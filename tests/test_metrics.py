@@ -287,8 +287,8 @@ def test_get_by_name_gives_fresh_objects(name):
 
 
 def test_get_rejects_unknown():
-    with pytest.raises(ValueError, match="metric must be one of .*got 'auc'"):
-        metrics.get("auc")
+    with pytest.raises(ValueError, match="metric must be one of .*got 'not_a_metric'"):
+        metrics.get("not_a_metric")
     with pytest.raises(ValueError, match="metric must be one of"):
         metrics.get("top0")
     with pytest.raises(TypeError, match="metric must be a name or a Metric, got int"):

@@ -198,10 +198,10 @@ def test_every_class_rebuilds_from_its_config(family, cls):
 
 def test_a_user_class_registers_with_one_decorator_and_saves_like_a_built_in(tmp_path):
     @neuro.register
-    class Swish(neuro.Activation):
+    class ScaledSwish(neuro.Activation):
         """``y = x·σ(βx)``. Gradient: dL/dx = g·(σ + βx·σ(1 − σ))."""
 
-        key = "swish"
+        key = "scaled_swish"
 
         def __init__(self, beta: float = 1.0, name=None):
             super().__init__(name=name)
@@ -219,18 +219,18 @@ def test_a_user_class_registers_with_one_decorator_and_saves_like_a_built_in(tmp
             return {**super().get_config(), "beta": self.beta}
 
     net = neuro.Network((3,), "mse", "sgd", seed=0)
-    net.add(neuro.Dense(4, Swish(2.0))).add(Swish(0.5)).add(neuro.Dense(1))
+    net.add(neuro.Dense(4, ScaledSwish(2.0))).add(ScaledSwish(0.5)).add(neuro.Dense(1))
     report = neuro.check_gradients(net, np.random.default_rng(0).standard_normal((5, 3)), np.zeros((5, 1)))
     assert report.max_error < 1e-6
     net.save(tmp_path / "m.h5")
     loaded = neuro.Network.load(tmp_path / "m.h5")
-    assert isinstance(loaded.layers[1], Swish) and loaded.layers[1].beta == 0.5
+    assert isinstance(loaded.layers[1], ScaledSwish) and loaded.layers[1].beta == 0.5
     assert loaded.layers[0].activation.beta == 2.0
     x = np.ones((2, 3), dtype=np.float32)
     np.testing.assert_array_equal(loaded.predict(x), net.predict(x))
     with pytest.raises(ValueError, match="is already registered"):
 
-        @neuro.register(aliases=("Swish",))
+        @neuro.register(aliases=("ScaledSwish",))
         class Other(neuro.Activation):
             pass
 

@@ -4,6 +4,11 @@ All images are channels-last, ``(N, H, W, C)``. ``im2col`` gathers every ``kh ×
 one row through a strided view (no Python loop over samples, pixels or windows); ``col2im_offsets``
 sends gradients back by looping over the ``kh·kw`` kernel offsets only, each offset being one strided
 slice of the image.
+
+The input gradient of :func:`conv2d_backward` is one matrix product ``G·W_matᵀ`` per chunk of samples
+(window rows of every kernel offset at once), sent back onto the image offset by offset. With the compiled
+kernel set (:mod:`neuro.backend`) that scatter is a compiled loop that adds in the same order: bitwise the
+same results.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from neuro.backend import get_array_module, parallel_for
+from neuro.backend import compiled, get_array_module, kernel, parallel_for
 
 
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
@@ -267,8 +272,8 @@ def conv2d_backward(
 
     With G = dL/dz reshaped to ``(N·Ho·Wo, F)``: dL/dW = X_colᵀ·G (reshaped to the kernel), dL/db = Σ_rows G,
     and dL/dx = col2im(G·W_matᵀ): every window's row is added back onto the input pixels it was read from
-    (padding cropped). dL/dx is computed per kernel offset (i, j) as G·W[i, j]ᵀ, so that each addition covers
-    whole contiguous image rows.
+    (padding cropped). G·W_matᵀ is one matrix product per chunk of samples, added back kernel offset by
+    kernel offset.
 
     Args:
         grad: dL/dz ``(N, Ho, Wo, F)``.
@@ -289,10 +294,78 @@ def conv2d_backward(
     g.sum(axis=0, out=dbias)
     if not need_input_grad:
         return None
-    dcols = work_buffer(work, "dcols", (g.shape[0], c), g.dtype, xp)
-    flat = kernel.reshape(kh * kw, c, f)
+    n, h, w, _ = x_shape
+    top, bottom, left, right = pads
+    ho, wo = output_size(h, kh, sh, top, bottom), output_size(w, kw, sw, left, right)
+    kmat_t = kernel.reshape(kh * kw * c, f).T
+    dx = xp.zeros(x_shape, dtype=g.dtype)
+    rows = ho * wo
+    step = max(1, BACKWARD_CHUNK // (rows * kh * kw * c))  # samples per product: its result stays in cache
+    dcols = work_buffer(work, "dcols", (min(step, n) * rows, kh * kw * c), g.dtype, xp)
+    fast = compiled(g, dx)
+    for s0 in range(0, n, step):
+        s1 = min(n, s0 + step)
+        d = xp.matmul(g[s0 * rows : s1 * rows], kmat_t, out=dcols[: (s1 - s0) * rows])
+        if fast:
+            part = dx[s0:s1]
+            parallel_for(
+                lambda a, b, d=d, part=part: _col2im_kernel(d, part, kh, kw, sh, sw, top, left, ho, wo, a, b),
+                s1 - s0,
+                d.size,
+            )
+        else:
+            _col2im_columns(d, dx[s0:s1], kh, kw, sh, sw, pads, xp)
+    return dx
 
-    def offset_grad(k: int) -> Any:
-        return xp.matmul(g, flat[k].T, out=dcols)
 
-    return col2im_offsets(offset_grad, x_shape, kh, kw, sh, sw, pads, g.dtype, xp)
+#: The input gradient's matrix product covers at most this many window entries at a time (samples in chunks).
+BACKWARD_CHUNK = 1 << 21
+
+
+def _col2im_columns(
+    dcols: Any, dx: Any, kh: int, kw: int, sh: int, sw: int, pads: tuple[int, ...], xp: Any
+) -> None:
+    """Add window rows ``dcols`` ``(n·Ho·Wo, kh·kw·C)`` onto the images ``dx`` ``(n, H, W, C)``, kernel offset
+    by offset (each one strided add of a column block), padding cropped."""
+    n, h, w, c = dx.shape
+    top, bottom, left, right = pads
+    ho, wo = output_size(h, kh, sh, top, bottom), output_size(w, kw, sw, left, right)
+    blocks = dcols.reshape(n, ho, wo, kh * kw, c)
+    for i in range(kh):
+        r0, r1, y0 = offset_ranges(h, ho, i, sh, top)
+        if r0 >= r1:
+            continue
+        rows = slice(y0, y0 + (r1 - r0 - 1) * sh + 1, sh)
+        for j in range(kw):
+            c0, c1, x0 = offset_ranges(w, wo, j, sw, left)
+            if c0 >= c1:
+                continue
+            cols = slice(x0, x0 + (c1 - c0 - 1) * sw + 1, sw)
+            source = blocks[:, r0:r1, c0:c1, i * kw + j, :]
+
+            def add(start: int, stop: int, rows: slice = rows, cols: slice = cols, src: Any = source) -> None:
+                dx[start:stop, rows, cols, :] += src[start:stop]
+
+            parallel_for(add, n, 2 * source.size, xp)
+
+
+@kernel
+def _col2im_kernel(dcols, dx, kh, kw, sh, sw, top, left, ho, wo, start, stop):
+    """:func:`_col2im_columns` for samples ``start:stop``: the same additions, offset by offset."""
+    h, w, c = dx.shape[1], dx.shape[2], dx.shape[3]
+    for b in range(start, stop):
+        for di in range(kh):
+            for dj in range(kw):
+                base = (di * kw + dj) * c
+                for i in range(ho):
+                    y = i * sh + di - top
+                    if y < 0 or y >= h:
+                        continue
+                    for j in range(wo):
+                        xx = j * sw + dj - left
+                        if xx < 0 or xx >= w:
+                            continue
+                        row = dcols[(b * ho + i) * wo + j]
+                        t = dx[b, y, xx]
+                        for ch in range(c):
+                            t[ch] += row[base + ch]
