@@ -14,7 +14,19 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from neuro.backend import get_array_module, parallel_for, parallel_map
+from neuro.backend import compiled, get_array_module, kernel, parallel_for, parallel_map
+
+
+def _flat(fn: Any, out: Any, *arrays: Any, scalars: tuple = (), cost: int = 2) -> Any:
+    """Run the compiled elementwise kernel ``fn(out, *arrays, *scalars, start, stop)`` over flat views, the
+    range split over neuro's threads; ``out`` is returned."""
+    flats = [a.reshape(-1) for a in (out, *arrays)]
+    parallel_for(lambda a, b: fn(*flats, *scalars, a, b), out.size, cost * out.size)
+    return out
+
+
+def _contiguous(*arrays: Any) -> bool:
+    return compiled(*arrays) and all(a.flags.c_contiguous for a in arrays)
 
 
 def relu(x: Any, inplace: bool = False) -> tuple[Any, Any]:
@@ -48,7 +60,16 @@ def relu_backward(grad: Any, y: Any) -> Any:
         dL/dx, a new array of the shape of ``grad``.
     """
     xp = get_array_module(grad, y)
+    if _contiguous(grad, y):
+        dt = grad.dtype.type
+        return _flat(_relu_backward_kernel, xp.empty_like(grad), grad, y, scalars=(dt(0), dt(1)))
     return parallel_map(lambda g, a, out: xp.multiply(g, a > 0, out=out), xp.empty_like(grad), grad, y)
+
+
+@kernel
+def _relu_backward_kernel(out, g, y, zero, one, start, stop):
+    for i in range(start, stop):  # g·[y > 0] as NumPy computes it (a negative g times 0 is −0)
+        out[i] = g[i] * (one if y[i] > zero else zero)
 
 
 def leaky_relu(x: Any, alpha: float, inplace: bool = False) -> tuple[Any, Any]:
@@ -117,7 +138,16 @@ def sigmoid_backward(grad: Any, y: Any) -> Any:
     Returns:
         dL/dx, of the shape of ``grad``.
     """
+    if _contiguous(grad, y):
+        out = get_array_module(grad).empty_like(grad)
+        return _flat(_sigmoid_backward_kernel, out, grad, y, scalars=(grad.dtype.type(1),))
     return grad * y * (1 - y)
+
+
+@kernel
+def _sigmoid_backward_kernel(out, g, y, one, start, stop):
+    for i in range(start, stop):  # (g·y)·(1 − y), NumPy's order
+        out[i] = (g[i] * y[i]) * (one - y[i])
 
 
 def tanh(x: Any, inplace: bool = False) -> tuple[Any, Any]:
@@ -152,6 +182,8 @@ def tanh_backward(grad: Any, y: Any) -> Any:
     xp = get_array_module(grad, y)
     out = xp.empty_like(grad)
     one = grad.dtype.type(1)
+    if _contiguous(grad, y):
+        return _flat(_tanh_backward_kernel, out, grad, y, scalars=(one,))
 
     def part(start: int, stop: int) -> None:
         ys, o = y[start:stop], out[start:stop]
@@ -161,6 +193,12 @@ def tanh_backward(grad: Any, y: Any) -> Any:
 
     parallel_for(part, len(grad), 3 * grad.size, xp)
     return out
+
+
+@kernel
+def _tanh_backward_kernel(out, g, y, one, start, stop):
+    for i in range(start, stop):  # ((1 − y)·(y + 1))·g, NumPy's order
+        out[i] = ((one - y[i]) * (y[i] + one)) * g[i]
 
 
 def softmax(x: Any, inplace: bool = False) -> tuple[Any, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from neuro.backend import get_array_module, parallel_for, parallel_map
+from neuro.backend import compiled, get_array_module, kernel, parallel_for, parallel_map
 
 
 def dropout(x: Any, rate: float, uniform: Any) -> tuple[Any, Any]:
@@ -23,6 +23,11 @@ def dropout(x: Any, rate: float, uniform: Any) -> tuple[Any, Any]:
     r = x.dtype.type(rate)
     y = xp.empty_like(x)
     mask = uniform
+    if compiled(x, uniform) and x.flags.c_contiguous and uniform.flags.c_contiguous:
+        xf, yf, mf = x.reshape(-1), y.reshape(-1), mask.reshape(-1)
+        zero = x.dtype.type(0)
+        parallel_for(lambda a, b: _dropout_kernel(xf, mf, yf, r, scale, zero, a, b), x.size, 3 * x.size)
+        return y, mask
 
     def part(start: int, stop: int) -> None:
         m = mask[start:stop]
@@ -31,6 +36,14 @@ def dropout(x: Any, rate: float, uniform: Any) -> tuple[Any, Any]:
 
     parallel_for(part, len(x), 3 * x.size, xp)
     return y, mask
+
+
+@kernel
+def _dropout_kernel(x, m, y, rate, scale, zero, start, stop):
+    for i in range(start, stop):  # the mask [u ≥ rate]·scale, then x·mask, as the NumPy path
+        mi = scale if m[i] >= rate else zero
+        m[i] = mi
+        y[i] = x[i] * mi
 
 
 def dropout_mask(uniform: Any, rate: float) -> Any:
