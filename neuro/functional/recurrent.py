@@ -57,7 +57,7 @@ from typing import Any
 
 import numpy as np
 
-from neuro.backend import get_array_module
+from neuro.backend import compiled, get_array_module, kernel
 
 #: Activations a SimpleRNN may use: their derivative follows from their output.
 SIMPLE_ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")
@@ -224,9 +224,14 @@ class LSTMCell:
         self.units = units
 
     def workspace(self, xp: Any, steps: int, n: int, dtype: Any) -> dict[str, Any]:
-        """The gate activations ``(T, N, 4u)`` and tanh(c_t) ``(T, N, u)`` of every step."""
+        """The gate activations ``(T, N, 4u)`` and tanh(c_t) ``(T, N, u)`` of every step, and one step's
+        recurrent product ``(N, 4u)``."""
         u = self.units
-        return {"gates": xp.empty((steps, n, 4 * u), dtype), "tanh_c": xp.empty((steps, n, u), dtype)}
+        return {
+            "gates": xp.empty((steps, n, 4 * u), dtype),
+            "tanh_c": xp.empty((steps, n, u), dtype),
+            "product": xp.empty((n, 4 * u), dtype),
+        }
 
     def recurrent_grads(self, hd: Any, dx: Any, du: Any, ws: dict, dU: Any, drb: Any) -> None:
         """dL/dU = Σ_t hd_tᵀ·da_t (see :meth:`SimpleCell.recurrent_grads`)."""
@@ -249,16 +254,24 @@ class LSTMCell:
         """
         xp = get_array_module(z)
         u = self.units
-        z += xp.matmul(hd, U)
+        z += xp.matmul(hd, U, out=ws["product"])
         a = ws["gates"][t]
+        h, c = out
+        tc = ws["tanh_c"][t]
+        if compiled(z, a, states[1], h, c, tc):  # 5 passes instead of 16; the same operations
+            half = z.dtype.type(0.5)
+            _lstm_pre(z, a, half, u)  # σ's argument halved (σ(x) = ½·tanh(x/2) + ½)
+            np.tanh(a, out=a)
+            _lstm_cell(a, states[1], c, half, u)
+            np.tanh(c, out=tc)
+            np.multiply(a[:, 3 * u :], tc, out=h)
+            return
         sigmoid_into(z[:, : 2 * u], a[:, : 2 * u])
         xp.tanh(z[:, 2 * u : 3 * u], out=a[:, 2 * u : 3 * u])
         sigmoid_into(z[:, 3 * u :], a[:, 3 * u :])
         i, f, g, o = a[:, :u], a[:, u : 2 * u], a[:, 2 * u : 3 * u], a[:, 3 * u :]
-        h, c = out
         xp.multiply(f, states[1], out=c)
         c += i * g
-        tc = ws["tanh_c"][t]
         xp.tanh(c, out=tc)
         xp.multiply(o, tc, out=h)
 
@@ -296,10 +309,13 @@ class LSTMCell:
         u = self.units
         one = dh.dtype.type(1)
         a = ws["gates"][t]
-        i, f, g, o = a[:, :u], a[:, u : 2 * u], a[:, 2 * u : 3 * u], a[:, 3 * u :]
         tc = ws["tanh_c"][t]
         dc = dstates[0]
         d = dx_out
+        if compiled(dh, a, tc, dc, d, states_prev[1]) and dh.flags.c_contiguous and dc.flags.c_contiguous:
+            _lstm_backward(dh, a, tc, dc, states_prev[1], d, one, u)  # one pass, NumPy's operations
+            return None, [dc], None
+        i, f, g, o = a[:, :u], a[:, u : 2 * u], a[:, 2 * u : 3 * u], a[:, 3 * u :]
         di, df, dg, do = d[:, :u], d[:, u : 2 * u], d[:, 2 * u : 3 * u], d[:, 3 * u :]
         # do = dh·tanh(c) ⊙ o(1 − o)
         xp.multiply(dh, tc, out=do)
@@ -346,7 +362,11 @@ class GRUCell:
         """The gates z, r, n ``(T, N, 3u)`` and the recurrent candidate ``u_h`` (reset_after) or
         ``r ⊙ h_{t−1}`` (not) ``(T, N, u)`` of every step."""
         u = self.units
-        return {"gates": xp.empty((steps, n, 3 * u), dtype), "cand": xp.empty((steps, n, u), dtype)}
+        return {
+            "gates": xp.empty((steps, n, 3 * u), dtype),
+            "cand": xp.empty((steps, n, u), dtype),
+            "product": xp.empty((n, 3 * u), dtype),
+        }
 
     def recurrent_grads(self, hd: Any, dx: Any, du: Any, ws: dict, dU: Any, drb: Any) -> None:
         """dL/dU and dL/db_h (reset_after): Σ_t hd_tᵀ·du_t and Σ du_t; without reset_after the n block of
@@ -381,9 +401,19 @@ class GRUCell:
         cand = ws["cand"][t]
         h_prev = states[0]
         if self.reset_after:
-            hu = xp.matmul(hd, U)
+            hu = xp.matmul(hd, U, out=ws["product"])
             if rb is not None:
                 hu += rb
+            if compiled(z, a, cand, h_prev, out[0]):  # 5 passes; the same operations
+                half = z.dtype.type(0.5)
+                _gru_pre(z, hu, a, half, u)
+                zr = a[:, : 2 * u]
+                np.tanh(zr, out=zr)
+                _gru_candidate(z, hu, a, cand, half, u)
+                n = a[:, 2 * u :]
+                np.tanh(n, out=n)
+                _gru_output(a, h_prev, out[0], u)
+                return
             z[:, : 2 * u] += hu[:, : 2 * u]
             sigmoid_into(z[:, : 2 * u], a[:, : 2 * u])
             xp.copyto(cand, hu[:, 2 * u :])
@@ -443,6 +473,10 @@ class GRUCell:
         zg, r, n = a[:, :u], a[:, u : 2 * u], a[:, 2 * u :]
         cand = ws["cand"][t]
         h_prev = states_prev[0]
+        if self.reset_after and compiled(dh, a, cand, h_prev, dx_out, du_out) and dh.flags.c_contiguous:
+            direct = np.empty_like(dh)
+            _gru_backward(dh, a, cand, h_prev, dx_out, du_out, direct, one, u)  # one pass
+            return direct, [], None
         dz, dr, dn = dx_out[:, :u], dx_out[:, u : 2 * u], dx_out[:, 2 * u :]
         # dn = dh·(1 − z)·(1 − n²)
         xp.subtract(one, zg, out=dn)
@@ -473,6 +507,96 @@ class GRUCell:
         du_out[...] = dx_out[:, : 2 * u]
         dq *= r
         return direct, [], dq  # the gradient of hd through q = r ⊙ hd (the layer applies the dropout mask)
+
+
+# -- compiled kernels of the cells (numba kernel set): the elementwise work of a step in few passes, with
+# the NumPy path's operations in its order, so the results are bitwise the same; the tanh stays NumPy's.
+@kernel
+def _lstm_pre(z, a, half, u):
+    """The gates' tanh arguments: a_i/2, a_f/2, a_c, a_o/2."""
+    for r in range(z.shape[0]):
+        zr, ar = z[r], a[r]
+        for j in range(2 * u):
+            ar[j] = zr[j] * half
+        for j in range(2 * u, 3 * u):
+            ar[j] = zr[j]
+        for j in range(3 * u, 4 * u):
+            ar[j] = zr[j] * half
+
+
+@kernel
+def _lstm_cell(a, c_prev, c, half, u):
+    """σ from the tanh of the halved argument (½·tanh + ½), then c_t = f·c_{t−1} + i·g."""
+    for r in range(a.shape[0]):
+        ar, cp, cr = a[r], c_prev[r], c[r]
+        for j in range(2 * u):
+            ar[j] = ar[j] * half + half
+        for j in range(3 * u, 4 * u):
+            ar[j] = ar[j] * half + half
+        for j in range(u):
+            cr[j] = ar[u + j] * cp[j] + ar[j] * ar[2 * u + j]
+
+
+@kernel
+def _lstm_backward(dh, a, tc, dc, c_prev, d, one, u):
+    """The LSTM step's gradients (see :meth:`LSTMCell.step_backward`), in one pass."""
+    for r in range(dh.shape[0]):
+        ar, dr, dcr = a[r], d[r], dc[r]
+        for j in range(u):
+            i, f, g, o = ar[j], ar[u + j], ar[2 * u + j], ar[3 * u + j]
+            t, h_grad = tc[r, j], dh[r, j]
+            dr[3 * u + j] = ((h_grad * t) * o) * (one - o)
+            dcj = dcr[j] + ((one - t * t) * o) * h_grad
+            dr[j] = ((dcj * g) * i) * (one - i)
+            dr[u + j] = ((dcj * c_prev[r, j]) * f) * (one - f)
+            dr[2 * u + j] = ((one - g * g) * i) * dcj
+            dcr[j] = dcj * f
+
+
+@kernel
+def _gru_pre(z, hu, a, half, u):
+    """The z and r gates' tanh arguments: (x + u)/2."""
+    for r in range(z.shape[0]):
+        zr, hr, ar = z[r], hu[r], a[r]
+        for j in range(2 * u):
+            ar[j] = (zr[j] + hr[j]) * half
+
+
+@kernel
+def _gru_candidate(z, hu, a, cand, half, u):
+    """σ of z and r, the recurrent candidate u_h, and n's argument x_h + r·u_h."""
+    for row in range(z.shape[0]):
+        ar, zr, hr, cr = a[row], z[row], hu[row], cand[row]
+        for j in range(2 * u):
+            ar[j] = ar[j] * half + half
+        for j in range(u):
+            cr[j] = hr[2 * u + j]
+            ar[2 * u + j] = zr[2 * u + j] + ar[u + j] * cr[j]
+
+
+@kernel
+def _gru_output(a, h_prev, h, u):
+    """h_t = (h_{t−1} − n)·z + n."""
+    for r in range(a.shape[0]):
+        ar, hp, hr = a[r], h_prev[r], h[r]
+        for j in range(u):
+            n = ar[2 * u + j]
+            hr[j] = (hp[j] - n) * ar[j] + n
+
+
+@kernel
+def _gru_backward(dh, a, cand, h_prev, d, du, direct, one, u):
+    """The GRU step's gradients with ``reset_after`` (see :meth:`GRUCell.step_backward`), in one pass."""
+    for row in range(dh.shape[0]):
+        ar, dr, ur = a[row], d[row], du[row]
+        for j in range(u):
+            zg, r, n, g = ar[j], ar[u + j], ar[2 * u + j], dh[row, j]
+            dn = ((one - zg) * g) * (one - n * n)
+            dz = (((h_prev[row, j] - n) * g) * zg) * (one - zg)
+            drr = ((dn * cand[row, j]) * r) * (one - r)
+            dr[j], dr[u + j], dr[2 * u + j] = dz, drr, dn
+            ur[j], ur[u + j], ur[2 * u + j] = dz, drr, dn * r
+            direct[row, j] = g * zg
 
 
 # -- Embedding ---------------------------------------------------------------------------------------------

@@ -251,35 +251,39 @@ class RNN(Layer):
         if b is not None:
             z += b
         rb = self._recurrent_bias()
-        states = [xp.empty((steps + 1, n, u), dt) for _ in range(self.n_states)]
+        # training keeps every step's states and workspace for the backward; inference only what it returns
+        every = training or self.return_sequences
+        slots = steps + 1 if every else 2
+        states = [xp.empty((slots, n, u), dt) for _ in range(self.n_states)]
         for k, s in enumerate(states):
             if k < len(init):
                 s[0] = init[k]
             else:
                 s[0] = 0
         hd = states[0][:-1] if rec_mask is None else xp.empty((steps, n, u), dt)
-        ws = self.cell.workspace(xp, steps, n, dt)
+        ws = self.cell.workspace(xp, steps if training else 1, n, dt)
         cell = self.cell
         for t in range(steps):
-            prev = [s[t] for s in states]
+            prev = [s[t % slots] for s in states]
             h_in = prev[0] if rec_mask is None else xp.multiply(prev[0], rec_mask, out=hd[t])
-            new = [s[t + 1] for s in states]
-            cell.step(t, z[t], h_in, prev, U, rb, ws, new)
+            new = [s[(t + 1) % slots] for s in states]
+            cell.step(t if training else 0, z[t], h_in, prev, U, rb, ws, new)
             if m is not None:  # a masked step carries the state over
                 keep = ~m[t][:, None]
                 for a, p in zip(new, prev, strict=True):
                     xp.copyto(a, p, where=keep)
         h = states[0]
+        last = steps % slots
         if self.return_sequences:
             seq_out = h[1:]
             if m is not None and self.zero_output_for_mask:
                 seq_out = seq_out * m[:, :, None]
             out = xp.ascontiguousarray(seq_out.transpose(1, 0, 2))
         else:
-            out = h[steps].copy()
+            out = h[last].copy()
         y: Any = out
         if self.return_state:
-            y = (out, *(s[steps].copy() for s in states))
+            y = (out, *(s[last].copy() for s in states))
         ctx = None
         if training:
             ctx = (xin, in_mask, rec_mask, m, states, hd, ws, len(init), seq.shape)
