@@ -330,6 +330,7 @@ class RNN(Layer):
             else:
                 dh += g_out
         dh_cell = xp.empty((n, u), dt) if m is not None else dh
+        carried = [xp.empty((n, u), dt), xp.empty((n, u), dt)]  # dL/dh_{t−1}, written step by step in turn
         for t in range(steps - 1, -1, -1):
             if d_seq is not None:
                 dh += d_seq[t]
@@ -346,7 +347,7 @@ class RNN(Layer):
             direct, d_prev, d_hd = cell.step_backward(
                 t, dh_cell, cell_states, hd[t], prev, new, ws, dx_all[t], du_all[t], U
             )
-            dhd = xp.matmul(du_all[t], u_rec.T)
+            dhd = xp.matmul(du_all[t], u_rec.T, out=carried[t % 2])
             if d_hd is not None:
                 dhd += d_hd
             if rec_mask is not None:
