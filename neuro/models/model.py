@@ -585,6 +585,9 @@ class Model:
         if not texts:
             return x
         if self._vocabulary is None:
+            inputs = self.graph.inputs
+            if len(inputs) != 1 or inputs[0].dtype == "float":  # no token ids: "must hold numbers" follows
+                return x
             raise TypeError(
                 f"{name} holds texts, but the model has no vocabulary to encode them; set model.vocabulary "
                 "(fit on a TextDataSet sets it) or pass token ids"
@@ -909,7 +912,7 @@ class Model:
 
         def run(batch: list[Any]) -> list[Any]:
             with self._lock:
-                outs, _ = graph.forward(self.to_device(batch), False, None, None, self.dtype)
+                outs = graph.infer(self.to_device(batch), self.dtype)
             return [o if link is None else link(o) for o, link in zip(outs, links, strict=True)]
 
         if n <= batch_size:
