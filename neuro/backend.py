@@ -577,6 +577,7 @@ def _default_threads() -> int:
 
 _num_threads = _default_threads()
 _pool: ThreadPoolExecutor | None = None
+_threads_fixed = os.environ.get("OMP_NUM_THREADS", "").isdigit()  # the user chose: no adapting
 
 
 def set_num_threads(n: int) -> None:
@@ -587,9 +588,15 @@ def set_num_threads(n: int) -> None:
 
     The default is ``OMP_NUM_THREADS`` if set, else the number of cores this process may run on.
     """
-    global _num_threads, _pool
+    global _num_threads, _pool, _threads_fixed
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
+    _threads_fixed = True
+    _resize(n)
+
+
+def _resize(n: int) -> None:
+    global _num_threads, _pool
     if n != _num_threads and _pool is not None:
         _pool.shutdown(wait=True)
         _pool = None
@@ -599,6 +606,131 @@ def set_num_threads(n: int) -> None:
 def get_num_threads() -> int:
     """The number of threads neuro's elementwise passes may use."""
     return _num_threads
+
+
+# -- busy machines ----------------------------------------------------------------------------------------
+# When another process keeps cores busy, threads beyond the free cores only wait for each other (and an
+# OpenBLAS imported before neuro spins its idle threads on the busy cores). Unless the user chose the thread
+# count (set_num_threads, OMP_NUM_THREADS), fit samples the cores' load once in a while and, for its run,
+# gives neuro's pool and the BLAS as many threads as there are free cores.
+
+#: Seconds between two samples of the cores' load (a sample takes :data:`LOAD_SAMPLE` seconds).
+LOAD_INTERVAL = 10.0
+LOAD_SAMPLE = 0.05
+_last_free: tuple[float, int] | None = None
+
+
+def _cpu_times(cpus: set[int]) -> dict[int, tuple[int, int]]:
+    """``{cpu: (busy jiffies, total jiffies)}`` of the given CPUs, from /proc/stat."""
+    out = {}
+    with open("/proc/stat", encoding="ascii") as f:
+        for line in f:
+            if not line.startswith("cpu") or line.startswith("cpu "):
+                continue
+            parts = line.split()
+            cpu = int(parts[0][3:])
+            if cpu in cpus:
+                values = [int(v) for v in parts[1:8]]
+                idle = values[3] + values[4]  # idle and iowait
+                out[cpu] = (sum(values) - idle, sum(values))
+    return out
+
+
+def free_cores() -> int:
+    """How many of the cores this process may run on are not kept busy by other work (at least 1).
+
+    Measured from ``/proc/stat`` over :data:`LOAD_SAMPLE` seconds while this thread sleeps, at most once per
+    :data:`LOAD_INTERVAL` seconds (Linux; elsewhere every core counts as free).
+
+    Returns:
+        The number of free cores.
+    """
+    global _last_free
+    import time
+
+    now = time.monotonic()
+    if _last_free is not None and now - _last_free[0] < LOAD_INTERVAL:
+        return _last_free[1]
+    try:
+        cpus = os.sched_getaffinity(0)
+        before = _cpu_times(cpus)
+        time.sleep(LOAD_SAMPLE)
+        after = _cpu_times(cpus)
+        busy = 0
+        for cpu, (b0, t0) in before.items():
+            b1, t1 = after.get(cpu, (b0, t0))
+            if t1 > t0 and (b1 - b0) / (t1 - t0) > 0.5:
+                busy += 1
+        free = max(1, len(cpus) - busy)
+    except (OSError, ValueError, AttributeError):  # not Linux, or /proc unreadable
+        free = _default_threads()
+    _last_free = (now, free)
+    return free
+
+
+class busy_aware_threads:
+    """Context manager: for a block (a fit), neuro's pool and the BLAS use as many threads as there are free
+    cores, when fewer are free than the default would use and the user has not chosen the count; restored
+    afterwards."""
+
+    def __enter__(self) -> busy_aware_threads:
+        self._saved: tuple[int, int | None] | None = None
+        if _threads_fixed or _num_threads <= 1:
+            return self
+        free = free_cores()
+        if free < _num_threads:
+            self._saved = (_num_threads, _blas_threads(free))
+            _resize(free)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._saved is not None:
+            n, blas = self._saved
+            _resize(n)
+            if blas is not None:
+                _blas_threads(blas)
+
+
+_blas_api: tuple[Any, Any] | None | bool = False  # (set, get) functions of the loaded OpenBLAS; None: none
+
+
+def _blas_threads(n: int) -> int | None:
+    """Set the thread count of the OpenBLAS NumPy loaded; return the previous one (``None`` if there is no
+    OpenBLAS to talk to)."""
+    global _blas_api
+    if _blas_api is False:
+        _blas_api = _find_openblas()
+    if _blas_api is None:
+        return None
+    set_threads, get_threads = _blas_api
+    before = int(get_threads())
+    set_threads(int(n))
+    return before
+
+
+def _find_openblas() -> tuple[Any, Any] | None:
+    import ctypes
+
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as f:
+            paths = {line.split()[-1] for line in f if "openblas" in line.lower() and "/" in line}
+    except OSError:
+        return None
+    names = [
+        ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
+        ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
+        ("openblas_set_num_threads64_", "openblas_get_num_threads64_"),
+        ("openblas_set_num_threads", "openblas_get_num_threads"),
+    ]
+    for path in sorted(paths):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for set_name, get_name in names:
+            if hasattr(lib, set_name) and hasattr(lib, get_name):
+                return getattr(lib, set_name), getattr(lib, get_name)
+    return None
 
 
 def parallel_for(fn: Callable[[int, int], object], n: int, elements: int, xp: ModuleType = np) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from neuro import _validation as check
+from neuro import backend
 from neuro.training import adapters
 from neuro.training.evaluation import (
     LossSums,
@@ -225,6 +226,7 @@ def fit(
     model.stop_training = False
     model._fitting = True
     n_out = len(model.output_names)
+    threads = backend.busy_aware_threads().__enter__()  # as many threads as free cores (when not chosen)
     try:
         cbs.on_train_begin({})
         for epoch in range(initial_epoch, epochs):
@@ -281,6 +283,7 @@ def fit(
         run.fail(exc)  # distributed: returns when every rank raises, else aborts every rank
         raise
     finally:
+        threads.__exit__()
         run.close()
         model._fitting = False
         model._train_heads = None
