@@ -39,7 +39,7 @@ import importlib
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from types import ModuleType
 from typing import Any
 
@@ -608,6 +608,35 @@ def get_num_threads() -> int:
     return _num_threads
 
 
+class deferred_interrupts:
+    """Context manager: a SIGINT (Ctrl-C) that arrives inside the block is held back and raised as
+    KeyboardInterrupt when the block ends, so that the block (the commit of a training step) is never cut
+    in half. Outside the main thread (where Python never runs signal handlers) it does nothing."""
+
+    def __enter__(self) -> deferred_interrupts:
+        import signal
+
+        self._held: list[Any] = []
+        self._old: Any = None
+        if threading.current_thread() is threading.main_thread():
+            try:
+                self._old = signal.signal(signal.SIGINT, lambda *args: self._held.append(args))
+            except ValueError:  # not the main interpreter
+                self._old = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+            if self._held:
+                if callable(self._old):
+                    self._old(*self._held[0])
+                else:
+                    raise KeyboardInterrupt
+
+
 # -- busy machines ----------------------------------------------------------------------------------------
 # When another process keeps cores busy, threads beyond the free cores only wait for each other (and an
 # OpenBLAS imported before neuro spins its idle threads on the busy cores). Unless the user chose the thread
@@ -736,6 +765,9 @@ def _find_openblas() -> tuple[Any, Any] | None:
 def parallel_for(fn: Callable[[int, int], object], n: int, elements: int, xp: ModuleType = np) -> None:
     """Call ``fn(start, stop)`` over contiguous parts of ``range(n)`` (the batch axis), in parallel.
 
+    Every part has finished when this returns or raises (the first error of a part is raised after all of
+    them stopped, a KeyboardInterrupt on the calling thread included).
+
     Args:
         fn: does the work for samples ``start:stop``; parts never overlap, so it may write its own slice.
         n: number of samples.
@@ -751,9 +783,24 @@ def parallel_for(fn: Callable[[int, int], object], n: int, elements: int, xp: Mo
         _pool = ThreadPoolExecutor(max_workers=_num_threads, thread_name_prefix="neuro")
     bounds = [n * k // threads for k in range(threads + 1)]
     futures = [_pool.submit(fn, bounds[k], bounds[k + 1]) for k in range(1, threads)]
-    fn(bounds[0], bounds[1])
+    error: BaseException | None = None
+    try:
+        fn(bounds[0], bounds[1])
+    except BaseException as exc:  # noqa: BLE001 - re-raised below, once every part has stopped
+        error = exc
+    # every part has finished before this returns or raises, whatever happened here (an interrupt
+    # included): no worker writes into the arrays after the caller has moved on
+    pending = set(futures)
+    while pending:
+        try:
+            _, pending = wait(pending)
+        except BaseException as exc:  # noqa: BLE001 - an interrupt while waiting: keep waiting
+            error = error or exc
     for f in futures:
-        f.result()
+        if error is None and f.exception() is not None:
+            error = f.exception()
+    if error is not None:
+        raise error
 
 
 def parallel_map(f: Callable[..., object], out: Any, *arrays: Any, cost: int = 1) -> Any:

@@ -40,3 +40,48 @@ def test_threads_change_nothing(monkeypatch, make):
 def test_set_num_threads_validates():
     with pytest.raises(ValueError, match="n must be a positive integer, got 0"):
         backend.set_num_threads(0)
+
+
+def test_parallel_for_returns_or_raises_only_when_every_part_has_finished(monkeypatch):
+    """The calling thread's part fails at once, another part is still working: parallel_for raises only
+    after that part has finished, so no worker writes after the caller moved on."""
+    import threading
+    import time
+
+    monkeypatch.setattr(backend, "MIN_PARALLEL_ELEMENTS", 0)
+    before = backend.get_num_threads()
+    backend._resize(2)
+    finished = threading.Event()
+
+    def work(start, stop):
+        if start == 0:
+            raise KeyboardInterrupt  # the caller's own part (an interrupt, as Ctrl-C would give)
+        time.sleep(0.2)
+        finished.set()
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            backend.parallel_for(work, 2, 10)
+        assert finished.is_set()
+
+        def fail_in_worker(start, stop):
+            if start == 1:
+                raise ValueError("a worker's part failed")
+
+        with pytest.raises(ValueError, match="a worker's part failed"):
+            backend.parallel_for(fail_in_worker, 2, 10)
+    finally:
+        backend._resize(before)
+
+
+def test_deferred_interrupts_hold_sigint_until_the_block_ends():
+    import os
+    import signal
+
+    order = []
+    with pytest.raises(KeyboardInterrupt):
+        with backend.deferred_interrupts():
+            os.kill(os.getpid(), signal.SIGINT)
+            order.append("after the signal, still inside")
+    assert order == ["after the signal, still inside"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
