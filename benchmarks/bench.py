@@ -61,9 +61,9 @@ def neuro_mlp(seed: int = 0):
     from neuro.optimizers import Adadelta
 
     net = neuro.Network((784,), "softmax_crossentropy", Adadelta(1.0, 0.95, 1e-6), seed=seed)
-    net.add(neuro.Dense(500, "tanh", weights_initializer="glorot_uniform"))
-    net.add(neuro.Dense(300, "tanh", weights_initializer="glorot_uniform"))
-    net.add(neuro.Dense(10, "softmax", weights_initializer="glorot_uniform"))
+    net.add(neuro.Dense(500, "tanh", kernel_initializer="glorot_uniform"))
+    net.add(neuro.Dense(300, "tanh", kernel_initializer="glorot_uniform"))
+    net.add(neuro.Dense(10, "softmax", kernel_initializer="glorot_uniform"))
     return net
 
 

@@ -42,12 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     x_train, x_test, y_train, y_test = _common.mnist_arrays(path, args.limit, args.seed)
     print(f"MNIST from {path}: {len(x_train)} training and {len(x_test)} held-out images")
 
-    optimizer = Adadelta(learning_rate=1.0, decay_rate=0.95, epsilon=1e-6)
+    optimizer = Adadelta(learning_rate=1.0, rho=0.95, epsilon=1e-6)
     net = Network(x_train.shape[1:], loss="softmax_crossentropy", optimizer=optimizer, seed=args.seed)
     net.add(Flatten())
-    net.add(Dense(500, activation="tanh", weights_initializer="glorot_uniform"))
-    net.add(Dense(300, activation="tanh", weights_initializer="glorot_uniform"))
-    net.add(Dense(10, activation="softmax", weights_initializer="glorot_uniform"))
+    net.add(Dense(500, activation="tanh", kernel_initializer="glorot_uniform"))
+    net.add(Dense(300, activation="tanh", kernel_initializer="glorot_uniform"))
+    net.add(Dense(10, activation="softmax", kernel_initializer="glorot_uniform"))
     net.summary()
     history = net.fit(
         x_train, y_train, batch_size=100, epochs=args.epochs, validation_data=(x_test, y_test), verbose=2

@@ -45,13 +45,13 @@ def residual_block(x: Any, filters: int, stride: int = 1) -> Any:
     Returns:
         The block's output tensor ``(None, H / stride, W / stride, filters)``.
     """
-    h = Conv2D(filters, 3, stride=stride, padding="same")(x)
+    h = Conv2D(filters, 3, strides=stride, padding="same")(x)
     h = ReLU()(BatchNorm(momentum=0.9)(h))
     h = BatchNorm(momentum=0.9)(Conv2D(filters, 3, padding="same")(h))
     if stride == 1 and x.sample_shape[-1] == filters:
         shortcut = x  # identity
     else:
-        shortcut = BatchNorm(momentum=0.9)(Conv2D(filters, 1, stride=stride)(x))  # projection
+        shortcut = BatchNorm(momentum=0.9)(Conv2D(filters, 1, strides=stride)(x))  # projection
     return ReLU()(Add()([h, shortcut]))
 
 

@@ -41,8 +41,8 @@ def build(seed: int = SEED) -> Network:
             Dense(
                 units,
                 activation="sigmoid",
-                weights_initializer=UniformBounded(-1, 1),
-                biases_initializer="zeros",
+                kernel_initializer=UniformBounded(-1, 1),
+                bias_initializer="zeros",
             )
         )
     return net

@@ -78,7 +78,7 @@ from neuro.losses import (
     SquaredHinge,
 )
 from neuro.models import History, Model, Network
-from neuro.optimizers import SGD, Adadelta, Adam, Optimizer, RMSprop
+from neuro.optimizers import SGD, Adadelta, Adam, AdamW, Optimizer, RMSprop
 from neuro.registry import register
 from neuro.regularizers import L1, L2
 
@@ -95,6 +95,7 @@ __all__ = [
     "Swish",
     "Adadelta",
     "Adam",
+    "AdamW",
     "BinaryCrossEntropy",
     "CategoricalHinge",
     "CosineSimilarity",

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from neuro._keywords import KeywordChecked
+
 
 def _writes_files(network: Any) -> bool:
     """False on the ranks other than 0 of a distributed ``fit`` (only rank 0 writes files)."""
@@ -27,7 +29,7 @@ def _writes_files(network: Any) -> bool:
     return dist is None or dist.is_main
 
 
-class Callback:
+class Callback(KeywordChecked):
     """Base class: every hook does nothing.
 
     Attributes:
@@ -217,24 +219,28 @@ class ModelCheckpoint(_Monitor):
     """Save the network after an epoch.
 
     Args:
-        path: file name; ``{epoch}`` (1-based) and log names (``{val_loss:.4f}``) are filled in.
+        filepath: file name (Keras's name; ``path`` is its old name, deprecated); ``{epoch}`` (1-based) and
+            log names (``{val_loss:.4f}``) are filled in.
         monitor: the log that decides what is best (with ``save_best_only``).
         mode: ``"min"``, ``"max"`` or ``"auto"``.
         save_best_only: save only when the monitored value improved.
 
     Attributes:
+        path: the file name pattern.
         saved: the paths written, in order.
     """
 
+    renamed_keywords = {"path": "filepath"}
+
     def __init__(
         self,
-        path: str | os.PathLike,
+        filepath: str | os.PathLike,
         monitor: str = "val_loss",
         mode: str = "auto",
         save_best_only: bool = False,
     ) -> None:
         super().__init__(monitor, mode, 0.0)
-        self.path = str(path)
+        self.path = str(filepath)
         self.save_best_only = bool(save_best_only)
         self.saved: list[str] = []
 
@@ -329,12 +335,17 @@ class CSVLogger(Callback):
     """Write one row per epoch (the epoch and every log) to a CSV file.
 
     Args:
-        path: the file.
+        filename: the file (Keras's name; ``path`` is its old name, deprecated).
         append: add to an existing file instead of replacing it.
+
+    Attributes:
+        path: the file.
     """
 
-    def __init__(self, path: str | os.PathLike, append: bool = False) -> None:
-        self.path = pathlib.Path(path)
+    renamed_keywords = {"path": "filename"}
+
+    def __init__(self, filename: str | os.PathLike, append: bool = False) -> None:
+        self.path = pathlib.Path(filename)
         self.append = bool(append)
 
     def on_train_begin(self, logs: dict[str, float]) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from neuro import backend, registry
+from neuro._keywords import KeywordChecked, quiet
 
 
 def _is_finite_number(x: Any) -> bool:
@@ -45,7 +46,7 @@ def compute_fans(shape: tuple[int, ...]) -> tuple[int, int]:
     return receptive * shape[-2], receptive * shape[-1]
 
 
-class Initializer:
+class Initializer(KeywordChecked):
     """Base class: ``__call__(shape, rng, dtype)`` returns a NumPy array of that shape and dtype."""
 
     def __call__(self, shape: tuple[int, ...], rng: np.random.Generator, dtype: Any = None) -> np.ndarray:
@@ -89,7 +90,8 @@ class Initializer:
         Returns:
             A new initializer of this class.
         """
-        return cls(**config)
+        with quiet():  # a saved config may use old keyword spellings
+            return cls(**config)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())

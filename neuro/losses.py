@@ -38,6 +38,7 @@ import numpy as np
 
 from neuro import backend, registry
 from neuro import functional as F
+from neuro._keywords import KeywordChecked, quiet
 from neuro.backend import get_array_module
 
 #: Floor of the logarithm in the probability-based losses: log p is clamped at −100, as PyTorch's BCELoss.
@@ -47,7 +48,7 @@ _P_FLOOR = math.exp(LOG_FLOOR)
 GRAD_EPS = 1e-12
 
 
-class Loss:
+class Loss(KeywordChecked):
     """Base class.
 
     Subclasses implement :meth:`terms`, returning the summed loss and its normaliser, and :meth:`backward`.
@@ -210,7 +211,8 @@ class Loss:
         Returns:
             A new loss of this class.
         """
-        return cls(**config)
+        with quiet():  # a saved config may use old keyword spellings
+            return cls(**config)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())

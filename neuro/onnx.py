@@ -415,7 +415,7 @@ def _windows(
     """The strided NHWC slices ``x_pad[:, i::sh, j::sw, :]`` of every window offset ``(i, j)`` (neuro's
     im2col order), the input padded by ``pads`` with ``fill``; also ``(Ho, Wo)``."""
     h, w = layer.input_shape[0], layer.input_shape[1]
-    (kh, kw), (sh, sw) = size, layer.stride
+    (kh, kw), (sh, sw) = size, layer.strides
     top, bottom, left, right = pads
     ho = output_size(h, kh, sh, top, bottom)
     wo = output_size(w, kw, sw, left, right)
@@ -442,7 +442,7 @@ def _windows(
 
 def _conv2d(g: _Graph, layer: Conv2D, t: _Tensor) -> _Tensor:
     h, w = layer.input_shape[0], layer.input_shape[1]
-    pads = paddings(layer.padding, h, w, layer.kernel_size, layer.stride)
+    pads = paddings(layer.padding, h, w, layer.kernel_size, layer.strides)
     kernel = _host(layer, "params", "kernel", g.dtype)  # (kh, kw, C, F)
     bias = g.const("bias", _host(layer, "params", "bias", g.dtype))
     if g.dtype == np.float32:
@@ -453,7 +453,7 @@ def _conv2d(g: _Graph, layer: Conv2D, t: _Tensor) -> _Tensor:
             [x.name, g.const("kernel", kernel.transpose(3, 2, 0, 1)), bias],
             "conv",
             kernel_shape=list(layer.kernel_size),
-            strides=list(layer.stride),
+            strides=list(layer.strides),
             pads=[top, left, bottom, right],
         )
         return _Tensor(name, 4, "NCHW")
@@ -467,7 +467,7 @@ def _conv2d(g: _Graph, layer: Conv2D, t: _Tensor) -> _Tensor:
 
 def _pool_pads(layer: Any) -> tuple[int, ...]:
     h, w = layer.input_shape[0], layer.input_shape[1]
-    return paddings(layer.padding, h, w, layer.pool_size, layer.stride)
+    return paddings(layer.padding, h, w, layer.pool_size, layer.strides)
 
 
 def _max_pool(g: _Graph, layer: MaxPool2D, t: _Tensor) -> _Tensor:
@@ -480,7 +480,7 @@ def _max_pool(g: _Graph, layer: MaxPool2D, t: _Tensor) -> _Tensor:
             [x.name],
             "max_pool",
             kernel_shape=list(layer.pool_size),
-            strides=list(layer.stride),
+            strides=list(layer.strides),
             pads=[top, left, bottom, right],
         )
         return _Tensor(name, 4, "NCHW")
@@ -499,14 +499,14 @@ def _avg_pool(g: _Graph, layer: AvgPool2D, t: _Tensor) -> _Tensor:
             [x.name],
             "avg_pool",
             kernel_shape=list(layer.pool_size),
-            strides=list(layer.stride),
+            strides=list(layer.strides),
             pads=[top, left, bottom, right],
             count_include_pad=0,
         )
         return _Tensor(name, 4, "NCHW")
     slices, (ho, wo) = _windows(g, t, layer, layer.pool_size, pads, 0.0)
     total = slices[0] if len(slices) == 1 else g.op("Sum", slices, "window_sum")
-    inv = _inverse_counts(layer.input_shape[:2], layer.pool_size, layer.stride, pads, (ho, wo), g.dtype)
+    inv = _inverse_counts(layer.input_shape[:2], layer.pool_size, layer.strides, pads, (ho, wo), g.dtype)
     return _Tensor(g.op("Mul", [total, g.const("inverse_counts", inv)], "avg_pool"), 4, "NHWC")
 
 

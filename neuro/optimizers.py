@@ -15,8 +15,14 @@ neuro's threads (on a GPU each array is one part). The state (step count and one
 parameter) can be read with :meth:`Optimizer.get_state` and restored with :meth:`Optimizer.set_state`, so
 a saved model resumes training exactly.
 
-Every rule follows ``torch.optim`` (without weight decay; use a regularizer for that), and scalars are cast
-to the parameter's dtype so float32 parameters stay float32.
+Every rule follows ``torch.optim``, and scalars are cast to the parameter's dtype so float32 parameters stay
+float32. Weight decay is decoupled, as Keras 3's ``weight_decay`` and ``torch.optim.AdamW`` (:class:`AdamW`,
+or ``Adam(weight_decay=...)``); a penalty added to the loss is a regularizer's job
+(:mod:`neuro.regularizers`).
+
+The arguments have Keras's names (``learning_rate``, ``beta_1``, ``beta_2``, ``epsilon``, ``rho``,
+``weight_decay``); neuro's older spellings ``beta1``, ``beta2`` and ``decay_rate`` still work for one release
+with a DeprecationWarning, and files saved with them load silently.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from neuro import backend, registry, schedules
+from neuro._keywords import KeywordChecked, quiet
 from neuro.backend import get_array_module
 
 
@@ -58,7 +65,15 @@ def _check_positive(name: str, value: Any) -> float:
     return float(value)
 
 
-class Optimizer:
+def _check_decay(value: Any) -> float:
+    """Return a weight decay λ as a float; raise ValueError unless it is a finite number >= 0."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0:
+        raise ValueError(f"weight_decay must be a finite number >= 0 or None, got {value!r}")
+    return float(value)
+
+
+class Optimizer(KeywordChecked):
     """Base class.
 
     Args:
@@ -385,7 +400,8 @@ class Optimizer:
         cfg = dict(config)
         if isinstance(cfg.get("learning_rate"), dict):
             cfg["learning_rate"] = registry.deserialize("schedule", cfg["learning_rate"])
-        return cls(**cfg)
+        with quiet():  # a saved config may use old keyword spellings (beta1, decay_rate)
+            return cls(**cfg)
 
 
 def _same_place(a: Any, b: Any) -> bool:
@@ -465,11 +481,23 @@ class Adam(Optimizer):
 
     ε is added *after* the square root of the bias-corrected v̂ (as in torch, not inside the root).
 
+    With ``weight_decay`` λ the step also decays the weights, decoupled from the gradient (Loshchilov &
+    Hutter, https://arxiv.org/abs/1711.05101), as Keras 3's ``Adam(weight_decay=λ)`` and
+    ``torch.optim.AdamW``::
+
+        w ← w − lr·λ·w − lr · m̂ / (sqrt(v̂) + ε)
+
+    (torch writes it ``w ← w·(1 − lr·λ)`` before the Adam step: the same update). It is applied as a separate
+    step after the rule (:meth:`stage`); ``torch.optim.Adam(weight_decay=)``, which adds λ·w to the gradient
+    instead, is a regularizer here (:class:`~neuro.regularizers.L2`).
+
     Args:
         learning_rate: step size lr (default 0.001), a float or a schedule.
-        beta1: decay of the first moment, in [0, 1).
-        beta2: decay of the second moment, in [0, 1).
-        epsilon: ε > 0.
+        beta_1: decay β1 of the first moment, in [0, 1) (``beta1`` is its old name, deprecated).
+        beta_2: decay β2 of the second moment, in [0, 1) (``beta2`` is its old name, deprecated).
+        epsilon: ε > 0 (default 1e-8, torch's; Keras's is 1e-7).
+        weight_decay: λ >= 0 of the decoupled weight decay, or ``None`` (the default: none). It decays every
+            parameter, biases included, as Keras and torch do.
         **clipping: ``clipnorm``, ``clipvalue``, ``global_clipnorm`` (see :class:`Optimizer`).
 
     Raises:
@@ -477,19 +505,60 @@ class Adam(Optimizer):
     """
 
     nonnegative_slots = ("v",)
+    renamed_keywords = {"beta1": "beta_1", "beta2": "beta_2"}
 
     def __init__(
         self,
         learning_rate: Any = 0.001,
-        beta1: float = 0.9,
-        beta2: float = 0.999,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
         epsilon: float = 1e-8,
+        weight_decay: float | None = None,
         **clipping: Any,
     ) -> None:
         super().__init__(learning_rate, **clipping)
-        self.beta1 = _check_range("beta1", beta1, 0.0, 1.0)
-        self.beta2 = _check_range("beta2", beta2, 0.0, 1.0)
+        self.beta_1 = _check_range("beta_1", beta_1, 0.0, 1.0)
+        self.beta_2 = _check_range("beta_2", beta_2, 0.0, 1.0)
         self.epsilon = _check_positive("epsilon", epsilon)
+        self.weight_decay = None if weight_decay is None else _check_decay(weight_decay)
+
+    @property
+    def beta1(self) -> float:
+        """β1 under its old name (the rule's)."""
+        return self.beta_1
+
+    @property
+    def beta2(self) -> float:
+        """β2 under its old name (the rule's)."""
+        return self.beta_2
+
+    def stage(self, params: list[Any], grads: list[Any]) -> Any:
+        """:meth:`Optimizer.stage`, then the decoupled weight decay added to each staged step.
+
+        With λ = ``weight_decay`` and the step's learning rate lr, each step s becomes ``s + lr·λ·w``, so the
+        committed update is ``w ← w − s − lr·λ·w`` (``torch.optim.AdamW``).
+
+        Args:
+            params: the parameter arrays (not modified).
+            grads: their gradients (not modified).
+
+        Returns:
+            The finiteness probe of :meth:`Optimizer.stage`, plus Σ (lr·λ·w)² over the decay terms.
+        """
+        probe = super().stage(params, grads)
+        if not self.weight_decay or not params:
+            return probe
+        lr = self.current_learning_rate()
+        extra = []
+        for p, step in zip(params, self._steps, strict=True):
+            xp = get_array_module(p)
+            decay = xp.multiply(p, p.dtype.type(lr * self.weight_decay), out=self.tmp(p))
+            step += decay
+            flat = decay.reshape(-1)
+            extra.append(xp.dot(flat, flat))
+        self._bad = None  # a compiled stage counted the steps without the decay: staged_finite looks again
+        xp = get_array_module(*extra[:1])
+        return probe + xp.stack(extra).sum().astype(probe.dtype)
 
     def slot_names(self) -> tuple[str, ...]:
         return ("m", "v")
@@ -512,18 +581,16 @@ class Adam(Optimizer):
         tmp *= dt(lr / (1.0 - self.beta1**t))
 
     def get_config(self) -> dict[str, Any]:
-        return {
-            **super().get_config(),
-            "beta1": self.beta1,
-            "beta2": self.beta2,
-            "epsilon": self.epsilon,
-        }
+        cfg = {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+        if self.weight_decay is not None:
+            cfg["weight_decay"] = self.weight_decay
+        return cfg
 
 
 class RMSprop(Optimizer):
-    """RMSprop, as ``torch.optim.RMSprop`` with ``alpha = decay_rate`` (no momentum, not centered).
+    """RMSprop, as ``torch.optim.RMSprop`` with ``alpha = rho`` (no momentum, not centered).
 
-    Update with the running mean of squared gradients v (zero at start) and ρ = ``decay_rate``::
+    Update with the running mean of squared gradients v (zero at start) and ρ = ``rho``::
 
         v ← ρ·v + (1 − ρ)·g²
         w ← w − lr · g / (sqrt(v) + ε)
@@ -532,7 +599,7 @@ class RMSprop(Optimizer):
 
     Args:
         learning_rate: step size lr (default 0.001), a float or a schedule.
-        decay_rate: ρ in [0, 1).
+        rho: ρ in [0, 1) (Keras's name; torch's ``alpha``; ``decay_rate`` is its old name, deprecated).
         epsilon: ε > 0.
         **clipping: ``clipnorm``, ``clipvalue``, ``global_clipnorm`` (see :class:`Optimizer`).
 
@@ -541,13 +608,19 @@ class RMSprop(Optimizer):
     """
 
     nonnegative_slots = ("v",)
+    renamed_keywords = {"decay_rate": "rho"}
 
     def __init__(
-        self, learning_rate: Any = 0.001, decay_rate: float = 0.9, epsilon: float = 1e-8, **clipping: Any
+        self, learning_rate: Any = 0.001, rho: float = 0.9, epsilon: float = 1e-8, **clipping: Any
     ) -> None:
         super().__init__(learning_rate, **clipping)
-        self.decay_rate = _check_range("decay_rate", decay_rate, 0.0, 1.0)
+        self.rho = _check_range("rho", rho, 0.0, 1.0)
         self.epsilon = _check_positive("epsilon", epsilon)
+
+    @property
+    def decay_rate(self) -> float:
+        """ρ under its old name (the rule's)."""
+        return self.rho
 
     def slot_names(self) -> tuple[str, ...]:
         return ("v",)
@@ -565,16 +638,16 @@ class RMSprop(Optimizer):
         tmp *= dt(lr)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "decay_rate": self.decay_rate, "epsilon": self.epsilon}
+        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
 
 
 class Adadelta(Optimizer):
-    """Adadelta, as ``torch.optim.Adadelta`` with ``rho = decay_rate``.
+    """Adadelta, as ``torch.optim.Adadelta``.
 
     Paper: Zeiler, 2012, https://arxiv.org/abs/1212.5701
 
     Update with running means of squared gradients v and of squared updates u (both zero at start)
-    and ρ = ``decay_rate``::
+    and ρ = ``rho``::
 
         v ← ρ·v + (1 − ρ)·g²
         Δ = sqrt(u + ε) / sqrt(v + ε) · g
@@ -586,7 +659,7 @@ class Adadelta(Optimizer):
     Args:
         learning_rate: scale lr of the update (default 1.0, as in torch and the paper), a float or a
             schedule.
-        decay_rate: ρ in [0, 1).
+        rho: ρ in [0, 1) (``decay_rate`` is its old name, deprecated).
         epsilon: ε > 0.
         **clipping: ``clipnorm``, ``clipvalue``, ``global_clipnorm`` (see :class:`Optimizer`).
 
@@ -595,13 +668,19 @@ class Adadelta(Optimizer):
     """
 
     nonnegative_slots = ("v", "u")
+    renamed_keywords = {"decay_rate": "rho"}
 
     def __init__(
-        self, learning_rate: Any = 1.0, decay_rate: float = 0.95, epsilon: float = 1e-6, **clipping: Any
+        self, learning_rate: Any = 1.0, rho: float = 0.95, epsilon: float = 1e-6, **clipping: Any
     ) -> None:
         super().__init__(learning_rate, **clipping)
-        self.decay_rate = _check_range("decay_rate", decay_rate, 0.0, 1.0)
+        self.rho = _check_range("rho", rho, 0.0, 1.0)
         self.epsilon = _check_positive("epsilon", epsilon)
+
+    @property
+    def decay_rate(self) -> float:
+        """ρ under its old name (the rule's)."""
+        return self.rho
 
     def slot_names(self) -> tuple[str, ...]:
         return ("v", "u")
@@ -627,11 +706,46 @@ class Adadelta(Optimizer):
             delta *= dt(lr)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "decay_rate": self.decay_rate, "epsilon": self.epsilon}
+        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay, as ``torch.optim.AdamW`` and Keras 3's ``AdamW``.
+
+    Paper: Loshchilov & Hutter, 2019, https://arxiv.org/abs/1711.05101
+
+    The update of :class:`Adam` with ``weight_decay`` λ (here on by default)::
+
+        w ← w − lr·λ·w − lr · m̂ / (sqrt(v̂) + ε)
+
+    Args:
+        learning_rate: step size lr (default 0.001), a float or a schedule.
+        weight_decay: λ >= 0 (default 0.01, torch's; Keras's is 0.004).
+        beta_1: decay β1 of the first moment, in [0, 1).
+        beta_2: decay β2 of the second moment, in [0, 1).
+        epsilon: ε > 0 (default 1e-8, torch's).
+        **clipping: ``clipnorm``, ``clipvalue``, ``global_clipnorm`` (see :class:`Optimizer`).
+
+    Raises:
+        ValueError: for an argument out of range.
+    """
+
+    def __init__(
+        self,
+        learning_rate: Any = 0.001,
+        weight_decay: float = 0.01,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        **clipping: Any,
+    ) -> None:
+        if weight_decay is None:
+            raise ValueError("weight_decay of AdamW must be a finite number >= 0, got None (use Adam)")
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay=weight_decay, **clipping)
 
 
 registry.set_base("optimizer", Optimizer)
-for _cls in (SGD, Adam, RMSprop, Adadelta):
+for _cls in (SGD, Adam, AdamW, RMSprop, Adadelta):
     registry.register(_cls)
 
 

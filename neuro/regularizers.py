@@ -13,10 +13,11 @@ import numbers
 from typing import Any
 
 from neuro import registry
+from neuro._keywords import KeywordChecked, quiet
 from neuro.backend import get_array_module
 
 
-class Regularizer:
+class Regularizer(KeywordChecked):
     """Base class: ``penalty(w)`` and ``add_gradient(w, grad)`` (in place).
 
     Args:
@@ -66,7 +67,8 @@ class Regularizer:
         Returns:
             A new regularizer of this class.
         """
-        return cls(**config)
+        with quiet():  # a saved config may use old keyword spellings
+            return cls(**config)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.lam})"

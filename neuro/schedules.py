@@ -10,6 +10,12 @@ Each schedule describes itself with ``get_config()`` (its constructor arguments;
 adds the class name), and
 :func:`get` rebuilds it from that dict.
 
+The schedules that Keras has take Keras's arguments in Keras's order
+(``ExponentialDecay(initial_learning_rate, decay_steps, decay_rate, staircase=False)``,
+``CosineDecay(initial_learning_rate, decay_steps, alpha=0.0)``), and every argument is checked for its range,
+so arguments given in another order are refused naming the argument (a decay rate outside (0, 1] cannot be a
+decay) rather than decaying in a way nobody asked for.
+
 Example:
     >>> from neuro import optimizers, schedules
     >>> opt = optimizers.SGD(schedules.StepDecay(0.1, decay_rate=0.5, step_size=100))
@@ -22,6 +28,7 @@ import numbers
 from typing import Any
 
 from neuro import registry
+from neuro._keywords import KeywordChecked, quiet
 
 
 def _check_number(name: str, value: Any, *, positive: bool = True) -> float:
@@ -33,6 +40,28 @@ def _check_number(name: str, value: Any, *, positive: bool = True) -> float:
     return float(value)
 
 
+def _check_decay_rate(value: Any, order: str) -> float:
+    """Return a decay factor as a float; raise ValueError unless it is in (0, 1], naming the order."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or not 0 < value <= 1:
+        raise ValueError(
+            f"decay_rate must be a number in (0, 1] (the factor the rate is multiplied by; 1 keeps it), got "
+            f"{value!r}; the arguments are {order}"
+        )
+    return float(value)
+
+
+def _check_steps(name: str, value: Any, order: str) -> int:
+    """Return a number of updates as an int; raise ValueError unless it is a whole number > 0 (an integral
+    float such as ``1000.0`` included), naming the order."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 1 or float(value) != int(value):
+        raise ValueError(
+            f"{name} must be a whole number of updates >= 1, got {value!r}; the arguments are {order}"
+        )
+    return int(value)
+
+
 def _check_step_count(name: str, value: Any) -> int:
     """Return ``value`` as an int; raise ValueError naming ``name`` unless a positive integer."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
@@ -40,7 +69,7 @@ def _check_step_count(name: str, value: Any) -> int:
     return int(value)
 
 
-class Schedule:
+class Schedule(KeywordChecked):
     """Base class: ``__call__(step)`` returns the learning rate for the 0-based update ``step``."""
 
     def __call__(self, step: int) -> float:
@@ -63,7 +92,8 @@ class Schedule:
         Raises:
             ValueError: for invalid arguments.
         """
-        return cls(**config)
+        with quiet():  # a saved config may use old keyword spellings
+            return cls(**config)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
@@ -92,17 +122,22 @@ class Constant(Schedule):
 class StepDecay(Schedule):
     """Multiply the rate by ``decay_rate`` every ``step_size`` updates (staircase decay).
 
-    ``lr(step) = initial_learning_rate · decay_rate ^ floor(step / step_size)``
+    ``lr(step) = initial_learning_rate · decay_rate ^ floor(step / step_size)`` (Keras writes it
+    ``ExponentialDecay(initial_learning_rate, step_size, decay_rate, staircase=True)``).
 
     Args:
         initial_learning_rate: rate of the first ``step_size`` updates (> 0).
-        decay_rate: factor applied at each drop (> 0; usually < 1).
+        decay_rate: factor applied at each drop, in (0, 1].
         step_size: number of updates between drops (positive integer).
+
+    Raises:
+        ValueError: for an argument out of range.
     """
 
     def __init__(self, initial_learning_rate: float, decay_rate: float, step_size: int) -> None:
         self.initial_learning_rate = _check_number("initial_learning_rate", initial_learning_rate)
-        self.decay_rate = _check_number("decay_rate", decay_rate)
+        order = "StepDecay(initial_learning_rate, decay_rate, step_size)"
+        self.decay_rate = _check_decay_rate(decay_rate, order)
         self.step_size = _check_step_count("step_size", step_size)
 
     def __call__(self, step: int) -> float:
@@ -110,23 +145,41 @@ class StepDecay(Schedule):
 
 
 class ExponentialDecay(Schedule):
-    """Smooth exponential decay, as Keras ``ExponentialDecay`` with ``staircase=False``.
+    """Exponential decay, as Keras's ``ExponentialDecay`` (its arguments, in its order).
 
-    ``lr(step) = initial_learning_rate · decay_rate ^ (step / decay_steps)``
+    ``lr(step) = initial_learning_rate · decay_rate ^ (step / decay_steps)``, with ``step / decay_steps``
+    rounded down when ``staircase`` (a drop every ``decay_steps`` updates).
+
+    Example (Keras's order: 1e-3, decaying by 0.9 every 100 updates)::
+
+        ExponentialDecay(1e-3, 100, 0.9)
 
     Args:
         initial_learning_rate: rate at step 0 (> 0).
-        decay_rate: factor reached after ``decay_steps`` updates (> 0; usually < 1).
-        decay_steps: number of updates over which the rate is multiplied by ``decay_rate`` (> 0).
+        decay_steps: number of updates over which the rate is multiplied by ``decay_rate`` (a whole number
+            >= 1).
+        decay_rate: the factor, in (0, 1].
+        staircase: decay in steps rather than smoothly.
+
+    Raises:
+        ValueError: for an argument out of range, such as the rate and the step count given in neuro's
+            former order ``(initial_learning_rate, decay_rate, decay_steps)``.
     """
 
-    def __init__(self, initial_learning_rate: float, decay_rate: float, decay_steps: float) -> None:
+    def __init__(
+        self, initial_learning_rate: float, decay_steps: int, decay_rate: float, staircase: bool = False
+    ) -> None:
+        order = "ExponentialDecay(initial_learning_rate, decay_steps, decay_rate, staircase=False), as Keras"
         self.initial_learning_rate = _check_number("initial_learning_rate", initial_learning_rate)
-        self.decay_rate = _check_number("decay_rate", decay_rate)
-        self.decay_steps = _check_number("decay_steps", decay_steps)
+        self.decay_steps = _check_steps("decay_steps", decay_steps, order)
+        self.decay_rate = _check_decay_rate(decay_rate, order)
+        if not isinstance(staircase, bool):
+            raise TypeError(f"staircase must be True or False, got {staircase!r}")
+        self.staircase = staircase
 
     def __call__(self, step: int) -> float:
-        return self.initial_learning_rate * self.decay_rate ** (step / self.decay_steps)
+        p = step / self.decay_steps
+        return self.initial_learning_rate * self.decay_rate ** (math.floor(p) if self.staircase else p)
 
 
 class CosineDecay(Schedule):
@@ -142,6 +195,9 @@ class CosineDecay(Schedule):
         initial_learning_rate: rate at step 0 (> 0).
         decay_steps: number of updates to decay over (positive integer).
         alpha: final rate as a fraction of the initial one, in [0, 1].
+
+    Raises:
+        ValueError: for an argument out of range.
     """
 
     def __init__(self, initial_learning_rate: float, decay_steps: int, alpha: float = 0.0) -> None:

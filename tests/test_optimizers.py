@@ -306,7 +306,7 @@ def test_config_with_schedule_round_trip():
     cfg = opt.get_config()
     assert cfg["learning_rate"] == {
         "class": "ExponentialDecay",
-        "config": {"initial_learning_rate": 0.1, "decay_rate": 0.5, "decay_steps": 10.0},
+        "config": {"initial_learning_rate": 0.1, "decay_rate": 0.5, "decay_steps": 10, "staircase": False},
     }
     for again in (optimizers.get(registry.serialize(opt)), optimizers.RMSprop.from_config(cfg)):
         assert isinstance(again.learning_rate, schedules.ExponentialDecay)
@@ -335,25 +335,25 @@ def test_get_by_name(name, cls):
 def test_defaults_match_torch_defaults():
     assert optimizers.Adam().get_config() == {
         "learning_rate": 0.001,
-        "beta1": 0.9,
-        "beta2": 0.999,
+        "beta_1": 0.9,
+        "beta_2": 0.999,
         "epsilon": 1e-8,
     }
     assert optimizers.RMSprop().get_config() == {
         "learning_rate": 0.001,
-        "decay_rate": 0.9,
+        "rho": 0.9,
         "epsilon": 1e-8,
     }
     assert optimizers.Adadelta().get_config() == {
         "learning_rate": 1.0,
-        "decay_rate": 0.95,
+        "rho": 0.95,
         "epsilon": 1e-6,
     }
 
 
 def test_get_rejects_unknown():
-    with pytest.raises(ValueError, match="optimizer must be one of .*got 'adamw'"):
-        optimizers.get("adamw")
+    with pytest.raises(ValueError, match="optimizer must be one of .*got 'nadam'"):
+        optimizers.get("nadam")
     with pytest.raises(ValueError, match=r"optimizer spec must be \{'class': name, 'config'"):
         optimizers.get({"learning_rate": 0.1})
     with pytest.raises(ValueError, match=r"optimizer spec must be \{'class': name, 'config'"):
@@ -375,14 +375,14 @@ def test_get_rejects_unknown():
         (optimizers.SGD, {"momentum": -0.5}, "momentum"),
         (optimizers.SGD, {"nesterov": True}, "nesterov"),
         (optimizers.Adam, {"learning_rate": 0.0}, "learning_rate"),
-        (optimizers.Adam, {"beta1": 1.0}, "beta1"),
-        (optimizers.Adam, {"beta1": -0.1}, "beta1"),
-        (optimizers.Adam, {"beta2": 1.5}, "beta2"),
+        (optimizers.Adam, {"beta_1": 1.0}, "beta_1"),
+        (optimizers.Adam, {"beta_1": -0.1}, "beta_1"),
+        (optimizers.Adam, {"beta_2": 1.5}, "beta_2"),
         (optimizers.Adam, {"epsilon": 0.0}, "epsilon"),
         (optimizers.Adam, {"epsilon": None}, "epsilon"),
-        (optimizers.RMSprop, {"decay_rate": 1.0}, "decay_rate"),
+        (optimizers.RMSprop, {"rho": 1.0}, "rho"),
         (optimizers.RMSprop, {"epsilon": -1e-8}, "epsilon"),
-        (optimizers.Adadelta, {"decay_rate": -0.1}, "decay_rate"),
+        (optimizers.Adadelta, {"rho": -0.1}, "rho"),
         (optimizers.Adadelta, {"epsilon": 0}, "epsilon"),
     ],
 )

@@ -84,7 +84,7 @@ def test_matches_torch_schedulers(torch, ours, theirs):
     [
         schedules.Constant(0.5),
         schedules.StepDecay(0.1, 0.5, 10),
-        schedules.ExponentialDecay(0.1, 0.96, 1000),
+        schedules.ExponentialDecay(0.1, 1000, 0.96),
         schedules.CosineDecay(0.1, 500, alpha=0.05),
     ],
     ids=lambda s: type(s).__name__,
@@ -135,7 +135,7 @@ def test_get_variants():
 
 
 def test_optimizer_uses_schedule_with_iterations():
-    sched = schedules.ExponentialDecay(0.1, 0.5, 2)
+    sched = schedules.ExponentialDecay(0.1, 2, 0.5)
     opt = optimizers.Adam(sched)
     p, g = [np.zeros(3, dtype=np.float32)], [np.ones(3, dtype=np.float32)]
     for step in range(5):
@@ -156,8 +156,8 @@ def test_optimizer_uses_schedule_with_iterations():
         (lambda: schedules.StepDecay(0.1, 0.5, 0), "step_size"),
         (lambda: schedules.StepDecay(0.1, 0.5, 2.5), "step_size"),
         (lambda: schedules.StepDecay(0.1, 0.5, True), "step_size"),
-        (lambda: schedules.ExponentialDecay(0.1, -0.5, 10), "decay_rate"),
-        (lambda: schedules.ExponentialDecay(0.1, 0.5, 0), "decay_steps"),
+        (lambda: schedules.ExponentialDecay(0.1, 10, -0.5), "decay_rate"),
+        (lambda: schedules.ExponentialDecay(0.1, 0, 0.5), "decay_steps"),
         (lambda: schedules.CosineDecay(None, 10), "initial_learning_rate"),
         (lambda: schedules.CosineDecay(0.1, 0), "decay_steps"),
         (lambda: schedules.CosineDecay(0.1, 10, alpha=1.5), "alpha"),

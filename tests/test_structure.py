@@ -72,7 +72,8 @@ def test_no_import_cycles():
 #: The floors of ARCHITECTURE.md, lowest first: a module may import its own floor and those below.
 FLOORS = [
     ("ground", ["neuro._version", "neuro.errors", "neuro.registry", "neuro._strict", "neuro.backend",
-                "neuro._validation", "neuro._atomic", "neuro._h5safe", "neuro._kernels"]),
+                "neuro._validation", "neuro._atomic", "neuro._h5safe", "neuro._kernels",
+                "neuro._keywords"]),
     ("math", ["neuro.functional", "neuro.initializers", "neuro.regularizers", "neuro.schedules",
               "neuro.optimizers", "neuro.metrics", "neuro.losses", "neuro.data"]),
     ("layers", ["neuro.layers", "neuro.activations"]),
@@ -164,7 +165,7 @@ def test_every_family_accepts_names_everywhere():
     net.add(neuro.Dense(4, "leaky_relu", weights_initializer="glorot_uniform")).add(neuro.Dense(2, "softmax"))
     assert isinstance(net.loss, neuro.CrossEntropy) and isinstance(net.optimizer, neuro.RMSprop)
     assert isinstance(net.layers[0].activation, neuro.LeakyReLU)
-    with pytest.raises(ValueError, match=r"optimizer must be one of \['Adadelta', 'Adam', 'RMSprop', 'SGD'\], got 'rmsprob'"):
+    with pytest.raises(ValueError, match=r"optimizer must be one of \['Adadelta', 'Adam', 'AdamW', 'RMSprop', 'SGD'\], got 'rmsprob'"):
         neuro.optimizers.get("rmsprob")
 
 

@@ -67,5 +67,21 @@ class ActivatedLayer(Layer):
         """
         raise NotImplementedError
 
+    @property
+    def regularizers(self) -> dict[str, Any]:
+        """This layer's own penalties by parameter name, from its ``kernel_regularizer`` and
+        ``bias_regularizer`` (when it has them): a model's ``regularizer`` acts on a kernel that has none."""
+        out = {}
+        for key in ("kernel", "bias"):
+            reg = getattr(self, f"{key}_regularizer", None)
+            if reg is not None:
+                out[key] = reg
+        return out
+
+    def regularizer_config(self) -> dict[str, Any]:
+        """The ``kernel_regularizer`` / ``bias_regularizer`` entries of :meth:`get_config` (those that are
+        set)."""
+        return {f"{k}_regularizer": registry.serialize(r) for k, r in self.regularizers.items()}
+
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "activation": registry.serialize(self.activation)}

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from neuro import backend, registry
+from neuro._keywords import KeywordChecked, quiet
 
 #: A per-sample shape (no batch axis), or a list of them for a layer with several inputs or outputs.
 Shape = tuple[int, ...]
@@ -150,7 +151,7 @@ class Node:
         return self  # structure, not state: a copy of a layer shares its graph
 
 
-class Layer:
+class Layer(KeywordChecked):
     """Base class of every layer: a thin holder of parameters that calls :mod:`neuro.functional`.
 
     A layer is built once from the shape of its input (without the batch axis). Then:
@@ -571,7 +572,8 @@ class Layer:
         Returns:
             A new, unbuilt layer of this class.
         """
-        return cls(**config)
+        with quiet():  # a saved config may use old keyword spellings
+            return cls(**config)
 
     def count_params(self) -> int:
         """Number of scalar parameters (trainable ones only)."""

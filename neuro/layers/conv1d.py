@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from neuro import initializers, registry
+from neuro import regularizers as regularizers_mod
 from neuro._validation import positive_int
 from neuro.functional import sequence as S
 from neuro.layers.activated import ActivatedLayer
@@ -27,6 +28,9 @@ class Conv1D(ActivatedLayer):
         activation: activation name or object; ``None`` (default) means linear.
         kernel_initializer: initializer of the kernel (default Glorot uniform, as Keras).
         bias_initializer: initializer of the bias (default zeros).
+        kernel_regularizer: optional penalty on this layer's kernel (an :class:`~neuro.regularizers.L1` /
+            :class:`~neuro.regularizers.L2`, or a name); it replaces the model's ``regularizer`` here.
+        bias_regularizer: optional penalty on the bias.
         name: optional layer name.
 
     Shape:
@@ -50,6 +54,8 @@ class Conv1D(ActivatedLayer):
         activation: Any = None,
         kernel_initializer: Any = "glorot_uniform",
         bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
         name: str | None = None,
     ) -> None:
         super().__init__(activation=activation, name=name)
@@ -62,6 +68,8 @@ class Conv1D(ActivatedLayer):
         self.padding = padding.lower()
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers_mod.get(kernel_regularizer)
+        self.bias_regularizer = regularizers_mod.get(bias_regularizer)
 
     def _pads(self, steps: int) -> tuple[int, int]:
         return S.conv1d_pads(self.padding, steps, self.kernel_size, self.strides, self.dilation_rate)
@@ -113,6 +121,7 @@ class Conv1D(ActivatedLayer):
             "dilation_rate": self.dilation_rate,
             "kernel_initializer": registry.serialize(self.kernel_initializer),
             "bias_initializer": registry.serialize(self.bias_initializer),
+            **self.regularizer_config(),
         }
 
 

@@ -6,6 +6,8 @@ from typing import Any
 
 from neuro import functional as F
 from neuro import initializers, registry
+from neuro import regularizers as regularizers_mod
+from neuro._keywords import renamed_attribute
 from neuro._validation import positive_int
 from neuro.functional.conv import output_size
 from neuro.layers._args import check_image_shape, padding_arg, to_pair
@@ -23,13 +25,18 @@ class Conv2D(ActivatedLayer):
     Args:
         filters: number of output channels (> 0).
         kernel_size: ``k`` or ``(kh, kw)``, positive.
-        stride: ``s`` or ``(sh, sw)``, positive (default 1).
+        strides: ``s`` or ``(sh, sw)``, positive (default 1); ``stride`` is its old name (deprecated).
         padding: ``"valid"`` (no padding, windows must fit in the input) or ``"same"`` (zero padding so that
             the output has ``ceil(H / sh) × ceil(W / sw)`` cells; an odd total padding puts the extra row /
             column at the bottom / right, as TensorFlow and Keras do).
         activation: activation name or object; ``None`` (the default, as in Keras) means linear.
-        weights_initializer: initializer of the kernel (default He-uniform, fan-in ``kh·kw·C``).
-        biases_initializer: initializer of the bias (default zeros).
+        kernel_initializer: initializer of the kernel (default He-uniform, fan-in ``kh·kw·C``);
+            ``weights_initializer`` is its old name (deprecated).
+        bias_initializer: initializer of the bias (default zeros); ``biases_initializer`` is its old name
+            (deprecated).
+        kernel_regularizer: optional penalty on this layer's kernel (an :class:`~neuro.regularizers.L1` /
+            :class:`~neuro.regularizers.L2`, or a name); it replaces the model's ``regularizer`` here.
+        bias_regularizer: optional penalty on the bias.
         name: optional layer name.
 
     Shape:
@@ -44,32 +51,44 @@ class Conv2D(ActivatedLayer):
 
     regularizable = ("kernel",)
     supports_masking = False
+    renamed_keywords = {
+        "stride": "strides",
+        "weights_initializer": "kernel_initializer",
+        "biases_initializer": "bias_initializer",
+    }
+    stride = renamed_attribute("strides")
+    weights_initializer = renamed_attribute("kernel_initializer")
+    biases_initializer = renamed_attribute("bias_initializer")
 
     def __init__(
         self,
         filters: int,
         kernel_size: int | tuple[int, int],
-        stride: int | tuple[int, int] = (1, 1),
+        strides: int | tuple[int, int] = (1, 1),
         padding: str = "valid",
         activation: Any = None,
-        weights_initializer: Any = "he_uniform",
-        biases_initializer: Any = "zeros",
+        kernel_initializer: Any = "he_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
         name: str | None = None,
     ) -> None:
         super().__init__(activation=activation, name=name)
         self.filters = positive_int(filters, "filters", error=ValueError)
         self.kernel_size = to_pair(kernel_size, "kernel_size")
-        self.stride = to_pair(stride, "stride")
+        self.strides = to_pair(strides, "strides")
         self.padding = padding_arg(padding)
-        self.weights_initializer = initializers.get(weights_initializer)
-        self.biases_initializer = initializers.get(biases_initializer)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers_mod.get(kernel_regularizer)
+        self.bias_regularizer = regularizers_mod.get(bias_regularizer)
 
     def _pads(self, h: int, w: int) -> tuple[int, ...]:
-        return F.paddings(self.padding, h, w, self.kernel_size, self.stride)
+        return F.paddings(self.padding, h, w, self.kernel_size, self.strides)
 
     def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         h, w, _ = check_image_shape(input_shape, "Conv2D")
-        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
         if self.padding == "valid" and (kh > h or kw > w):
             raise ValueError(
                 f"kernel_size {self.kernel_size} is larger than the input ({h}, {w}) with "
@@ -81,14 +100,14 @@ class Conv2D(ActivatedLayer):
     def param_specs(self, input_shape: tuple[int, ...]) -> dict[str, Any]:
         kh, kw = self.kernel_size
         return {
-            "kernel": ((kh, kw, input_shape[2], self.filters), self.weights_initializer),
-            "bias": ((self.filters,), self.biases_initializer),
+            "kernel": ((kh, kw, input_shape[2], self.filters), self.kernel_initializer),
+            "bias": ((self.filters,), self.bias_initializer),
         }
 
     def affine_forward(self, x: Any, training: bool = False) -> tuple[Any, Any]:
         pads = self._pads(x.shape[1], x.shape[2])
         work = self.borrow_work() if training else None  # this context's own scratch, reused between steps
-        return F.conv2d(x, self.params["kernel"], self.params["bias"], self.stride, pads, training, work)
+        return F.conv2d(x, self.params["kernel"], self.params["bias"], self.strides, pads, training, work)
 
     def affine_backward(self, grad: Any, ctx: Any) -> Any:
         ctx = self._require(ctx)
@@ -104,8 +123,9 @@ class Conv2D(ActivatedLayer):
             **super().get_config(),
             "filters": self.filters,
             "kernel_size": list(self.kernel_size),
-            "stride": list(self.stride),
+            "strides": list(self.strides),
             "padding": self.padding,
-            "weights_initializer": registry.serialize(self.weights_initializer),
-            "biases_initializer": registry.serialize(self.biases_initializer),
+            "kernel_initializer": registry.serialize(self.kernel_initializer),
+            "bias_initializer": registry.serialize(self.bias_initializer),
+            **self.regularizer_config(),
         }

@@ -6,6 +6,8 @@ from typing import Any
 
 from neuro import functional as F
 from neuro import initializers, registry
+from neuro import regularizers as regularizers_mod
+from neuro._keywords import renamed_attribute
 from neuro._validation import positive_int
 from neuro.layers.activated import ActivatedLayer
 from neuro.layers.base import is_shape
@@ -19,8 +21,13 @@ class Dense(ActivatedLayer):
         units: number of outputs (> 0).
         activation: activation name or object; ``None`` (the default, as in Keras and PyTorch) means linear,
             so that an output layer never clips silently.
-        weights_initializer: initializer of the kernel (default He-uniform).
-        biases_initializer: initializer of the bias (default zeros).
+        kernel_initializer: initializer of the kernel (default He-uniform); ``weights_initializer`` is its
+            old name (deprecated).
+        bias_initializer: initializer of the bias (default zeros); ``biases_initializer`` is its old name
+            (deprecated).
+        kernel_regularizer: optional penalty on this layer's kernel (an :class:`~neuro.regularizers.L1` /
+            :class:`~neuro.regularizers.L2`, or a name); it replaces the model's ``regularizer`` here.
+        bias_regularizer: optional penalty on the bias.
         name: optional layer name.
 
     Shape:
@@ -33,19 +40,26 @@ class Dense(ActivatedLayer):
     """
 
     regularizable = ("kernel",)
+    renamed_keywords = {"weights_initializer": "kernel_initializer", "biases_initializer": "bias_initializer"}
+    weights_initializer = renamed_attribute("kernel_initializer")
+    biases_initializer = renamed_attribute("bias_initializer")
 
     def __init__(
         self,
         units: int,
         activation: Any = None,
-        weights_initializer: Any = "he_uniform",
-        biases_initializer: Any = "zeros",
+        kernel_initializer: Any = "he_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
         name: str | None = None,
     ) -> None:
         super().__init__(activation=activation, name=name)
         self.units = positive_int(units, "units", error=ValueError)
-        self.weights_initializer = initializers.get(weights_initializer)
-        self.biases_initializer = initializers.get(biases_initializer)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers_mod.get(kernel_regularizer)
+        self.bias_regularizer = regularizers_mod.get(bias_regularizer)
 
     def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if not is_shape(input_shape) or len(input_shape) < 1 or min(input_shape) < 1:
@@ -54,8 +68,8 @@ class Dense(ActivatedLayer):
 
     def param_specs(self, input_shape: tuple[int, ...]) -> dict[str, Any]:
         return {
-            "kernel": ((input_shape[-1], self.units), self.weights_initializer),
-            "bias": ((self.units,), self.biases_initializer),
+            "kernel": ((input_shape[-1], self.units), self.kernel_initializer),
+            "bias": ((self.units,), self.bias_initializer),
         }
 
     def affine_forward(self, x: Any, training: bool = False) -> tuple[Any, Any]:
@@ -72,6 +86,7 @@ class Dense(ActivatedLayer):
         return {
             **super().get_config(),
             "units": self.units,
-            "weights_initializer": registry.serialize(self.weights_initializer),
-            "biases_initializer": registry.serialize(self.biases_initializer),
+            "kernel_initializer": registry.serialize(self.kernel_initializer),
+            "bias_initializer": registry.serialize(self.bias_initializer),
+            **self.regularizer_config(),
         }

@@ -7,6 +7,7 @@ from typing import Any
 
 from neuro import functional as F
 from neuro import registry
+from neuro._keywords import renamed_attribute
 from neuro.functional import sequence as S
 from neuro.functional.conv import output_size
 from neuro.layers._args import check_image_shape, padding_arg, to_pair
@@ -14,28 +15,30 @@ from neuro.layers.base import Layer
 
 
 class _Pool2D(Layer):
-    """Windows of ``pool_size`` every ``stride`` cells, ``"valid"`` or ``"same"`` padding."""
+    """Windows of ``pool_size`` every ``strides`` cells, ``"valid"`` or ``"same"`` padding."""
 
     _op = ""
+    renamed_keywords = {"stride": "strides"}
+    stride = renamed_attribute("strides")
 
     def __init__(
         self,
         pool_size: int | tuple[int, int] = (2, 2),
-        stride: int | tuple[int, int] | None = None,
+        strides: int | tuple[int, int] | None = None,
         padding: str = "valid",
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
         self.pool_size = to_pair(pool_size, "pool_size")
-        self.stride = self.pool_size if stride is None else to_pair(stride, "stride")
+        self.strides = self.pool_size if strides is None else to_pair(strides, "strides")
         self.padding = padding_arg(padding)
 
     def _pads(self, h: int, w: int) -> tuple[int, ...]:
-        return F.paddings(self.padding, h, w, self.pool_size, self.stride)
+        return F.paddings(self.padding, h, w, self.pool_size, self.strides)
 
     def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         h, w, c = check_image_shape(input_shape, type(self).__name__)
-        (ph, pw), (sh, sw) = self.pool_size, self.stride
+        (ph, pw), (sh, sw) = self.pool_size, self.strides
         if self.padding == "valid" and (ph > h or pw > w):
             raise ValueError(
                 f"pool_size {self.pool_size} is larger than the input ({h}, {w}); "
@@ -48,7 +51,7 @@ class _Pool2D(Layer):
         return {
             **super().get_config(),
             "pool_size": list(self.pool_size),
-            "stride": list(self.stride),
+            "strides": list(self.strides),
             "padding": self.padding,
         }
 
@@ -59,8 +62,8 @@ class MaxPool2D(_Pool2D):
 
     Args:
         pool_size: ``p`` or ``(ph, pw)``, positive (default ``(2, 2)``).
-        stride: ``s`` or ``(sh, sw)``, positive; defaults to ``pool_size`` (non-overlapping windows). A
-            stride smaller than the pool gives overlapping windows.
+        strides: ``s`` or ``(sh, sw)``, positive; defaults to ``pool_size`` (non-overlapping windows). A
+            stride smaller than the pool gives overlapping windows. ``stride`` is its old name (deprecated).
         padding: ``"valid"`` (rows and columns that no window reaches are ignored) or ``"same"``
             (``ceil(H / sh)`` outputs; the padding counts as −inf, so it is never the maximum).
         name: optional layer name.
@@ -75,7 +78,7 @@ class MaxPool2D(_Pool2D):
     """
 
     def forward(self, x: Any, training: bool = False, rng: Any = None) -> tuple[Any, Any]:
-        return F.max_pool2d(x, self.pool_size, self.stride, self._pads(x.shape[1], x.shape[2]), training)
+        return F.max_pool2d(x, self.pool_size, self.strides, self._pads(x.shape[1], x.shape[2]), training)
 
     def backward(self, grad: Any, ctx: Any) -> Any:
         ctx = self._require(ctx)
@@ -88,7 +91,8 @@ class AvgPool2D(_Pool2D):
 
     Args:
         pool_size: ``p`` or ``(ph, pw)``, positive (default ``(2, 2)``).
-        stride: ``s`` or ``(sh, sw)``, positive; defaults to ``pool_size``.
+        strides: ``s`` or ``(sh, sw)``, positive; defaults to ``pool_size``. ``stride`` is its old name
+            (deprecated).
         padding: ``"valid"`` or ``"same"``; with ``"same"`` a window at the border averages only the cells
             inside the input (as Keras; PyTorch's ``count_include_pad=False``).
         name: optional layer name.
@@ -101,7 +105,7 @@ class AvgPool2D(_Pool2D):
     """
 
     def forward(self, x: Any, training: bool = False, rng: Any = None) -> tuple[Any, Any]:
-        return F.avg_pool2d(x, self.pool_size, self.stride, self._pads(x.shape[1], x.shape[2]), training)
+        return F.avg_pool2d(x, self.pool_size, self.strides, self._pads(x.shape[1], x.shape[2]), training)
 
     def backward(self, grad: Any, ctx: Any) -> Any:
         ctx = self._require(ctx)

@@ -26,6 +26,7 @@ from neuro import head as head_mod
 from neuro import losses as losses_mod
 from neuro import optimizers as optimizers_mod
 from neuro import regularizers as regularizers_mod
+from neuro._keywords import KeywordChecked, checked
 from neuro.data.dataset import DataSet, Split
 from neuro.graph import Functional, Graph, build_layers, leaf_layers
 from neuro.layers.base import Layer, SymbolicTensor, shape_text
@@ -48,7 +49,7 @@ def _structure(value: Any, what: str) -> tuple[list[SymbolicTensor], str, list[s
 
 
 @registry.register(family="model")
-class Model:
+class Model(KeywordChecked):
     """A model made of layers called on :func:`neuro.Input` tensors (Keras's functional API).
 
     Args:
@@ -278,6 +279,7 @@ class Model:
         return self
 
     # -- losses and optimizer -----------------------------------------------------------------------------
+    @checked()
     def compile(
         self,
         loss: Any = None,
@@ -705,6 +707,7 @@ class Model:
             self.vocabulary = vocabulary
 
     # -- training -----------------------------------------------------------------------------------------
+    @checked()
     def fit(
         self,
         x: Any,
@@ -785,6 +788,7 @@ class Model:
             distributed=distributed,
         )
 
+    @checked()
     def evaluate(
         self,
         x: Any,
@@ -881,6 +885,7 @@ class Model:
             return dict(zip(self.output_names, outs, strict=True))
         return list(outs)
 
+    @checked()
     def predict(self, x: Any, batch_size: int = 256, verbose: int = 0) -> Any:
         """Return the model's predictions for ``x``, computed in inference mode in batches.
 

@@ -148,6 +148,15 @@ def evaluate(
 
 
 # -- fit --------------------------------------------------------------------------------------------------
+def _rate_text(optimizer: Any) -> str:
+    """The learning rate of the optimizer's next (failed) step, and the schedule that gave it."""
+    lr = optimizer.current_learning_rate()
+    schedule = optimizer.learning_rate
+    if callable(schedule):
+        return f"learning rate {lr:g} from {schedule!r} at update {optimizer.iterations}"
+    return f"learning rate {lr:g}"
+
+
 def fit(
     model: Any,
     x: Any,
@@ -244,10 +253,10 @@ def fit(
                 except FloatingPointError as exc:
                     if bar is not None:
                         bar.close()
-                    lr = model.optimizer.current_learning_rate()
+                    rate = _rate_text(model.optimizer)
                     raise FloatingPointError(
-                        f"{exc} at epoch {epoch + 1}, batch {b + 1} (learning rate {lr:g}); training "
-                        "stopped and the weights are those from before this batch"
+                        f"{exc} at epoch {epoch + 1}, batch {b + 1} ({rate}); training stopped and the "
+                        "weights are those from before this batch"
                     ) from None
                 sums.add(terms, terms.penalty)
                 for slot in slots:

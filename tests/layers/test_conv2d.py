@@ -186,7 +186,7 @@ def test_same_allows_kernel_larger_than_input(rng):
 def test_config_round_trip():
     layer = Conv2D(8, (3, 2), 2, "same", activation="tanh")
     cfg = layer.get_config()
-    assert cfg["kernel_size"] == [3, 2] and cfg["stride"] == [2, 2] and cfg["padding"] == "same"
+    assert cfg["kernel_size"] == [3, 2] and cfg["strides"] == [2, 2] and cfg["padding"] == "same"
     assert cfg["activation"] == {"class": "Tanh", "config": {}}
     assert Conv2D.from_config(cfg).get_config() == cfg
     assert registry.deserialize("layer", registry.serialize(layer)).get_config() == cfg

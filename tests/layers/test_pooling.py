@@ -143,7 +143,7 @@ def test_config():
     assert MaxPool2D(3, 2).get_config() == {
         "name": "maxpool2d",
         "pool_size": [3, 3],
-        "stride": [2, 2],
+        "strides": [2, 2],
         "padding": "valid",
     }
     assert MaxPool2D((2, 3)).stride == (2, 3)
