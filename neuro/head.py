@@ -13,15 +13,62 @@ gradient to send back into the graph, and the predictions.
 - :class:`LinkHead`: the loss takes logits and applies its own link (SoftmaxCrossEntropy after a linear
   output): the loss sees the output, and the predictions are the link of it (probabilities).
 - :class:`PlainHead`: everything else: the loss sees the output, which is also the prediction.
+
+Choosing a head also checks that the output can give the loss what it takes (:func:`check_range`): a loss on
+probabilities (CrossEntropy, BinaryCrossEntropy without ``from_logits``, KLDivergence) after a linear, ReLU or
+tanh output, or Poisson after an output that can be negative, would train to garbage without a word, so the
+model refuses it and the error names the fixes (the activation to end the output in, or ``from_logits=True``).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from neuro.graph import Functional
 from neuro.layers.activated import ActivatedLayer
 from neuro.layers.activation import Activation
+from neuro.layers.flatten import Flatten
+from neuro.layers.pooling import (
+    AvgPool1D,
+    AvgPool2D,
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalMaxPool1D,
+    MaxPool1D,
+    MaxPool2D,
+)
 from neuro.losses import Loss
+
+_INF = math.inf
+
+#: The values each built-in activation can produce, ``(low, high)`` (closed: float rounding reaches the
+#: ends), by key. An activation of your own may say it with a ``value_range`` attribute; one that does not
+#: is not checked.
+VALUE_RANGES: dict[str, tuple[float, float]] = {  # in the order an error suggests them
+    "linear": (-_INF, _INF),
+    "softmax": (0.0, 1.0),
+    "sigmoid": (0.0, 1.0),
+    "softplus": (0.0, _INF),
+    "exponential": (0.0, _INF),
+    "relu": (0.0, _INF),
+    "hard_sigmoid": (0.0, 1.0),
+    "leaky_relu": (-_INF, _INF),
+    "tanh": (-1.0, 1.0),
+    "softsign": (-1.0, 1.0),
+    "elu": (-_INF, _INF),  # down to −alpha
+    "selu": (-1.7581, _INF),
+    "gelu": (-0.1700, _INF),
+    "swish": (-0.2785, _INF),
+    "mish": (-0.3089, _INF),
+}
+
+#: Layers that pass values through unchanged (only moved, or the max or mean of some): the range of their
+#: input is the range of their output (but rows that sum to 1 may not stay rows).
+_PASS_THROUGH = (
+    Flatten, MaxPool2D, AvgPool2D, GlobalAveragePooling2D, MaxPool1D, AvgPool1D, GlobalAveragePooling1D,
+    GlobalMaxPool1D,
+)  # fmt: skip
 
 
 class Head:
@@ -152,7 +199,11 @@ def choose(graph: Any, output: int, loss: Loss) -> Head:
 
     Returns:
         A new head.
+
+    Raises:
+        ValueError: when the output cannot produce what the loss takes (see :func:`check_range`).
     """
+    check_range(graph, output, loss)
     tensor = graph.outputs[output]
     step = graph.step_of(tensor)
     fused = loss.fused_activation
@@ -164,3 +215,113 @@ def choose(graph: Any, output: int, loss: Loss) -> Head:
             if isinstance(layer, ActivatedLayer) and layer.activation.key == fused:
                 return FusedHead(loss, layer, step)
     return LinkHead(loss) if loss.takes_logits else PlainHead(loss)
+
+
+def value_range(tensor: Any) -> tuple[float, float, bool | None, Any] | None:
+    """What the values of a tensor can be, as far as its last activation tells.
+
+    Args:
+        tensor: a symbolic tensor of a graph.
+
+    Returns:
+        ``(low, high, rows, layer)``: the closed interval of its values, whether its rows along the last axis
+        sum to 1 (``True`` for a softmax, ``False`` for an elementwise activation, ``None`` when not known),
+        and the layer whose activation says so; ``None`` when nothing is known (a layer with no activation,
+        or an activation of your own without a ``value_range``).
+    """
+    layer = tensor.node.layer
+    if isinstance(layer, Functional):  # a nested model: the output of its own graph
+        return value_range(layer.graph.outputs[tensor.index])
+    if isinstance(layer, _PASS_THROUGH):
+        inner = value_range(tensor.node.inbound[0])
+        return None if inner is None else (inner[0], inner[1], None, inner[3])
+    activation = layer.activation if isinstance(layer, ActivatedLayer) else layer
+    if not isinstance(activation, Activation):
+        return None
+    bounds = getattr(activation, "value_range", None) or VALUE_RANGES.get(activation.key)
+    if bounds is None:
+        return None
+    return float(bounds[0]), float(bounds[1]), activation.key == "softmax", layer
+
+
+def check_range(graph: Any, output: int, loss: Loss) -> None:
+    """Refuse a loss whose input the output cannot produce (see the module docstring).
+
+    The loss's :attr:`~neuro.losses.Loss.input_range` (and ``needs_distribution``) is compared with the
+    output's :func:`value_range`; nothing is refused when either is unknown.
+
+    Args:
+        graph: the model's :class:`~neuro.graph.Graph`.
+        output: the index of the output.
+        loss: that output's loss.
+
+    Raises:
+        ValueError: naming the loss, the output's layer and activation, and the fixes: the activations whose
+            values the loss takes (softmax for a cross-entropy), and ``from_logits=True`` for a loss that has
+            it.
+    """
+    want = loss.input_range
+    if want is None:
+        return
+    known = value_range(graph.outputs[output])
+    if known is None:
+        return
+    low, high, rows, layer = known
+    inside = want[0] <= low and high <= want[1]
+    if inside and not (loss.needs_distribution and rows is False):
+        return
+    activation = layer.activation if isinstance(layer, ActivatedLayer) else layer
+    kind = type(loss).__name__
+    if loss.needs_distribution:
+        takes = "probabilities: rows that sum to 1 (a softmax output)"
+        fits = ["softmax"]
+    else:
+        takes = f"values in {_interval(*want)}"
+        fits = [k for k, (a, b) in VALUE_RANGES.items() if want[0] <= a and b <= want[1]]
+        if want[1] == _INF:  # an unbounded input (rates, counts): the activations unbounded above
+            fits = [k for k in fits if VALUE_RANGES[k][1] == _INF]
+        if loss.fused_activation in fits:  # the one the loss fuses with first
+            fits.remove(loss.fused_activation)
+            fits.insert(0, loss.fused_activation)
+    if isinstance(layer, ActivatedLayer):
+        where = f"{type(layer).__name__} {layer.name!r} with activation {activation.key!r}"
+        units = getattr(layer, "units", None) or getattr(layer, "filters", None)
+        first = f'activation="{fits[0]}"'
+        if units:
+            first = f"{type(layer).__name__}({units}, {first})"
+    else:
+        where = f"the {activation.key!r} activation layer {layer.name!r}"
+        first = f'an activation layer "{fits[0]}" instead'
+    fixes = [f"end the output in {' or '.join(repr(f) for f in fits[:3])} ({first})"]
+    if hasattr(loss, "from_logits"):
+        fixes.append(
+            f"let the loss apply the {loss.fused_activation} itself: {kind}(from_logits=True) (keep the "
+            "output linear; predict then returns probabilities)"
+        )
+    name = graph_output_name(graph, output)
+    raise ValueError(
+        f"{kind} takes {takes}, but output {name!r} ends in {where}, whose values lie in "
+        f"{_interval(low, high)}: training would go wrong without a word. Either "
+        + "; or ".join(fixes)
+        + "."
+    )
+
+
+def graph_output_name(graph: Any, output: int) -> str:
+    """The name of an output for messages: the name of the layer that produces it.
+
+    Args:
+        graph: the graph.
+        output: the index of the output.
+
+    Returns:
+        The layer's name.
+    """
+    return graph.outputs[output].node.layer.name
+
+
+def _interval(low: float, high: float) -> str:
+    def show(v: float) -> str:
+        return "inf" if v == _INF else "-inf" if v == -_INF else f"{v:g}"
+
+    return f"{'(' if low == -_INF else '['}{show(low)}, {show(high)}{')' if high == _INF else ']'}"

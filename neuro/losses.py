@@ -27,6 +27,15 @@ Softmax and cross-entropy are fused whenever they meet: with z the pre-softmax v
 A network whose output layer ends in Softmax, trained with CrossEntropy or SoftmaxCrossEntropy, uses this
 path and never divides by Ŷ (see :mod:`neuro.head`). Likewise BinaryCrossEntropy after a Sigmoid output is
 computed from the logits.
+
+Logits, as Keras: ``CrossEntropy(from_logits=True)`` is :class:`SoftmaxCrossEntropy` (it applies the softmax
+itself, fused and stable, and ``predict`` returns probabilities), and ``BinaryCrossEntropy(from_logits=True)``
+applies the sigmoid itself (PyTorch's ``BCEWithLogitsLoss``). A loss on probabilities (``from_logits=False``,
+the default) after an output that is not one (a linear, ReLU or tanh last layer) is refused when the model is
+compiled or built: the loss's :attr:`Loss.input_range` says what it takes, and :func:`neuro.head.check_range`
+compares it with what the output can produce. Keras's class names are aliases here:
+``CategoricalCrossentropy`` and ``SparseCategoricalCrossentropy`` are :class:`CrossEntropy` (both target
+forms work), ``BinaryCrossentropy`` is :class:`BinaryCrossEntropy`.
 """
 
 from __future__ import annotations
@@ -66,6 +75,11 @@ class Loss(KeywordChecked):
     takes_logits = False
     #: True for losses whose targets are classes (class ids or rows of class probabilities).
     categorical = False
+    #: The interval ``(low, high)`` the loss's input must lie in (``None``: any value): a model refuses the
+    #: loss after an output whose values can leave it (see :func:`neuro.head.check_range`).
+    input_range: tuple[float, float] | None = None
+    #: True when the input must be rows of probabilities that sum to 1 (a softmax output).
+    needs_distribution = False
 
     def __call__(self, y_pred: Any, y_true: Any) -> float:
         return self.forward(y_pred, y_true)
@@ -319,9 +333,34 @@ class BinaryCrossEntropy(Loss):
     After a Sigmoid output layer the network computes it from the logits z instead
     (``max(z, 0) − z·y + log(1 + e^−|z|)``, PyTorch's ``BCEWithLogitsLoss``) with the gradient
     ``(σ(z) − y)/m``.
+
+    With ``from_logits=True`` (Keras's argument) the loss takes the logits z itself and computes exactly that
+    (stable for any finite z; ``predict`` returns σ(z)): use it after a linear output, as PyTorch's
+    ``BCEWithLogitsLoss``. After a Sigmoid output it changes nothing (the network hands the loss z either
+    way). Without it, the output must be probabilities in [0, 1]: a linear or ReLU last layer is refused when
+    the model is built.
+
+    Args:
+        from_logits: the input is logits z (the loss applies the sigmoid) rather than probabilities.
+
+    Raises:
+        TypeError: when ``from_logits`` is not a bool.
     """
 
     fused_activation = "sigmoid"
+
+    def __init__(self, from_logits: bool = False) -> None:
+        self.from_logits = _flag(from_logits, "from_logits")
+
+    @property
+    def takes_logits(self) -> bool:  # type: ignore[override]
+        """Whether the input is logits (``from_logits``)."""
+        return self.from_logits
+
+    @property
+    def input_range(self) -> tuple[float, float] | None:  # type: ignore[override]
+        """``None`` for logits, else [0, 1]."""
+        return None if self.from_logits else (0.0, 1.0)
 
     def check_targets(self, y_pred: Any, y_true: Any) -> None:
         y = backend.to_numpy(y_true) if get_array_module(y_true) is np else None
@@ -331,6 +370,8 @@ class BinaryCrossEntropy(Loss):
             )
 
     def terms(self, y_pred: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
+        if self.from_logits:
+            return self.terms_logits(y_pred, y_true, weights)
         xp = get_array_module(y_pred, y_true)
         y = _regression_target(y_pred, y_true)
         log_p = xp.log(xp.maximum(y_pred, _P_FLOOR))
@@ -341,6 +382,8 @@ class BinaryCrossEntropy(Loss):
         return -(per * _spread(weights, per)).sum(), weights.sum()
 
     def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
+        if self.from_logits:
+            return self.backward_logits(y_pred, y_true, None, weights)
         xp = get_array_module(y_pred, y_true)
         y = _regression_target(y_pred, y_true)
         denom = xp.maximum(y_pred * (1 - y_pred), GRAD_EPS)
@@ -365,6 +408,9 @@ class BinaryCrossEntropy(Loss):
 
     def link(self, z: Any) -> Any:
         return F.sigmoid(z)[0]
+
+    def get_config(self) -> dict[str, Any]:
+        return {"from_logits": self.from_logits}
 
 
 # -- categorical --------------------------------------------------------------------------------------------
@@ -538,18 +584,57 @@ class CrossEntropy(_Categorical):
     zero. After a Softmax output layer the network never uses this: it fuses the two and uses
     ``(softmax(z)·Σ_c T − T)/D`` with respect to the logits z.
 
+    With ``from_logits=True`` (Keras's argument) it is :class:`SoftmaxCrossEntropy`: it takes the logits z,
+    applies the softmax itself (fused and stable), and ``predict`` returns probabilities; it trains bitwise
+    as SoftmaxCrossEntropy. Without it the output must be a softmax: a linear, ReLU or tanh last layer is
+    refused when the model is built, naming both fixes. Keras's ``"sparse_categorical_crossentropy"`` and
+    ``"categorical_crossentropy"`` name this class (both target forms are taken).
+
     Args:
         class_weights: optional weight per class (PyTorch's ``weight``).
         label_smoothing: ε in [0, 1] (PyTorch's ``label_smoothing``).
+        from_logits: the input is logits z (the loss applies the softmax) rather than probabilities.
+
+    Raises:
+        ValueError: for class weights or a label smoothing out of range.
+        TypeError: when ``from_logits`` is not a bool.
     """
 
+    def __init__(
+        self, class_weights: Any = None, label_smoothing: float = 0.0, *, from_logits: bool = False
+    ) -> None:
+        super().__init__(class_weights, label_smoothing)
+        self.from_logits = _flag(from_logits, "from_logits")
+
+    @property
+    def takes_logits(self) -> bool:  # type: ignore[override]
+        """Whether the input is logits (``from_logits``)."""
+        return self.from_logits
+
+    @property
+    def input_range(self) -> tuple[float, float] | None:  # type: ignore[override]
+        """``None`` for logits, else [0, 1] (rows that sum to 1: :attr:`needs_distribution`)."""
+        return None if self.from_logits else (0.0, 1.0)
+
+    @property
+    def needs_distribution(self) -> bool:  # type: ignore[override]
+        """True unless the input is logits."""
+        return not self.from_logits
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "from_logits": self.from_logits}
+
     def terms(self, y_pred: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
+        if self.from_logits:
+            return self.terms_logits(y_pred, y_true, weights)
         _check_classes(y_pred)
         xp = get_array_module(y_pred)
         rows, t, denom = self._targets(y_pred, y_true, weights)
         return -(t * xp.log(xp.maximum(rows, _P_FLOOR))).sum(), denom
 
     def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
+        if self.from_logits:
+            return self.backward_logits(y_pred, y_true, None, weights)
         _check_classes(y_pred)
         rows, t, denom = self._targets(y_pred, y_true, weights)
         g = t / get_array_module(y_pred).maximum(rows, GRAD_EPS)
@@ -582,6 +667,18 @@ class SoftmaxCrossEntropy(_Categorical):
 
     def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
         return self.backward_logits(y_pred, y_true, None, weights)
+
+
+#: Keras's class names (``keras.losses.SparseCategoricalCrossentropy(from_logits=True)``): the same classes.
+CategoricalCrossentropy = CrossEntropy
+SparseCategoricalCrossentropy = CrossEntropy
+BinaryCrossentropy = BinaryCrossEntropy
+
+
+def _flag(value: Any, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def _check_classes(a: Any) -> None:
@@ -745,6 +842,8 @@ class KLDivergence(Loss):
     1/m).
     """
 
+    input_range = (0.0, 1.0)
+
     def check_targets(self, y_pred: Any, y_true: Any) -> None:
         y = _host_targets(y_true)
         if y is not None and y.size and (y.min() < 0 or y.max() > 1):
@@ -780,6 +879,8 @@ class Poisson(Loss):
 
     Gradient: dL/dŷ = (1 − y/(ŷ + 1e-7))/m (with weights w: w·(1 − y/(ŷ + 1e-7))/Σw).
     """
+
+    input_range = (0.0, math.inf)
 
     def check_targets(self, y_pred: Any, y_true: Any) -> None:
         y = _host_targets(y_true)

@@ -262,15 +262,13 @@ def test_sigmoid_output_with_binary_crossentropy():
     net = build((5,), [Dense(4, "tanh"), Dense(1, "sigmoid")], loss="bce")
     assert isinstance(net.head, head_mod.FusedHead)
     assert_matches(net)
-    # a linear output with bce: predict gives the raw output, so does the graph
-    assert_matches(build((5,), [Dense(4, "tanh"), Dense(1)], loss="bce"))
+    # a linear output with bce on logits: predict gives σ(z), so does the graph (bce on probabilities after
+    # a linear output is refused when the network is built)
+    assert_matches(build((5,), [Dense(4, "tanh"), Dense(1)], loss=BinaryCrossEntropy(from_logits=True)))
 
 
 def test_sigmoid_link_of_a_logits_taking_binary_loss():
-    class LogitsBCE(BinaryCrossEntropy):
-        takes_logits = True
-
-    net = build((5,), [Dense(3)], loss=LogitsBCE())
+    net = build((5,), [Dense(3)], loss=BinaryCrossEntropy(from_logits=True))
     assert isinstance(net.head, head_mod.LinkHead)
     assert_matches(net)
     assert neuro_onnx.to_model(net).graph.node[-1].op_type == "Sigmoid"

@@ -303,7 +303,9 @@ class Model(KeywordChecked):
 
         Raises:
             ValueError: for a list or dict that does not match the outputs, an optimizer that trains another
-                model, or a compile while ``fit`` runs.
+                model, a compile while ``fit`` runs, or a loss whose input the output cannot produce (a
+                probability loss after an output that is not a probability: see
+                :func:`neuro.head.check_range`).
         """
         if self._fitting:
             raise RuntimeError("cannot compile the model while fit is running")
@@ -313,6 +315,9 @@ class Model(KeywordChecked):
             )
         names = self.output_names
         losses = [losses_mod.get(v) for v in self._per_output(loss, "loss", allow_single=True)]
+        if self.layers:  # a network still without layers is checked when its heads are chosen
+            for k, one in enumerate(losses):
+                head_mod.check_range(self.graph, k, one)
         weights = self._per_output(
             1.0 if loss_weights is None else loss_weights, "loss_weights", allow_single=False
         )
