@@ -77,7 +77,7 @@ from neuro.losses import (
     SoftmaxCrossEntropy,
     SquaredHinge,
 )
-from neuro.models import History, Model, Network
+from neuro.models import History, Model, Network, Sequential
 from neuro.optimizers import SGD, Adadelta, Adam, AdamW, Optimizer, RMSprop
 from neuro.registry import register
 from neuro.regularizers import L1, L2
@@ -119,6 +119,7 @@ __all__ = [
     "MeanSquaredError",
     "Model",
     "Network",
+    "Sequential",
     "Optimizer",
     "RMSprop",
     "ReLU",

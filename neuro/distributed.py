@@ -118,19 +118,24 @@ class Options:
             bits depend only on P and the data.
         failure_timeout: seconds a rank that raised outside a training step waits for the other ranks to
             raise too before it aborts the job (``MPI_Abort``).
+        start_timeout: seconds the ranks wait for each other to enter ``fit``: a rank that has not come by
+            then (it crashed before, or its script took another branch) is named in a
+            :class:`DistributedError` that every rank that came raises, instead of waiting forever.
     """
 
     sync_batchnorm: bool = False
     deterministic: bool = False
     failure_timeout: float = 10.0
+    start_timeout: float = 120.0
 
     def __post_init__(self) -> None:
         for name in ("sync_batchnorm", "deterministic"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        t = self.failure_timeout
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t < float("inf"):
-            raise ValueError(f"failure_timeout must be a positive number of seconds, got {t!r}")
+        for name in ("failure_timeout", "start_timeout"):
+            t = getattr(self, name)
+            if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t < float("inf"):
+                raise ValueError(f"{name} must be a positive number of seconds, got {t!r}")
 
 
 def options(value: Any) -> Options:
@@ -435,6 +440,7 @@ class FitContext:
         self.comm = init()
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         self.is_main = self.rank == 0
+        self._join()  # every rank is here (bounded), before the first collective
         self.net = network
         self.batch_size = batch_size
         self.metrics = [MetricSlot(m.output, _ShardMetric(m.metric), m.key) for m in metrics]
@@ -485,6 +491,54 @@ class FitContext:
         network._dist = self
 
     # -- start --------------------------------------------------------------------------------------------
+    _HELLO, _VERDICT = 0x6E01, 0x6E02  # message tags of the start handshake
+
+    def _join(self) -> None:
+        """Wait (at most ``start_timeout`` seconds) for every rank to enter ``fit``: each rank tells rank 0,
+        which answers every rank that came with the list of those that did not. Point-to-point messages only,
+        so nothing here can wait on a missing rank forever.
+
+        Raises:
+            DistributedError: on every rank that came, naming the ranks that did not (or rank 0, when it is
+                the one missing).
+        """
+        if self.size == 1:
+            return
+        comm, timeout = self.comm, self.options.start_timeout
+        deadline = time.monotonic() + timeout
+        if self.is_main:
+            waiting = {r: comm.irecv(source=r, tag=self._HELLO) for r in range(1, self.size)}
+            while waiting and time.monotonic() < deadline:
+                for r in [r for r, q in waiting.items() if q.Test()]:
+                    waiting.pop(r).wait()
+                time.sleep(0.001)
+            missing = sorted(waiting)
+            for q in waiting.values():
+                q.Cancel()
+            for r in range(1, self.size):
+                if r not in waiting:
+                    comm.send(missing, dest=r, tag=self._VERDICT)
+        else:
+            self._hello = comm.isend(self.rank, dest=0, tag=self._HELLO)  # kept: its buffer lives on
+            answer = comm.irecv(source=0, tag=self._VERDICT)
+            while not answer.Test():
+                if time.monotonic() > deadline:
+                    answer.Cancel()
+                    missing = [0]
+                    break
+                time.sleep(0.001)
+            else:
+                missing = answer.wait()
+        if missing:
+            who = ", ".join(str(r) for r in missing)
+            raise _all_ranks(
+                DistributedError(
+                    f"distributed fit: rank{'s' if len(missing) > 1 else ''} {who} did not enter fit within "
+                    f"start_timeout={timeout:g} s (crashed before, or its script took another branch); rank "
+                    f"{self.rank} stops here instead of waiting forever"
+                )
+            )
+
     def _check_agreement(self, train: Any, valid: Any, batch_size: int, fit_args: dict[str, Any]) -> None:
         digest, readable = _describe(self.net)
         mine = {

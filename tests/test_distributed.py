@@ -255,6 +255,23 @@ def test_an_error_outside_a_step_aborts_every_rank(tmp_path, group):
 
 
 @needs_mpi
+def test_a_rank_that_never_enters_fit_is_named_instead_of_a_hang(tmp_path):
+    start = time.monotonic()
+    done = run("missing_rank", tmp_path, 2, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - start < 30
+    seen = reports(tmp_path, 2)
+    assert seen[0]["missing"].startswith("DistributedError: distributed fit: rank 1 did not enter fit within "
+                                         "start_timeout=1 s"), seen[0]
+    assert seen[1]["missing"].startswith("DistributedError: distributed fit: rank 0 did not enter fit"), seen[1]
+
+
+def test_start_timeout_is_checked():
+    with pytest.raises(ValueError, match=r"start_timeout must be a positive number of seconds, got -1"):
+        distributed.Options(start_timeout=-1)
+
+
+@needs_mpi
 def test_disagreeing_ranks_are_reported_on_every_rank(tmp_path):
     done = run("mismatch", tmp_path, 2, timeout=60)
     assert done.returncode == 0, done.stderr

@@ -58,7 +58,8 @@ class Model(KeywordChecked):
             name the outputs in logs and in ``fit``'s target dicts).
         loss: the loss of every output (a name or object, see :mod:`neuro.losses`), a list with one per
             output, or a dict keyed by output name; ``None`` to :meth:`compile` later.
-        optimizer: an optimizer name or object (see :mod:`neuro.optimizers`); ``None`` to compile later.
+        optimizer: an optimizer name or object (see :mod:`neuro.optimizers`); ``None`` to compile later
+            (with a loss and no optimizer, RMSprop, as Keras's ``compile``).
         regularizer: optional :class:`~neuro.regularizers.L1` / :class:`~neuro.regularizers.L2`, applied to
             every layer's kernel.
         seed: seeds every random choice (initial weights, shuffling, dropout masks): the same seed gives a
@@ -293,7 +294,8 @@ class Model(KeywordChecked):
 
         Args:
             loss: one loss for every output, a list with one per output, or a dict keyed by output name.
-            optimizer: an optimizer name or object; it must not train another model.
+            optimizer: an optimizer name or object; it must not train another model. ``None`` gives
+                ``"rmsprop"`` (Keras's default).
             regularizer: optional L1 / L2 on every kernel.
             loss_weights: the weight of each output's loss (list or dict by output name; default 1 each).
             metrics: the metrics ``fit`` and ``evaluate`` report by default (see :meth:`fit`).
@@ -309,10 +311,10 @@ class Model(KeywordChecked):
         """
         if self._fitting:
             raise RuntimeError("cannot compile the model while fit is running")
-        if loss is None or optimizer is None:
-            raise ValueError(
-                f"compile needs a loss and an optimizer, got loss={loss!r}, optimizer={optimizer!r}"
-            )
+        if loss is None:
+            raise ValueError(f"compile needs a loss, got loss=None (optimizer={optimizer!r})")
+        if optimizer is None:
+            optimizer = "rmsprop"
         names = self.output_names
         losses = [losses_mod.get(v) for v in self._per_output(loss, "loss", allow_single=True)]
         if self.layers:  # a network still without layers is checked when its heads are chosen

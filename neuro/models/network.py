@@ -1,4 +1,5 @@
-"""The chain of layers: :class:`Network`, built one layer at a time with ``add``.
+"""The chain of layers: :class:`Network` (also called :class:`Sequential`, Keras's name), built from a list
+of layers or one layer at a time with ``add``.
 
 A ``Network`` is a :class:`~neuro.models.model.Model` whose graph has one path, from one input through each
 added layer to one output, as Keras's ``Sequential`` is a ``Functional``: it trains, predicts, saves and
@@ -15,16 +16,29 @@ from neuro import registry
 from neuro import regularizers as regularizers_mod
 from neuro.graph import Functional, Graph
 from neuro.layers.base import Layer, SymbolicTensor
-from neuro.layers.input_layer import Input
+from neuro.layers.input_layer import Input, InputLayer
 from neuro.models.model import Model
 
 
 @registry.register(family="model")
 class Network(Model):
-    """A sequential network: one input, layers added in order, one output.
+    """A sequential network: one input, layers in order, one output (Keras's ``Sequential``).
+
+    Built Keras's way, from a list that starts with the input, then compiled::
+
+        model = Sequential([Input((64,)), Dense(64, activation="relu"), Dense(10)])
+        model.compile(loss=CrossEntropy(from_logits=True), optimizer="adam", metrics=["accuracy"])
+
+    or neuro's way, from the input shape, with layers added one at a time::
+
+        net = Network((64,), "crossentropy", "adam", seed=0)
+        net.add(Dense(64, activation="relu")).add(Dense(10, activation="softmax"))
 
     Args:
-        input_shape: shape of one sample, without the batch axis: ``(features,)`` or ``(H, W, C)``.
+        input_shape: shape of one sample, without the batch axis: ``(features,)`` or ``(H, W, C)``; or a list
+            of layers (Keras's ``Sequential(layers)``) whose first item is the input (a :func:`neuro.Input`
+            tensor). ``None``: the input is the ``Input`` that starts ``layers``, or the network starts when
+            ``add`` is given one (``Sequential()`` then ``add(Input(shape))``).
         loss: a loss name or object (see :mod:`neuro.losses`); ``None`` to :meth:`compile` later.
         optimizer: an optimizer name or object (see :mod:`neuro.optimizers`); ``None`` to compile later.
         regularizer: optional :class:`~neuro.regularizers.L1` / :class:`~neuro.regularizers.L2`, applied to
@@ -33,6 +47,14 @@ class Network(Model):
             bitwise identical training run on the same machine, device and thread count.
         device: where the network computes: ``"numpy"`` (the default), ``"cupy"`` or ``"strict"`` (see
             :mod:`neuro.backend`); :meth:`to` moves it later.
+        layers: the layers, as a keyword: ``Sequential(layers=[Input(shape), ...])``, or
+            ``Network(input_shape=shape, layers=[...])``.
+        name: the network's name.
+
+    Raises:
+        ValueError: for a list of layers without an input shape (neither an ``Input`` first nor
+            ``input_shape=``), or a layer that cannot follow the previous one.
+        TypeError: for an item of the list that is not a layer.
 
     The network computes in the dtype that is current when it is created (float32 unless
     :func:`neuro.set_dtype` or :class:`neuro.backend.dtype_scope` says otherwise); its data are converted
@@ -54,33 +76,69 @@ class Network(Model):
 
     def __init__(
         self,
-        input_shape: Sequence[int] | int,
+        input_shape: Sequence[int] | int | Sequence[Any] | None = None,
         loss: Any = None,
         optimizer: Any = None,
         regularizer: Any = None,
         seed: int | None = None,
         device: str = "numpy",
         *,
+        layers: Sequence[Any] | None = None,
         name: str | None = None,
     ) -> None:
-        shape = check.shape_tuple(input_shape, "input_shape")
+        if _is_layer_list(input_shape):
+            if layers is not None:
+                raise TypeError("give the layers once: as the first argument or as layers=, not both")
+            input_shape, layers = None, input_shape
+        items = list(layers) if layers is not None else []
+        start = items.pop(0) if items and isinstance(items[0], SymbolicTensor) else None
+        if start is not None and input_shape is not None:
+            raise ValueError(
+                "the input is given twice: as input_shape and as the Input that starts the layers; give one"
+            )
+        if start is None and input_shape is None and items:
+            raise ValueError(
+                "Sequential([...]) (a Network) needs the shape of its input: start the list with "
+                "neuro.Input(shape) (Keras 3's way), or give Sequential(layers=[...], input_shape=(...)); neuro "
+                "builds each layer's weights when it joins the network, so it cannot wait for the first batch"
+            )
         self._setup(seed, device, name)
-        self._input: SymbolicTensor = Input(shape)
+        self._input: SymbolicTensor | None = None
         self._chain: list[Layer] = []
-        self._last: SymbolicTensor = self._input
+        self._last: SymbolicTensor | None = None
         self._input_kind = self._output_kind = "single"
         self._graph = None
+        if start is not None:
+            self._start(start)
+        elif input_shape is not None:
+            self._start(Input(check.shape_tuple(input_shape, "input_shape")))
+        for item in items:
+            self.add(item)
         if loss is not None or optimizer is not None:
             self.compile(loss, optimizer, regularizer)
         else:
             self.regularizer = regularizers_mod.get(regularizer)
 
+    def _start(self, tensor: SymbolicTensor) -> None:
+        """Take the input: a fresh Input of the tensor's shape, dtype and name (the tensor itself may be
+        used elsewhere)."""
+        layer = tensor.node.layer
+        if not isinstance(layer, InputLayer):
+            raise ValueError(
+                "a network starts with an Input tensor (neuro.Input(shape)), got the output of "
+                f"{type(layer).__name__} {layer.name!r}"
+            )
+        name = None if layer._auto_name else layer.name
+        self._input = Input(tensor.sample_shape, None if tensor.dtype == "float" else tensor.dtype, name)
+        self._last = self._input
+
     # -- building -----------------------------------------------------------------------------------------
-    def add(self, layer: Layer | Model) -> Network:
+    def add(self, layer: Layer | Model | SymbolicTensor) -> Network:
         """Append a layer, building it for the current output shape; returns the network (chainable).
 
         Args:
-            layer: a new, unbuilt layer (or a model, added as one layer sharing its weights).
+            layer: a new, unbuilt layer (or a model, added as one layer sharing its weights); or, first of all
+                in a network made without an input shape, the ``neuro.Input(shape)`` it starts from.
 
         Returns:
             The network itself.
@@ -88,12 +146,21 @@ class Network(Model):
         Raises:
             TypeError: when ``layer`` is not a Layer.
             ValueError: when the layer cannot take the previous layer's output, returns several outputs,
-                or training has started.
+                training has started, or the network has no input yet.
         """
+        if isinstance(layer, SymbolicTensor):
+            if self._input is not None:
+                raise ValueError(
+                    f"the {self._noun} already has its input {self._input.shape}; an Input can only start it"
+                )
+            self._start(layer)
+            return self
         if isinstance(layer, Model):
             layer = layer.as_layer()
         if not isinstance(layer, Layer):
             raise TypeError(f"layer must be a neuro Layer, got {type(layer).__name__}")
+        if self._input is None:
+            raise ValueError(self._no_input_message())
         if layer.built and not isinstance(layer, Functional):
             raise ValueError(f"layer {layer.name!r} is already part of a network; create a new one")
         opt = self.optimizer
@@ -132,9 +199,17 @@ class Network(Model):
         self._heads = None
         return self
 
+    def _no_input_message(self) -> str:
+        return (
+            f"the {self._noun} has no input yet: add(neuro.Input(shape)) first (or create it with "
+            f"{type(self).__name__}(input_shape=...) or a list that starts with an Input)"
+        )
+
     @property
     def graph(self) -> Graph:
         """The chain as a :class:`~neuro.graph.Graph` (made again after each ``add``)."""
+        if self._input is None:
+            raise ValueError(self._no_input_message())
         if self._graph is None:
             self._graph = _ChainGraph(self._input, self._last, self._chain)
         return self._graph
@@ -151,6 +226,17 @@ class Network(Model):
 
     def __repr__(self) -> str:
         return f"<Network {self.name!r}: {len(self._chain)} layers, device {self.device}>"
+
+
+#: Keras's name of the chain: ``Sequential([Input((64,)), Dense(10)])`` is a :class:`Network`.
+Sequential = Network
+
+
+def _is_layer_list(value: Any) -> bool:
+    """Whether the first argument is a list of layers (Keras's ``Sequential(layers)``), not a shape."""
+    if not isinstance(value, (list, tuple)):
+        return False
+    return any(isinstance(v, (Layer, Model, SymbolicTensor)) for v in value)
 
 
 class _ChainGraph(Graph):

@@ -433,6 +433,20 @@ def group_mismatch(out: pathlib.Path) -> None:
     report(out, "agree", lambda: mlp().fit(x, y, verbose=0, distributed=True))
 
 
+def group_missing_rank(out: pathlib.Path) -> None:
+    """Rank 1 never calls fit (its script takes another branch): rank 0 stops after start_timeout, naming it;
+    then rank 1 comes too late: it stops after its own start_timeout, naming rank 0."""
+    import time
+
+    x, y = classification()
+    options = distributed.Options(start_timeout=1.0)
+    if distributed.rank() == 0:
+        report(out, "missing", lambda: mlp().fit(x, y, batch_size=BATCH, verbose=0, distributed=options))
+    else:
+        time.sleep(2.5)
+        report(out, "missing", lambda: mlp().fit(x, y, batch_size=BATCH, verbose=0, distributed=options))
+
+
 if __name__ == "__main__":
     group, outdir = sys.argv[1], pathlib.Path(sys.argv[2])
     {
@@ -441,4 +455,5 @@ if __name__ == "__main__":
         "fail_callback": group_fail_callback,
         "fail_before": group_fail_before,
         "mismatch": group_mismatch,
+        "missing_rank": group_missing_rank,
     }[group](outdir)
