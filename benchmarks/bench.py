@@ -539,6 +539,105 @@ def memory_child(lib, kind, threads, n_batches):
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
+# -- compiled kernels: compile cost, install size -------------------------------------------------------
+def compile_child(cache_dir):
+    """In a fresh process with numba's cache in ``cache_dir``: the first training step of each reference
+    network (compiling, or loading from the cache, every kernel it uses) minus a second one, in seconds."""
+    import neuro
+
+    x, y, _, _, _ = load_data()
+    total = 0.0
+    for kind, make in (("mlp", neuro_mlp), ("cnn", neuro_cnn)):
+        net = make()
+        xb, yb = prepare(kind, x[:16]), y[:16]
+        t = time.perf_counter()
+        net.fit(xb, yb, batch_size=16, epochs=1, metrics=(), verbose=0)
+        first = time.perf_counter() - t
+        t = time.perf_counter()
+        net.fit(xb, yb, batch_size=16, epochs=1, metrics=(), verbose=0)
+        total += first - (time.perf_counter() - t)
+    print(json.dumps({"seconds": total, "kernels": neuro.backend.get_kernels()}))
+
+
+def compile_cost():
+    """``(cold, warm)`` first-step overhead of the compiled kernels (s): with an empty numba cache, then with
+    the cache the first run filled; ``None`` when numba is not installed."""
+    import importlib.util
+    import tempfile
+
+    if importlib.util.find_spec("numba") is None:
+        return None
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache, "NEURO_KERNELS": "numba"}
+        runs = []
+        for _ in range(2):
+            out = subprocess.run([sys.executable, __file__, "--compile-child", cache], capture_output=True,
+                                 text=True, check=True, env=env)
+            runs.append(json.loads(out.stdout.strip().splitlines()[-1])["seconds"])
+    return runs[0], runs[1]
+
+
+def package_mib(*names):
+    """Installed size (MiB) of the packages' folders."""
+    import importlib.util
+
+    total = 0
+    for name in names:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        for root in spec.submodule_search_locations:
+            for path in pathlib.Path(root).rglob("*"):
+                if path.is_file():
+                    total += path.stat().st_size
+    return total / 2**20
+
+
+# -- a busy machine -------------------------------------------------------------------------------------
+def busy_child(lib, n_batches):
+    """Reference CNN training with the library's default threads (nothing set), samples/s."""
+    x, y, _, _, _ = load_data()
+    n = 128 * n_batches
+    x, y = x[:n], y[:n]
+    if lib == "neuro":
+        net = neuro_cnn()
+        neuro_train(net, x[:128], y[:128], 128)
+        t = time.perf_counter()
+        neuro_train(net, x, y, 128)
+    else:
+        import torch
+
+        model = torch_cnn(torch)
+        opt = torch_optimizer(torch, "cnn", model)
+        xt, yt, gen = torch_input(torch, "cnn", x), torch.from_numpy(y), torch.Generator().manual_seed(0)
+        torch_train(torch, model, opt, xt[:128], yt[:128], 128, gen)
+        t = time.perf_counter()
+        torch_train(torch, model, opt, xt, yt, 128, gen)
+    print(n / (time.perf_counter() - t))
+
+
+def busy_core(n_batches):
+    """``{lib: (quiet, busy)}`` CNN training samples/s with default threads, alone and beside a busy loop
+    on one core (each in a fresh process, the way a user starts one)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+
+    def measure(lib):
+        out = subprocess.run([sys.executable, __file__, "--busy-child", lib, str(n_batches)],
+                             capture_output=True, text=True, check=True, env=env)
+        return float(out.stdout.strip().splitlines()[-1])
+
+    found = {lib: [measure(lib)] for lib in ("neuro", "torch")}
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(1.0)
+        for lib in found:
+            found[lib].append(measure(lib))
+    finally:
+        spinner.kill()
+        spinner.wait()
+    return found
+
+
 # -- report ---------------------------------------------------------------------------------------
 def machine():
     import threadpoolctl
@@ -557,8 +656,11 @@ def machine():
                 break
     except OSError:
         pass
+    import neuro
+
     return (f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, NumPy {np.__version__} "
-            f"({', '.join(sorted(set(blas)))}), torch {torch.__version__}")
+            f"({', '.join(sorted(set(blas)))}), torch {torch.__version__}; neuro's kernels: "
+            f"{neuro.backend.get_kernels()}")
 
 
 def main():
@@ -569,10 +671,18 @@ def main():
                     default=["mlp", "cnn", "resnet", "lstm", "gru", "data"])
     ap.add_argument("--no-write", action="store_true", help="print the table but leave results.md alone")
     ap.add_argument("--memory-child", nargs=4, help=argparse.SUPPRESS)
+    ap.add_argument("--compile-child", help=argparse.SUPPRESS)
+    ap.add_argument("--busy-child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memory_child:
         lib, kind, threads, nb = args.memory_child
         memory_child(lib, kind, int(threads), int(nb))
+        return
+    if args.compile_child:
+        compile_child(args.compile_child)
+        return
+    if args.busy_child:
+        busy_child(args.busy_child[0], int(args.busy_child[1]))
         return
 
     x, y, xv, yv, source = load_data()
@@ -635,12 +745,30 @@ def main():
             row(f"{kind.upper()} held-out accuracy, {epochs} epochs", 100 * an, 100 * at, "%", "higher",
                 fmt="{:.2f}")
         print(f"({label})")
+    if "cnn" in args.only:
+        busy = busy_core(batches["cnn"])
+        (nq, nb), (tq, tb) = busy["neuro"], busy["torch"]
+        row("CNN training, busy loop on one core, default threads", nb, tb, "samples/s", "higher")
+        row("CNN training: busy / quiet (the share kept)", 100 * nb / nq, 100 * tb / tq, "%", "higher",
+            fmt="{:.0f}")
     tn, tt = import_time("neuro"), import_time("torch")
     row("import time", tn * 1e3, tt * 1e3, "ms", "lower")
+    cost = compile_cost()
+    if cost is not None:
+        cold, warm = cost
+        print(f"compiled kernels, first step of the reference MLP and CNN: {cold:.2f} s with an empty cache, "
+              f"{warm:.2f} s from the cache", flush=True)
+        raw["compile seconds"] = {"cold": cold, "warm": warm}
+    sizes = package_mib("numba", "llvmlite"), package_mib("torch")
+    raw["install MiB"] = {"fast extra (numba + llvmlite)": sizes[0], "torch": sizes[1]}
 
     date = datetime.date.today().isoformat()
     header = (f"Measured {date} on {machine()}. Data: {source}. Ratio = neuro's advantage "
               "(> 1 means neuro is better: faster, leaner or more accurate).")
+    if cost is not None:
+        header += (f" Compiled kernels: {cost[0]:.2f} s of compiling in the first step with an empty numba "
+                   f"cache, {cost[1]:.2f} s with a warm one; the fast extra installs {sizes[0]:.0f} MiB "
+                   f"(numba and llvmlite; torch: {sizes[1]:.0f} MiB).")
     table = ["| measurement | neuro | PyTorch | unit | ratio |", "| --- | ---: | ---: | --- | ---: |"]
     table += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows]
     text = header + "\n\n" + "\n".join(table) + "\n"

@@ -165,20 +165,24 @@ def _max_pool_kernel(x, out, argmax, ph, pw, sh, sw, record, start, stop):
         for i in range(out.shape[1]):
             for j in range(out.shape[2]):
                 o = out[b, i, j]
-                o[:] = x[b, i * sh, j * sw]
+                first = x[b, i * sh, j * sw]
+                for ch in range(c):
+                    o[ch] = first[ch]
                 if record:
-                    argmax[b, i, j] = 0
-                for di in range(ph):
-                    for dj in range(pw):
-                        k = di * pw + dj
-                        if k == 0:
-                            continue
-                        v = x[b, i * sh + di, j * sw + dj]
+                    a = argmax[b, i, j]
+                    for ch in range(c):
+                        a[ch] = 0
+                for k in range(1, ph * pw):
+                    v = x[b, i * sh + k // pw, j * sw + k % pw]
+                    if record:
                         for ch in range(c):
                             if v[ch] > o[ch]:
                                 o[ch] = v[ch]
-                                if record:
-                                    argmax[b, i, j, ch] = k
+                                a[ch] = k
+                    else:
+                        for ch in range(c):
+                            if v[ch] > o[ch]:
+                                o[ch] = v[ch]
 
 
 def _max_pool2d_backward_compiled(
