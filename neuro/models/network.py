@@ -99,8 +99,9 @@ class Network(Model):
         if start is None and input_shape is None and items:
             raise ValueError(
                 "Sequential([...]) (a Network) needs the shape of its input: start the list with "
-                "neuro.Input(shape) (Keras 3's way), or give Sequential(layers=[...], input_shape=(...)); neuro "
-                "builds each layer's weights when it joins the network, so it cannot wait for the first batch"
+                "neuro.Input(shape) (Keras 3's way), or give Sequential(layers=[...], input_shape=(...)); "
+                "neuro builds each layer's weights when it joins the network, so it cannot wait for the "
+                "first batch"
             )
         self._setup(seed, device, name)
         self._input: SymbolicTensor | None = None
