@@ -43,7 +43,12 @@ class _Snapshots(neuro.callbacks.Callback):
     ids=["sgd", "momentum", "nesterov", "adam", "rmsprop", "adadelta"],
 )
 @pytest.mark.parametrize("device", ["numpy", "strict"])
-def test_an_overflowing_update_changes_nothing(make, lr, device):
+@pytest.mark.parametrize("kernels", ["numpy", "numba"])
+def test_an_overflowing_update_changes_nothing(make, lr, device, kernels, monkeypatch):
+    if kernels == "numba":
+        pytest.importorskip("numba")
+    monkeypatch.setattr(neuro.backend, "_kernel_request", kernels)
+    monkeypatch.setattr(neuro.backend, "_kernels_on", None)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((32, 4)).astype(np.float32) * 100
     y = rng.standard_normal((32, 2)).astype(np.float32) * 100
@@ -59,6 +64,7 @@ def test_an_overflowing_update_changes_nothing(make, lr, device):
     for a, b in zip(weights + state, w0 + s0, strict=True):
         np.testing.assert_array_equal(a, b)
     assert all(np.isfinite(a).all() for a in weights + state)
+    monkeypatch.setattr(neuro.backend, "_kernels_on", None)  # resolved again after the test
 
 
 def test_the_guard_names_what_went_wrong():

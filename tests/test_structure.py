@@ -72,7 +72,7 @@ def test_no_import_cycles():
 #: The floors of ARCHITECTURE.md, lowest first: a module may import its own floor and those below.
 FLOORS = [
     ("ground", ["neuro._version", "neuro.errors", "neuro.registry", "neuro._strict", "neuro.backend",
-                "neuro._validation", "neuro._atomic", "neuro._h5safe", "neuro._kernels",
+                "neuro._validation", "neuro._atomic", "neuro._h5safe",
                 "neuro._keywords"]),
     ("math", ["neuro.functional", "neuro.initializers", "neuro.regularizers", "neuro.schedules",
               "neuro.optimizers", "neuro.metrics", "neuro.losses", "neuro.data"]),
@@ -119,11 +119,12 @@ def test_the_cycle_finder_finds_cycles():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
 
 
-def test_only_the_backend_imports_cupy():
+@pytest.mark.parametrize("library", ["cupy", "numba"])
+def test_only_the_backend_imports_cupy_or_numba(library):
     users = [
         f.relative_to(PACKAGE).as_posix()
         for f in PACKAGE.rglob("*.py")
-        if "cupy" in {
+        if library in {
             (a.name.split(".")[0])
             for n in ast.walk(ast.parse(f.read_text()))
             if isinstance(n, ast.Import)
@@ -133,9 +134,17 @@ def test_only_the_backend_imports_cupy():
             for n in ast.walk(ast.parse(f.read_text()))
             if isinstance(n, ast.ImportFrom)
         }
-        or 'import_module("cupy")' in f.read_text()
+        or f'import_module("{library}")' in f.read_text()
     ]
     assert users == ["backend.py"]
+
+
+def test_importing_neuro_does_not_import_numba():
+    import subprocess
+    import sys
+
+    code = "import sys, numpy, neuro; assert 'numba' not in sys.modules, 'numba imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
 @pytest.mark.parametrize(

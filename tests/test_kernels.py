@@ -1,0 +1,142 @@
+"""Kernel sets: choosing them (set_kernels, NEURO_KERNELS, auto), what happens without numba, a kernel that
+cannot compile (an error naming it, never a silent fallback), a cache folder that cannot be written, the
+device's repr and summary, and the optimizers' compiled rules bitwise equal to NumPy's over several steps."""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pytest
+
+import neuro
+from neuro import backend
+from neuro.optimizers import SGD, Adadelta, Adam, RMSprop
+
+
+@pytest.fixture(autouse=True)
+def _restore_kernels(monkeypatch):
+    monkeypatch.setattr(backend, "_kernel_request", backend._kernel_request)
+    monkeypatch.setattr(backend, "_kernels_on", None)
+    yield
+    backend._kernels_on = None
+
+
+def test_bad_names_are_refused(monkeypatch):
+    with pytest.raises(ValueError, match=r"kernels must be one of \['auto', 'numpy', 'numba'\], got 'turbo'"):
+        backend.set_kernels("turbo")
+    with pytest.raises(ValueError, match=r"kernels must be one of .*got 3"):
+        backend.set_kernels(3)
+    monkeypatch.setattr(backend, "_kernel_request", None)
+    monkeypatch.setenv("NEURO_KERNELS", "fastest")
+    with pytest.raises(ValueError, match=r"NEURO_KERNELS must be one of \['auto', 'numpy', 'numba'\], got 'fastest'"):
+        backend.get_kernels()
+
+
+def test_the_environment_variable_chooses(monkeypatch):
+    monkeypatch.setattr(backend, "_kernel_request", None)
+    monkeypatch.setenv("NEURO_KERNELS", "numpy")
+    assert backend.get_kernels() == "numpy"
+    assert not backend.compiled(np.zeros(3))
+
+
+def _without_numba(monkeypatch):
+    real = importlib.import_module
+
+    def refuse(name, *args, **kwargs):
+        if name == "numba":
+            raise ImportError("No module named 'numba'")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(backend.importlib, "import_module", refuse)
+    monkeypatch.setattr(backend, "_numba", None)
+
+
+def test_without_numba_auto_runs_numpy_and_numba_is_a_clear_error(monkeypatch):
+    _without_numba(monkeypatch)
+    backend.set_kernels("auto")
+    assert backend.get_kernels() == "numpy"
+    with pytest.raises(ImportError, match=r"kernels 'numba' need numba, which is not installed: pip install 'neuro\[fast\]'"):
+        backend.set_kernels("numba")
+    # a network still trains, with NumPy's kernels
+    net = neuro.Network((3,), "mse", "adam", seed=0)
+    net.add(neuro.Dense(2, "relu"))
+    net.fit(np.ones((4, 3)), np.zeros((4, 2)), verbose=0)
+
+
+def test_a_kernel_that_cannot_compile_names_itself():
+    pytest.importorskip("numba")
+
+    @backend.kernel
+    def broken(a):
+        return str(a)  # an array's text: numba cannot compile it
+
+    with pytest.raises(backend.KernelError, match=r"the compiled kernel .*broken failed to compile for arguments "
+                                                  r"\(float64\[1d\]\).*set_kernels\('numpy'\)"):
+        broken(np.zeros(2))
+
+
+def test_no_writable_cache_folder_warns_and_compiles(monkeypatch):
+    numba = pytest.importorskip("numba")
+    real = numba.njit
+
+    def njit(*args, cache=False, **kwargs):
+        if cache:
+            raise RuntimeError("cannot cache function 'f': no locator available for file '/ro/f.py'")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(numba, "njit", njit)
+    monkeypatch.setattr(backend, "_cache_warned", False)
+
+    @backend.kernel
+    def double(a):
+        for i in range(a.size):
+            a[i] *= 2.0
+
+    a = np.ones(3)
+    with pytest.warns(RuntimeWarning, match=r"no writable cache folder .*Set NUMBA_CACHE_DIR"):
+        double(a)
+    np.testing.assert_array_equal(a, [2.0, 2.0, 2.0])
+
+
+def test_the_device_shows_its_kernel_set():
+    backend.set_kernels("numpy")
+    assert repr(backend.device("numpy")) == "Device('numpy', kernels='numpy')"
+    assert repr(backend.device("strict")) == "Device('strict', kernels='numpy')"
+    net = neuro.Network((3,), "mse", "sgd")
+    net.add(neuro.Dense(2))
+    assert "device numpy (numpy kernels)" in net.summary(print_fn=None)
+
+
+def test_summary_names_the_kernel_set(capsys):
+    pytest.importorskip("numba")
+    backend.set_kernels("numba")
+    net = neuro.Network((3,), "mse", "sgd")
+    net.add(neuro.Dense(2))
+    net.summary()
+    assert "device numpy (numba kernels)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: SGD(0.1), lambda: SGD(0.1, 0.9), lambda: SGD(0.1, 0.9, nesterov=True), lambda: Adam(1e-3),
+     lambda: RMSprop(1e-3), lambda: Adadelta(1.0), lambda: Adadelta(0.5)],
+    ids=["sgd", "momentum", "nesterov", "adam", "rmsprop", "adadelta", "adadelta_lr"],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_optimizer_rules_are_bitwise_the_numpy_ones(make, dtype):
+    pytest.importorskip("numba")
+    found = {}
+    for kernels in ("numpy", "numba"):
+        backend.set_kernels(kernels)
+        rng = np.random.default_rng(1)
+        params = [np.random.default_rng(2).standard_normal(s).astype(dtype) for s in [(70, 50), (50,), (3,)]]
+        opt = make()
+        for _ in range(4):
+            grads = [rng.standard_normal(p.shape).astype(dtype) for p in params]
+            probe = opt.stage(params, grads)
+            assert np.isfinite(probe) and opt.staged_finite()
+            opt.commit(params)
+        found[kernels] = [p.copy() for p in params] + [v.copy() for s in opt.slots for v in s.values()]
+    for a, b in zip(found["numba"], found["numpy"], strict=True):
+        np.testing.assert_array_equal(a, b)
