@@ -615,3 +615,44 @@ def test_strict_device_equals_numpy_without_host_reads(case, dtype):
         np.testing.assert_array_equal(backend.to_numpy(dev.grads[k]), host.grads[k])
     for k in host.buffers:
         np.testing.assert_array_equal(backend.to_numpy(dev.buffers[k]), host.buffers[k])
+
+
+# -- kernel sets ------------------------------------------------------------------------------------------
+@pytest.fixture
+def kernel_sets():
+    """Runs a function under each kernel set; restores the choice afterwards."""
+    pytest.importorskip("numba")
+    before = backend._kernel_request
+
+    def run(fn):
+        out = {}
+        for name in ("numpy", "numba"):
+            backend.set_kernels(name)
+            out[name] = fn()
+        return out
+
+    yield run
+    backend._kernel_request = before
+    backend._kernels_on = None
+
+
+def _forward_backward(case, dtype):
+    layer = _built(case, dtype)
+    x = _input(case, dtype)
+    y, ctx = layer.forward(x, training=True, rng=_rng())
+    r = np.random.default_rng(9).standard_normal(y.shape).astype(dtype)
+    dx = layer.backward(r, ctx)
+    return [y, *_items(dx), layer(x), *layer.grads.values(), *layer.buffers.values()]
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_kernels_equal_numpy_kernels(case, dtype, kernel_sets):
+    """Every layer gives bitwise the same values, gradients and buffers with numba's kernels as with
+    NumPy's (the kernels do the same operations in the same order)."""
+    found = kernel_sets(lambda: _forward_backward(case, dtype))
+    for a, b in zip(found["numba"], found["numpy"], strict=True):
+        if b is None:
+            assert a is None
+            continue
+        np.testing.assert_array_equal(a, b)
