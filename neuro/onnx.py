@@ -675,9 +675,13 @@ def _recurrent(g: _Graph, layer: RNN, t: _Tensor, init: list[_Tensor] | None = N
     return [y, *(_Tensor(s, 2) for s in states)] if layer.return_state else [y]
 
 
-def _bidirectional(g: _Graph, layer: Bidirectional, t: _Tensor) -> list[_Tensor]:
-    fw = _recurrent(g, layer.forward_layer, t)
-    bw = _recurrent(g, layer.backward_layer, t)
+def _bidirectional(
+    g: _Graph, layer: Bidirectional, t: _Tensor, init: list[_Tensor] | None = None
+) -> list[_Tensor]:
+    """Both directions; initial states as Keras takes them (the forward layer's, then the backward's)."""
+    n = layer.forward_layer.n_states
+    fw = _recurrent(g, layer.forward_layer, t, init[:n] if init else None)
+    bw = _recurrent(g, layer.backward_layer, t, init[n:] if init else None)
     a, b = fw[0], bw[0]
     if layer.forward_layer.return_sequences:  # the backward outputs back in time order
         (steps, _), _ = layer.forward_layer._split_shape(layer.forward_layer.input_shape)
@@ -722,7 +726,7 @@ def _pool1d(g: _Graph, layer: MaxPool1D | AvgPool1D, t: _Tensor) -> _Tensor:
     """A 1-D pooling as a ``(1, size)`` pooling of a one-row image, written as slices (any dtype)."""
     steps = layer.input_shape[0]
     size, stride = (1, layer.pool_size), (1, layer.strides)
-    as_2d = type("_As2D", (), {"input_shape": (1, *layer.input_shape), "stride": stride})()
+    as_2d = type("_As2D", (), {"input_shape": (1, *layer.input_shape), "stride": stride, "strides": stride})()
     x4 = _Tensor(g.op("Unsqueeze", [t.name, g.ints("axes", [1])], "as_image"), 4)
     pads = paddings(layer.padding, 1, steps, size, stride)
     is_max = isinstance(layer, MaxPool1D)
@@ -872,6 +876,9 @@ def _graph(g: _Graph, graph: Any, ins: list[_Tensor], prefix: str, counter: list
         elif isinstance(layer, RNN) and len(args) > 1:  # initial states given as tensors
             counter[0] += 1
             outs = _recurrent(g, layer, args[0], args[1:])
+        elif isinstance(layer, Bidirectional) and len(args) > 1:
+            counter[0] += 1
+            outs = _bidirectional(g, layer, args[0], args[1:])
         elif step.multi_in:
             counter[0] += 1
             try:

@@ -166,6 +166,16 @@ def test_bidirectional_with_mask(merge_mode, kind):
     _check(model, [_ids_with_padding()])
 
 
+def test_bidirectional_with_initial_states():
+    x = Input((5, 3), name="x")
+    states = [Input((4,), name=f"s{k}") for k in range(4)]  # forward h, c, then backward h, c
+    out, *final = Bidirectional(LSTM(4, return_sequences=True, return_state=True))(x, initial_state=states)
+    model = Model([x, *states], [out, *final], loss=["mse"] * 5, optimizer="sgd", seed=0)
+    _randomize(model)
+    rng = np.random.default_rng(5)
+    _check(model, [_sequences(3, 5, 3, np.float32)] + [rng.standard_normal((3, 4)).astype(np.float32) for _ in states])
+
+
 def test_bidirectional_last_states():
     x = Input((6, 3))
     h = Bidirectional(LSTM(4))(x)
