@@ -608,35 +608,6 @@ def get_num_threads() -> int:
     return _num_threads
 
 
-class deferred_interrupts:
-    """Context manager: a SIGINT (Ctrl-C) that arrives inside the block is held back and raised as
-    KeyboardInterrupt when the block ends, so that the block (the commit of a training step) is never cut
-    in half. Outside the main thread (where Python never runs signal handlers) it does nothing."""
-
-    def __enter__(self) -> deferred_interrupts:
-        import signal
-
-        self._held: list[Any] = []
-        self._old: Any = None
-        if threading.current_thread() is threading.main_thread():
-            try:
-                self._old = signal.signal(signal.SIGINT, lambda *args: self._held.append(args))
-            except ValueError:  # not the main interpreter
-                self._old = None
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        import signal
-
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-            if self._held:
-                if callable(self._old):
-                    self._old(*self._held[0])
-                else:
-                    raise KeyboardInterrupt
-
-
 # -- busy machines ----------------------------------------------------------------------------------------
 # When another process keeps cores busy, threads beyond the free cores only wait for each other (and an
 # OpenBLAS imported before neuro spins its idle threads on the busy cores). Unless the user chose the thread

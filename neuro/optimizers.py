@@ -100,6 +100,13 @@ class Optimizer(KeywordChecked):
     #: Names of the state arrays that are running means of squares (never negative; a loader refuses less).
     nonnegative_slots: tuple[str, ...] = ()
 
+    #: The compiled version of :meth:`rule` (numba kernel set): ``kernel(w, g, *state, *new_state, new_w,
+    #: *scalars, largest_float, start, stop) -> bool`` applies the rule to elements ``start:stop`` with the
+    #: same operations in the same order (so bitwise the same values), writes the new weights ``w − step``
+    #: and returns whether every new weight and new state value is finite: the exact check, in the same
+    #: pass.
+    kernel: Any = None
+
     def __init__(
         self, learning_rate: Any, *, clipnorm: Any = None, clipvalue: Any = None, global_clipnorm: Any = None
     ) -> None:
@@ -119,8 +126,10 @@ class Optimizer(KeywordChecked):
         self.slots: list[dict[str, Any]] = []
         self._spare: list[dict[str, Any]] = []  # the other half of each state's double buffer
         self._current: list[dict[str, Any]] = []  # the state a staged step starts from
-        self._steps: list[Any] = []
+        self._steps: list[Any] = []  # the staged new values of the parameters
         self._scratch: dict[tuple, Any] = {}
+        self._bad: int | None = None  # parts the compiled stage found non-finite (None: not checked)
+        self._commit_to: tuple | None = None  # (new slots, spare slots, iterations) of the staged step
 
     def slot_names(self) -> tuple[str, ...]:
         """Names of the state arrays kept per parameter (each shaped like it)."""
@@ -168,7 +177,8 @@ class Optimizer(KeywordChecked):
             self._steps = [get_array_module(p).empty_like(p) for p in params]  # w_new = w − step
 
     def stage(self, params: list[Any], grads: list[Any]) -> Any:
-        """Compute every parameter's step and new state into arrays of their own; change nothing.
+        """Compute every parameter's new values ``w − step`` and new state into arrays of their own; change
+        nothing.
 
         The first call (or a call with parameters of other shapes) starts from a zero state, which becomes
         the optimizer's only when the step is committed. The learning rate is :meth:`current_learning_rate`,
@@ -179,12 +189,11 @@ class Optimizer(KeywordChecked):
             grads: their gradients, of the same shapes (not modified).
 
         Returns:
-            ``None`` without parameters; else a 0-d device array, Σ over every step and new state array of
-            ``a·a`` (one BLAS dot product each).
-            It is finite when every step and state value is finite and below about 1e19 (float32) in size;
-            then no ``w − step`` can overflow either (a finite ``w`` changes by less than half an ulp of the
-            largest float). It is non-finite for any NaN or infinity, and for finite values beyond that size,
-            which :meth:`staged_finite` tells apart exactly.
+            ``None`` without parameters; else a 0-d device array, Σ over every new value and new state array
+            of ``a·a`` (dot products), in the parameters' dtype. It is finite when every new value is finite
+            and below about 1e19 (float32) in size, non-finite for any NaN or infinity and for finite values
+            beyond that size, which :meth:`staged_finite` tells apart exactly. With the compiled kernels the
+            check is exact in the same pass, and the probe is 0 or inf.
         """
         for p in params:
             if not p.flags.c_contiguous:  # reshape(-1) would copy, and the update would be lost
@@ -196,27 +205,101 @@ class Optimizer(KeywordChecked):
         grads = self.clip(grads)
         lr = self.current_learning_rate()
         t = self.iterations + 1
+        self._bad = None
+        self._commit_to = (self._spare, self._current, self.iterations + 1)
+        if not params:
+            return None
+        decay = self.decay_factor(lr)
+        if self.kernel is not None and backend.compiled(*params, *grads):
+            return self._stage_compiled(params, grads, lr, t, decay)
         probes: list[Any] = []
-        for p, g, s, ns, step in zip(params, grads, self._current, self._spare, self._steps, strict=True):
+        for p, g, s, ns, new_w in zip(params, grads, self._current, self._spare, self._steps, strict=True):
             xp = get_array_module(p, g)
-            pf, gf, out = p.reshape(-1), g.reshape(-1), step.reshape(-1)
+            pf, gf, out = p.reshape(-1), g.reshape(-1), new_w.reshape(-1)
             sf = {k: v.reshape(-1) for k, v in s.items()}
             nsf = {k: v.reshape(-1) for k, v in ns.items()}
+            # in cache-sized chunks on the CPU: the rule, the new values and their probes while the chunk is
+            # in cache (one part per thread; a device does each array at once)
+            chunk = _CHUNK if xp is np else max(p.size, 1)
+            parts: list[Any] = []
 
             def run(
-                a: int, b: int, pf: Any = pf, gf: Any = gf, out: Any = out, sf: dict = sf, nsf: dict = nsf
+                a: int, b: int, pf: Any = pf, gf: Any = gf, out: Any = out, sf: dict = sf, nsf: dict = nsf,
+                parts: list = parts, xp: Any = xp, chunk: int = chunk,
             ) -> None:
-                # the rules are elementwise: each thread updates its own range, with views of the state
-                new = {k: v[a:b] for k, v in nsf.items()}
-                self.rule(pf[a:b], gf[a:b], {k: v[a:b] for k, v in sf.items()}, new, out[a:b], lr, t)
+                total = None
+                for c in range(a, b, chunk):
+                    d = min(c + chunk, b)
+                    new = {k: v[c:d] for k, v in nsf.items()}
+                    w, o = pf[c:d], out[c:d]
+                    self.rule(w, gf[c:d], {k: v[c:d] for k, v in sf.items()}, new, o, lr, t)
+                    if decay is not None:  # decoupled weight decay: the step grows by lr·λ·w
+                        o += xp.multiply(w, w.dtype.type(decay), out=self.tmp(w, 1))
+                    xp.subtract(w, o, out=o)  # the new values
+                    for arr in (o, *new.values()):
+                        dot = xp.dot(arr, arr)
+                        total = dot if total is None else total + dot
+                parts.append(total)
 
             backend.parallel_for(run, p.size, 4 * p.size, xp)
-            # the finiteness probe: one BLAS dot product per array, on BLAS's own threads
-            probes.extend(xp.dot(arr, arr) for arr in (out, *nsf.values()))
-        if not probes:
-            return None
+            probes.extend(v for v in parts if v is not None)
         xp = get_array_module(*probes[:1])
-        return xp.stack(probes).sum()
+        with np.errstate(over="ignore", invalid="ignore"):
+            return xp.stack(probes).sum()
+
+    def decay_factor(self, lr: float) -> float | None:
+        """``lr·λ`` of a decoupled weight decay (the step then grows by ``lr·λ·w``), or ``None`` (none here).
+
+        Args:
+            lr: the learning rate of this step.
+
+        Returns:
+            The factor, or ``None``.
+        """
+        return None
+
+    def _stage_compiled(self, params: list[Any], grads: list[Any], lr: float, t: int, decay: Any) -> Any:
+        """:meth:`stage` with the compiled rule: one pass per element computes the new values and state and
+        checks that they are finite (exactly; :meth:`staged_finite` then reads the result)."""
+        names = self.slot_names()
+        bad = 0
+        for p, g, s, ns, new_w in zip(params, grads, self._current, self._spare, self._steps, strict=True):
+            dt = p.dtype.type
+            args = (
+                p.reshape(-1),
+                g.reshape(-1),
+                *(s[k].reshape(-1) for k in names),
+                *(ns[k].reshape(-1) for k in names),
+                new_w.reshape(-1),
+                *self.kernel_scalars(dt, lr, t),
+                *((dt(0.0 if decay is None else decay), decay is not None) if self.kernel_decays else ()),
+                np.finfo(p.dtype).max,
+            )
+            oks: list[bool] = []
+
+            def run(a: int, b: int, args: tuple = args, oks: list = oks) -> None:
+                oks.append(self.kernel(*args, a, b))
+
+            backend.parallel_for(run, p.size, 4 * p.size, np)
+            bad += oks.count(False)
+        self._bad = bad
+        return np.asarray(0.0 if bad == 0 else np.inf)
+
+    #: Whether :attr:`kernel` takes the decay factor and a flag after its scalars (a decoupled weight decay).
+    kernel_decays = False
+
+    def kernel_scalars(self, dt: Any, lr: float, t: int) -> tuple:
+        """The scalars :attr:`kernel` takes after the arrays, in the parameter's dtype ``dt``.
+
+        Args:
+            dt: the parameter's scalar type (``numpy.float32`` or ``numpy.float64``).
+            lr: the learning rate of this step.
+            t: the 1-based number of this step.
+
+        Returns:
+            The scalars, in the kernel's order.
+        """
+        raise NotImplementedError
 
     def clip(self, grads: list[Any]) -> list[Any]:
         """The gradients clipped as the optimizer's ``clipnorm``, ``clipvalue`` and ``global_clipnorm`` say
@@ -248,10 +331,9 @@ class Optimizer(KeywordChecked):
 
     def staged_finite(self) -> bool:
         """Exact check (every element) that the staged new values are finite; reads one flag."""
-        checks = [
-            get_array_module(a).isfinite(a - st).all()
-            for a, st in zip(self._params, self._steps, strict=True)
-        ]
+        if self._bad is not None:  # the compiled stage counted them already
+            return self._bad == 0
+        checks = [get_array_module(a).isfinite(a).all() for a in self._steps]
         checks += [get_array_module(a).isfinite(a).all() for s in self._spare for a in s.values()]
         if not checks:
             return True
@@ -259,26 +341,31 @@ class Optimizer(KeywordChecked):
         return bool(backend.to_numpy(xp.stack(checks).all()))
 
     def commit(self, params: list[Any]) -> None:
-        """Make the staged step current: subtract the steps in place and swap in the new state.
+        """Make the staged step current: copy the new values into the parameters and put the new state in.
 
-        Also counts the step (``iterations`` grows by 1). Call it only after :meth:`stage` with the same
-        parameters.
+        Also counts the step (``iterations`` becomes the staged step's number). Call it only after
+        :meth:`stage` with the same parameters. Committing is idempotent: a commit cut short by an exception
+        (an interrupt) and called again ends exactly as one whole commit, and a second call after a whole
+        one changes nothing, so a step is never left half applied.
 
         Args:
             params: the parameter arrays given to :meth:`stage`; each is updated in place (its identity is
                 kept).
         """
-        for p, step in zip(params, self._steps, strict=True):
+        target = self._commit_to
+        if target is None:
+            return
+        for p, new_w in zip(params, self._steps, strict=True):
             xp = get_array_module(p)
-            flat, st = p.reshape(-1), step.reshape(-1)
+            flat, new = p.reshape(-1), new_w.reshape(-1)
 
-            def apply(start: int, stop: int, flat: Any = flat, st: Any = st) -> None:
-                flat[start:stop] -= st[start:stop]
+            def apply(start: int, stop: int, flat: Any = flat, new: Any = new, xp: Any = xp) -> None:
+                xp.copyto(flat[start:stop], new[start:stop])
 
             backend.parallel_for(apply, p.size, 2 * p.size, xp)
-        self.slots, self._spare = self._spare, self._current
+        self.slots, self._spare, self.iterations = target
         self._current = []
-        self.iterations += 1
+        self._commit_to = None
 
     def rule(
         self, param: Any, grad: Any, state: dict[str, Any], new: dict[str, Any], out: Any, lr: float, t: int
@@ -404,6 +491,10 @@ class Optimizer(KeywordChecked):
             return cls(**cfg)
 
 
+#: Elements per chunk of the NumPy rule and its probes (a chunk's arrays stay in the cache between them).
+_CHUNK = 1 << 16
+
+
 def _same_place(a: Any, b: Any) -> bool:
     return a.shape == b.shape and a.dtype == b.dtype and get_array_module(a) is get_array_module(b)
 
@@ -465,6 +556,52 @@ class SGD(Optimizer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+    @property
+    def kernel(self) -> Any:  # type: ignore[override]
+        """The compiled rule (see :attr:`Optimizer.kernel`): with momentum or without.
+
+        Returns:
+            The kernel.
+        """
+        return _sgd_momentum_kernel if self.momentum else _sgd_kernel
+
+    def kernel_scalars(self, dt: Any, lr: float, t: int) -> tuple:
+        if not self.momentum:
+            return (dt(lr),)
+        return dt(self.momentum), dt(lr), self.nesterov
+
+
+@backend.kernel
+def _sgd_kernel(w: Any, g: Any, new_w: Any, lr: Any, big: Any, start: int, stop: int) -> bool:
+    ok = True  # a branch-free AND (vectorized): |value| <= the largest float fails for inf and NaN
+    for i in range(start, stop):
+        nw = w[i] - g[i] * lr
+        new_w[i] = nw
+        ok &= abs(nw) <= big
+    return ok
+
+
+@backend.kernel
+def _sgd_momentum_kernel(
+    w: Any, g: Any, v: Any, v_new: Any, new_w: Any, mu: Any, lr: Any, nesterov: bool, big: Any, start: int,
+    stop: int,
+) -> bool:
+    ok = True  # a branch-free AND (vectorized): |value| <= the largest float fails for inf and NaN
+    for i in range(start, stop):
+        vi = v[i] * mu
+        vi = vi + g[i]
+        v_new[i] = vi
+        if nesterov:
+            d = vi * mu
+            d = d + g[i]
+            d = d * lr
+        else:
+            d = vi * lr
+        nw = w[i] - d
+        new_w[i] = nw
+        ok &= (abs(nw) <= big) & (abs(vi) <= big)
+    return ok
 
 
 class Adam(Optimizer):
@@ -532,33 +669,17 @@ class Adam(Optimizer):
         """β2 under its old name (the rule's)."""
         return self.beta_2
 
-    def stage(self, params: list[Any], grads: list[Any]) -> Any:
-        """:meth:`Optimizer.stage`, then the decoupled weight decay added to each staged step.
-
-        With λ = ``weight_decay`` and the step's learning rate lr, each step s becomes ``s + lr·λ·w``, so the
-        committed update is ``w ← w − s − lr·λ·w`` (``torch.optim.AdamW``).
+    def decay_factor(self, lr: float) -> float | None:
+        """``lr·λ`` with λ = ``weight_decay``: each step s becomes ``s + lr·λ·w``, so the committed update is
+        ``w ← w − (s + lr·λ·w)`` (``torch.optim.AdamW``).
 
         Args:
-            params: the parameter arrays (not modified).
-            grads: their gradients (not modified).
+            lr: the learning rate of this step.
 
         Returns:
-            The finiteness probe of :meth:`Optimizer.stage`, plus Σ (lr·λ·w)² over the decay terms.
+            The factor, or ``None`` without weight decay.
         """
-        probe = super().stage(params, grads)
-        if not self.weight_decay or not params:
-            return probe
-        lr = self.current_learning_rate()
-        extra = []
-        for p, step in zip(params, self._steps, strict=True):
-            xp = get_array_module(p)
-            decay = xp.multiply(p, p.dtype.type(lr * self.weight_decay), out=self.tmp(p))
-            step += decay
-            flat = decay.reshape(-1)
-            extra.append(xp.dot(flat, flat))
-        self._bad = None  # a compiled stage counted the steps without the decay: staged_finite looks again
-        xp = get_array_module(*extra[:1])
-        return probe + xp.stack(extra).sum().astype(probe.dtype)
+        return lr * self.weight_decay if self.weight_decay else None
 
     def slot_names(self) -> tuple[str, ...]:
         return ("m", "v")
@@ -585,6 +706,47 @@ class Adam(Optimizer):
         if self.weight_decay is not None:
             cfg["weight_decay"] = self.weight_decay
         return cfg
+
+    def kernel_scalars(self, dt: Any, lr: float, t: int) -> tuple:
+        return (
+            dt(self.beta1),
+            dt(1.0 - self.beta1),
+            dt(self.beta2),
+            dt(1.0 - self.beta2),
+            dt(math.sqrt(1.0 - self.beta2**t)),
+            dt(self.epsilon),
+            dt(lr / (1.0 - self.beta1**t)),
+        )
+
+
+@backend.kernel
+def _adam_kernel(
+    w: Any, g: Any, m: Any, v: Any, m_new: Any, v_new: Any, new_w: Any,
+    b1: Any, one_b1: Any, b2: Any, one_b2: Any, root_bc2: Any, eps: Any, size: Any, decay: Any, decayed: bool,
+    big: Any, start: int, stop: int,
+) -> bool:  # fmt: skip
+    ok = True  # a branch-free AND (vectorized): |value| <= the largest float fails for inf and NaN
+    for i in range(start, stop):  # Adam.rule's operations, in its order
+        gi = g[i]
+        vi = v[i] * b2
+        vi = vi + (gi * gi) * one_b2
+        mi = m[i] * b1
+        mi = mi + gi * one_b1
+        v_new[i] = vi
+        m_new[i] = mi
+        d = np.sqrt(vi) / root_bc2
+        d = mi / (d + eps)
+        d = d * size
+        if decayed:  # the decoupled weight decay, as the NumPy path adds it
+            d = d + w[i] * decay
+        nw = w[i] - d
+        new_w[i] = nw
+        ok &= (abs(nw) <= big) & (vi <= big) & (abs(mi) <= big)
+    return ok
+
+
+Adam.kernel = _adam_kernel
+Adam.kernel_decays = True
 
 
 class RMSprop(Optimizer):
@@ -639,6 +801,31 @@ class RMSprop(Optimizer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
+
+    def kernel_scalars(self, dt: Any, lr: float, t: int) -> tuple:
+        return dt(self.decay_rate), dt(1.0 - self.decay_rate), dt(self.epsilon), dt(lr)
+
+
+@backend.kernel
+def _rmsprop_kernel(
+    w: Any, g: Any, v: Any, v_new: Any, new_w: Any,
+    rho: Any, one_rho: Any, eps: Any, lr: Any, big: Any, start: int, stop: int,
+) -> bool:  # fmt: skip
+    ok = True  # a branch-free AND (vectorized): |value| <= the largest float fails for inf and NaN
+    for i in range(start, stop):  # RMSprop.rule's operations, in its order
+        gi = g[i]
+        vi = v[i] * rho
+        vi = vi + (gi * gi) * one_rho
+        v_new[i] = vi
+        d = gi / (np.sqrt(vi) + eps)
+        d = d * lr
+        nw = w[i] - d
+        new_w[i] = nw
+        ok &= (abs(nw) <= big) & (abs(vi) <= big)
+    return ok
+
+
+RMSprop.kernel = _rmsprop_kernel
 
 
 class Adadelta(Optimizer):
@@ -707,6 +894,36 @@ class Adadelta(Optimizer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
+
+    def kernel_scalars(self, dt: Any, lr: float, t: int) -> tuple:
+        return dt(self.decay_rate), dt(1.0 - self.decay_rate), dt(self.epsilon), dt(lr), lr != 1.0
+
+
+@backend.kernel
+def _adadelta_kernel(
+    w: Any, g: Any, v: Any, u: Any, v_new: Any, u_new: Any, new_w: Any,
+    rho: Any, one_rho: Any, eps: Any, lr: Any, scaled: bool, big: Any, start: int, stop: int,
+) -> bool:  # fmt: skip
+    ok = True  # a branch-free AND (vectorized): |value| <= the largest float fails for inf and NaN
+    for i in range(start, stop):  # Adadelta.rule's operations, in its order
+        gi = g[i]
+        vi = v[i] * rho
+        vi = vi + (gi * gi) * one_rho
+        v_new[i] = vi
+        d = np.sqrt((u[i] + eps) / (vi + eps))
+        d = d * gi
+        ui = u[i] * rho
+        ui = ui + (d * d) * one_rho
+        u_new[i] = ui
+        if scaled:
+            d = d * lr
+        nw = w[i] - d
+        new_w[i] = nw
+        ok &= (abs(nw) <= big) & (vi <= big) & (ui <= big)
+    return ok
+
+
+Adadelta.kernel = _adadelta_kernel
 
 
 class AdamW(Adam):

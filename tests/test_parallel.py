@@ -72,16 +72,3 @@ def test_parallel_for_returns_or_raises_only_when_every_part_has_finished(monkey
             backend.parallel_for(fail_in_worker, 2, 10)
     finally:
         backend._resize(before)
-
-
-def test_deferred_interrupts_hold_sigint_until_the_block_ends():
-    import os
-    import signal
-
-    order = []
-    with pytest.raises(KeyboardInterrupt):
-        with backend.deferred_interrupts():
-            os.kill(os.getpid(), signal.SIGINT)
-            order.append("after the signal, still inside")
-    assert order == ["after the signal, still inside"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

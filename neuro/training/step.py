@@ -242,8 +242,10 @@ def train_step(model: Any, xs: list[Any], ys: list[Any]) -> tuple[list[Any], Ter
     Everything that can go wrong numerically is found with one read from the device: the loss, the sum
     of the staged update, and the finiteness of the buffers. If any is not finite, nothing is changed
     (parameters, buffers and optimizer state stay bitwise as they were) and FloatingPointError is raised.
-    Any other exception inside the step (a KeyboardInterrupt included) also leaves everything as it was
-    before the step, or, once the update is being committed, as after it.
+    Any other exception inside the step (a KeyboardInterrupt included, wherever it comes) leaves parameters,
+    buffers, optimizer state and step count all as they were before the step, or, once the update is being
+    committed, all as after it: an exception (a Ctrl-C) in the commit finishes the commit, which is
+    idempotent, before it is raised.
 
     Args:
         model: the model.
@@ -261,6 +263,7 @@ def train_step(model: Any, xs: list[Any], ys: list[Any]) -> tuple[list[Any], Ter
     # a failing step overflows on purpose: the guard reports it, NumPy's warnings would only repeat it
     with model._lock, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         saved = snapshot_buffers(layers)
+        committing = False
         try:
             if model._dist is None:
                 preds, terms = forward_backward(model, xs, ys)
@@ -285,8 +288,17 @@ def train_step(model: Any, xs: list[Any], ys: list[Any]) -> tuple[list[Any], Ter
                 if not _all_finite(grads, xp):
                     raise FloatingPointError("gradients became non-finite")
                 raise FloatingPointError("the update made the weights or the optimizer state non-finite")
+            committing = True  # from here on the step is applied whole
+            model.optimizer.commit(params)
         except BaseException:
-            restore_buffers(layers, saved)  # whatever stopped the step, it changed nothing
+            if not committing:
+                restore_buffers(layers, saved)  # whatever stopped the step, it changed nothing
+                raise
+            while True:  # the commit had begun: finish it (it is idempotent), a second Ctrl-C or not
+                try:
+                    model.optimizer.commit(params)
+                    break
+                except KeyboardInterrupt:
+                    continue
             raise
-        model.optimizer.commit(params)
     return preds, terms
