@@ -126,7 +126,11 @@ def max_pool2d_backward(grad: Any, ctx: Any) -> Any:
     overlapping = stride[0] < pool[0] or stride[1] < pool[1]
     if compiled(grad, argmax):
         return _max_pool2d_backward_compiled(grad, argmax, padded_shape, pads, pool, stride, overlapping)
-    dx = xp.zeros(padded_shape, dtype=grad.dtype)
+    _, hp, wp, _ = padded_shape
+    covers = (grad.shape[1] * stride[0], grad.shape[2] * stride[1]) == (hp, wp)
+    tiled = tuple(stride) == tuple(pool) and covers
+    # windows that tile the image write every cell below: no zeroing pass first
+    dx = xp.empty(padded_shape, dtype=grad.dtype) if tiled else xp.zeros(padded_shape, dtype=grad.dtype)
     idx_type = argmax.dtype.type
     slices = window_slices(padded_shape[1], padded_shape[2], pool, stride)
 
