@@ -156,6 +156,10 @@ class Split(abc.ABC):
             return np.empty((0, *self.input_shape), dtype=np.float32), np.empty((0,), dtype=np.int64)
         return parts[0]
 
+    def _class_ids(self) -> np.ndarray | None:
+        """The class id of every sample, when the split can tell cheaply (for summaries); else ``None``."""
+        return None
+
 
 class ArraySplit(Split):
     """A split backed by arrays held in memory, read without copying the whole data.
@@ -282,6 +286,16 @@ class ArraySplit(Split):
         if self._index is None:
             return _as_input(self._x, False), self._y
         return _as_input(self._x[self._index], False), self._y[self._index]
+
+    def _class_ids(self) -> np.ndarray | None:
+        if self._multi_y:
+            return None
+        y = self._y if self._index is None else self._y[self._index]
+        if y.ndim == 1 and y.dtype.kind in "iu":
+            return y
+        if y.ndim == 2 and y.shape[1] > 1 and ((y == 0) | (y == 1)).all() and (y.sum(axis=1) == 1).all():
+            return y.argmax(axis=1)
+        return None
 
     def __repr__(self) -> str:
         return f"ArraySplit({len(self)} samples, input_shape={self.input_shape})"
@@ -429,3 +443,139 @@ class DataSet:
             f"{type(self).__name__}(train={len(self.train)}, valid={len(self.valid)}, test={test}, "
             f"input_shape={self.input_shape}, classes={classes})"
         )
+
+    def summary(self, print_fn: Any = print) -> str:
+        """Print and return a description: the splits' sizes, the input and target shapes and dtypes, the
+        classes with their counts per split, and the scalers with their statistics.
+
+        ``print(data)`` prints the same text; ``repr(data)`` stays one line.
+
+        Args:
+            print_fn: called with the text (``None`` to skip printing).
+
+        Returns:
+            The description, one item a line.
+
+        Examples:
+            >>> import numpy as np
+            >>> from neuro.data import TabularDataSet
+            >>> x = np.array([[0.0, 10.0], [2.0, 30.0], [4.0, 20.0], [6.0, 40.0]])
+            >>> data = TabularDataSet.from_arrays(x, np.array([0, 1, 0, 1]), class_names=["no", "yes"])
+            >>> _ = data.standardize_input().summary()
+            TabularDataSet
+              samples        train 4, valid 0, test none
+              inputs         (2,) float32
+              targets        class ids, int64
+              classes        2 (samples per class in train / valid)
+                               no    2 / 0
+                               yes   2 / 0
+              input scaler   standardize 2 features: mean [3, 25], std [2.236, 11.18]
+              output scaler  none
+        """
+        rows = self._summary_rows()
+        width = max(len(label) for label, _ in rows)
+        lines = [type(self).__name__]
+        for label, text in rows:
+            first, *more = text.split("\n")
+            lines.append(f"  {label:<{width}}  {first}")
+            lines.extend(f"  {'':<{width}}  {line}" for line in more)
+        out = "\n".join(lines)
+        if print_fn is not None:
+            print_fn(out)
+        return out
+
+    def __str__(self) -> str:
+        return self.summary(print_fn=None)
+
+    def _peek(self) -> tuple[Any, Any]:
+        """One training sample as a batch ``(x, y)``, for the summary's shapes and dtypes."""
+        return next(iter(self.train.batches(np.arange(1), 1)))
+
+    def _summary_rows(self) -> list[tuple[str, str]]:
+        """The summary's ``(label, text)`` rows; subclasses add their own (a text may span lines)."""
+        splits = [("train", self.train), ("valid", self.valid)]
+        if self.test is not None:
+            splits.append(("test", self.test))
+        x, y = self._peek()
+        sizes = ", ".join(f"{name} {len(split):,}" for name, split in splits)
+        rows = [
+            ("samples", sizes + ("" if self.test is not None else ", test none")),
+            ("inputs", _describe(x)),
+            ("targets", _describe_targets(y, self.class_names)),
+        ]
+        if self.class_names is not None:
+            rows.append(("classes", _describe_classes(self.class_names, splits)))
+        rows.append(("input scaler", _describe_scaler(self.input_scaler)))
+        rows.append(("output scaler", _describe_scaler(self.output_scaler)))
+        return rows
+
+
+def _describe(a: Any) -> str:
+    """``(shape,) dtype`` of one sample of a batch (a list or dict of them for several arrays)."""
+    if isinstance(a, dict):
+        return ", ".join(f"{k}: {_describe(v)}" for k, v in a.items())
+    if isinstance(a, (list, tuple)):
+        return ", ".join(_describe(v) for v in a)
+    a = np.asarray(a)
+    return f"{tuple(a.shape[1:])} {a.dtype}"
+
+
+def _describe_targets(y: Any, class_names: list[str] | None) -> str:
+    if isinstance(y, (dict, list, tuple)):
+        return _describe(y)
+    y = np.asarray(y)
+    if y.ndim == 1 and y.dtype.kind in "iu":
+        return f"class ids, {y.dtype}"
+    if class_names is not None and y.ndim == 2 and y.shape[1] == len(class_names):
+        return f"one-hot rows {tuple(y.shape[1:])} {y.dtype}"
+    return _describe(y)
+
+
+_MAX_LISTED = 10
+
+
+def _describe_classes(names: list[str], splits: list[tuple[str, Split]]) -> str:
+    """The class count, then one line per class (at most :data:`_MAX_LISTED`) with its samples per split."""
+    counts = []
+    for _, split in splits:
+        ids = split._class_ids()
+        counts.append(None if ids is None else np.bincount(np.asarray(ids), minlength=len(names)))
+    known = [(name, c) for (name, _), c in zip(splits, counts, strict=True) if c is not None]
+    if not known:
+        listed = ", ".join(names[:_MAX_LISTED]) + (", …" if len(names) > _MAX_LISTED else "")
+        return f"{len(names)}: {listed}"
+    head = f"{len(names)} (samples per class in {' / '.join(name for name, _ in known)})"
+    width = max(len(n) for n in names[:_MAX_LISTED])
+    columns = [[f"{int(v):,}" for v in c[:_MAX_LISTED]] for _, c in known]
+    widths = [max(len(v) for v in column) for column in columns]
+    lines = [head]
+    for k, name in enumerate(names[:_MAX_LISTED]):
+        per = " / ".join(f"{column[k]:>{w}}" for column, w in zip(columns, widths, strict=True))
+        lines.append(f"  {name:<{width}}   {per}")
+    if len(names) > _MAX_LISTED:
+        lines.append(f"  … {len(names) - _MAX_LISTED} more")
+    return "\n".join(lines)
+
+
+def _number(v: float) -> str:
+    return f"{v:.4g}"
+
+
+_STATISTICS = {"normalize": ("min", "range"), "standardize": ("mean", "std")}
+
+
+def _describe_scaler(scaler: Scaler | None) -> str:
+    """A scaler's kind, feature shape and statistics (all of them for up to 8 features, else their range)."""
+    if scaler is None:
+        return "none"
+    names = _STATISTICS[scaler.kind]
+    n = scaler.a.size
+    what = f"{n} feature{'s' if n != 1 else ''}" if scaler.a.ndim <= 1 else f"features {scaler.a.shape}"
+    parts = []
+    for name, values in zip(names, (scaler.a, scaler.b), strict=True):
+        flat = values.ravel()
+        if flat.size <= 8:
+            parts.append(f"{name} [{', '.join(_number(v) for v in flat)}]")
+        else:
+            parts.append(f"{name} {_number(flat.min())} to {_number(flat.max())}")
+    return f"{scaler.kind} {what}: {', '.join(parts)}"

@@ -33,6 +33,7 @@ opened) applies as well. Special files (named pipes, devices, sockets) are never
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import pathlib
@@ -723,6 +724,9 @@ class ImageSplit(Split):
             return np.empty((0, *self._shape), dtype=np.float32), self._targets(np.empty(0, dtype=np.intp))
         return next(iter(self.batches(np.arange(n), n)))
 
+    def _class_ids(self) -> np.ndarray:
+        return self._labels if self._index is None else self._labels[self._index]
+
     def __repr__(self) -> str:
         return f"ImageSplit({len(self)} images, input_shape={self._shape}, lazy={self.lazy})"
 
@@ -739,11 +743,15 @@ class ImageDataSet(DataSet):
         image_size: ``(height, width)``.
         channels: channels per image.
         storage_dtype: how the images are held: uint8, uint16 or float32.
+        scale: the factor applied to 8-bit values (see :meth:`from_dir`).
     """
 
     image_size: tuple[int, int] | None = None
     channels: int | None = None
     storage_dtype: np.dtype | None = None
+    scale: float | None = None
+    _spec: _Spec | None = None  # how from_dir decoded the images (what load_images repeats)
+    _resizes: bool = False  # whether from_dir was given an image_size
 
     @classmethod
     def from_dir(
@@ -777,7 +785,8 @@ class ImageDataSet(DataSet):
             seed: seed of the validation permutation.
             augment: random augmentation of the training split, applied only by
                 ``train.batches(..., augment=True, rng=...)``: an :class:`~neuro.data.Augment` or a dict of
-                its fields (``hflip``, ``vflip``, ``rotate``, ``shift``).
+                its fields (``hflip``, ``vflip``, ``rotate``, ``rotate_p``, ``shift``; flips and rotation
+                with probabilities).
             lazy: keep only the file list and decode each batch when it is asked for (in a thread pool
                 that prefetches the next batches); for folders larger than memory.
             on_error: ``"raise"`` on an unreadable, corrupt, special or too large image file, or ``"skip"``
@@ -856,7 +865,147 @@ class ImageDataSet(DataSet):
         data.image_size = spec.size
         data.channels = spec.channels
         data.storage_dtype = spec.storage
+        data.scale = scale
+        data._spec = spec
+        data._resizes = image_size is not None
         return data
+
+    def load_images(
+        self, paths: str | os.PathLike | Sequence[str | os.PathLike], resize: bool | None = None
+    ) -> np.ndarray:
+        """Read image files for prediction, converted exactly as this data set's images are.
+
+        Each file is decoded to the data set's channels (L, LA, RGB or RGBA), resized (bilinear) to its
+        ``image_size`` and scaled as its batches are, so ``net.predict(data.load_images(paths))`` sees what
+        training saw: an image of a file that is also in the data set comes out bitwise equal to its row in
+        the data set's batches. A file deeper than the data set's images (a 16-bit PNG for a data set of
+        8-bit ones) is scaled by its own depth into the same range (see the module docstring). The values
+        are raw, as the splits hand them out: a model trained on the data set applies its input scaler.
+        Files are recognised by their contents, whatever their extension; a lazy data set reads the same way
+        (building one with ``lazy=True`` reads only the headers of its folder, a quick way to get the
+        conversion for a few files).
+
+        Args:
+            paths: one path, or a sequence of paths.
+            resize: resize images of another size to ``image_size``. ``None`` (default): as the data set
+                does, that is when :meth:`from_dir` was given an ``image_size``; without one, its images all
+                had one size, and a file of another size is refused. ``True`` always resizes; ``False``
+                always refuses another size.
+
+        Returns:
+            float32 images, one per path, in the order given.
+
+        Shape:
+            ``(N, H, W, C)`` with ``(H, W)`` the data set's ``image_size`` and ``C`` its ``channels``; one
+            path gives ``(1, H, W, C)``.
+
+        Raises:
+            FileNotFoundError: for a path that does not exist, naming it.
+            TypeError: for a path that is not a string or path, or a ``resize`` that is not a bool or None.
+            ValueError: for a data set not built by :meth:`from_dir`, and (as
+                :class:`~neuro.data.images.ImageFileError`, naming the file) an unreadable, corrupt or special
+                file, a size it may not be resized from, too many pixels, or pixels that do not convert to
+                the data set's channels.
+
+        Examples:
+            >>> x = data.load_images(["new/cat.jpg", "new/dog.png"])   # doctest: +SKIP
+            >>> net.predict_class(x)                                    # doctest: +SKIP
+        """
+        spec = self._spec
+        if spec is None or spec.size is None or spec.channels is None:
+            raise ValueError(
+                f"load_images needs an ImageDataSet built by ImageDataSet.from_dir (it repeats how that read "
+                f"its images); this {type(self).__name__} was built directly"
+            )
+        if resize is not None and not isinstance(resize, bool):
+            raise TypeError(f"resize must be None, True or False, got {resize!r}")
+        resize = self._resizes if resize is None else resize
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        try:
+            items = list(paths)
+        except TypeError:
+            kind = type(paths).__name__
+            raise TypeError(f"paths must be a path or a sequence of paths, got {kind}") from None
+        names = []
+        for p in items:
+            if not isinstance(p, (str, os.PathLike)):
+                raise TypeError(f"paths must hold strings or path objects, got {type(p).__name__} {p!r}")
+            names.append(os.fspath(p))
+        h, w = spec.size
+        out = np.empty((len(names), h, w, spec.channels), dtype=np.float32)
+        for k, path in enumerate(names):
+            out[k] = self._load_one(path, spec, resize)
+        return out
+
+    def load_image_vec(self, paths: str | os.PathLike | Sequence[str | os.PathLike]) -> np.ndarray:
+        """The original neuro's name of :meth:`load_images`: read image files as this data set reads its own.
+
+        Args:
+            paths: one path, or a sequence of paths.
+
+        Returns:
+            float32 images ``(N, H, W, C)``, as :meth:`load_images` returns them.
+        """
+        return self.load_images(paths)
+
+    @staticmethod
+    def _load_one(path: str, spec: _Spec, resize: bool) -> np.ndarray:
+        """One file as the float32 values a batch holds: decoded with the data set's spec (or a deeper
+        storage when the file is deeper), times the batch factor."""
+        if not os.path.lexists(path):
+            raise FileNotFoundError(f"image {path!r} does not exist")
+        height, width, depth, _ = _probe(path, spec)
+        h, w = spec.size  # type: ignore[misc]
+        if not resize and (height, width) != (h, w):
+            raise ImageFileError(
+                f"image {path!r} is {height}×{width} (height×width) but the data set's images are {h}×{w}; "
+                "pass resize=True to resize it (bilinear), as from_dir(image_size=...) resizes"
+            )
+        if _DEPTH_ORDER[depth] > _DEPTH_ORDER[_STORAGE_DEPTH[spec.storage]]:
+            spec = dataclasses.replace(spec, storage=_STORAGE[depth])
+        stored = _decode(path, spec)
+        return np.multiply(stored, np.float32(_batch_factor(spec)), dtype=np.float32)
+
+    def _peek(self) -> tuple[np.ndarray, np.ndarray]:
+        rows = np.zeros(1, dtype=np.intp)  # no image is decoded: its shape and dtype are known
+        return np.empty((1, *self.input_shape), dtype=np.float32), self.train._targets(rows)  # type: ignore[attr-defined]
+
+    def _summary_rows(self) -> list[tuple[str, str]]:
+        rows = super()._summary_rows()
+        if self.image_size is not None:
+            h, w = self.image_size
+            c = self.channels
+            stored = f"stored as {self.storage_dtype}"
+            if self.scale is not None and self.storage_dtype != np.float32:
+                stored += f", times {_scale_text(self.scale)} per batch"
+            lazy = "decoded per batch (lazy)" if getattr(self.train, "lazy", False) else "in memory"
+            resized = "resized" if self._resizes else "as read"
+            channels = f"{c} channel{'s' if c != 1 else ''}"
+            rows.append(("images", f"{h}×{w} ({resized}), {channels}, {stored}, {lazy}"))
+        augment = getattr(self.train, "_augment", None)
+        rows.append(("augment", "none" if augment is None else _augment_text(augment)))
+        return rows
+
+
+def _scale_text(scale: float) -> str:
+    inverse = 1 / scale
+    if abs(inverse - round(inverse)) < 1e-9 * inverse:
+        return f"1/{round(inverse)}"
+    return f"{scale:.4g}"
+
+
+def _augment_text(aug: Augment) -> str:
+    parts = []
+    if aug.hflip > 0:
+        parts.append(f"hflip p={aug.hflip:g}")
+    if aug.vflip > 0:
+        parts.append(f"vflip p={aug.vflip:g}")
+    if aug.rotate > 0 and aug.rotate_p > 0:
+        parts.append(f"rotate ±{aug.rotate:g}° p={aug.rotate_p:g}")
+    if aug.shift > 0:
+        parts.append(f"shift ±{aug.shift:g}")
+    return ", ".join(parts) + " (training split)"
 
 
 def _check_scale(scale: Any) -> float:

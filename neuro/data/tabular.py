@@ -102,6 +102,16 @@ class TabularDataSet(DataSet):
         super().standardize_output()
         return self
 
+    def _summary_rows(self) -> list[tuple[str, str]]:
+        rows = super()._summary_rows()
+        at = 3
+        for label, names in (("input names", self.feature_names), ("target names", self.target_names)):
+            if names:
+                shown = ", ".join(names[:10]) + (f", … ({len(names)} in all)" if len(names) > 10 else "")
+                rows.insert(at, (label, shown))
+                at += 1
+        return rows
+
     @classmethod
     def from_arrays(
         cls,

@@ -820,6 +820,9 @@ class TextSplit(Split):
         """
         return self._batch(np.arange(len(self)))
 
+    def _class_ids(self) -> np.ndarray | None:
+        return self._targets
+
     def __repr__(self) -> str:
         kind = "windows" if self.windows else "texts"
         return f"TextSplit({len(self)} {kind}, input_shape={self.input_shape})"
@@ -1089,6 +1092,18 @@ class TextDataSet(DataSet):
             f"{type(self).__name__}(train={len(self.train)}, valid={len(self.valid)}, test={test}, "
             f"input_shape={self.input_shape}, classes={classes}{about})"
         )
+
+    def _summary_rows(self) -> list[tuple[str, str]]:
+        rows = super()._summary_rows()
+        if getattr(self.train, "windows", False):
+            rows[2] = ("targets", f"the next token of each position, {rows[1][1]}")
+        vocab = self.vocabulary
+        if vocab is not None:
+            lower = ", lower-cased" if vocab.lower else ""
+            rows.append(
+                ("vocabulary", f"{len(vocab):,} {vocab.split} tokens{lower} (id 0 padding, 1 unknown)")
+            )
+        return rows
 
 
 def _read_row(path: str, vocabulary: Vocabulary, encoding: str, max_file_bytes: int) -> np.ndarray:

@@ -247,7 +247,7 @@ def test_size_must_be_a_pair_of_positive_integers(tmp_path, rng, bad):
         ({"augment": {"flip": True}}, ValueError, r"augment has unknown keys \['flip'\]"),
         ({"augment": {"rotate": 200}}, ValueError, r"augment rotate must be in \[0, 180\], got 200.0"),
         ({"augment": {"shift": 1.0}}, ValueError, r"augment shift must be in \[0, 1\), got 1.0"),
-        ({"augment": {"hflip": "yes"}}, TypeError, r"augment hflip must be True or False, got 'yes'"),
+        ({"augment": {"hflip": "yes"}}, TypeError, r"augment hflip must be a probability in \[0, 1\] \(or True for 0.5\), got 'yes'"),
         ({"augment": [1]}, TypeError, r"augment must be None, a dict or an Augment, got list"),
     ],
 )
