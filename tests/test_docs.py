@@ -93,7 +93,7 @@ def test_readme_python_blocks_run_in_order(tmp_path, monkeypatch):
 
 
 #: Guide pages whose python blocks are run, in order, in one namespace (each page on its own).
-RUNNABLE_PAGES = ["docs/guide/graphs.md", "docs/guide/sequences.md"]
+RUNNABLE_PAGES = ["docs/guide/graphs.md", "docs/guide/sequences.md", "docs/guide/migration.md"]
 
 
 @pytest.mark.parametrize("page", RUNNABLE_PAGES)
