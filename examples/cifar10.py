@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     data = _common.limit_data_set(data, args.limit, args.seed, augment=flip)
     test = data.test if data.test is not None else data.valid
-    print(f"{data}; classes {data.class_names}")
+    print(f"{data!r}; classes {data.class_names}")
 
     net = build(data.input_shape, len(data.class_names or []), args.seed)
     net.summary()

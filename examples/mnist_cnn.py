@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         if folder is path:
             data = _common.limit_data_set(data, args.limit, args.seed)
         test = data.test if data.test is not None else data.valid
-        print(f"{data}; classes {data.class_names}")
+        print(f"{data!r}; classes {data.class_names}")
 
         net = build(data.input_shape, len(data.class_names or []), args.seed)
         net.summary()

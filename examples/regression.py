@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
         )
     data = data.standardize_input().standardize_output()
-    print(f"{data}; features {data.feature_names}")
+    print(f"{data!r}; features {data.feature_names}")
 
     net = Network(input_shape=data.input_shape, loss="mse", optimizer=Adam(0.01), seed=args.seed)
     net.add(Dense(32, activation="relu"))
