@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             path.write_text(text, encoding="utf-8")
         data = TextDataSet.from_file(path, sequence_length=args.length, split="character", valid_frac=0.1)
     vocabulary = data.vocabulary
-    print(f"{data}: {len(vocabulary)} ids ({len(vocabulary) - 2} characters, padding, out-of-vocabulary)")
+    print(f"{data!r}: {len(vocabulary)} ids ({len(vocabulary) - 2} characters, padding, out-of-vocabulary)")
     model = build(len(vocabulary), args.length, args.units, args.seed)
     model.summary()
     history = model.fit(data, batch_size=args.batch_size, epochs=args.epochs, verbose=2)
