@@ -12,10 +12,10 @@ launcher (or with ``-n 1``), ``fit(distributed=True)`` runs the same code path w
 What ``fit(..., distributed=True)`` does on every rank (``distributed=Options(...)`` sets the choices):
 
 - **Start**: the ranks compare a digest of the network (the JSON config of every layer, the loss, the
-  optimizer and the regularizer, the dtype and every parameter and buffer shape), the number of training
-  and validation samples and the fit arguments; any difference is reported by rank 0 as a ValueError
-  raised on every rank, before anything is trained. Then rank 0's weights, buffers, optimizer state,
-  generator state and seed are broadcast, so every rank starts identical.
+  optimizer and the regularizer, the dtype, which layers are frozen and every parameter and buffer shape),
+  the number of training and validation samples and the fit arguments; any difference is reported by
+  rank 0 as a ValueError raised on every rank, before anything is trained. Then rank 0's weights, buffers,
+  optimizer state, generator state and seed are broadcast, so every rank starts identical.
 - **Data**: each epoch has one global permutation drawn from a generator seeded by the seed (the network's, or
   one drawn by rank 0 when it has none), the epoch and the optimizer's step count at its start (so a second
   ``fit`` shuffles anew and a run resumed from a checkpoint shuffles as the original would have): identical on
@@ -326,6 +326,7 @@ def _describe(network: Any) -> tuple[str, str]:
         ],
         "layers": [serialized(layer) for layer in network.layers],
         "graph": graph_config(network.graph, network.layers),
+        "frozen": [i for i, layer in enumerate(leaves) if not layer.trainable],
         "shapes": [
             [i, k, list(a.shape)]
             for i, layer in enumerate(leaves)
@@ -380,7 +381,8 @@ class _Shard:
 
 
 def _batch_norm_calls(graph: Any, inputs_need: bool, out: list[tuple[int, bool]]) -> None:
-    """``(features, computes dL/dx)`` of every batch-norm call in the order the forward runs them."""
+    """``(features, computes dL/dx)`` of every batch-norm call that takes the batch's statistics (frozen ones
+    use their running statistics), in the order the forward runs them."""
     from neuro.graph import Functional
     from neuro.layers.batchnorm import BatchNorm
 
@@ -391,7 +393,7 @@ def _batch_norm_calls(graph: Any, inputs_need: bool, out: list[tuple[int, bool]]
         need_in = any(needs[s] for s in step.in_slots)
         if isinstance(step.layer, Functional):
             _batch_norm_calls(step.layer.graph, need_in, out)
-        elif isinstance(step.layer, BatchNorm):
+        elif isinstance(step.layer, BatchNorm) and step.layer.trainable:  # a frozen one reduces nothing
             out.append((step.layer.input_shape[-1], need_in))
 
 

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from neuro import registry
-from neuro.layers.base import Layer, Node, SymbolicTensor, is_shape, shape_text
+from neuro.layers.base import Layer, Node, SymbolicTensor, as_flag, is_shape, shape_text
 from neuro.layers.input_layer import InputLayer
 
 #: Bounds of what a graph (and a model file describing one) may hold.
@@ -617,6 +617,20 @@ class Functional(Layer):
         self.output_shape = self.compute_output_shape(input_shape)
         self.built = True
 
+    @property
+    def trainable(self) -> bool:
+        """The nested model's flag, ``True`` at first; setting it sets every layer inside (Keras's way)."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        flag = as_flag(value, "trainable")
+        graph = self.__dict__.get("graph")
+        if graph is not None:
+            for layer in graph.layers:
+                layer.trainable = flag
+        self._trainable = flag
+
     def count_params(self) -> int:
         return sum(layer.count_params() for layer in leaf_layers(self.graph.layers))
 
@@ -647,17 +661,22 @@ class Functional(Layer):
 
     def get_config(self) -> dict[str, Any]:
         layers = self.graph.layers
-        return {
+        config = {
             "name": self.name,
             "layers": [registry.serialize(layer) for layer in layers],
             "graph": graph_config(self.graph, layers),
         }
+        if not self.trainable:  # the nested model's own flag (its layers' flags are saved by the model)
+            config["trainable"] = False
+        return config
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Functional:
         layers = [registry.deserialize("layer", spec) for spec in config["layers"]]
         graph = graph_from_config(config["graph"], layers)
-        return cls(graph, name=config.get("name"))
+        out = cls(graph, name=config.get("name"))
+        out._trainable = as_flag(config.get("trainable", True), "trainable")  # the layers keep their own
+        return out
 
     def __repr__(self) -> str:
         return f"Functional({self.name!r}, {len(self.graph.layers)} layers)"

@@ -85,6 +85,8 @@ _TOP_KEYS = {
     "input_scaler",
     "output_scaler",
     "vocabulary",
+    "trainable",
+    "frozen",
 }
 MAX_LAYERS = 10_000
 #: Each axis of an input shape is at most this large (the arrays that follow are bounded by the file anyway).
@@ -120,6 +122,12 @@ def network_config(network: Any) -> dict[str, Any]:
     names = network.class_names
     losses = [registry.serialize(loss) for loss in network.losses]
     weights = list(network.loss_weights_list)
+    frozen = [i for i, layer in enumerate(network.leaf_layers()) if not layer.trainable]
+    flags: dict[str, Any] = {}  # written only when something is frozen: other files stay as they were
+    if not network.trainable:
+        flags["trainable"] = False
+    if frozen:
+        flags["frozen"] = frozen
     return {
         "model": type(network).__name__,
         "name": network.name,
@@ -136,6 +144,7 @@ def network_config(network: Any) -> dict[str, Any]:
         "layers": [registry.serialize(layer) for layer in network.layers],
         "graph": graph_config(network.graph, network.layers),
         "outputs": {"kind": network._output_kind, "keys": network._output_keys},
+        **flags,
     }
 
 
@@ -546,7 +555,9 @@ def _build_model(config: dict, f: Any, path: Any, want: type | None) -> Any:
                     cast=store[k].dtype,
                 )
         _check_normalization(layer, i, path)
-    _load_optimizer(net, f, path)
+    _load_trainable(net, leaves, config, path)
+    _load_optimizer(net, f, path)  # its state belongs to the trainable parameters
+    net._record_optimizer_keys()
     _check_losses(net, config, path)
     names = config.get("class_names")
     if names is not None:
@@ -771,6 +782,27 @@ def _chain(graph: Any, config: dict, cls: type) -> Any:
         layer._nodes.clear()  # the chain calls it again on its own input
         net._append(layer, initialize=False)
     return net
+
+
+def _load_trainable(net: Any, leaves: list[Layer], config: dict, path: Any) -> None:
+    """The model's ``trainable`` flag and its frozen layers (absent in files without any: all trainable)."""
+    frozen = config.get("frozen", [])
+    if (
+        not isinstance(frozen, list)
+        or not all(type(i) is int and 0 <= i < len(leaves) for i in frozen)
+        or len(set(frozen)) != len(frozen)
+    ):
+        raise _fail(
+            path, "config.frozen", f"must be a list of distinct layer indices in [0, {len(leaves) - 1}]"
+        )
+    flag = config.get("trainable", True)
+    if not isinstance(flag, bool):
+        raise _fail(path, "config.trainable", f"must be true or false, got {str(flag)[:40]}")
+    if not flag:
+        net.trainable = False  # the model's own flag; the layers' flags follow
+    frozen_set = set(frozen)
+    for i, layer in enumerate(leaves):
+        layer.trainable = i not in frozen_set
 
 
 def _load_optimizer(net: Any, f: Any, path: Any) -> None:

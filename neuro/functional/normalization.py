@@ -31,6 +31,46 @@ def batch_norm_inference(x: Any, gamma: Any, beta: Any, mean: Any, var: Any, eps
     return x * scale + shift
 
 
+def batch_norm_inference_backward(
+    grad: Any,
+    x: Any,
+    gamma: Any,
+    mean: Any,
+    var: Any,
+    epsilon: float,
+    dgamma: Any,
+    dbeta: Any,
+    need_input_grad: bool = True,
+) -> Any:
+    """Gradients of :func:`batch_norm_inference` (fixed statistics): what a frozen batch norm's backward is.
+
+    Gradient: with g = dL/dy, s = 1/sqrt(var + epsilon) and sums over every value of a feature:
+    dL/dgamma = Σ g·(x − mean)·s, dL/dbeta = Σ g, and dL/dx = g·gamma·s (the statistics are constants).
+
+    Args:
+        grad: dL/dy, of the shape of ``x``.
+        x: the forward's input ``(N, F)`` or ``(N, H, W, F)``.
+        gamma: the scale ``(F,)``.
+        mean: the running mean ``(F,)``.
+        var: the running variance ``(F,)``.
+        epsilon: added to the variance.
+        dgamma: array ``(F,)`` the gamma gradient is written into.
+        dbeta: array ``(F,)`` the beta gradient is written into.
+        need_input_grad: compute dL/dx (else return ``None``).
+
+    Returns:
+        dL/dx of the shape of ``grad``, or ``None``.
+    """
+    xp = get_array_module(grad, x, gamma, mean, var)
+    inv_std = 1.0 / xp.sqrt(var + x.dtype.type(epsilon))
+    g = grad.reshape(-1, grad.shape[-1])
+    g.sum(axis=0, out=dbeta)
+    dgamma[...] = xp.einsum("ij,ij->j", g, x.reshape(-1, x.shape[-1]) - mean) * inv_std
+    if not need_input_grad:
+        return None
+    return grad * (gamma * inv_std)
+
+
 def batch_norm_train(
     x: Any, gamma: Any, beta: Any, epsilon: float, reduce: Callable[[Any], Any] | None = None
 ) -> tuple[Any, Any, Any, Any]:

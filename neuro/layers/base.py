@@ -194,7 +194,11 @@ class Layer(KeywordChecked):
         output_shape: output shape without the batch axis, set by ``build``.
         need_input_grad: set by the model before each ``backward``: False when nothing needs the gradient
             with respect to this call's input (the first layer), which may then be skipped (``None``).
-        trainable: whether a model's optimizer updates the params (a frozen layer's are left alone).
+        trainable: whether a model's optimizer updates the params (Keras's ``trainable``). A frozen layer
+            (``layer.trainable = False``) is left alone by training: its params get no update, no optimizer
+            state and no regularization; a :class:`~neuro.layers.batchnorm.BatchNorm` also normalizes with
+            its running statistics in training and does not update them (Keras's inference mode). The flag
+            is saved with the model.
     """
 
     regularizable: tuple[str, ...] = ()
@@ -212,12 +216,25 @@ class Layer(KeywordChecked):
         self.input_shape: Any = None
         self.output_shape: Any = None
         self.need_input_grad = True
-        self.trainable = True
+        self._trainable = True
         self.built = False
         self._grads_clear = True  # grads hold nothing of this step: the next backward writes, not adds
         self._acc: dict[str, Any] = {}  # where a second call's gradients are computed before they are added
         self._work_pool: list[dict[str, Any]] = []  # training scratch, one dict per live context
         self._nodes: list[Node] = []  # the calls on symbolic tensors
+
+    @property
+    def trainable(self) -> bool:
+        """Whether training updates the layer's params (see the class's Attributes); ``True`` at first.
+
+        Raises:
+            TypeError: when set to anything but ``True`` or ``False``.
+        """
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._trainable = as_flag(value, "trainable")
 
     def default_name(self) -> str:
         """The name of a layer given none: the lower-cased class name (a model makes it unique)."""
@@ -582,6 +599,24 @@ class Layer(KeywordChecked):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
         return f"{type(self).__name__}({args})"
+
+
+def as_flag(value: Any, name: str) -> bool:
+    """``value`` as a bool, for a flag that takes ``True`` or ``False`` only (NumPy's bools included).
+
+    Args:
+        value: the value given.
+        name: the flag's name, for the error.
+
+    Returns:
+        The flag.
+
+    Raises:
+        TypeError: for anything else (``0``, ``"no"``, ``None``).
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def _symbolic(inputs: Any) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 
 from neuro import functional as F
 from neuro import initializers, registry
+from neuro.functional.normalization import batch_norm_inference_backward
 from neuro.layers.base import Layer
 
 
@@ -24,6 +25,11 @@ class BatchNorm(Layer):
     the biased one, 0). In inference it normalizes with the running averages and changes nothing.
     PyTorch's ``momentum`` is ``1 − momentum`` here.
 
+    A frozen batch norm (``trainable = False``) runs in inference mode also in training, as Keras's does: it
+    normalizes with the running averages, leaves them unchanged, and its backward is that of the inference
+    function (the statistics are constants), so fine-tuning on top of a frozen model keeps the statistics it
+    was trained with.
+
     Args:
         momentum: weight of the old running value, in [0, 1] (default 0.99).
         epsilon: positive number added to the variance (default 1e-5).
@@ -36,7 +42,8 @@ class BatchNorm(Layer):
 
     Gradient: with g = dL/dy, x̂ = (x − mean) / sqrt(var + epsilon) and m values per feature (sums over those
     m values): dL/dgamma = Σ g·x̂, dL/dbeta = Σ g, and
-    dL/dx = gamma / (sqrt(var + epsilon) · m) · (m·g − Σ g − x̂ · Σ g·x̂).
+    dL/dx = gamma / (sqrt(var + epsilon) · m) · (m·g − Σ g − x̂ · Σ g·x̂). Frozen (running statistics, which
+    are constants): dL/dx = gamma · g / sqrt(running_var + epsilon), and x̂ uses the running statistics.
 
     In a distributed ``fit`` with ``sync_batchnorm`` the model hands ``forward`` a ``reduce`` function, and
     the statistics and the two sums of dL/dx are those of the global batch (see :mod:`neuro.distributed`).
@@ -76,7 +83,7 @@ class BatchNorm(Layer):
 
     def forward(self, x: Any, training: bool = False, rng: Any = None, reduce: Any = None) -> tuple[Any, Any]:
         """Normalize ``x``: with the batch's statistics in training (updating the running averages), with
-        the running averages in inference.
+        the running averages in inference and when the layer is frozen (``trainable = False``).
 
         Args:
             x: the batch.
@@ -91,6 +98,8 @@ class BatchNorm(Layer):
         mean_buf, var_buf = self.buffers["running_mean"], self.buffers["running_var"]
         if not training:
             return F.batch_norm_inference(x, gamma, beta, mean_buf, var_buf, self.epsilon), None
+        if not self.trainable:  # frozen: inference mode, as Keras; the backward needs only x
+            return F.batch_norm_inference(x, gamma, beta, mean_buf, var_buf, self.epsilon), ("frozen", x)
         y, mean, var, ctx = F.batch_norm_train(x, gamma, beta, self.epsilon, reduce)
         m = ctx[2]  # values per feature (of the global batch with reduce)
         mom = self.momentum
@@ -102,6 +111,12 @@ class BatchNorm(Layer):
 
     def backward(self, grad: Any, ctx: Any) -> Any:
         ctx = self._require(ctx)
+        if isinstance(ctx[0], str):  # ("frozen", x): the inference function's backward
+            with self.accumulate() as g:
+                return batch_norm_inference_backward(
+                    grad, ctx[1], self.params["gamma"], self.buffers["running_mean"],
+                    self.buffers["running_var"], self.epsilon, g["gamma"], g["beta"], self.need_input_grad,
+                )  # fmt: skip
         with self.accumulate() as g:
             return F.batch_norm_backward(
                 grad, ctx, self.params["gamma"], g["gamma"], g["beta"], self.need_input_grad

@@ -29,7 +29,7 @@ from neuro import regularizers as regularizers_mod
 from neuro._keywords import KeywordChecked, checked
 from neuro.data.dataset import DataSet, Split
 from neuro.graph import Functional, Graph, build_layers, leaf_layers
-from neuro.layers.base import Layer, SymbolicTensor, shape_text
+from neuro.layers.base import Layer, SymbolicTensor, as_flag, shape_text
 from neuro.training import evaluation, loop
 from neuro.training.history import History
 
@@ -154,6 +154,9 @@ class Model(KeywordChecked):
         self._dist: Any = None  # a neuro.distributed.FitContext while a distributed fit runs
         self._functional: Functional | None = None
         self._output_keys: list[str] | None = None
+        self._trainable = True
+        #: (layer id, param name) of each entry of the optimizer's state (``None``: not recorded yet)
+        self._slot_keys: list[tuple[int, str]] | None = None
 
     # -- structure --------------------------------------------------------------------------------------
     @property
@@ -174,6 +177,70 @@ class Model(KeywordChecked):
     def trainable_layers(self) -> list[Layer]:
         """The leaf layers whose parameters the optimizer updates (``trainable`` ones)."""
         return [layer for layer in self.leaf_layers() if layer.trainable and layer.params]
+
+    @property
+    def trainable(self) -> bool:
+        """The model's flag (Keras's ``model.trainable``), ``True`` at first.
+
+        Setting it sets the flag of every layer of the model, nested models included, as Keras does: with
+        ``model.trainable = False`` nothing is trained (every layer frozen: see
+        :attr:`neuro.layers.Layer.trainable`), also where the model is a layer of another model. A layer's
+        own flag is what counts afterwards: a layer set trainable again inside a frozen model trains (Keras
+        would still leave it alone while the model's flag is ``False``). Saved with the model.
+
+        Raises:
+            TypeError: when set to anything but ``True`` or ``False``.
+        """
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        flag = as_flag(value, "trainable")
+        for layer in self.layers:
+            layer.trainable = flag  # a nested model sets its own layers
+        self._trainable = flag
+        if self._functional is not None:
+            self._functional._trainable = flag
+
+    def sync_optimizer_state(self) -> None:
+        """Match the optimizer's state to the current trainable parameters (the training step calls it).
+
+        The optimizer keeps one state entry per trainable parameter, in the order of :attr:`params`. When
+        layers were frozen or unfrozen since that state was made, the state is re-keyed by (layer,
+        parameter): a parameter that is still trainable keeps its state bitwise, a frozen one's state is
+        dropped (a frozen variable has no optimizer state, as in a saved file), and a parameter trained again
+        starts from a fresh (zero) state. The step count is the optimizer's and goes on (Adam's bias
+        correction for a newly trained parameter uses it, as Keras's one ``iterations`` does).
+
+        Raises:
+            RuntimeError: when the trainable parameters change during a distributed ``fit`` (the ranks'
+                reduction is sized when it starts); change them between fits.
+        """
+        opt = self.optimizer
+        layers = self.trainable_layers()
+        keys = [(id(layer), k) for layer in layers for k in layer.params]
+        old, self._slot_keys = self._slot_keys, keys
+        if opt is None or old is None or old == keys or not opt.slots or len(opt.slots) != len(old):
+            return
+        if self._dist is not None:
+            self._slot_keys = old
+            raise RuntimeError(
+                "the trainable layers changed during a distributed fit; set trainable between fits"
+            )
+        by_key = dict(zip(old, opt.slots, strict=True))
+        params = [layer.params[k] for layer in layers for k in layer.params]
+        slots = []
+        for key, p in zip(keys, params, strict=True):
+            kept = by_key.get(key)
+            if kept is None:  # trained again (or for the first time): a fresh state
+                slots.append({n: np.zeros(p.shape, p.dtype) for n in opt.slot_names()})
+            else:
+                slots.append({n: backend.to_numpy(v) for n, v in kept.items()})
+        opt.set_state({"iterations": opt.iterations, "slots": slots}, params)
+
+    def _record_optimizer_keys(self) -> None:
+        """The optimizer's state belongs to the current trainable parameters (after loading it)."""
+        self._slot_keys = [(id(layer), k) for layer in self.trainable_layers() for k in layer.params]
 
     @property
     def inputs(self) -> list[SymbolicTensor]:
@@ -345,6 +412,8 @@ class Model(KeywordChecked):
         self.loss_weights_list = [float(w) for w in weights]
         if self.optimizer is not None and self.optimizer is not opt:
             self.optimizer._owner = None
+        if opt is not self.optimizer:
+            self._slot_keys = None  # a new optimizer's state is made for the parameters of its first step
         self.optimizer = opt
         self.regularizer = reg
         self.compiled_metrics = metrics
@@ -974,6 +1043,7 @@ class Model(KeywordChecked):
         if self._functional is None:
             self._functional = Functional(self.graph, name=self.name)
             self._functional._auto_name = False
+            self._functional._trainable = self._trainable
         return self._functional
 
     def predict_class(self, x: Any, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:

@@ -262,6 +262,7 @@ def train_step(model: Any, xs: list[Any], ys: list[Any]) -> tuple[list[Any], Ter
     layers = model.leaf_layers()
     # a failing step overflows on purpose: the guard reports it, NumPy's warnings would only repeat it
     with model._lock, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        model.sync_optimizer_state()  # layers frozen or unfrozen since the last step: state re-keyed
         saved = snapshot_buffers(layers)
         committing = False
         try:
