@@ -49,10 +49,10 @@ def t_conv(torch, layer, x, p):
     f = torch.nn.functional
     t = x.permute(0, 3, 1, 2)
     if layer.padding == "same":
-        top, bottom = same_padding(t.shape[2], layer.kernel_size[0], layer.stride[0])
-        left, right = same_padding(t.shape[3], layer.kernel_size[1], layer.stride[1])
+        top, bottom = same_padding(t.shape[2], layer.kernel_size[0], layer.strides[0])
+        left, right = same_padding(t.shape[3], layer.kernel_size[1], layer.strides[1])
         t = f.pad(t, (left, right, top, bottom))
-    z = f.conv2d(t, p[layer.name]["kernel"].permute(3, 2, 0, 1), p[layer.name]["bias"], stride=layer.stride)
+    z = f.conv2d(t, p[layer.name]["kernel"].permute(3, 2, 0, 1), p[layer.name]["bias"], stride=layer.strides)
     z = z.permute(0, 2, 3, 1)
     return _t_act(torch, layer.activation.key, z)
 
@@ -83,10 +83,10 @@ def t_bn(torch, layer, x, p):
 def t_maxpool_same(torch, layer, x):
     f = torch.nn.functional
     t = x.permute(0, 3, 1, 2)
-    top, bottom = same_padding(t.shape[2], layer.pool_size[0], layer.stride[0])
-    left, right = same_padding(t.shape[3], layer.pool_size[1], layer.stride[1])
+    top, bottom = same_padding(t.shape[2], layer.pool_size[0], layer.strides[0])
+    left, right = same_padding(t.shape[3], layer.pool_size[1], layer.strides[1])
     t = f.pad(t, (left, right, top, bottom), value=-float("inf"))
-    return f.max_pool2d(t, layer.pool_size, layer.stride).permute(0, 2, 3, 1)
+    return f.max_pool2d(t, layer.pool_size, layer.strides).permute(0, 2, 3, 1)
 
 
 def torch_params(torch, model):
@@ -135,9 +135,9 @@ def _ce(torch, z_or_p, y, probs=True):
 # -- the five models -----------------------------------------------------------------------------------------
 def test_residual_block_with_projection_shortcut_and_batchnorm(float64, torch):
     x = Input((8, 8, 3))
-    c1, b1 = Conv2D(6, 3, stride=2, padding="same"), BatchNorm(momentum=0.9)
+    c1, b1 = Conv2D(6, 3, strides=2, padding="same"), BatchNorm(momentum=0.9)
     c2, b2 = Conv2D(6, 3, padding="same"), BatchNorm(momentum=0.9)
-    proj, bp = Conv2D(6, 1, stride=2), BatchNorm(momentum=0.9)
+    proj, bp = Conv2D(6, 1, strides=2), BatchNorm(momentum=0.9)
     relu1, relu2 = ReLU(), ReLU()
     h = relu1(b1(c1(x)))
     h = b2(c2(h))
@@ -166,7 +166,7 @@ def test_inception_like_concatenating_block(float64, torch):
     b1 = Conv2D(3, 1, activation="relu")
     # tanh on one branch: a ReLU kink within the finite-difference step would spoil the check there
     b2a, b2b = Conv2D(2, 1, activation="relu"), Conv2D(4, 3, padding="same", activation="tanh")
-    pool, b3 = MaxPool2D(3, stride=1, padding="same"), Conv2D(2, 1, activation="relu")
+    pool, b3 = MaxPool2D(3, strides=1, padding="same"), Conv2D(2, 1, activation="relu")
     cat = Concatenate()([b1(x), b2b(b2a(x)), b3(pool(x))])
     dense = Dense(3, activation="softmax")
     out = dense(Flatten()(cat))

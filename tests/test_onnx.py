@@ -142,13 +142,13 @@ def test_activation_only_network_is_an_identity_graph():
 @pytest.mark.parametrize("stride", [(1, 1), (2, 1), (2, 2), (3, 2)])
 @pytest.mark.parametrize("kernel", [3, (2, 3), 1])
 def test_conv2d(padding, stride, kernel):
-    net = build((7, 9, 2), [Conv2D(3, kernel, stride=stride, padding=padding, activation="relu")])
+    net = build((7, 9, 2), [Conv2D(3, kernel, strides=stride, padding=padding, activation="relu")])
     assert_matches(net)
 
 
 @pytest.mark.parametrize("padding", ["valid", "same"])
 def test_conv2d_then_flatten_keeps_channels_last_order(padding):
-    net = build((7, 6, 3), [Conv2D(4, 3, stride=(2, 1), padding=padding), Flatten(), Dense(5, "tanh")])
+    net = build((7, 6, 3), [Conv2D(4, 3, strides=(2, 1), padding=padding), Flatten(), Dense(5, "tanh")])
     assert_matches(net)
     ops = [n.op_type for n in neuro_onnx.to_model(net).graph.node]
     assert ops == ["Transpose", "Conv", "Transpose", "Flatten", "Gemm", "Tanh"]
@@ -301,10 +301,10 @@ def test_float64_mlp(float64):
 def test_float64_cnn(float64, padding):
     # ONNX Runtime's CPU provider has no float64 Conv / AveragePool: the graph computes them from slices
     layers = [
-        Conv2D(4, 3, stride=(2, 1), padding=padding, activation="relu"),
+        Conv2D(4, 3, strides=(2, 1), padding=padding, activation="relu"),
         BatchNorm(),
         MaxPool2D(3, 2, padding),
-        Conv2D(5, (2, 1), stride=(1, 2), padding=padding),
+        Conv2D(5, (2, 1), strides=(1, 2), padding=padding),
         AvgPool2D(2, 1, padding),
         Conv2D(3, 1),
     ]

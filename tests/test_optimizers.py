@@ -28,7 +28,7 @@ CASES = [
     ("adam", lambda: optimizers.Adam(0.01), lambda t, ps: t.optim.Adam(ps, lr=0.01)),
     (
         "adam_custom",
-        lambda: optimizers.Adam(0.003, beta1=0.5, beta2=0.9, epsilon=1e-3),
+        lambda: optimizers.Adam(0.003, beta_1=0.5, beta_2=0.9, epsilon=1e-3),
         lambda t, ps: t.optim.Adam(ps, lr=0.003, betas=(0.5, 0.9), eps=1e-3),
     ),
     # torch's defaults differ (alpha=0.99, rho=0.9): pass ours explicitly
@@ -39,7 +39,7 @@ CASES = [
     ),
     (
         "rmsprop_custom",
-        lambda: optimizers.RMSprop(0.002, decay_rate=0.7, epsilon=1e-4),
+        lambda: optimizers.RMSprop(0.002, rho=0.7, epsilon=1e-4),
         lambda t, ps: t.optim.RMSprop(ps, lr=0.002, alpha=0.7, eps=1e-4),
     ),
     (
@@ -49,7 +49,7 @@ CASES = [
     ),
     (
         "adadelta_custom",
-        lambda: optimizers.Adadelta(0.5, decay_rate=0.8, epsilon=1e-4),
+        lambda: optimizers.Adadelta(0.5, rho=0.8, epsilon=1e-4),
         lambda t, ps: t.optim.Adadelta(ps, lr=0.5, rho=0.8, eps=1e-4),
     ),
 ]
@@ -302,7 +302,7 @@ def test_config_round_trip(name, make, make_torch):
 
 def test_config_with_schedule_round_trip():
     sched = schedules.ExponentialDecay(0.1, decay_rate=0.5, decay_steps=10)
-    opt = optimizers.RMSprop(sched, decay_rate=0.8)
+    opt = optimizers.RMSprop(sched, rho=0.8)
     cfg = opt.get_config()
     assert cfg["learning_rate"] == {
         "class": "ExponentialDecay",
@@ -395,7 +395,7 @@ def test_bad_arguments(cls, kwargs, arg):
 
 
 def test_numpy_scalars_are_accepted():
-    opt = optimizers.Adam(np.float32(0.01), beta1=np.float64(0.8))
+    opt = optimizers.Adam(np.float32(0.01), beta_1=np.float64(0.8))
     assert opt.learning_rate == pytest.approx(0.01)
     assert opt.beta1 == 0.8
     assert isinstance(opt.learning_rate, float)

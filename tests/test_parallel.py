@@ -15,7 +15,7 @@ def _run(threads, monkeypatch, optimizer):
     try:
         net = Network((9, 7, 2), "softmax_crossentropy", optimizer, seed=4)
         net.add(Conv2D(5, (3, 2), padding="same", activation="relu")).add(BatchNorm())
-        net.add(MaxPool2D((2, 2))).add(Dropout(0.3)).add(Conv2D(4, 2, stride=2, activation="tanh"))
+        net.add(MaxPool2D((2, 2))).add(Dropout(0.3)).add(Conv2D(4, 2, strides=2, activation="tanh"))
         net.add(Flatten()).add(Dense(6, "tanh")).add(Dense(3, "softmax"))
         rng = np.random.default_rng(0)
         x, y = rng.standard_normal((13, 9, 7, 2)), rng.integers(0, 3, 13)

@@ -30,7 +30,7 @@ def test_an_initializer_returning_a_transposed_array_still_trains():
             return rng.standard_normal(shape[::-1]).T  # Fortran-ordered
 
     net = neuro.Network((3,), "mse", SGD(0.1), seed=0)
-    net.add(Dense(2, weights_initializer=Transposed()))
+    net.add(Dense(2, kernel_initializer=Transposed()))
     before = net.layers[0].params["kernel"].copy()
     net.fit(np.ones((8, 3)), np.zeros((8, 2)), epochs=2, verbose=0)
     assert not np.array_equal(before, net.layers[0].params["kernel"])

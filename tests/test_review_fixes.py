@@ -39,9 +39,9 @@ def test_concurrent_predict_on_a_cnn_is_exact(monkeypatch, assert_unchanged):
 
 def test_conv_padding_border_is_clean_when_the_split_changes():
     rng = np.random.default_rng(1)
-    layer = Conv2D(2, 3, stride=2, padding="same")
+    layer = Conv2D(2, 3, strides=2, padding="same")
     layer.build((6, 6, 1), rng)
-    fresh = Conv2D(2, 3, stride=2, padding="same")
+    fresh = Conv2D(2, 3, strides=2, padding="same")
     fresh.build((5, 5, 1), np.random.default_rng(9))
     fresh.params = {k: v.copy() for k, v in layer.params.items()}
     layer.forward(rng.standard_normal((2, 6, 6, 1)).astype(np.float32) + 5, training=True)  # pads (0, 1)

@@ -171,7 +171,7 @@ def test_one_name_normalising_lookup(family, spellings, cls):
 
 def test_every_family_accepts_names_everywhere():
     net = neuro.Network((3,), "sparse_categorical_crossentropy", "rms_prop", regularizer="l2", seed=0)
-    net.add(neuro.Dense(4, "leaky_relu", weights_initializer="glorot_uniform")).add(neuro.Dense(2, "softmax"))
+    net.add(neuro.Dense(4, "leaky_relu", kernel_initializer="glorot_uniform")).add(neuro.Dense(2, "softmax"))
     assert isinstance(net.loss, neuro.CrossEntropy) and isinstance(net.optimizer, neuro.RMSprop)
     assert isinstance(net.layers[0].activation, neuro.LeakyReLU)
     with pytest.raises(ValueError, match=r"optimizer must be one of \['Adadelta', 'Adam', 'AdamW', 'RMSprop', 'SGD'\], got 'rmsprob'"):

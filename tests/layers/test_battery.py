@@ -105,8 +105,8 @@ def _pad_same(torch, t, layer, value=0.0):
     """Pad an NCHW tensor as neuro's 'same' does (extra cell at the bottom / right)."""
     h, w = t.shape[2], t.shape[3]
     size = layer.kernel_size if hasattr(layer, "kernel_size") else layer.pool_size
-    top, bottom = same_padding(h, size[0], layer.stride[0])
-    left, right = same_padding(w, size[1], layer.stride[1])
+    top, bottom = same_padding(h, size[0], layer.strides[0])
+    left, right = same_padding(w, size[1], layer.strides[1])
     return torch.nn.functional.pad(t, (left, right, top, bottom), value=value)
 
 
@@ -118,7 +118,7 @@ def ref_conv(torch, layer, x, p):
     t = _nchw(x)
     if layer.padding == "same":
         t = _pad_same(torch, t, layer)
-    z = torch.nn.functional.conv2d(t, p["kernel"].permute(3, 2, 0, 1), p["bias"], stride=layer.stride)
+    z = torch.nn.functional.conv2d(t, p["kernel"].permute(3, 2, 0, 1), p["bias"], stride=layer.strides)
     return _act(torch, layer.activation.key, _nhwc(z), layer.activation)
 
 
@@ -126,17 +126,17 @@ def ref_maxpool(torch, layer, x, p):
     t = _nchw(x)
     if layer.padding == "same":
         t = _pad_same(torch, t, layer, value=-float("inf"))
-    return _nhwc(torch.nn.functional.max_pool2d(t, layer.pool_size, layer.stride))
+    return _nhwc(torch.nn.functional.max_pool2d(t, layer.pool_size, layer.strides))
 
 
 def ref_avgpool(torch, layer, x, p):
     t = _nchw(x)
     f = torch.nn.functional
     if layer.padding == "valid":
-        return _nhwc(f.avg_pool2d(t, layer.pool_size, layer.stride))
+        return _nhwc(f.avg_pool2d(t, layer.pool_size, layer.strides))
     ones = torch.ones_like(t[:, :1])
-    total = f.avg_pool2d(_pad_same(torch, t, layer), layer.pool_size, layer.stride)
-    count = f.avg_pool2d(_pad_same(torch, ones, layer), layer.pool_size, layer.stride)
+    total = f.avg_pool2d(_pad_same(torch, t, layer), layer.pool_size, layer.strides)
+    count = f.avg_pool2d(_pad_same(torch, ones, layer), layer.pool_size, layer.strides)
     return _nhwc(total / count)  # the mean over the cells inside the input only
 
 
@@ -240,7 +240,7 @@ def ref_conv1d(torch, layer, x, p):
 
 
 def ref_pool1d(torch, layer, x, p):
-    as2d = type("L", (), {"pool_size": (1, layer.pool_size), "stride": (1, layer.strides), "padding": layer.padding})
+    as2d = type("L", (), {"pool_size": (1, layer.pool_size), "strides": (1, layer.strides), "padding": layer.padding})
     x4 = x[:, None]  # (N, 1, T, C): the 2-D references
     ref = ref_maxpool if "Max" in type(layer).__name__ else ref_avgpool
     return ref(torch, as2d, x4, p)[:, 0]
@@ -285,20 +285,20 @@ def ref_merge(torch, layer, xs, p):
 CASES = [
     Case("dense_tanh", lambda: Dense(5, "tanh"), (7,), ref_dense),
     Case("dense_linear", lambda: Dense(3), (4,), ref_dense),
-    Case("dense_softmax", lambda: Dense(4, "softmax", weights_initializer="glorot_normal"), (6,), ref_dense),
+    Case("dense_softmax", lambda: Dense(4, "softmax", kernel_initializer="glorot_normal"), (6,), ref_dense),
     Case("conv_valid", lambda: Conv2D(3, 3, activation="sigmoid"), (6, 5, 2), ref_conv),
-    Case("conv_same_stride2", lambda: Conv2D(4, (3, 2), stride=2, padding="same"), (7, 6, 3), ref_conv),
+    Case("conv_same_stride2", lambda: Conv2D(4, (3, 2), strides=2, padding="same"), (7, 6, 3), ref_conv),
     Case("conv_1x1", lambda: Conv2D(2, 1), (3, 3, 4), ref_conv),
     Case("conv_same_leaky", lambda: Conv2D(2, 3, padding="same", activation=LeakyReLU(0.2)), (5, 5, 1),
          ref_conv, positive=True),
     Case("maxpool_2x2", lambda: MaxPool2D(2), (6, 4, 3), ref_maxpool),
-    Case("maxpool_overlap", lambda: MaxPool2D(3, stride=2), (7, 7, 2), ref_maxpool),
+    Case("maxpool_overlap", lambda: MaxPool2D(3, strides=2), (7, 7, 2), ref_maxpool),
     Case("maxpool_same_odd", lambda: MaxPool2D(2, padding="same"), (5, 3, 2), ref_maxpool),
-    Case("maxpool_same_stride1", lambda: MaxPool2D(3, stride=1, padding="same"), (4, 4, 1), ref_maxpool),
+    Case("maxpool_same_stride1", lambda: MaxPool2D(3, strides=1, padding="same"), (4, 4, 1), ref_maxpool),
     Case("avgpool_2x2", lambda: AvgPool2D(2), (4, 6, 3), ref_avgpool),
-    Case("avgpool_overlap", lambda: AvgPool2D((3, 2), stride=(2, 1)), (7, 5, 2), ref_avgpool),
+    Case("avgpool_overlap", lambda: AvgPool2D((3, 2), strides=(2, 1)), (7, 5, 2), ref_avgpool),
     Case("avgpool_same_odd", lambda: AvgPool2D(2, padding="same"), (5, 3, 2), ref_avgpool),
-    Case("avgpool_same_stride1", lambda: AvgPool2D(3, stride=1, padding="same"), (4, 5, 2), ref_avgpool),
+    Case("avgpool_same_stride1", lambda: AvgPool2D(3, strides=1, padding="same"), (4, 5, 2), ref_avgpool),
     Case("global_avg_pool", lambda: GlobalAveragePooling2D(), (3, 4, 5), ref_gap),
     Case("batchnorm_dense", lambda: BatchNorm(), (6,), ref_batchnorm),
     Case("batchnorm_conv", lambda: BatchNorm(momentum=0.9, epsilon=1e-3), (3, 4, 2), ref_batchnorm),

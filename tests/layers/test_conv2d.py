@@ -38,7 +38,7 @@ CONFIGS = [  # kernel, stride, padding
 
 @pytest.mark.parametrize("kernel,stride,padding", CONFIGS)
 def test_finite_difference_gradients(float64, rng, kernel, stride, padding):
-    layer = Conv2D(4, kernel, stride, padding, activation=None, biases_initializer="uniform")
+    layer = Conv2D(4, kernel, stride, padding, activation=None, bias_initializer="uniform")
     layer.build((7, 9, 3), rng)
     assert_gradients(layer, rng.standard_normal((2, 7, 9, 3)))
 
@@ -73,15 +73,15 @@ def to_torch_conv(torch, layer: Conv2D, x: np.ndarray):
     wt = torch.tensor(layer.params["kernel"].transpose(3, 2, 0, 1), requires_grad=True)
     bt = torch.tensor(layer.params["bias"], requires_grad=True)
     top, bottom, left, right = functional.paddings(
-        layer.padding, x.shape[1], x.shape[2], layer.kernel_size, layer.stride
+        layer.padding, x.shape[1], x.shape[2], layer.kernel_size, layer.strides
     )
-    yt = tf.conv2d(tf.pad(xt, (left, right, top, bottom)), wt, bt, stride=layer.stride)
+    yt = tf.conv2d(tf.pad(xt, (left, right, top, bottom)), wt, bt, stride=layer.strides)
     return xt, wt, bt, yt
 
 
 @pytest.mark.parametrize("kernel,stride,padding", CONFIGS)
 def test_matches_torch(float64, rng, torch, kernel, stride, padding):
-    layer = Conv2D(6, kernel, stride, padding, activation=None, biases_initializer="uniform")
+    layer = Conv2D(6, kernel, stride, padding, activation=None, bias_initializer="uniform")
     layer.build((8, 7, 3), rng)
     x = rng.standard_normal((4, 8, 7, 3))
     y, ctx = layer.forward(x, training=True)
@@ -153,8 +153,8 @@ def test_inference_keeps_no_context(rng, assert_unchanged):
         ({"filters": 2, "kernel_size": (3, -1)}, "kernel_size"),
         ({"filters": 2, "kernel_size": (3, 3, 3)}, "kernel_size"),
         ({"filters": 2, "kernel_size": "3"}, "kernel_size"),
-        ({"filters": 2, "kernel_size": 3, "stride": 0}, "stride"),
-        ({"filters": 2, "kernel_size": 3, "stride": (1, 1.5)}, "stride"),
+        ({"filters": 2, "kernel_size": 3, "strides": 0}, "strides"),
+        ({"filters": 2, "kernel_size": 3, "strides": (1, 1.5)}, "strides"),
         ({"filters": 2, "kernel_size": 3, "padding": "full"}, "padding"),
     ],
 )
@@ -200,7 +200,7 @@ def test_small_cnn_network_gradients(float64, rng):
     from neuro import BatchNorm, Dense, Dropout, Flatten, MaxPool2D, Network
 
     net = Network((7, 6, 2), "softmax_crossentropy", "sgd", seed=0)
-    net.add(Conv2D(3, 3, padding="same", activation="tanh", biases_initializer="uniform"))
+    net.add(Conv2D(3, 3, padding="same", activation="tanh", bias_initializer="uniform"))
     net.add(BatchNorm()).add(Conv2D(4, (2, 3), 2, "same", activation="tanh"))
     net.add(MaxPool2D(2, 1)).add(Dropout(0.3)).add(Flatten()).add(Dense(5, "softmax"))
     assert net.layers[0].need_input_grad is False
@@ -212,7 +212,7 @@ def test_small_cnn_network_gradients(float64, rng):
 @pytest.mark.parametrize(("padding", "stride"), [("same", 1), ("valid", 2), ("same", 2)])
 def test_inference_in_sample_chunks_matches_one_pass(monkeypatch, padding, stride):
     rng = np.random.default_rng(5)
-    layer = Conv2D(4, (3, 2), stride=stride, padding=padding, activation="tanh")
+    layer = Conv2D(4, (3, 2), strides=stride, padding=padding, activation="tanh")
     layer.build((7, 9, 3), rng)
     x = rng.standard_normal((11, 7, 9, 3)).astype(np.float32)
     whole = layer(x)

@@ -61,7 +61,7 @@ def test_matches_torch(float64, rng, torch, pool, stride):
     _, ctx = layer.forward(x, training=True)
     dx = layer.backward(g, ctx)
     xt = torch.tensor(x.transpose(0, 3, 1, 2), requires_grad=True)
-    yt = torch.nn.functional.max_pool2d(xt, pool, stride=layer.stride)
+    yt = torch.nn.functional.max_pool2d(xt, pool, stride=layer.strides)
     yt.backward(torch.tensor(g.transpose(0, 3, 1, 2)))
     expected = yt.detach().numpy().transpose(0, 2, 3, 1)
     assert max_rel_err(y, expected) < 1e-10
@@ -116,8 +116,8 @@ def test_inference_keeps_no_context_and_skip_input_grad(rng, assert_unchanged):
         ({"pool_size": 0}, "pool_size"),
         ({"pool_size": (2, 2, 2)}, "pool_size"),
         ({"pool_size": True}, "pool_size"),
-        ({"stride": -1}, "stride"),
-        ({"stride": (1, 0)}, "stride"),
+        ({"strides": -1}, "strides"),
+        ({"strides": (1, 0)}, "strides"),
         ({"padding": "full"}, "padding"),
     ],
 )
@@ -146,7 +146,7 @@ def test_config():
         "strides": [2, 2],
         "padding": "valid",
     }
-    assert MaxPool2D((2, 3)).stride == (2, 3)
+    assert MaxPool2D((2, 3)).strides == (2, 3)
     layer = MaxPool2D((2, 3), 1, "same", name="pool")
     again = registry.deserialize("layer", registry.serialize(layer))
     assert type(again) is MaxPool2D and again.get_config() == layer.get_config()
