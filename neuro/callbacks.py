@@ -33,10 +33,16 @@ class Callback(KeywordChecked):
     """Base class: every hook does nothing.
 
     Attributes:
-        network: the :class:`~neuro.models.Network` being trained (set by ``fit``).
+        network: the :class:`~neuro.models.Network` being trained (set by ``fit``); ``model`` is the same
+            object under Keras's name.
     """
 
     network: Any = None
+
+    @property
+    def model(self) -> Any:
+        """The model being trained (Keras's name for :attr:`network`)."""
+        return self.network
 
     def set_network(self, network: Any) -> None:
         """Called by ``fit`` before training starts.

@@ -190,3 +190,16 @@ def test_fit_inside_a_callback_is_refused():
 
     with pytest.raises(RuntimeError, match=r"fit is already running on this model \(fit called from a callback\?\)"):
         model.fit(x[0], y[0], epochs=2, verbose=0, callbacks=[Nested()])
+
+
+def test_a_callback_sees_the_model_under_keras_name_too():
+    seen = []
+
+    class Keras(neuro.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen.append(self.model)
+
+    model = _model(Adam(0.01))
+    x, y = _batch()
+    model.fit(x[0], y[0], verbose=0, callbacks=[Keras()])
+    assert seen == [model]
