@@ -194,9 +194,30 @@ class KeywordChecked:
         _wrap_init(cls)
 
 
+def too_many_positional(owner: str, positional: list[str], keywords: list[str], given: int) -> TypeError:
+    """The error for more positional arguments than a function takes, naming those it takes by position and
+    those that are keywords.
+
+    Args:
+        owner: what was called (``"Model.fit"``).
+        positional: the names it takes by position, in order (``self`` left out).
+        keywords: the names it takes only as keywords.
+        given: how many positional arguments were given (``self`` left out).
+
+    Returns:
+        The TypeError (to raise).
+    """
+    names = ", ".join(positional[:-1]) + f" and {positional[-1]}" if len(positional) > 1 else positional[0]
+    return TypeError(
+        f"{owner}() takes {names} by position ({len(positional)} at most), got {given} positional "
+        f"arguments; the others are keywords: {', '.join(k + '=' for k in keywords)}"
+    )
+
+
 def checked(renames: dict[str, str] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorate a method so that an unknown keyword suggests the closest valid one (and old spellings in
-    ``renames`` are renamed with a DeprecationWarning).
+    ``renames`` are renamed with a DeprecationWarning), and too many positional arguments name those that
+    are keywords.
 
     Args:
         renames: ``{old spelling: new name}``, if any.
@@ -208,9 +229,16 @@ def checked(renames: dict[str, str] | None = None) -> Callable[[Callable[..., An
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
         own, var_kw = _names(fn)
         name = fn.__qualname__
+        params = list(inspect.signature(fn).parameters.values())
+        by_position = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        keyword_only = [p.name for p in params if p.kind is p.KEYWORD_ONLY]
+        var_pos = any(p.kind is p.VAR_POSITIONAL for p in params)
+        skip = 1 if by_position[:1] == ["self"] else 0
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not var_pos and keyword_only and len(args) > len(by_position):
+                raise too_many_positional(name, by_position[skip:], keyword_only, len(args) - skip)
             if renames and kwargs:
                 rename(name, kwargs, renames)
             if not var_kw:

@@ -30,7 +30,7 @@ from neuro._keywords import KeywordChecked, checked
 from neuro.data.dataset import DataSet, Split
 from neuro.graph import Functional, Graph, build_layers, leaf_layers
 from neuro.layers.base import Layer, SymbolicTensor, as_flag, shape_text
-from neuro.training import evaluation, loop
+from neuro.training import adapters, evaluation, loop
 from neuro.training.history import History
 
 
@@ -788,9 +788,10 @@ class Model(KeywordChecked):
         self,
         x: Any,
         y: Any = None,
-        batch_size: int = 32,
+        batch_size: int | None = None,
         epochs: int = 1,
-        validation_data: tuple[Any, Any] | None = None,
+        *,
+        validation_data: Any = None,
         shuffle: bool = True,
         metrics: Iterable[Any] | None = None,
         verbose: int = 1,
@@ -798,23 +799,38 @@ class Model(KeywordChecked):
         callbacks: Sequence[Any] | None = None,
         initial_epoch: int = 0,
         class_weight: dict[int, float] | None = None,
+        sample_weight: Any = None,
+        steps_per_epoch: int | None = None,
+        validation_steps: int | None = None,
         distributed: Any = False,
     ) -> History:
         """Train the model.
+
+        ``x``, ``y``, ``batch_size`` and ``epochs`` may be given by position, in Keras's order; every other
+        argument is a keyword.
 
         Args:
             x: inputs: an array ``(N, *input_shape)`` for a model with one input, a list of arrays (one per
                 input) or a dict keyed by input name; or a :class:`~neuro.data.DataSet` (trained on its
                 ``train`` split, validated on its ``valid`` split; its class names and scalers become the
                 model's), or a data set split. Data sets are read one batch at a time, augmented in training
-                only.
+                only. Or data that yields its own batches ``(x, y)`` or ``(x, y, sample_weight)`` (each part
+                in any form arrays take here): a Python generator or any iterable, or an object with
+                ``__len__`` and ``__getitem__(i)`` returning batch ``i`` (Keras's ``Sequence`` protocol,
+                without subclassing; ``on_epoch_end()`` is called after each epoch when it has one; a list
+                of batch tuples works too); see :mod:`neuro.training.adapters`.
             y: targets: for each output class ids ``(N,)`` or rows ``(N, C)`` for categorical losses, the
                 output shape otherwise; a list (one per output) or a dict keyed by output name for several
-                outputs; ``None`` with a data set.
-            batch_size: samples per update (> 0); the last batch of an epoch may be smaller.
+                outputs; ``None`` with a data set or data that yields batches.
+            batch_size: samples per update (> 0; ``None``: 32); the last batch of an epoch may be smaller.
+                Not with data that yields its own batches.
             epochs: the epoch to stop before (> ``initial_epoch``), as in Keras.
-            validation_data: optional ``(x_val, y_val)`` evaluated after each epoch.
-            shuffle: reshuffle the samples (a seeded permutation of indices) before each epoch.
+            validation_data: optional data evaluated after each epoch: ``(x_val, y_val)`` or
+                ``(x_val, y_val, sample_weight_val)`` (a tuple), a data set split, or data that yields
+                batches (read whole each time, or ``validation_steps`` batches of it).
+            shuffle: reshuffle the samples (a seeded permutation of indices) before each epoch; for an
+                object of the batch protocol (a list of batches included), the order of its batches. A
+                generator or other iterable is read in its own order.
             metrics: metric names or objects, computed over the whole epoch (see :mod:`neuro.metrics`): a
                 list (for every output), a list of lists (one per output) or a dict keyed by output name;
                 ``None`` uses those given to :meth:`compile`, else accuracy for the categorical losses and
@@ -823,16 +839,31 @@ class Model(KeywordChecked):
             verbose: 0 silent; 1 a progress bar per epoch on a terminal (one line per epoch otherwise);
                 2 one line per epoch.
             validation_split: fraction in [0, 1) of the samples, taken from the end before shuffling (as
-                Keras), held out for validation instead of ``validation_data``.
+                Keras), held out for validation instead of ``validation_data`` (arrays only; their sample
+                weights are split alike).
             callbacks: :class:`neuro.callbacks.Callback` objects called around epochs and batches.
             initial_epoch: the epoch to start at (to resume a run).
             class_weight: ``{class id: weight}`` for the training loss of a categorical loss (classes left
                 out weigh 1; multiplied into the loss's own ``class_weights``); the batch loss is then the
                 weighted mean ``Σ w·l / Σ w`` (PyTorch's ``weight``). Validation and ``evaluate`` use the
                 loss as given. One output only.
+            sample_weight: a weight per sample of arrays ``x`` (``(N,)``, or ``(N, T)`` per step of a
+                sequence output), finite and >= 0; a list or dict gives one per output. Each batch's loss is
+                the weighted mean ``Σ w·l / Σ w`` (times the class weights; Keras divides by the batch size
+                instead, so its loss is the mean weight times neuro's), and every metric is weighted too
+                (Keras weighs only ``weighted_metrics``). A batch whose samples all weigh 0 adds nothing to
+                the loss and no gradient (the optimizer still steps, as Keras's). For data that yields
+                batches, give the weights in the batches.
+            steps_per_epoch: for data that yields batches, the batches of an epoch, drawn from one iterator
+                kept from epoch to epoch (Keras's meaning); ``None``: one pass over the data per epoch. A
+                re-iterable (a list, a Sequence) starts a new pass when one ends; a generator that ends
+                early ends its epoch there, and training stops with a warning, as Keras's does.
+            validation_steps: for validation data that yields batches, the batches of each validation
+                (``None``: one whole pass).
             distributed: ``True`` (or a :class:`neuro.distributed.Options`) trains data-parallel over the
                 processes of ``mpiexec -n P python script.py``, every one calling ``fit`` with the same
-                arguments; see :mod:`neuro.distributed`. Needs ``pip install 'neuro[mpi]'``.
+                arguments; see :mod:`neuro.distributed`. Needs ``pip install 'neuro[mpi]'``. Arrays and data
+                set splits only, without sample weights.
 
         Returns:
             A :class:`~neuro.training.history.History` with the per-epoch loss and metrics (``val_`` ones
@@ -843,8 +874,15 @@ class Model(KeywordChecked):
                 parameters, buffers and optimizer state are exactly those from before the batch. The
                 message names the epoch, the batch and the learning rate.
             RuntimeError: without a loss and an optimizer, or when ``fit`` already runs on this model.
+            TypeError: for ``x`` of a kind not listed above (the message lists the kinds), a batch that is
+                not a tuple ``(x, y[, sample_weight])``, or ``y`` a number beside data that holds its
+                targets (the original neuro's ``fit(data, batch_size, epochs)``: the message says which
+                arguments are keywords).
             ImportError: ``distributed`` without mpi4py.
-            ValueError: ``distributed``, on every rank, when the ranks' models or data sizes differ.
+            ValueError: for arguments that do not go together (``batch_size`` or ``sample_weight`` with
+                data that yields batches, ``steps_per_epoch`` with arrays), data that yields no batch, sample
+                weights of a wrong shape or value; ``distributed``, on every rank, when the ranks' models or
+                data sizes differ.
             neuro.distributed.DistributedError: ``distributed``, when another rank failed in a step.
         """
         return loop.fit(
@@ -862,6 +900,9 @@ class Model(KeywordChecked):
             initial_epoch=initial_epoch,
             class_weight=class_weight,
             distributed=distributed,
+            sample_weight=sample_weight,
+            steps_per_epoch=steps_per_epoch,
+            validation_steps=validation_steps,
         )
 
     @checked()
@@ -869,28 +910,42 @@ class Model(KeywordChecked):
         self,
         x: Any,
         y: Any = None,
-        batch_size: int = 256,
+        batch_size: int | None = None,
+        *,
         metrics: Iterable[Any] | None = None,
         verbose: int = 0,
+        sample_weight: Any = None,
+        steps: int | None = None,
     ) -> dict[str, float]:
         """Return the loss (regularization included) and metrics over the whole set, in inference mode.
 
+        ``x``, ``y`` and ``batch_size`` may be given by position; every other argument is a keyword.
+
         Args:
-            x: inputs as for :meth:`fit`, a data set split, or a :class:`~neuro.data.DataSet` (its test
-                split).
-            y: targets, as for :meth:`fit` (``None`` with a data set).
-            batch_size: samples per forward pass.
+            x: inputs as for :meth:`fit`, a data set split, a :class:`~neuro.data.DataSet` (its test
+                split), or data that yields ``(x, y)`` or ``(x, y, sample_weight)`` batches (as for
+                :meth:`fit`).
+            y: targets, as for :meth:`fit` (``None`` with a data set or data that yields batches).
+            batch_size: samples per forward pass (``None``: 256); not with data that yields batches.
             metrics: as for :meth:`fit` (``None``: those given to :meth:`compile` or to the last ``fit``,
                 else the defaults).
             verbose: 0 silent; 1 prints the results in one line.
+            sample_weight: a weight per sample of arrays ``x``, as for :meth:`fit`: the loss is
+                ``Σ w·l / Σ w`` over the whole set and the metrics are weighted (all weights 0: NaN).
+            steps: for data that yields batches, how many to read (``None``: until it ends); a generator
+                that ends before gives the figures of what it gave, with a warning.
 
         With an ``output_scaler`` (from a data set), the loss and metrics are those of the scaled targets the
         model was trained on; ``predict`` returns original units.
 
         Returns:
             ``{"loss": value, metric name: value, ...}`` (Keras's names for several outputs).
+
+        Raises:
+            TypeError: for ``x`` of a kind :meth:`fit` does not take.
+            ValueError: for arguments that do not apply to the data's kind, or data that yields no batch.
         """
-        return loop.evaluate(self, x, y, batch_size, metrics, verbose)
+        return loop.evaluate(self, x, y, batch_size, metrics, verbose, sample_weight, steps)
 
     def compute_gradients(self, x: Any, y: Any, *, input_gradients: bool = False) -> Any:
         """Run forward and backward on one batch in training mode, filling every layer's ``grads``.
@@ -939,19 +994,22 @@ class Model(KeywordChecked):
                 return layer
         raise ValueError(f"no layer is named {name!r}; the layers are {[ly.name for ly in self.layers]}")
 
-    def train_step(self, xs: list[Any], ys: list[Any]) -> tuple[list[Any], Any]:
+    def train_step(
+        self, xs: list[Any], ys: list[Any], weights: list[Any] | None = None
+    ) -> tuple[list[Any], Any]:
         """One guarded training step on checked device batches (see :func:`neuro.training.step.train_step`).
 
         Args:
             xs: one device batch per input.
             ys: one device batch of targets per output.
+            weights: the sample weights per output (:func:`neuro.training.step.device_weights`), or ``None``.
 
         Returns:
             ``(predictions per output, terms)``.
         """
         from neuro.training import step
 
-        return step.train_step(self, xs, ys)
+        return step.train_step(self, xs, ys, weights)
 
     # -- inference ----------------------------------------------------------------------------------------
     def _structured(self, outs: list[Any]) -> Any:
@@ -962,7 +1020,9 @@ class Model(KeywordChecked):
         return list(outs)
 
     @checked()
-    def predict(self, x: Any, batch_size: int = 256, verbose: int = 0) -> Any:
+    def predict(
+        self, x: Any, batch_size: int | None = None, *, verbose: int = 0, steps: int | None = None
+    ) -> Any:
         """Return the model's predictions for ``x``, computed in inference mode in batches.
 
         For an output trained with SoftmaxCrossEntropy on a linear layer these are the softmax probabilities
@@ -970,37 +1030,56 @@ class Model(KeywordChecked):
         the layers, so any thread may predict, also while another one trains.
 
         Args:
-            x: inputs, as for :meth:`fit` (NumPy or on the model's device), or a data set split.
-            batch_size: samples per forward pass.
+            x: inputs, as for :meth:`fit` (NumPy or on the model's device), or a data set split; or data
+                that yields batches (a generator, an iterable, an object of the batch protocol), each batch
+                ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)`` (only ``x`` is read; a list is ``x``
+                of a model with several inputs).
+            batch_size: samples per forward pass (``None``: 256); not with data that yields batches.
             verbose: 0 silent; 1 prints the number of samples predicted.
+            steps: for data that yields batches, how many to read (``None``: until it ends).
 
         Shape:
             ``(N, *input_shape)`` → ``(N, *output_shape)`` per output.
 
         Returns:
             The predictions, on the model's device (``neuro.backend.to_numpy`` fetches them): an array for a
-            model with one output, else a list (or a dict, when the outputs were given as a dict).
+            model with one output, else a list (or a dict, when the outputs were given as a dict); for data
+            that yields batches, the batches' predictions in order, concatenated.
+
+        Raises:
+            TypeError: for ``x`` of a kind :meth:`fit` does not take, or a DataSet.
+            ValueError: for arguments that do not apply to the data's kind, or data that yields no batch.
         """
-        batch_size = check.positive_int(batch_size, "batch_size")
-        if isinstance(x, DataSet):
-            raise TypeError("x is a DataSet: predict on one of its splits (data.test) or on arrays")
-        if isinstance(x, Split):
-            x = x.arrays()[0]
-        xs = self.prepare_inputs(x)
+        given = batch_size
+        batch_size = 256 if batch_size is None else check.positive_int(batch_size, "batch_size")
+        steps = None if steps is None else check.positive_int(steps, "steps")
+        source = adapters.prediction_source(self, x, steps, given)
         links = [h.loss.link if isinstance(h, head_mod.LinkHead) else None for h in self._heads_or_none()]
         graph = self.graph
-        n = len(xs[0])
 
         def run(batch: list[Any]) -> list[Any]:
             with self._lock:
                 outs = graph.infer(self.to_device(batch), self.dtype)
             return [o if link is None else link(o) for o, link in zip(outs, links, strict=True)]
 
-        if n <= batch_size:
-            outs = run(xs)
-        else:
-            parts = [run([a[s : s + batch_size] for a in xs]) for s in range(0, n, batch_size)]
+        if source is not None:  # data that yields batches: each predicted as it comes
+            parts = [run(xs) for xs, _, _ in source.epoch()]
+            if not parts:
+                raise ValueError("x yielded no batch to predict (an empty iterable, or a generator used up?)")
+            if source.short is not None:
+                adapters.warn_short(source, "the predictions are those of the batches it gave")
             outs = [self.xp.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
+            n = len(outs[0])
+        else:
+            if isinstance(x, Split):
+                x = x.arrays()[0]
+            xs = self.prepare_inputs(x)
+            n = len(xs[0])
+            if n <= batch_size:
+                outs = run(xs)
+            else:
+                parts = [run([a[s : s + batch_size] for a in xs]) for s in range(0, n, batch_size)]
+                outs = [self.xp.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
         if self.output_scaler is not None and len(outs) == 1:  # back to the original units, on the device
             a = backend.to_device(self.output_scaler.a.astype(self.dtype), self.xp)
             b = backend.to_device(self.output_scaler.b.astype(self.dtype), self.xp)

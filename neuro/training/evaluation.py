@@ -15,7 +15,8 @@ import numpy as np
 
 from neuro import backend
 from neuro import metrics as metrics_mod
-from neuro.training.step import Terms, penalty, sample_weights
+from neuro.training import adapters
+from neuro.training.step import Terms, device_weights, penalty, sample_weights
 
 
 def update_metric(metric: Any, pred: Any, y: Any, weights: Any) -> None:
@@ -195,9 +196,27 @@ def format_logs(logs: dict[str, float]) -> str:
 
 
 # -- evaluation -------------------------------------------------------------------------------------------
+def source_batches(source: Any, batch_size: int) -> Any:
+    """One pass over a source in its order: ``(xs, ys, ws)`` host batches.
+
+    Args:
+        source: a sample source (read in batches of ``batch_size``) or a batch source (its batches, or its
+            ``steps`` of them).
+        batch_size: samples per batch of a sample source.
+
+    Yields:
+        ``(xs, ys, ws)``.
+    """
+    if getattr(source, "yields_batches", False):
+        yield from source.epoch()
+        return
+    for batch in source.batches(np.arange(len(source)), batch_size):
+        yield adapters.unpack(batch)
+
+
 def evaluation_sums(model: Any, source: Any, batch_size: int, slots: Sequence[MetricSlot]) -> LossSums:
     """Run ``source`` in inference mode: reset and update the metrics, and sum the loss terms on the device
-    (regularization not included).
+    (regularization not included). Sample weights weigh the loss and the metrics.
 
     Args:
         model: the model.
@@ -207,20 +226,27 @@ def evaluation_sums(model: Any, source: Any, batch_size: int, slots: Sequence[Me
 
     Returns:
         The sums.
+
+    Raises:
+        ValueError: for data that yields batches and yielded none.
     """
     for slot in slots:
         slot.metric.reset()
     heads = model.heads
     modes = model.head_modes(heads)
     sums = LossSums(len(heads))
-    for xs, ys in source.batches(np.arange(len(source)), batch_size):
+    seen = 0
+    for xs, ys, ws in source_batches(source, batch_size):
+        seen += 1
         xs, ys = model.to_device(xs), model.to_device(ys, "y")
+        user = device_weights(model, ws)
         masks: list[Any] = []
         with model._lock:
             outs, _ = model.graph.forward(xs, False, None, modes, model.dtype, out_masks=masks)
         preds, total, denom, weights = [], [], [], []
-        for head, out, y, m in zip(heads, outs, ys, masks, strict=True):
-            w = sample_weights(m, out)
+        for k, (head, out, y, m) in enumerate(zip(heads, outs, ys, masks, strict=True)):
+            sw = None if user is None or user[k] is None else user[k].array
+            w = sample_weights(m, out, sw, head.loss.categorical)
             t, d = head.terms(out, y, w)
             total.append(t)
             denom.append(d)
@@ -229,6 +255,14 @@ def evaluation_sums(model: Any, source: Any, batch_size: int, slots: Sequence[Me
         sums.add(Terms(total, denom, len(xs[0])))
         for slot in slots:
             update_metric(slot.metric, preds[slot.output], ys[slot.output], weights[slot.output])
+    if not seen and getattr(source, "yields_batches", False):
+        raise ValueError(
+            f"{source.name} yielded no batch to evaluate (a generator used up earlier?); give data that can "
+            "be read again (a list of batches, a Sequence) or an endless generator with validation_steps or "
+            "steps"
+        )
+    if getattr(source, "short", None):
+        adapters.warn_short(source, "the figures are those of the batches it gave")
     return sums
 
 

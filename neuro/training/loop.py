@@ -14,8 +14,10 @@ validation figures are prefixed ``val_``.
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -34,16 +36,16 @@ from neuro.training.evaluation import (
     update_metric,
 )
 from neuro.training.history import History
-from neuro.training.step import sample_weights, train_step
+from neuro.training.step import device_weights, sample_weights, train_step
 
 
-def _progress(total: int, epoch: int, epochs: int) -> Any:
+def _progress(total: int | None, epoch: int, epochs: int, unit: str = "sample") -> Any:
     from tqdm.auto import tqdm  # imported on first use: keeps `import neuro` fast
 
     return tqdm(
         total=total,
         desc=f"Epoch {epoch + 1}/{epochs}",
-        unit="sample",
+        unit=unit,
         file=sys.stdout,
         leave=True,
         dynamic_ncols=True,
@@ -74,17 +76,23 @@ class LocalRun:
         Args:
             train: the training source.
             epoch: the 0-based epoch (unused in one process: the model's generator gives the order).
-            shuffle: draw a seeded random order (else the stored order).
+            shuffle: draw a seeded random order (else the stored order); for data that yields its own
+                batches, the order of the batches of an object of the batch protocol.
 
         Yields:
-            ``(xs, ys)`` host batches.
+            ``(xs, ys)`` or ``(xs, ys, ws)`` host batches.
         """
         model = self.model
+        if getattr(train, "yields_batches", False):
+            for batch in train.epoch(model.rng, shuffle):
+                self.batch_samples = len(batch[0][0])
+                yield batch
+            return
         n = len(train)
         order = model.rng.permutation(n) if shuffle else np.arange(n)  # the host shuffles indices only
-        for xs, ys in train.batches(order, self.batch_size, augment=True, rng=model.rng):
-            self.batch_samples = len(xs[0])
-            yield xs, ys
+        for batch in train.batches(order, self.batch_size, augment=True, rng=model.rng):
+            self.batch_samples = len(batch[0][0])
+            yield batch
 
     def sync_metrics(self) -> None:
         """Nothing to merge in one process."""
@@ -121,7 +129,14 @@ class LocalRun:
 
 
 def evaluate(
-    model: Any, x: Any, y: Any = None, batch_size: int = 256, metrics: Any = None, verbose: int = 0
+    model: Any,
+    x: Any,
+    y: Any = None,
+    batch_size: int | None = None,
+    metrics: Any = None,
+    verbose: int = 0,
+    sample_weight: Any = None,
+    steps: int | None = None,
 ) -> dict[str, float]:
     """What :meth:`neuro.models.Model.evaluate` does.
 
@@ -129,19 +144,26 @@ def evaluate(
         model: the model.
         x: inputs (see :meth:`~neuro.models.Model.evaluate`).
         y: targets.
-        batch_size: samples per forward pass.
+        batch_size: samples per forward pass (``None``: 256; not with data that yields batches).
         metrics: the metrics (``None``: the compiled ones or the defaults).
         verbose: 0 silent, 1 one line.
+        sample_weight: weights of the samples of arrays ``x``.
+        steps: batches to read from data that yields batches.
 
     Returns:
         The logs.
     """
-    batch_size = check.positive_int(batch_size, "batch_size")
+    given = batch_size
+    batch_size = 256 if batch_size is None else check.positive_int(batch_size, "batch_size")
+    steps = None if steps is None else check.positive_int(steps, "steps")
     if verbose not in (0, 1):
         raise ValueError(f"verbose must be 0 or 1, got {verbose!r}")
     model.require_compiled("evaluate")
     slots = metric_slots(model, model.compiled_metrics if metrics is None else metrics)
-    logs = evaluate_source(model, adapters.evaluation_source(model, x, y), batch_size, slots)
+    source = adapters.evaluation_source(
+        model, x, y, sample_weight=sample_weight, steps=steps, batch_size=given
+    )
+    logs = evaluate_source(model, source, batch_size, slots)
     if verbose:
         print(format_logs(logs), flush=True)
     return logs
@@ -161,7 +183,7 @@ def fit(
     model: Any,
     x: Any,
     y: Any = None,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     epochs: int = 1,
     validation_data: Any = None,
     shuffle: bool = True,
@@ -172,14 +194,17 @@ def fit(
     initial_epoch: int = 0,
     class_weight: dict[int, float] | None = None,
     distributed: Any = False,
+    sample_weight: Any = None,
+    steps_per_epoch: int | None = None,
+    validation_steps: int | None = None,
 ) -> History:
     """What :meth:`neuro.models.Model.fit` does (the arguments are described there).
 
     Args:
         model: the model.
-        x: inputs.
+        x: inputs, or data that yields batches.
         y: targets.
-        batch_size: samples per step.
+        batch_size: samples per step (``None``: 32; not with data that yields batches).
         epochs: the epoch to stop before.
         validation_data: ``(x_val, y_val)`` or a split.
         shuffle: reshuffle before each epoch.
@@ -190,6 +215,9 @@ def fit(
         initial_epoch: the epoch to start at.
         class_weight: weights of the classes of a categorical loss.
         distributed: train over MPI.
+        sample_weight: weights of the samples of arrays ``x``.
+        steps_per_epoch: batches per epoch of data that yields batches.
+        validation_steps: batches per validation of validation data that yields batches.
 
     Returns:
         The History.
@@ -198,8 +226,14 @@ def fit(
         from neuro import distributed as distributed_mod
 
         distributed_mod.init()
-    batch_size = check.positive_int(batch_size, "batch_size")
+    given = batch_size
+    batch_size = 32 if batch_size is None else check.positive_int(batch_size, "batch_size")
     epochs = check.positive_int(epochs, "epochs")
+    if steps_per_epoch is not None:
+        steps_per_epoch = check.positive_int(steps_per_epoch, "steps_per_epoch")
+    validation_steps = (
+        None if validation_steps is None else check.positive_int(validation_steps, "validation_steps")
+    )
     initial_epoch = check.non_negative_int(initial_epoch, "initial_epoch")
     if initial_epoch >= epochs:
         raise ValueError(f"initial_epoch must be smaller than epochs ({epochs}), got {initial_epoch}")
@@ -212,14 +246,39 @@ def fit(
             "fit is already running on this model (fit called from a callback?); a model trains in one fit "
             "at a time"
         )
-    train, valid = adapters.training_sources(model, x, y, validation_data, split)
+    train, valid = adapters.training_sources(
+        model,
+        x,
+        y,
+        validation_data,
+        split,
+        batch_size=given,
+        sample_weight=sample_weight,
+        steps_per_epoch=steps_per_epoch,
+        validation_steps=validation_steps,
+    )
+    stream = getattr(train, "yields_batches", False)
+    if distributed and (
+        stream
+        or getattr(valid, "yields_batches", False)
+        or getattr(train, "ws", None) is not None
+        or getattr(valid, "ws", None) is not None
+    ):
+        raise ValueError(
+            "a distributed fit reads arrays or data set splits by index, each rank its part of every batch; "
+            "data that yields its own batches and sample weights are not supported there (give arrays or a "
+            "split, and class_weight for weighted classes)"
+        )
     from neuro.callbacks import CallbackList
 
     cbs = CallbackList(callbacks, model)
     slots = metric_slots(model, model.compiled_metrics if metrics is None else metrics)
     model._train_heads = model.weighted_heads(class_weight)
-    n = len(train)
-    n_batches = -(-n // batch_size)
+    if stream:  # the bar counts batches: their number is known only from steps_per_epoch or len
+        total, unit = train.batches_per_epoch, "batch"
+    else:
+        total, unit = len(train), "sample"
+    last_batch = (-(-total // batch_size) if unit == "sample" else total or 0) - 1
     history = History()
     if distributed:  # data parallel over MPI: the run's batches, reductions and stops go through MPI
         fit_args = {"epochs": epochs, "initial_epoch": initial_epoch, "shuffle": shuffle}
@@ -242,14 +301,27 @@ def fit(
             start = time.perf_counter()
             for slot in slots:
                 slot.metric.reset()
+            batches: Any = iter(run.batches(train, epoch, shuffle))
+            if stream:  # an epoch without a batch: the data ran out (Keras stops), or never had one
+                first = next(batches, None)
+                if first is None:
+                    if epoch == initial_epoch:
+                        raise ValueError(
+                            "x yielded no batch (an empty iterable, or a generator used up earlier); fit "
+                            "needs at least one (x, y) batch"
+                        )
+                    _warn_ran_out(train, epoch, epochs)
+                    break
+                batches = itertools.chain([first], batches)
             cbs.on_epoch_begin(epoch, {})
             sums = LossSums(n_out)
-            bar = _progress(n, epoch, epochs) if bar_ok else None
-            for b, (xs, ys) in enumerate(run.batches(train, epoch, shuffle)):
+            bar = _progress(total, epoch, epochs, unit) if bar_ok else None
+            for b, batch in enumerate(batches):
+                xs, ys, ws = adapters.unpack(batch)
                 cbs.on_batch_begin(b, {})
                 ys = model.to_device(ys, "y")
                 try:
-                    preds, terms = train_step(model, model.to_device(xs), ys)
+                    preds, terms = train_step(model, model.to_device(xs), ys, device_weights(model, ws))
                 except FloatingPointError as exc:
                     if bar is not None:
                         bar.close()
@@ -261,13 +333,17 @@ def fit(
                 sums.add(terms, terms.penalty)
                 for slot in slots:
                     k = slot.output
-                    update_metric(slot.metric, preds[k], ys[k], sample_weights(terms.masks[k], preds[k]))
+                    if terms.weights is not None:  # the batch's sample weights (times the masks)
+                        w = terms.weights[k]
+                    else:
+                        w = sample_weights(terms.masks[k], preds[k])
+                    update_metric(slot.metric, preds[k], ys[k], w)
                 if cbs.wants_batch_logs:
                     run.sync_metrics()
                     cbs.on_batch_end(b, logs_from(model, sums.values(), slots))
                 if bar is not None:
-                    bar.update(run.batch_samples)
-                    if b % 10 == 0 or b == n_batches - 1:
+                    bar.update(1 if stream else run.batch_samples)
+                    if b % 10 == 0 or b == last_batch:
                         bar.set_postfix_str(
                             format_logs(logs_from(model, sums.values(), slots)), refresh=False
                         )
@@ -285,6 +361,11 @@ def fit(
                 print(f"Epoch {epoch + 1}/{epochs} - {took:.1f}s - {format_logs(logs)}", flush=True)
             cbs.on_epoch_end(epoch, logs)
             history.append(epoch, logs)  # last, as Keras's History: it sees what callbacks added
+            if stream and train.short is not None:  # a generator ended before steps_per_epoch: Keras stops
+                if epoch + 1 < epochs:
+                    what = f"training stops after epoch {epoch + 1} of {epochs}, as Keras's"
+                    adapters.warn_short(train, what)
+                break
             if run.stop_after_epoch():
                 break
         cbs.on_train_end({})
@@ -298,6 +379,21 @@ def fit(
         model._train_heads = None
     model.compiled_metrics = model.compiled_metrics if metrics is None else metrics
     return history
+
+
+def _warn_ran_out(train: Any, epoch: int, epochs: int) -> None:
+    """Warn that data yielding its own batches had none left for an epoch (training stops, as Keras's)."""
+    if train.steps is not None:
+        adapters.warn_short(train, f"training stops after epoch {epoch} of {epochs}, as Keras's")
+        return
+    warnings.warn(
+        f"x ran out of batches: it is an iterator that yielded its {train.read} batches in the first "
+        f"epoch{'s' if epoch > 1 else ''} and has none left for epoch {epoch + 1}; training stops after "
+        f"epoch {epoch} of {epochs}, as Keras's. Give steps_per_epoch with an endless generator (while True: "
+        "...), or data that can be read anew (a list of batches, a Sequence)",
+        UserWarning,
+        stacklevel=adapters.user_stacklevel(),
+    )
 
 
 __all__ = ["History", "LocalRun", "evaluate", "fit"]

@@ -32,7 +32,7 @@ class Terms:
         count: the number of samples of the batch.
     """
 
-    __slots__ = ("count", "denoms", "input_grads", "masks", "penalty", "sums")
+    __slots__ = ("count", "denoms", "input_grads", "masks", "penalty", "sums", "weightless", "weights")
 
     def __init__(self, sums: list[Any], denoms: list[Any], count: int) -> None:
         self.sums, self.denoms, self.count = sums, denoms, count
@@ -42,10 +42,51 @@ class Terms:
         self.input_grads: list[Any] | None = None
         #: each output's mask of valid steps (``None`` for an output without one)
         self.masks: list[Any] = [None] * len(sums)
+        #: each output's item weights (sample weights times the mask) when the batch had sample weights
+        self.weights: list[Any] | None = None
+        #: per output, whether every sample weighed 0 (its sum and normaliser are then 0), when weighted
+        self.weightless: list[bool] | None = None
+
+
+class SampleWeights:
+    """The sample weights of one output for one batch: the device array, and whether they are all 0 (known
+    on the host before the batch is moved, so that the step never reads the device to find out).
+
+    Args:
+        array: the weights on the model's device, ``(N,)`` or ``(N, T)``.
+        zero: every weight is 0: the output adds nothing to the loss and no gradient (Keras's zero loss).
+    """
+
+    __slots__ = ("array", "zero")
+
+    def __init__(self, array: Any, zero: bool) -> None:
+        self.array, self.zero = array, zero
+
+
+def device_weights(model: Any, ws: list[Any] | None) -> list[SampleWeights | None] | None:
+    """Host sample weights of a batch (one array or ``None`` per output) moved to the model's device.
+
+    Args:
+        model: the model.
+        ws: the weights, or ``None``.
+
+    Returns:
+        One :class:`SampleWeights` (or ``None``) per output, or ``None``.
+    """
+    if ws is None:
+        return None
+    return [
+        None if w is None else SampleWeights(model.to_device([w], "sample_weight")[0], not bool(np.any(w)))
+        for w in ws
+    ]
 
 
 def forward_backward(
-    model: Any, xs: list[Any], ys: list[Any], scales: list[Any] | None = None
+    model: Any,
+    xs: list[Any],
+    ys: list[Any],
+    scales: list[Any] | None = None,
+    weights: list[SampleWeights | None] | None = None,
 ) -> tuple[list[Any], Terms]:
     """Training forward and backward of one device batch: fills every leaf layer's ``grads``.
 
@@ -55,6 +96,8 @@ def forward_backward(
         ys: one device batch of targets per output.
         scales: the factor of each output's gradient (``w_k`` by default; a distributed run passes
             ``w_k·D_k/D_global``).
+        weights: the sample weights of each output (``None`` for none); an output whose weights are all 0
+            adds 0 to the loss sum and to the normaliser, and no gradient.
 
     Returns:
         ``(predictions per output, terms)``.
@@ -65,14 +108,22 @@ def forward_backward(
     model.clear_grads()
     masks: list[Any] = []
     outs, tape = graph.forward(xs, True, model._device_rng, modes, model.dtype, out_masks=masks)
-    preds, sums, denoms, grads = [], [], [], []
-    weights = model.loss_weights_list
+    preds, sums, denoms, grads, items = [], [], [], [], []
+    loss_weights = model.loss_weights_list
     for k, (head, out, y, m) in enumerate(zip(heads, outs, ys, masks, strict=True)):
-        w = sample_weights(m, out)
+        sw = None if weights is None else weights[k]
+        w = sample_weights(m, out, None if sw is None else sw.array, head.loss.categorical)
         pred = head.predictions(out)
+        items.append(w)
+        if sw is not None and sw.zero:  # nothing of this output weighs: no loss, no gradient (as Keras)
+            preds.append(pred)
+            sums.append(model.xp.zeros((), dtype=out.dtype))
+            denoms.append(0)
+            grads.append(model.xp.zeros_like(out))
+            continue
         total, denom = head.terms(out, y, w)
         g = head.gradient(out, pred, y, w)
-        scale = weights[k] if scales is None else scales[k]
+        scale = loss_weights[k] if scales is None else scales[k]
         if scale != 1.0:
             g = g * g.dtype.type(scale) if not backend.is_array(scale) else g * scale.astype(g.dtype)
         preds.append(pred)
@@ -84,25 +135,39 @@ def forward_backward(
     terms = Terms(sums, denoms, len(xs[0]))
     terms.input_grads = input_grads
     terms.masks = masks
+    if weights is not None:
+        terms.weights = items
+        terms.weightless = [sw is not None and sw.zero for sw in weights]
     return preds, terms
 
 
-def sample_weights(mask: Any, out: Any) -> Any:
-    """The weights a loss and the metrics give the items of an output: its mask of valid steps as numbers
-    of the output's dtype, or ``None`` without one.
+def sample_weights(mask: Any, out: Any, weights: Any = None, categorical: bool = False) -> Any:
+    """The weights a loss and the metrics give the items of an output: its sample weights times its mask of
+    valid steps, as numbers of the output's dtype, or ``None`` without either.
 
     Args:
         mask: ``(N, T)`` booleans or ``None``.
-        out: the output the mask belongs to.
+        out: the output they belong to.
+        weights: the batch's sample weights on the device, ``(N,)`` or ``(N, T)``, or ``None``.
+        categorical: whether the output's loss is categorical: its items are then every position of the
+            output but the class axis, and weights ``(N,)`` are spread over them (metrics count them too).
 
     Returns:
         The weights, or ``None``.
     """
-    return None if mask is None else mask.astype(out.dtype)
+    if weights is None:
+        return None if mask is None else mask.astype(out.dtype)
+    w = weights if weights.dtype == out.dtype else weights.astype(out.dtype)
+    shape = tuple(mask.shape) if mask is not None else (tuple(out.shape[:-1]) if categorical else None)
+    if shape is not None and tuple(w.shape) != shape:
+        xp = backend.get_array_module(w)
+        w = xp.ascontiguousarray(xp.broadcast_to(w.reshape(w.shape + (1,) * (len(shape) - w.ndim)), shape))
+    return w if mask is None else w * mask.astype(out.dtype)
 
 
 def batch_loss(model: Any, terms: Terms) -> Any:
-    """The loss of a batch on the device: ``Σ_k w_k·S_k/D_k`` plus the penalty (NaN where a D_k is 0).
+    """The loss of a batch on the device: ``Σ_k w_k·S_k/D_k`` plus the penalty (NaN where a D_k is 0; an
+    output whose sample weights are all 0, which the host knows, adds nothing).
 
     The penalty of the current weights is also kept in ``terms.penalty``.
 
@@ -114,7 +179,10 @@ def batch_loss(model: Any, terms: Terms) -> Any:
         A 0-d device array (or a Python float for a model without outputs' arrays).
     """
     loss: Any = 0.0
-    for w, s, d in zip(model.loss_weights_list, terms.sums, terms.denoms, strict=True):
+    skip = terms.weightless or [False] * len(terms.sums)
+    for w, s, d, none in zip(model.loss_weights_list, terms.sums, terms.denoms, skip, strict=True):
+        if none:
+            continue  # every sample weighs 0: this output adds nothing to the batch's loss
         q = divide(s, d)
         loss = q if w == 1.0 and isinstance(loss, float) and loss == 0.0 else loss + w * q
     if model.has_penalty():
@@ -236,7 +304,9 @@ def _all_finite(arrays: list[Any], xp: Any) -> bool:
     return bool(backend.to_numpy(xp.stack([xp.isfinite(a).all() for a in arrays]).all()))
 
 
-def train_step(model: Any, xs: list[Any], ys: list[Any]) -> tuple[list[Any], Terms]:
+def train_step(
+    model: Any, xs: list[Any], ys: list[Any], weights: list[SampleWeights | None] | None = None
+) -> tuple[list[Any], Terms]:
     """One guarded training step on a checked device batch: forward, backward, update.
 
     Everything that can go wrong numerically is found with one read from the device: the loss, the sum
@@ -251,6 +321,8 @@ def train_step(model: Any, xs: list[Any], ys: list[Any]) -> tuple[list[Any], Ter
         model: the model.
         xs: one device batch per input.
         ys: one device batch of targets per output.
+        weights: the batch's sample weights per output (see :func:`device_weights`), or ``None``; not in a
+            distributed run.
 
     Returns:
         ``(predictions per output, terms)`` (the terms are the global batch's in a distributed run).
@@ -267,7 +339,7 @@ def train_step(model: Any, xs: list[Any], ys: list[Any]) -> tuple[list[Any], Ter
         committing = False
         try:
             if model._dist is None:
-                preds, terms = forward_backward(model, xs, ys)
+                preds, terms = forward_backward(model, xs, ys, weights=weights)
             else:  # data parallel: the ranks' gradients, loss terms and buffers combined
                 preds, terms = model._dist.forward_backward(xs, ys, saved)
             loss = batch_loss(model, terms)
