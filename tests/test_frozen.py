@@ -111,6 +111,17 @@ def test_frozen_batchnorm_is_inference_mode_bn_against_torch(float64, torch):
     np.testing.assert_allclose(bn.grads["beta"], ref.bias.grad.numpy(), rtol=1e-12, atol=1e-12)
 
 
+def test_a_frozen_batchnorm_passes_the_gradient_check_of_its_inference_function(float64):
+    rng = np.random.default_rng(0)
+    bn = BatchNorm()
+    bn.build((2, 2, 3), rng, np.float64)
+    bn.buffers["running_mean"][...] = [0.3, -0.1, 0.2]
+    bn.buffers["running_var"][...] = [0.5, 2.0, 1.3]
+    bn.trainable = False
+    report = neuro.check_gradients(bn, rng.standard_normal((6, 2, 2, 3)))
+    assert set(report.errors) == {"input", "gamma", "beta"} and report.max_error < 1e-7, report
+
+
 def test_a_model_with_a_frozen_batchnorm_trains_as_torch_with_bn_eval(float64, torch):
     x, y = (a.astype(np.float64) for a in _data(16))
     net = Sequential([Input((4,)), Dense(5), BatchNorm(), Dense(3)], loss="mse", optimizer=SGD(0.1), seed=1)
