@@ -336,3 +336,19 @@ def test_trainable_takes_only_booleans():
                 target.trainable = bad
     net.layers[0].trainable = np.bool_(False)
     assert net.layers[0].trainable is False
+
+
+def test_freezing_on_the_strict_device_trains_as_on_numpy():
+    """Frozen layers and a change between fits move no array to the host unasked: bitwise NumPy's run."""
+    x, y = _data()
+    runs = []
+    for device in ("numpy", "strict"):
+        net = _chain().to(device)
+        net.layers[1].trainable = False  # the batch norm, in inference mode
+        net.fit(x, y, batch_size=8, epochs=1, verbose=0)
+        net.layers[0].trainable = False
+        net.fit(x, y, batch_size=8, epochs=1, verbose=0)
+        runs.append((net.get_weights(), net.optimizer.get_state()["slots"]))
+    (w_a, s_a), (w_b, s_b) = runs
+    assert all(np.array_equal(a, b) for a, b in zip(w_a, w_b, strict=True))
+    assert all(_same(a, b) for a, b in zip(s_a, s_b, strict=True)) and len(s_a) == 4

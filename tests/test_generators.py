@@ -493,3 +493,22 @@ def test_the_training_guide_sections_run(tmp_path, monkeypatch, capsys):
         exec(compile(block, f"training.md block {i + 1}", "exec"), namespace)
     out = capsys.readouterr().out
     assert "Trainable params: 51" in out and "Non-trainable params: 208" in out
+
+
+def test_on_the_strict_device_batches_and_weights_train_as_on_numpy():
+    """Batches of device arrays and sample weights: no hidden host transfer, bitwise NumPy's training."""
+    from neuro import backend
+
+    strict = backend.get_device("strict")
+    x, y = _data()
+    w = np.random.default_rng(7).uniform(0, 2, len(x))
+    host, dev = _net(), _net().to("strict")
+    h_host = host.fit(x, y, batch_size=10, epochs=2, shuffle=False, sample_weight=w, verbose=0)
+    on_device = [tuple(backend.to_device(np.asarray(a), strict) for a in b) for b in _batches(x, y, 10, w)]
+    h_dev = dev.fit(on_device, epochs=2, shuffle=False, verbose=0)
+    assert h_host.history == h_dev.history
+    assert all(np.array_equal(a, b) for a, b in zip(host.get_weights(), dev.get_weights(), strict=True))
+    assert dev.evaluate(on_device) == host.evaluate(x, y, batch_size=10, sample_weight=w)
+    np.testing.assert_array_equal(
+        backend.to_numpy(dev.predict(iter(b[0] for b in on_device))), host.predict(x)
+    )

@@ -57,13 +57,18 @@ def _array_like(value: Any) -> bool:
     )
 
 
+def _ndim(value: Any) -> int:
+    """The number of axes, read without moving a device array to the host."""
+    return int(value.ndim) if hasattr(value, "ndim") else int(np.ndim(value))
+
+
 def _batch_like(item: Any) -> bool:
     """A tuple ``(x, y)`` or ``(x, y, w)`` whose x is data (not a number): an item of a list of batches (a
     tuple, so that nested lists of numbers stay arrays)."""
     if not isinstance(item, tuple) or len(item) not in (2, 3):
         return False
     x = item[0]
-    return isinstance(x, (tuple, list, dict)) or (_array_like(x) and np.ndim(x) > 0)
+    return isinstance(x, (tuple, list, dict)) or (_array_like(x) and _ndim(x) > 0)
 
 
 def data_kind(x: Any, name: str = "x") -> str:
@@ -87,7 +92,7 @@ def data_kind(x: Any, name: str = "x") -> str:
     if isinstance(x, Split):
         return "split"
     if isinstance(x, (str, bytes, dict)) or _array_like(x):
-        if isinstance(x, (numbers.Number, np.generic)) or (_array_like(x) and np.ndim(x) == 0):
+        if isinstance(x, (numbers.Number, np.generic)) or (_array_like(x) and _ndim(x) == 0):
             raise TypeError(f"{name} must be {ACCEPTED}; got the single value {x!r}")
         return "arrays"
     if isinstance(x, (list, tuple)):
