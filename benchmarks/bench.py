@@ -310,7 +310,7 @@ def accuracy(kind, x, y, xv, yv, epochs, threads):
         copy_weights(net, model, torch, kind)
         opt = torch_optimizer(torch, kind, model)
         net.fit(prepare(kind, x), y, batch_size=batch, epochs=epochs, metrics=(), verbose=0)
-        acc_n = net.evaluate(prepare(kind, xv), yv)["accuracy"]
+        acc_n = net.evaluate(prepare(kind, xv), yv, metrics=["accuracy"])["accuracy"]
         xt, yt = torch_input(torch, kind, x), torch.from_numpy(y)
         gen = torch.Generator().manual_seed(0)
         for _ in range(epochs):

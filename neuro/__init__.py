@@ -74,6 +74,7 @@ from neuro.losses import (
     MeanAbsoluteError,
     MeanSquaredError,
     Poisson,
+    SampleLoss,
     SoftmaxCrossEntropy,
     SquaredHinge,
 )
@@ -126,6 +127,7 @@ __all__ = [
     "SGD",
     "Sigmoid",
     "Softmax",
+    "SampleLoss",
     "SoftmaxCrossEntropy",
     "Tanh",
     "activations",

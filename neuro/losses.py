@@ -262,6 +262,86 @@ def _quotient(total: Any, denom: Any) -> float:
     return t / d if d else float("nan")  # all weights zero: undefined, as in PyTorch
 
 
+# -- your own losses ---------------------------------------------------------------------------------------
+class SampleLoss(Loss):
+    """Base class of a loss of your own, written as one value per sample and its gradient.
+
+    Subclass it and implement :meth:`sample_losses` (``l_i``, one value per sample) and
+    :meth:`sample_gradients` (``∂l_i/∂ŷ_i``, shaped like the predictions); neuro does the rest: the loss is
+    the (weighted) mean ``L = Σ_i w_i·l_i / Σ_i w_i`` (``w_i = 1`` without sample weights, so ``L`` is the
+    mean over the m samples), and its gradient ``dL/dŷ_i = w_i·∂l_i/∂ŷ_i / Σ w`` includes that 1/m, as every
+    built-in loss's does. Register the class (``@neuro.register``) and give it ``get_config`` when it
+    takes arguments: a model trained with it then saves and loads like one with a built-in loss. Check the
+    gradient you wrote with ``neuro.check_gradients(MyLoss(), y_pred, y_true)``.
+
+    Both methods get the device arrays of a batch: compute with the array module of their arguments
+    (``neuro.backend.get_array_module(y_pred)``) so that the loss also runs on a GPU.
+
+    Gradient: dL/dŷ_i = w_i·g_i / Σ_j w_j with g_i = :meth:`sample_gradients`.
+
+    Raises:
+        ValueError: (when used) a :meth:`sample_losses` that is not one value per sample, or a
+            :meth:`sample_gradients` not shaped like the predictions, naming the loss.
+    """
+
+    def sample_losses(self, y_pred: Any, y_true: Any) -> Any:
+        """The loss of each sample.
+
+        Args:
+            y_pred: the predictions ``(N, ...)``.
+            y_true: the targets, as given to ``fit``.
+
+        Returns:
+            ``(N,)`` values.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement sample_losses(y_pred, y_true)")
+
+    def sample_gradients(self, y_pred: Any, y_true: Any) -> Any:
+        """The gradient of each sample's loss with respect to its predictions.
+
+        Args:
+            y_pred: the predictions ``(N, ...)``.
+            y_true: the targets.
+
+        Returns:
+            ``∂l_i/∂ŷ_i``, shaped like ``y_pred``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement sample_gradients(y_pred, y_true)")
+
+    def _losses(self, y_pred: Any, y_true: Any) -> Any:
+        values = self.sample_losses(y_pred, y_true)
+        if not backend.is_array(values) or tuple(values.shape) != (len(y_pred),):
+            shape = tuple(values.shape) if backend.is_array(values) else type(values).__name__
+            raise ValueError(
+                f"{type(self).__name__}.sample_losses must return one value per sample, an array of shape "
+                f"({len(y_pred)},), got {shape}"
+            )
+        return values
+
+    def terms(self, y_pred: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
+        values = self._losses(y_pred, y_true)
+        if weights is None:
+            return values.sum(), len(y_pred)
+        w = weights.reshape(len(y_pred), -1)[:, 0] if weights.ndim > 1 else weights
+        return (values * w).sum(), w.sum()
+
+    def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
+        g = self.sample_gradients(y_pred, y_true)
+        if not backend.is_array(g) or tuple(g.shape) != tuple(y_pred.shape):
+            shape = tuple(g.shape) if backend.is_array(g) else type(g).__name__
+            raise ValueError(
+                f"{type(self).__name__}.sample_gradients must return an array shaped like y_pred "
+                f"{tuple(y_pred.shape)}, got {shape}"
+            )
+        g = g.astype(y_pred.dtype, copy=True)
+        if weights is None:
+            g *= g.dtype.type(1.0 / len(y_pred))
+            return g
+        w = weights.reshape(len(y_pred), -1)[:, 0] if weights.ndim > 1 else weights
+        g *= _spread(w, g) / w.sum()
+        return g
+
+
 # -- regression --------------------------------------------------------------------------------------------
 def _regression_target(y_pred: Any, y_true: Any) -> Any:
     xp = get_array_module(y_pred, y_true)
@@ -710,8 +790,16 @@ def get(loss: str | Loss | dict | type) -> Loss:
 
     Raises:
         ValueError: for an unknown name.
-        TypeError: for anything else.
+        TypeError: for anything else (a plain function says how to give a loss of your own: neuro has no
+            automatic differentiation, so its gradient must come with it).
     """
+    if callable(loss) and not isinstance(loss, (type, Loss)):
+        name = getattr(loss, "__name__", type(loss).__name__)
+        raise TypeError(
+            f"loss {name!r} is a function; neuro needs its gradient too: subclass neuro.losses.SampleLoss "
+            "and write sample_losses(y_pred, y_true) and sample_gradients(y_pred, y_true) (see the training "
+            "guide, 'Your own losses and metrics')"
+        )
     return registry.get("loss", loss, Loss)
 
 

@@ -1028,12 +1028,88 @@ registry.register(R2Score, aliases=("r2",))
 _TOP_K = re.compile(r"top(\d+)(?:accuracy)?")
 
 
+class FunctionMetric(Metric):
+    """A plain function ``fn(y_true, y_pred)`` as a streaming metric (Keras's way of writing one).
+
+    The function gets each batch as NumPy arrays (targets first, as Keras passes them) and returns either one
+    number for the batch (taken as the mean over its samples) or one value per sample ``(N,)``. The result is
+    the mean over every sample seen (each sample counted by its weight when ``fit`` or ``evaluate`` gets
+    sample weights). On a GPU each batch is read back to the host for the function.
+
+    Args:
+        fn: the function.
+        name: the key in logs and the History (default: the function's ``__name__``).
+
+    Raises:
+        TypeError: (when updated) a function that raises (the message names the metric and wraps the
+            error), or returns something that is not numbers.
+        ValueError: (when updated) a function that returns neither one number nor one value per sample.
+    """
+
+    def __init__(self, fn: Any, name: str | None = None) -> None:
+        if not callable(fn):
+            raise TypeError(f"fn must be a function fn(y_true, y_pred), got {type(fn).__name__}")
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", type(fn).__name__)
+        super().__init__()
+
+    def reset(self) -> None:
+        self.total = 0.0
+        self.count = 0.0
+
+    def update(self, y_pred: Any, y_true: Any, sample_weight: Any = None) -> None:
+        pred = np.asarray(backend.to_numpy(y_pred))
+        true = np.asarray(backend.to_numpy(y_true))
+        try:
+            value = self.fn(true, pred)
+        except Exception as exc:
+            raise TypeError(f"metric function {self.name!r} raised {type(exc).__name__}: {exc}") from exc
+        try:
+            v = np.asarray(backend.to_numpy(value) if backend.is_array(value) else value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"metric function {self.name!r} must return numbers, got {type(value).__name__}"
+            ) from None
+        n = len(pred)
+        w = None if sample_weight is None else np.asarray(backend.to_numpy(sample_weight), dtype=np.float64)
+        if w is not None and w.ndim > 1:  # a mask of steps: a sample weighs its valid steps' share
+            w = w.reshape(n, -1).mean(axis=1)
+        if v.ndim == 0:
+            weight = float(n if w is None else w.sum())
+            self.total += float(v) * weight
+            self.count += weight
+        elif v.shape == (n,):
+            self.total += float((v if w is None else v * w).sum())
+            self.count += float(n if w is None else w.sum())
+        else:
+            raise ValueError(
+                f"metric function {self.name!r} must return one number or one value per sample ({n},), got "
+                f"shape {v.shape}"
+            )
+
+    def result(self) -> float:
+        return self.total / self.count if self.count else 0.0
+
+    def state(self) -> tuple[float, float]:
+        return self.total, self.count
+
+    def merge(self, states: list[Any]) -> FunctionMetric:
+        out = copy.copy(self)
+        out.total = sum(st[0] for st in states)
+        out.count = sum(st[1] for st in states)
+        return out
+
+    def __repr__(self) -> str:
+        return f"FunctionMetric({self.name!r})"
+
+
 def get(metric: str | Metric) -> Metric:
-    """Return a fresh metric object from a name, or the given instance.
+    """Return a fresh metric object from a name, or the given instance (a function becomes a
+    :class:`FunctionMetric`).
 
     Args:
         metric: a name listed in the module docstring (normalised as every neuro name: case, ``_`` and
-            ``-`` do not matter), or a :class:`Metric`.
+            ``-`` do not matter), a :class:`Metric`, or a function ``fn(y_true, y_pred)``.
 
     Raises:
         ValueError: for an unknown name.
@@ -1041,6 +1117,8 @@ def get(metric: str | Metric) -> Metric:
     """
     if isinstance(metric, Metric):
         return metric
+    if callable(metric) and not isinstance(metric, type):  # a plain function fn(y_true, y_pred)
+        return FunctionMetric(metric)
     if isinstance(metric, str):
         top_k = _TOP_K.fullmatch(registry.normalize(metric))
         if top_k and int(top_k.group(1)) > 0:
