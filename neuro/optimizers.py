@@ -895,35 +895,8 @@ class Adadelta(Optimizer):
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
 
-    def kernel_scalars(self, dt: Any, lr: float, t: int) -> tuple:
-        return dt(self.decay_rate), dt(1.0 - self.decay_rate), dt(self.epsilon), dt(lr), lr != 1.0
-
-
-@backend.kernel
-def _adadelta_kernel(
-    w: Any, g: Any, v: Any, u: Any, v_new: Any, u_new: Any, new_w: Any,
-    rho: Any, one_rho: Any, eps: Any, lr: Any, scaled: bool, big: Any, start: int, stop: int,
-) -> bool:  # fmt: skip
-    ok = True  # a branch-free AND (vectorized): |value| <= the largest float fails for inf and NaN
-    for i in range(start, stop):  # Adadelta.rule's operations, in its order
-        gi = g[i]
-        vi = v[i] * rho
-        vi = vi + (gi * gi) * one_rho
-        v_new[i] = vi
-        d = np.sqrt((u[i] + eps) / (vi + eps))
-        d = d * gi
-        ui = u[i] * rho
-        ui = ui + (d * d) * one_rho
-        u_new[i] = ui
-        if scaled:
-            d = d * lr
-        nw = w[i] - d
-        new_w[i] = nw
-        ok &= (abs(nw) <= big) & (vi <= big) & (ui <= big)
-    return ok
-
-
-Adadelta.kernel = _adadelta_kernel
+    # no compiled rule: measured in one process against this NumPy rule (in 64k-element chunks), a compiled
+    # Adadelta trained the reference MLP 12 % slower (28.1k against 24.6k samples/s, 1 thread)
 
 
 class AdamW(Adam):
