@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
 import pathlib
+
+# scikit-learn's estimator checks include the array-API ones only when SciPy's array API is switched on,
+# which must happen before SciPy is imported
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 import numpy as np
 import pytest
