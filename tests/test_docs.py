@@ -57,6 +57,7 @@ PUBLIC_MODULES = [
     "neuro.gradcheck",
     "neuro.errors",
     "neuro.distributed",
+    "neuro.sklearn",
 ]
 
 
