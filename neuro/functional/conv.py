@@ -89,6 +89,7 @@ def col2im_offsets(
     pads: tuple[int, int, int, int],
     dtype: Any,
     xp: Any,
+    out: Any = None,
 ) -> Any:
     """Adjoint of :func:`im2col` for gradients given per kernel offset, cropped to the unpadded input.
 
@@ -104,15 +105,17 @@ def col2im_offsets(
         pads: ``(top, bottom, left, right)`` padding of the forward pass.
         dtype: type of the result.
         xp: the array module.
+        out: an ``(N, H, W, C)`` array to add into (``None``: a new one of zeros).
 
     Returns:
-        A new ``(N, H, W, C)`` array. One strided add per kernel offset, whose inner axes are contiguous
-        (this is why the gradient comes per offset rather than as im2col rows).
+        ``out``, or a new ``(N, H, W, C)`` array. One strided add per kernel offset, whose inner axes are
+        contiguous (this is why the gradient comes per offset rather than as im2col rows).
     """
     n, h, w, c = image_shape
     top, bottom, left, right = pads
     ho, wo = (h + top + bottom - kh) // sh + 1, (w + left + right - kw) // sw + 1
-    out = xp.zeros(image_shape, dtype=dtype)
+    if out is None:
+        out = xp.zeros(image_shape, dtype=dtype)
     for i in range(kh):
         r0, r1, y0 = offset_ranges(h, ho, i, sh, top)
         if r0 >= r1:
@@ -313,8 +316,9 @@ def conv2d_backward(
                 s1 - s0,
                 d.size,
             )
-        else:
-            _col2im_columns(d, dx[s0:s1], kh, kw, sh, sw, pads, xp)
+        else:  # each kernel offset's column block of the window rows, one strided add each
+            block = lambda k, d=d: d[:, k * c : (k + 1) * c]  # noqa: E731
+            col2im_offsets(block, (s1 - s0, h, w, c), kh, kw, sh, sw, pads, g.dtype, xp, out=dx[s0:s1])
     return dx
 
 
@@ -322,36 +326,10 @@ def conv2d_backward(
 BACKWARD_CHUNK = 1 << 21
 
 
-def _col2im_columns(
-    dcols: Any, dx: Any, kh: int, kw: int, sh: int, sw: int, pads: tuple[int, ...], xp: Any
-) -> None:
-    """Add window rows ``dcols`` ``(n·Ho·Wo, kh·kw·C)`` onto the images ``dx`` ``(n, H, W, C)``, kernel offset
-    by offset (each one strided add of a column block), padding cropped."""
-    n, h, w, c = dx.shape
-    top, bottom, left, right = pads
-    ho, wo = output_size(h, kh, sh, top, bottom), output_size(w, kw, sw, left, right)
-    blocks = dcols.reshape(n, ho, wo, kh * kw, c)
-    for i in range(kh):
-        r0, r1, y0 = offset_ranges(h, ho, i, sh, top)
-        if r0 >= r1:
-            continue
-        rows = slice(y0, y0 + (r1 - r0 - 1) * sh + 1, sh)
-        for j in range(kw):
-            c0, c1, x0 = offset_ranges(w, wo, j, sw, left)
-            if c0 >= c1:
-                continue
-            cols = slice(x0, x0 + (c1 - c0 - 1) * sw + 1, sw)
-            source = blocks[:, r0:r1, c0:c1, i * kw + j, :]
-
-            def add(start: int, stop: int, rows: slice = rows, cols: slice = cols, src: Any = source) -> None:
-                dx[start:stop, rows, cols, :] += src[start:stop]
-
-            parallel_for(add, n, 2 * source.size, xp)
-
-
 @kernel
 def _col2im_kernel(dcols, dx, kh, kw, sh, sw, top, left, ho, wo, start, stop):
-    """:func:`_col2im_columns` for samples ``start:stop``: the same additions, offset by offset."""
+    """:func:`col2im_offsets` of the column blocks of ``dcols`` for samples ``start:stop``: the same
+    additions, offset by offset."""
     h, w, c = dx.shape[1], dx.shape[2], dx.shape[3]
     for b in range(start, stop):
         for di in range(kh):
