@@ -10,6 +10,8 @@ import pathlib
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 import neuro
@@ -411,3 +413,43 @@ def test_text_data_set_summary(tmp_path):
     text = lm.summary(print_fn=None)
     assert "  targets        the next token of each position, (10,) int64\n" in text
     assert "classes" not in text and "  vocabulary     5 character tokens (id 0 padding, 1 unknown)" in text
+
+
+# -- hostile files for load_images ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def png_data_set(tmp_path_factory):
+    root = _folder(tmp_path_factory.mktemp("hostile"), np.random.default_rng(0), shape=(6, 5, 3), n=2)
+    data = ImageDataSet.from_dir(root)
+    return data, _paths(root, n=2)[0].read_bytes()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_load_images_of_hostile_files_give_images_or_image_file_error(png_data_set, tmp_path, data):
+    """Random bytes, PNGs cut short or with bytes flipped: an array of the data set's shape or ImageFileError
+    naming the file, in bounded time."""
+    import time
+
+    ds, good = png_data_set
+    kind = data.draw(st.sampled_from(["random", "cut", "flipped"]))
+    if kind == "random":
+        raw = data.draw(st.binary(max_size=400))
+    elif kind == "cut":
+        raw = good[: data.draw(st.integers(0, len(good) - 1))]
+    else:
+        raw = bytearray(good)
+        for i in data.draw(st.lists(st.integers(0, len(good) - 1), min_size=1, max_size=4)):
+            raw[i] ^= data.draw(st.integers(1, 255))
+        raw = bytes(raw)
+    path = tmp_path / "stranger.png"
+    path.write_bytes(raw)
+    start = time.perf_counter()
+    try:
+        out = ds.load_images([path])
+    except ImageFileError as exc:
+        assert str(path) in str(exc)
+    else:
+        assert out.shape == (1, 6, 5, 3) and out.dtype == np.float32 and np.isfinite(out).all()
+    assert time.perf_counter() - start < 5
