@@ -726,7 +726,7 @@ def _pool1d(g: _Graph, layer: MaxPool1D | AvgPool1D, t: _Tensor) -> _Tensor:
     """A 1-D pooling as a ``(1, size)`` pooling of a one-row image, written as slices (any dtype)."""
     steps = layer.input_shape[0]
     size, stride = (1, layer.pool_size), (1, layer.strides)
-    as_2d = type("_As2D", (), {"input_shape": (1, *layer.input_shape), "stride": stride, "strides": stride})()
+    as_2d = type("_As2D", (), {"input_shape": (1, *layer.input_shape), "strides": stride})()
     x4 = _Tensor(g.op("Unsqueeze", [t.name, g.ints("axes", [1])], "as_image"), 4)
     pads = paddings(layer.padding, 1, steps, size, stride)
     is_max = isinstance(layer, MaxPool1D)

@@ -1053,9 +1053,7 @@ class Model(KeywordChecked):
         given = batch_size
         batch_size = 256 if batch_size is None else check.positive_int(batch_size, "batch_size")
         steps = None if steps is None else check.positive_int(steps, "steps")
-        # arrays (the common case, and every single-sample prediction) skip the look at what x is
-        plain = steps is None and type(x) is np.ndarray
-        source = None if plain else adapters.prediction_source(self, x, steps, given)
+        source = adapters.prediction_source(self, x, steps, given)
         links = [h.loss.link if isinstance(h, head_mod.LinkHead) else None for h in self._heads_or_none()]
         graph = self.graph
 

@@ -87,6 +87,8 @@ def data_kind(x: Any, name: str = "x") -> str:
         TypeError: for anything else (a number, ``None``, a set, an object that is neither), naming the
             kinds that are accepted.
     """
+    if type(x) is np.ndarray and x.ndim > 0:  # the common case first (every single-sample prediction)
+        return "arrays"
     if isinstance(x, DataSet):
         return "dataset"
     if isinstance(x, Split):
