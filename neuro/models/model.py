@@ -629,7 +629,6 @@ class Model(KeywordChecked):
     def _check_vocabulary(self, vocabulary: Any) -> None:
         """A vocabulary fits the model: one integer input of shape ``(T,)`` with ``T`` its sequence_length,
         and ids within every Embedding that reads them."""
-        from neuro.layers.embedding import Embedding
 
         inputs = self.graph.inputs
         if len(inputs) != 1 or inputs[0].dtype == "float" or len(inputs[0].sample_shape) != 1:
@@ -645,14 +644,12 @@ class Model(KeywordChecked):
                 f"the vocabulary encodes rows of sequence_length={vocabulary.sequence_length} tokens, but "
                 f"the model's input takes {steps}"
             )
-        for node in self.graph.nodes:
-            layer = node.layer
-            if isinstance(layer, Embedding) and any(t is inputs[0] for t in node.inbound):
-                if len(vocabulary) > layer.input_dim:
-                    raise ValueError(
-                        f"the vocabulary has {len(vocabulary)} ids, but Embedding {layer.name!r} takes ids "
-                        f"in [0, {layer.input_dim - 1}] (input_dim={layer.input_dim})"
-                    )
+        for layer in self._embeddings_reading(inputs[0]):
+            if len(vocabulary) > layer.input_dim:
+                raise ValueError(
+                    f"the vocabulary has {len(vocabulary)} ids, but Embedding {layer.name!r} takes ids "
+                    f"in [0, {layer.input_dim - 1}] (input_dim={layer.input_dim})"
+                )
 
     def _encode_texts(self, x: Any, name: str) -> Any:
         """Texts (a string, a list or tuple of strings, an array of strings) as token ids, through the
@@ -719,16 +716,20 @@ class Model(KeywordChecked):
                 )
         return out
 
-    def _check_token_ids(self, ids: Any, tensor: SymbolicTensor, label: str) -> None:
-        """Token ids must be in range of every Embedding that reads them: checked here, on the host (one
-        read for device arrays), since a GPU would wrap an out-of-range id silently."""
+    def _embeddings_reading(self, tensor: SymbolicTensor) -> list[Layer]:
+        """The Embedding layers that read ``tensor`` directly."""
         from neuro.layers.embedding import Embedding
 
-        readers = [
+        return [
             node.layer
             for node in self.graph.nodes
             if isinstance(node.layer, Embedding) and any(t is tensor for t in node.inbound)
         ]
+
+    def _check_token_ids(self, ids: Any, tensor: SymbolicTensor, label: str) -> None:
+        """Token ids must be in range of every Embedding that reads them: checked here, on the host (one
+        read for device arrays), since a GPU would wrap an out-of-range id silently."""
+        readers = self._embeddings_reading(tensor)
         if not readers or ids.size == 0:
             return
         xp = backend.get_array_module(ids)
