@@ -322,8 +322,17 @@ class SampleLoss(Loss):
         values = self._losses(y_pred, y_true)
         if weights is None:
             return values.sum(), len(y_pred)
-        w = weights.reshape(len(y_pred), -1)[:, 0] if weights.ndim > 1 else weights
+        w = self._sample_weights(weights)
         return (values * w).sum(), w.sum()
+
+    def _sample_weights(self, weights: Any) -> Any:
+        if weights.ndim != 1:
+            raise ValueError(
+                f"{type(self).__name__} gives one loss per sample, but the weights are per step "
+                f"{tuple(weights.shape)} (a masked sequence output); such an output needs a loss written per "
+                "step (a Loss subclass with terms and backward)"
+            )
+        return weights
 
     def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
         g = self.sample_gradients(y_pred, y_true)
@@ -337,7 +346,7 @@ class SampleLoss(Loss):
         if weights is None:
             g *= g.dtype.type(1.0 / len(y_pred))
             return g
-        w = weights.reshape(len(y_pred), -1)[:, 0] if weights.ndim > 1 else weights
+        w = self._sample_weights(weights)
         g *= _spread(w, g) / w.sum()
         return g
 

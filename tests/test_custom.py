@@ -77,6 +77,23 @@ def test_bad_sample_losses_are_named():
         Wrong().backward(y_pred, y_true)
 
 
+def test_weights_per_step_are_refused_by_a_per_sample_loss():
+    y_pred, y_true = np.ones((2, 3, 2)), np.zeros((2, 3, 2))
+
+    class PerSample(SampleLoss):
+        def sample_losses(self, y_pred, y_true):
+            return ((y_pred - y_true) ** 2).reshape(len(y_pred), -1).sum(axis=1)
+
+        def sample_gradients(self, y_pred, y_true):
+            return 2 * (y_pred - y_true)
+
+    mask = np.array([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    with pytest.raises(ValueError, match=r"PerSample gives one loss per sample, but the weights are per step "
+                                         r"\(2, 3\)"):
+        PerSample().forward(y_pred, y_true, sample_weight=mask)
+    assert PerSample().forward(y_pred, y_true, sample_weight=np.array([1.0, 3.0])) == pytest.approx(6.0)
+
+
 def test_a_plain_function_as_a_loss_says_what_to_write():
     def my_loss(y_true, y_pred):
         return ((y_true - y_pred) ** 2).mean()
