@@ -1034,7 +1034,9 @@ class FunctionMetric(Metric):
     The function gets each batch as NumPy arrays (targets first, as Keras passes them) and returns either one
     number for the batch (taken as the mean over its samples) or one value per sample ``(N,)``. The result is
     the mean over every sample seen (each sample counted by its weight when ``fit`` or ``evaluate`` gets
-    sample weights). On a GPU each batch is read back to the host for the function.
+    sample weights). For a masked sequence output the function sees every step, padding included, and each
+    sample counts by the share of its steps that are valid. On a GPU each batch is read back to the host for
+    the function.
 
     Args:
         fn: the function.
