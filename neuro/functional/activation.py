@@ -68,8 +68,9 @@ def relu_backward(grad: Any, y: Any) -> Any:
 
 @kernel
 def _relu_backward_kernel(out, g, y, zero, one, start, stop):
-    for i in range(start, stop):  # g·[y > 0] as NumPy computes it (a negative g times 0 is −0)
-        out[i] = g[i] * (one if y[i] > zero else zero)
+    o, gs, ys = out[start:stop], g[start:stop], y[start:stop]  # indices from 0: the loop vectorizes
+    for i in range(o.size):  # g·[y > 0] as NumPy computes it (a negative g times 0 is −0)
+        o[i] = gs[i] * (one if ys[i] > zero else zero)
 
 
 def leaky_relu(x: Any, alpha: float, inplace: bool = False) -> tuple[Any, Any]:
@@ -146,8 +147,9 @@ def sigmoid_backward(grad: Any, y: Any) -> Any:
 
 @kernel
 def _sigmoid_backward_kernel(out, g, y, one, start, stop):
-    for i in range(start, stop):  # (g·y)·(1 − y), NumPy's order
-        out[i] = (g[i] * y[i]) * (one - y[i])
+    o, gs, ys = out[start:stop], g[start:stop], y[start:stop]  # indices from 0: the loop vectorizes
+    for i in range(o.size):  # (g·y)·(1 − y), NumPy's order
+        o[i] = (gs[i] * ys[i]) * (one - ys[i])
 
 
 def tanh(x: Any, inplace: bool = False) -> tuple[Any, Any]:
@@ -197,8 +199,9 @@ def tanh_backward(grad: Any, y: Any) -> Any:
 
 @kernel
 def _tanh_backward_kernel(out, g, y, one, start, stop):
-    for i in range(start, stop):  # ((1 − y)·(y + 1))·g, NumPy's order
-        out[i] = ((one - y[i]) * (y[i] + one)) * g[i]
+    o, gs, ys = out[start:stop], g[start:stop], y[start:stop]  # indices from 0: the loop vectorizes
+    for i in range(o.size):  # ((1 − y)·(y + 1))·g, NumPy's order
+        o[i] = ((one - ys[i]) * (ys[i] + one)) * gs[i]
 
 
 def softmax(x: Any, inplace: bool = False) -> tuple[Any, Any]:

@@ -343,7 +343,7 @@ def _col2im_kernel(dcols, dx, kh, kw, sh, sw, top, left, ho, wo, start, stop):
                         xx = j * sw + dj - left
                         if xx < 0 or xx >= w:
                             continue
-                        row = dcols[(b * ho + i) * wo + j]
+                        src = dcols[(b * ho + i) * wo + j, base : base + c]  # from 0: vectorizes
                         t = dx[b, y, xx]
                         for ch in range(c):
-                            t[ch] += row[base + ch]
+                            t[ch] += src[ch]

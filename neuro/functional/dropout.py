@@ -40,10 +40,11 @@ def dropout(x: Any, rate: float, uniform: Any) -> tuple[Any, Any]:
 
 @kernel
 def _dropout_kernel(x, m, y, rate, scale, zero, start, stop):
-    for i in range(start, stop):  # the mask [u ≥ rate]·scale, then x·mask, as the NumPy path
-        mi = scale if m[i] >= rate else zero
-        m[i] = mi
-        y[i] = x[i] * mi
+    xs, ms, ys = x[start:stop], m[start:stop], y[start:stop]  # indices from 0: the loop vectorizes
+    for i in range(xs.size):  # the mask [u ≥ rate]·scale, then x·mask, as the NumPy path
+        mi = scale if ms[i] >= rate else zero
+        ms[i] = mi
+        ys[i] = xs[i] * mi
 
 
 def dropout_mask(uniform: Any, rate: float) -> Any:
