@@ -41,7 +41,6 @@ import errno
 import hashlib
 import os
 import re
-import secrets
 import stat
 import time
 from collections.abc import Callable
@@ -313,7 +312,7 @@ def _remove_if_unlocked(path: str, st: os.stat_result) -> None:
 def _create_temp(folder: str, prefix: str, shown: str) -> tuple[str, int]:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     for _ in range(16):
-        tmp = os.path.join(folder, f".{prefix}.{secrets.token_hex(_RANDOM_HEX // 2)}{TMP_SUFFIX}")
+        tmp = os.path.join(folder, f".{prefix}.{os.urandom(_RANDOM_HEX // 2).hex()}{TMP_SUFFIX}")
         try:
             return tmp, os.open(tmp, flags, 0o600)
         except FileExistsError:

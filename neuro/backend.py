@@ -39,7 +39,6 @@ import importlib
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
 from types import ModuleType
 from typing import Any
 
@@ -576,7 +575,7 @@ def _default_threads() -> int:
 
 
 _num_threads = _default_threads()
-_pool: ThreadPoolExecutor | None = None
+_pool: Any = None  # a concurrent.futures.ThreadPoolExecutor, made (and imported) at the first parallel work
 _threads_fixed = os.environ.get("OMP_NUM_THREADS", "").isdigit()  # the user chose: no adapting
 
 
@@ -750,6 +749,8 @@ def parallel_for(fn: Callable[[int, int], object], n: int, elements: int, xp: Mo
     if threads <= 1 or elements < MIN_PARALLEL_ELEMENTS or xp is not np:
         fn(0, n)
         return
+    from concurrent.futures import ThreadPoolExecutor, wait  # not at import: `import neuro` stays quick
+
     if _pool is None:
         _pool = ThreadPoolExecutor(max_workers=_num_threads, thread_name_prefix="neuro")
     bounds = [n * k // threads for k in range(threads + 1)]

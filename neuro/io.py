@@ -40,7 +40,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 from collections.abc import Iterator
 from typing import Any
 
@@ -216,7 +215,7 @@ def _file_image(
     import h5py  # imported on first use: keeps `import neuro` fast
 
     # the name only identifies the in-memory file to HDF5 (two open files must not share one)
-    name = f"neuro-save-{os.getpid()}-{secrets.token_hex(8)}.h5"
+    name = f"neuro-save-{os.getpid()}-{os.urandom(8).hex()}.h5"
     with h5py.File(name, "w", driver="core", backing_store=False) as f:
         f.attrs["format"] = FORMAT
         f.attrs["format_version"] = FORMAT_VERSION

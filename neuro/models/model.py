@@ -678,6 +678,21 @@ class Model(KeywordChecked):
         rows = [_fit_row(vocabulary.token_ids(t), steps, pad, cut) for t in texts_list]
         return np.stack(rows).astype(np.int64, copy=False)
 
+    def _plain_input(self, x: Any) -> Any:
+        """``x`` itself when it is exactly what the model computes on, else ``None``: a NumPy array of the
+        model's dtype and input shape, for a NumPy model with one float input and no input scaling, with
+        every value finite. Whatever is not plain goes through :meth:`prepare_inputs`, which converts it or
+        names what is wrong."""
+        if type(x) is not np.ndarray or self.xp is not np or self.input_scaler is not None:
+            return None
+        inputs = self.graph.inputs
+        if len(inputs) != 1:
+            return None
+        t = inputs[0]
+        if t.dtype != "float" or x.dtype != self.dtype or x.shape[1:] != t.sample_shape or not len(x):
+            return None
+        return x if check.all_finite(x) else None
+
     def prepare_inputs(self, x: Any, name: str = "x") -> list[Any]:
         """Check inputs against the model's inputs and bring them to its dtype (and input scaling).
 
@@ -1054,7 +1069,8 @@ class Model(KeywordChecked):
         given = batch_size
         batch_size = 256 if batch_size is None else check.positive_int(batch_size, "batch_size")
         steps = None if steps is None else check.positive_int(steps, "steps")
-        source = adapters.prediction_source(self, x, steps, given)
+        plain = self._plain_input(x) if steps is None else None  # what a small NumPy batch needs: no copy
+        source = None if plain is not None else adapters.prediction_source(self, x, steps, given)
         links = [h.loss.link if isinstance(h, head_mod.LinkHead) else None for h in self._heads_or_none()]
         graph = self.graph
 
@@ -1072,9 +1088,12 @@ class Model(KeywordChecked):
             outs = [self.xp.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
             n = len(outs[0])
         else:
-            if isinstance(x, Split):
-                x = x.arrays()[0]
-            xs = self.prepare_inputs(x)
+            if plain is not None:
+                xs = [plain]
+            else:
+                if isinstance(x, Split):
+                    x = x.arrays()[0]
+                xs = self.prepare_inputs(x)
             n = len(xs[0])
             if n <= batch_size:
                 outs = run(xs)
