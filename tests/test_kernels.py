@@ -140,3 +140,35 @@ def test_compiled_optimizer_rules_are_bitwise_the_numpy_ones(make, dtype):
         found[kernels] = [p.copy() for p in params] + [v.copy() for s in opt.slots for v in s.values()]
     for a, b in zip(found["numba"], found["numpy"], strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size", [7, 5000])
+def test_all_finite_is_exact_for_small_and_large_arrays(dtype, size):
+    from neuro._validation import all_finite
+
+    big = np.finfo(dtype).max
+    x = np.ones(size, dtype)
+    assert all_finite(x) and all_finite(x.reshape(-1, 1)[::2])
+    x[size // 2] = big  # finite, but its square overflows the dot product of the quick check
+    assert all_finite(x)
+    for bad in (np.inf, -np.inf, np.nan):
+        y = x.copy()
+        y[-1] = bad
+        assert not all_finite(y)
+        assert not all_finite(y[::-1])  # not contiguous: the element-wise check
+
+
+def test_predict_of_a_plain_numpy_batch_equals_the_checked_path():
+    net = neuro.Network((4,), "softmax_crossentropy", "sgd", seed=0)
+    net.add(neuro.Dense(3, "tanh"))
+    net.add(neuro.Dense(2))
+    x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    plain = net.predict(x)  # float32, the model's shape: computed on x itself
+    np.testing.assert_array_equal(plain, net.predict(x.astype(np.float64)))  # converted first
+    np.testing.assert_array_equal(plain, net.predict(x.tolist()))
+    x[1, 2] = np.nan
+    with pytest.raises(ValueError, match="x contains NaN or inf values"):
+        net.predict(x)
+    with pytest.raises(ValueError, match=r"x must have shape \(N, 4\), got \(5, 3\)"):
+        net.predict(x[:, :3])
