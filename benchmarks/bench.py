@@ -501,7 +501,8 @@ def import_time(module, repeats=7):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     times = []
     for _ in range(repeats + 1):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env=env)
         times.append(float(out.stdout))
     return min(times[1:])
 

@@ -561,7 +561,7 @@ class dtype_scope:
 # another device (a GPU runs it in parallel already).
 
 #: Below this many elements a pass runs on the calling thread.
-MIN_PARALLEL_ELEMENTS = 1 << 18
+MIN_PARALLEL_ELEMENTS = 1 << 17
 
 
 def _default_threads() -> int:
@@ -575,7 +575,7 @@ def _default_threads() -> int:
 
 
 _num_threads = _default_threads()
-_pool: Any = None  # a concurrent.futures.ThreadPoolExecutor, made (and imported) at the first parallel work
+_pool: Any = None  # the worker threads (a _Pool), made at the first parallel work
 _threads_fixed = os.environ.get("OMP_NUM_THREADS", "").isdigit()  # the user chose: no adapting
 
 
@@ -732,11 +732,92 @@ def _find_openblas() -> tuple[Any, Any] | None:
     return None
 
 
+class _Worker:
+    """One thread of neuro's pool: it runs the part it is handed and signals when that part has stopped.
+
+    The hand-off is two plain locks (a few microseconds), not a queue of futures (tens): at two threads a
+    pass of 50k elements pays for splitting.
+    """
+
+    def __init__(self) -> None:
+        self._go, self._done = threading.Lock(), threading.Lock()
+        self._go.acquire()
+        self._done.acquire()
+        self._job: tuple | None = None
+        self.error: BaseException | None = None
+        threading.Thread(target=self._run, name="neuro-worker", daemon=True).start()
+
+    def _run(self) -> None:
+        _local.worker = True
+        while True:
+            self._go.acquire()
+            job = self._job
+            if job is None:  # the pool is being closed
+                self._done.release()
+                return
+            fn, start, stop = job
+            try:
+                fn(start, stop)
+                self.error = None
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                self.error = exc
+            self._done.release()
+
+    def start(self, fn: Callable[[int, int], object], start: int, stop: int) -> None:
+        """Begin ``fn(start, stop)`` on this worker's thread."""
+        self._job = (fn, start, stop)
+        self._go.release()
+
+    def wait(self) -> None:
+        """Return once the part begun by :meth:`start` has stopped (an interrupt does not cut the wait)."""
+        interrupted: BaseException | None = None
+        while True:
+            try:
+                self._done.acquire()
+                break
+            except BaseException as exc:  # noqa: BLE001 - keep waiting; re-raised once the part stopped
+                interrupted = interrupted or exc
+        if interrupted is not None:
+            raise interrupted
+
+    def close(self) -> None:
+        """End the thread."""
+        self._job = None
+        self._go.release()
+        self._done.acquire()
+
+
+class _Pool:
+    """``threads − 1`` workers beside the calling thread, used by one caller at a time."""
+
+    def __init__(self, threads: int) -> None:
+        self.workers = [_Worker() for _ in range(threads - 1)]
+        self.lock = threading.Lock()
+
+    def shutdown(self, wait: bool = True) -> None:
+        with self.lock:
+            for w in self.workers:
+                w.close()
+
+
+_local = threading.local()
+
+
+def _forget_pool() -> None:  # a forked child has none of its parent's threads: it makes its own pool
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def parallel_for(fn: Callable[[int, int], object], n: int, elements: int, xp: ModuleType = np) -> None:
     """Call ``fn(start, stop)`` over contiguous parts of ``range(n)`` (the batch axis), in parallel.
 
     Every part has finished when this returns or raises (the first error of a part is raised after all of
-    them stopped, a KeyboardInterrupt on the calling thread included).
+    them stopped, a KeyboardInterrupt on the calling thread included). Work from a pool thread, or while
+    another thread uses the pool, runs on the calling thread alone.
 
     Args:
         fn: does the work for samples ``start:stop``; parts never overlap, so it may write its own slice.
@@ -746,33 +827,43 @@ def parallel_for(fn: Callable[[int, int], object], n: int, elements: int, xp: Mo
     """
     global _pool
     threads = min(_num_threads, n)
-    if threads <= 1 or elements < MIN_PARALLEL_ELEMENTS or xp is not np:
+    if threads <= 1 or elements < MIN_PARALLEL_ELEMENTS or xp is not np or getattr(_local, "worker", False):
         fn(0, n)
         return
-    from concurrent.futures import ThreadPoolExecutor, wait  # not at import: `import neuro` stays quick
-
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=_num_threads, thread_name_prefix="neuro")
-    bounds = [n * k // threads for k in range(threads + 1)]
-    futures = [_pool.submit(fn, bounds[k], bounds[k + 1]) for k in range(1, threads)]
-    error: BaseException | None = None
+    pool = _pool
+    if pool is None:
+        with _kernel_lock:
+            if _pool is None:
+                _pool = _Pool(_num_threads)
+            pool = _pool
+    if not pool.lock.acquire(blocking=False):  # another thread is using the pool: no waiting for it
+        fn(0, n)
+        return
     try:
-        fn(bounds[0], bounds[1])
-    except BaseException as exc:  # noqa: BLE001 - re-raised below, once every part has stopped
-        error = exc
-    # every part has finished before this returns or raises, whatever happened here (an interrupt
-    # included): no worker writes into the arrays after the caller has moved on
-    pending = set(futures)
-    while pending:
+        workers = pool.workers[: threads - 1]
+        bounds = [n * k // threads for k in range(threads + 1)]
+        started: list[_Worker] = []
+        error: BaseException | None = None
         try:
-            _, pending = wait(pending)
-        except BaseException as exc:  # noqa: BLE001 - an interrupt while waiting: keep waiting
-            error = error or exc
-    for f in futures:
-        if error is None and f.exception() is not None:
-            error = f.exception()
-    if error is not None:
-        raise error
+            for k, w in enumerate(workers, start=1):
+                w.start(fn, bounds[k], bounds[k + 1])
+                started.append(w)
+            fn(bounds[0], bounds[1])
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, once every part has stopped
+            error = exc
+        # every part has finished before this returns or raises, whatever happened here (an interrupt
+        # included): no worker writes into the arrays after the caller has moved on
+        for w in started:
+            try:
+                w.wait()
+            except BaseException as exc:  # noqa: BLE001
+                error = error or exc
+            if error is None and w.error is not None:
+                error = w.error
+        if error is not None:
+            raise error
+    finally:
+        pool.lock.release()
 
 
 def parallel_map(f: Callable[..., object], out: Any, *arrays: Any, cost: int = 1) -> Any:

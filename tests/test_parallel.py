@@ -72,3 +72,75 @@ def test_parallel_for_returns_or_raises_only_when_every_part_has_finished(monkey
             backend.parallel_for(fail_in_worker, 2, 10)
     finally:
         backend._resize(before)
+
+
+def test_the_pool_serves_one_caller_at_a_time_and_never_nests(monkeypatch):
+    """Two threads calling at once: the second runs its work alone instead of waiting for the pool; work
+    that calls parallel_for from a pool thread runs inline there (it would otherwise wait for itself)."""
+    import threading
+
+    monkeypatch.setattr(backend, "MIN_PARALLEL_ELEMENTS", 0)
+    before = backend.get_num_threads()
+    backend._resize(3)
+    try:
+        inside, release = threading.Event(), threading.Event()
+        parts: list[tuple[int, int, str]] = []
+
+        def slow(start, stop):
+            parts.append((start, stop, threading.current_thread().name))
+            if start == 0:
+                inside.set()
+                release.wait(5)
+
+        t = threading.Thread(target=backend.parallel_for, args=(slow, 6, 10))
+        t.start()
+        assert inside.wait(5)
+        other: list[tuple[int, int, str]] = []
+        backend.parallel_for(lambda a, b: other.append((a, b, threading.current_thread().name)), 6, 10)
+        assert other == [(0, 6, threading.current_thread().name)]  # alone, at once
+        release.set()
+        t.join(5)
+        assert sorted(p[:2] for p in parts) == [(0, 2), (2, 4), (4, 6)]
+        assert {p[2] for p in parts if p[0] > 0} <= {"neuro-worker"}
+
+        nested: list[tuple[int, int]] = []
+
+        def outer(start, stop):
+            if start > 0:
+                backend.parallel_for(lambda a, b: nested.append((a, b)), 4, 10)
+
+        backend.parallel_for(outer, 3, 10)
+        assert sorted(nested) == [(0, 4), (0, 4)]  # each worker ran the inner loop whole
+    finally:
+        backend._resize(before)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_a_forked_child_makes_its_own_pool(monkeypatch):
+    import os
+
+    monkeypatch.setattr(backend, "MIN_PARALLEL_ELEMENTS", 0)
+    before = backend.get_num_threads()
+    backend._resize(2)
+    try:
+        backend.parallel_for(lambda a, b: None, 2, 10)  # the parent's pool exists
+        pid = os.fork()
+        if pid == 0:  # the child: its parent's worker thread does not exist here
+            import signal
+
+            signal.alarm(20)  # a child waiting for a worker that is not there dies instead of hanging
+            code = 1
+            try:
+                out = np.zeros(2)
+
+                def fill(a, b):
+                    out[a:b] = 1
+
+                backend.parallel_for(fill, 2, 10)
+                code = 0 if out.tolist() == [1.0, 1.0] else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        backend._resize(before)
