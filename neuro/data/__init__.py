@@ -14,16 +14,46 @@
 ``python -m neuro.data.idx_to_folder`` writes an IDX pair as an image folder.
 """
 
-from neuro.data.augment import Augment, rotate
-from neuro.data.csv import load_csv
+from typing import Any
+
 from neuro.data.dataset import ArraySplit, DataSet, Split
-from neuro.data.digits import load_digits
-from neuro.data.images import ImageDataSet, ImageSplit, load_image_folder
-from neuro.data.mnist import load_idx, load_mnist
-from neuro.data.scaling import Scaler
-from neuro.data.split import one_hot, train_test_split
-from neuro.data.tabular import TabularDataSet
-from neuro.data.text import TextDataSet, TextSplit, Vocabulary
+
+# Everything else loads on first use (PEP 562), so that `import neuro` does not read the CSV, image and text
+# readers it may never need: `neuro.data.ImageDataSet` imports neuro.data.images then.
+_LAZY = {
+    "Augment": "augment",
+    "rotate": "augment",
+    "load_csv": "csv",
+    "load_digits": "digits",
+    "ImageDataSet": "images",
+    "ImageSplit": "images",
+    "load_image_folder": "images",
+    "load_idx": "mnist",
+    "load_mnist": "mnist",
+    "Scaler": "scaling",
+    "one_hot": "split",
+    "train_test_split": "split",
+    "TabularDataSet": "tabular",
+    "TextDataSet": "text",
+    "TextSplit": "text",
+    "Vocabulary": "text",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'neuro.data' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"neuro.data.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "ArraySplit",
