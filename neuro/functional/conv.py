@@ -17,7 +17,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from neuro.backend import compiled, get_array_module, kernel, parallel_for
+from neuro.backend import compiled, device_name, get_array_module, kernel, parallel_for
 
 
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
@@ -210,6 +210,11 @@ def windows(x: Any, kh: int, kw: int, sh: int, sw: int, pads: tuple[int, ...], w
 #: on a large batch never builds a huge window matrix.
 INFERENCE_CHUNK = 1 << 22
 
+#: On the CPU, training builds the window matrix this many entries at a time (whole samples, at least one),
+#: so that each piece is still in cache when its matrix product reads it: about 4 MiB of float32. The backward
+#: pass builds each piece again instead of keeping the whole matrix (N·Ho·Wo·kh·kw·C entries).
+TRAIN_CHUNK = 1 << 20
+
 
 def conv2d(
     x: Any,
@@ -221,6 +226,10 @@ def conv2d(
     work: dict | None = None,
 ) -> tuple[Any, Any]:
     """2-D cross-correlation ``z = x ⋆ W + b``, channels-last, as im2col and one matrix product.
+
+    Training on the CPU builds the window matrix in pieces of whole samples (:data:`TRAIN_CHUNK` entries),
+    each multiplied while it is in cache, and keeps x instead of the matrix: :func:`conv2d_backward` builds
+    each piece again. The pieces depend on the shapes only, so the thread count never changes a result.
 
     Args:
         x: input ``(N, H, W, C)``.
@@ -246,9 +255,20 @@ def conv2d(
     kmat = kernel.reshape(-1, f)
     ctx = None
     if training:
-        cols = windows(x, kh, kw, sh, sw, pads, {} if work is None else work)
-        z = cols @ kmat
-        ctx = (cols, x.shape, tuple(pads), tuple(stride), {} if work is None else work)
+        work = {} if work is None else work
+        step = _train_step(xp, n, ho * wo * kmat.shape[0], kh, kw, sh, sw)
+        if step >= n:  # one window matrix, kept for the backward pass
+            cols = windows(x, kh, kw, sh, sw, pads, work)
+            z = cols @ kmat
+            ctx = (cols, x.shape, tuple(pads), tuple(stride), None, work)
+        else:  # pieces of samples, each built and multiplied while in cache; the backward builds them again
+            z = xp.empty((n * ho * wo, f), dtype=x.dtype)
+            rows = ho * wo
+            for s in range(0, n, step):
+                e = min(n, s + step)
+                part = windows(x[s:e], kh, kw, sh, sw, pads, _piece_work(work, e - s))
+                xp.matmul(part, kmat, out=z[s * rows : e * rows])
+            ctx = (None, x.shape, tuple(pads), tuple(stride), (x, step), work)
     else:
         store: dict = {}  # this call's own buffers: inference writes nothing shared
         step = max(1, INFERENCE_CHUNK // (ho * wo * kmat.shape[0]))
@@ -266,6 +286,21 @@ def conv2d(
 
     parallel_for(add_bias, n, z.size, xp)
     return z, ctx
+
+
+def _train_step(xp: Any, n: int, entries: int, kh: int, kw: int, sh: int, sw: int) -> int:
+    """Samples per piece of a training window matrix of ``entries`` per sample (``n``: one piece)."""
+    if device_name(xp) != "numpy" or kh == kw == sh == sw == 1:  # a GPU takes the whole batch; 1×1: no copy
+        return n
+    return max(1, TRAIN_CHUNK // entries)
+
+
+def _piece_work(work: dict, samples: int) -> dict:
+    """The buffers of pieces of ``samples`` samples (a last, smaller piece keeps its own)."""
+    key = ("piece", samples)
+    if key not in work:
+        work[key] = {}
+    return work[key]
 
 
 def conv2d_backward(
@@ -289,20 +324,23 @@ def conv2d_backward(
     Returns:
         dL/dx ``(N, H, W, C)`` or ``None``.
     """
-    cols, x_shape, pads, (sh, sw), work = ctx
+    cols, x_shape, pads, (sh, sw), pieces, work = ctx
     xp = get_array_module(grad, kernel)
     kh, kw, c, f = kernel.shape
     g = grad.reshape(-1, f)
+    n, h, w, _ = x_shape
+    top, bottom, left, right = pads
+    ho, wo = output_size(h, kh, sh, top, bottom), output_size(w, kw, sw, left, right)
+    rows = ho * wo
+    if pieces is not None:  # the forward pass kept x: each piece of windows is built again
+        return _conv2d_backward_pieces(g, pieces, kernel, dkernel, dbias, need_input_grad, pads, (sh, sw),
+                                       work)
     xp.matmul(cols.T, g, out=dkernel.reshape(-1, f))
     g.sum(axis=0, out=dbias)
     if not need_input_grad:
         return None
-    n, h, w, _ = x_shape
-    top, bottom, left, right = pads
-    ho, wo = output_size(h, kh, sh, top, bottom), output_size(w, kw, sw, left, right)
     kmat_t = kernel.reshape(kh * kw * c, f).T
     dx = xp.zeros(x_shape, dtype=g.dtype)
-    rows = ho * wo
     step = max(1, BACKWARD_CHUNK // (rows * kh * kw * c))  # samples per product: its result stays in cache
     dcols = work_buffer(work, "dcols", (min(step, n) * rows, kh * kw * c), g.dtype, xp)
     fast = compiled(g, dx)
@@ -324,6 +362,52 @@ def conv2d_backward(
 
 #: The input gradient's matrix product covers at most this many window entries at a time (samples in chunks).
 BACKWARD_CHUNK = 1 << 21
+
+
+def _conv2d_backward_pieces(
+    g: Any, pieces: tuple[Any, int], kernel: Any, dkernel: Any, dbias: Any, need_input_grad: bool,
+    pads: tuple[int, ...], stride: tuple[int, int], work: dict,
+) -> Any:  # fmt: skip
+    """:func:`conv2d_backward` of a forward pass that built its windows in pieces: piece by piece, the windows
+    again, their share of dL/dW (``X_colᵀ·G`` summed piece by piece, in order) and of dL/dx."""
+    x, step = pieces
+    xp = get_array_module(g, x)
+    kh, kw, c, f = kernel.shape
+    sh, sw = stride
+    n, h, w, _ = x.shape
+    top, bottom, left, right = pads
+    ho, wo = output_size(h, kh, sh, top, bottom), output_size(w, kw, sw, left, right)
+    rows = ho * wo
+    dk = dkernel.reshape(-1, f)
+    piece_dk = work_buffer(work, "dkernel_piece", dk.shape, g.dtype, xp)
+    kmat_t = kernel.reshape(kh * kw * c, f).T
+    dx = xp.zeros(x.shape, dtype=g.dtype) if need_input_grad else None
+    dcols = work_buffer(work, "dcols", (min(step, n) * rows, kh * kw * c), g.dtype, xp)
+    fast = compiled(g, x)
+    for s0 in range(0, n, step):
+        s1 = min(n, s0 + step)
+        part = windows(x[s0:s1], kh, kw, sh, sw, pads, _piece_work(work, s1 - s0))
+        gp = g[s0 * rows : s1 * rows]
+        # dL/dW piece by piece, added in piece order (pieces depend on the shapes only, not on the threads)
+        if s0 == 0:
+            xp.matmul(part.T, gp, out=dk)
+        else:
+            dk += xp.matmul(part.T, gp, out=piece_dk)
+        if dx is None:
+            continue
+        d = xp.matmul(gp, kmat_t, out=dcols[: (s1 - s0) * rows])
+        out = dx[s0:s1]
+        if fast:
+            parallel_for(
+                lambda a, b, d=d, out=out: _col2im_kernel(d, out, kh, kw, sh, sw, top, left, ho, wo, a, b),
+                s1 - s0,
+                d.size,
+            )
+        else:
+            block = lambda q, d=d: d[:, q * c : (q + 1) * c]  # noqa: E731
+            col2im_offsets(block, (s1 - s0, h, w, c), kh, kw, sh, sw, pads, g.dtype, xp, out=out)
+    g.sum(axis=0, out=dbias)
+    return dx
 
 
 @kernel

@@ -221,3 +221,56 @@ def test_inference_in_sample_chunks_matches_one_pass(monkeypatch, padding, strid
     np.testing.assert_array_equal(chunked, whole)
     # training after chunked inference still matches a fresh forward
     np.testing.assert_allclose(layer.forward(x, training=True)[0], whole, rtol=1e-6)
+
+
+@pytest.mark.parametrize("kernels", ["numpy", "numba"])
+@pytest.mark.parametrize(("padding", "stride", "need_input_grad"), [("same", 1, True), ("valid", 2, True), ("same", 2, False)])
+def test_training_in_pieces_of_samples_matches_one_window_matrix(float64, monkeypatch, kernels, padding, stride, need_input_grad):
+    """Training on the CPU builds the window matrix a few samples at a time (the backward builds each piece
+    again): the output and dL/dx equal the one-matrix pass bitwise (the same rows and sums), dL/dW and dL/db
+    to rounding (dL/dW is added piece by piece); finite differences hold, and threads change nothing."""
+    from neuro import backend
+
+    if kernels == "numba":
+        pytest.importorskip("numba")
+    monkeypatch.setattr(backend, "_kernel_request", kernels)
+    monkeypatch.setattr(backend, "_kernels_on", None)
+    rng = np.random.default_rng(6)
+
+    def run(chunk, threads=1):
+        monkeypatch.setattr(conv_functional, "TRAIN_CHUNK", chunk)
+        monkeypatch.setattr(backend, "MIN_PARALLEL_ELEMENTS", 0)
+        before = backend.get_num_threads()
+        backend._resize(threads)
+        try:
+            layer = Conv2D(4, (3, 2), strides=stride, padding=padding)
+            layer.build((7, 9, 3), np.random.default_rng(5))
+            layer.need_input_grad = need_input_grad
+            x = np.random.default_rng(1).standard_normal((11, 7, 9, 3))
+            z, ctx = layer.forward(x, training=True)
+            g = np.random.default_rng(2).standard_normal(z.shape)
+            layer.grads = {k: np.zeros_like(v) for k, v in layer.params.items()}
+            dx = layer.backward(g, ctx)
+            return z, dx, {k: v.copy() for k, v in layer.grads.items()}, ctx
+        finally:
+            backend._resize(before)
+
+    z1, dx1, g1, ctx1 = run(1 << 30)
+    assert ctx1[0][4] is None  # one window matrix
+    z2, dx2, g2, ctx2 = run(3 * 7 * 9 * 6)  # a few samples a piece, a shorter last piece
+    assert ctx2[0][4] is not None and ctx2[0][4][1] < 11
+    np.testing.assert_array_equal(z2, z1)
+    if need_input_grad:
+        np.testing.assert_array_equal(dx2, dx1)
+    else:
+        assert dx1 is None and dx2 is None
+    for k in g1:
+        np.testing.assert_allclose(g2[k], g1[k], rtol=1e-12, atol=1e-12)
+    z3, dx3, g3, _ = run(3 * 7 * 9 * 6, threads=3)
+    np.testing.assert_array_equal(z3, z2)
+    for k in g1:
+        np.testing.assert_array_equal(g3[k], g2[k])
+    monkeypatch.setattr(conv_functional, "TRAIN_CHUNK", 3 * 7 * 9 * 6)
+    layer = Conv2D(4, (3, 2), strides=stride, padding=padding)
+    layer.build((7, 9, 3), rng)
+    assert_gradients(layer, rng.standard_normal((5, 7, 9, 3)))
