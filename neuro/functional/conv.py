@@ -224,12 +224,16 @@ def conv2d(
     pads: tuple[int, ...],
     training: bool = False,
     work: dict | None = None,
+    post: Callable[[Any], Any] | None = None,
 ) -> tuple[Any, Any]:
     """2-D cross-correlation ``z = x ⋆ W + b``, channels-last, as im2col and one matrix product.
 
     Training on the CPU builds the window matrix in pieces of whole samples (:data:`TRAIN_CHUNK` entries),
     each multiplied while it is in cache, and keeps x instead of the matrix: :func:`conv2d_backward` builds
     each piece again. The pieces depend on the shapes only, so the thread count never changes a result.
+    There ``post`` (an elementwise activation written in place, whose backward needs only its output) is
+    applied to each piece of z while it is in cache: :func:`applied` then tells from the context that z
+    is ``post(z)``, and :func:`conv2d_backward` takes dL/d(post(z)) with the activation's backward ``pre``.
 
     Args:
         x: input ``(N, H, W, C)``.
@@ -239,6 +243,7 @@ def conv2d(
         pads: ``(top, bottom, left, right)`` zero padding.
         training: keep what :func:`conv2d_backward` needs in the returned context.
         work: buffers reused between training calls (the caller's); inference always uses its own.
+        post: an in-place elementwise activation for the pieces of a training pass (see above), or ``None``.
 
     Shape:
         ``(N, H, W, C)`` → ``(N, Ho, Wo, F)``, ``Ho = (H + top + bottom − kh) // sh + 1`` (likewise Wo).
@@ -267,8 +272,15 @@ def conv2d(
             for s in range(0, n, step):
                 e = min(n, s + step)
                 part = windows(x[s:e], kh, kw, sh, sw, pads, _piece_work(work, e - s))
-                xp.matmul(part, kmat, out=z[s * rows : e * rows])
-            ctx = (None, x.shape, tuple(pads), tuple(stride), (x, step), work)
+                zp = xp.matmul(part, kmat, out=z[s * rows : e * rows])
+                if post is not None:  # bias and activation while the piece is in cache
+                    zp += bias
+                    post(zp)
+            z = z.reshape(n, ho, wo, f)
+            kept = (x, step, z if post is not None else None)
+            ctx = (None, x.shape, tuple(pads), tuple(stride), kept, work)
+            if post is not None:
+                return z, ctx
     else:
         store: dict = {}  # this call's own buffers: inference writes nothing shared
         step = max(1, INFERENCE_CHUNK // (ho * wo * kmat.shape[0]))
@@ -288,6 +300,18 @@ def conv2d(
     return z, ctx
 
 
+def applied(ctx: Any) -> bool:
+    """Whether the training :func:`conv2d` that made ``ctx`` applied its ``post`` activation (pieces path).
+
+    Args:
+        ctx: the context of a training :func:`conv2d`.
+
+    Returns:
+        The answer.
+    """
+    return ctx[4] is not None and ctx[4][2] is not None
+
+
 def _train_step(xp: Any, n: int, entries: int, kh: int, kw: int, sh: int, sw: int) -> int:
     """Samples per piece of a training window matrix of ``entries`` per sample (``n``: one piece)."""
     if device_name(xp) != "numpy" or kh == kw == sh == sw == 1:  # a GPU takes the whole batch; 1×1: no copy
@@ -304,8 +328,9 @@ def _piece_work(work: dict, samples: int) -> dict:
 
 
 def conv2d_backward(
-    grad: Any, ctx: Any, kernel: Any, dkernel: Any, dbias: Any, need_input_grad: bool = True
-) -> Any:
+    grad: Any, ctx: Any, kernel: Any, dkernel: Any, dbias: Any, need_input_grad: bool = True,
+    pre: Callable[[Any, Any], Any] | None = None,
+) -> Any:  # fmt: skip
     """Gradients of :func:`conv2d`.
 
     With G = dL/dz reshaped to ``(N·Ho·Wo, F)``: dL/dW = X_colᵀ·G (reshaped to the kernel), dL/db = Σ_rows G,
@@ -320,6 +345,8 @@ def conv2d_backward(
         dkernel: array the kernel gradient is written into.
         dbias: array the bias gradient is written into.
         need_input_grad: compute dL/dx (else return ``None``).
+        pre: when the forward pass applied its ``post`` activation (:func:`applied`), that activation's
+            backward ``pre(dL/dy, y) → dL/dz``, applied piece by piece; ``grad`` is then dL/dy.
 
     Returns:
         dL/dx ``(N, H, W, C)`` or ``None``.
@@ -333,8 +360,10 @@ def conv2d_backward(
     ho, wo = output_size(h, kh, sh, top, bottom), output_size(w, kw, sw, left, right)
     rows = ho * wo
     if pieces is not None:  # the forward pass kept x: each piece of windows is built again
-        return _conv2d_backward_pieces(g, pieces, kernel, dkernel, dbias, need_input_grad, pads, (sh, sw),
-                                       work)
+        if (pieces[2] is None) != (pre is None):
+            raise ValueError("pre must be given exactly when the forward pass applied its activation")
+        return _conv2d_backward_pieces(grad, pieces, kernel, dkernel, dbias, need_input_grad, pads, (sh, sw),
+                                       work, pre)
     xp.matmul(cols.T, g, out=dkernel.reshape(-1, f))
     g.sum(axis=0, out=dbias)
     if not need_input_grad:
@@ -365,13 +394,16 @@ BACKWARD_CHUNK = 1 << 21
 
 
 def _conv2d_backward_pieces(
-    g: Any, pieces: tuple[Any, int], kernel: Any, dkernel: Any, dbias: Any, need_input_grad: bool,
-    pads: tuple[int, ...], stride: tuple[int, int], work: dict,
+    grad: Any, pieces: tuple[Any, int, Any], kernel: Any, dkernel: Any, dbias: Any, need_input_grad: bool,
+    pads: tuple[int, ...], stride: tuple[int, int], work: dict, pre: Callable[[Any, Any], Any] | None,
 ) -> Any:  # fmt: skip
     """:func:`conv2d_backward` of a forward pass that built its windows in pieces: piece by piece, the windows
-    again, their share of dL/dW (``X_colᵀ·G`` summed piece by piece, in order) and of dL/dx."""
-    x, step = pieces
-    xp = get_array_module(g, x)
+    again, their share of dL/dW (``X_colᵀ·G`` summed piece by piece, in order) and of dL/dx; with ``pre``,
+    G of each piece is first ``pre(dL/dy, y)`` and dL/db is summed piece by piece too."""
+    x, step, y = pieces
+    xp = get_array_module(grad, x)
+    f = kernel.shape[3]
+    g = grad.reshape(-1, f)
     kh, kw, c, f = kernel.shape
     sh, sw = stride
     n, h, w, _ = x.shape
@@ -387,7 +419,14 @@ def _conv2d_backward_pieces(
     for s0 in range(0, n, step):
         s1 = min(n, s0 + step)
         part = windows(x[s0:s1], kh, kw, sh, sw, pads, _piece_work(work, s1 - s0))
-        gp = g[s0 * rows : s1 * rows]
+        if pre is None:
+            gp = g[s0 * rows : s1 * rows]
+        else:  # the activation's backward, and dL/db, while the piece is in cache
+            gp = pre(grad[s0:s1], y[s0:s1]).reshape(-1, f)
+            if s0 == 0:
+                gp.sum(axis=0, out=dbias)
+            else:
+                dbias += gp.sum(axis=0)
         # dL/dW piece by piece, added in piece order (pieces depend on the shapes only, not on the threads)
         if s0 == 0:
             xp.matmul(part.T, gp, out=dk)
@@ -406,7 +445,8 @@ def _conv2d_backward_pieces(
         else:
             block = lambda q, d=d: d[:, q * c : (q + 1) * c]  # noqa: E731
             col2im_offsets(block, (s1 - s0, h, w, c), kh, kw, sh, sw, pads, g.dtype, xp, out=out)
-    g.sum(axis=0, out=dbias)
+    if pre is None:
+        g.sum(axis=0, out=dbias)
     return dx
 
 

@@ -9,9 +9,22 @@ from neuro import initializers, registry
 from neuro import regularizers as regularizers_mod
 from neuro._keywords import renamed_attribute
 from neuro._validation import positive_int
+from neuro.functional import conv as conv_functional
 from neuro.functional.conv import output_size
 from neuro.layers._args import check_image_shape, padding_arg, to_pair
 from neuro.layers.activated import ActivatedLayer
+from neuro.layers.activation import ReLU, Sigmoid, Tanh
+
+#: Activations whose backward needs only their output, applied to each training piece of the convolution.
+_IN_PIECES = (ReLU, Tanh, Sigmoid)
+_APPLIED = "applied in pieces"  # the activation's context when the convolution applied it
+
+
+def _in_place(act: Any, z: Any) -> None:
+    """Write ``act(z)`` over ``z`` (an activation may return a new array even when allowed not to)."""
+    y, _ = act.forward(z, False, inplace=True)
+    if y is not z:
+        z[...] = y
 
 
 @registry.register
@@ -103,6 +116,36 @@ class Conv2D(ActivatedLayer):
             "kernel": ((kh, kw, input_shape[2], self.filters), self.kernel_initializer),
             "bias": ((self.filters,), self.bias_initializer),
         }
+
+    def forward(self, x: Any, training: bool = False, rng: Any = None, mask: Any = None) -> tuple[Any, Any]:
+        act = self.activation
+        if not training or type(act) not in _IN_PIECES:
+            return super().forward(x, training, rng, mask)
+        # the activation is applied to each piece of the convolution while it is in cache (the CPU's
+        # training path in pieces; elsewhere the convolution returns z and the activation follows)
+        pads = self._pads(x.shape[1], x.shape[2])
+        work = self.borrow_work()
+        z, ctx = F.conv2d(
+            x, self.params["kernel"], self.params["bias"], self.strides, pads, True, work,
+            post=lambda zp: _in_place(act, zp),
+        )  # fmt: skip
+        if conv_functional.applied(ctx):
+            return z, (ctx, _APPLIED)
+        y, act_ctx = act.forward(z, True, inplace=True)
+        return y, (ctx, act_ctx)
+
+    def backward(self, grad: Any, ctx: Any) -> Any:
+        affine_ctx, act_ctx = self._require(ctx)
+        if act_ctx is not _APPLIED:
+            return super().backward(grad, ctx)
+        act = self.activation
+        with self.accumulate() as g:
+            dx = F.conv2d_backward(
+                grad, affine_ctx, self.params["kernel"], g["kernel"], g["bias"], self.need_input_grad,
+                pre=act.backward,
+            )  # fmt: skip
+        self.release_work(affine_ctx[-1])
+        return dx
 
     def affine_forward(self, x: Any, training: bool = False) -> tuple[Any, Any]:
         pads = self._pads(x.shape[1], x.shape[2])

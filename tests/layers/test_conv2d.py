@@ -274,3 +274,40 @@ def test_training_in_pieces_of_samples_matches_one_window_matrix(float64, monkey
     layer = Conv2D(4, (3, 2), strides=stride, padding=padding)
     layer.build((7, 9, 3), rng)
     assert_gradients(layer, rng.standard_normal((5, 7, 9, 3)))
+
+
+@pytest.mark.parametrize("kernels", ["numpy", "numba"])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+def test_an_activation_applied_to_each_training_piece_equals_the_activation_after(float64, monkeypatch, kernels, activation):
+    """In the CPU's training pieces, ReLU / Tanh / Sigmoid are applied to each piece while it is in cache:
+    the output, dL/dx and dL/dW equal the convolution followed by the activation bitwise, dL/db (summed piece
+    by piece) to rounding, and finite differences hold."""
+    from neuro import backend
+    from neuro.layers.activation import get as get_activation
+
+    if kernels == "numba":
+        pytest.importorskip("numba")
+    monkeypatch.setattr(backend, "_kernel_request", kernels)
+    monkeypatch.setattr(backend, "_kernels_on", None)
+    monkeypatch.setattr(conv_functional, "TRAIN_CHUNK", 3 * 7 * 9 * 6)
+    rng = np.random.default_rng(3)
+    fused = Conv2D(4, (3, 2), padding="same", activation=activation)
+    fused.build((7, 9, 3), np.random.default_rng(5))
+    plain = Conv2D(4, (3, 2), padding="same")
+    plain.build((7, 9, 3), np.random.default_rng(5))
+    act = get_activation(activation)
+    x = rng.standard_normal((11, 7, 9, 3))
+    y, ctx = fused.forward(x, training=True)
+    assert ctx[1] == "applied in pieces"
+    z, zctx = plain.forward(x, training=True)
+    y2, act_ctx = act.forward(z, True, inplace=True)
+    np.testing.assert_array_equal(y, y2)
+    g = rng.standard_normal(y.shape)
+    for layer in (fused, plain):
+        layer.grads = {k: np.zeros_like(v) for k, v in layer.params.items()}
+    dx = fused.backward(g, ctx)
+    dx2 = plain.backward(act.backward(g, act_ctx), zctx)
+    np.testing.assert_array_equal(dx, dx2)
+    np.testing.assert_array_equal(fused.grads["kernel"], plain.grads["kernel"])
+    np.testing.assert_allclose(fused.grads["bias"], plain.grads["bias"], rtol=1e-12, atol=1e-12)
+    assert_gradients(fused, rng.standard_normal((5, 7, 9, 3)))
