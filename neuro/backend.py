@@ -36,8 +36,11 @@ cache folder when the package folder is read-only).
 from __future__ import annotations
 
 import importlib
+import itertools
 import os
+import queue
 import threading
+import time
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -596,10 +599,13 @@ def set_num_threads(n: int) -> None:
 
 def _resize(n: int) -> None:
     global _num_threads, _pool
-    if n != _num_threads and _pool is not None:
-        _pool.shutdown(wait=True)
-        _pool = None
-    _num_threads = n
+    with _kernel_lock:  # the lock under which a pool is made: it is made with the new count
+        if n == _num_threads:
+            return
+        _num_threads = n
+        old, _pool = _pool, None
+    if old is not None:
+        old.shutdown()  # its workers end once the parts they were given are done
 
 
 def get_num_threads() -> int:
@@ -733,58 +739,72 @@ def _find_openblas() -> tuple[Any, Any] | None:
 
 
 class _Worker:
-    """One thread of neuro's pool: it runs the part it is handed and signals when that part has stopped.
+    """One thread of neuro's pool: it runs the parts put in its queue and reports each one, by its token.
 
-    The hand-off is two plain locks (a few microseconds), not a queue of futures (tens): at two threads a
-    pass of 50k elements pays for splitting.
+    A part is handed over through a queue in one step (``SimpleQueue.put``, a few microseconds, not the tens
+    of a future), so that at two threads a pass of 100k elements pays for splitting. Only the calling thread
+    sees a KeyboardInterrupt, never a worker; so the caller writes down what it hands over before it does, and
+    :meth:`wait` finds out for itself whether a part it was told of was handed over at all.
     """
 
     def __init__(self) -> None:
-        self._go, self._done = threading.Lock(), threading.Lock()
-        self._go.acquire()
-        self._done.acquire()
-        self._job: tuple | None = None
-        self.error: BaseException | None = None
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.results: queue.SimpleQueue = queue.SimpleQueue()
+        self.taken = 0  # the token of the last part this worker took
+        self.finished = 0  # the token of the last part it finished
         threading.Thread(target=self._run, name="neuro-worker", daemon=True).start()
 
     def _run(self) -> None:
         _local.worker = True
         while True:
-            self._go.acquire()
-            job = self._job
-            if job is None:  # the pool is being closed
-                self._done.release()
+            job = self.jobs.get()
+            if job is None:  # the pool was shut down
                 return
-            fn, start, stop = job
+            token, fn, start, stop = job
+            self.taken = token
+            error: BaseException | None = None
             try:
                 fn(start, stop)
-                self.error = None
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
-                self.error = exc
-            self._done.release()
+                error = exc
+            self.finished = token
+            self.results.put((token, error))
 
-    def start(self, fn: Callable[[int, int], object], start: int, stop: int) -> None:
-        """Begin ``fn(start, stop)`` on this worker's thread."""
-        self._job = (fn, start, stop)
-        self._go.release()
-
-    def wait(self) -> None:
-        """Return once the part begun by :meth:`start` has stopped (an interrupt does not cut the wait)."""
+    def wait(self, token: int) -> BaseException | None:
+        """Return once the part ``token`` has finished, or was never handed over (or is taken back before a
+        worker started it): its error, if it raised one. An interrupt does not cut the wait short; it is
+        raised once the part has stopped."""
         interrupted: BaseException | None = None
+        error: BaseException | None = None
         while True:
             try:
-                self._done.acquire()
-                break
-            except BaseException as exc:  # noqa: BLE001 - keep waiting; re-raised once the part stopped
+                got, err = self.results.get(timeout=0.05)
+                if got == token:
+                    error = err
+                    break
+                continue  # a report left over from a wait that was interrupted
+            except queue.Empty:
+                if self.finished == token or self.taken == token:
+                    continue  # done (its report is in the queue) or running
+                if self._take_back(token):
+                    break
+            except BaseException as exc:  # noqa: BLE001 - keep waiting; raised once the part stopped
                 interrupted = interrupted or exc
         if interrupted is not None:
             raise interrupted
+        return error
 
-    def close(self) -> None:
-        """End the thread."""
-        self._job = None
-        self._go.release()
-        self._done.acquire()
+    def _take_back(self, token: int) -> bool:
+        """Whether the part ``token`` will never run: taken back from the queue, or never put there."""
+        try:
+            job = self.jobs.get_nowait()
+        except queue.Empty:
+            time.sleep(0.01)  # the worker may be between taking the part and saying so
+            return self.taken != token and self.finished != token
+        if job is None or job[0] != token:  # not ours (cannot happen: one caller at a time): put it back
+            self.jobs.put(job)
+            return False
+        return True
 
 
 class _Pool:
@@ -792,15 +812,18 @@ class _Pool:
 
     def __init__(self, threads: int) -> None:
         self.workers = [_Worker() for _ in range(threads - 1)]
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # held by the caller using the pool (taken without waiting)
+        self.closed = False
 
-    def shutdown(self, wait: bool = True) -> None:
-        with self.lock:
-            for w in self.workers:
-                w.close()
+    def shutdown(self) -> None:
+        """Stop taking work; the workers end once they have done the parts they hold."""
+        self.closed = True
+        for w in self.workers:
+            w.jobs.put(None)
 
 
 _local = threading.local()
+_tokens = itertools.count(1)  # one token per part handed over (next() on it is atomic)
 
 
 def _forget_pool() -> None:  # a forked child has none of its parent's threads: it makes its own pool
@@ -836,34 +859,38 @@ def parallel_for(fn: Callable[[int, int], object], n: int, elements: int, xp: Mo
             if _pool is None:
                 _pool = _Pool(_num_threads)
             pool = _pool
-    if not pool.lock.acquire(blocking=False):  # another thread is using the pool: no waiting for it
-        fn(0, n)
-        return
+    owner = False
     try:
-        workers = pool.workers[: threads - 1]
+        owner = pool.lock.acquire(blocking=False)
+        if not owner or pool.closed:  # another thread is using it, or it is being replaced: no waiting
+            fn(0, n)
+            return
+        threads = min(threads, len(pool.workers) + 1)
         bounds = [n * k // threads for k in range(threads + 1)]
-        started: list[_Worker] = []
+        handed: list[tuple[_Worker, int]] = []
         error: BaseException | None = None
         try:
-            for k, w in enumerate(workers, start=1):
-                w.start(fn, bounds[k], bounds[k + 1])
-                started.append(w)
+            for k, w in enumerate(pool.workers[: threads - 1], start=1):
+                token = next(_tokens)
+                handed.append((w, token))  # written down first: an interrupt after it is waited for
+                w.jobs.put((token, fn, bounds[k], bounds[k + 1]))
             fn(bounds[0], bounds[1])
         except BaseException as exc:  # noqa: BLE001 - re-raised below, once every part has stopped
             error = exc
         # every part has finished before this returns or raises, whatever happened here (an interrupt
         # included): no worker writes into the arrays after the caller has moved on
-        for w in started:
+        for w, token in handed:
             try:
-                w.wait()
-            except BaseException as exc:  # noqa: BLE001
+                part_error = w.wait(token)
+            except BaseException as exc:  # noqa: BLE001 - an interrupt during the wait (the part has stopped)
                 error = error or exc
-            if error is None and w.error is not None:
-                error = w.error
+                continue
+            error = error or part_error
         if error is not None:
             raise error
     finally:
-        pool.lock.release()
+        if owner:
+            pool.lock.release()
 
 
 def parallel_map(f: Callable[..., object], out: Any, *arrays: Any, cost: int = 1) -> Any:

@@ -144,3 +144,98 @@ def test_a_forked_child_makes_its_own_pool(monkeypatch):
         assert os.waitstatus_to_exitcode(status) == 0
     finally:
         backend._resize(before)
+
+
+def test_a_pool_smaller_than_the_thread_count_still_runs_every_part(monkeypatch):
+    monkeypatch.setattr(backend, "MIN_PARALLEL_ELEMENTS", 0)
+    before = backend.get_num_threads()
+    backend._resize(2)
+    try:
+        backend.parallel_for(lambda a, b: None, 2, 10)  # a pool of one worker
+        monkeypatch.setattr(backend, "_num_threads", 4)  # as a count changed while the pool was in use
+        out = np.zeros(8)
+
+        def fill(a, b):
+            out[a:b] += 1
+
+        backend.parallel_for(fill, 8, 10)
+        assert out.tolist() == [1.0] * 8
+    finally:
+        monkeypatch.undo()
+        backend._resize(before)
+
+
+def test_a_pool_being_replaced_is_not_used_and_never_hangs(monkeypatch):
+    import threading
+
+    monkeypatch.setattr(backend, "MIN_PARALLEL_ELEMENTS", 0)
+    before = backend.get_num_threads()
+    backend._resize(2)
+    try:
+        old = backend._Pool(2)
+        old.shutdown()
+        monkeypatch.setattr(backend, "_pool", old)  # a caller that read the pool just before a resize
+        out = np.zeros(8)
+        done = threading.Event()
+
+        def run():
+            backend.parallel_for(lambda a, b: out.__setitem__(slice(a, b), 1), 8, 10)
+            done.set()
+
+        threading.Thread(target=run, daemon=True).start()
+        assert done.wait(10)
+        assert out.tolist() == [1.0] * 8
+    finally:
+        monkeypatch.undo()
+        backend._resize(before)
+
+
+def test_resizing_while_another_thread_works_loses_no_part(monkeypatch):
+    import threading
+
+    monkeypatch.setattr(backend, "MIN_PARALLEL_ELEMENTS", 0)
+    before = backend.get_num_threads()
+    stop = threading.Event()
+    totals: list[float] = []
+
+    def work():
+        while not stop.is_set():
+            out = np.zeros(12)
+            backend.parallel_for(lambda a, b, out=out: out.__setitem__(slice(a, b), 1), 12, 10)
+            totals.append(out.sum())
+
+    t = threading.Thread(target=work, daemon=True)
+    t.start()
+    try:
+        for k in range(200):
+            backend._resize(2 + k % 3)
+    finally:
+        stop.set()
+        t.join(10)
+        backend._resize(before)
+    assert not t.is_alive() and totals and set(totals) == {12.0}
+
+
+def test_a_part_written_down_but_never_handed_over_is_not_waited_for():
+    """What an interrupt between writing a part down and handing it over leaves: the wait returns (the part
+    never ran) instead of waiting forever; a part still in the queue is taken back and never runs."""
+    import threading
+    import time
+
+    w = backend._Worker()
+    assert w.wait(10**9) is None  # written down, never put in the queue
+    release = threading.Event()
+    first, second = 10**9 + 1, 10**9 + 2
+    w.jobs.put((first, lambda a, b: release.wait(5), 0, 1))  # keeps the worker busy
+    deadline = time.monotonic() + 5
+    while w.taken != first and time.monotonic() < deadline:
+        time.sleep(0.001)
+    ran: list[int] = []
+    w.jobs.put((second, lambda a, b: ran.append(a), 0, 1))  # queued behind it
+    assert w._take_back(second)
+    release.set()
+    assert w.wait(first) is None
+    w.jobs.put((first + 10, lambda a, b: None, 0, 1))
+    assert w.wait(first + 10) is None  # the worker goes on with later parts
+    assert ran == []
+    w.jobs.put(None)

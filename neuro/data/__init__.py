@@ -40,12 +40,19 @@ _LAZY = {
 }
 
 
+_SUBMODULES = frozenset(
+    ("augment", "csv", "digits", "idx_to_folder", "images", "mnist", "scaling", "split", "tabular", "text")
+)
+
+
 def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name in _SUBMODULES:  # neuro.data.mnist and the like, as before they loaded lazily
+        return importlib.import_module(f"neuro.data.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'neuro.data' has no attribute {name!r}")
-    import importlib
-
     value = getattr(importlib.import_module(f"neuro.data.{module}"), name)
     globals()[name] = value
     return value

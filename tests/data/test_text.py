@@ -715,3 +715,21 @@ def test_random_configs_are_refused_with_value_error(config):
         pass
     else:
         assert Vocabulary.from_config(vocab.get_config()) == vocab
+
+
+def test_neuro_data_loads_its_readers_on_first_use():
+    """`import neuro` does not import the image, CSV and text readers; their names and modules still resolve."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, neuro\n"
+        "lazy = ['neuro.data.images', 'neuro.data.csv', 'neuro.data.text', 'neuro.data.tabular']\n"
+        "assert not [m for m in lazy if m in sys.modules], [m for m in lazy if m in sys.modules]\n"
+        "from neuro.data import ImageDataSet, Vocabulary, load_csv\n"
+        "assert neuro.data.mnist.load_idx is neuro.data.load_idx\n"
+        "assert neuro.data.text.Vocabulary is Vocabulary and 'ImageDataSet' in dir(neuro.data)\n"
+        "try:\n    neuro.data.nothing\nexcept AttributeError as e:\n    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "module 'neuro.data' has no attribute 'nothing'"
