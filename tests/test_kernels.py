@@ -172,3 +172,20 @@ def test_predict_of_a_plain_numpy_batch_equals_the_checked_path():
         net.predict(x)
     with pytest.raises(ValueError, match=r"x must have shape \(N, 4\), got \(5, 3\)"):
         net.predict(x[:, :3])
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (700, 16), (131072, 16), (1003, 64), (4099, 128), (300, 500), (0, 4)])
+def test_column_sums_are_the_rows_sums(shape):
+    from neuro.functional.linear import column_sums
+
+    a = np.random.default_rng(0).standard_normal(shape)
+    expected = a.sum(axis=0)
+    got = column_sums(a)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-9)
+    out = np.empty(shape[1])
+    assert column_sums(a, out=out) is out
+    np.testing.assert_array_equal(out, got)
+    if shape[0] < 8 * (1024 // shape[1]) or shape[1] > 128:  # small or wide: exactly NumPy's sum
+        np.testing.assert_array_equal(got, expected)
+    strided = np.asfortranarray(a)  # not C-ordered: NumPy's sum
+    np.testing.assert_array_equal(column_sums(strided), strided.sum(axis=0))

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from neuro.backend import compiled, device_name, get_array_module, kernel, parallel_for
+from neuro.functional.linear import column_sums
 
 
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
@@ -365,7 +366,7 @@ def conv2d_backward(
         return _conv2d_backward_pieces(grad, pieces, kernel, dkernel, dbias, need_input_grad, pads, (sh, sw),
                                        work, pre)
     xp.matmul(cols.T, g, out=dkernel.reshape(-1, f))
-    g.sum(axis=0, out=dbias)
+    column_sums(g, out=dbias)
     if not need_input_grad:
         return None
     kmat_t = kernel.reshape(kh * kw * c, f).T
@@ -424,9 +425,9 @@ def _conv2d_backward_pieces(
         else:  # the activation's backward, and dL/db, while the piece is in cache
             gp = pre(grad[s0:s1], y[s0:s1]).reshape(-1, f)
             if s0 == 0:
-                gp.sum(axis=0, out=dbias)
+                column_sums(gp, out=dbias)
             else:
-                dbias += gp.sum(axis=0)
+                dbias += column_sums(gp)
         # dL/dW piece by piece, added in piece order (pieces depend on the shapes only, not on the threads)
         if s0 == 0:
             xp.matmul(part.T, gp, out=dk)
@@ -446,7 +447,7 @@ def _conv2d_backward_pieces(
             block = lambda q, d=d: d[:, q * c : (q + 1) * c]  # noqa: E731
             col2im_offsets(block, (s1 - s0, h, w, c), kh, kw, sh, sw, pads, g.dtype, xp, out=out)
     if pre is None:
-        g.sum(axis=0, out=dbias)
+        column_sums(g, out=dbias)
     return dx
 
 

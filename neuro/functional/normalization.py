@@ -9,6 +9,7 @@ import numpy as np
 
 from neuro import backend
 from neuro.backend import get_array_module
+from neuro.functional.linear import column_sums
 
 
 def batch_norm_inference(x: Any, gamma: Any, beta: Any, mean: Any, var: Any, epsilon: float) -> Any:
@@ -64,7 +65,7 @@ def batch_norm_inference_backward(
     xp = get_array_module(grad, x, gamma, mean, var)
     inv_std = 1.0 / xp.sqrt(var + x.dtype.type(epsilon))
     g = grad.reshape(-1, grad.shape[-1])
-    g.sum(axis=0, out=dbeta)
+    column_sums(g, out=dbeta)
     dgamma[...] = xp.einsum("ij,ij->j", g, x.reshape(-1, x.shape[-1]) - mean) * inv_std
     if not need_input_grad:
         return None
@@ -97,7 +98,7 @@ def batch_norm_train(
     x2 = x.reshape(-1, x.shape[-1])
     if reduce is None:
         m = x2.shape[0]
-        mean = x2.mean(axis=0)
+        mean = column_sums(x2) / dt(m)  # x2.mean(axis=0), its rows added in blocks
         xhat = x2 - mean
         var = xp.einsum("ij,ij->j", xhat, xhat) / dt(m)
     else:
@@ -141,7 +142,7 @@ def batch_norm_backward(
     xhat, inv_std, m, reduce = ctx
     xp = get_array_module(grad, gamma)
     g = grad.reshape(-1, grad.shape[-1])
-    g.sum(axis=0, out=dbeta)
+    column_sums(g, out=dbeta)
     dgamma[...] = xp.einsum("ij,ij->j", g, xhat)
     if not need_input_grad:
         return None
