@@ -111,10 +111,34 @@ def batch_norm_train(
             (reduce(xp.einsum("ij,ij->j", xhat, xhat).astype(np.float64)) / m).astype(dt), xp
         )
     inv_std = 1.0 / xp.sqrt(var + dt(epsilon))
-    xhat *= inv_std
-    y = xhat * gamma
-    y += beta
+    y = xp.empty_like(xhat)
+
+    def normalize(a: int, b: int) -> None:
+        xh, yp = xhat[a:b], y[a:b]
+        xh *= inv_std
+        xp.multiply(xh, gamma, out=yp)
+        yp += beta
+
+    _in_row_chunks(normalize, xhat, xp)
     return y.reshape(x.shape), mean, var, (xhat, inv_std, m, reduce)
+
+
+#: Elementwise passes of the batch norm run this many elements at a time, so that a chunk stays in cache
+#: from one pass to the next.
+ROW_CHUNK = 1 << 16
+
+
+def _in_row_chunks(fn: Callable[[int, int], None], a: Any, xp: Any) -> None:
+    """``fn(start, stop)`` over chunks of rows of the matrix ``a`` (about :data:`ROW_CHUNK` elements each),
+    the rows split over neuro's threads. Each pass is elementwise: the results are those of whole-array
+    passes, bitwise."""
+    rows = max(1, ROW_CHUNK // max(1, a.shape[1]))
+
+    def part(start: int, stop: int) -> None:
+        for c in range(start, stop, rows):
+            fn(c, min(stop, c + rows))
+
+    backend.parallel_for(part, a.shape[0], 4 * a.size, xp)
 
 
 def batch_norm_backward(
@@ -154,8 +178,14 @@ def batch_norm_backward(
         t = reduce(xp.concatenate([dbeta.astype(np.float64), dgamma.astype(np.float64)]))
         c_beta = backend.to_device((t[:f] / m).astype(dt), xp)
         c_gamma = backend.to_device((t[f:] / m).astype(dt), xp)
-    dx = xhat * c_gamma
-    dx += c_beta
-    xp.subtract(g, dx, out=dx)
-    dx *= gamma * inv_std
+    scale = gamma * inv_std
+    dx = xp.empty_like(xhat)
+
+    def input_grad(a: int, b: int) -> None:
+        d = xp.multiply(xhat[a:b], c_gamma, out=dx[a:b])
+        d += c_beta
+        xp.subtract(g[a:b], d, out=d)
+        d *= scale
+
+    _in_row_chunks(input_grad, xhat, xp)
     return dx.reshape(grad.shape)
