@@ -739,26 +739,27 @@ def _find_openblas() -> tuple[Any, Any] | None:
 
 
 class _Worker:
-    """One thread of neuro's pool: it runs the parts put in its queue and reports each one, by its token.
+    """One thread of neuro's pool: it runs the parts put in its queue and reports each one by its token.
 
     A part is handed over through a queue in one step (``SimpleQueue.put``, a few microseconds, not the tens
-    of a future), so that at two threads a pass of 100k elements pays for splitting. Only the calling thread
-    sees a KeyboardInterrupt, never a worker; so the caller writes down what it hands over before it does, and
-    :meth:`wait` finds out for itself whether a part it was told of was handed over at all.
+    of a future), so that at two threads a pass of 100k elements pays for splitting. A finished part's report
+    is kept in :attr:`done` until its caller collects it (the queue :attr:`wakeups` only wakes the caller), so
+    an interrupt in the caller's wait loses nothing.
     """
 
     def __init__(self) -> None:
         self.jobs: queue.SimpleQueue = queue.SimpleQueue()
-        self.results: queue.SimpleQueue = queue.SimpleQueue()
+        self.wakeups: queue.SimpleQueue = queue.SimpleQueue()
         self.taken = 0  # the token of the last part this worker took
-        self.finished = 0  # the token of the last part it finished
-        threading.Thread(target=self._run, name="neuro-worker", daemon=True).start()
+        self.done: dict[int, BaseException | None] = {}  # finished parts' errors, until collected
+        self.thread = threading.Thread(target=self._run, name="neuro-worker", daemon=True)
+        self.thread.start()
 
-    def _run(self) -> None:
+    def _run(self) -> None:  # a worker thread never sees a KeyboardInterrupt: only the main thread does
         _local.worker = True
         while True:
             job = self.jobs.get()
-            if job is None:  # the pool was shut down
+            if job is None:  # the pool was shut down (every part put before it has been run)
                 return
             token, fn, start, stop = job
             self.taken = token
@@ -767,41 +768,67 @@ class _Worker:
                 fn(start, stop)
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
                 error = exc
-            self.finished = token
-            self.results.put((token, error))
+            self.done[token] = error
+            self.wakeups.put(token)
 
-    def wait(self, token: int) -> BaseException | None:
-        """Return once the part ``token`` has finished, or was never handed over (or is taken back before a
-        worker started it): its error, if it raised one. An interrupt does not cut the wait short; it is
-        raised once the part has stopped."""
+    def wait(self, token: int, handed_over: bool) -> BaseException | None:
+        """Return once the part ``token`` has finished: its error, if it raised one.
+
+        Args:
+            token: the part's token.
+            handed_over: whether the caller knows the part was put in the queue. When it does not (an
+                interrupt came between writing the part down and knowing it was handed over), a part that is
+                still in the queue is taken back, and one that was never put is not waited for: either way
+                it never runs, and the caller is raising anyway.
+
+        An interrupt does not cut the wait short; it is raised once the part has stopped.
+        """
         interrupted: BaseException | None = None
         error: BaseException | None = None
         while True:
             try:
-                got, err = self.results.get(timeout=0.05)
-                if got == token:
-                    error = err
+                if token in self.done:
+                    error = self.done.pop(token)
                     break
-                continue  # a report left over from a wait that was interrupted
-            except queue.Empty:
-                if self.finished == token or self.taken == token:
-                    continue  # done (its report is in the queue) or running
-                if self._take_back(token):
+                if not handed_over and self.taken != token and self._take_back(token):
                     break
+                try:
+                    self.wakeups.get(timeout=0.05)
+                except queue.Empty:
+                    if not self.thread.is_alive():  # a worker that ended: its parts run here
+                        error = self._run_left_behind(token)
+                        break
             except BaseException as exc:  # noqa: BLE001 - keep waiting; raised once the part stopped
                 interrupted = interrupted or exc
         if interrupted is not None:
             raise interrupted
         return error
 
+    def _run_left_behind(self, token: int) -> BaseException | None:
+        """Run, on the calling thread, the part ``token`` that a worker which has ended left in its queue."""
+        if token in self.done:
+            return self.done.pop(token)
+        while True:
+            try:
+                job = self.jobs.get_nowait()
+            except queue.Empty:
+                return None  # not in the queue: never handed over
+            if job is not None and job[0] == token:
+                try:
+                    job[1](job[2], job[3])
+                except BaseException as exc:  # noqa: BLE001 - the part's error, as a worker reports it
+                    return exc
+                return None
+
     def _take_back(self, token: int) -> bool:
-        """Whether the part ``token`` will never run: taken back from the queue, or never put there."""
+        """Whether the part ``token``, perhaps never handed over, will never run: taken back from the queue,
+        or found neither there nor with the worker."""
         try:
             job = self.jobs.get_nowait()
         except queue.Empty:
             time.sleep(0.01)  # the worker may be between taking the part and saying so
-            return self.taken != token and self.finished != token
-        if job is None or job[0] != token:  # not ours (cannot happen: one caller at a time): put it back
+            return self.taken != token and token not in self.done
+        if job is None or job[0] != token:  # not ours: put it back (its order with ours does not matter)
             self.jobs.put(job)
             return False
         return True
@@ -813,13 +840,15 @@ class _Pool:
     def __init__(self, threads: int) -> None:
         self.workers = [_Worker() for _ in range(threads - 1)]
         self.lock = threading.Lock()  # held by the caller using the pool (taken without waiting)
+        self.state = threading.Lock()  # held briefly: handing parts over, and shutting down
         self.closed = False
 
     def shutdown(self) -> None:
-        """Stop taking work; the workers end once they have done the parts they hold."""
-        self.closed = True
-        for w in self.workers:
-            w.jobs.put(None)
+        """Stop taking work; the workers end once they have run the parts put before."""
+        with self.state:
+            self.closed = True
+            for w in self.workers:
+                w.jobs.put(None)
 
 
 _local = threading.local()
@@ -867,21 +896,30 @@ def parallel_for(fn: Callable[[int, int], object], n: int, elements: int, xp: Mo
             return
         threads = min(threads, len(pool.workers) + 1)
         bounds = [n * k // threads for k in range(threads + 1)]
-        handed: list[tuple[_Worker, int]] = []
+        handed: list[list[Any]] = []  # [worker, token, known to be in its queue]
         error: BaseException | None = None
         try:
-            for k, w in enumerate(pool.workers[: threads - 1], start=1):
-                token = next(_tokens)
-                handed.append((w, token))  # written down first: an interrupt after it is waited for
-                w.jobs.put((token, fn, bounds[k], bounds[k + 1]))
-            fn(bounds[0], bounds[1])
+            with pool.state:  # no shutdown between the check and the hand-over: parts come before its end
+                if pool.closed:
+                    error = _ALONE
+                else:
+                    for k, w in enumerate(pool.workers[: threads - 1], start=1):
+                        entry = [w, next(_tokens), False]
+                        handed.append(entry)  # written down first: an interrupt after it is waited for
+                        w.jobs.put((entry[1], fn, bounds[k], bounds[k + 1]))
+                        entry[2] = True
+            if error is _ALONE:
+                error = None
+                fn(0, n)
+            else:
+                fn(bounds[0], bounds[1])
         except BaseException as exc:  # noqa: BLE001 - re-raised below, once every part has stopped
             error = exc
         # every part has finished before this returns or raises, whatever happened here (an interrupt
         # included): no worker writes into the arrays after the caller has moved on
-        for w, token in handed:
+        for w, token, sure in handed:
             try:
-                part_error = w.wait(token)
+                part_error = w.wait(token, sure)
             except BaseException as exc:  # noqa: BLE001 - an interrupt during the wait (the part has stopped)
                 error = error or exc
                 continue
@@ -891,6 +929,9 @@ def parallel_for(fn: Callable[[int, int], object], n: int, elements: int, xp: Mo
     finally:
         if owner:
             pool.lock.release()
+
+
+_ALONE = RuntimeError("the pool closed: the caller runs the whole range")  # a marker, never raised
 
 
 def parallel_map(f: Callable[..., object], out: Any, *arrays: Any, cost: int = 1) -> Any:

@@ -223,7 +223,7 @@ def test_a_part_written_down_but_never_handed_over_is_not_waited_for():
     import time
 
     w = backend._Worker()
-    assert w.wait(10**9) is None  # written down, never put in the queue
+    assert w.wait(10**9, False) is None  # written down, never put in the queue
     release = threading.Event()
     first, second = 10**9 + 1, 10**9 + 2
     w.jobs.put((first, lambda a, b: release.wait(5), 0, 1))  # keeps the worker busy
@@ -234,8 +234,44 @@ def test_a_part_written_down_but_never_handed_over_is_not_waited_for():
     w.jobs.put((second, lambda a, b: ran.append(a), 0, 1))  # queued behind it
     assert w._take_back(second)
     release.set()
-    assert w.wait(first) is None
+    assert w.wait(first, True) is None
     w.jobs.put((first + 10, lambda a, b: None, 0, 1))
-    assert w.wait(first + 10) is None  # the worker goes on with later parts
+    assert w.wait(first + 10, True) is None  # the worker goes on with later parts
     assert ran == []
+    w.jobs.put(None)
+
+
+def test_parts_left_with_a_worker_that_ended_run_on_the_caller(monkeypatch):
+    """A worker that has ended (its pool shut down under a caller that had already checked it) leaves no part
+    undone: the caller runs what is still in its queue."""
+    monkeypatch.setattr(backend, "MIN_PARALLEL_ELEMENTS", 0)
+    before = backend.get_num_threads()
+    backend._resize(2)
+    try:
+        backend.parallel_for(lambda a, b: None, 2, 10)
+        for w in backend._pool.workers:  # the workers end, the pool is not marked closed
+            w.jobs.put(None)
+            w.thread.join(5)
+        out = np.zeros(8)
+        backend.parallel_for(lambda a, b: out.__setitem__(slice(a, b), 1), 8, 10)
+        assert out.tolist() == [1.0] * 8
+    finally:
+        backend._pool = None
+        backend._resize(before)
+
+
+def test_a_report_is_kept_until_its_caller_collects_it():
+    """A finished part's report stays with the worker until collected: a wait interrupted after the worker
+    woke it loses nothing."""
+    import time
+
+    w = backend._Worker()
+    w.jobs.put((7, lambda a, b: None, 0, 1))
+    deadline = time.monotonic() + 5
+    while 7 not in w.done and time.monotonic() < deadline:
+        time.sleep(0.001)
+    w.wakeups.get(timeout=5)  # the wake-up consumed, as by a wait that was then interrupted
+    assert w.wait(7, True) is None
+    w.jobs.put((8, lambda a, b: 1 / 0, 0, 1))
+    assert isinstance(w.wait(8, True), ZeroDivisionError)
     w.jobs.put(None)
