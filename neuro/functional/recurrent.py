@@ -511,17 +511,22 @@ class GRUCell:
 
 # -- compiled kernels of the cells (numba kernel set): the elementwise work of a step in few passes, with
 # the NumPy path's operations in its order, so the results are bitwise the same; the tanh stays NumPy's.
+# Every inner loop runs over slices indexed from 0 (a gate's block is sliced out first): an index such as
+# ``2 * u + j`` or a loop from ``2 * u`` keeps LLVM from vectorizing (numba must allow for a negative index).
 @kernel
 def _lstm_pre(z, a, half, u):
     """The gates' tanh arguments: a_i/2, a_f/2, a_c, a_o/2."""
     for r in range(z.shape[0]):
         zr, ar = z[r], a[r]
+        z_if, a_if = zr[: 2 * u], ar[: 2 * u]
+        z_g, a_g = zr[2 * u : 3 * u], ar[2 * u : 3 * u]
+        z_o, a_o = zr[3 * u : 4 * u], ar[3 * u : 4 * u]
         for j in range(2 * u):
-            ar[j] = zr[j] * half
-        for j in range(2 * u, 3 * u):
-            ar[j] = zr[j]
-        for j in range(3 * u, 4 * u):
-            ar[j] = zr[j] * half
+            a_if[j] = z_if[j] * half
+        for j in range(u):
+            a_g[j] = z_g[j]
+        for j in range(u):
+            a_o[j] = z_o[j] * half
 
 
 @kernel
@@ -529,27 +534,31 @@ def _lstm_cell(a, c_prev, c, half, u):
     """σ from the tanh of the halved argument (½·tanh + ½), then c_t = f·c_{t−1} + i·g."""
     for r in range(a.shape[0]):
         ar, cp, cr = a[r], c_prev[r], c[r]
+        a_if, a_i, a_f = ar[: 2 * u], ar[:u], ar[u : 2 * u]
+        a_g, a_o = ar[2 * u : 3 * u], ar[3 * u : 4 * u]
         for j in range(2 * u):
-            ar[j] = ar[j] * half + half
-        for j in range(3 * u, 4 * u):
-            ar[j] = ar[j] * half + half
+            a_if[j] = a_if[j] * half + half
         for j in range(u):
-            cr[j] = ar[u + j] * cp[j] + ar[j] * ar[2 * u + j]
+            a_o[j] = a_o[j] * half + half
+        for j in range(u):
+            cr[j] = a_f[j] * cp[j] + a_i[j] * a_g[j]
 
 
 @kernel
 def _lstm_backward(dh, a, tc, dc, c_prev, d, one, u):
     """The LSTM step's gradients (see :meth:`LSTMCell.step_backward`), in one pass."""
     for r in range(dh.shape[0]):
-        ar, dr, dcr = a[r], d[r], dc[r]
+        ar, dr, dcr, tcr, dhr, cpr = a[r], d[r], dc[r], tc[r], dh[r], c_prev[r]
+        a_i, a_f, a_g, a_o = ar[:u], ar[u : 2 * u], ar[2 * u : 3 * u], ar[3 * u : 4 * u]
+        d_i, d_f, d_g, d_o = dr[:u], dr[u : 2 * u], dr[2 * u : 3 * u], dr[3 * u : 4 * u]
         for j in range(u):
-            i, f, g, o = ar[j], ar[u + j], ar[2 * u + j], ar[3 * u + j]
-            t, h_grad = tc[r, j], dh[r, j]
-            dr[3 * u + j] = ((h_grad * t) * o) * (one - o)
+            i, f, g, o = a_i[j], a_f[j], a_g[j], a_o[j]
+            t, h_grad = tcr[j], dhr[j]
+            d_o[j] = ((h_grad * t) * o) * (one - o)
             dcj = dcr[j] + ((one - t * t) * o) * h_grad
-            dr[j] = ((dcj * g) * i) * (one - i)
-            dr[u + j] = ((dcj * c_prev[r, j]) * f) * (one - f)
-            dr[2 * u + j] = ((one - g * g) * i) * dcj
+            d_i[j] = ((dcj * g) * i) * (one - i)
+            d_f[j] = ((dcj * cpr[j]) * f) * (one - f)
+            d_g[j] = ((one - g * g) * i) * dcj
             dcr[j] = dcj * f
 
 
@@ -567,11 +576,12 @@ def _gru_candidate(z, hu, a, cand, half, u):
     """σ of z and r, the recurrent candidate u_h, and n's argument x_h + r·u_h."""
     for row in range(z.shape[0]):
         ar, zr, hr, cr = a[row], z[row], hu[row], cand[row]
+        a_r, a_n, z_n, h_n = ar[u : 2 * u], ar[2 * u : 3 * u], zr[2 * u : 3 * u], hr[2 * u : 3 * u]
         for j in range(2 * u):
             ar[j] = ar[j] * half + half
         for j in range(u):
-            cr[j] = hr[2 * u + j]
-            ar[2 * u + j] = zr[2 * u + j] + ar[u + j] * cr[j]
+            cr[j] = h_n[j]
+            a_n[j] = z_n[j] + a_r[j] * cr[j]
 
 
 @kernel
@@ -579,9 +589,10 @@ def _gru_output(a, h_prev, h, u):
     """h_t = (h_{t−1} − n)·z + n."""
     for r in range(a.shape[0]):
         ar, hp, hr = a[r], h_prev[r], h[r]
+        a_z, a_n = ar[:u], ar[2 * u : 3 * u]
         for j in range(u):
-            n = ar[2 * u + j]
-            hr[j] = (hp[j] - n) * ar[j] + n
+            n = a_n[j]
+            hr[j] = (hp[j] - n) * a_z[j] + n
 
 
 @kernel
@@ -589,14 +600,18 @@ def _gru_backward(dh, a, cand, h_prev, d, du, direct, one, u):
     """The GRU step's gradients with ``reset_after`` (see :meth:`GRUCell.step_backward`), in one pass."""
     for row in range(dh.shape[0]):
         ar, dr, ur = a[row], d[row], du[row]
+        hpr, cdr, dhr, dir_ = h_prev[row], cand[row], dh[row], direct[row]
+        a_z, a_r, a_n = ar[:u], ar[u : 2 * u], ar[2 * u : 3 * u]
+        d_z, d_r, d_n = dr[:u], dr[u : 2 * u], dr[2 * u : 3 * u]
+        u_z, u_r, u_n = ur[:u], ur[u : 2 * u], ur[2 * u : 3 * u]
         for j in range(u):
-            zg, r, n, g = ar[j], ar[u + j], ar[2 * u + j], dh[row, j]
+            zg, r, n, g = a_z[j], a_r[j], a_n[j], dhr[j]
             dn = ((one - zg) * g) * (one - n * n)
-            dz = (((h_prev[row, j] - n) * g) * zg) * (one - zg)
-            drr = ((dn * cand[row, j]) * r) * (one - r)
-            dr[j], dr[u + j], dr[2 * u + j] = dz, drr, dn
-            ur[j], ur[u + j], ur[2 * u + j] = dz, drr, dn * r
-            direct[row, j] = g * zg
+            dz = (((hpr[j] - n) * g) * zg) * (one - zg)
+            drr = ((dn * cdr[j]) * r) * (one - r)
+            d_z[j], d_r[j], d_n[j] = dz, drr, dn
+            u_z[j], u_r[j], u_n[j] = dz, drr, dn * r
+            dir_[j] = g * zg
 
 
 # -- Embedding ---------------------------------------------------------------------------------------------
