@@ -126,10 +126,15 @@ _KIND_TEXT = {
 }
 
 
-def _no_targets(model: Any, kind: str, y: Any, what: str, batch_size: Any) -> None:
-    """Refuse ``y`` beside data that holds its targets; say which arguments are keywords when ``y`` is a
-    number (the original neuro's ``fit(data, batch_size, epochs)`` order)."""
+def _no_targets(model: Any, kind: str, y: Any, what: str, batch_size: Any, sample_weight: Any) -> None:
+    """Refuse ``y`` or ``sample_weight`` beside data that holds its targets (and weights); say which arguments
+    are keywords when ``y`` is a number (the original neuro's ``fit(data, batch_size, epochs)`` order)."""
     if y is None:
+        if sample_weight is not None:
+            raise ValueError(
+                f"sample_weight goes with arrays x; with {_KIND_TEXT[kind]} give the weights with the data "
+                "(a batch (x, y, sample_weight))"
+            )
         return
     text = _KIND_TEXT[kind]
     held = "it holds the targets" if kind in ("dataset", "split") else "each batch holds its targets"
@@ -576,12 +581,7 @@ def training_sources(
     """
     kind = data_kind(x)
     if kind != "arrays":
-        _no_targets(model, kind, y, "fit", batch_size)
-        if sample_weight is not None:
-            raise ValueError(
-                f"sample_weight goes with arrays x; with {_KIND_TEXT[kind]} give the weights with the data "
-                "(a batch (x, y, sample_weight))"
-            )
+        _no_targets(model, kind, y, "fit", batch_size, sample_weight)
     if kind in ("sequence", "iterable"):
         if batch_size is not None:
             raise ValueError(
@@ -709,12 +709,7 @@ def evaluation_source(
     """
     kind = data_kind(x)
     if kind != "arrays":
-        _no_targets(model, kind, y, "evaluate", batch_size)
-        if sample_weight is not None:
-            raise ValueError(
-                f"sample_weight goes with arrays x; with {_KIND_TEXT[kind]} give the weights with the data "
-                "(a batch (x, y, sample_weight))"
-            )
+        _no_targets(model, kind, y, "evaluate", batch_size, sample_weight)
     if kind in ("sequence", "iterable"):
         if batch_size is not None:
             raise ValueError("batch_size does not apply when x yields its own batches; leave it out")
