@@ -101,10 +101,10 @@ class Optimizer(KeywordChecked):
     nonnegative_slots: tuple[str, ...] = ()
 
     #: The compiled version of :meth:`rule` (numba kernel set): ``kernel(w, g, *state, *new_state, new_w,
-    #: *scalars, largest_float, start, stop) -> bool`` applies the rule to elements ``start:stop`` with the
-    #: same operations in the same order (so bitwise the same values), writes the new weights ``w − step``
-    #: and returns whether every new weight and new state value is finite: the exact check, in the same
-    #: pass.
+    #: *scalars, largest_float) -> bool`` applies the rule to every element of the flat arrays it is given
+    #: (one thread's part of a parameter: :meth:`stage` slices them) with the same operations in the same
+    #: order (so bitwise the same values), writes the new weights ``w − step`` and returns whether every new
+    #: weight and new state value is finite: the exact check, in the same pass.
     kernel: Any = None
 
     def __init__(
@@ -265,20 +265,17 @@ class Optimizer(KeywordChecked):
         bad = 0
         for p, g, s, ns, new_w in zip(params, grads, self._current, self._spare, self._steps, strict=True):
             dt = p.dtype.type
-            args = (
-                p.reshape(-1),
-                g.reshape(-1),
-                *(s[k].reshape(-1) for k in names),
-                *(ns[k].reshape(-1) for k in names),
-                new_w.reshape(-1),
+            arrays = [p, g, *(s[k] for k in names), *(ns[k] for k in names), new_w]
+            flats = [a.reshape(-1) for a in arrays]
+            scalars = (
                 *self.kernel_scalars(dt, lr, t),
                 *((dt(0.0 if decay is None else decay), decay is not None) if self.kernel_decays else ()),
                 np.finfo(p.dtype).max,
             )
             oks: list[bool] = []
 
-            def run(a: int, b: int, args: tuple = args, oks: list = oks) -> None:
-                oks.append(self.kernel(*args, a, b))
+            def run(a: int, b: int, flats: list = flats, scalars: tuple = scalars, oks: list = oks) -> None:
+                oks.append(self.kernel(*(f[a:b] for f in flats), *scalars))  # from 0: the loops vectorize
 
             backend.parallel_for(run, p.size, 4 * p.size, np)
             bad += oks.count(False)
@@ -573,8 +570,7 @@ class SGD(Optimizer):
 
 
 @backend.kernel
-def _sgd_kernel(w: Any, g: Any, new_w: Any, lr: Any, big: Any, start: int, stop: int) -> bool:
-    w, g, new_w = w[start:stop], g[start:stop], new_w[start:stop]  # indices from 0: the loop vectorizes
+def _sgd_kernel(w: Any, g: Any, new_w: Any, lr: Any, big: Any) -> bool:
     ok = True  # a branch-free AND (vectorized): |value| <= the largest float fails for inf and NaN
     for i in range(w.size):
         nw = w[i] - g[i] * lr
@@ -585,11 +581,8 @@ def _sgd_kernel(w: Any, g: Any, new_w: Any, lr: Any, big: Any, start: int, stop:
 
 @backend.kernel
 def _sgd_momentum_kernel(
-    w: Any, g: Any, v: Any, v_new: Any, new_w: Any, mu: Any, lr: Any, nesterov: bool, big: Any, start: int,
-    stop: int,
+    w: Any, g: Any, v: Any, v_new: Any, new_w: Any, mu: Any, lr: Any, nesterov: bool, big: Any,
 ) -> bool:
-    w, g, v, new_w = w[start:stop], g[start:stop], v[start:stop], new_w[start:stop]
-    v_new = v_new[start:stop]  # indices from 0: the loop vectorizes
     ok = True  # a branch-free AND (vectorized): |value| <= the largest float fails for inf and NaN
     for i in range(w.size):
         vi = v[i] * mu
@@ -726,10 +719,8 @@ class Adam(Optimizer):
 def _adam_kernel(
     w: Any, g: Any, m: Any, v: Any, m_new: Any, v_new: Any, new_w: Any,
     b1: Any, one_b1: Any, b2: Any, one_b2: Any, root_bc2: Any, eps: Any, size: Any, decay: Any, decayed: bool,
-    big: Any, start: int, stop: int,
+    big: Any,
 ) -> bool:  # fmt: skip
-    w, g, m, v, new_w = w[start:stop], g[start:stop], m[start:stop], v[start:stop], new_w[start:stop]
-    m_new, v_new = m_new[start:stop], v_new[start:stop]  # indices from 0: the loop vectorizes
     ok = True  # a branch-free AND (vectorized): |value| <= the largest float fails for inf and NaN
     for i in range(w.size):  # Adam.rule's operations, in its order
         gi = g[i]
@@ -814,10 +805,8 @@ class RMSprop(Optimizer):
 @backend.kernel
 def _rmsprop_kernel(
     w: Any, g: Any, v: Any, v_new: Any, new_w: Any,
-    rho: Any, one_rho: Any, eps: Any, lr: Any, big: Any, start: int, stop: int,
+    rho: Any, one_rho: Any, eps: Any, lr: Any, big: Any,
 ) -> bool:  # fmt: skip
-    w, g, v, new_w = w[start:stop], g[start:stop], v[start:stop], new_w[start:stop]
-    v_new = v_new[start:stop]  # indices from 0: the loop vectorizes
     ok = True  # a branch-free AND (vectorized): |value| <= the largest float fails for inf and NaN
     for i in range(w.size):  # RMSprop.rule's operations, in its order
         gi = g[i]
@@ -909,10 +898,8 @@ class Adadelta(Optimizer):
 @backend.kernel
 def _adadelta_kernel(
     w: Any, g: Any, v: Any, u: Any, v_new: Any, u_new: Any, new_w: Any,
-    rho: Any, one_rho: Any, eps: Any, lr: Any, big: Any, start: int, stop: int,
+    rho: Any, one_rho: Any, eps: Any, lr: Any, big: Any,
 ) -> bool:  # fmt: skip
-    w, g, v, u, new_w = w[start:stop], g[start:stop], v[start:stop], u[start:stop], new_w[start:stop]
-    v_new, u_new = v_new[start:stop], u_new[start:stop]  # indices from 0: the loop vectorizes
     ok = True  # a branch-free AND (vectorized): |value| <= the largest float fails for inf and NaN
     for i in range(w.size):  # Adadelta.rule's operations, in its order
         gi = g[i]

@@ -18,10 +18,11 @@ from neuro.backend import compiled, get_array_module, kernel, parallel_for, para
 
 
 def _flat(fn: Any, out: Any, *arrays: Any, scalars: tuple = (), cost: int = 2) -> Any:
-    """Run the compiled elementwise kernel ``fn(out, *arrays, *scalars, start, stop)`` over flat views, the
-    range split over neuro's threads; ``out`` is returned."""
+    """Run the compiled elementwise kernel ``fn(out, *arrays, *scalars)`` over flat views, the range split
+    over neuro's threads (each part's slices start at 0, so the kernel's loop vectorizes); ``out`` is
+    returned."""
     flats = [a.reshape(-1) for a in (out, *arrays)]
-    parallel_for(lambda a, b: fn(*flats, *scalars, a, b), out.size, cost * out.size)
+    parallel_for(lambda a, b: fn(*(f[a:b] for f in flats), *scalars), out.size, cost * out.size)
     return out
 
 
@@ -67,10 +68,9 @@ def relu_backward(grad: Any, y: Any) -> Any:
 
 
 @kernel
-def _relu_backward_kernel(out, g, y, zero, one, start, stop):
-    o, gs, ys = out[start:stop], g[start:stop], y[start:stop]  # indices from 0: the loop vectorizes
-    for i in range(o.size):  # g·[y > 0] as NumPy computes it (a negative g times 0 is −0)
-        o[i] = gs[i] * (one if ys[i] > zero else zero)
+def _relu_backward_kernel(out, g, y, zero, one):
+    for i in range(out.size):  # g·[y > 0] as NumPy computes it (a negative g times 0 is −0)
+        out[i] = g[i] * (one if y[i] > zero else zero)
 
 
 def leaky_relu(x: Any, alpha: float, inplace: bool = False) -> tuple[Any, Any]:
@@ -146,10 +146,9 @@ def sigmoid_backward(grad: Any, y: Any) -> Any:
 
 
 @kernel
-def _sigmoid_backward_kernel(out, g, y, one, start, stop):
-    o, gs, ys = out[start:stop], g[start:stop], y[start:stop]  # indices from 0: the loop vectorizes
-    for i in range(o.size):  # (g·y)·(1 − y), NumPy's order
-        o[i] = (gs[i] * ys[i]) * (one - ys[i])
+def _sigmoid_backward_kernel(out, g, y, one):
+    for i in range(out.size):  # (g·y)·(1 − y), NumPy's order
+        out[i] = (g[i] * y[i]) * (one - y[i])
 
 
 def tanh(x: Any, inplace: bool = False) -> tuple[Any, Any]:
@@ -198,10 +197,9 @@ def tanh_backward(grad: Any, y: Any) -> Any:
 
 
 @kernel
-def _tanh_backward_kernel(out, g, y, one, start, stop):
-    o, gs, ys = out[start:stop], g[start:stop], y[start:stop]  # indices from 0: the loop vectorizes
-    for i in range(o.size):  # ((1 − y)·(y + 1))·g, NumPy's order
-        o[i] = ((one - ys[i]) * (ys[i] + one)) * gs[i]
+def _tanh_backward_kernel(out, g, y, one):
+    for i in range(out.size):  # ((1 − y)·(y + 1))·g, NumPy's order
+        out[i] = ((one - y[i]) * (y[i] + one)) * g[i]
 
 
 def softmax(x: Any, inplace: bool = False) -> tuple[Any, Any]:

@@ -26,7 +26,9 @@ def dropout(x: Any, rate: float, uniform: Any) -> tuple[Any, Any]:
     if compiled(x, uniform) and x.flags.c_contiguous and uniform.flags.c_contiguous:
         xf, yf, mf = x.reshape(-1), y.reshape(-1), mask.reshape(-1)
         zero = x.dtype.type(0)
-        parallel_for(lambda a, b: _dropout_kernel(xf, mf, yf, r, scale, zero, a, b), x.size, 3 * x.size)
+        parallel_for(  # each part's slices start at 0: the kernel's loop vectorizes
+            lambda a, b: _dropout_kernel(xf[a:b], mf[a:b], yf[a:b], r, scale, zero), x.size, 3 * x.size
+        )
         return y, mask
 
     def part(start: int, stop: int) -> None:
@@ -39,12 +41,11 @@ def dropout(x: Any, rate: float, uniform: Any) -> tuple[Any, Any]:
 
 
 @kernel
-def _dropout_kernel(x, m, y, rate, scale, zero, start, stop):
-    xs, ms, ys = x[start:stop], m[start:stop], y[start:stop]  # indices from 0: the loop vectorizes
-    for i in range(xs.size):  # the mask [u ≥ rate]·scale, then x·mask, as the NumPy path
-        mi = scale if ms[i] >= rate else zero
-        ms[i] = mi
-        ys[i] = xs[i] * mi
+def _dropout_kernel(x, m, y, rate, scale, zero):
+    for i in range(x.size):  # the mask [u ≥ rate]·scale, then x·mask, as the NumPy path
+        mi = scale if m[i] >= rate else zero
+        m[i] = mi
+        y[i] = x[i] * mi
 
 
 def dropout_mask(uniform: Any, rate: float) -> Any:
