@@ -42,15 +42,27 @@ def test_set_num_threads_validates():
         backend.set_num_threads(0)
 
 
-def test_parallel_for_returns_or_raises_only_when_every_part_has_finished(monkeypatch):
+@pytest.fixture
+def pool(monkeypatch):
+    """Thread even the tiny test arrays; yields ``backend._resize`` to choose the thread count. Afterwards the
+    test's patches are undone and a fresh pool of the thread count from before is left in place."""
+    monkeypatch.setattr(backend, "MIN_PARALLEL_ELEMENTS", 0)
+    before = backend.get_num_threads()
+    yield backend._resize
+    monkeypatch.undo()
+    old, backend._pool = backend._pool, None
+    if old is not None:
+        old.shutdown()
+    backend._resize(before)
+
+
+def test_parallel_for_returns_or_raises_only_when_every_part_has_finished(pool):
     """The calling thread's part fails at once, another part is still working: parallel_for raises only
     after that part has finished, so no worker writes after the caller moved on."""
     import threading
     import time
 
-    monkeypatch.setattr(backend, "MIN_PARALLEL_ELEMENTS", 0)
-    before = backend.get_num_threads()
-    backend._resize(2)
+    pool(2)
     finished = threading.Event()
 
     def work(start, stop):
@@ -59,142 +71,115 @@ def test_parallel_for_returns_or_raises_only_when_every_part_has_finished(monkey
         time.sleep(0.2)
         finished.set()
 
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            backend.parallel_for(work, 2, 10)
-        assert finished.is_set()
+    with pytest.raises(KeyboardInterrupt):
+        backend.parallel_for(work, 2, 10)
+    assert finished.is_set()
 
-        def fail_in_worker(start, stop):
-            if start == 1:
-                raise ValueError("a worker's part failed")
+    def fail_in_worker(start, stop):
+        if start == 1:
+            raise ValueError("a worker's part failed")
 
-        with pytest.raises(ValueError, match="a worker's part failed"):
-            backend.parallel_for(fail_in_worker, 2, 10)
-    finally:
-        backend._resize(before)
+    with pytest.raises(ValueError, match="a worker's part failed"):
+        backend.parallel_for(fail_in_worker, 2, 10)
 
 
-def test_the_pool_serves_one_caller_at_a_time_and_never_nests(monkeypatch):
+def test_the_pool_serves_one_caller_at_a_time_and_never_nests(pool):
     """Two threads calling at once: the second runs its work alone instead of waiting for the pool; work
     that calls parallel_for from a pool thread runs inline there (it would otherwise wait for itself)."""
     import threading
 
-    monkeypatch.setattr(backend, "MIN_PARALLEL_ELEMENTS", 0)
-    before = backend.get_num_threads()
-    backend._resize(3)
-    try:
-        inside, release = threading.Event(), threading.Event()
-        parts: list[tuple[int, int, str]] = []
+    pool(3)
+    inside, release = threading.Event(), threading.Event()
+    parts: list[tuple[int, int, str]] = []
 
-        def slow(start, stop):
-            parts.append((start, stop, threading.current_thread().name))
-            if start == 0:
-                inside.set()
-                release.wait(5)
+    def slow(start, stop):
+        parts.append((start, stop, threading.current_thread().name))
+        if start == 0:
+            inside.set()
+            release.wait(5)
 
-        t = threading.Thread(target=backend.parallel_for, args=(slow, 6, 10))
-        t.start()
-        assert inside.wait(5)
-        other: list[tuple[int, int, str]] = []
-        backend.parallel_for(lambda a, b: other.append((a, b, threading.current_thread().name)), 6, 10)
-        assert other == [(0, 6, threading.current_thread().name)]  # alone, at once
-        release.set()
-        t.join(5)
-        assert sorted(p[:2] for p in parts) == [(0, 2), (2, 4), (4, 6)]
-        assert {p[2] for p in parts if p[0] > 0} <= {"neuro-worker"}
+    t = threading.Thread(target=backend.parallel_for, args=(slow, 6, 10))
+    t.start()
+    assert inside.wait(5)
+    other: list[tuple[int, int, str]] = []
+    backend.parallel_for(lambda a, b: other.append((a, b, threading.current_thread().name)), 6, 10)
+    assert other == [(0, 6, threading.current_thread().name)]  # alone, at once
+    release.set()
+    t.join(5)
+    assert sorted(p[:2] for p in parts) == [(0, 2), (2, 4), (4, 6)]
+    assert {p[2] for p in parts if p[0] > 0} <= {"neuro-worker"}
 
-        nested: list[tuple[int, int]] = []
+    nested: list[tuple[int, int]] = []
 
-        def outer(start, stop):
-            if start > 0:
-                backend.parallel_for(lambda a, b: nested.append((a, b)), 4, 10)
+    def outer(start, stop):
+        if start > 0:
+            backend.parallel_for(lambda a, b: nested.append((a, b)), 4, 10)
 
-        backend.parallel_for(outer, 3, 10)
-        assert sorted(nested) == [(0, 4), (0, 4)]  # each worker ran the inner loop whole
-    finally:
-        backend._resize(before)
+    backend.parallel_for(outer, 3, 10)
+    assert sorted(nested) == [(0, 4), (0, 4)]  # each worker ran the inner loop whole
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
-def test_a_forked_child_makes_its_own_pool(monkeypatch):
+def test_a_forked_child_makes_its_own_pool(pool):
     import os
 
-    monkeypatch.setattr(backend, "MIN_PARALLEL_ELEMENTS", 0)
-    before = backend.get_num_threads()
-    backend._resize(2)
-    try:
-        backend.parallel_for(lambda a, b: None, 2, 10)  # the parent's pool exists
-        pid = os.fork()
-        if pid == 0:  # the child: its parent's worker thread does not exist here
-            import signal
+    pool(2)
+    backend.parallel_for(lambda a, b: None, 2, 10)  # the parent's pool exists
+    pid = os.fork()
+    if pid == 0:  # the child: its parent's worker thread does not exist here
+        import signal
 
-            signal.alarm(20)  # a child waiting for a worker that is not there dies instead of hanging
-            code = 1
-            try:
-                out = np.zeros(2)
+        signal.alarm(20)  # a child waiting for a worker that is not there dies instead of hanging
+        code = 1
+        try:
+            out = np.zeros(2)
 
-                def fill(a, b):
-                    out[a:b] = 1
+            def fill(a, b):
+                out[a:b] = 1
 
-                backend.parallel_for(fill, 2, 10)
-                code = 0 if out.tolist() == [1.0, 1.0] else 2
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
-    finally:
-        backend._resize(before)
+            backend.parallel_for(fill, 2, 10)
+            code = 0 if out.tolist() == [1.0, 1.0] else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
-def test_a_pool_smaller_than_the_thread_count_still_runs_every_part(monkeypatch):
-    monkeypatch.setattr(backend, "MIN_PARALLEL_ELEMENTS", 0)
-    before = backend.get_num_threads()
-    backend._resize(2)
-    try:
-        backend.parallel_for(lambda a, b: None, 2, 10)  # a pool of one worker
-        monkeypatch.setattr(backend, "_num_threads", 4)  # as a count changed while the pool was in use
-        out = np.zeros(8)
+def test_a_pool_smaller_than_the_thread_count_still_runs_every_part(pool, monkeypatch):
+    pool(2)
+    backend.parallel_for(lambda a, b: None, 2, 10)  # a pool of one worker
+    monkeypatch.setattr(backend, "_num_threads", 4)  # as a count changed while the pool was in use
+    out = np.zeros(8)
 
-        def fill(a, b):
-            out[a:b] += 1
+    def fill(a, b):
+        out[a:b] += 1
 
-        backend.parallel_for(fill, 8, 10)
-        assert out.tolist() == [1.0] * 8
-    finally:
-        monkeypatch.undo()
-        backend._resize(before)
+    backend.parallel_for(fill, 8, 10)
+    assert out.tolist() == [1.0] * 8
 
 
-def test_a_pool_being_replaced_is_not_used_and_never_hangs(monkeypatch):
+def test_a_pool_being_replaced_is_not_used_and_never_hangs(pool, monkeypatch):
     import threading
 
-    monkeypatch.setattr(backend, "MIN_PARALLEL_ELEMENTS", 0)
-    before = backend.get_num_threads()
-    backend._resize(2)
-    try:
-        old = backend._Pool(2)
-        old.shutdown()
-        monkeypatch.setattr(backend, "_pool", old)  # a caller that read the pool just before a resize
-        out = np.zeros(8)
-        done = threading.Event()
+    pool(2)
+    old = backend._Pool(2)
+    old.shutdown()
+    monkeypatch.setattr(backend, "_pool", old)  # a caller that read the pool just before a resize
+    out = np.zeros(8)
+    done = threading.Event()
 
-        def run():
-            backend.parallel_for(lambda a, b: out.__setitem__(slice(a, b), 1), 8, 10)
-            done.set()
+    def run():
+        backend.parallel_for(lambda a, b: out.__setitem__(slice(a, b), 1), 8, 10)
+        done.set()
 
-        threading.Thread(target=run, daemon=True).start()
-        assert done.wait(10)
-        assert out.tolist() == [1.0] * 8
-    finally:
-        monkeypatch.undo()
-        backend._resize(before)
+    threading.Thread(target=run, daemon=True).start()
+    assert done.wait(10)
+    assert out.tolist() == [1.0] * 8
 
 
-def test_resizing_while_another_thread_works_loses_no_part(monkeypatch):
+def test_resizing_while_another_thread_works_loses_no_part(pool):
     import threading
 
-    monkeypatch.setattr(backend, "MIN_PARALLEL_ELEMENTS", 0)
-    before = backend.get_num_threads()
     stop = threading.Event()
     totals: list[float] = []
 
@@ -208,11 +193,10 @@ def test_resizing_while_another_thread_works_loses_no_part(monkeypatch):
     t.start()
     try:
         for k in range(200):
-            backend._resize(2 + k % 3)
+            pool(2 + k % 3)
     finally:
         stop.set()
         t.join(10)
-        backend._resize(before)
     assert not t.is_alive() and totals and set(totals) == {12.0}
 
 
@@ -241,23 +225,17 @@ def test_a_part_written_down_but_never_handed_over_is_not_waited_for():
     w.jobs.put(None)
 
 
-def test_parts_left_with_a_worker_that_ended_run_on_the_caller(monkeypatch):
+def test_parts_left_with_a_worker_that_ended_run_on_the_caller(pool):
     """A worker that has ended (its pool shut down under a caller that had already checked it) leaves no part
     undone: the caller runs what is still in its queue."""
-    monkeypatch.setattr(backend, "MIN_PARALLEL_ELEMENTS", 0)
-    before = backend.get_num_threads()
-    backend._resize(2)
-    try:
-        backend.parallel_for(lambda a, b: None, 2, 10)
-        for w in backend._pool.workers:  # the workers end, the pool is not marked closed
-            w.jobs.put(None)
-            w.thread.join(5)
-        out = np.zeros(8)
-        backend.parallel_for(lambda a, b: out.__setitem__(slice(a, b), 1), 8, 10)
-        assert out.tolist() == [1.0] * 8
-    finally:
-        backend._pool = None
-        backend._resize(before)
+    pool(2)
+    backend.parallel_for(lambda a, b: None, 2, 10)
+    for w in backend._pool.workers:  # the workers end, the pool is not marked closed
+        w.jobs.put(None)
+        w.thread.join(5)
+    out = np.zeros(8)
+    backend.parallel_for(lambda a, b: out.__setitem__(slice(a, b), 1), 8, 10)
+    assert out.tolist() == [1.0] * 8
 
 
 def test_a_report_is_kept_until_its_caller_collects_it():
