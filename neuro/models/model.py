@@ -1066,15 +1066,7 @@ class Model(KeywordChecked):
             TypeError: for ``x`` of a kind :meth:`fit` does not take, or a DataSet.
             ValueError: for arguments that do not apply to the data's kind, or data that yields no batch.
         """
-        if batch_size is None and steps is None and not verbose and type(x) is np.ndarray:
-            quick = self._predict_plain(x)  # a small NumPy batch the model computes on as it is
-            if quick is not None:
-                return quick
-        given = batch_size
-        batch_size = 256 if batch_size is None else check.positive_int(batch_size, "batch_size")
-        steps = None if steps is None else check.positive_int(steps, "steps")
-        plain = self._plain_input(x) if steps is None else None  # what a small NumPy batch needs: no copy
-        source = None if plain is not None else adapters.prediction_source(self, x, steps, given)
+        plain = self._plain_input(x) if steps is None else None  # a NumPy batch taken as it is: no copy
         links = [h.loss.link if isinstance(h, head_mod.LinkHead) else None for h in self._heads_or_none()]
         graph = self.graph
 
@@ -1082,6 +1074,14 @@ class Model(KeywordChecked):
             with self._lock:
                 outs = graph.infer(self.to_device(batch), self.dtype)
             return [o if link is None else link(o) for o, link in zip(outs, links, strict=True)]
+
+        if plain is not None and batch_size is None and not verbose and len(plain) <= 256:
+            if self.output_scaler is None:  # one small batch, nothing around it
+                return self._structured(run([plain]))
+        given = batch_size
+        batch_size = 256 if batch_size is None else check.positive_int(batch_size, "batch_size")
+        steps = None if steps is None else check.positive_int(steps, "steps")
+        source = None if plain is not None else adapters.prediction_source(self, x, steps, given)
 
         if source is not None:  # data that yields batches: each predicted as it comes
             parts = [run(xs) for xs, _, _ in source.epoch()]
@@ -1110,20 +1110,6 @@ class Model(KeywordChecked):
             outs = [outs[0] * b + a]
         if verbose:
             print(f"predicted {n} samples", flush=True)
-        return self._structured(outs)
-
-    def _predict_plain(self, x: Any) -> Any:
-        """:meth:`predict` of one small batch that :meth:`_plain_input` takes as it is, with nothing around
-        it (no output scaling); ``None`` for anything else, which the general path handles."""
-        if not 0 < len(x) <= 256 or self.output_scaler is not None or self._plain_input(x) is None:
-            return None
-        with self._lock:
-            outs = self.graph.infer([x], self.dtype)
-        if self.losses:
-            outs = [
-                o if not isinstance(h, head_mod.LinkHead) else h.loss.link(o)
-                for o, h in zip(outs, self.heads, strict=True)
-            ]
         return self._structured(outs)
 
     def _heads_or_none(self) -> list[Any]:
