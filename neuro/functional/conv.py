@@ -377,17 +377,26 @@ def conv2d_backward(
     for s0 in range(0, n, step):
         s1 = min(n, s0 + step)
         d = xp.matmul(g[s0 * rows : s1 * rows], kmat_t, out=dcols[: (s1 - s0) * rows])
-        if fast:
-            part = dx[s0:s1]
-            parallel_for(
-                lambda a, b, d=d, part=part: _col2im_kernel(d, part, kh, kw, sh, sw, top, left, ho, wo, a, b),
-                s1 - s0,
-                d.size,
-            )
-        else:  # each kernel offset's column block of the window rows, one strided add each
-            block = lambda k, d=d: d[:, k * c : (k + 1) * c]  # noqa: E731
-            col2im_offsets(block, (s1 - s0, h, w, c), kh, kw, sh, sw, pads, g.dtype, xp, out=dx[s0:s1])
+        _add_windows_back(d, dx[s0:s1], kernel.shape, (sh, sw), pads, (ho, wo), fast, xp)
     return dx
+
+
+def _add_windows_back(
+    d: Any, out: Any, kshape: tuple[int, ...], stride: tuple[int, int], pads: tuple[int, ...],
+    out_size: tuple[int, int], fast: bool, xp: Any,
+) -> None:  # fmt: skip
+    """col2im: add the window rows ``d`` of the samples of ``out`` back onto the input pixels they were read
+    from — with the compiled scatter, or one strided add per kernel offset (the same additions, in the same
+    order)."""
+    kh, kw, c, _ = kshape
+    (sh, sw), (ho, wo) = stride, out_size
+    if fast:
+        top, left = pads[0], pads[2]
+        scatter = lambda a, b: _col2im_kernel(d, out, kh, kw, sh, sw, top, left, ho, wo, a, b)  # noqa: E731
+        parallel_for(scatter, len(out), d.size)
+    else:
+        block = lambda k: d[:, k * c : (k + 1) * c]  # noqa: E731
+        col2im_offsets(block, out.shape, kh, kw, sh, sw, pads, d.dtype, xp, out=out)
 
 
 #: The input gradient's matrix product covers at most this many window entries at a time (samples in chunks).
@@ -403,13 +412,9 @@ def _conv2d_backward_pieces(
     G of each piece is first ``pre(dL/dy, y)`` and dL/db is summed piece by piece too."""
     x, step, y = pieces
     xp = get_array_module(grad, x)
-    f = kernel.shape[3]
-    g = grad.reshape(-1, f)
     kh, kw, c, f = kernel.shape
-    sh, sw = stride
-    n, h, w, _ = x.shape
-    top, bottom, left, right = pads
-    ho, wo = output_size(h, kh, sh, top, bottom), output_size(w, kw, sw, left, right)
+    g = grad.reshape(-1, f)
+    n, ho, wo = len(x), grad.shape[1], grad.shape[2]
     rows = ho * wo
     dk = dkernel.reshape(-1, f)
     piece_dk = work_buffer(work, "dkernel_piece", dk.shape, g.dtype, xp)
@@ -419,7 +424,7 @@ def _conv2d_backward_pieces(
     fast = compiled(g, x)
     for s0 in range(0, n, step):
         s1 = min(n, s0 + step)
-        part = windows(x[s0:s1], kh, kw, sh, sw, pads, _piece_work(work, s1 - s0))
+        part = windows(x[s0:s1], kh, kw, *stride, pads, _piece_work(work, s1 - s0))
         if pre is None:
             gp = g[s0 * rows : s1 * rows]
         else:  # the activation's backward, and dL/db, while the piece is in cache
@@ -436,16 +441,7 @@ def _conv2d_backward_pieces(
         if dx is None:
             continue
         d = xp.matmul(gp, kmat_t, out=dcols[: (s1 - s0) * rows])
-        out = dx[s0:s1]
-        if fast:
-            parallel_for(
-                lambda a, b, d=d, out=out: _col2im_kernel(d, out, kh, kw, sh, sw, top, left, ho, wo, a, b),
-                s1 - s0,
-                d.size,
-            )
-        else:
-            block = lambda q, d=d: d[:, q * c : (q + 1) * c]  # noqa: E731
-            col2im_offsets(block, (s1 - s0, h, w, c), kh, kw, sh, sw, pads, g.dtype, xp, out=out)
+        _add_windows_back(d, dx[s0:s1], kernel.shape, stride, pads, (ho, wo), fast, xp)
     if pre is None:
         column_sums(g, out=dbias)
     return dx
