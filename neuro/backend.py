@@ -899,20 +899,16 @@ def parallel_for(fn: Callable[[int, int], object], n: int, elements: int, xp: Mo
         handed: list[list[Any]] = []  # [worker, token, known to be in its queue]
         error: BaseException | None = None
         try:
+            mine = (0, n)  # the caller's own part: all of it, if the pool closed before it handed any
             with pool.state:  # no shutdown between the check and the hand-over: parts come before its end
-                if pool.closed:
-                    error = _ALONE
-                else:
+                if not pool.closed:
                     for k, w in enumerate(pool.workers[: threads - 1], start=1):
                         entry = [w, next(_tokens), False]
                         handed.append(entry)  # written down first: an interrupt after it is waited for
                         w.jobs.put((entry[1], fn, bounds[k], bounds[k + 1]))
                         entry[2] = True
-            if error is _ALONE:
-                error = None
-                fn(0, n)
-            else:
-                fn(bounds[0], bounds[1])
+                    mine = (bounds[0], bounds[1])
+            fn(*mine)
         except BaseException as exc:  # noqa: BLE001 - re-raised below, once every part has stopped
             error = exc
         # every part has finished before this returns or raises, whatever happened here (an interrupt
@@ -930,8 +926,6 @@ def parallel_for(fn: Callable[[int, int], object], n: int, elements: int, xp: Mo
         if owner:
             pool.lock.release()
 
-
-_ALONE = RuntimeError("the pool closed: the caller runs the whole range")  # a marker, never raised
 
 
 def parallel_map(f: Callable[..., object], out: Any, *arrays: Any, cost: int = 1) -> Any:
