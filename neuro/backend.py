@@ -927,7 +927,6 @@ def parallel_for(fn: Callable[[int, int], object], n: int, elements: int, xp: Mo
             pool.lock.release()
 
 
-
 def parallel_map(f: Callable[..., object], out: Any, *arrays: Any, cost: int = 1) -> Any:
     """Fill ``out`` batch part by batch part: ``f(*(a[s:e] for a in arrays), out=out[s:e])``, in parallel.
 
