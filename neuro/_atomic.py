@@ -38,7 +38,6 @@ modified in the last :data:`STALE_AFTER_S` seconds, is left alone.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import re
 import stat
@@ -246,6 +245,8 @@ def _temp_prefix(name: str, name_max: int) -> str:
     budget = name_max - (2 + _RANDOM_HEX + len(TMP_SUFFIX))  # ".<prefix>.<random><suffix>"
     if len(os.fsencode(name)) <= budget:
         return name
+    import hashlib  # only for names too long to keep whole: not worth its 2 ms on `import neuro`
+
     digest = hashlib.blake2b(os.fsencode(name), digest_size=_HASH_HEX // 2).hexdigest()
     keep = max(budget - 1 - _HASH_HEX, 0)
     stem = name

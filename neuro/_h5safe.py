@@ -51,7 +51,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
-import json
 import math
 import os
 import re
@@ -973,6 +972,8 @@ def read_json_attr(
         ModelFileError: when the attribute is missing, not a scalar string, too large, not UTF-8, nested too
             deeply, holds a non-finite number or is not valid JSON.
     """
+    import json  # loaded with the first model file, not on `import neuro`
+
     aid, where = _open_attr(obj, name, path)
     with guard(path, where):
         text = _read_string_attr(obj.id, aid, where, path, max_bytes)

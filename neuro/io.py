@@ -38,7 +38,6 @@ naming the path that leaves HDF5 untouched.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -197,6 +196,8 @@ def save(network: Any, path: str | os.PathLike) -> None:
             )
             for layer in network.leaf_layers()
         ]
+        import json  # loaded when a model is saved, not on `import neuro`
+
         rng_state = json.dumps(network.rng.bit_generator.state)
 
     image = _file_image(config, rng_state, arrays, opt_state)
@@ -212,6 +213,8 @@ def _file_image(
     file I/O, so a full disk or a file-size limit is an ``OSError`` naming the path and HDF5 never sees a
     failed write (after one, HDF5 1.x/2.x may crash the process at a later save or at exit).
     """
+    import json
+
     import h5py  # imported on first use: keeps `import neuro` fast
 
     # the name only identifies the in-memory file to HDF5 (two open files must not share one)

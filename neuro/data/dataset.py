@@ -11,12 +11,14 @@ from __future__ import annotations
 import abc
 import math
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from neuro.data.augment import Augment
 from neuro.data.scaling import Scaler
+
+if TYPE_CHECKING:  # neuro.data.augment (and its dataclasses) loads when a split is given an augmentation
+    from neuro.data.augment import Augment
 
 
 def check_fraction(value: Any, name: str) -> float:
@@ -210,7 +212,11 @@ class ArraySplit(Split):
             index = check_order(index, n).astype(np.intp, copy=False)
         self._xs, self._ys, self._index = xs, ys, index
         self._x, self._y = xs[0], ys[0]
-        self._augment = Augment.coerce(augment)
+        self._augment = None
+        if augment is not None:
+            from neuro.data.augment import Augment
+
+            self._augment = Augment.coerce(augment)
         if self._augment is not None and (self._multi_x or self._x.ndim != 4):
             raise ValueError(f"augment needs image inputs (N, H, W, C), got x of shape {self._x.shape}")
 
