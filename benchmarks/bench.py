@@ -544,9 +544,12 @@ def memory_child(lib, kind, threads, n_batches):
 
 
 # -- compiled kernels: compile cost, install size -------------------------------------------------------
-def compile_child(cache_dir):
+def compile_child(cache_dir, hide_scipy=False):
     """In a fresh process with numba's cache in ``cache_dir``: the first training step of each reference
-    network (compiling, or loading from the cache, every kernel it uses) minus a second one, in seconds."""
+    network (compiling, or loading from the cache, every kernel it uses) minus a second one, in seconds.
+    ``hide_scipy``: SciPy cannot be imported, as where only the fast extra (numba) is installed."""
+    if hide_scipy:
+        sys.modules["scipy"] = None  # `import scipy` raises ImportError, as when it is not installed
     import neuro
 
     x, y, _, _, _ = load_data()
@@ -564,21 +567,27 @@ def compile_child(cache_dir):
 
 
 def compile_cost():
-    """``(cold, warm)`` first-step overhead of the compiled kernels (s): with an empty numba cache, then with
-    the cache the first run filled; ``None`` when numba is not installed."""
+    """``(cold, warm, warm without SciPy)`` first-step overhead of the compiled kernels (s): with an empty
+    numba cache, then with the cache the first run filled, then that again with SciPy hidden (numba loads
+    SciPy's BLAS bindings when it starts, if SciPy is installed; the third is ``None`` where it is not);
+    ``None`` when numba is not installed."""
     import importlib.util
     import tempfile
 
     if importlib.util.find_spec("numba") is None:
         return None
     with tempfile.TemporaryDirectory() as cache:
-        env = {**os.environ, "NUMBA_CACHE_DIR": cache, "NEURO_KERNELS": "numba"}
+        # as an installed copy runs: with its modules' bytecode cached (see import_time)
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env.update(NUMBA_CACHE_DIR=cache, NEURO_KERNELS="numba")
         runs = []
-        for _ in range(2):
-            out = subprocess.run([sys.executable, __file__, "--compile-child", cache], capture_output=True,
+        hide = [False, False] + ([True] if importlib.util.find_spec("scipy") is not None else [])
+        for hide_scipy in hide:
+            out = subprocess.run([sys.executable, __file__, "--compile-child", cache]
+                                 + (["--hide-scipy"] if hide_scipy else []), capture_output=True,
                                  text=True, check=True, env=env)
             runs.append(json.loads(out.stdout.strip().splitlines()[-1])["seconds"])
-    return runs[0], runs[1]
+    return runs[0], runs[1], runs[2] if len(runs) > 2 else None
 
 
 def package_mib(*names):
@@ -676,6 +685,7 @@ def main():
     ap.add_argument("--no-write", action="store_true", help="print the table but leave results.md alone")
     ap.add_argument("--memory-child", nargs=4, help=argparse.SUPPRESS)
     ap.add_argument("--compile-child", help=argparse.SUPPRESS)
+    ap.add_argument("--hide-scipy", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--busy-child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memory_child:
@@ -683,7 +693,7 @@ def main():
         memory_child(lib, kind, int(threads), int(nb))
         return
     if args.compile_child:
-        compile_child(args.compile_child)
+        compile_child(args.compile_child, args.hide_scipy)
         return
     if args.busy_child:
         busy_child(args.busy_child[0], int(args.busy_child[1]))
@@ -759,10 +769,11 @@ def main():
     row("import time", tn * 1e3, tt * 1e3, "ms", "lower")
     cost = compile_cost()
     if cost is not None:
-        cold, warm = cost
+        cold, warm, bare = cost
         print(f"compiled kernels, first step of the reference MLP and CNN: {cold:.2f} s with an empty cache, "
-              f"{warm:.2f} s from the cache", flush=True)
-        raw["compile seconds"] = {"cold": cold, "warm": warm}
+              f"{warm:.2f} s from the cache" + ("" if bare is None else f" ({bare:.2f} s without SciPy)"),
+              flush=True)
+        raw["compile seconds"] = {"cold": cold, "warm": warm, "warm without SciPy": bare}
     sizes = package_mib("numba", "llvmlite"), package_mib("torch")
     raw["install MiB"] = {"fast extra (numba + llvmlite)": sizes[0], "torch": sizes[1]}
 
@@ -771,7 +782,9 @@ def main():
               "(> 1 means neuro is better: faster, leaner or more accurate).")
     if cost is not None:
         header += (f" Compiled kernels: {cost[0]:.2f} s of compiling in the first step with an empty numba "
-                   f"cache, {cost[1]:.2f} s with a warm one; the fast extra installs {sizes[0]:.0f} MiB "
+                   f"cache, {cost[1]:.2f} s with a warm one"
+                   + ("" if cost[2] is None else f" ({cost[2]:.2f} s where SciPy is not installed)")
+                   + f"; the fast extra installs {sizes[0]:.0f} MiB "
                    f"(numba and llvmlite; torch: {sizes[1]:.0f} MiB).")
     table = ["| measurement | neuro | PyTorch | unit | ratio |", "| --- | ---: | ---: | --- | ---: |"]
     table += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows]

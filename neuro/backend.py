@@ -619,10 +619,16 @@ def get_num_threads() -> int:
 # count (set_num_threads, OMP_NUM_THREADS), fit samples the cores' load once in a while and, for its run,
 # gives neuro's pool and the BLAS as many threads as there are free cores.
 
-#: Seconds between two samples of the cores' load (a sample takes :data:`LOAD_SAMPLE` seconds).
+#: Seconds between two samples of the cores' load.
 LOAD_INTERVAL = 10.0
+#: The shortest stretch of time (s) a sample covers.
 LOAD_SAMPLE = 0.05
+#: The longest stretch of time (s) a sample may cover: a reading taken this recently (at import, or when the
+#: last fit ended) starts the next sample, so that a fit waits only for what is missing of LOAD_SAMPLE.
+LOAD_WINDOW = 2.0
 _last_free: tuple[float, int] | None = None
+# (time, this process's CPU seconds, cpu times) of the reading the next sample starts from
+_load_mark: tuple[float, float, dict[int, tuple[int, int]]] | None = None
 
 
 def _cpu_times(cpus: set[int]) -> dict[int, tuple[int, int]]:
@@ -641,32 +647,62 @@ def _cpu_times(cpus: set[int]) -> dict[int, tuple[int, int]]:
     return out
 
 
+def _own_cpu_seconds() -> float:
+    """CPU seconds this process (all its threads) has used."""
+    t = os.times()
+    return t.user + t.system
+
+
+def _mark_load() -> None:
+    """Keep a reading of the cores' load and this process's CPU time for the next sample to start from."""
+    global _load_mark
+    try:
+        _load_mark = (time.monotonic(), _own_cpu_seconds(), _cpu_times(os.sched_getaffinity(0)))
+    except (OSError, ValueError, AttributeError):  # not Linux, or /proc unreadable
+        _load_mark = None
+
+
+if not _threads_fixed and _num_threads > 1:
+    _mark_load()  # the first fit's sample starts at import
+
+
 def free_cores() -> int:
     """How many of the cores this process may run on are not kept busy by other work (at least 1).
 
-    Measured from ``/proc/stat`` over :data:`LOAD_SAMPLE` seconds while this thread sleeps, at most once per
-    :data:`LOAD_INTERVAL` seconds (Linux; elsewhere every core counts as free).
+    Measured from ``/proc/stat`` at most once per :data:`LOAD_INTERVAL` seconds (Linux; elsewhere every core
+    counts as free): the busy time of this process's cores over the last :data:`LOAD_SAMPLE` to
+    :data:`LOAD_WINDOW` seconds, less this process's own CPU time, in cores, rounded. The sample starts at the
+    reading taken at import or when the last fit ended, if that is recent enough; otherwise this sleeps for
+    :data:`LOAD_SAMPLE` seconds.
 
     Returns:
         The number of free cores.
     """
     global _last_free
-    import time
-
     now = time.monotonic()
     if _last_free is not None and now - _last_free[0] < LOAD_INTERVAL:
         return _last_free[1]
     try:
         cpus = os.sched_getaffinity(0)
-        before = _cpu_times(cpus)
-        time.sleep(LOAD_SAMPLE)
+        mark = _load_mark
+        if mark is None or now - mark[0] > LOAD_WINDOW or set(mark[2]) != cpus:
+            _mark_load()
+            mark = _load_mark
+            if mark is None:
+                raise OSError("no reading of /proc/stat")
+        wait = LOAD_SAMPLE - (time.monotonic() - mark[0])
+        if wait > 0:
+            time.sleep(wait)
+        own = (_own_cpu_seconds() - mark[1]) * os.sysconf("SC_CLK_TCK")  # in jiffies, as /proc/stat counts
         after = _cpu_times(cpus)
-        busy = 0
-        for cpu, (b0, t0) in before.items():
+        busy = total = 0
+        for cpu, (b0, t0) in mark[2].items():
             b1, t1 = after.get(cpu, (b0, t0))
-            if t1 > t0 and (b1 - b0) / (t1 - t0) > 0.5:
-                busy += 1
-        free = max(1, len(cpus) - busy)
+            busy += b1 - b0
+            total += t1 - t0
+        per_core = total / len(mark[2]) if mark[2] else 0
+        others = int((busy - own) / per_core + 0.5) if per_core > 0 else 0  # cores' worth of other work
+        free = min(len(cpus), max(1, len(cpus) - others))
     except (OSError, ValueError, AttributeError):  # not Linux, or /proc unreadable
         free = _default_threads()
     _last_free = (now, free)
@@ -680,7 +716,8 @@ class busy_aware_threads:
 
     def __enter__(self) -> busy_aware_threads:
         self._saved: tuple[int, int | None] | None = None
-        if _threads_fixed or _num_threads <= 1:
+        self._adapt = not _threads_fixed and _num_threads > 1
+        if not self._adapt:
             return self
         free = free_cores()
         if free < _num_threads:
@@ -694,6 +731,8 @@ class busy_aware_threads:
             _resize(n)
             if blas is not None:
                 _blas_threads(blas)
+        if self._adapt:
+            _mark_load()  # the next fit's sample starts here
 
 
 _blas_api: tuple[Any, Any] | None | bool = False  # (set, get) functions of the loaded OpenBLAS; None: none

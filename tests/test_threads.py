@@ -65,18 +65,14 @@ def test_set_num_threads_marks_the_count_as_chosen(monkeypatch):
         backend._resize(before)
 
 
-def test_free_cores_reads_proc_stat(monkeypatch):
-    """Two samples of /proc/stat: cpu0 busy all the time (another process), cpu1 idle."""
-    samples = iter(
-        [
-            "cpu  1 0 0 1 0 0 0 0\ncpu0 100 0 0 0 0 0 0 0\ncpu1 0 0 0 100 0 0 0 0\n",
-            "cpu  1 0 0 1 0 0 0 0\ncpu0 105 0 0 0 0 0 0 0\ncpu1 0 0 0 105 0 0 0 0\n",
-        ]
-    )
-
+def _fake_proc_stat(monkeypatch, *samples, own=0.0):
+    """/proc/stat reads give ``samples`` in turn (two CPUs, 0 and 1); this process has used ``own`` CPU
+    seconds more at each later reading."""
     import io
 
+    samples = iter(samples)
     real_open = open
+    clock = iter([0.0, own, 2 * own, 3 * own])
 
     def fake_open(path, *args, **kwargs):
         if path == "/proc/stat":
@@ -85,10 +81,60 @@ def test_free_cores_reads_proc_stat(monkeypatch):
 
     monkeypatch.setattr("builtins.open", fake_open)
     monkeypatch.setattr(backend.os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(backend, "_own_cpu_seconds", lambda: next(clock))
     monkeypatch.setattr(backend, "_last_free", None)
+    monkeypatch.setattr(backend, "_load_mark", None)
+
+
+def _stat(busy0, busy1, total):
+    """A /proc/stat text: cpu0 and cpu1 busy for the given jiffies of ``total`` each."""
+    return (
+        f"cpu  1 0 0 1 0 0 0 0\ncpu0 {busy0} 0 0 {total - busy0} 0 0 0 0\n"
+        f"cpu1 {busy1} 0 0 {total - busy1} 0 0 0 0\nintr 1 2 3\n"
+    )
+
+
+def test_free_cores_reads_proc_stat(monkeypatch):
+    """Two samples of /proc/stat: cpu0 busy all the time (another process), cpu1 idle."""
+    _fake_proc_stat(monkeypatch, _stat(100, 0, 100), _stat(105, 0, 105))
     monkeypatch.setattr(backend, "LOAD_SAMPLE", 0.0)
     assert backend.free_cores() == 1
     assert backend.free_cores() == 1  # cached: /proc/stat is not read again within LOAD_INTERVAL
+
+
+def test_free_cores_leaves_out_this_process_own_work(monkeypatch):
+    """Both cores busy for 50 jiffies of 50, 50 of them this process's own (its threads between fits): one
+    core's worth of other work, so one core is free."""
+    tick = backend.os.sysconf("SC_CLK_TCK")
+    _fake_proc_stat(monkeypatch, _stat(0, 0, 0), _stat(50, 50, 50), own=50 / tick)
+    monkeypatch.setattr(backend, "LOAD_SAMPLE", 0.0)
+    assert backend.free_cores() == 1
+    _fake_proc_stat(monkeypatch, _stat(0, 0, 0), _stat(50, 50, 50), own=100 / tick)
+    assert backend.free_cores() == 2  # all of it this process's own: both cores free
+
+
+def test_a_recent_reading_saves_the_sample_sleep(monkeypatch):
+    """A reading LOAD_SAMPLE or more old (taken at import or when the last fit ended) starts the sample, so
+    free_cores does not sleep; an older one than LOAD_WINDOW is not used, and the sample sleeps."""
+    slept = []
+    monkeypatch.setattr(backend.time, "sleep", slept.append)
+    _fake_proc_stat(monkeypatch, _stat(0, 0, 0), _stat(50, 0, 50))
+    backend._mark_load()
+    mark_time, own, times = backend._load_mark
+    monkeypatch.setattr(backend, "_load_mark", (mark_time - backend.LOAD_SAMPLE, own, times))
+    assert backend.free_cores() == 1 and slept == []
+
+    _fake_proc_stat(monkeypatch, _stat(0, 0, 0), _stat(0, 0, 0), _stat(0, 50, 50))
+    backend._mark_load()
+    mark_time, own, times = backend._load_mark
+    monkeypatch.setattr(backend, "_load_mark", (mark_time - backend.LOAD_WINDOW - 1, own, times))
+    assert backend.free_cores() == 1 and slept == [pytest.approx(backend.LOAD_SAMPLE, abs=0.01)]
+
+
+def test_fit_leaves_a_reading_for_the_next_sample(adaptive, monkeypatch):
+    monkeypatch.setattr(backend, "_load_mark", None)
+    _fit_seeing_threads(monkeypatch, free=2)
+    assert backend._load_mark is not None and set(backend._load_mark[2]) == backend.os.sched_getaffinity(0)
 
 
 def test_the_blas_thread_count_can_be_set_and_restored():
