@@ -145,3 +145,55 @@ def test_the_blas_thread_count_can_be_set_and_restored():
         assert backend._blas_threads(before) == 1
     finally:
         backend._blas_threads(before)
+
+
+class _FakeLibc:
+    def __init__(self):
+        self.calls = []
+
+    def gnu_get_libc_version(self):
+        return b"2.36"
+
+    def mallopt(self, param, value):
+        self.calls.append((param, value))
+        return 1
+
+
+def test_the_first_fit_sets_glibc_malloc_thresholds_once(monkeypatch):
+    """M_MMAP_THRESHOLD (-3) and M_TRIM_THRESHOLD (-1) of glibc, set once per process."""
+    import ctypes
+
+    libc = _FakeLibc()
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: libc)
+    monkeypatch.setattr(backend, "_malloc_tuned", False)
+    monkeypatch.delenv("NEURO_MALLOPT", raising=False)
+    net = Network((3,), "mse", "sgd", seed=0)
+    net.add(Dense(2))
+    net.fit(np.zeros((4, 3)), np.zeros((4, 2)), batch_size=2, verbose=0)
+    net.fit(np.zeros((4, 3)), np.zeros((4, 2)), batch_size=2, verbose=0)
+    assert libc.calls == [(-3, backend.MALLOC_THRESHOLDS[0]), (-1, backend.MALLOC_THRESHOLDS[1])]
+
+
+def test_neuro_mallopt_0_leaves_malloc_alone(monkeypatch):
+    import ctypes
+
+    libc = _FakeLibc()
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: libc)
+    monkeypatch.setattr(backend, "_malloc_tuned", False)
+    monkeypatch.setenv("NEURO_MALLOPT", "0")
+    backend._tune_malloc()
+    assert libc.calls == [] and backend._malloc_tuned
+
+
+def test_without_glibc_malloc_is_left_alone(monkeypatch):
+    import ctypes
+
+    class Other:  # a C library without glibc's version function (musl, macOS)
+        def mallopt(self, param, value):
+            raise AssertionError("mallopt called on a C library that is not glibc")
+
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: Other())
+    monkeypatch.setattr(backend, "_malloc_tuned", False)
+    monkeypatch.delenv("NEURO_MALLOPT", raising=False)
+    backend._tune_malloc()
+    assert backend._malloc_tuned
