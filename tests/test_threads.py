@@ -40,19 +40,50 @@ def _fit_seeing_threads(monkeypatch, free):
 def test_fit_uses_the_free_cores_and_restores_the_threads(adaptive, monkeypatch):
     seen, blas = _fit_seeing_threads(monkeypatch, free=1)
     assert seen == [1, 1]  # one core busy: one thread for the fit
-    assert blas == [1, 2]  # the BLAS too, and back to what it had
+    assert blas == [1, 2]  # the BLAS on one thread, and back to what it had
     assert backend.get_num_threads() == 2
 
 
-def test_all_cores_free_changes_nothing(adaptive, monkeypatch):
+def test_all_cores_free_keeps_the_threads_and_neuro_splits_the_products(adaptive, monkeypatch):
     seen, blas = _fit_seeing_threads(monkeypatch, free=2)
-    assert seen == [2, 2] and blas == []
+    assert seen == [2, 2] and blas == [1, 2]
+    assert not backend._gemm_split
 
 
 def test_a_chosen_thread_count_is_kept(adaptive, monkeypatch):
     monkeypatch.setattr(backend, "_threads_fixed", True)
     seen, blas = _fit_seeing_threads(monkeypatch, free=1)
-    assert seen == [2, 2] and blas == []
+    assert seen == [2, 2] and blas == [1, 2]
+
+
+def test_products_are_split_only_during_a_fit_and_nested_fits_restore_once(monkeypatch):
+    blas = []
+    monkeypatch.setattr(backend, "_blas_threads", lambda n: blas.append(n) or 3)
+    with backend.busy_aware_threads():
+        assert backend._gemm_split
+        with backend.busy_aware_threads():  # an evaluate inside a fit, or a second fit in another thread
+            assert backend._gemm_split
+        assert backend._gemm_split and blas == [1]
+    assert not backend._gemm_split and blas == [1, 3]
+
+
+def test_without_an_openblas_to_talk_to_products_are_not_split(monkeypatch):
+    monkeypatch.setattr(backend, "_blas_threads", lambda n: None)
+    with backend.busy_aware_threads():
+        assert not backend._gemm_split
+    assert not backend.parallel_blocks(lambda a, b: None, 4)
+
+
+def test_parallel_blocks_outside_a_fit_puts_the_blas_on_one_thread_meanwhile(monkeypatch):
+    blas, seen = [], []
+    monkeypatch.setattr(backend, "_blas_threads", lambda n: blas.append(n) or 2)
+    before = backend.get_num_threads()
+    backend._resize(2)
+    try:
+        assert backend.parallel_blocks(lambda a, b: seen.append((a, b)), 5)
+    finally:
+        backend._resize(before)
+    assert sorted(seen) == [(0, 2), (2, 5)] and blas == [1, 2]
 
 
 def test_set_num_threads_marks_the_count_as_chosen(monkeypatch):
@@ -197,3 +228,83 @@ def test_without_glibc_malloc_is_left_alone(monkeypatch):
     monkeypatch.delenv("NEURO_MALLOPT", raising=False)
     backend._tune_malloc()
     assert backend._malloc_tuned
+
+
+@pytest.fixture
+def one_blas_thread():
+    """A fit's setting on the real OpenBLAS: one BLAS thread, products split over neuro's threads."""
+    before = backend._blas_threads(1)
+    if before is None:
+        pytest.skip("NumPy's BLAS here is not an OpenBLAS neuro can talk to")
+    backend._blas_threads(before)
+    threads = backend.get_num_threads()
+    with backend.busy_aware_threads():
+        yield
+    backend._resize(threads)
+
+
+@pytest.mark.parametrize("m, k, n", [(300, 256, 40), (40, 256, 300), (128, 784, 500), (3136, 64, 288)])
+def test_split_products_equal_one_product_bitwise(one_blas_thread, m, k, n):
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((m, k), dtype=np.float32)
+    b = rng.standard_normal((k, n), dtype=np.float32)
+    assert m * k * n >= backend.MIN_PARALLEL_PRODUCT
+    backend._resize(1)
+    whole = backend.matmul(a, b)
+    for threads in (2, 3):
+        backend._resize(threads)
+        out = np.full((m, n), np.nan, np.float32)
+        assert backend.matmul(a, b, out=out) is out
+        np.testing.assert_array_equal(out, whole)
+        np.testing.assert_array_equal(backend.matmul(np.asfortranarray(a), b), whole)  # another layout
+    np.testing.assert_allclose(whole, a.astype(np.float64) @ b.astype(np.float64), rtol=1e-4, atol=1e-3)
+
+
+def _mlp():
+    net = Network((784,), "softmax_crossentropy", "adam", seed=0)
+    net.add(Dense(500, "tanh"))
+    net.add(Dense(300, "tanh"))
+    net.add(Dense(10, "softmax"))
+    return net
+
+
+def _cnn():
+    from neuro import Conv2D, Flatten
+
+    net = Network((12, 12, 3), "softmax_crossentropy", "adam", seed=0)
+    net.add(Conv2D(32, 3, padding="same", activation="relu"))
+    net.add(Conv2D(16, 3, padding="same", activation="relu"))
+    net.add(Flatten())
+    net.add(Dense(10, "softmax"))
+    return net
+
+
+@pytest.mark.parametrize("make, shape", [(_mlp, (784,)), (_cnn, (12, 12, 3))])
+def test_training_is_bitwise_the_same_on_one_and_two_threads(make, shape, monkeypatch):
+    """neuro's threads split the products and a convolution's pieces, each on one BLAS thread: neither
+    neuro's thread count nor the one NumPy's OpenBLAS was given changes a bit (the MLP's 128×784·784×500
+    products on two OpenBLAS threads differ from one thread's in the last bits)."""
+    from neuro.functional import conv as conv_functional
+
+    blas_before = backend._blas_threads(1)
+    if blas_before is None:
+        pytest.skip("NumPy's BLAS here is not an OpenBLAS neuro can talk to")
+    monkeypatch.setattr(conv_functional, "TRAIN_CHUNK", 2 * 12 * 12 * 27)  # pieces of 2 samples
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((256, *shape)).astype(np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 256)]
+    weights = []
+    before = backend.get_num_threads()
+    try:
+        for threads in (1, 2, 3):
+            backend.set_num_threads(threads)
+            backend._blas_threads(min(threads, 2))  # as OMP_NUM_THREADS would have set it
+            net = make()
+            net.fit(x, y, batch_size=128, epochs=2, verbose=0)
+            weights.append([p.copy() for layer in net.leaf_layers() for p in layer.params.values()])
+    finally:
+        backend._resize(before)
+        backend._blas_threads(blas_before)
+    for other in weights[1:]:
+        for a, b in zip(weights[0], other, strict=True):
+            np.testing.assert_array_equal(a, b)

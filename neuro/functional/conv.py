@@ -17,7 +17,15 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from neuro.backend import compiled, device_name, get_array_module, kernel, parallel_for
+from neuro.backend import (
+    compiled,
+    device_name,
+    get_array_module,
+    kernel,
+    matmul,
+    parallel_blocks,
+    parallel_for,
+)
 from neuro.functional.linear import column_sums
 
 
@@ -265,18 +273,24 @@ def conv2d(
         step = _train_step(xp, n, ho * wo * kmat.shape[0], kh, kw, sh, sw)
         if step >= n:  # one window matrix, kept for the backward pass
             cols = windows(x, kh, kw, sh, sw, pads, work)
-            z = cols @ kmat
+            z = matmul(cols, kmat)
             ctx = (cols, x.shape, tuple(pads), tuple(stride), None, work)
         else:  # pieces of samples, each built and multiplied while in cache; the backward builds them again
             z = xp.empty((n * ho * wo, f), dtype=x.dtype)
             rows = ho * wo
-            for s in range(0, n, step):
-                e = min(n, s + step)
-                part = windows(x[s:e], kh, kw, sh, sw, pads, _piece_work(work, e - s))
-                zp = xp.matmul(part, kmat, out=z[s * rows : e * rows])
-                if post is not None:  # bias and activation while the piece is in cache
-                    zp += bias
-                    post(zp)
+
+            def pieces(first: int, last: int) -> None:  # pieces first:last, in order, on one thread
+                for k in range(first, last):
+                    s, e = k * step, min(n, (k + 1) * step)
+                    part = windows(x[s:e], kh, kw, sh, sw, pads, _piece_work(work, e - s, first))
+                    zp = xp.matmul(part, kmat, out=z[s * rows : e * rows])
+                    if post is not None:  # bias and activation while the piece is in cache
+                        zp += bias
+                        post(zp)
+
+            count = -(-n // step)
+            if not parallel_blocks(pieces, count):
+                pieces(0, count)
             z = z.reshape(n, ho, wo, f)
             kept = (x, step, z if post is not None else None)
             ctx = (None, x.shape, tuple(pads), tuple(stride), kept, work)
@@ -320,9 +334,10 @@ def _train_step(xp: Any, n: int, entries: int, kh: int, kw: int, sh: int, sw: in
     return max(1, TRAIN_CHUNK // entries)
 
 
-def _piece_work(work: dict, samples: int) -> dict:
-    """The buffers of pieces of ``samples`` samples (a last, smaller piece keeps its own)."""
-    key = ("piece", samples)
+def _piece_work(work: dict, samples: int, block: int = 0) -> dict:
+    """The buffers of pieces of ``samples`` samples (a last, smaller piece keeps its own) of the block of
+    pieces that starts at piece ``block`` (each thread's block has its own)."""
+    key = ("piece", samples, block)
     if key not in work:
         work[key] = {}
     return work[key]
@@ -365,7 +380,7 @@ def conv2d_backward(
             raise ValueError("pre must be given exactly when the forward pass applied its activation")
         return _conv2d_backward_pieces(grad, pieces, kernel, dkernel, dbias, need_input_grad, pads, (sh, sw),
                                        work, pre)
-    xp.matmul(cols.T, g, out=dkernel.reshape(-1, f))
+    matmul(cols.T, g, out=dkernel.reshape(-1, f))
     column_sums(g, out=dbias)
     if not need_input_grad:
         return None
@@ -376,7 +391,7 @@ def conv2d_backward(
     fast = compiled(g, dx)
     for s0 in range(0, n, step):
         s1 = min(n, s0 + step)
-        d = xp.matmul(g[s0 * rows : s1 * rows], kmat_t, out=dcols[: (s1 - s0) * rows])
+        d = matmul(g[s0 * rows : s1 * rows], kmat_t, out=dcols[: (s1 - s0) * rows])
         _add_windows_back(d, dx[s0:s1], kernel.shape, (sh, sw), pads, (ho, wo), fast, xp)
     return dx
 
@@ -417,33 +432,41 @@ def _conv2d_backward_pieces(
     n, ho, wo = len(x), grad.shape[1], grad.shape[2]
     rows = ho * wo
     dk = dkernel.reshape(-1, f)
-    piece_dk = work_buffer(work, "dkernel_piece", dk.shape, g.dtype, xp)
+    count = -(-n // step)
+    # each piece's share of dL/dW (and of dL/db) is kept and the shares added in piece order afterwards:
+    # the same additions in the same order whichever thread made each share
+    dk_parts = work_buffer(work, "dkernel_pieces", (count, *dk.shape), g.dtype, xp)
+    db_parts = work_buffer(work, "dbias_pieces", (count, f), g.dtype, xp) if pre is not None else None
     kmat_t = kernel.reshape(kh * kw * c, f).T
     dx = xp.zeros(x.shape, dtype=g.dtype) if need_input_grad else None
-    dcols = work_buffer(work, "dcols", (min(step, n) * rows, kh * kw * c), g.dtype, xp)
     fast = compiled(g, x)
-    for s0 in range(0, n, step):
-        s1 = min(n, s0 + step)
-        part = windows(x[s0:s1], kh, kw, *stride, pads, _piece_work(work, s1 - s0))
-        if pre is None:
-            gp = g[s0 * rows : s1 * rows]
-        else:  # the activation's backward, and dL/db, while the piece is in cache
-            gp = pre(grad[s0:s1], y[s0:s1]).reshape(-1, f)
-            if s0 == 0:
-                column_sums(gp, out=dbias)
-            else:
-                dbias += column_sums(gp)
-        # dL/dW piece by piece, added in piece order (pieces depend on the shapes only, not on the threads)
-        if s0 == 0:
-            xp.matmul(part.T, gp, out=dk)
-        else:
-            dk += xp.matmul(part.T, gp, out=piece_dk)
-        if dx is None:
-            continue
-        d = xp.matmul(gp, kmat_t, out=dcols[: (s1 - s0) * rows])
-        _add_windows_back(d, dx[s0:s1], kernel.shape, stride, pads, (ho, wo), fast, xp)
+
+    def run(first: int, last: int) -> None:  # pieces first:last, in order, on one thread
+        dcols = work_buffer(work, ("dcols", first), (min(step, n) * rows, kh * kw * c), g.dtype, xp)
+        for k in range(first, last):
+            s0, s1 = k * step, min(n, (k + 1) * step)
+            part = windows(x[s0:s1], kh, kw, *stride, pads, _piece_work(work, s1 - s0, first))
+            if pre is None:
+                gp = g[s0 * rows : s1 * rows]
+            else:  # the activation's backward, and dL/db, while the piece is in cache
+                gp = pre(grad[s0:s1], y[s0:s1]).reshape(-1, f)
+                column_sums(gp, out=db_parts[k])
+            xp.matmul(part.T, gp, out=dk_parts[k])
+            if dx is not None:
+                d = xp.matmul(gp, kmat_t, out=dcols[: (s1 - s0) * rows])
+                _add_windows_back(d, dx[s0:s1], kernel.shape, stride, pads, (ho, wo), fast, xp)
+
+    if not parallel_blocks(run, count):
+        run(0, count)
+    dk[...] = dk_parts[0]
+    for k in range(1, count):
+        dk += dk_parts[k]
     if pre is None:
         column_sums(g, out=dbias)
+    else:
+        dbias[...] = db_parts[0]
+        for k in range(1, count):
+            dbias += db_parts[k]
     return dx
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from neuro.backend import get_array_module
+from neuro.backend import get_array_module, matmul
 
 
 def linear(x: Any, kernel: Any, bias: Any, training: bool = False) -> tuple[Any, Any]:
@@ -25,7 +25,7 @@ def linear(x: Any, kernel: Any, bias: Any, training: bool = False) -> tuple[Any,
         ``(z, ctx)``; ctx is x in training, else ``None``.
     """
     get_array_module(x, kernel, bias)  # one device for all
-    z = x @ kernel
+    z = matmul(x.reshape(-1, x.shape[-1]), kernel).reshape(*x.shape[:-1], kernel.shape[1])
     z += bias
     return z, (x if training else None)
 
@@ -49,11 +49,13 @@ def linear_backward(
     Returns:
         dL/dx ``(N, ..., in)`` or ``None``.
     """
-    xp = get_array_module(grad, x, kernel)
+    get_array_module(grad, x, kernel)  # one device for all
     x2, g2 = x.reshape(-1, x.shape[-1]), grad.reshape(-1, grad.shape[-1])
-    xp.matmul(x2.T, g2, out=dkernel)
+    matmul(x2.T, g2, out=dkernel)
     column_sums(g2, out=dbias)
-    return grad @ kernel.T if need_input_grad else None
+    if not need_input_grad:
+        return None
+    return matmul(g2, kernel.T).reshape(*grad.shape[:-1], kernel.shape[0])
 
 
 #: :func:`column_sums` adds the rows of a NumPy matrix in blocks once it has at least this many block rows.

@@ -57,7 +57,7 @@ from typing import Any
 
 import numpy as np
 
-from neuro.backend import compiled, get_array_module, kernel
+from neuro.backend import compiled, get_array_module, kernel, matmul
 
 #: Activations a SimpleRNN may use: their derivative follows from their output.
 SIMPLE_ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")
@@ -115,8 +115,7 @@ def _activation_grad(name: str, y: Any, g: Any, out: Any) -> Any:
 
 def _kernel_grad(hd: Any, du: Any, out: Any) -> None:
     """``out = Σ_t hd_tᵀ·du_t`` as one product over every step: ``(T·N, u)ᵀ·(T·N, k)``."""
-    xp = get_array_module(hd, du)
-    xp.matmul(hd.reshape(-1, hd.shape[-1]).T, du.reshape(-1, du.shape[-1]), out=out)
+    matmul(hd.reshape(-1, hd.shape[-1]).T, du.reshape(-1, du.shape[-1]), out=out)
 
 
 class SimpleCell:
@@ -168,8 +167,7 @@ class SimpleCell:
             ws: the workspace.
             out: ``[h_t]`` arrays to write into.
         """
-        xp = get_array_module(z)
-        z += xp.matmul(hd, U)
+        z += matmul(hd, U)
         _activate(self.activation, z, out[0])
 
     def step_backward(
@@ -254,7 +252,7 @@ class LSTMCell:
         """
         xp = get_array_module(z)
         u = self.units
-        z += xp.matmul(hd, U, out=ws["product"])
+        z += matmul(hd, U, out=ws["product"])
         a = ws["gates"][t]
         h, c = out
         tc = ws["tanh_c"][t]
@@ -401,7 +399,7 @@ class GRUCell:
         cand = ws["cand"][t]
         h_prev = states[0]
         if self.reset_after:
-            hu = xp.matmul(hd, U, out=ws["product"])
+            hu = matmul(hd, U, out=ws["product"])
             if rb is not None:
                 hu += rb
             if compiled(z, a, cand, h_prev, out[0]):  # 5 passes; the same operations
@@ -420,11 +418,11 @@ class GRUCell:
             n_pre = z[:, 2 * u :]
             n_pre += a[:, u : 2 * u] * cand
         else:
-            z[:, : 2 * u] += xp.matmul(hd, U[:, : 2 * u])
+            z[:, : 2 * u] += matmul(hd, U[:, : 2 * u])
             sigmoid_into(z[:, : 2 * u], a[:, : 2 * u])
             xp.multiply(a[:, u : 2 * u], hd, out=cand)
             n_pre = z[:, 2 * u :]
-            n_pre += xp.matmul(cand, U[:, 2 * u :])
+            n_pre += matmul(cand, U[:, 2 * u :])
         n = a[:, 2 * u :]
         xp.tanh(n_pre, out=n)
         zg = a[:, :u]
@@ -500,7 +498,7 @@ class GRUCell:
             xp.multiply(dn, r, out=du_out[:, 2 * u :])
             return direct, [], None
         # without reset_after: q = r ⊙ h_{t−1} feeds the product with U_h
-        dq = xp.matmul(dn, U[:, 2 * u :].T)
+        dq = matmul(dn, U[:, 2 * u :].T)
         xp.multiply(dq, hd, out=dr)
         dr *= r
         dr *= one - r

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from neuro.backend import get_array_module
+from neuro.backend import get_array_module, matmul
 
 
 # -- 1-D convolution -----------------------------------------------------------------------------------------
@@ -79,7 +79,7 @@ def conv1d(
     s0, s1, s2 = xpad.strides
     view = xp.lib.stride_tricks.as_strided(xpad, (n, out, k, c), (s0, s1 * stride, s1 * dilation, s2))
     cols = view.reshape(n * out, k * c)  # the one copy
-    z = cols @ kernel.reshape(k * c, f)
+    z = matmul(cols, kernel.reshape(k * c, f))
     z += bias
     ctx = (cols, x.shape, pads, stride, dilation) if training else None
     return z.reshape(n, out, f), ctx
@@ -108,13 +108,13 @@ def conv1d_backward(
     xp = get_array_module(grad, kernel)
     k, c, f = kernel.shape
     g = grad.reshape(-1, f)
-    xp.matmul(cols.T, g, out=dkernel.reshape(k * c, f))
+    matmul(cols.T, g, out=dkernel.reshape(k * c, f))
     g.sum(axis=0, out=dbias)
     if not need_input_grad:
         return None
     n, steps, _ = x_shape
     out = grad.shape[1]
-    dcols = (g @ kernel.reshape(k * c, f).T).reshape(n, out, k, c)
+    dcols = matmul(g, kernel.reshape(k * c, f).T).reshape(n, out, k, c)
     dx = xp.zeros((n, steps + left + right, c), dtype=grad.dtype)
     for j in range(k):
         start = j * dilation

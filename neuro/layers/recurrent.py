@@ -23,7 +23,7 @@ import numpy as np
 from neuro import backend, initializers, registry
 from neuro import functional as F
 from neuro._validation import positive_int
-from neuro.backend import get_array_module
+from neuro.backend import get_array_module, matmul
 from neuro.functional.recurrent import SIMPLE_ACTIVATIONS, GRUCell, LSTMCell, SimpleCell
 from neuro.layers.base import Layer, SymbolicTensor, is_shape
 
@@ -212,6 +212,10 @@ class RNN(Layer):
         return b[1] if b.ndim == 2 else None
 
     def forward(self, x: Any, training: bool = False, rng: Any = None, mask: Any = None) -> tuple[Any, Any]:
+        with backend.blas_threads_for_steps():
+            return self._forward(x, training, rng, mask)
+
+    def _forward(self, x: Any, training: bool = False, rng: Any = None, mask: Any = None) -> tuple[Any, Any]:
         """Run the sequence through the cell.
 
         Args:
@@ -246,7 +250,7 @@ class RNN(Layer):
             if self.recurrent_dropout:
                 rec_mask = F.dropout_mask(rng.random((n, u), dt), self.recurrent_dropout)
         xin = xt if in_mask is None else xt * in_mask
-        z = xp.matmul(xin.reshape(steps * n, features), W).reshape(steps, n, g * u)
+        z = matmul(xin.reshape(steps * n, features), W).reshape(steps, n, g * u)
         b = self._input_bias()
         if b is not None:
             z += b
@@ -290,6 +294,10 @@ class RNN(Layer):
         return y, ctx
 
     def backward(self, grad: Any, ctx: Any) -> Any:
+        with backend.blas_threads_for_steps():
+            return self._backward(grad, ctx)
+
+    def _backward(self, grad: Any, ctx: Any) -> Any:
         """Backpropagation through time (see the module docstring of :mod:`neuro.functional.recurrent`).
 
         Args:
@@ -350,7 +358,7 @@ class RNN(Layer):
             direct, d_prev, d_hd = cell.step_backward(
                 t, dh_cell, cell_states, hd[t], prev, new, ws, dx_all[t], du_all[t], U
             )
-            dhd = xp.matmul(du_all[t], u_rec_t, out=carried[t % 2])
+            dhd = matmul(du_all[t], u_rec_t, out=carried[t % 2])
             if d_hd is not None:
                 dhd += d_hd
             if rec_mask is not None:
@@ -365,7 +373,7 @@ class RNN(Layer):
                 dh_cell = dh
             dstates = d_prev
         with self.accumulate() as gw:
-            xp.matmul(xin.reshape(-1, features).T, dx_all.reshape(-1, g * u), out=gw["kernel"])
+            matmul(xin.reshape(-1, features).T, dx_all.reshape(-1, g * u), out=gw["kernel"])
             drb = None
             if self.use_bias:
                 db = gw["bias"]
@@ -377,7 +385,7 @@ class RNN(Layer):
             cell.recurrent_grads(hd, dx_all, du_all, ws, gw["recurrent_kernel"], drb)
         if not self.need_input_grad:
             return None
-        dxs = xp.matmul(dx_all.reshape(-1, g * u), W.T).reshape(steps, n, features)
+        dxs = matmul(dx_all.reshape(-1, g * u), W.T).reshape(steps, n, features)
         if in_mask is not None:
             dxs *= in_mask
         order = slice(None, None, -1) if self.go_backwards else slice(None)
