@@ -773,9 +773,10 @@ class blas_threads_for_steps:
     """Context manager for a loop of many small matrix products (a recurrent layer's time steps): during a
     fit, NumPy's OpenBLAS gets neuro's thread count back for the block and :func:`matmul` stops splitting.
 
-    OpenBLAS's idle threads spin between products and take each one up within a microsecond, where neuro's
-    pool is woken through a queue in about 9 µs: for an LSTM(128)'s 64×128·128×512 step products that
-    decides (its training at two threads: 8,000 samples/s split by neuro, 9,400 on OpenBLAS's threads).
+    OpenBLAS takes up such a product faster than neuro's pool, woken through a queue in about 9 µs (its idle
+    threads spin between products, unless neuro set ``OPENBLAS_THREAD_TIMEOUT``): an LSTM(128)'s training
+    (64×128·128×512 step products) at two threads ran at 7,300–8,000 samples/s split by neuro and
+    8,400–9,400 on OpenBLAS's threads.
     """
 
     def __enter__(self) -> blas_threads_for_steps:
