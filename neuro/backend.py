@@ -39,6 +39,7 @@ import importlib
 import itertools
 import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -583,7 +584,7 @@ _threads_fixed = os.environ.get("OMP_NUM_THREADS", "").isdigit()  # the user cho
 
 
 def set_num_threads(n: int) -> None:
-    """Set how many threads neuro's elementwise passes may use (BLAS keeps its own setting).
+    """Set how many threads neuro's pool may use (elementwise passes; during a fit, matrix products too).
 
     Args:
         n: a positive number of threads; 1 runs everything on the calling thread.
@@ -617,7 +618,7 @@ def get_num_threads() -> int:
 # When another process keeps cores busy, threads beyond the free cores only wait for each other (and an
 # OpenBLAS imported before neuro spins its idle threads on the busy cores). Unless the user chose the thread
 # count (set_num_threads, OMP_NUM_THREADS), fit samples the cores' load once in a while and, for its run,
-# gives neuro's pool and the BLAS as many threads as there are free cores.
+# gives neuro's pool as many threads as there are free cores (the BLAS is on one thread during a fit).
 
 #: Seconds between two samples of the cores' load.
 LOAD_INTERVAL = 10.0
@@ -648,9 +649,9 @@ def _cpu_times(cpus: set[int]) -> dict[int, tuple[int, int]]:
 
 
 def _own_cpu_seconds() -> float:
-    """CPU seconds this process (all its threads) has used."""
+    """CPU seconds this process (all its threads) and its waited-for children have used."""
     t = os.times()
-    return t.user + t.system
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def _mark_load() -> None:
@@ -696,11 +697,11 @@ def free_cores() -> int:
         own = (_own_cpu_seconds() - mark[1]) * os.sysconf("SC_CLK_TCK")  # in jiffies, as /proc/stat counts
         after = _cpu_times(cpus)
         busy = total = 0
-        for cpu, (b0, t0) in mark[2].items():
-            b1, t1 = after.get(cpu, (b0, t0))
-            busy += b1 - b0
-            total += t1 - t0
-        per_core = total / len(mark[2]) if mark[2] else 0
+        both = [cpu for cpu in mark[2] if cpu in after]  # a CPU may go offline between the readings
+        for cpu in both:
+            busy += after[cpu][0] - mark[2][cpu][0]
+            total += after[cpu][1] - mark[2][cpu][1]
+        per_core = total / len(both) if both else 0
         others = int((busy - own) / per_core + 0.5) if per_core > 0 else 0  # cores' worth of other work
         free = min(len(cpus), max(1, len(cpus) - others))
     except (OSError, ValueError, AttributeError):  # not Linux, or /proc unreadable
@@ -727,13 +728,15 @@ def _tune_malloc() -> None:
     _malloc_tuned = True
     if os.environ.get("NEURO_MALLOPT", "1") == "0":
         return
+    if not sys.platform.startswith("linux"):
+        return
     try:
         import ctypes
 
         libc = ctypes.CDLL(None)
         libc.gnu_get_libc_version  # noqa: B018 - glibc's: the parameters below are glibc's numbers
         mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc
+    except (OSError, AttributeError, TypeError):  # not glibc
         return
     m_trim_threshold, m_mmap_threshold = -1, -3
     mallopt(m_mmap_threshold, MALLOC_THRESHOLDS[0])
@@ -743,35 +746,54 @@ def _tune_malloc() -> None:
 # During a fit NumPy's OpenBLAS runs on one thread and neuro's threads do the splitting (matmul, pieces
 # of a convolution): an OpenBLAS that ran a product on several threads keeps them spinning for about 0.1 s
 # afterwards, and beside neuro's pool they took a core from it (the reference CNN at two threads: 98 ms a
-# batch, 70 ms once OpenBLAS's threads stayed asleep).
-_gemm_split = False
-_fit_depth = 0  # fits running (nested, or in several threads): the first sets the BLAS, the last restores it
-_fit_blas: int | None = None
-_fit_lock = threading.Lock()
+# batch, 70 ms once OpenBLAS's threads stayed asleep). Who wants which BLAS thread count is counted in
+# _claims (fits, pieces run outside a fit, recurrent time loops inside a fit, from any thread); the count is
+# set from the claims under one lock, and the user's own count is put back once no claim is left.
+_blas_lock = threading.Lock()
+_claims = {"fit": 0, "pieces": 0, "steps": 0}
+_blas_user: int | None = None  # the count to put back when the claims end (None: no OpenBLAS to talk to)
+_blas_now: int | None = None  # the count last set
+_gemm_split = False  # matmul splits products: a fit runs and no time loop has the BLAS's threads
 
 
-def _enter_fit() -> None:
-    global _fit_depth, _fit_blas, _gemm_split
-    with _fit_lock:
-        if _fit_depth == 0:
-            _fit_blas = _blas_threads(1)
-            _gemm_split = _fit_blas is not None  # no OpenBLAS to talk to: its products keep their threads
-        _fit_depth += 1
-
-
-def _leave_fit() -> None:
-    global _fit_depth, _gemm_split
-    with _fit_lock:
-        _fit_depth -= 1
-        if _fit_depth == 0:
+def _claim(kind: str, delta: int) -> bool:
+    """Change a claim by ``delta`` and set OpenBLAS's thread count as the claims call for: none, the user's
+    count; a recurrent time loop, neuro's count (at most the user's); else one thread. Returns whether there
+    is an OpenBLAS to talk to (a claim is counted either way; the caller takes it back)."""
+    global _blas_user, _blas_now, _gemm_split
+    with _blas_lock:
+        idle_before = not any(_claims.values())
+        _claims[kind] += delta
+        if idle_before and delta > 0:
+            _blas_user, _blas_now = _blas_threads(1), 1  # the user's count, kept until the claims end
+        if _blas_user is None:
             _gemm_split = False
-            if _fit_blas is not None:
-                _blas_threads(_fit_blas)
+            return False
+        split = False
+        if not any(_claims.values()):
+            target = _blas_user
+        elif _claims["steps"]:
+            target = max(1, min(_num_threads, _blas_user))
+        else:
+            target, split = 1, _claims["fit"] > 0
+        if target != _blas_now:
+            _blas_threads(target)
+            _blas_now = target
+        _gemm_split = split
+        return True
+
+
+def _forget_claims() -> None:  # in a forked child: its parent's fits are not its own
+    global _gemm_split, _blas_user, _load_mark
+    for k in _claims:
+        _claims[k] = 0
+    _gemm_split, _blas_user, _load_mark = False, None, None
 
 
 class blas_threads_for_steps:
-    """Context manager for a loop of many small matrix products (a recurrent layer's time steps): during a
-    fit, NumPy's OpenBLAS gets neuro's thread count back for the block and :func:`matmul` stops splitting.
+    """Context manager for a loop of many small matrix products (a recurrent layer's time steps): inside a
+    fit on this thread, NumPy's OpenBLAS gets neuro's thread count back for the block (at most the count it
+    had before the fit) and :func:`matmul` stops splitting; elsewhere it does nothing.
 
     OpenBLAS takes up such a product faster than neuro's pool, woken through a queue in about 9 µs (its idle
     threads spin between products, unless neuro set ``OPENBLAS_THREAD_TIMEOUT``): an LSTM(128)'s training
@@ -780,79 +802,100 @@ class blas_threads_for_steps:
     """
 
     def __enter__(self) -> blas_threads_for_steps:
-        global _gemm_split
-        with _fit_lock:
-            self._on = _gemm_split and _num_threads > 1
-            if self._on:
-                _gemm_split = False
-                _blas_threads(_num_threads)
+        self._on = False
+        if getattr(_local, "fits", 0) > 0 and _num_threads > 1:
+            self._on = True
+            _claim("steps", 1)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        global _gemm_split
         if self._on:
-            with _fit_lock:
-                _blas_threads(1)
-                _gemm_split = True
+            self._on = False
+            _claim("steps", -1)
 
 
 class busy_aware_threads:
     """Context manager for a fit: NumPy's OpenBLAS runs on one thread while neuro's threads split the matrix
-    products (:func:`matmul`, :func:`parallel_blocks`); neuro's pool uses as many threads as there are free
-    cores, when fewer are free than the default would use and the user has not chosen the count. Everything
-    is restored afterwards. The first fit also tunes glibc's malloc (:func:`_tune_malloc`)."""
+    products (:func:`matmul`, :func:`parallel_rounds`), and neuro's pool uses as many threads as there are
+    free cores, when fewer are free than the default would use and the user has not chosen the count; both
+    are put back afterwards. The first fit also tunes glibc's malloc for the rest of the process
+    (:func:`_tune_malloc`). ``__exit__`` undoes whatever part of ``__enter__`` was done."""
+
+    def __init__(self) -> None:
+        self._saved: int | None = None
+        self._adapt = False
+        self._claimed = False
 
     def __enter__(self) -> busy_aware_threads:
         if not _malloc_tuned:
             _tune_malloc()
-        self._saved: int | None = None
         self._adapt = not _threads_fixed and _num_threads > 1
         if self._adapt:
             free = free_cores()
             if free < _num_threads:
                 self._saved = _num_threads
                 _resize(free)
-        _enter_fit()
+        self._claimed = True
+        _local.fits = getattr(_local, "fits", 0) + 1
+        _claim("fit", 1)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        _leave_fit()
+        if self._claimed:
+            self._claimed = False
+            _local.fits -= 1
+            _claim("fit", -1)
         if self._saved is not None:
             _resize(self._saved)
+            self._saved = None
         if self._adapt:
             _mark_load()  # the next fit's sample starts here
 
 
-def parallel_blocks(fn: Callable[[int, int], object], count: int) -> bool:
-    """Run ``fn(start, stop)`` over contiguous blocks of ``range(count)`` on neuro's threads, each block with
-    its own BLAS calls on one thread (NumPy's OpenBLAS is set to one thread meanwhile, and restored).
+def parallel_rounds(
+    piece: Callable[[int, int], object], count: int, gather: Callable[[int, int], object] | None = None
+) -> None:
+    """``piece(k, slot)`` for ``k`` in ``range(count)``, in rounds of one piece per thread of neuro's pool,
+    each piece's BLAS calls on one thread; after each round ``gather(k, slot)`` on the calling thread, in
+    order of ``k``.
 
     For work whose every part is a few matrix products and passes over the same data (the pieces of a
-    convolution): each thread keeps its part in its own core's cache, and no second pool of BLAS threads
-    competes with neuro's. Nothing is run, and ``False`` returned, where that cannot be done: one thread,
-    fewer than two blocks, or no OpenBLAS to talk to (its products may run threads of their own).
+    convolution): each thread keeps its piece in its own core's cache, and no second pool of BLAS threads
+    competes with neuro's (NumPy's OpenBLAS is on one thread meanwhile, as in a fit). ``slot`` (below the
+    thread count) names the thread's own buffers for the round; ``gather`` adds up what the pieces of a
+    round left in their slots, in the same order whatever the thread count. With one thread, inside a pool
+    worker, or with no OpenBLAS to talk to, the pieces run one by one on the calling thread (slot 0).
 
     Args:
-        fn: does the work of items ``start:stop`` (blocks never overlap).
-        count: number of items.
-
-    Returns:
-        Whether ``fn`` was run.
+        piece: does piece ``k`` with the buffers of ``slot``.
+        count: number of pieces.
+        gather: collects piece ``k`` from ``slot``, or ``None``.
     """
-    if _num_threads <= 1 or count < 2 or getattr(_local, "worker", False):
-        return False
-    if _gemm_split:  # in a fit: the BLAS is on one thread already
-        parallel_for(fn, count, MIN_PARALLEL_ELEMENTS)
-        return True
-    before = _blas_threads(1)
-    if before is None:
-        return False
+    threads = min(_num_threads, count)
+    claimed = parallel = False
     try:
-        parallel_for(fn, count, MIN_PARALLEL_ELEMENTS)
+        if threads > 1 and not getattr(_local, "worker", False):
+            claimed = True
+            parallel = _claim("pieces", 1)
+        if not parallel:
+            threads = 1
+        for r in range(0, count, threads):
+            m = min(threads, count - r)
+            if m > 1:
+
+                def round_part(a: int, b: int, r: int = r) -> None:
+                    for i in range(a, b):
+                        piece(r + i, i)
+
+                parallel_for(round_part, m, MIN_PARALLEL_ELEMENTS)
+            else:
+                piece(r, 0)
+            if gather is not None:
+                for i in range(m):
+                    gather(r + i, i)
     finally:
-        if before != 1:
-            _blas_threads(before)
-    return True
+        if claimed:
+            _claim("pieces", -1)
 
 
 _blas_api: tuple[Any, Any] | None | bool = False  # (set, get) functions of the loaded OpenBLAS; None: none
@@ -1015,8 +1058,11 @@ _tokens = itertools.count(1)  # one token per part handed over (next() on it is 
 
 
 def _forget_pool() -> None:  # a forked child has none of its parent's threads: it makes its own pool
-    global _pool
+    global _pool, _blas_lock
     _pool = None
+    _blas_lock = threading.Lock()  # another thread of the parent may have held it
+    _local.fits = 0
+    _forget_claims()
 
 
 if hasattr(os, "register_at_fork"):
@@ -1124,11 +1170,11 @@ def matmul(a: Any, b: Any, out: Any = None) -> Any:
     if not _gemm_split or _num_threads <= 1 or m * n * k < MIN_PARALLEL_PRODUCT:
         return np.matmul(a, b, out=out)
     q = PRODUCT_BLOCK
-    units = -(-max(m, n) // q)
     side, per_line = max(m, n), m * n * k // max(m, n)  # multiply-adds per row (or column) of the result
+    units = side // q  # whole tiles; the last block takes the rest (never a block of one row: NumPy's gemv)
     blocks = min(_num_threads, units)
     while blocks > 1:
-        cuts = [min(side, q * (units * i // blocks)) for i in range(blocks + 1)]
+        cuts = [q * (units * i // blocks) for i in range(blocks)] + [side]
         if min(e - s for s, e in itertools.pairwise(cuts)) * per_line >= MIN_PARALLEL_PRODUCT // 2:
             break
         blocks -= 1

@@ -71,19 +71,74 @@ def test_without_an_openblas_to_talk_to_products_are_not_split(monkeypatch):
     monkeypatch.setattr(backend, "_blas_threads", lambda n: None)
     with backend.busy_aware_threads():
         assert not backend._gemm_split
-    assert not backend.parallel_blocks(lambda a, b: None, 4)
+    seen = []
+    before = backend.get_num_threads()
+    backend._resize(2)
+    try:  # pieces one by one on the calling thread: the BLAS may run threads of its own
+        backend.parallel_rounds(lambda k, slot: seen.append((k, slot)), 3)
+    finally:
+        backend._resize(before)
+    assert seen == [(0, 0), (1, 0), (2, 0)]
+    assert not any(backend._claims.values())
 
 
-def test_parallel_blocks_outside_a_fit_puts_the_blas_on_one_thread_meanwhile(monkeypatch):
-    blas, seen = [], []
+def test_parallel_rounds_outside_a_fit_puts_the_blas_on_one_thread_meanwhile(monkeypatch):
+    blas, seen, gathered = [], [], []
     monkeypatch.setattr(backend, "_blas_threads", lambda n: blas.append(n) or 2)
     before = backend.get_num_threads()
     backend._resize(2)
     try:
-        assert backend.parallel_blocks(lambda a, b: seen.append((a, b)), 5)
+        backend.parallel_rounds(lambda k, slot: seen.append((k, slot)), 5, lambda k, slot: gathered.append((k, slot)))
     finally:
         backend._resize(before)
-    assert sorted(seen) == [(0, 2), (2, 5)] and blas == [1, 2]
+    assert sorted(seen) == [(0, 0), (1, 1), (2, 0), (3, 1), (4, 0)]
+    assert gathered == [(0, 0), (1, 1), (2, 0), (3, 1), (4, 0)]  # in piece order, after each round
+    assert blas == [1, 2] and not backend._gemm_split
+
+
+def test_a_time_loop_outside_a_fit_on_this_thread_changes_nothing(monkeypatch):
+    """Another thread's fit does not make this thread's recurrent predict touch the BLAS: the settings a
+    fit leaves behind are its own to undo."""
+    import threading
+
+    blas = []
+    monkeypatch.setattr(backend, "_blas_threads", lambda n: blas.append(n) or 2)
+    before = backend.get_num_threads()
+    backend._resize(2)
+    inside, done = threading.Event(), threading.Event()
+
+    def other_fit():
+        with backend.busy_aware_threads():
+            inside.set()
+            done.wait(5)
+
+    t = threading.Thread(target=other_fit)
+    try:
+        t.start()
+        assert inside.wait(5)
+        with backend.blas_threads_for_steps():  # this thread is not in a fit
+            assert backend._gemm_split
+        done.set()
+        t.join(5)
+    finally:
+        done.set()
+        backend._resize(before)
+    assert blas == [1, 2] and not backend._gemm_split and not any(backend._claims.values())
+
+
+def test_a_time_loop_inside_a_fit_gives_the_blas_its_threads_back(monkeypatch):
+    blas = []
+    monkeypatch.setattr(backend, "_blas_threads", lambda n: blas.append(n) or 4)
+    before = backend.get_num_threads()
+    backend._resize(2)
+    try:
+        with backend.busy_aware_threads():
+            with backend.blas_threads_for_steps():
+                assert not backend._gemm_split
+            assert backend._gemm_split
+    finally:
+        backend._resize(before)
+    assert blas == [1, 2, 1, 4]  # neuro's 2 threads (not more than the user's 4), and back
 
 
 def test_set_num_threads_marks_the_count_as_chosen(monkeypatch):
@@ -243,7 +298,9 @@ def one_blas_thread():
     backend._resize(threads)
 
 
-@pytest.mark.parametrize("m, k, n", [(300, 256, 40), (40, 256, 300), (128, 784, 500), (3136, 64, 288)])
+@pytest.mark.parametrize(
+    "m, k, n", [(300, 256, 40), (40, 256, 300), (128, 784, 500), (3136, 64, 288), (257, 1024, 256)]
+)
 def test_split_products_equal_one_product_bitwise(one_blas_thread, m, k, n):
     rng = np.random.default_rng(0)
     a = rng.standard_normal((m, k), dtype=np.float32)
@@ -251,7 +308,7 @@ def test_split_products_equal_one_product_bitwise(one_blas_thread, m, k, n):
     assert m * k * n >= backend.MIN_PARALLEL_PRODUCT
     backend._resize(1)
     whole = backend.matmul(a, b)
-    for threads in (2, 3):
+    for threads in (2, 3, 5):
         backend._resize(threads)
         out = np.full((m, n), np.nan, np.float32)
         assert backend.matmul(a, b, out=out) is out

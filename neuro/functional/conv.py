@@ -21,10 +21,11 @@ from neuro.backend import (
     compiled,
     device_name,
     get_array_module,
+    get_num_threads,
     kernel,
     matmul,
-    parallel_blocks,
     parallel_for,
+    parallel_rounds,
 )
 from neuro.functional.linear import column_sums
 
@@ -279,18 +280,15 @@ def conv2d(
             z = xp.empty((n * ho * wo, f), dtype=x.dtype)
             rows = ho * wo
 
-            def pieces(first: int, last: int) -> None:  # pieces first:last, in order, on one thread
-                for k in range(first, last):
-                    s, e = k * step, min(n, (k + 1) * step)
-                    part = windows(x[s:e], kh, kw, sh, sw, pads, _piece_work(work, e - s, first))
-                    zp = xp.matmul(part, kmat, out=z[s * rows : e * rows])
-                    if post is not None:  # bias and activation while the piece is in cache
-                        zp += bias
-                        post(zp)
+            def piece(k: int, slot: int) -> None:  # on one thread of a round, in its own buffers
+                s, e = k * step, min(n, (k + 1) * step)
+                part = windows(x[s:e], kh, kw, sh, sw, pads, _piece_work(work, e - s, slot))
+                zp = xp.matmul(part, kmat, out=z[s * rows : e * rows])
+                if post is not None:  # bias and activation while the piece is in cache
+                    zp += bias
+                    post(zp)
 
-            count = -(-n // step)
-            if not parallel_blocks(pieces, count):
-                pieces(0, count)
+            parallel_rounds(piece, -(-n // step))
             z = z.reshape(n, ho, wo, f)
             kept = (x, step, z if post is not None else None)
             ctx = (None, x.shape, tuple(pads), tuple(stride), kept, work)
@@ -300,12 +298,12 @@ def conv2d(
         store: dict = {}  # this call's own buffers: inference writes nothing shared
         step = max(1, INFERENCE_CHUNK // (ho * wo * kmat.shape[0]))
         if n <= step:
-            z = windows(x, kh, kw, sh, sw, pads, store) @ kmat
+            z = matmul(windows(x, kh, kw, sh, sw, pads, store), kmat)
         else:
             z = xp.empty((n * ho * wo, f), dtype=x.dtype)
             for s in range(0, n, step):  # chunks of samples, each one matrix product
                 part = windows(x[s : s + step], kh, kw, sh, sw, pads, store)
-                xp.matmul(part, kmat, out=z[s * ho * wo : (s + step) * ho * wo])
+                matmul(part, kmat, out=z[s * ho * wo : (s + step) * ho * wo])
     z = z.reshape(n, ho, wo, f)
 
     def add_bias(start: int, stop: int) -> None:
@@ -334,10 +332,10 @@ def _train_step(xp: Any, n: int, entries: int, kh: int, kw: int, sh: int, sw: in
     return max(1, TRAIN_CHUNK // entries)
 
 
-def _piece_work(work: dict, samples: int, block: int = 0) -> dict:
-    """The buffers of pieces of ``samples`` samples (a last, smaller piece keeps its own) of the block of
-    pieces that starts at piece ``block`` (each thread's block has its own)."""
-    key = ("piece", samples, block)
+def _piece_work(work: dict, samples: int, slot: int = 0) -> dict:
+    """The buffers of pieces of ``samples`` samples (a last, smaller piece keeps its own) built by the thread
+    of ``slot`` in a round of :func:`neuro.backend.parallel_rounds`."""
+    key = ("piece", samples, slot)
     if key not in work:
         work[key] = {}
     return work[key]
@@ -433,40 +431,42 @@ def _conv2d_backward_pieces(
     rows = ho * wo
     dk = dkernel.reshape(-1, f)
     count = -(-n // step)
-    # each piece's share of dL/dW (and of dL/db) is kept and the shares added in piece order afterwards:
-    # the same additions in the same order whichever thread made each share
-    dk_parts = work_buffer(work, "dkernel_pieces", (count, *dk.shape), g.dtype, xp)
-    db_parts = work_buffer(work, "dbias_pieces", (count, f), g.dtype, xp) if pre is not None else None
+    threads = min(get_num_threads(), count)
+    # each piece's share of dL/dW (and of dL/db) goes to its thread's slot and is added after the round, in
+    # piece order: the same additions in the same order whatever the thread count
+    dk_parts = work_buffer(work, "dkernel_pieces", (threads, *dk.shape), g.dtype, xp)
+    db_parts = work_buffer(work, "dbias_pieces", (threads, f), g.dtype, xp) if pre is not None else None
     kmat_t = kernel.reshape(kh * kw * c, f).T
     dx = xp.zeros(x.shape, dtype=g.dtype) if need_input_grad else None
     fast = compiled(g, x)
 
-    def run(first: int, last: int) -> None:  # pieces first:last, in order, on one thread
-        dcols = work_buffer(work, ("dcols", first), (min(step, n) * rows, kh * kw * c), g.dtype, xp)
-        for k in range(first, last):
-            s0, s1 = k * step, min(n, (k + 1) * step)
-            part = windows(x[s0:s1], kh, kw, *stride, pads, _piece_work(work, s1 - s0, first))
-            if pre is None:
-                gp = g[s0 * rows : s1 * rows]
-            else:  # the activation's backward, and dL/db, while the piece is in cache
-                gp = pre(grad[s0:s1], y[s0:s1]).reshape(-1, f)
-                column_sums(gp, out=db_parts[k])
-            xp.matmul(part.T, gp, out=dk_parts[k])
-            if dx is not None:
-                d = xp.matmul(gp, kmat_t, out=dcols[: (s1 - s0) * rows])
-                _add_windows_back(d, dx[s0:s1], kernel.shape, stride, pads, (ho, wo), fast, xp)
+    def piece(k: int, slot: int) -> None:  # on one thread of a round, in its own buffers
+        s0, s1 = k * step, min(n, (k + 1) * step)
+        part = windows(x[s0:s1], kh, kw, *stride, pads, _piece_work(work, s1 - s0, slot))
+        if pre is None:
+            gp = g[s0 * rows : s1 * rows]
+        else:  # the activation's backward, and dL/db, while the piece is in cache
+            gp = pre(grad[s0:s1], y[s0:s1]).reshape(-1, f)
+            column_sums(gp, out=db_parts[slot])
+        xp.matmul(part.T, gp, out=dk_parts[slot])
+        if dx is not None:
+            dcols = work_buffer(work, ("dcols", slot), (min(step, n) * rows, kh * kw * c), g.dtype, xp)
+            d = xp.matmul(gp, kmat_t, out=dcols[: (s1 - s0) * rows])
+            _add_windows_back(d, dx[s0:s1], kernel.shape, stride, pads, (ho, wo), fast, xp)
 
-    if not parallel_blocks(run, count):
-        run(0, count)
-    dk[...] = dk_parts[0]
-    for k in range(1, count):
-        dk += dk_parts[k]
+    def gather(k: int, slot: int) -> None:  # dL/dW (and dL/db) piece by piece, in piece order
+        if k == 0:
+            dk[...] = dk_parts[slot]
+            if db_parts is not None:
+                dbias[...] = db_parts[slot]
+        else:
+            xp.add(dk, dk_parts[slot], out=dk)
+            if db_parts is not None:
+                xp.add(dbias, db_parts[slot], out=dbias)
+
+    parallel_rounds(piece, count, gather)
     if pre is None:
         column_sums(g, out=dbias)
-    else:
-        dbias[...] = db_parts[0]
-        for k in range(1, count):
-            dbias += db_parts[k]
     return dx
 
 

@@ -294,8 +294,9 @@ def fit(
     model.stop_training = False
     model._fitting = True
     n_out = len(model.output_names)
-    threads = backend.busy_aware_threads().__enter__()  # as many threads as free cores (when not chosen)
+    threads = backend.busy_aware_threads()  # free cores, one BLAS thread; __exit__ undoes what was done
     try:
+        threads.__enter__()
         cbs.on_train_begin({})
         for epoch in range(initial_epoch, epochs):
             start = time.perf_counter()
