@@ -816,7 +816,7 @@ class blas_threads_for_steps:
 
 class busy_aware_threads:
     """Context manager for a fit: NumPy's OpenBLAS runs on one thread while neuro's threads split the matrix
-    products (:func:`matmul`, :func:`parallel_rounds`), and neuro's pool uses as many threads as there are
+    products (:func:`matmul`, :func:`parallel_blocks`), and neuro's pool uses as many threads as there are
     free cores, when fewer are free than the default would use and the user has not chosen the count; both
     are put back afterwards. The first fit also tunes glibc's malloc for the rest of the process
     (:func:`_tune_malloc`). ``__exit__`` undoes whatever part of ``__enter__`` was done."""
@@ -852,50 +852,40 @@ class busy_aware_threads:
             _mark_load()  # the next fit's sample starts here
 
 
-def parallel_rounds(
-    piece: Callable[[int, int], object], count: int, gather: Callable[[int, int], object] | None = None
-) -> None:
-    """``piece(k, slot)`` for ``k`` in ``range(count)``, in rounds of one piece per thread of neuro's pool,
-    each piece's BLAS calls on one thread; after each round ``gather(k, slot)`` on the calling thread, in
-    order of ``k``.
+def parallel_blocks(fn: Callable[[int, int, int], object], count: int) -> bool:
+    """Run ``fn(start, stop, slot)`` over contiguous blocks of ``range(count)``, one block per thread of
+    neuro's pool (``slot``: the block's number, below the thread count), each block's BLAS calls on one
+    thread.
 
     For work whose every part is a few matrix products and passes over the same data (the pieces of a
-    convolution): each thread keeps its piece in its own core's cache, and no second pool of BLAS threads
-    competes with neuro's (NumPy's OpenBLAS is on one thread meanwhile, as in a fit). ``slot`` (below the
-    thread count) names the thread's own buffers for the round; ``gather`` adds up what the pieces of a
-    round left in their slots, in the same order whatever the thread count. With one thread, inside a pool
-    worker, or with no OpenBLAS to talk to, the pieces run one by one on the calling thread (slot 0).
+    convolution): each thread keeps its part in its own core's cache, and no second pool of BLAS threads
+    competes with neuro's (NumPy's OpenBLAS is on one thread meanwhile, as in a fit). Nothing is run, and
+    ``False`` returned, with one thread, fewer than two items, inside a pool worker, or with no OpenBLAS to
+    talk to (its products may run threads of their own): the caller then runs the items itself.
 
     Args:
-        piece: does piece ``k`` with the buffers of ``slot``.
-        count: number of pieces.
-        gather: collects piece ``k`` from ``slot``, or ``None``.
+        fn: does the work of items ``start:stop`` (blocks never overlap) with the buffers of ``slot``.
+        count: number of items.
+
+    Returns:
+        Whether ``fn`` was run.
     """
     threads = min(_num_threads, count)
-    claimed = parallel = False
+    if threads <= 1 or getattr(_local, "worker", False):
+        return False
     try:
-        if threads > 1 and not getattr(_local, "worker", False):
-            claimed = True
-            parallel = _claim("pieces", 1)
-        if not parallel:
-            threads = 1
-        for r in range(0, count, threads):
-            m = min(threads, count - r)
-            if m > 1:
+        if not _claim("pieces", 1):
+            return False
+        bounds = [count * i // threads for i in range(threads + 1)]
 
-                def round_part(a: int, b: int, r: int = r) -> None:
-                    for i in range(a, b):
-                        piece(r + i, i)
+        def block(a: int, b: int) -> None:  # parallel_for hands out the blocks one by one
+            for i in range(a, b):
+                fn(bounds[i], bounds[i + 1], i)
 
-                parallel_for(round_part, m, MIN_PARALLEL_ELEMENTS)
-            else:
-                piece(r, 0)
-            if gather is not None:
-                for i in range(m):
-                    gather(r + i, i)
+        parallel_for(block, threads, MIN_PARALLEL_ELEMENTS)
+        return True
     finally:
-        if claimed:
-            _claim("pieces", -1)
+        _claim("pieces", -1)
 
 
 _blas_api: tuple[Any, Any] | None | bool = False  # (set, get) functions of the loaded OpenBLAS; None: none

@@ -71,29 +71,26 @@ def test_without_an_openblas_to_talk_to_products_are_not_split(monkeypatch):
     monkeypatch.setattr(backend, "_blas_threads", lambda n: None)
     with backend.busy_aware_threads():
         assert not backend._gemm_split
-    seen = []
     before = backend.get_num_threads()
     backend._resize(2)
-    try:  # pieces one by one on the calling thread: the BLAS may run threads of its own
-        backend.parallel_rounds(lambda k, slot: seen.append((k, slot)), 3)
+    try:  # the caller runs the pieces itself: the BLAS may run threads of its own
+        assert not backend.parallel_blocks(lambda a, b, slot: None, 3)
     finally:
         backend._resize(before)
-    assert seen == [(0, 0), (1, 0), (2, 0)]
     assert not any(backend._claims.values())
 
 
-def test_parallel_rounds_outside_a_fit_puts_the_blas_on_one_thread_meanwhile(monkeypatch):
-    blas, seen, gathered = [], [], []
+def test_parallel_blocks_outside_a_fit_puts_the_blas_on_one_thread_meanwhile(monkeypatch):
+    blas, seen = [], []
     monkeypatch.setattr(backend, "_blas_threads", lambda n: blas.append(n) or 2)
     before = backend.get_num_threads()
     backend._resize(2)
     try:
-        backend.parallel_rounds(lambda k, slot: seen.append((k, slot)), 5, lambda k, slot: gathered.append((k, slot)))
+        assert backend.parallel_blocks(lambda a, b, slot: seen.append((a, b, slot)), 5)
     finally:
         backend._resize(before)
-    assert sorted(seen) == [(0, 0), (1, 1), (2, 0), (3, 1), (4, 0)]
-    assert gathered == [(0, 0), (1, 1), (2, 0), (3, 1), (4, 0)]  # in piece order, after each round
-    assert blas == [1, 2] and not backend._gemm_split
+    assert sorted(seen) == [(0, 2, 0), (2, 5, 1)]
+    assert blas == [1, 2] and not backend._gemm_split and not any(backend._claims.values())
 
 
 def test_a_time_loop_outside_a_fit_on_this_thread_changes_nothing(monkeypatch):

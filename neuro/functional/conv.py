@@ -21,11 +21,10 @@ from neuro.backend import (
     compiled,
     device_name,
     get_array_module,
-    get_num_threads,
     kernel,
     matmul,
+    parallel_blocks,
     parallel_for,
-    parallel_rounds,
 )
 from neuro.functional.linear import column_sums
 
@@ -280,15 +279,18 @@ def conv2d(
             z = xp.empty((n * ho * wo, f), dtype=x.dtype)
             rows = ho * wo
 
-            def piece(k: int, slot: int) -> None:  # on one thread of a round, in its own buffers
-                s, e = k * step, min(n, (k + 1) * step)
-                part = windows(x[s:e], kh, kw, sh, sw, pads, _piece_work(work, e - s, slot))
-                zp = xp.matmul(part, kmat, out=z[s * rows : e * rows])
-                if post is not None:  # bias and activation while the piece is in cache
-                    zp += bias
-                    post(zp)
+            def pieces(first: int, last: int, slot: int = 0) -> None:  # in order, on one thread
+                for k in range(first, last):
+                    s, e = k * step, min(n, (k + 1) * step)
+                    part = windows(x[s:e], kh, kw, sh, sw, pads, _piece_work(work, e - s, slot))
+                    zp = xp.matmul(part, kmat, out=z[s * rows : e * rows])
+                    if post is not None:  # bias and activation while the piece is in cache
+                        zp += bias
+                        post(zp)
 
-            parallel_rounds(piece, -(-n // step))
+            count = -(-n // step)
+            if not parallel_blocks(pieces, count):
+                pieces(0, count)
             z = z.reshape(n, ho, wo, f)
             kept = (x, step, z if post is not None else None)
             ctx = (None, x.shape, tuple(pads), tuple(stride), kept, work)
@@ -334,7 +336,7 @@ def _train_step(xp: Any, n: int, entries: int, kh: int, kw: int, sh: int, sw: in
 
 def _piece_work(work: dict, samples: int, slot: int = 0) -> dict:
     """The buffers of pieces of ``samples`` samples (a last, smaller piece keeps its own) built by the thread
-    of ``slot`` in a round of :func:`neuro.backend.parallel_rounds`."""
+    of ``slot`` in :func:`neuro.backend.parallel_blocks`."""
     key = ("piece", samples, slot)
     if key not in work:
         work[key] = {}
@@ -431,43 +433,63 @@ def _conv2d_backward_pieces(
     rows = ho * wo
     dk = dkernel.reshape(-1, f)
     count = -(-n // step)
-    threads = min(get_num_threads(), count)
-    # each piece's share of dL/dW (and of dL/db) goes to its thread's slot and is added after the round, in
-    # piece order: the same additions in the same order whatever the thread count
-    dk_parts = work_buffer(work, "dkernel_pieces", (threads, *dk.shape), g.dtype, xp)
-    db_parts = work_buffer(work, "dbias_pieces", (threads, f), g.dtype, xp) if pre is not None else None
     kmat_t = kernel.reshape(kh * kw * c, f).T
     dx = xp.zeros(x.shape, dtype=g.dtype) if need_input_grad else None
     fast = compiled(g, x)
+    # dL/dW (and dL/db) are added up piece by piece, in piece order, whatever the threads: the first block
+    # adds its pieces straight in; the other blocks keep each piece's share, added in order afterwards
+    kept: list[int] = []
+    parts: Any = None
+    db_parts: Any = None
 
-    def piece(k: int, slot: int) -> None:  # on one thread of a round, in its own buffers
-        s0, s1 = k * step, min(n, (k + 1) * step)
-        part = windows(x[s0:s1], kh, kw, *stride, pads, _piece_work(work, s1 - s0, slot))
-        if pre is None:
-            gp = g[s0 * rows : s1 * rows]
-        else:  # the activation's backward, and dL/db, while the piece is in cache
-            gp = pre(grad[s0:s1], y[s0:s1]).reshape(-1, f)
-            column_sums(gp, out=db_parts[slot])
-        xp.matmul(part.T, gp, out=dk_parts[slot])
-        if dx is not None:
-            dcols = work_buffer(work, ("dcols", slot), (min(step, n) * rows, kh * kw * c), g.dtype, xp)
-            d = xp.matmul(gp, kmat_t, out=dcols[: (s1 - s0) * rows])
-            _add_windows_back(d, dx[s0:s1], kernel.shape, stride, pads, (ho, wo), fast, xp)
+    def pieces(first: int, last: int, slot: int = 0) -> None:  # in order, on one thread
+        scratch = work_buffer(work, ("dkernel_piece", slot), dk.shape, g.dtype, xp)
+        for k in range(first, last):
+            s0, s1 = k * step, min(n, (k + 1) * step)
+            part = windows(x[s0:s1], kh, kw, *stride, pads, _piece_work(work, s1 - s0, slot))
+            if pre is None:
+                gp = g[s0 * rows : s1 * rows]
+            else:  # the activation's backward, and dL/db, while the piece is in cache
+                gp = pre(grad[s0:s1], y[s0:s1]).reshape(-1, f)
+                if k == 0:
+                    column_sums(gp, out=dbias)
+                elif first > 0:
+                    column_sums(gp, out=db_parts[k])
+                else:
+                    xp.add(dbias, column_sums(gp), out=dbias)
+            if k == 0:
+                xp.matmul(part.T, gp, out=dk)
+            elif first > 0:  # a later block: the piece's share is kept
+                xp.matmul(part.T, gp, out=parts[k])
+            else:
+                xp.add(dk, xp.matmul(part.T, gp, out=scratch), out=dk)
+            if first > 0:
+                kept.append(k)
+            if dx is not None:
+                dcols = work_buffer(work, ("dcols", slot), (min(step, n) * rows, kh * kw * c), g.dtype, xp)
+                d = xp.matmul(gp, kmat_t, out=dcols[: (s1 - s0) * rows])
+                _add_windows_back(d, dx[s0:s1], kernel.shape, stride, pads, (ho, wo), fast, xp)
 
-    def gather(k: int, slot: int) -> None:  # dL/dW (and dL/db) piece by piece, in piece order
-        if k == 0:
-            dk[...] = dk_parts[slot]
-            if db_parts is not None:
-                dbias[...] = db_parts[slot]
-        else:
-            xp.add(dk, dk_parts[slot], out=dk)
-            if db_parts is not None:
-                xp.add(dbias, db_parts[slot], out=dbias)
-
-    parallel_rounds(piece, count, gather)
+    ran = False
+    if dk.size * count * g.dtype.itemsize <= MAX_KEPT_PIECES_BYTES:  # the later blocks' shares fit
+        parts = work_buffer(work, "dkernel_pieces", (count, *dk.shape), g.dtype, xp)
+        db_parts = work_buffer(work, "dbias_pieces", (count, f), g.dtype, xp) if pre is not None else None
+        ran = parallel_blocks(pieces, count)
+    if not ran:
+        kept.clear()
+        pieces(0, count)
+    for k in sorted(kept):
+        dk += parts[k]
+        if db_parts is not None:
+            dbias += db_parts[k]
     if pre is None:
         column_sums(g, out=dbias)
     return dx
+
+
+#: The most bytes of per-piece dL/dW shares the backward pass in pieces keeps to run its pieces on several
+#: threads (a large kernel cut in many pieces runs them on one thread instead).
+MAX_KEPT_PIECES_BYTES = 32 << 20
 
 
 @kernel
