@@ -1145,7 +1145,8 @@ def matmul(a: Any, b: Any, out: Any = None) -> Any:
     Args:
         a: ``(M, K)``.
         b: ``(K, N)``.
-        out: optional ``(M, N)`` array for the result.
+        out: optional ``(M, N)`` array for the result; it must not overlap ``a`` or ``b`` (the blocks write
+            it while others still read them).
 
     Shape:
         ``(M, K) @ (K, N)`` → ``(M, N)``.
