@@ -1164,9 +1164,11 @@ def matmul(a: Any, b: Any, out: Any = None) -> Any:
     side, per_line = max(m, n), m * n * k // max(m, n)  # multiply-adds per row (or column) of the result
     units = side // q  # whole tiles; the last block takes the rest (never a block of one row: NumPy's gemv)
     blocks = min(_num_threads, units)
-    while blocks > 1:
-        cuts = [q * (units * i // blocks) for i in range(blocks)] + [side]
+    while blocks > 1:  # cuts at the tile edges nearest to equal shares
+        cuts = [0] + [q * max(1, min(units - 1, round(side * i / (blocks * q)))) for i in range(1, blocks)]
+        cuts = sorted(set(cuts)) + [side]
         if min(e - s for s, e in itertools.pairwise(cuts)) * per_line >= MIN_PARALLEL_PRODUCT // 2:
+            blocks = len(cuts) - 1
             break
         blocks -= 1
     if blocks < 2:
