@@ -191,6 +191,17 @@ def windows(x: Any, kh: int, kw: int, sh: int, sw: int, pads: tuple[int, ...], w
     xp = get_array_module(x)
     n, h, w, c = x.shape
     top, bottom, left, right = pads
+    if not (kh == kw == sh == sw == 1) and compiled(x) and x.flags.c_contiguous:
+        ho, wo = output_size(h, kh, sh, top, bottom), output_size(w, kw, sw, left, right)
+        cols = work_buffer(work, "cols", (n * ho * wo, kh * kw * c), x.dtype, xp)
+        per = ho * wo
+
+        def gather(start: int, stop: int) -> None:  # the same values as the NumPy copy below
+            _im2col_kernel(x[start:stop].reshape(-1), cols[start * per : stop * per], stop - start, h, w, c,
+                           kh, kw, sh, sw, top, left, ho, wo)  # fmt: skip
+
+        parallel_for(gather, n, cols.size, xp)
+        return cols
     padded = bool(top or bottom or left or right)
     if padded:
         shape = (n, h + top + bottom, w + left + right, c)
@@ -213,6 +224,41 @@ def windows(x: Any, kh: int, kw: int, sh: int, sw: int, pads: tuple[int, ...], w
 
     parallel_for(copy, n, cols.size, xp)
     return cols
+
+
+@kernel
+def _im2col_kernel(xf, cols, n, h, w, c, kh, kw, sh, sw, top, left, ho, wo):
+    """:func:`windows` of the C-ordered ``(n, h, w, c)`` input flattened to ``xf``: each window row copied as
+    one run of kw·C values where it lies inside the input, padding written as zeros."""
+    run = kw * c
+    for b in range(n):
+        for i in range(ho):
+            for j in range(wo):
+                row = cols[(b * ho + i) * wo + j]
+                x0 = j * sw - left
+                for di in range(kh):
+                    yy = i * sh + di - top
+                    seg = row[di * run : (di + 1) * run]  # slices from 0: the copies vectorize
+                    if yy < 0 or yy >= h:
+                        for t in range(run):
+                            seg[t] = 0.0
+                    elif x0 >= 0 and x0 + kw <= w:
+                        start = ((b * h + yy) * w + x0) * c
+                        src = xf[start : start + run]
+                        for t in range(run):
+                            seg[t] = src[t]
+                    else:
+                        for dj in range(kw):
+                            xx = x0 + dj
+                            part = seg[dj * c : (dj + 1) * c]
+                            if xx < 0 or xx >= w:
+                                for t in range(c):
+                                    part[t] = 0.0
+                            else:
+                                start = ((b * h + yy) * w + xx) * c
+                                src = xf[start : start + c]
+                                for t in range(c):
+                                    part[t] = src[t]
 
 
 #: Inference processes at most this many im2col entries at a time (samples in chunks), so that predicting
