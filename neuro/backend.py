@@ -750,33 +750,47 @@ def _tune_malloc() -> None:
 # _claims (fits, pieces run outside a fit, recurrent time loops inside a fit, from any thread); the count is
 # set from the claims under one lock, and the user's own count is put back once no claim is left.
 _blas_lock = threading.Lock()
-_claims = {"fit": 0, "pieces": 0, "steps": 0}
+# claims: "fit" and "steps" by thread (a time loop gets the BLAS's threads only if every running fit is in a
+# time loop of its own thread: another thread's fit keeps its one BLAS thread and its split products);
+# "pieces" (parallel_blocks outside a fit) under the key 0
+_claims: dict[str, dict[int, int]] = {"fit": {}, "pieces": {}, "steps": {}}
 _blas_user: int | None = None  # the count to put back when the claims end (None: no OpenBLAS to talk to)
-_blas_now: int | None = None  # the count last set
+_blas_now: int | None = None  # the count last set (None: not known)
 _gemm_split = False  # matmul splits products: a fit runs and no time loop has the BLAS's threads
 
 
 def _claim(kind: str, delta: int) -> bool:
-    """Change a claim by ``delta`` and set OpenBLAS's thread count as the claims call for: none, the user's
-    count; a recurrent time loop, neuro's count (at most the user's); else one thread. Returns whether there
-    is an OpenBLAS to talk to (a claim is counted either way; the caller takes it back)."""
+    """Change a claim of the calling thread by ``delta`` and set OpenBLAS's thread count as the claims call
+    for: none, the user's count; time loops in the threads of every running fit, neuro's count (at most the
+    user's); else one thread. Returns whether there is an OpenBLAS to talk to (a claim is counted either way;
+    the caller takes it back). A claim never goes below zero (one taken back twice after an interrupt)."""
     global _blas_user, _blas_now, _gemm_split
+    key = 0 if kind == "pieces" else threading.get_ident()
     with _blas_lock:
         idle_before = not any(_claims.values())
-        _claims[kind] += delta
-        if idle_before and delta > 0:
-            _blas_user, _blas_now = _blas_threads(1), 1  # the user's count, kept until the claims end
+        held = _claims[kind]
+        count = max(0, held.get(key, 0) + delta)
+        if count:
+            held[key] = count
+        else:
+            held.pop(key, None)
+        if idle_before and any(_claims.values()):
+            _blas_now = None  # not known until the call below has returned
+            _blas_user = _blas_threads(1)  # the user's count, kept until the claims end
+            _blas_now = 1
         if _blas_user is None:
             _gemm_split = False
             return False
+        fits, steps = _claims["fit"], _claims["steps"]
         split = False
         if not any(_claims.values()):
             target = _blas_user
-        elif _claims["steps"]:
+        elif steps and all(t in steps for t in fits):
             target = max(1, min(_num_threads, _blas_user))
         else:
-            target, split = 1, _claims["fit"] > 0
+            target, split = 1, bool(fits)
         if target != _blas_now:
+            _blas_now = None
             _blas_threads(target)
             _blas_now = target
         _gemm_split = split
@@ -784,10 +798,12 @@ def _claim(kind: str, delta: int) -> bool:
 
 
 def _forget_claims() -> None:  # in a forked child: its parent's fits are not its own
-    global _gemm_split, _blas_user, _load_mark
-    for k in _claims:
-        _claims[k] = 0
-    _gemm_split, _blas_user, _load_mark = False, None, None
+    global _gemm_split, _blas_user, _blas_now, _load_mark
+    if any(_claims.values()) and _blas_user is not None:
+        _blas_threads(_blas_user)  # the child's OpenBLAS came with the parent's fit setting
+    for held in _claims.values():
+        held.clear()
+    _gemm_split, _blas_user, _blas_now, _load_mark = False, None, None, None
 
 
 class blas_threads_for_steps:
@@ -814,42 +830,56 @@ class blas_threads_for_steps:
             _claim("steps", -1)
 
 
+_adapt_lock = threading.Lock()
+_adapt_depth = 0  # adapting fits running (in any thread): the first one sizes the pool, the last restores it
+_adapt_saved: int | None = None
+
+
 class busy_aware_threads:
     """Context manager for a fit: NumPy's OpenBLAS runs on one thread while neuro's threads split the matrix
     products (:func:`matmul`, :func:`parallel_blocks`), and neuro's pool uses as many threads as there are
     free cores, when fewer are free than the default would use and the user has not chosen the count; both
-    are put back afterwards. The first fit also tunes glibc's malloc for the rest of the process
-    (:func:`_tune_malloc`). ``__exit__`` undoes whatever part of ``__enter__`` was done."""
+    are put back afterwards (by the last of several fits running at once). The first fit also tunes glibc's
+    malloc for the rest of the process (:func:`_tune_malloc`). ``__exit__`` undoes whatever part of
+    ``__enter__`` was done."""
 
     def __init__(self) -> None:
-        self._saved: int | None = None
-        self._adapt = False
+        self._adapting = False
         self._claimed = False
 
     def __enter__(self) -> busy_aware_threads:
+        global _adapt_depth, _adapt_saved
         if not _malloc_tuned:
             _tune_malloc()
-        self._adapt = not _threads_fixed and _num_threads > 1
-        if self._adapt:
-            free = free_cores()
-            if free < _num_threads:
-                self._saved = _num_threads
-                _resize(free)
-        self._claimed = True
+        if not _threads_fixed and _num_threads > 1 or _adapt_depth:
+            with _adapt_lock:
+                if _adapt_depth == 0 and not _threads_fixed and _num_threads > 1:
+                    free = free_cores()
+                    _adapt_saved = _num_threads if free < _num_threads else None
+                    if _adapt_saved is not None:
+                        _resize(free)
+                _adapt_depth += 1
+                self._adapting = True
         _local.fits = getattr(_local, "fits", 0) + 1
+        self._claimed = True
         _claim("fit", 1)
         return self
 
     def __exit__(self, *exc: object) -> None:
+        global _adapt_depth, _adapt_saved
         if self._claimed:
             self._claimed = False
-            _local.fits -= 1
+            _local.fits = max(0, getattr(_local, "fits", 1) - 1)
             _claim("fit", -1)
-        if self._saved is not None:
-            _resize(self._saved)
-            self._saved = None
-        if self._adapt:
-            _mark_load()  # the next fit's sample starts here
+        if self._adapting:
+            self._adapting = False
+            with _adapt_lock:
+                _adapt_depth = max(0, _adapt_depth - 1)
+                if _adapt_depth == 0:
+                    if _adapt_saved is not None:
+                        _resize(_adapt_saved)
+                        _adapt_saved = None
+                    _mark_load()  # the next fit's sample starts here
 
 
 def parallel_blocks(fn: Callable[[int, int, int], object], count: int) -> bool:
@@ -1048,10 +1078,12 @@ _tokens = itertools.count(1)  # one token per part handed over (next() on it is 
 
 
 def _forget_pool() -> None:  # a forked child has none of its parent's threads: it makes its own pool
-    global _pool, _blas_lock
+    global _pool, _blas_lock, _kernel_lock, _adapt_lock, _adapt_depth, _adapt_saved
     _pool = None
-    _blas_lock = threading.Lock()  # another thread of the parent may have held it
+    _blas_lock, _adapt_lock = threading.Lock(), threading.Lock()  # another thread of the parent may hold them
+    _kernel_lock = threading.RLock()
     _local.fits = 0
+    _adapt_depth, _adapt_saved = 0, None
     _forget_claims()
 
 

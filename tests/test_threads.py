@@ -327,14 +327,16 @@ def _cnn():
 
     net = Network((12, 12, 3), "softmax_crossentropy", "adam", seed=0)
     net.add(Conv2D(32, 3, padding="same", activation="relu"))
-    net.add(Conv2D(16, 3, padding="same", activation="relu"))
+    net.add(Conv2D(16, 3, padding="same"))  # no activation in the pieces: dL/db from the whole gradient
+    net.add(Conv2D(16, 3, padding="same", activation="tanh"))
     net.add(Flatten())
     net.add(Dense(10, "softmax"))
     return net
 
 
+@pytest.mark.parametrize("kept_bytes", [None, 0])  # 0: the backward's pieces on the calling thread
 @pytest.mark.parametrize("make, shape", [(_mlp, (784,)), (_cnn, (12, 12, 3))])
-def test_training_is_bitwise_the_same_on_one_and_two_threads(make, shape, monkeypatch):
+def test_training_is_bitwise_the_same_on_one_and_two_threads(make, shape, kept_bytes, monkeypatch):
     """neuro's threads split the products and a convolution's pieces, each on one BLAS thread: neither
     neuro's thread count nor the one NumPy's OpenBLAS was given changes a bit (the MLP's 128×784·784×500
     products on two OpenBLAS threads differ from one thread's in the last bits)."""
@@ -343,7 +345,10 @@ def test_training_is_bitwise_the_same_on_one_and_two_threads(make, shape, monkey
     blas_before = backend._blas_threads(1)
     if blas_before is None:
         pytest.skip("NumPy's BLAS here is not an OpenBLAS neuro can talk to")
+    monkeypatch.setattr(backend, "_threads_fixed", backend._threads_fixed)  # set_num_threads below sets it
     monkeypatch.setattr(conv_functional, "TRAIN_CHUNK", 2 * 12 * 12 * 27)  # pieces of 2 samples
+    if kept_bytes is not None:
+        monkeypatch.setattr(conv_functional, "MAX_KEPT_PIECES_BYTES", kept_bytes)
     rng = np.random.default_rng(1)
     x = rng.standard_normal((256, *shape)).astype(np.float32)
     y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 256)]
@@ -362,3 +367,38 @@ def test_training_is_bitwise_the_same_on_one_and_two_threads(make, shape, monkey
     for other in weights[1:]:
         for a, b in zip(weights[0], other, strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+def test_claims_never_go_below_zero_and_other_threads_fits_keep_one_blas_thread(monkeypatch):
+    """A claim taken back twice (after an interrupt) stays at zero; a time loop gets the BLAS's threads only
+    when every running fit is in a time loop of its own thread."""
+    import threading
+
+    blas = []
+    monkeypatch.setattr(backend, "_blas_threads", lambda n: blas.append(n) or 4)
+    before = backend.get_num_threads()
+    backend._resize(2)
+    inside, done = threading.Event(), threading.Event()
+
+    def other_fit():
+        with backend.busy_aware_threads():
+            inside.set()
+            done.wait(5)
+
+    t = threading.Thread(target=other_fit)
+    try:
+        backend._claim("fit", -1)  # nothing was claimed
+        assert not any(backend._claims.values()) and blas == []
+        with backend.busy_aware_threads():
+            t.start()
+            assert inside.wait(5)
+            with backend.blas_threads_for_steps():  # the other thread's fit is in no time loop
+                assert backend._gemm_split and blas == [1]
+            done.set()
+            t.join(5)
+            with backend.blas_threads_for_steps():  # this thread's fit alone now
+                assert not backend._gemm_split and blas == [1, 2]
+    finally:
+        done.set()
+        backend._resize(before)
+    assert blas == [1, 2, 1, 4] and not any(backend._claims.values())

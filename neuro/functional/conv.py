@@ -21,6 +21,7 @@ from neuro.backend import (
     compiled,
     device_name,
     get_array_module,
+    get_num_threads,
     kernel,
     matmul,
     parallel_blocks,
@@ -329,7 +330,7 @@ def conv2d(
                 for k in range(first, last):
                     s, e = k * step, min(n, (k + 1) * step)
                     part = windows(x[s:e], kh, kw, sh, sw, pads, _piece_work(work, e - s, slot))
-                    zp = xp.matmul(part, kmat, out=z[s * rows : e * rows])
+                    zp = matmul(part, kmat, out=z[s * rows : e * rows])  # split only on the calling thread
                     if post is not None:  # bias and activation while the piece is in cache
                         zp += bias
                         post(zp)
@@ -503,21 +504,21 @@ def _conv2d_backward_pieces(
                     column_sums(gp, out=db_parts[k])
                 else:
                     xp.add(dbias, column_sums(gp), out=dbias)
-            if k == 0:
-                xp.matmul(part.T, gp, out=dk)
+            if k == 0:  # (matmul splits a product only where the pieces run on the calling thread alone)
+                matmul(part.T, gp, out=dk)
             elif first > 0:  # a later block: the piece's share is kept
-                xp.matmul(part.T, gp, out=parts[k])
+                matmul(part.T, gp, out=parts[k])
             else:
-                xp.add(dk, xp.matmul(part.T, gp, out=scratch), out=dk)
+                xp.add(dk, matmul(part.T, gp, out=scratch), out=dk)
             if first > 0:
                 kept.append(k)
             if dx is not None:
                 dcols = work_buffer(work, ("dcols", slot), (min(step, n) * rows, kh * kw * c), g.dtype, xp)
-                d = xp.matmul(gp, kmat_t, out=dcols[: (s1 - s0) * rows])
+                d = matmul(gp, kmat_t, out=dcols[: (s1 - s0) * rows])
                 _add_windows_back(d, dx[s0:s1], kernel.shape, stride, pads, (ho, wo), fast, xp)
 
     ran = False
-    if dk.size * count * g.dtype.itemsize <= MAX_KEPT_PIECES_BYTES:  # the later blocks' shares fit
+    if get_num_threads() > 1 and dk.size * count * g.dtype.itemsize <= MAX_KEPT_PIECES_BYTES:
         parts = work_buffer(work, "dkernel_pieces", (count, *dk.shape), g.dtype, xp)
         db_parts = work_buffer(work, "dbias_pieces", (count, f), g.dtype, xp) if pre is not None else None
         ran = parallel_blocks(pieces, count)
@@ -534,7 +535,7 @@ def _conv2d_backward_pieces(
 
 
 #: The most bytes of per-piece dL/dW shares the backward pass in pieces keeps to run its pieces on several
-#: threads (a large kernel cut in many pieces runs them on one thread instead).
+#: threads (a large kernel cut in many pieces runs them on the calling thread, its products split instead).
 MAX_KEPT_PIECES_BYTES = 32 << 20
 
 
