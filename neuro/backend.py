@@ -830,6 +830,29 @@ class blas_threads_for_steps:
             _claim("steps", -1)
 
 
+class split_products:
+    """Context manager for a large ``predict`` or ``evaluate`` on this thread: NumPy's OpenBLAS on one thread
+    and neuro's pool splitting the products, as in a fit (with its malloc tuning, without its load sample), so
+    that the results are the same for every thread count."""
+
+    def __init__(self) -> None:
+        self._claimed = False
+
+    def __enter__(self) -> split_products:
+        if not _malloc_tuned:
+            _tune_malloc()
+        _local.fits = getattr(_local, "fits", 0) + 1
+        self._claimed = True
+        _claim("fit", 1)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._claimed:
+            self._claimed = False
+            _local.fits = max(0, getattr(_local, "fits", 1) - 1)
+            _claim("fit", -1)
+
+
 _adapt_lock = threading.Lock()
 _adapt_depth = 0  # adapting fits running (in any thread): the first one sizes the pool, the last restores it
 _adapt_saved: int | None = None

@@ -402,3 +402,37 @@ def test_claims_never_go_below_zero_and_other_threads_fits_keep_one_blas_thread(
         done.set()
         backend._resize(before)
     assert blas == [1, 2, 1, 4] and not any(backend._claims.values())
+
+
+def test_a_large_predict_and_evaluate_split_the_products_and_put_everything_back(monkeypatch):
+    """Above one small batch, predict and evaluate run as a fit does (one BLAS thread, products split by
+    neuro): the same bits on one and two threads, and the BLAS count is back afterwards."""
+    seen = []
+    real_matmul = backend.matmul
+
+    def spy(a, b, out=None):
+        seen.append(backend._gemm_split)
+        return real_matmul(a, b, out)
+
+    import sys
+
+    monkeypatch.setattr(backend, "matmul", spy)
+    monkeypatch.setattr(sys.modules["neuro.functional.linear"], "matmul", spy)
+    net = _mlp()
+    x = np.random.default_rng(3).standard_normal((600, 784)).astype(np.float32)
+    y = np.eye(10, dtype=np.float32)[np.random.default_rng(4).integers(0, 10, 600)]
+    before = backend.get_num_threads()
+    outs = []
+    try:
+        for threads in (1, 2):
+            backend._resize(threads)
+            seen.clear()
+            outs.append((net.predict(x), net.evaluate(x, y, verbose=0)))
+            if backend._blas_threads(backend._blas_threads(1) or 1) is not None:
+                assert seen and all(seen)  # the fit's setting (a pool of one thread splits nothing)
+            net.predict(x[:3])  # one small batch: nothing around it
+    finally:
+        backend._resize(before)
+    np.testing.assert_array_equal(outs[0][0], outs[1][0])
+    assert outs[0][1] == outs[1][1]
+    assert not backend._gemm_split and not any(backend._claims.values())

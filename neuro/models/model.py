@@ -961,7 +961,8 @@ class Model(KeywordChecked):
             TypeError: for ``x`` of a kind :meth:`fit` does not take.
             ValueError: for arguments that do not apply to the data's kind, or data that yields no batch.
         """
-        return loop.evaluate(self, x, y, batch_size, metrics, verbose, sample_weight, steps)
+        with backend.split_products():  # products on neuro's threads, as in a fit
+            return loop.evaluate(self, x, y, batch_size, metrics, verbose, sample_weight, steps)
 
     def compute_gradients(self, x: Any, y: Any, *, input_gradients: bool = False) -> Any:
         """Run forward and backward on one batch in training mode, filling every layer's ``grads``.
@@ -1078,6 +1079,12 @@ class Model(KeywordChecked):
         if plain is not None and batch_size is None and not verbose and len(plain) <= 256:
             if self.output_scaler is None:  # one small batch, nothing around it
                 return self._structured(run([plain]))
+        with backend.split_products():  # products on neuro's threads, as in a fit
+            return self._predict_batches(x, plain, run, batch_size, verbose, steps)
+
+    def _predict_batches(
+        self, x: Any, plain: Any, run: Any, batch_size: int | None, verbose: int, steps: int | None
+    ) -> Any:
         given = batch_size
         batch_size = 256 if batch_size is None else check.positive_int(batch_size, "batch_size")
         steps = None if steps is None else check.positive_int(steps, "steps")
