@@ -868,12 +868,10 @@ class busy_aware_threads:
 
     def __init__(self) -> None:
         self._adapting = False
-        self._claimed = False
+        self._products = split_products()
 
     def __enter__(self) -> busy_aware_threads:
         global _adapt_depth, _adapt_saved
-        if not _malloc_tuned:
-            _tune_malloc()
         if not _threads_fixed and _num_threads > 1 or _adapt_depth:
             with _adapt_lock:
                 if _adapt_depth == 0 and not _threads_fixed and _num_threads > 1:
@@ -883,17 +881,12 @@ class busy_aware_threads:
                         _resize(free)
                 _adapt_depth += 1
                 self._adapting = True
-        _local.fits = getattr(_local, "fits", 0) + 1
-        self._claimed = True
-        _claim("fit", 1)
+        self._products.__enter__()  # one BLAS thread, products split; malloc tuned
         return self
 
     def __exit__(self, *exc: object) -> None:
         global _adapt_depth, _adapt_saved
-        if self._claimed:
-            self._claimed = False
-            _local.fits = max(0, getattr(_local, "fits", 1) - 1)
-            _claim("fit", -1)
+        self._products.__exit__(*exc)
         if self._adapting:
             self._adapting = False
             with _adapt_lock:

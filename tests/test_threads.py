@@ -3,6 +3,9 @@ as there are free cores, and restores them afterwards; the load sample reads /pr
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import numpy as np
 import pytest
 
@@ -17,6 +20,30 @@ def adaptive(monkeypatch):
     backend._resize(2)
     yield
     backend._resize(before)
+
+
+@contextlib.contextmanager
+def _fit_in_another_thread():
+    """A fit running in another thread for the block; ``end()`` ends it (at the latest, the block's end)."""
+    inside, done = threading.Event(), threading.Event()
+
+    def other_fit():
+        with backend.busy_aware_threads():
+            inside.set()
+            done.wait(5)
+
+    t = threading.Thread(target=other_fit)
+    t.start()
+
+    def end():
+        done.set()
+        t.join(5)
+
+    try:
+        assert inside.wait(5)
+        yield end
+    finally:
+        end()
 
 
 def _fit_seeing_threads(monkeypatch, free):
@@ -96,29 +123,14 @@ def test_parallel_blocks_outside_a_fit_puts_the_blas_on_one_thread_meanwhile(mon
 def test_a_time_loop_outside_a_fit_on_this_thread_changes_nothing(monkeypatch):
     """Another thread's fit does not make this thread's recurrent predict touch the BLAS: the settings a
     fit leaves behind are its own to undo."""
-    import threading
-
     blas = []
     monkeypatch.setattr(backend, "_blas_threads", lambda n: blas.append(n) or 2)
     before = backend.get_num_threads()
     backend._resize(2)
-    inside, done = threading.Event(), threading.Event()
-
-    def other_fit():
-        with backend.busy_aware_threads():
-            inside.set()
-            done.wait(5)
-
-    t = threading.Thread(target=other_fit)
     try:
-        t.start()
-        assert inside.wait(5)
-        with backend.blas_threads_for_steps():  # this thread is not in a fit
+        with _fit_in_another_thread(), backend.blas_threads_for_steps():  # this thread is not in a fit
             assert backend._gemm_split
-        done.set()
-        t.join(5)
     finally:
-        done.set()
         backend._resize(before)
     assert blas == [1, 2] and not backend._gemm_split and not any(backend._claims.values())
 
@@ -372,34 +384,21 @@ def test_training_is_bitwise_the_same_on_one_and_two_threads(make, shape, kept_b
 def test_claims_never_go_below_zero_and_other_threads_fits_keep_one_blas_thread(monkeypatch):
     """A claim taken back twice (after an interrupt) stays at zero; a time loop gets the BLAS's threads only
     when every running fit is in a time loop of its own thread."""
-    import threading
-
     blas = []
     monkeypatch.setattr(backend, "_blas_threads", lambda n: blas.append(n) or 4)
     before = backend.get_num_threads()
     backend._resize(2)
-    inside, done = threading.Event(), threading.Event()
-
-    def other_fit():
-        with backend.busy_aware_threads():
-            inside.set()
-            done.wait(5)
-
-    t = threading.Thread(target=other_fit)
     try:
         backend._claim("fit", -1)  # nothing was claimed
         assert not any(backend._claims.values()) and blas == []
         with backend.busy_aware_threads():
-            t.start()
-            assert inside.wait(5)
-            with backend.blas_threads_for_steps():  # the other thread's fit is in no time loop
-                assert backend._gemm_split and blas == [1]
-            done.set()
-            t.join(5)
-            with backend.blas_threads_for_steps():  # this thread's fit alone now
-                assert not backend._gemm_split and blas == [1, 2]
+            with _fit_in_another_thread() as end_other:
+                with backend.blas_threads_for_steps():  # the other thread's fit is in no time loop
+                    assert backend._gemm_split and blas == [1]
+                end_other()
+                with backend.blas_threads_for_steps():  # this thread's fit alone now
+                    assert not backend._gemm_split and blas == [1, 2]
     finally:
-        done.set()
         backend._resize(before)
     assert blas == [1, 2, 1, 4] and not any(backend._claims.values())
 
