@@ -490,7 +490,8 @@ def _conv2d_backward_pieces(
     db_parts: Any = None
 
     def pieces(first: int, last: int, slot: int = 0) -> None:  # in order, on one thread
-        scratch = work_buffer(work, ("dkernel_piece", slot), dk.shape, g.dtype, xp)
+        # the first block adds its later pieces' shares into dL/dW through one scratch product
+        scratch = work_buffer(work, "dkernel_piece", dk.shape, g.dtype, xp) if first == 0 else None
         for k in range(first, last):
             s0, s1 = k * step, min(n, (k + 1) * step)
             part = windows(x[s0:s1], kh, kw, *stride, pads, _piece_work(work, s1 - s0, slot))
