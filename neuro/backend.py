@@ -288,7 +288,7 @@ def _import_numba(required: bool) -> ModuleType | None:
     global _numba
     if _numba is None:
         try:
-            _numba = importlib.import_module("numba")
+            numba = importlib.import_module("numba")
         except ImportError as exc:
             if required:
                 raise ImportError(
@@ -296,7 +296,50 @@ def _import_numba(required: bool) -> ModuleType | None:
                     "set_kernels('numpy') / NEURO_KERNELS=numpy)"
                 ) from exc
             return None
+        _import_arraymath()
+        _numba = numba
     return _numba
+
+
+def _import_arraymath() -> None:
+    """Import numba's ``numba.np.arraymath`` without importing SciPy's linear algebra (0.1–0.2 s).
+
+    numba imports that module when it loads its first function, compiled or cached, and the module asks once
+    whether BLAS is there (its ``_HAVE_BLAS``, for ``np.dot`` and ``np.vdot`` in jitted code) by importing
+    ``scipy.linalg.cython_blas``: all of ``scipy.linalg``. Here the question is answered by finding that
+    module instead, with the same answer wherever SciPy imports; numba still imports it in full before it
+    compiles any linear algebra. Nothing is changed if numba's layout is not the one expected.
+    """
+    if "numba.np.arraymath" in sys.modules:
+        return
+    try:
+        linalg = importlib.import_module("numba.np.linalg")
+        original = linalg.ensure_blas
+    except (ImportError, AttributeError):  # another numba: leave it alone
+        return
+    from importlib.machinery import PathFinder
+    from importlib.util import find_spec
+
+    def found() -> None:  # the module's file, looked for without importing scipy.linalg's package
+        try:
+            scipy = find_spec("scipy")
+            roots = (scipy.submodule_search_locations or ()) if scipy is not None else ()
+            places = [os.path.join(p, "linalg") for p in roots]
+            spec = PathFinder.find_spec("scipy.linalg.cython_blas", places) if places else None
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None:
+            raise ImportError("scipy.linalg.cython_blas is not installed")
+
+    linalg.ensure_blas = found
+    try:
+        arraymath = importlib.import_module("numba.np.arraymath")
+        if getattr(arraymath, "ensure_blas", None) is found:
+            arraymath.ensure_blas = original
+    except ImportError:
+        pass  # numba will report it when it loads a function
+    finally:
+        linalg.ensure_blas = original
 
 
 def get_kernels() -> str:
