@@ -21,6 +21,12 @@ data or files:
 Heads (how each output meets its loss) may ask the executor to run an output node in a *mode*: ``"affine"``
 runs only the affine part of a Dense or Conv2D whose activation the loss fuses with, and ``"skip"`` passes
 a standalone activation's input through, so that the loss sees the logits (see :mod:`neuro.head`).
+
+One fusion between neighbours is the executor's own: a layer that ends in a ReLU (a Dense or Conv2D, see
+:func:`~neuro.layers.activated.takes_preactivated_gradient`) whose output only a max pooling reads. The
+pooling then sends each window's gradient to its maximum only where that maximum is above 0, which is the
+ReLU's backward, and the layer's backward starts from dL/dz: one pass over the layer's output less
+(:data:`FUSE_RELU_POOL`).
 """
 
 from __future__ import annotations
@@ -31,8 +37,13 @@ from typing import Any
 import numpy as np
 
 from neuro import registry
+from neuro.layers.activated import takes_preactivated_gradient
 from neuro.layers.base import Layer, Node, SymbolicTensor, as_flag, is_shape, shape_text
 from neuro.layers.input_layer import InputLayer
+
+#: Graphs made while this is True let a max pooling apply the backward of the ReLU before it (see the module
+#: docstring); the gradients are the same either way (tested), this only skips a pass.
+FUSE_RELU_POOL = True
 
 #: Bounds of what a graph (and a model file describing one) may hold.
 MAX_NODES = 100_000
@@ -55,6 +66,8 @@ class _Step:
         "need_in",
         "node",
         "out_slots",
+        "preactivated",
+        "relu_input",
     )
 
     def __init__(self, index: int, node: Node, in_slots: list[int], out_slots: list[int]) -> None:
@@ -71,6 +84,10 @@ class _Step:
         self.free: list[int] = []
         #: per input: cast an integer array to the model's floating type before the layer sees it
         self.cast = [False] * len(in_slots)
+        #: the layer's input is a ReLU's output whose backward this layer applies (a max pooling)
+        self.relu_input = False
+        #: the layer's backward gets dL/dz: the next node applied its ReLU's backward
+        self.preactivated = False
 
 
 class Graph:
@@ -198,12 +215,29 @@ class Graph:
         for s in self.output_slots:
             fan[s] += 1
         self.fan_out = fan
+        if FUSE_RELU_POOL:
+            self._fuse_relu_pool()
         for step in self.steps:
             step.cast = [
                 self.slot_dtype[s] != "float" and not getattr(step.layer, "integer_inputs", False)
                 for s in step.in_slots
             ]
         self.set_input_gradients(False)
+
+    def _fuse_relu_pool(self) -> None:
+        """Mark each max pooling whose one input is a ReLU layer's output read by no other node (and not an
+        output of the graph, nor masked): the pooling applies the ReLU's backward, the layer starts from
+        dL/dz."""
+        producer = {s: step for step in self.steps for s in step.out_slots}
+        for step in self.steps:
+            if not getattr(step.layer, "takes_relu_input", False) or step.multi_in or step.mask_in:
+                continue
+            s = step.in_slots[0]
+            before = producer.get(s)
+            if before is None or self.fan_out[s] != 1 or before.multi_out or before.mask_out:
+                continue
+            if takes_preactivated_gradient(before.layer):
+                step.relu_input = before.preactivated = True
 
     def set_input_gradients(self, wanted: bool) -> None:
         """Whether :meth:`backward` computes the gradients with respect to the graph's inputs too.
@@ -317,8 +351,12 @@ class Graph:
                 kwargs["mask"] = m if step.multi_in else m[0]
             if reduce is not None and training and getattr(layer, "takes_reduce", False):
                 kwargs["reduce"] = reduce
+            if training and step.relu_input:
+                kwargs["relu_input"] = True
             if mode is None:
                 y, ctx = layer.forward(x, training, rng, **kwargs)
+                if training and step.preactivated:  # the next node applies the ReLU's backward
+                    ctx = layer.drop_activation_context(ctx)
             elif mode == "affine":
                 y, ctx = layer.affine_forward(x, training)
             else:  # "skip": the loss applies this activation itself
@@ -414,7 +452,7 @@ class Graph:
             else:
                 g = outs[0]
             if mode is None:
-                dx = layer.backward(g, ctx)
+                dx = layer.preactivated_backward(g, ctx) if step.preactivated else layer.backward(g, ctx)
             elif mode == "affine":
                 dx = layer.affine_backward(g, ctx)
             else:

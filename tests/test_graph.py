@@ -518,3 +518,107 @@ def test_a_data_set_feeds_several_inputs_and_outputs():
            verbose=0, shuffle=False)
     for u, w in zip(m.get_weights(), m2.get_weights(), strict=True):
         np.testing.assert_array_equal(u, w)
+
+
+# -- a max pooling applies the backward of the ReLU before it ------------------------------------------------
+POOLS = {
+    "2x2": (lambda: MaxPool2D(2), (8, 8, 2)),
+    "overlapping": (lambda: MaxPool2D(3, strides=2), (7, 7, 2)),
+    "same_odd": (lambda: MaxPool2D(2, padding="same"), (7, 5, 2)),
+    "same_stride1": (lambda: MaxPool2D(3, strides=1, padding="same"), (5, 5, 2)),
+}
+
+
+def _relu_pool_model(pool, shape, first=None, seed=3):
+    x = Input(shape)
+    conv = first if first is not None else Conv2D(4, 3, padding="same", activation="relu")
+    dense = Dense(3, activation="softmax")
+    out = dense(Flatten()(pool(conv(x))))
+    return Model(x, out, loss="softmax_crossentropy", optimizer="adam", seed=seed), conv, dense
+
+
+def _fused(model):
+    return [(s.preactivated, s.relu_input) for s in model.graph.steps]
+
+
+@pytest.mark.parametrize("kind", sorted(POOLS))
+def test_relu_then_max_pooling_equals_pytorch(kind, float64, torch):
+    make_pool, shape = POOLS[kind]
+    pool = make_pool()
+    model, conv, dense = _relu_pool_model(pool, shape)
+    assert _fused(model)[:2] == [(True, False), (False, True)]  # the pooling applies the ReLU's backward
+    rng = np.random.default_rng(4)
+    xs, ys = rng.standard_normal((5, *shape)), rng.integers(0, 3, 5)
+    f = torch.nn.functional
+
+    def forward(p, tx):
+        h = t_conv(torch, conv, tx, p)
+        if pool.padding == "same":
+            h = t_maxpool_same(torch, pool, h)
+        else:
+            h = f.max_pool2d(h.permute(0, 3, 1, 2), pool.pool_size, pool.strides).permute(0, 2, 3, 1)
+        return [t_dense(torch, dense, h.reshape(len(h), -1), p)]
+
+    compare(torch, model, [xs], ys, forward, lambda outs, y: _ce(torch, outs[0], y))
+
+
+@pytest.mark.parametrize("kernels", ["numpy", "numba"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fused_relu_pooling_trains_bitwise_as_the_unfused_layers(kernels, threads, monkeypatch):
+    """The fusion only skips a pass: the weights after two steps are bitwise those of the unfused graph, for
+    a convolution in pieces (its ReLU applied piece by piece), one without pieces, and a Dense on images."""
+    if kernels == "numba":
+        pytest.importorskip("numba")
+    from neuro import backend, graph
+    from neuro.functional import conv as conv_functional
+
+    monkeypatch.setattr(conv_functional, "TRAIN_CHUNK", 2048)  # 8×8×2 images: pieces of a few samples
+    monkeypatch.setattr(backend, "_kernel_request", backend._kernel_request)
+    monkeypatch.setattr(backend, "_kernels_on", None)
+    backend.set_kernels(kernels)
+    before = backend.get_num_threads()
+    backend.set_num_threads(threads)
+    rng = np.random.default_rng(5)
+    xs, ys = rng.standard_normal((12, 8, 8, 2)).astype(np.float32), rng.integers(0, 3, 12)
+    firsts = {
+        "pieces": lambda: Conv2D(6, 3, padding="same", activation="relu"),
+        "whole": lambda: Conv2D(6, 1, activation="relu"),  # 1×1: one window matrix, no pieces
+        "dense": lambda: Dense(5, activation="relu"),  # on the channels of each pixel
+    }
+    try:
+        for name, first in firsts.items():
+            for make_pool, _ in POOLS.values():
+                weights = []
+                for fuse in (True, False):
+                    monkeypatch.setattr(graph, "FUSE_RELU_POOL", fuse)
+                    model, _, _ = _relu_pool_model(make_pool(), (8, 8, 2), first())
+                    assert _fused(model)[0][0] is fuse, name
+                    model.fit(xs, ys, batch_size=6, epochs=1, shuffle=False, verbose=0, metrics=())
+                    weights.append(model.get_weights())
+                for a, b in zip(*weights, strict=True):
+                    np.testing.assert_array_equal(a, b, err_msg=name)
+    finally:
+        backend.set_num_threads(before)
+
+
+def test_the_pooling_applies_a_relus_backward_only_where_nothing_else_reads_it():
+    class Shifted(Conv2D):  # overrides forward: its output is not relu(z)
+        def forward(self, x, training=False, rng=None, mask=None):
+            y, ctx = super().forward(x, training, rng, mask)
+            return y - 1.0, ctx
+
+    x = Input((6, 6, 2))
+    cases = {}
+    conv = Conv2D(3, 3, activation="relu")
+    h = conv(x)
+    cases["read twice"] = Model(x, Concatenate()([Flatten()(MaxPool2D(2)(h)), Flatten()(h)]))
+    conv = Conv2D(3, 3, activation="relu")
+    h = conv(x)
+    cases["an output too"] = Model(x, [MaxPool2D(2)(h), h])
+    cases["leaky"] = Model(x, MaxPool2D(2)(Conv2D(3, 3, activation="leaky_relu")(x)))
+    cases["overridden forward"] = Model(x, MaxPool2D(2)(Shifted(3, 3, activation="relu")(x)))
+    cases["standalone relu"] = Model(x, MaxPool2D(2)(ReLU()(Conv2D(3, 3)(x))))
+    for name, model in cases.items():
+        assert not any(p or r for p, r in _fused(model)), name
+    fused = Model(x, MaxPool2D(2)(Conv2D(3, 3, activation="relu")(x)))
+    assert [r for _, r in _fused(fused)] == [False, True]

@@ -362,6 +362,28 @@ def conv2d(
     return z, ctx
 
 
+#: In a training context, in place of the output the convolution applied its ``post`` activation to, once that
+#: output is no longer kept (:func:`without_output`).
+_DROPPED = object()
+
+
+def without_output(ctx: Any) -> Any:
+    """The context of a training :func:`conv2d` without the output of its ``post`` activation (pieces path),
+    for a backward pass given dL/dz, whose ``pre`` ignores the output (it is then given ``None``): the output
+    need not be kept until the backward pass.
+
+    Args:
+        ctx: the context of a training :func:`conv2d`.
+
+    Returns:
+        The context, the output left out (``ctx`` itself when the activation was not applied in pieces).
+    """
+    cols, shape, pads, stride, pieces, work = ctx
+    if pieces is None or pieces[2] is None:
+        return ctx
+    return cols, shape, pads, stride, (pieces[0], pieces[1], _DROPPED), work
+
+
 def applied(ctx: Any) -> bool:
     """Whether the training :func:`conv2d` that made ``ctx`` applied its ``post`` activation (pieces path).
 
@@ -498,7 +520,7 @@ def _conv2d_backward_pieces(
             if pre is None:
                 gp = g[s0 * rows : s1 * rows]
             else:  # the activation's backward, and dL/db, while the piece is in cache
-                gp = pre(grad[s0:s1], y[s0:s1]).reshape(-1, f)
+                gp = pre(grad[s0:s1], None if y is _DROPPED else y[s0:s1]).reshape(-1, f)
                 if k == 0:
                     column_sums(gp, out=dbias)
                 elif first > 0:

@@ -51,6 +51,7 @@ def max_pool2d(
     stride: tuple[int, int],
     pads: tuple[int, ...] = (0, 0, 0, 0),
     training: bool = False,
+    relu_input: bool = False,
 ) -> tuple[Any, Any]:
     """Maximum over each window.
 
@@ -61,6 +62,10 @@ def max_pool2d(
         pads: ``(top, bottom, left, right)``, padded with −inf.
         training: record which offset of each window held the maximum (the first one in row-major order on
             ties, as ``argmax`` picks it) in the returned context.
+        relu_input: x is ``relu(z)`` and :func:`max_pool2d_backward` is to return dL/dz, not dL/dx: a window
+            whose maximum is not above 0 records no offset (``ph·pw``), so its gradient reaches no element.
+            That is ``relu_backward`` applied to the pooling's dL/dx, whose only non-zero elements are the
+            windows' maxima: dL/dz = dL/dx · [x > 0] there.
 
     Shape:
         ``(N, H, W, C)`` → ``(N, Ho, Wo, C)``, ``Ho = (H + top + bottom − ph) // sh + 1`` (likewise Wo).
@@ -74,7 +79,7 @@ def max_pool2d(
         x = _pad(x, pads, -np.inf)
     n, h, w, c = x.shape
     if compiled(x):
-        return _max_pool2d_compiled(x, pool, stride, pads, training)
+        return _max_pool2d_compiled(x, pool, stride, pads, training, relu_input)
     slices = window_slices(h, w, pool, stride)
     (rows, cols), rest = slices[0], slices[1:]
     ho, wo = output_size(h, pool[0], stride[0], 0, 0), output_size(w, pool[1], stride[1], 0, 0)
@@ -89,22 +94,25 @@ def max_pool2d(
 
         parallel_for(pool_max, n, x.size, xp)
         return out, None
-    idx_type = np.uint8 if len(slices) <= 256 else np.int32
+    idx_type = np.uint8 if len(slices) < 256 else np.int32  # ph·pw (no offset) fits too
     argmax = xp.zeros(out.shape, dtype=idx_type)
-    if tuple(pool) == tuple(stride) == (2, 2):
-        parallel_for(lambda a, b: _pool2x2(x[a:b], out[a:b], argmax[a:b]), n, 2 * x.size, xp)
-    else:
+    none = idx_type(len(slices))
 
-        def pool_argmax(start: int, stop: int) -> None:
-            o, a = out[start:stop], argmax[start:stop]
+    def pool_argmax(start: int, stop: int) -> None:
+        o, a = out[start:stop], argmax[start:stop]
+        if tuple(pool) == tuple(stride) == (2, 2):
+            _pool2x2(x[start:stop], o, a)
+        else:
             xp.copyto(o, x[start:stop, rows, cols, :])
             for k, (r, cl) in enumerate(rest, start=1):
                 v = x[start:stop, r, cl, :]
                 larger = v > o  # strict: the first maximum keeps the window
                 xp.copyto(a, idx_type(k), where=larger)
                 xp.copyto(o, v, where=larger)
+        if relu_input:
+            xp.copyto(a, none, where=~(o > 0))
 
-        parallel_for(pool_argmax, n, 2 * x.size, xp)
+    parallel_for(pool_argmax, n, 2 * x.size, xp)
     return out, (argmax, x.shape, tuple(pads), tuple(pool), tuple(stride))
 
 
@@ -148,22 +156,27 @@ def max_pool2d_backward(grad: Any, ctx: Any) -> Any:
 
 
 def _max_pool2d_compiled(
-    x: Any, pool: tuple[int, int], stride: tuple[int, int], pads: tuple[int, ...], training: bool
-) -> tuple[Any, Any]:
+    x: Any, pool: tuple[int, int], stride: tuple[int, int], pads: tuple[int, ...], training: bool,
+    relu_input: bool = False,
+) -> tuple[Any, Any]:  # fmt: skip
     """:func:`max_pool2d` with the compiled kernel (``x`` already padded): one pass over each window."""
     n, h, w, c = x.shape
     ho, wo = output_size(h, pool[0], stride[0], 0, 0), output_size(w, pool[1], stride[1], 0, 0)
     out = np.empty((n, ho, wo, c), dtype=x.dtype)
-    idx_type = np.uint8 if pool[0] * pool[1] <= 256 else np.int32
+    idx_type = np.uint8 if pool[0] * pool[1] < 256 else np.int32
     argmax = np.empty(out.shape if training else (0, 0, 0, 0), dtype=idx_type)
     (ph, pw), (sh, sw) = pool, stride
-    parallel_for(lambda a, b: _max_pool_kernel(x, out, argmax, ph, pw, sh, sw, training, a, b), n, x.size)
+    relu = training and relu_input
+    parallel_for(
+        lambda a, b: _max_pool_kernel(x, out, argmax, ph, pw, sh, sw, training, relu, a, b), n, x.size
+    )
     return out, ((argmax, x.shape, tuple(pads), tuple(pool), tuple(stride)) if training else None)
 
 
 @kernel
-def _max_pool_kernel(x, out, argmax, ph, pw, sh, sw, record, start, stop):
-    """Maximum of each window (the first one on ties, as the NumPy path), and its offset when recording."""
+def _max_pool_kernel(x, out, argmax, ph, pw, sh, sw, record, relu, start, stop):
+    """Maximum of each window (the first one on ties, as the NumPy path), and its offset when recording;
+    with ``relu``, no offset (``ph·pw``) where the maximum is not above 0."""
     c = x.shape[3]
     for b in range(start, stop):
         for i in range(out.shape[1]):
@@ -187,6 +200,10 @@ def _max_pool_kernel(x, out, argmax, ph, pw, sh, sw, record, start, stop):
                         for ch in range(c):
                             if v[ch] > o[ch]:
                                 o[ch] = v[ch]
+                if relu:
+                    for ch in range(c):
+                        if not o[ch] > 0:
+                            a[ch] = ph * pw
 
 
 def _max_pool2d_backward_compiled(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from neuro import registry
+from neuro.layers.activation import ReLU
 from neuro.layers.activation import get as get_activation
 from neuro.layers.base import Layer
 
@@ -41,6 +42,35 @@ class ActivatedLayer(Layer):
     def backward(self, grad: Any, ctx: Any) -> Any:
         affine_ctx, act_ctx = self._require(ctx)
         return self.affine_backward(self.activation.backward(grad, act_ctx), affine_ctx)
+
+    def preactivated_backward(self, grad: Any, ctx: Any) -> Any:
+        """:meth:`backward` from dL/dz, the gradient of the activation's input: the layer after this one
+        applied the activation's backward already (a max pooling after a ReLU, which sends each window's
+        gradient to its maximum only where that maximum is above 0; see :func:`takes_preactivated_gradient`).
+
+        Args:
+            grad: dL/dz, of the shape of the output.
+            ctx: the context of the training :meth:`forward`.
+
+        Returns:
+            dL/d(input), or ``None`` when ``need_input_grad`` is False.
+        """
+        affine_ctx, _ = self._require(ctx)
+        return self.affine_backward(grad, affine_ctx)
+
+    def drop_activation_context(self, ctx: Any) -> Any:
+        """``ctx`` without what only the activation's backward reads (its output, for a ReLU): the graph drops
+        it right after the forward pass when :meth:`preactivated_backward` will run, so that the output is
+        not kept until then.
+
+        Args:
+            ctx: the context of the training :meth:`forward`.
+
+        Returns:
+            The context :meth:`preactivated_backward` takes.
+        """
+        affine_ctx, _ = ctx
+        return affine_ctx, None
 
     def affine_forward(self, x: Any, training: bool = False) -> tuple[Any, Any]:
         """The pre-activation values ``z`` and the context of :meth:`affine_backward`.
@@ -85,3 +115,31 @@ class ActivatedLayer(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "activation": registry.serialize(self.activation)}
+
+
+def _defined_by(cls: type, name: str) -> type:
+    return next(c for c in cls.__mro__ if name in vars(c))
+
+
+def takes_preactivated_gradient(layer: Any) -> bool:
+    """Whether ``layer`` ends in a ReLU whose backward the next layer may apply for it: an
+    :class:`ActivatedLayer` with a :class:`~neuro.layers.ReLU` activation whose forward and backward passes
+    are this library's (a subclass that overrides either one without
+    :meth:`ActivatedLayer.preactivated_backward` is not). The graph then runs its backward as
+    :meth:`ActivatedLayer.preactivated_backward`.
+
+    Args:
+        layer: any layer.
+
+    Returns:
+        The answer.
+    """
+    if not isinstance(layer, ActivatedLayer) or type(layer.activation) is not ReLU:
+        return False
+    cls = type(layer)
+    own = _defined_by(cls, "preactivated_backward")
+    return (
+        _defined_by(cls, "backward") is own
+        and _defined_by(cls, "drop_activation_context") is own
+        and _defined_by(cls, "forward") in (own, ActivatedLayer)
+    )

@@ -20,6 +20,11 @@ _IN_PIECES = (ReLU, Tanh, Sigmoid)
 _APPLIED = "applied in pieces"  # the activation's context when the convolution applied it
 
 
+def _as_given(grad: Any, y: Any) -> Any:
+    """The ``pre`` of a gradient that is dL/dz already (:meth:`Conv2D.preactivated_backward`)."""
+    return grad
+
+
 def _in_place(act: Any, z: Any) -> None:
     """Write ``act(z)`` over ``z`` (an activation may return a new array even when allowed not to)."""
     y, _ = act.forward(z, False, inplace=True)
@@ -138,12 +143,27 @@ class Conv2D(ActivatedLayer):
         affine_ctx, act_ctx = self._require(ctx)
         if act_ctx is not _APPLIED:
             return super().backward(grad, ctx)
-        act = self.activation
+        return self._backward_in_pieces(grad, affine_ctx, self.activation.backward)
+
+    def preactivated_backward(self, grad: Any, ctx: Any) -> Any:
+        affine_ctx, act_ctx = self._require(ctx)
+        if act_ctx is not _APPLIED:
+            return self.affine_backward(grad, affine_ctx)
+        return self._backward_in_pieces(grad, affine_ctx, _as_given)
+
+    def drop_activation_context(self, ctx: Any) -> Any:
+        affine_ctx, act_ctx = ctx
+        if act_ctx is _APPLIED:
+            return conv_functional.without_output(affine_ctx), _APPLIED
+        return affine_ctx, None
+
+    def _backward_in_pieces(self, grad: Any, affine_ctx: Any, pre: Any) -> Any:
+        """The backward pass of a forward that applied the activation piece by piece: ``pre(dL/dy, y)`` gives
+        each piece's dL/dz."""
         with self.accumulate() as g:
             dx = F.conv2d_backward(
-                grad, affine_ctx, self.params["kernel"], g["kernel"], g["bias"], self.need_input_grad,
-                pre=act.backward,
-            )  # fmt: skip
+                grad, affine_ctx, self.params["kernel"], g["kernel"], g["bias"], self.need_input_grad, pre=pre
+            )
         self.release_work(affine_ctx[-1])
         return dx
 

@@ -77,8 +77,17 @@ class MaxPool2D(_Pool2D):
     overlap, an element that is the maximum of several windows receives the sum of their gradients.
     """
 
-    def forward(self, x: Any, training: bool = False, rng: Any = None) -> tuple[Any, Any]:
-        return F.max_pool2d(x, self.pool_size, self.strides, self._pads(x.shape[1], x.shape[2]), training)
+    #: The graph may run a ReLU before this layer backward here (see :meth:`forward`'s ``relu_input``).
+    takes_relu_input = True
+
+    def forward(
+        self, x: Any, training: bool = False, rng: Any = None, relu_input: bool = False
+    ) -> tuple[Any, Any]:
+        """Pool x; with ``relu_input`` (given by the graph when x is a ReLU's output that only this node
+        reads) the backward pass returns dL/dz of that ReLU's input z instead of dL/dx (see
+        :func:`neuro.functional.max_pool2d`), and the layer before skips its activation's backward."""
+        pads = self._pads(x.shape[1], x.shape[2])
+        return F.max_pool2d(x, self.pool_size, self.strides, pads, training, relu_input)
 
     def backward(self, grad: Any, ctx: Any) -> Any:
         ctx = self._require(ctx)
