@@ -304,42 +304,62 @@ def _import_numba(required: bool) -> ModuleType | None:
 def _import_arraymath() -> None:
     """Import numba's ``numba.np.arraymath`` without importing SciPy's linear algebra (0.1–0.2 s).
 
-    numba imports that module when it loads its first function, compiled or cached, and the module asks once
-    whether BLAS is there (its ``_HAVE_BLAS``, for ``np.dot`` and ``np.vdot`` in jitted code) by importing
-    ``scipy.linalg.cython_blas``: all of ``scipy.linalg``. Here the question is answered by finding that
-    module instead, with the same answer wherever SciPy imports; numba still imports it in full before it
-    compiles any linear algebra. Nothing is changed if numba's layout is not the one expected.
+    numba imports that module when it loads its first function, compiled or cached, and the module asks at
+    once whether BLAS is there (its ``_HAVE_BLAS``, read when jitted code uses ``np.correlate`` or
+    ``np.convolve``) by importing ``scipy.linalg.cython_blas``: all of ``scipy.linalg``. Here the module is
+    imported with that question put off, under numba's compiler lock, and ``_HAVE_BLAS`` becomes
+    :class:`_BlasQuestion`: numba's own check, asked the first time the answer is read. Nothing is changed if
+    numba's layout is not the one expected.
     """
     if "numba.np.arraymath" in sys.modules:
         return
     try:
         linalg = importlib.import_module("numba.np.linalg")
         original = linalg.ensure_blas
+        lock = importlib.import_module("numba.core.compiler_lock").global_compiler_lock
     except (ImportError, AttributeError):  # another numba: leave it alone
         return
-    from importlib.machinery import PathFinder
-    from importlib.util import find_spec
 
-    def found() -> None:  # the module's file, looked for without importing scipy.linalg's package
+    def later() -> None:  # the question, put off: asked by _BlasQuestion when the answer is read
+        return None
+
+    with lock:  # no compilation in another thread sees ``later``
+        linalg.ensure_blas = later
         try:
-            scipy = find_spec("scipy")
-            roots = (scipy.submodule_search_locations or ()) if scipy is not None else ()
-            places = [os.path.join(p, "linalg") for p in roots]
-            spec = PathFinder.find_spec("scipy.linalg.cython_blas", places) if places else None
-        except (ImportError, ValueError):
-            spec = None
-        if spec is None:
-            raise ImportError("scipy.linalg.cython_blas is not installed")
-
-    linalg.ensure_blas = found
-    try:
-        arraymath = importlib.import_module("numba.np.arraymath")
-        if getattr(arraymath, "ensure_blas", None) is found:
+            arraymath = importlib.import_module("numba.np.arraymath")
+        except ImportError:
+            return  # numba reports it when it loads a function
+        finally:
+            linalg.ensure_blas = original
+        if getattr(arraymath, "ensure_blas", None) is later:
             arraymath.ensure_blas = original
-    except ImportError:
-        pass  # numba will report it when it loads a function
-    finally:
-        linalg.ensure_blas = original
+        if getattr(arraymath, "_HAVE_BLAS", None) is True:  # later() answered it
+            arraymath._HAVE_BLAS = _BlasQuestion(original)
+
+
+class _BlasQuestion:
+    """numba's ``_HAVE_BLAS``, asked when first read: whether ``ensure_blas()`` (numba's, which imports
+    ``scipy.linalg.cython_blas`` and checks its integer width) succeeds, as numba's ``_check_blas`` asks.
+
+    Args:
+        ensure_blas: numba's ``numba.np.linalg.ensure_blas``.
+    """
+
+    def __init__(self, ensure_blas: Callable[[], None]) -> None:
+        self._ensure = ensure_blas
+        self._answer: bool | None = None
+
+    def __bool__(self) -> bool:
+        if self._answer is None:
+            try:
+                self._ensure()
+                self._answer = True
+            except ImportError:
+                self._answer = False
+        return self._answer
+
+    def __repr__(self) -> str:
+        return repr(self._answer) if self._answer is not None else "<asked when first read>"
 
 
 def get_kernels() -> str:

@@ -40,6 +40,7 @@ from neuro import registry
 from neuro.layers.activated import takes_preactivated_gradient
 from neuro.layers.base import Layer, Node, SymbolicTensor, as_flag, is_shape, shape_text
 from neuro.layers.input_layer import InputLayer
+from neuro.layers.pooling import takes_relu_input
 
 #: Graphs made while this is True let a max pooling apply the backward of the ReLU before it (see the module
 #: docstring); the gradients are the same either way (tested), this only skips a pass.
@@ -84,9 +85,10 @@ class _Step:
         self.free: list[int] = []
         #: per input: cast an integer array to the model's floating type before the layer sees it
         self.cast = [False] * len(in_slots)
-        #: the layer's input is a ReLU's output whose backward this layer applies (a max pooling)
+        #: the layer's input may be a ReLU's output whose backward this layer applies (a max pooling)
         self.relu_input = False
-        #: the layer's backward gets dL/dz: the next node applied its ReLU's backward
+        #: the layer's backward may get dL/dz: the next node applies its ReLU's backward (decided again at
+        #: each training forward pass, and marked on the tape)
         self.preactivated = False
 
 
@@ -226,11 +228,11 @@ class Graph:
 
     def _fuse_relu_pool(self) -> None:
         """Mark each max pooling whose one input is a ReLU layer's output read by no other node (and not an
-        output of the graph, nor masked): the pooling applies the ReLU's backward, the layer starts from
-        dL/dz."""
+        output of the graph, nor masked) as a candidate: the pooling applies the ReLU's backward and the
+        layer starts from dL/dz, when the layer still ends in a ReLU at the training forward pass."""
         producer = {s: step for step in self.steps for s in step.out_slots}
         for step in self.steps:
-            if not getattr(step.layer, "takes_relu_input", False) or step.multi_in or step.mask_in:
+            if not takes_relu_input(step.layer) or step.multi_in or step.mask_in:
                 continue
             s = step.in_slots[0]
             before = producer.get(s)
@@ -337,6 +339,7 @@ class Graph:
         for s, x in zip(self.input_slots, xs, strict=True):
             vals[s] = x
         tape: list[Any] | None = [] if training else None
+        relu_out: set[int] = set()  # slots whose ReLU's backward the reading max pooling applies
         for step in self.steps:
             args = [vals[s] for s in step.in_slots]
             if any(step.cast):
@@ -351,12 +354,15 @@ class Graph:
                 kwargs["mask"] = m if step.multi_in else m[0]
             if reduce is not None and training and getattr(layer, "takes_reduce", False):
                 kwargs["reduce"] = reduce
-            if training and step.relu_input:
+            if training and step.relu_input and step.in_slots[0] in relu_out:
                 kwargs["relu_input"] = True
             if mode is None:
                 y, ctx = layer.forward(x, training, rng, **kwargs)
-                if training and step.preactivated:  # the next node applies the ReLU's backward
-                    ctx = layer.drop_activation_context(ctx)
+                # the next node applies the ReLU's backward (the layer may have changed since the graph was
+                # made: asked again each time)
+                if training and step.preactivated and takes_preactivated_gradient(layer):
+                    ctx = _Preactivated(layer.drop_activation_context(ctx))
+                    relu_out.add(step.out_slots[0])
             elif mode == "affine":
                 y, ctx = layer.affine_forward(x, training)
             else:  # "skip": the loss applies this activation itself
@@ -452,7 +458,10 @@ class Graph:
             else:
                 g = outs[0]
             if mode is None:
-                dx = layer.preactivated_backward(g, ctx) if step.preactivated else layer.backward(g, ctx)
+                if type(ctx) is _Preactivated:  # the next node applied the ReLU's backward
+                    dx = layer.preactivated_backward(g, ctx.ctx)
+                else:
+                    dx = layer.backward(g, ctx)
             elif mode == "affine":
                 dx = layer.affine_backward(g, ctx)
             else:
@@ -470,6 +479,16 @@ class Graph:
     def __repr__(self) -> str:
         ins, outs = [t.name for t in self.inputs], [t.name for t in self.outputs]
         return f"Graph(inputs={ins}, outputs={outs}, nodes={len(self.nodes)})"
+
+
+class _Preactivated:
+    """On the tape: the context of a layer whose ReLU's backward the next node applies (its backward is
+    then ``preactivated_backward``)."""
+
+    __slots__ = ("ctx",)
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
 
 
 def _add(grads: list[Any], owned: list[bool], s: int, g: Any) -> None:

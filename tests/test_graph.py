@@ -618,7 +618,68 @@ def test_the_pooling_applies_a_relus_backward_only_where_nothing_else_reads_it()
     cases["leaky"] = Model(x, MaxPool2D(2)(Conv2D(3, 3, activation="leaky_relu")(x)))
     cases["overridden forward"] = Model(x, MaxPool2D(2)(Shifted(3, 3, activation="relu")(x)))
     cases["standalone relu"] = Model(x, MaxPool2D(2)(ReLU()(Conv2D(3, 3)(x))))
+
+    class OldPool(MaxPool2D):  # a subclass written before the pooling took relu_input
+        def forward(self, x, training=False, rng=None):
+            return super().forward(x, training, rng)
+
+    cases["pooling subclass"] = Model(x, OldPool(2)(Conv2D(3, 3, activation="relu")(x)))
     for name, model in cases.items():
         assert not any(p or r for p, r in _fused(model)), name
+    model = cases["pooling subclass"]
+    model.compile(loss="mse", optimizer="sgd")
+    model.fit(np.ones((2, 6, 6, 2)), np.ones((2, 2, 2, 3)), verbose=0)  # runs as it did
     fused = Model(x, MaxPool2D(2)(Conv2D(3, 3, activation="relu")(x)))
     assert [r for _, r in _fused(fused)] == [False, True]
+
+
+@pytest.mark.parametrize("kernels", ["numpy", "numba"])
+def test_fused_relu_pooling_equals_the_unfused_layers_with_nan_and_inf(kernels, monkeypatch):
+    """Non-finite values give the same gradients, NaN for NaN, with and without the fusion: a NaN beside a
+    positive maximum (sample 0), and infinite incoming gradients at windows whose maximum is 0 (sample 1:
+    times the ReLU's 0, NaN)."""
+    if kernels == "numba":
+        pytest.importorskip("numba")
+    from neuro import backend, graph
+
+    monkeypatch.setattr(backend, "_kernel_request", backend._kernel_request)
+    monkeypatch.setattr(backend, "_kernels_on", None)
+    backend.set_kernels(kernels)
+    rng = np.random.default_rng(6)
+    xs = np.abs(rng.standard_normal((3, 8, 8, 2))).astype(np.float32)
+    xs[0, 1, 1, :] = np.nan  # the last cell of its 2×2 window
+    xs[1, 2:6, 2:6, :] = -50.0  # windows whose maximum after the ReLU is 0
+    for make_pool, _ in POOLS.values():
+        found = []
+        for fuse in (True, False):
+            monkeypatch.setattr(graph, "FUSE_RELU_POOL", fuse)
+            x = Input((8, 8, 2))
+            conv = Conv2D(3, 1, activation="relu", kernel_initializer="ones")  # x > 0: z > 0
+            g = Model(x, Dense(2)(Flatten()(make_pool()(conv(x)))), seed=3).graph
+            g.set_input_gradients(True)
+            with np.errstate(all="ignore"):
+                outs, tape = g.forward([xs], True)
+                up = np.ones_like(outs[0])
+                up[1] = np.inf
+                dx = g.backward(tape, [up])[0]
+            found.append([dx[0], dx[1], dx[2]])
+        for a, b in zip(*found, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_a_layer_that_no_longer_ends_in_a_relu_is_not_fused(float64):
+    pool = MaxPool2D(2)
+    model, conv, _ = _relu_pool_model(pool, (6, 6, 2))
+    conv.activation = neuro.layers.activation.get("tanh")  # after the graph was made
+    rng = np.random.default_rng(7)
+    report = neuro.check_gradients(model, rng.standard_normal((3, 6, 6, 2)), rng.integers(0, 3, 3))
+    assert report.max_error < 1e-6, report
+
+
+def test_pooling_offsets_stay_bytes_while_they_fit():
+    from neuro.functional import pooling
+
+    x = np.random.default_rng(8).standard_normal((1, 16, 16, 1)).astype(np.float32)
+    assert pooling.max_pool2d(x, (16, 16), (16, 16), training=True)[1][0].dtype == np.uint8
+    assert pooling.max_pool2d(x, (16, 16), (16, 16), training=True, relu_input=True)[1][0].dtype == np.int32
+    assert pooling.max_pool2d(x, (8, 16), (8, 16), training=True, relu_input=True)[1][0].dtype == np.uint8

@@ -63,9 +63,10 @@ def max_pool2d(
         training: record which offset of each window held the maximum (the first one in row-major order on
             ties, as ``argmax`` picks it) in the returned context.
         relu_input: x is ``relu(z)`` and :func:`max_pool2d_backward` is to return dL/dz, not dL/dx: a window
-            whose maximum is not above 0 records no offset (``ph·pw``), so its gradient reaches no element.
-            That is ``relu_backward`` applied to the pooling's dL/dx, whose only non-zero elements are the
-            windows' maxima: dL/dz = dL/dx · [x > 0] there.
+            whose maximum is not above 0 records its offset plus ``ph·pw``, and its gradient reaches its
+            maximum multiplied by 0. That is ``relu_backward`` applied to the pooling's dL/dx, whose only
+            non-zero elements are the windows' maxima: dL/dz = dL/dx · [x > 0] there (the same values,
+            an infinite gradient times 0 included).
 
     Shape:
         ``(N, H, W, C)`` → ``(N, Ho, Wo, C)``, ``Ho = (H + top + bottom − ph) // sh + 1`` (likewise Wo).
@@ -94,23 +95,29 @@ def max_pool2d(
 
         parallel_for(pool_max, n, x.size, xp)
         return out, None
-    idx_type = np.uint8 if len(slices) < 256 else np.int32  # ph·pw (no offset) fits too
+    idx_type = _offset_type(len(slices), relu_input)
     argmax = xp.zeros(out.shape, dtype=idx_type)
-    none = idx_type(len(slices))
+    dead = idx_type(len(slices))
 
     def pool_argmax(start: int, stop: int) -> None:
         o, a = out[start:stop], argmax[start:stop]
         if tuple(pool) == tuple(stride) == (2, 2):
             _pool2x2(x[start:stop], o, a)
-        else:
-            xp.copyto(o, x[start:stop, rows, cols, :])
-            for k, (r, cl) in enumerate(rest, start=1):
-                v = x[start:stop, r, cl, :]
-                larger = v > o  # strict: the first maximum keeps the window
-                xp.copyto(a, idx_type(k), where=larger)
-                xp.copyto(o, v, where=larger)
-        if relu_input:
-            xp.copyto(a, none, where=~(o > 0))
+            if relu_input:  # the ReLU's [y > 0] of the element at the offset (o may be a NaN beside it)
+                alive = None
+                for k, (r, cl) in enumerate(slices):
+                    hit = (a == idx_type(k)) & (x[start:stop, r, cl, :] > 0)
+                    alive = hit if alive is None else alive | hit
+                xp.copyto(a, a + dead, where=~alive)
+            return
+        xp.copyto(o, x[start:stop, rows, cols, :])
+        for k, (r, cl) in enumerate(rest, start=1):
+            v = x[start:stop, r, cl, :]
+            larger = v > o  # strict: the first maximum keeps the window
+            xp.copyto(a, idx_type(k), where=larger)
+            xp.copyto(o, v, where=larger)
+        if relu_input:  # o is the element at the offset: the ReLU's [y > 0]
+            xp.copyto(a, a + dead, where=~(o > 0))
 
     parallel_for(pool_argmax, n, 2 * x.size, xp)
     return out, (argmax, x.shape, tuple(pads), tuple(pool), tuple(stride))
@@ -163,7 +170,7 @@ def _max_pool2d_compiled(
     n, h, w, c = x.shape
     ho, wo = output_size(h, pool[0], stride[0], 0, 0), output_size(w, pool[1], stride[1], 0, 0)
     out = np.empty((n, ho, wo, c), dtype=x.dtype)
-    idx_type = np.uint8 if pool[0] * pool[1] < 256 else np.int32
+    idx_type = _offset_type(pool[0] * pool[1], training and relu_input)
     argmax = np.empty(out.shape if training else (0, 0, 0, 0), dtype=idx_type)
     (ph, pw), (sh, sw) = pool, stride
     relu = training and relu_input
@@ -176,7 +183,7 @@ def _max_pool2d_compiled(
 @kernel
 def _max_pool_kernel(x, out, argmax, ph, pw, sh, sw, record, relu, start, stop):
     """Maximum of each window (the first one on ties, as the NumPy path), and its offset when recording;
-    with ``relu``, no offset (``ph·pw``) where the maximum is not above 0."""
+    with ``relu``, the offset plus ``ph·pw`` where the maximum is not above 0."""
     c = x.shape[3]
     for b in range(start, stop):
         for i in range(out.shape[1]):
@@ -203,7 +210,7 @@ def _max_pool_kernel(x, out, argmax, ph, pw, sh, sw, record, relu, start, stop):
                 if relu:
                     for ch in range(c):
                         if not o[ch] > 0:
-                            a[ch] = ph * pw
+                            a[ch] += ph * pw
 
 
 def _max_pool2d_backward_compiled(
@@ -228,8 +235,11 @@ def _max_pool2d_backward_compiled(
 @kernel
 def _max_pool_backward_kernel(grad, argmax, dx, ph, pw, sh, sw, overlapping, start, stop):
     """Each window's gradient to its maximum. Tiling windows write their cells whole (0 where not the
-    maximum); overlapping ones add, offset by offset as the NumPy path does (the same sums, in its order)."""
+    maximum); overlapping ones add, offset by offset as the NumPy path does (the same sums, in its order).
+    An offset plus ``ph·pw`` (a ReLU's window whose maximum is not above 0) sends the gradient times 0."""
     c = grad.shape[3]
+    p = ph * pw
+    zero = grad.dtype.type(0)
     for b in range(start, stop):
         if overlapping:
             for di in range(ph):
@@ -242,6 +252,8 @@ def _max_pool_backward_kernel(grad, argmax, dx, ph, pw, sh, sw, overlapping, sta
                             for ch in range(c):
                                 if a[ch] == k:
                                     t[ch] += g[ch]
+                                elif a[ch] == k + p:
+                                    t[ch] += g[ch] * zero
             continue
         for i in range(grad.shape[1]):
             for j in range(grad.shape[2]):
@@ -251,7 +263,14 @@ def _max_pool_backward_kernel(grad, argmax, dx, ph, pw, sh, sw, overlapping, sta
                         k = di * pw + dj
                         t = dx[b, i * sh + di, j * sw + dj]
                         for ch in range(c):
-                            t[ch] = g[ch] if a[ch] == k else 0.0
+                            ak = a[ch]
+                            t[ch] = g[ch] if ak == k else (g[ch] * zero if ak == k + p else zero)
+
+
+def _offset_type(offsets: int, relu_input: bool) -> Any:
+    """The integer type of a pooling's recorded offsets: ``uint8`` while they fit (twice as many with
+    ``relu_input``), else ``int32``."""
+    return np.uint8 if offsets * (2 if relu_input else 1) <= 256 else np.int32
 
 
 def _pool2x2(x: Any, out: Any, argmax: Any) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from neuro import registry
 from neuro.layers.activation import ReLU
 from neuro.layers.activation import get as get_activation
-from neuro.layers.base import Layer
+from neuro.layers.base import Layer, defined_by
 
 
 class ActivatedLayer(Layer):
@@ -117,10 +117,6 @@ class ActivatedLayer(Layer):
         return {**super().get_config(), "activation": registry.serialize(self.activation)}
 
 
-def _defined_by(cls: type, name: str) -> type:
-    return next(c for c in cls.__mro__ if name in vars(c))
-
-
 def takes_preactivated_gradient(layer: Any) -> bool:
     """Whether ``layer`` ends in a ReLU whose backward the next layer may apply for it: an
     :class:`ActivatedLayer` with a :class:`~neuro.layers.ReLU` activation whose forward and backward passes
@@ -137,9 +133,9 @@ def takes_preactivated_gradient(layer: Any) -> bool:
     if not isinstance(layer, ActivatedLayer) or type(layer.activation) is not ReLU:
         return False
     cls = type(layer)
-    own = _defined_by(cls, "preactivated_backward")
+    own = defined_by(cls, "preactivated_backward")
     return (
-        _defined_by(cls, "backward") is own
-        and _defined_by(cls, "drop_activation_context") is own
-        and _defined_by(cls, "forward") in (own, ActivatedLayer)
+        defined_by(cls, "backward") is own
+        and defined_by(cls, "drop_activation_context") is own
+        and defined_by(cls, "forward") in (own, ActivatedLayer)
     )

@@ -49,6 +49,19 @@ def shape_text(shape: Any) -> str:
     return "[" + ", ".join(shape_text(s) for s in shape) + "]"
 
 
+def defined_by(cls: type, name: str) -> type:
+    """The class of ``cls``'s method resolution order whose body defines ``name`` (the first one).
+
+    Args:
+        cls: a class.
+        name: an attribute name ``cls`` has.
+
+    Returns:
+        That class.
+    """
+    return next(c for c in cls.__mro__ if name in vars(c))
+
+
 class SymbolicTensor:
     """A tensor of a graph being built: its per-sample shape and dtype are known, its values are not.
 

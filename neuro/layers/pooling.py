@@ -11,7 +11,7 @@ from neuro._keywords import renamed_attribute
 from neuro.functional import sequence as S
 from neuro.functional.conv import output_size
 from neuro.layers._args import check_image_shape, padding_arg, to_pair
-from neuro.layers.base import Layer
+from neuro.layers.base import Layer, defined_by
 
 
 class _Pool2D(Layer):
@@ -77,7 +77,8 @@ class MaxPool2D(_Pool2D):
     overlap, an element that is the maximum of several windows receives the sum of their gradients.
     """
 
-    #: The graph may run a ReLU before this layer backward here (see :meth:`forward`'s ``relu_input``).
+    #: The graph may run the backward of a ReLU before this layer here (see :meth:`forward`'s ``relu_input``
+    #: and :func:`takes_relu_input`).
     takes_relu_input = True
 
     def forward(
@@ -304,3 +305,21 @@ class GlobalMaxPool1D(_GlobalPool1D):
     def backward(self, grad: Any, ctx: Any) -> Any:
         ctx = self._require(ctx)
         return S.global_max_pool1d_backward(grad, ctx) if self.need_input_grad else None
+
+
+def takes_relu_input(layer: Any) -> bool:
+    """Whether the graph may have ``layer`` apply the backward of the ReLU before it (``relu_input``): a
+    layer whose class sets ``takes_relu_input`` in the same body as the ``forward`` and ``backward`` it
+    runs (:class:`MaxPool2D`; a subclass that overrides either one is not, unless it sets the flag again).
+
+    Args:
+        layer: any layer.
+
+    Returns:
+        The answer.
+    """
+    if not getattr(layer, "takes_relu_input", False):
+        return False
+    cls = type(layer)
+    own = defined_by(cls, "takes_relu_input")
+    return defined_by(cls, "forward") is own and defined_by(cls, "backward") is own
