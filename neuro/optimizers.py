@@ -27,6 +27,7 @@ with a DeprecationWarning, and files saved with them load silently.
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 from typing import Any
@@ -100,11 +101,13 @@ class Optimizer(KeywordChecked):
     #: Names of the state arrays that are running means of squares (never negative; a loader refuses less).
     nonnegative_slots: tuple[str, ...] = ()
 
-    #: The compiled version of :meth:`rule` (numba kernel set): ``kernel(w, g, *state, *new_state, new_w,
-    #: *scalars, largest_float) -> bool`` applies the rule to every element of the flat arrays it is given
-    #: (one thread's part of a parameter: :meth:`stage` slices them) with the same operations in the same
-    #: order (so bitwise the same values), writes the new weights ``w − step`` and returns whether every new
-    #: weight and new state value is finite: the exact check, in the same pass.
+    #: The compiled version of :meth:`rule` (numba kernel set): ``kernel(w, g, *state, *new_state, other,
+    #: *scalars, largest_float, in_place, done, start) -> bool`` applies the rule to every element of the flat
+    #: arrays it is given (one thread's part of a parameter, from element ``start`` on: :meth:`stage` slices
+    #: them) with the same operations in the same order (so bitwise the same values), writes the new weights
+    #: ``w − step`` into ``other`` (or, ``in_place``, into ``w``, and the old ones into ``other``), writes
+    #: ``done = (start, start + size)`` as its last act, and returns whether every new weight and new state
+    #: value is finite: the exact check, in the same pass.
     kernel: Any = None
 
     def __init__(
@@ -126,7 +129,9 @@ class Optimizer(KeywordChecked):
         self.slots: list[dict[str, Any]] = []
         self._spare: list[dict[str, Any]] = []  # the other half of each state's double buffer
         self._current: list[dict[str, Any]] = []  # the state a staged step starts from
-        self._steps: list[Any] = []  # the staged new values of the parameters
+        self._steps: list[Any] = []  # the staged new values of the parameters (in place: their old values)
+        self._in_place = False  # whether the staged step wrote the parameters (see stage's in_place)
+        self._done: list[Any] = []  # per parameter: the (start, stop) each kernel call wrote, in place
         self._scratch: dict[tuple, Any] = {}
         self._bad: int | None = None  # parts the compiled stage found non-finite (None: not checked)
         self._commit_to: tuple | None = None  # (new slots, spare slots, iterations) of the staged step
@@ -176,17 +181,21 @@ class Optimizer(KeywordChecked):
             self._spare = [{k: get_array_module(p).empty_like(p) for k in names} for p in params]
             self._steps = [get_array_module(p).empty_like(p) for p in params]  # w_new = w − step
 
-    def stage(self, params: list[Any], grads: list[Any]) -> Any:
+    def stage(self, params: list[Any], grads: list[Any], *, in_place: bool = False) -> Any:
         """Compute every parameter's new values ``w − step`` and new state into arrays of their own; change
-        nothing.
+        nothing (but see ``in_place``).
 
         The first call (or a call with parameters of other shapes) starts from a zero state, which becomes
         the optimizer's only when the step is committed. The learning rate is :meth:`current_learning_rate`,
         the step number ``t = iterations + 1``.
 
         Args:
-            params: the parameter arrays, always in the same order (not modified).
+            params: the parameter arrays, always in the same order (not modified, but see ``in_place``).
             grads: their gradients, of the same shapes (not modified).
+            in_place: with the compiled kernels, write the new values into the parameters at once and keep
+                their old ones (no copy at :meth:`commit`); :meth:`discard` then puts the old values back,
+                bitwise, for a step that is not committed. The training step stages so; elsewhere (NumPy's
+                kernels, a device) the step is staged as without it.
 
         Returns:
             ``None`` without parameters; else a 0-d device array, Σ over every new value and new state array
@@ -206,12 +215,13 @@ class Optimizer(KeywordChecked):
         lr = self.current_learning_rate()
         t = self.iterations + 1
         self._bad = None
+        self._in_place = False
         self._commit_to = (self._spare, self._current, self.iterations + 1)
         if not params:
             return None
         decay = self.decay_factor(lr)
         if self.kernel is not None and backend.compiled(*params, *grads):
-            return self._stage_compiled(params, grads, lr, t, decay)
+            return self._stage_compiled(params, grads, lr, t, decay, in_place)
         probes: list[Any] = []
         for p, g, s, ns, new_w in zip(params, grads, self._current, self._spare, self._steps, strict=True):
             xp = get_array_module(p, g)
@@ -258,29 +268,66 @@ class Optimizer(KeywordChecked):
         """
         return None
 
-    def _stage_compiled(self, params: list[Any], grads: list[Any], lr: float, t: int, decay: Any) -> Any:
+    def _stage_compiled(
+        self, params: list[Any], grads: list[Any], lr: float, t: int, decay: Any, in_place: bool
+    ) -> Any:
         """:meth:`stage` with the compiled rule: one pass per element computes the new values and state and
-        checks that they are finite (exactly; :meth:`staged_finite` then reads the result)."""
+        checks that they are finite (exactly; :meth:`staged_finite` then reads the result). In place, each
+        kernel call records the part it wrote (its last act, so an interrupt never leaves a part written and
+        not recorded), for :meth:`discard`."""
         names = self.slot_names()
+        parts = 2 * backend.get_num_threads() + 2  # parallel_for makes one part per thread at most
+        # recorded before any parameter is written: discard() reads them whatever stops the stage
+        self._done = [np.zeros((parts, 2), np.int64) for _ in params]
+        self._in_place = in_place
         bad = 0
-        for p, g, s, ns, new_w in zip(params, grads, self._current, self._spare, self._steps, strict=True):
+        for p, g, s, ns, other, done in zip(
+            params, grads, self._current, self._spare, self._steps, self._done, strict=True
+        ):
             dt = p.dtype.type
-            arrays = [p, g, *(s[k] for k in names), *(ns[k] for k in names), new_w]
+            arrays = [p, g, *(s[k] for k in names), *(ns[k] for k in names), other]
             flats = [a.reshape(-1) for a in arrays]
             scalars = (
                 *self.kernel_scalars(dt, lr, t),
                 *((dt(0.0 if decay is None else decay), decay is not None) if self.kernel_decays else ()),
                 np.finfo(p.dtype).max,
+                in_place,
             )
             oks: list[bool] = []
+            slots = itertools.count()
 
-            def run(a: int, b: int, flats: list = flats, scalars: tuple = scalars, oks: list = oks) -> None:
-                oks.append(self.kernel(*(f[a:b] for f in flats), *scalars))  # from 0: the loops vectorize
+            def run(
+                a: int, b: int, flats: list = flats, scalars: tuple = scalars, oks: list = oks,
+                done: Any = done, slots: Any = slots,
+            ) -> None:  # fmt: skip
+                slot = next(slots)
+                if slot >= len(done):  # the thread count grew meanwhile: this part writes nothing
+                    raise RuntimeError("the thread count changed during the optimizer's step; run it again")
+                # from 0: the loops vectorize
+                oks.append(self.kernel(*(f[a:b] for f in flats), *scalars, done[slot], a))
 
             backend.parallel_for(run, p.size, 4 * p.size, np)
             bad += oks.count(False)
         self._bad = bad
         return np.asarray(0.0 if bad == 0 else np.inf)
+
+    def discard(self, params: list[Any]) -> None:
+        """Drop the staged step: the parameters a step staged in place get their old values back, bitwise
+        (elsewhere nothing was written). Idempotent, like :meth:`commit`: a discard cut short by an exception
+        and called again ends as one whole discard.
+
+        Args:
+            params: the parameter arrays given to :meth:`stage`.
+        """
+        if self._in_place and self._commit_to is not None:
+            for p, old, done in zip(params, self._steps, self._done, strict=True):
+                flat, kept = p.reshape(-1), old.reshape(-1)
+                for start, stop in done.tolist():
+                    if stop > start:
+                        flat[start:stop] = kept[start:stop]
+        self._commit_to = None
+        self._in_place = False
+        self._current = []
 
     #: Whether :attr:`kernel` takes the decay factor and a flag after its scalars (a decoupled weight decay).
     kernel_decays = False
@@ -352,7 +399,7 @@ class Optimizer(KeywordChecked):
         target = self._commit_to
         if target is None:
             return
-        for p, new_w in zip(params, self._steps, strict=True):
+        for p, new_w in zip(params, self._steps if not self._in_place else (), strict=False):
             xp = get_array_module(p)
             flat, new = p.reshape(-1), new_w.reshape(-1)
 
@@ -362,7 +409,8 @@ class Optimizer(KeywordChecked):
             backend.parallel_for(apply, p.size, 2 * p.size, xp)
         self.slots, self._spare, self.iterations = target
         self._current = []
-        self._commit_to = None
+        self._commit_to = None  # first: a commit called again now returns at once, copying nothing
+        self._in_place = False
 
     def rule(
         self, param: Any, grad: Any, state: dict[str, Any], new: dict[str, Any], out: Any, lr: float, t: int
@@ -570,19 +618,29 @@ class SGD(Optimizer):
 
 
 @backend.kernel
-def _sgd_kernel(w: Any, g: Any, new_w: Any, lr: Any, big: Any) -> bool:
+def _sgd_kernel(
+    w: Any, g: Any, other: Any, lr: Any, big: Any, in_place: bool, done: Any, start: int
+) -> bool:  # fmt: skip
     ok = True  # a branch-free AND (vectorized): |value| <= the largest float fails for inf and NaN
     for i in range(w.size):
-        nw = w[i] - g[i] * lr
-        new_w[i] = nw
+        wi = w[i]
+        nw = wi - g[i] * lr
+        if in_place:  # the old value kept, the new one written over it
+            other[i] = wi
+            w[i] = nw
+        else:
+            other[i] = nw
         ok &= abs(nw) <= big
+    done[0] = start  # last: the part is written
+    done[1] = start + w.size
     return ok
 
 
 @backend.kernel
 def _sgd_momentum_kernel(
-    w: Any, g: Any, v: Any, v_new: Any, new_w: Any, mu: Any, lr: Any, nesterov: bool, big: Any,
-) -> bool:
+    w: Any, g: Any, v: Any, v_new: Any, other: Any, mu: Any, lr: Any, nesterov: bool, big: Any,
+    in_place: bool, done: Any, start: int,
+) -> bool:  # fmt: skip
     ok = True  # a branch-free AND (vectorized): |value| <= the largest float fails for inf and NaN
     for i in range(w.size):
         vi = v[i] * mu
@@ -594,9 +652,16 @@ def _sgd_momentum_kernel(
             d = d * lr
         else:
             d = vi * lr
-        nw = w[i] - d
-        new_w[i] = nw
+        wi = w[i]
+        nw = wi - d
+        if in_place:  # the old value kept, the new one written over it
+            other[i] = wi
+            w[i] = nw
+        else:
+            other[i] = nw
         ok &= (abs(nw) <= big) & (abs(vi) <= big)
+    done[0] = start  # last: the part is written
+    done[1] = start + w.size
     return ok
 
 
@@ -717,9 +782,9 @@ class Adam(Optimizer):
 
 @backend.kernel
 def _adam_kernel(
-    w: Any, g: Any, m: Any, v: Any, m_new: Any, v_new: Any, new_w: Any,
+    w: Any, g: Any, m: Any, v: Any, m_new: Any, v_new: Any, other: Any,
     b1: Any, one_b1: Any, b2: Any, one_b2: Any, root_bc2: Any, eps: Any, size: Any, decay: Any, decayed: bool,
-    big: Any,
+    big: Any, in_place: bool, done: Any, start: int,
 ) -> bool:  # fmt: skip
     ok = True  # a branch-free AND (vectorized): |value| <= the largest float fails for inf and NaN
     for i in range(w.size):  # Adam.rule's operations, in its order
@@ -733,11 +798,18 @@ def _adam_kernel(
         d = np.sqrt(vi) / root_bc2
         d = mi / (d + eps)
         d = d * size
+        wi = w[i]
         if decayed:  # the decoupled weight decay, as the NumPy path adds it
-            d = d + w[i] * decay
-        nw = w[i] - d
-        new_w[i] = nw
+            d = d + wi * decay
+        nw = wi - d
+        if in_place:  # the old value kept, the new one written over it
+            other[i] = wi
+            w[i] = nw
+        else:
+            other[i] = nw
         ok &= (abs(nw) <= big) & (vi <= big) & (abs(mi) <= big)
+    done[0] = start  # last: the part is written
+    done[1] = start + w.size
     return ok
 
 
@@ -804,8 +876,8 @@ class RMSprop(Optimizer):
 
 @backend.kernel
 def _rmsprop_kernel(
-    w: Any, g: Any, v: Any, v_new: Any, new_w: Any,
-    rho: Any, one_rho: Any, eps: Any, lr: Any, big: Any,
+    w: Any, g: Any, v: Any, v_new: Any, other: Any,
+    rho: Any, one_rho: Any, eps: Any, lr: Any, big: Any, in_place: bool, done: Any, start: int,
 ) -> bool:  # fmt: skip
     ok = True  # a branch-free AND (vectorized): |value| <= the largest float fails for inf and NaN
     for i in range(w.size):  # RMSprop.rule's operations, in its order
@@ -815,9 +887,16 @@ def _rmsprop_kernel(
         v_new[i] = vi
         d = gi / (np.sqrt(vi) + eps)
         d = d * lr
-        nw = w[i] - d
-        new_w[i] = nw
+        wi = w[i]
+        nw = wi - d
+        if in_place:  # the old value kept, the new one written over it
+            other[i] = wi
+            w[i] = nw
+        else:
+            other[i] = nw
         ok &= (abs(nw) <= big) & (abs(vi) <= big)
+    done[0] = start  # last: the part is written
+    done[1] = start + w.size
     return ok
 
 
@@ -897,8 +976,8 @@ class Adadelta(Optimizer):
 
 @backend.kernel
 def _adadelta_kernel(
-    w: Any, g: Any, v: Any, u: Any, v_new: Any, u_new: Any, new_w: Any,
-    rho: Any, one_rho: Any, eps: Any, lr: Any, big: Any,
+    w: Any, g: Any, v: Any, u: Any, v_new: Any, u_new: Any, other: Any,
+    rho: Any, one_rho: Any, eps: Any, lr: Any, big: Any, in_place: bool, done: Any, start: int,
 ) -> bool:  # fmt: skip
     ok = True  # a branch-free AND (vectorized): |value| <= the largest float fails for inf and NaN
     for i in range(w.size):  # Adadelta.rule's operations, in its order
@@ -911,9 +990,16 @@ def _adadelta_kernel(
         ui = u[i] * rho
         ui = ui + (d * d) * one_rho
         u_new[i] = ui
-        nw = w[i] - d * lr  # d·1 is d: the NumPy rule skips the product when lr is 1
-        new_w[i] = nw
+        wi = w[i]
+        nw = wi - d * lr  # d·1 is d: the NumPy rule skips the product when lr is 1
+        if in_place:  # the old value kept, the new one written over it
+            other[i] = wi
+            w[i] = nw
+        else:
+            other[i] = nw
         ok &= (abs(nw) <= big) & (vi <= big) & (ui <= big)
+    done[0] = start  # last: the part is written
+    done[1] = start + w.size
     return ok
 
 

@@ -172,6 +172,50 @@ def test_compiled_optimizer_rules_are_bitwise_the_numpy_ones(make, dtype):
         np.testing.assert_array_equal(a, b)
 
 
+OPTIMIZERS = [lambda: SGD(0.1), lambda: SGD(0.1, 0.9), lambda: SGD(0.1, 0.9, nesterov=True), lambda: Adam(1e-3),
+              lambda: Adam(1e-3, weight_decay=0.01), lambda: RMSprop(1e-3), lambda: Adadelta(1.0)]
+OPTIMIZER_IDS = ["sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adadelta"]
+
+
+@pytest.mark.parametrize("make", OPTIMIZERS, ids=OPTIMIZER_IDS)
+@pytest.mark.parametrize("kernels", ["numpy", "numba"])
+@pytest.mark.parametrize("threads", [1, 3])
+def test_a_step_staged_in_place_commits_as_a_staged_one_and_discards_bitwise(make, kernels, threads):
+    """The training step stages in place (compiled kernels: the parameters are written at once, their old
+    values kept): committed it ends bitwise as a step staged apart, and discarded, bitwise as before."""
+    if kernels == "numba":
+        pytest.importorskip("numba")
+    backend.set_kernels(kernels)
+    before = backend.get_num_threads()
+    backend.set_num_threads(threads)
+    try:
+        found = []
+        for in_place in (False, True):
+            rng = np.random.default_rng(1)
+            # 300 000 weights: the stage runs in several parts, each recording what it wrote
+            params = [np.random.default_rng(2).standard_normal(s).astype(np.float32) for s in [(600, 500), (3,)]]
+            opt = make()
+            for _ in range(3):
+                grads = [rng.standard_normal(p.shape).astype(np.float32) for p in params]
+                old = [p.copy() for p in params]
+                opt.stage(params, grads, in_place=in_place)
+                written = not all(np.array_equal(p, o) for p, o in zip(params, old, strict=True))
+                assert written == (in_place and kernels == "numba")
+                opt.discard(params)
+                for p, o in zip(params, old, strict=True):
+                    assert p.tobytes() == o.tobytes()
+                opt.discard(params)  # again: nothing changes
+                assert all(p.tobytes() == o.tobytes() for p, o in zip(params, old, strict=True))
+                opt.stage(params, grads, in_place=in_place)
+                opt.commit(params)
+                opt.commit(params)  # idempotent
+            found.append([p.copy() for p in params] + [v.copy() for s in opt.slots for v in s.values()])
+        for a, b in zip(*found, strict=True):
+            assert a.tobytes() == b.tobytes()
+    finally:
+        backend.set_num_threads(before)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("size", [7, 5000])
 def test_all_finite_is_exact_for_small_and_large_arrays(dtype, size):

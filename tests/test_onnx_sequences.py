@@ -231,7 +231,8 @@ def test_dense_and_layer_norm_on_sequences_in_a_chain():
 
 def test_exported_file_has_integer_input_and_symbolic_batch(tmp_path):
     x = Input((7,), dtype="int32", name="tokens")  # one input: named "input" in the file
-    model = Model(x, Dense(2)(LSTM(3)(Embedding(12, 4, mask_zero=True)(x))), loss="mse", optimizer="sgd")
+    # seeded: unseeded weights made an output near 0 now and then, where a relative tolerance alone failed
+    model = Model(x, Dense(2)(LSTM(3)(Embedding(12, 4, mask_zero=True)(x))), loss="mse", optimizer="sgd", seed=0)
     model.export_onnx(tmp_path / "m.onnx")
     proto = onnx.load(str(tmp_path / "m.onnx"))
     (inp,) = proto.graph.input
@@ -240,4 +241,6 @@ def test_exported_file_has_integer_input_and_symbolic_batch(tmp_path):
     sess = _session(proto)
     for n in (1, 6):
         ids = _ids_with_padding(5, 7, 12)[:n].astype(np.int32) if n <= 5 else np.ones((n, 7), np.int32)
-        np.testing.assert_allclose(sess.run(None, {"input": ids})[0], to_numpy(model.predict(ids)), rtol=1e-5)
+        np.testing.assert_allclose(
+            sess.run(None, {"input": ids})[0], to_numpy(model.predict(ids)), rtol=1e-5, atol=1e-6
+        )

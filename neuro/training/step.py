@@ -344,7 +344,7 @@ def train_step(
                 preds, terms = model._dist.forward_backward(xs, ys, saved)
             loss = batch_loss(model, terms)
             params, grads = model.params, model.grads
-            probe = model.optimizer.stage(params, grads)
+            probe = model.optimizer.stage(params, grads, in_place=True)  # discard() undoes it
             if probe is None:  # a model without trainable parameters
                 probe = xp.zeros((), dtype=np.float64)
             flags = xp.isfinite(
@@ -364,8 +364,14 @@ def train_step(
             committing = True  # from here on the step is applied whole
             model.optimizer.commit(params)
         except BaseException:
-            if not committing:
-                restore_buffers(layers, saved)  # whatever stopped the step, it changed nothing
+            if not committing:  # whatever stopped the step, it changes nothing
+                while True:  # the weights a step staged in place get their old values back (idempotent)
+                    try:
+                        model.optimizer.discard(model.params)
+                        break
+                    except KeyboardInterrupt:
+                        continue
+                restore_buffers(layers, saved)
                 raise
             while True:  # the commit had begun: finish it (it is idempotent), a second Ctrl-C or not
                 try:
