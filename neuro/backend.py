@@ -362,6 +362,16 @@ class _BlasQuestion:
         return repr(self._answer) if self._answer is not None else "<asked when first read>"
 
 
+def native_kernels() -> bool:
+    """Whether compiled kernels run as machine code: numba is imported and its JIT is not disabled
+    (``NUMBA_DISABLE_JIT=1`` runs them as Python, which an interrupt may stop midway).
+
+    Returns:
+        The answer.
+    """
+    return _numba is not None and not _numba.config.DISABLE_JIT
+
+
 def get_kernels() -> str:
     """The kernel set work on NumPy arrays runs.
 
@@ -1170,7 +1180,9 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool)
 
 
-def parallel_for(fn: Callable[[int, int], object], n: int, elements: int, xp: ModuleType = np) -> None:
+def parallel_for(
+    fn: Callable[[int, int], object], n: int, elements: int, xp: ModuleType = np, max_parts: int | None = None
+) -> None:
     """Call ``fn(start, stop)`` over contiguous parts of ``range(n)`` (the batch axis), in parallel.
 
     Every part has finished when this returns or raises (the first error of a part is raised after all of
@@ -1182,9 +1194,10 @@ def parallel_for(fn: Callable[[int, int], object], n: int, elements: int, xp: Mo
         n: number of samples.
         elements: total number of array elements the work touches, to decide whether threads pay.
         xp: the array module of the work; only NumPy work is split over threads.
+        max_parts: at most this many parts (whatever the thread count is by then), or ``None``.
     """
     global _pool
-    threads = min(_num_threads, n)
+    threads = min(_num_threads, n, n if max_parts is None else max(1, max_parts))
     if threads <= 1 or elements < MIN_PARALLEL_ELEMENTS or xp is not np or getattr(_local, "worker", False):
         fn(0, n)
         return

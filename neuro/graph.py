@@ -217,6 +217,8 @@ class Graph:
         for s in self.output_slots:
             fan[s] += 1
         self.fan_out = fan
+        #: whether a model used as a layer (which may predict on its own lock) is part of this graph
+        self.nests_models = any(isinstance(st.layer, Functional) for st in self.steps)
         if FUSE_RELU_POOL:
             self._fuse_relu_pool()
         for step in self.steps:

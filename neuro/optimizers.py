@@ -4,11 +4,13 @@ An optimizer is handed the list of parameters and the list of their gradients on
 two halves, so that a network can refuse a step that would make anything non-finite and keep every array
 exactly as it was:
 
-- :meth:`Optimizer.stage` computes each parameter's step ``s`` (the new value is ``w − s``) and the new state
-  into arrays of their own, changing nothing, and returns on the device a probe of them (one dot product per
-  array, whose finiteness says whether the step is safe);
-- :meth:`Optimizer.commit` subtracts the steps in place (the parameters keep their identity) and swaps in the
-  new state; not committing discards the step.
+- :meth:`Optimizer.stage` computes each parameter's new value ``w − s`` and the new state into arrays of their
+  own, changing nothing, and returns on the device a probe of them (one dot product per array, whose
+  finiteness says whether the step is safe); the training step stages ``in_place`` instead: with the
+  compiled kernels the new values are written into the parameters in the same pass and the old ones kept;
+- :meth:`Optimizer.commit` copies the new values in (the parameters keep their identity; nothing to copy
+  after an in-place stage) and swaps in the new state; :meth:`Optimizer.discard` drops a staged step, putting
+  back the old values an in-place stage wrote.
 
 :meth:`Optimizer.step` does both. On the CPU the rule runs on parts of each flattened parameter spread over
 neuro's threads (on a GPU each array is one part). The state (step count and one dict of arrays per
@@ -194,8 +196,9 @@ class Optimizer(KeywordChecked):
             grads: their gradients, of the same shapes (not modified).
             in_place: with the compiled kernels, write the new values into the parameters at once and keep
                 their old ones (no copy at :meth:`commit`); :meth:`discard` then puts the old values back,
-                bitwise, for a step that is not committed. The training step stages so; elsewhere (NumPy's
-                kernels, a device) the step is staged as without it.
+                bitwise, for a step that is not committed. The training step stages so. Elsewhere (NumPy's
+                kernels, a device, kernels run as Python under ``NUMBA_DISABLE_JIT``, a parameter given twice
+                or a view of another array) the step is staged as without it.
 
         Returns:
             ``None`` without parameters; else a 0-d device array, Σ over every new value and new state array
@@ -221,6 +224,7 @@ class Optimizer(KeywordChecked):
             return None
         decay = self.decay_factor(lr)
         if self.kernel is not None and backend.compiled(*params, *grads):
+            in_place = in_place and backend.native_kernels() and _apart(params)
             return self._stage_compiled(params, grads, lr, t, decay, in_place)
         probes: list[Any] = []
         for p, g, s, ns, new_w in zip(params, grads, self._current, self._spare, self._steps, strict=True):
@@ -276,7 +280,7 @@ class Optimizer(KeywordChecked):
         kernel call records the part it wrote (its last act, so an interrupt never leaves a part written and
         not recorded), for :meth:`discard`."""
         names = self.slot_names()
-        parts = 2 * backend.get_num_threads() + 2  # parallel_for makes one part per thread at most
+        parts = backend.get_num_threads()  # parallel_for is told to make no more parts than this
         # recorded before any parameter is written: discard() reads them whatever stops the stage
         self._done = [np.zeros((parts, 2), np.int64) for _ in params]
         self._in_place = in_place
@@ -300,27 +304,21 @@ class Optimizer(KeywordChecked):
                 a: int, b: int, flats: list = flats, scalars: tuple = scalars, oks: list = oks,
                 done: Any = done, slots: Any = slots,
             ) -> None:  # fmt: skip
-                slot = next(slots)
-                if slot >= len(done):  # the thread count grew meanwhile: this part writes nothing
-                    raise RuntimeError("the thread count changed during the optimizer's step; run it again")
                 # from 0: the loops vectorize
-                oks.append(self.kernel(*(f[a:b] for f in flats), *scalars, done[slot], a))
+                oks.append(self.kernel(*(f[a:b] for f in flats), *scalars, done[next(slots)], a))
 
-            backend.parallel_for(run, p.size, 4 * p.size, np)
+            backend.parallel_for(run, p.size, 4 * p.size, np, max_parts=parts)
             bad += oks.count(False)
         self._bad = bad
         return np.asarray(0.0 if bad == 0 else np.inf)
 
-    def discard(self, params: list[Any]) -> None:
-        """Drop the staged step: the parameters a step staged in place get their old values back, bitwise
-        (elsewhere nothing was written). Idempotent, like :meth:`commit`: a discard cut short by an exception
-        and called again ends as one whole discard.
-
-        Args:
-            params: the parameter arrays given to :meth:`stage`.
+    def discard(self) -> None:
+        """Drop the staged step: the parameters a step staged in place (those given to :meth:`stage`) get
+        their old values back, bitwise; elsewhere nothing was written. Idempotent, like :meth:`commit`: a
+        discard cut short by an exception and called again ends as one whole discard.
         """
         if self._in_place and self._commit_to is not None:
-            for p, old, done in zip(params, self._steps, self._done, strict=True):
+            for p, old, done in zip(self._params, self._steps, self._done, strict=True):
                 flat, kept = p.reshape(-1), old.reshape(-1)
                 for start, stop in done.tolist():
                     if stop > start:
@@ -385,7 +383,8 @@ class Optimizer(KeywordChecked):
         return bool(backend.to_numpy(xp.stack(checks).all()))
 
     def commit(self, params: list[Any]) -> None:
-        """Make the staged step current: copy the new values into the parameters and put the new state in.
+        """Make the staged step current: copy the new values into the parameters (an in-place stage wrote
+        them already) and put the new state in.
 
         Also counts the step (``iterations`` becomes the staged step's number). Call it only after
         :meth:`stage` with the same parameters. Committing is idempotent: a commit cut short by an exception
@@ -399,7 +398,7 @@ class Optimizer(KeywordChecked):
         target = self._commit_to
         if target is None:
             return
-        for p, new_w in zip(params, self._steps if not self._in_place else (), strict=False):
+        for p, new_w in zip(params, self._steps, strict=True) if not self._in_place else ():
             xp = get_array_module(p)
             flat, new = p.reshape(-1), new_w.reshape(-1)
 
@@ -538,6 +537,12 @@ class Optimizer(KeywordChecked):
 
 #: Elements per chunk of the NumPy rule and its probes (a chunk's arrays stay in the cache between them).
 _CHUNK = 1 << 16
+
+
+def _apart(params: list[Any]) -> bool:
+    """Whether ``params`` are distinct arrays that own their memory (none given twice, none a view), so that
+    writing each in place changes no other."""
+    return all(p.base is None for p in params) and len({id(p) for p in params}) == len(params)
 
 
 def _same_place(a: Any, b: Any) -> bool:

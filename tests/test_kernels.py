@@ -201,10 +201,10 @@ def test_a_step_staged_in_place_commits_as_a_staged_one_and_discards_bitwise(mak
                 opt.stage(params, grads, in_place=in_place)
                 written = not all(np.array_equal(p, o) for p, o in zip(params, old, strict=True))
                 assert written == (in_place and kernels == "numba")
-                opt.discard(params)
+                opt.discard()
                 for p, o in zip(params, old, strict=True):
                     assert p.tobytes() == o.tobytes()
-                opt.discard(params)  # again: nothing changes
+                opt.discard()  # again: nothing changes
                 assert all(p.tobytes() == o.tobytes() for p, o in zip(params, old, strict=True))
                 opt.stage(params, grads, in_place=in_place)
                 opt.commit(params)
@@ -263,3 +263,93 @@ def test_column_sums_are_the_rows_sums(shape):
         np.testing.assert_array_equal(got, expected)
     strided = np.asfortranarray(a)  # not C-ordered: NumPy's sum
     np.testing.assert_array_equal(column_sums(strided), strided.sum(axis=0))
+
+
+def test_a_parameter_given_twice_or_a_view_is_staged_apart():
+    pytest.importorskip("numba")
+    backend.set_kernels("numba")
+    p = np.ones((300, 300), np.float32)
+    opt = SGD(0.1)
+    for params in ([p, p], [p, p[:10]]):  # twice; a view: writing one in place would change the other
+        before = [a.copy() for a in params]
+        opt.stage(params, [np.ones_like(a) for a in params], in_place=True)
+        assert all(np.array_equal(a, b) for a, b in zip(params, before, strict=True))  # written apart
+        opt.discard()
+    opt.stage([p], [np.ones_like(p)])
+    with pytest.raises(ValueError):  # the commit of a step staged apart checks the count
+        opt.commit([p, p])
+
+
+def _bidirectional_sharing_its_backward_layer():
+    from neuro import LSTM, Bidirectional, Input, Model
+
+    x = Input((4, 3))
+    bwd = LSTM(2, go_backwards=True)
+    joined = neuro.Concatenate()([Bidirectional(LSTM(2), backward_layer=bwd)(x), bwd(x)])
+    return Model(x, neuro.Dense(1)(joined), loss="mse", optimizer="sgd", seed=0)
+
+
+def test_a_model_whose_params_hold_an_array_twice_trains_as_with_numpys_kernels():
+    pytest.importorskip("numba")
+    xs, ys = [np.ones((5, 4, 3), np.float32)], [np.ones((5, 1), np.float32)]
+    found = []
+    for kernels in ("numba", "numpy"):
+        backend.set_kernels(kernels)
+        model = _bidirectional_sharing_its_backward_layer()
+        assert len({id(a) for a in model.params}) < len(model.params)
+        model.train_step(xs, ys)
+        found.append(model.get_weights())
+    for a, b in zip(*found, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_model_with_a_nested_model_stages_its_steps_apart(monkeypatch):
+    pytest.importorskip("numba")
+    from neuro import Input, Model
+    from neuro.optimizers import Optimizer
+
+    backend.set_kernels("numba")
+    sub_in = Input((3,))
+    sub = Model(sub_in, neuro.Dense(2)(sub_in))  # may predict on its own lock while the outer model trains
+    outer_in = Input((3,))
+    outer = Model(outer_in, neuro.Dense(1)(sub(outer_in)), loss="mse", optimizer="sgd", seed=0)
+    plain = Model(outer_in, neuro.Dense(1)(outer_in), loss="mse", optimizer="sgd", seed=0)
+    assert outer.graph.nests_models and not plain.graph.nests_models
+    seen = []
+    real = Optimizer._stage_compiled
+    monkeypatch.setattr(Optimizer, "_stage_compiled", lambda self, *a: seen.append(a[-1]) or real(self, *a))
+    for model in (outer, plain):
+        model.train_step([np.ones((2, 3), np.float32)], [np.ones((2, 1), np.float32)])
+    assert seen == [False, True]
+
+
+def test_kernels_run_as_python_are_never_asked_to_write_in_place():
+    pytest.importorskip("numba")
+    import subprocess
+    import sys
+
+    code = "; ".join([
+        "import numpy as np, neuro",
+        "from neuro.optimizers import SGD",
+        "neuro.backend.set_kernels('numba')",
+        "p = np.ones((200, 200), np.float32)",
+        "opt = SGD(0.1)",
+        "opt.stage([p], [np.ones_like(p)], in_place=True)",
+        "assert (p == 1).all(), 'written in place by Python code an interrupt could stop midway'",
+        "opt.commit([p])",
+        "assert (p == 0.9).all()",
+    ])
+    env = dict(__import__("os").environ, NUMBA_DISABLE_JIT="1")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_parallel_for_makes_no_more_parts_than_asked():
+    before = backend.get_num_threads()
+    backend.set_num_threads(4)
+    try:
+        parts = []
+        backend.parallel_for(lambda a, b: parts.append((a, b)), 1000, 10**8, max_parts=2)
+        assert len(parts) <= 2 and sum(b - a for a, b in parts) == 1000
+    finally:
+        backend.set_num_threads(before)

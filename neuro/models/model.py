@@ -1190,12 +1190,14 @@ class Model(KeywordChecked):
 
     # -- weights ------------------------------------------------------------------------------------------
     def get_weights(self) -> list[np.ndarray]:
-        """Copies of every layer's params, then its buffers, in layer order, as NumPy arrays."""
-        return [
-            np.array(backend.to_numpy(a))
-            for layer in self.leaf_layers()
-            for a in (*layer.params.values(), *layer.buffers.values())
-        ]
+        """Copies of every layer's params, then its buffers, in layer order, as NumPy arrays (between two
+        training steps, when another thread trains)."""
+        with self._lock:
+            return [
+                np.array(backend.to_numpy(a))
+                for layer in self.leaf_layers()
+                for a in (*layer.params.values(), *layer.buffers.values())
+            ]
 
     def set_weights(self, weights: Sequence[Any]) -> None:
         """Set the arrays :meth:`get_weights` returns, checking their number and shapes.

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from neuro import backend
+from neuro.optimizers import Optimizer
 
 
 class Terms:
@@ -304,6 +305,16 @@ def _all_finite(arrays: list[Any], xp: Any) -> bool:
     return bool(backend.to_numpy(xp.stack([xp.isfinite(a).all() for a in arrays]).all()))
 
 
+def _stage(model: Any, params: list[Any], grads: list[Any]) -> Any:
+    """The optimizer's stage of a training step: in place (no copy at the commit; see
+    :meth:`~neuro.optimizers.Optimizer.stage`) unless the optimizer's own ``stage`` does not take it, or a
+    model nested in this one could predict on its own lock meanwhile and see weights not yet accepted."""
+    opt = model.optimizer
+    if type(opt).stage is not Optimizer.stage or model.graph.nests_models:
+        return opt.stage(params, grads)
+    return opt.stage(params, grads, in_place=True)
+
+
 def train_step(
     model: Any, xs: list[Any], ys: list[Any], weights: list[SampleWeights | None] | None = None
 ) -> tuple[list[Any], Terms]:
@@ -311,7 +322,8 @@ def train_step(
 
     Everything that can go wrong numerically is found with one read from the device: the loss, the sum
     of the staged update, and the finiteness of the buffers. If any is not finite, nothing is changed
-    (parameters, buffers and optimizer state stay bitwise as they were) and FloatingPointError is raised.
+    (parameters, buffers and optimizer state end bitwise as they were: new weights an in-place stage wrote
+    are put back before this returns) and FloatingPointError is raised.
     Any other exception inside the step (a KeyboardInterrupt included, wherever it comes) leaves parameters,
     buffers, optimizer state and step count all as they were before the step, or, once the update is being
     committed, all as after it: an exception (a Ctrl-C) in the commit finishes the commit, which is
@@ -344,7 +356,7 @@ def train_step(
                 preds, terms = model._dist.forward_backward(xs, ys, saved)
             loss = batch_loss(model, terms)
             params, grads = model.params, model.grads
-            probe = model.optimizer.stage(params, grads, in_place=True)  # discard() undoes it
+            probe = _stage(model, params, grads)
             if probe is None:  # a model without trainable parameters
                 probe = xp.zeros((), dtype=np.float64)
             flags = xp.isfinite(
@@ -365,13 +377,13 @@ def train_step(
             model.optimizer.commit(params)
         except BaseException:
             if not committing:  # whatever stopped the step, it changes nothing
-                while True:  # the weights a step staged in place get their old values back (idempotent)
+                while True:  # both idempotent: a second Ctrl-C starts them again
                     try:
-                        model.optimizer.discard(model.params)
+                        model.optimizer.discard()  # the weights a step staged in place get their values back
+                        restore_buffers(layers, saved)
                         break
                     except KeyboardInterrupt:
                         continue
-                restore_buffers(layers, saved)
                 raise
             while True:  # the commit had begun: finish it (it is idempotent), a second Ctrl-C or not
                 try:
