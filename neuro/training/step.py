@@ -379,7 +379,9 @@ def train_step(
             if not committing:  # whatever stopped the step, it changes nothing
                 while True:  # both idempotent: a second Ctrl-C starts them again
                     try:
-                        model.optimizer.discard()  # the weights a step staged in place get their values back
+                        discard = getattr(model.optimizer, "discard", None)  # (an optimizer of one's own)
+                        if discard is not None:
+                            discard()  # the weights a step staged in place get their old values back
                         restore_buffers(layers, saved)
                         break
                     except KeyboardInterrupt:
