@@ -435,3 +435,27 @@ def test_a_large_predict_and_evaluate_split_the_products_and_put_everything_back
     np.testing.assert_array_equal(outs[0][0], outs[1][0])
     assert outs[0][1] == outs[1][1]
     assert not backend._gemm_split and not any(backend._claims.values())
+
+
+def test_a_dense_layers_two_gradient_products_run_side_by_side_in_a_fit(monkeypatch):
+    """During a fit on two threads, dL/dW and dL/dx of a Dense layer are two whole products handed out at
+    once (the training above is bitwise that of one thread)."""
+    import importlib
+
+    linear_functional = importlib.import_module("neuro.functional.linear")  # (the package exports linear())
+    if backend._blas_threads(1) is None:
+        pytest.skip("NumPy's BLAS here is not an OpenBLAS neuro can talk to")
+    monkeypatch.setattr(backend, "_threads_fixed", backend._threads_fixed)
+    calls = []
+    real = linear_functional.parallel_blocks
+    monkeypatch.setattr(linear_functional, "parallel_blocks", lambda fn, n: calls.append(n) or real(fn, n))
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((256, 784)).astype(np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 256)]
+    before = backend.get_num_threads()
+    try:
+        backend.set_num_threads(2)
+        _mlp().fit(x, y, batch_size=128, epochs=1, verbose=0)
+    finally:
+        backend._resize(before)
+    assert calls and set(calls) == {2}  # the second layer's (the first has no dL/dx to compute)
