@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from neuro.backend import MIN_PARALLEL_PRODUCT, get_array_module, matmul, parallel_blocks
+from neuro.backend import MIN_PARALLEL_PRODUCT, get_array_module, get_num_threads, matmul, parallel_blocks
 
 
 def linear(x: Any, kernel: Any, bias: Any, training: bool = False) -> tuple[Any, Any]:
@@ -52,9 +52,11 @@ def linear_backward(
     xp = get_array_module(grad, x, kernel)  # one device for all
     x2, g2 = x.reshape(-1, x.shape[-1]), grad.reshape(-1, grad.shape[-1])
     shape = (*grad.shape[:-1], kernel.shape[0])
-    if need_input_grad and xp is np and x2.size * g2.shape[1] >= MIN_PARALLEL_PRODUCT:
-        # dL/dW and dL/dx side by side, each product whole on one thread (the same sums as when they are
-        # split: see neuro.backend.matmul), one hand-over instead of one per product
+    macs = x2.size * g2.shape[1]
+    if need_input_grad and xp is np and get_num_threads() == 2 and macs >= MIN_PARALLEL_PRODUCT:
+        # on two threads, dL/dW and dL/dx side by side, each product whole on one thread (the same sums as
+        # when they are split: see neuro.backend.matmul), one hand-over instead of one per product; with
+        # more threads each product is split over all of them
         dx: list[Any] = []
 
         def both(start: int, stop: int, slot: int) -> None:
