@@ -683,3 +683,31 @@ def test_pooling_offsets_stay_bytes_while_they_fit():
     assert pooling.max_pool2d(x, (16, 16), (16, 16), training=True)[1][0].dtype == np.uint8
     assert pooling.max_pool2d(x, (16, 16), (16, 16), training=True, relu_input=True)[1][0].dtype == np.int32
     assert pooling.max_pool2d(x, (8, 16), (8, 16), training=True, relu_input=True)[1][0].dtype == np.uint8
+
+
+@pytest.mark.parametrize("kernels", ["numpy", "numba"])
+@pytest.mark.parametrize("nan", [False, True])
+def test_relu_input_offsets_mark_the_windows_whose_element_at_the_offset_is_not_positive(kernels, nan, monkeypatch):
+    """With ``relu_input`` a window's offset grows by ph·pw exactly where the element at its offset is not
+    above 0: ties, ±0, ±inf and (in one case) NaNs, against the offsets recorded without it."""
+    if kernels == "numba":
+        pytest.importorskip("numba")
+    from neuro import backend
+    from neuro.functional import pooling
+
+    monkeypatch.setattr(backend, "_kernel_request", backend._kernel_request)
+    monkeypatch.setattr(backend, "_kernels_on", None)
+    backend.set_kernels(kernels)
+    rng = np.random.default_rng(9)
+    values = np.array([-np.inf, -2.0, -0.0, 0.0, 0.0, 1.0, 1.0, 3.0, np.inf], np.float32)
+    x = rng.choice(values, size=(4, 6, 8, 3))
+    if nan:
+        x[rng.random(x.shape) < 0.05] = np.nan
+    for pool in ((2, 2), (3, 3), (2, 3)):
+        plain = pooling.max_pool2d(x, pool, pool, training=True)[1][0].astype(np.int64)
+        fused = pooling.max_pool2d(x, pool, pool, training=True, relu_input=True)[1][0].astype(np.int64)
+        ph, pw = pool
+        n, ho, wo, c = plain.shape
+        b, i, j, ch = np.indices(plain.shape)
+        at = x[b, i * ph + plain // pw, j * pw + plain % pw, ch]
+        np.testing.assert_array_equal(fused, plain + ph * pw * ~(at > 0), err_msg=str(pool))

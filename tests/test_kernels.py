@@ -353,3 +353,44 @@ def test_parallel_for_makes_no_more_parts_than_asked():
         assert len(parts) <= 2 and sum(b - a for a, b in parts) == 1000
     finally:
         backend.set_num_threads(before)
+
+
+POOLS = {"2x2": ((2, 2), (2, 2), (0, 0, 0, 0)), "overlapping": ((3, 3), (1, 1), (0, 0, 0, 0)),
+         "padded, not covering": ((3, 3), (3, 3), (1, 0, 0, 1)), "2x3": ((2, 3), (2, 3), (0, 0, 0, 0))}
+
+
+@pytest.mark.parametrize("pool, stride, pads", POOLS.values(), ids=POOLS.keys())
+@pytest.mark.parametrize("relu_input", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pooling_backward_sends_a_window_its_gradient_at_the_maximum_and_exactly_0_elsewhere(
+    pool, stride, pads, relu_input, dtype
+):
+    """Also for gradients of ±inf, NaN and −0 (0 elsewhere, not g·0): both kernel sets bitwise alike, and a
+    ReLU's windows whose maximum is not above 0 (relu_input) get g·0 at the maximum."""
+    from neuro.functional import pooling
+
+    rng = np.random.default_rng(10)
+    x = (rng.integers(-2, 4, (3, 7, 8, 2)) + rng.random((3, 7, 8, 2))).astype(dtype)
+    x[0, :4, :4] = -x[0, :4, :4] - 1  # windows whose maximum is below 0
+    x[1, :3, :3] = 0.0  # and windows whose maximum is 0
+    shape = pooling.max_pool2d(x, pool, stride, pads)[0].shape
+    g = rng.choice(np.array([-2.0, -0.0, 1.0, np.inf, -np.inf, np.nan], dtype), size=shape)
+    found = {}
+    for kernels in ("numpy", "numba") if importlib.util.find_spec("numba") else ("numpy",):
+        backend.set_kernels(kernels)
+        _, ctx = pooling.max_pool2d(x, pool, stride, pads, training=True, relu_input=relu_input)
+        with np.errstate(all="ignore"):
+            dx = found[kernels] = pooling.max_pool2d_backward(g, ctx)
+        offsets, p = ctx[0].astype(np.int64), pool[0] * pool[1]
+        assert (offsets >= p).any() == relu_input
+        expected, at_max = np.zeros(dx.shape, dtype), np.zeros(dx.shape, bool)
+        with np.errstate(all="ignore"):
+            for b, i, j, c in np.ndindex(*shape):
+                k = offsets[b, i, j, c] % p
+                r, q = i * stride[0] + k // pool[1] - pads[0], j * stride[1] + k % pool[1] - pads[2]
+                expected[b, r, q, c] += g[b, i, j, c] * (0.0 if offsets[b, i, j, c] >= p else 1.0)
+                at_max[b, r, q, c] = True
+        np.testing.assert_array_equal(dx, expected)
+        assert not np.signbit(dx[~at_max]).any() and not dx[~at_max].any()  # +0, never −0 or NaN
+    if "numba" in found:
+        assert found["numba"].tobytes() == found["numpy"].tobytes()
