@@ -130,6 +130,26 @@ def test_strict_training_equals_numpy_bitwise():
     assert dev.evaluate(x, y) == host.evaluate(x, y)
 
 
+@pytest.mark.parametrize("pool", [(2, 2), (3, 1)], ids=["2x2", "overlapping"])
+def test_strict_training_of_a_relu_fused_with_its_pooling_equals_numpy_bitwise(pool):
+    """A ReLU whose output only a max pooling reads: the pooling applies the ReLU's backward (the fusion);
+    the device path of both (no host read on the strict device) trains as NumPy's."""
+
+    def cnn(device):
+        net = neuro.Network((8, 8, 1), "softmax_crossentropy", "adam", seed=0, device=device)
+        net.add(Conv2D(4, 3, padding="same", activation="relu")).add(MaxPool2D(pool[0], strides=pool[1]))
+        return net.add(Flatten()).add(Dense(3, "softmax"))
+
+    x, y = _data()
+    x -= 0.5  # windows whose maximum after the ReLU is 0
+    host, dev = cnn("numpy"), cnn("strict")
+    assert [s.relu_input for s in dev.graph.steps] == [False, True, False, False]
+    h1 = host.fit(x, y, batch_size=16, epochs=2, verbose=0)
+    h2 = dev.fit(x, y, batch_size=16, epochs=2, verbose=0)
+    assert h1.history == h2.history
+    _assert_same_state(_state(host), _state(dev))
+
+
 def _reads_of_one_epoch(extra_dense, n=64, batch=16):
     x, y = _data(n)
     net = _cnn("strict", extra_dense=extra_dense)
