@@ -392,5 +392,52 @@ def test_max_pooling_backward_sends_a_window_its_gradient_at_the_maximum_and_exa
                 at_max[b, r, q, c] = True
         np.testing.assert_array_equal(dx, expected)
         assert not np.signbit(dx[~at_max]).any() and not dx[~at_max].any()  # +0, never −0 or NaN
-    if "numba" in found:
-        assert found["numba"].tobytes() == found["numpy"].tobytes()
+    if "numba" in found:  # bitwise, but for a NaN's sign and payload (a sum of two NaNs keeps either)
+        a, b = (np.where(np.isnan(found[k]), np.nan, found[k]) for k in ("numba", "numpy"))
+        assert a.tobytes() == b.tobytes()
+
+
+def _first_nan_else_first_maximum(x, pool, stride, pads):
+    """Max pooling by brute force: each window's first NaN, else its first largest element (−0 ties +0)."""
+    (ph, pw), (sh, sw), (t, b, le, r) = pool, stride, pads
+    xp_ = np.pad(x, ((0, 0), (t, b), (le, r), (0, 0)), constant_values=-np.inf)
+    ho, wo = (xp_.shape[1] - ph) // sh + 1, (xp_.shape[2] - pw) // sw + 1
+    y, offsets = np.empty((len(x), ho, wo, x.shape[3]), x.dtype), np.empty((len(x), ho, wo, x.shape[3]), int)
+    for n, i, j, c in np.ndindex(*y.shape):
+        window = xp_[n, i * sh : i * sh + ph, j * sw : j * sw + pw, c].reshape(-1)
+        nans = np.flatnonzero(np.isnan(window))
+        k = nans[0] if len(nans) else int(np.flatnonzero(window == window.max())[0])
+        y[n, i, j, c], offsets[n, i, j, c] = window[k], k
+    return y, offsets
+
+
+POOLS_FORWARD = {**POOLS, "16x16 (256 offsets)": ((16, 16), (16, 16), (0, 0, 0, 1)),
+                 "1x1": ((1, 1), (2, 2), (0, 0, 0, 0))}
+
+
+@pytest.mark.parametrize("pool, stride, pads", POOLS_FORWARD.values(), ids=POOLS_FORWARD.keys())
+@pytest.mark.parametrize("where", ["numpy", "numba", "strict"])
+def test_max_pooling_takes_a_windows_first_nan_else_its_first_maximum_bit_for_bit(pool, stride, pads, where):
+    """NaN propagates (the window's first NaN is its maximum and offset), −0 and +0 tie (the first wins), and
+    the output is the element at the recorded offset bit for bit, in training and inference, as PyTorch's NaN
+    propagation and numpy.argmax's order."""
+    from neuro.functional import pooling
+
+    if where == "numba":
+        pytest.importorskip("numba")
+    backend.set_kernels("numba" if where == "numba" else "numpy")
+    rng = np.random.default_rng(11)
+    values = np.array([-np.inf, -1.0, -0.0, 0.0, 2.0, np.inf, np.nan], np.float32)
+    x = rng.choice(values, size=(3, 17, 18, 2), p=[0.1, 0.2, 0.2, 0.2, 0.2, 0.05, 0.05])
+    x[0] = np.where(np.isnan(x[0]), 0.0, x[0])  # a sample without NaN
+    x[1, ..., 0] = -0.0  # ties of zeros only
+    want, offsets = _first_nan_else_first_maximum(x, pool, stride, pads)
+    device = backend.get_device("strict") if where == "strict" else None
+    xd = backend.to_device(x, device) if device else x
+    for relu in (False, True):
+        y, ctx = pooling.max_pool2d(xd, pool, stride, pads, training=True, relu_input=relu)
+        dead = relu & ~(want > 0)  # NaN is not above 0
+        assert backend.to_numpy(y).tobytes() == want.tobytes()
+        np.testing.assert_array_equal(backend.to_numpy(ctx[0]), offsets + pool[0] * pool[1] * dead)
+    y, _ = pooling.max_pool2d(xd, pool, stride, pads)
+    assert backend.to_numpy(y).tobytes() == want.tobytes()

@@ -72,9 +72,13 @@ class MaxPool2D(_Pool2D):
         - input: ``(N, H, W, C)``; output: ``(N, Ho, Wo, C)`` with ``Ho = (H − ph) // sh + 1`` for
           ``"valid"`` and ``ceil(H / sh)`` for ``"same"`` (likewise Wo).
 
-    Gradient: each window's dL/dy goes to the one input element that was its maximum (the first maximum in
-    row-major window order on ties, as ``argmax`` picks it); every other element gets 0. When windows
-    overlap, an element that is the maximum of several windows receives the sum of their gradients.
+    A window's maximum is its first NaN if it holds one (NaN propagates, as in PyTorch), else its first
+    largest element in row-major window order (−0 and +0 tie), as ``numpy.argmax`` picks it; the output is
+    that element, bit for bit, with either kernel set.
+
+    Gradient: each window's dL/dy goes to the one input element that was its maximum; every other element
+    gets 0. When windows overlap, an element that is the maximum of several windows receives the sum of their
+    gradients.
     """
 
     #: The graph may run the backward of a ReLU before this layer here (see :meth:`forward`'s ``relu_input``
