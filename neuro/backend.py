@@ -393,18 +393,27 @@ def _compiled_on() -> bool:
 
 
 def compiled(*arrays: Any) -> bool:
-    """Whether work on ``arrays`` runs the compiled kernels: they are NumPy arrays and the kernel set is
-    numba's. Functions in :mod:`neuro.functional` ask this before choosing their compiled version.
+    """Whether work on ``arrays`` runs the compiled kernels: they are NumPy arrays, their floating ones of one
+    dtype, and the kernel set is numba's. Functions in :mod:`neuro.functional` ask this before choosing their
+    compiled version. Mixed float precisions take the NumPy path, whose type promotion (rounding to the
+    narrower type where NumPy does) the kernels do not follow; neuro's layers never mix them.
 
     Args:
         *arrays: the arrays of the work.
 
     Returns:
-        True for NumPy arrays under the numba kernel set (resolving ``"auto"`` on the first call).
+        True for NumPy arrays of one floating type under the numba kernel set (resolving ``"auto"`` on the
+        first call).
     """
+    floats = None
     for a in arrays:
         if type(a) is not np.ndarray:
             return False
+        if a.dtype.kind == "f":
+            if floats is None:
+                floats = a.dtype
+            elif a.dtype != floats:
+                return False
     return _compiled_on()
 
 

@@ -310,7 +310,7 @@ class Optimizer(KeywordChecked):
             backend.parallel_for(run, p.size, 4 * p.size, np, max_parts=parts)
             bad += oks.count(False)
         self._bad = bad
-        return np.asarray(0.0 if bad == 0 else np.inf)
+        return np.asarray(0.0 if bad == 0 else np.inf, dtype=params[0].dtype)  # as NumPy's probe
 
     def discard(self) -> None:
         """Drop the staged step: the parameters a step staged in place (those given to :meth:`stage`) get
@@ -812,7 +812,7 @@ def _adam_kernel(
             w[i] = nw
         else:
             other[i] = nw
-        ok &= (abs(nw) <= big) & (vi <= big) & (abs(mi) <= big)
+        ok &= (abs(nw) <= big) & (abs(vi) <= big) & (abs(mi) <= big)
     done[0] = start  # last: the part is written
     done[1] = start + w.size
     return ok
@@ -1002,7 +1002,7 @@ def _adadelta_kernel(
             w[i] = nw
         else:
             other[i] = nw
-        ok &= (abs(nw) <= big) & (vi <= big) & (ui <= big)
+        ok &= (abs(nw) <= big) & (abs(vi) <= big) & (abs(ui) <= big)
     done[0] = start  # last: the part is written
     done[1] = start + w.size
     return ok

@@ -441,3 +441,69 @@ def test_max_pooling_takes_a_windows_first_nan_else_its_first_maximum_bit_for_bi
         np.testing.assert_array_equal(backend.to_numpy(ctx[0]), offsets + pool[0] * pool[1] * dead)
     y, _ = pooling.max_pool2d(xd, pool, stride, pads)
     assert backend.to_numpy(y).tobytes() == want.tobytes()
+
+
+def _both_kernel_sets(fn):
+    """``fn()`` under NumPy's kernels and under the compiled ones (when numba is there), NaNs made one."""
+    sets = ("numpy", "numba") if importlib.util.find_spec("numba") else ("numpy",)
+    found = []
+    for kernels in sets:
+        backend.set_kernels(kernels)
+        with np.errstate(all="ignore"):
+            out = fn()
+        found.append([np.where(np.isnan(a), np.nan, a) if np.asarray(a).dtype.kind == "f" else a for a in out])
+    return found
+
+
+def test_mixed_float_types_and_scalars_give_the_same_bits_with_either_kernel_set():
+    """The kernels follow NumPy's order for one float type; mixed types (NumPy rounds to the narrower one
+    between operations) and 0-d arrays take NumPy's path, so both kernel sets agree."""
+    activation = importlib.import_module("neuro.functional.activation")
+    dropout = importlib.import_module("neuro.functional.dropout")
+    g32, y64 = np.array([0.3, -2.0, 1e-8], np.float32), np.array([1e-8, 0.5, -0.999], np.float64)
+
+    def cases():
+        return [
+            activation.tanh_backward(g32, y64), activation.sigmoid_backward(y64, g32),
+            dropout.dropout(np.array([1.0, -3.0]), 0.3, np.array([0.9, 0.1], np.float32))[0],
+            activation.tanh_backward(np.array(2.0), np.array(0.5)),
+            dropout.dropout(np.array(2.0), 0.3, np.array(0.5))[0],
+        ]
+
+    found = _both_kernel_sets(cases)
+    for a, b in zip(*found, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+    assert found[0][3].shape == () and found[0][4] == np.float64(2.0 / 0.7)
+
+
+@pytest.mark.parametrize("make", OPTIMIZERS, ids=OPTIMIZER_IDS)
+def test_an_optimizer_with_float64_gradients_of_float32_weights_updates_alike_with_either_kernel_set(make):
+    def step():
+        params = [np.array([1.0, -2.0, 1e-30], np.float32)]
+        opt = make()
+        probe = opt.stage(params, [np.array([0.1, 1e-9, -3.0], np.float64)])
+        opt.commit(params)
+        return [params[0], *opt.slots[0].values(), np.asarray(probe)]
+
+    found = _both_kernel_sets(step)
+    for a, b in zip(*found, strict=True):
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+    assert found[0][-1].dtype == np.float32  # the probe, in the parameters' type
+
+
+@pytest.mark.parametrize("make, slot", [(lambda: Adadelta(), "v"), (lambda: Adadelta(), "u"),
+                                        (lambda: Adam(1e-3), "v"), (lambda: RMSprop(1e-3), "v")])
+def test_a_negative_infinite_state_is_not_finite_with_either_kernel_set(make, slot):
+    """State is refused by the guard whatever its sign: −inf in a slot that should never be negative (set
+    with ``set_state``, which takes any values) makes the step non-finite under both kernel sets."""
+
+    def step():
+        p = np.array([1.0, 2.0], np.float32)
+        opt = make()
+        slots = {k: np.zeros(2, np.float32) for k in opt.slot_names()}
+        slots[slot][0] = -np.inf
+        opt.set_state({"iterations": 0, "slots": [slots]}, [p])
+        opt.stage([p], [np.array([0.5, 0.5], np.float32)])
+        return [np.array([opt.staged_finite()])]
+
+    assert [f[0][0] for f in _both_kernel_sets(step)] == [False] * (2 if importlib.util.find_spec("numba") else 1)

@@ -181,6 +181,8 @@ def tanh_backward(grad: Any, y: Any) -> Any:
         dL/dx, a new array of the shape of ``grad``.
     """
     xp = get_array_module(grad, y)
+    if grad.ndim == 0:  # a scalar: as an array of one (the parts below slice the first axis)
+        return tanh_backward(grad.reshape(1), y.reshape(1)).reshape(())
     out = xp.empty_like(grad)
     one = grad.dtype.type(1)
     if _contiguous(grad, y):

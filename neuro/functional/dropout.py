@@ -19,6 +19,9 @@ def dropout(x: Any, rate: float, uniform: Any) -> tuple[Any, Any]:
         ``(y, mask)`` with mask = [u ≥ rate] / (1 − rate).
     """
     xp = get_array_module(x, uniform)
+    if x.ndim == 0:  # a scalar: as an array of one (the parts below slice the first axis)
+        y, mask = dropout(x.reshape(1), rate, uniform.reshape(1))
+        return y.reshape(()), mask.reshape(())
     scale = x.dtype.type(1.0 / (1.0 - rate))
     r = x.dtype.type(rate)
     y = xp.empty_like(x)
