@@ -1272,8 +1272,11 @@ def matmul(a: Any, b: Any, out: Any = None) -> Any:
     multiples of :data:`PRODUCT_BLOCK`; fewer blocks where one would have fewer than half
     :data:`MIN_PARALLEL_PRODUCT` multiply-adds), each one BLAS call on its own core. One BLAS thread then
     sums each entry as it does in the whole product, so the result is the same for every thread count
-    (tested on OpenBLAS), where OpenBLAS's own threads may change the last bits. Elsewhere (CuPy, the
-    strict stand-in, no OpenBLAS to talk to, outside a fit) this is ``a @ b``.
+    (tested on OpenBLAS), where OpenBLAS's own threads may change the last bits. That holds for float32
+    matrices; a product with one row or one column (OpenBLAS's matrix-vector routine, whose blocks sum their
+    first entries in another order) and float64 products (whose blocks differed from the whole in one
+    product of six) are not split. Elsewhere (CuPy, the strict stand-in, no OpenBLAS to talk to, outside a
+    fit) this is ``a @ b``.
 
     Args:
         a: ``(M, K)``.
@@ -1291,7 +1294,10 @@ def matmul(a: Any, b: Any, out: Any = None) -> Any:
         return a @ b if out is None else get_array_module(a, b, out).matmul(a, b, out=out)
     m, k = a.shape
     n = b.shape[1]
-    if not _gemm_split or _num_threads <= 1 or m * n * k < MIN_PARALLEL_PRODUCT:
+    if (
+        not _gemm_split or _num_threads <= 1 or m * n * k < MIN_PARALLEL_PRODUCT or m == 1 or n == 1
+        or a.dtype != np.float32 or b.dtype != np.float32
+    ):  # fmt: skip
         return np.matmul(a, b, out=out)
     q = PRODUCT_BLOCK
     side, per_line = max(m, n), m * n * k // max(m, n)  # multiply-adds per row (or column) of the result

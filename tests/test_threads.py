@@ -459,3 +459,59 @@ def test_a_dense_layers_two_gradient_products_run_side_by_side_in_a_fit(monkeypa
     finally:
         backend._resize(before)
     assert calls and set(calls) == {2}  # the second layer's (the first has no dL/dx to compute)
+
+
+def _float64_mlp():
+    with backend.dtype_scope("float64"):
+        net = Network((100,), "softmax_crossentropy", "sgd", seed=0)
+    net.add(Dense(300, "tanh"))
+    net.add(Dense(10, "softmax"))
+    return net
+
+
+def _wide_mlp():  # a last batch of one sample: (1, 1500)·(1500, 1500), a matrix-vector product
+    net = Network((1500,), "softmax_crossentropy", "sgd", seed=0)
+    net.add(Dense(1500, "tanh"))
+    net.add(Dense(10, "softmax"))
+    return net
+
+
+def _regression_head():  # dL/dW of Dense(1): (1500, 2048)·(2048, 1), a matrix-vector product
+    net = Network((1500,), "mse", "sgd", seed=0)
+    net.add(Dense(1))
+    return net
+
+
+@pytest.mark.parametrize(
+    "make, n, features, classes, batch",
+    [(_float64_mlp, 200, 100, 10, 200), (_wide_mlp, 5, 1500, 10, 2), (_regression_head, 2048, 1500, 0, 2048)],
+    ids=["float64", "a batch of one", "a Dense(1) head"],
+)
+def test_float64_and_matrix_vector_products_train_bitwise_alike_on_one_two_and_three_threads(
+    make, n, features, classes, batch, monkeypatch
+):
+    """Products neuro does not split (their blocks would sum some entries in another order than the whole):
+    float64 ones, and those with one row or one column (OpenBLAS's matrix-vector routine)."""
+    blas_before = backend._blas_threads(1)
+    if blas_before is None:
+        pytest.skip("NumPy's BLAS here is not an OpenBLAS neuro can talk to")
+    monkeypatch.setattr(backend, "_threads_fixed", backend._threads_fixed)
+    rng = np.random.default_rng(0)
+    dtype = np.float64 if make is _float64_mlp else np.float32
+    x = rng.standard_normal((n, features)).astype(dtype)
+    y = np.eye(classes, dtype=dtype)[rng.integers(0, classes, n)] if classes else x[:, :1] * 0.5
+    weights = []
+    before = backend.get_num_threads()
+    try:
+        for threads in (1, 2, 3):
+            backend.set_num_threads(threads)
+            backend._blas_threads(min(threads, 2))
+            net = make()
+            net.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+            weights.append([p.copy() for layer in net.leaf_layers() for p in layer.params.values()])
+    finally:
+        backend._resize(before)
+        backend._blas_threads(blas_before)
+    for other in weights[1:]:
+        for a, b in zip(weights[0], other, strict=True):
+            np.testing.assert_array_equal(a, b)
