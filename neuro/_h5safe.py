@@ -24,6 +24,7 @@ What :func:`audit` refuses (each with a :class:`~neuro.errors.ModelFileError` na
 * chunked datasets split into more than :data:`MAX_CHUNKS` chunks, or into more chunks than the file has
   bytes (a written chunk takes at least one), and files with more than :data:`MAX_TOTAL_CHUNKS` chunks in
   all: HDF5's time and memory grow with the number of chunks (about 3 KB each), whatever their size;
+* a filter applied twice in one dataset's pipeline (gzip twice escapes the size bound above);
 * more than :data:`MAX_OBJECTS` objects or :data:`MAX_ATTRIBUTES` attributes, groups nested deeper than
   :data:`MAX_DEPTH`;
 * attributes of any type other than integers, floats, booleans and strings, attributes larger than
@@ -37,6 +38,10 @@ stored object) and loops forever on a global heap whose free-space record has si
 be interrupted from Python. :func:`read_json_attr`, :func:`read_scalar_attr` and :func:`audit` find the
 attribute's heap ID in the object header themselves, check it against its heap collection and read exactly
 the string's bytes with ``os.pread`` (files opened with another driver than ``sec2`` fall back to HDF5).
+
+:func:`read_array` also refuses storage that was never written and a chunk that does not hold exactly its
+shape's bytes (:func:`_check_chunk_sizes`: HDF5 fills the rest of a short chunk's buffer with whatever memory
+held).
 
 Every exception raised while reading (h5py's ``OSError``/``RuntimeError``/``KeyError``, ``TypeError``,
 ``UnicodeDecodeError``, ``MemoryError``, ``RecursionError``, ...) is turned into ``ModelFileError`` by
@@ -55,6 +60,7 @@ import math
 import os
 import re
 import stat
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -806,6 +812,10 @@ def _check_dataset(
                 where,
                 f"uses filter id {code}; only gzip (1), shuffle (2) and fletcher32 (3) are allowed",
             )
+    for code in set(codes):
+        if codes.count(code) > 1:  # gzip twice inflates past the size bound (a 28 KB file held 1 GiB)
+            name, times = ALLOWED_FILTERS[code], codes.count(code)
+            raise ModelFileError(path, where, f"applies the {name} filter {times} times; once at most")
     tid = dsid.get_type()
     cls = tid.get_class()
     if tid.committed():
@@ -868,6 +878,54 @@ def _chunk_count(dsid: Any, shape: tuple[int, ...]) -> int:
     if dcpl.get_layout() != h5py.h5d.CHUNKED:
         return 0
     return _chunks_of(shape, tuple(int(n) for n in dcpl.get_chunk()))
+
+
+def _check_chunk_sizes(dsid: Any, where: str, path: str | os.PathLike, itemsize: int, file_size: int) -> None:
+    """Refuse a chunked dataset any of whose stored chunks does not hold exactly its chunk's bytes.
+
+    HDF5 reads a chunk that stores fewer bytes than its shape needs (raw, or gzip data that inflates to
+    fewer) into a buffer whose rest keeps whatever memory held, and inflates gzip data without a bound. So
+    each chunk is read raw first and its size checked: its fletcher32 checksum (4 bytes) taken off when that
+    filter applies to it, its gzip data inflated with a cap of the chunk's size plus one byte. The checksum
+    itself is HDF5's to check when it reads the data.
+    """
+    import h5py
+
+    dcpl = dsid.get_create_plist()
+    if dcpl.get_layout() != h5py.h5d.CHUNKED:
+        return
+    chunk = tuple(int(n) for n in dcpl.get_chunk())
+    need = math.prod(chunk) * itemsize
+    codes = [int(dcpl.get_filter(i)[0]) for i in range(dcpl.get_nfilters())]
+    for i in range(int(dsid.get_num_chunks())):
+        info = dsid.get_chunk_info(i)
+        at = tuple(int(n) for n in info.chunk_offset)
+        if int(info.size) > file_size:
+            raise ModelFileError(
+                path, where, f"stores a chunk (at {at}) of {info.size} bytes in a {file_size}-byte file"
+            )
+        mask, data = dsid.read_direct_chunk(at)
+        data = data[: int(info.size)]  # an unfiltered chunk comes back at its shape's size, whatever it holds
+        active = [code for k, code in enumerate(codes) if not (int(mask) >> k) & 1]
+        if 3 in active:  # fletcher32: the last 4 bytes are the checksum
+            data = data[:-4] if len(data) >= 4 else b""
+        size = len(data)
+        if 1 in active:
+            inflate = zlib.decompressobj()
+            try:
+                size = len(inflate.decompress(data, need + 1))
+            except zlib.error:
+                raise ModelFileError(path, where, f"has a chunk (at {at}) that is not gzip data") from None
+            if not inflate.eof:  # more than the chunk's bytes, or a stream cut short
+                problem = f"has a chunk (at {at}) whose gzip data does not inflate to exactly {need} bytes"
+                raise ModelFileError(path, where, problem)
+        if size != need:
+            raise ModelFileError(
+                path,
+                where,
+                f"stores a chunk (at {at}) of {size} bytes where its chunk shape {chunk} needs {need} (HDF5 "
+                "would leave the rest as uninitialised memory)",
+            )
 
 
 def _check_written(dsid: Any, where: str, path: str | os.PathLike, shape: tuple[int, ...]) -> None:
@@ -1242,6 +1300,7 @@ def read_array(
         if shape is not None and declared_shape != tuple(shape):
             raise ModelFileError(path, place, f"must have shape {tuple(shape)}, got {declared_shape}")
         _check_written(dsid, place, path, declared_shape)
+        _check_chunk_sizes(dsid, place, path, dtype.itemsize, file_size)
         out = np.empty(declared_shape, dtype=dtype)
         if out.size:
             dsid.read(h5py.h5s.ALL, h5py.h5s.ALL, out)

@@ -487,7 +487,8 @@ def test_corrupted_compressed_data_is_a_model_file_error(tmp_path):
     path.write_bytes(bytes(data))
     with time_limit(), open_model_file(path) as f:
         audit(f, path)
-        with pytest.raises(ModelFileError, match=msg(path, "layers/2/params/kernel", r"cannot be read \(OSError: ")):
+        # found by the chunk's size check (it inflates the chunk itself) before HDF5 reads it
+        with pytest.raises(ModelFileError, match=msg(path, "layers/2/params/kernel", r"has a chunk \(at \(0,\)\) that is not gzip data$")):
             read_array(f, "layers/2/params/kernel", path, shape=(4000,))
 
 
@@ -1068,6 +1069,74 @@ def test_storage_that_was_never_written_is_refused(tmp_path, fill_time, chunks):
         _read(path, "empty", shape=(5, 4))
     with pytest.raises(ModelFileError, match=msg(path, "layers/0/params/part", r"has 3 of its 5 chunks never written")):
         _read(path, "part", shape=(5, 4))
+
+
+@pytest.mark.parametrize(
+    "filters, stored, problem",
+    [
+        ((), 16, r"stores a chunk \(at \(0, 0\)\) of 16 bytes where its chunk shape \(5, 4\) needs 80 \(HDF5 would leave "
+                 r"the rest as uninitialised memory\)$"),
+        (("gzip",), 16, r"stores a chunk \(at \(0, 0\)\) of 16 bytes where its chunk shape \(5, 4\) needs 80"),
+        (("gzip",), 4000, r"has a chunk \(at \(0, 0\)\) whose gzip data does not inflate to exactly 80 bytes$"),
+        (("gzip", "fletcher32"), 16, r"stores a chunk \(at \(0, 0\)\) of 16 bytes where"),
+        (("shuffle", "gzip"), 79, r"stores a chunk \(at \(0, 0\)\) of 79 bytes where"),
+    ],
+    ids=["raw, short", "gzip, short", "gzip, inflating past the chunk", "fletcher32 and gzip, short", "shuffle, short"],
+)
+def test_a_chunk_that_does_not_hold_its_shapes_bytes_is_refused(tmp_path, filters, stored, problem):
+    """HDF5 reads a short chunk into a buffer whose rest keeps whatever memory held (heap pointers became
+    weights), and inflates gzip data without a bound."""
+    import zlib
+
+    def build(f):
+        valid_model(f)
+        del f["layers/0/params/kernel"]
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_chunk((5, 4))
+        for name in filters:
+            {"gzip": lambda: dcpl.set_deflate(4), "shuffle": dcpl.set_shuffle, "fletcher32": dcpl.set_fletcher32}[name]()
+        ds = h5py.h5d.create(f["layers/0/params"].id, b"kernel", h5py.h5t.IEEE_F32LE, h5py.h5s.create_simple((5, 4)), dcpl=dcpl)
+        data = np.ones(stored // 4 + 1, "<f4").tobytes()[:stored]
+        if "gzip" in filters:
+            data = zlib.compress(data)
+        if "fletcher32" in filters:
+            data += b"\0\0\0\0"
+        ds.write_direct_chunk((0, 0), data)
+
+    path = make(tmp_path / "short.h5", build)
+    with pytest.raises(ModelFileError, match=msg(path, "layers/0/params/kernel", problem)):
+        _read(path, "kernel", shape=(5, 4))
+
+
+def test_a_chunk_whose_filter_is_skipped_is_checked_as_stored(tmp_path):
+    """A chunk written with the gzip filter masked off holds raw bytes: it reads as written."""
+
+    def build(f):
+        valid_model(f)
+        del f["layers/0/params/kernel"]
+        ds = f["layers/0/params"].create_dataset("kernel", shape=(5, 4), dtype="<f4", chunks=(5, 4), compression="gzip")
+        ds.id.write_direct_chunk((0, 0), np.arange(20, dtype="<f4").tobytes(), filter_mask=1)
+
+    path = make(tmp_path / "masked.h5", build)
+    assert _read(path, "kernel", shape=(5, 4)).ravel().tolist() == list(range(20))
+
+
+def test_a_filter_applied_twice_is_refused(tmp_path):
+    """gzip twice inflated a 28 KB file's chunk to 1 GiB before any size bound applied."""
+
+    def build(f):
+        valid_model(f)
+        del f["layers/0/params/kernel"]
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_chunk((5, 4))
+        dcpl.set_deflate(4)
+        dcpl.set_deflate(4)
+        h5py.h5d.create(f["layers/0/params"].id, b"kernel", h5py.h5t.IEEE_F32LE, h5py.h5s.create_simple((5, 4)), dcpl=dcpl)
+        f["layers/0/params/kernel"][...] = 1.0
+
+    path = make(tmp_path / "twice.h5", build)
+    with pytest.raises(ModelFileError, match=msg(path, "layers/0/params/kernel", r"applies the gzip filter 2 times; once at most$")):
+        _read(path, "kernel", shape=(5, 4))
 
 
 def test_chunk_counts_are_bounded_in_the_audit(tmp_path, monkeypatch):
