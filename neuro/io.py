@@ -527,8 +527,13 @@ def _build_model(config: dict, f: Any, path: Any, want: type | None) -> Any:
             net._input_kind = "single" if len(graph.inputs) == 1 else "list"
             net._output_kind = outs["kind"]
             net._output_keys = outs["keys"]
-            if outs["keys"] is not None and len(outs["keys"]) != len(graph.outputs):
-                raise ValueError(f"outputs.keys must name the {len(graph.outputs)} outputs")
+            n_out, keys = len(graph.outputs), outs["keys"]
+            if outs["kind"] == "single" and n_out != 1:  # predict would return the first output alone
+                raise ValueError(f"outputs.kind 'single' needs one output; the graph has {n_out}")
+            if (outs["kind"] == "dict") != (keys is not None):
+                raise ValueError("outputs.keys must name the outputs of kind 'dict', and be null otherwise")
+            if keys is not None and (len(keys) != n_out or len(set(keys)) != n_out):  # a dict would drop some
+                raise ValueError(f"outputs.keys must name the {n_out} outputs, each once, got {keys}")
             net._graph = graph
             build_layers(graph, net.rng, net.dtype, net.xp, initialize=False)
         if loss_objs or opt is not None:

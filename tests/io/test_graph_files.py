@@ -8,6 +8,7 @@ either load into a model that predicts or raise ModelFileError.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 import tracemalloc
@@ -165,3 +166,25 @@ def test_mutated_graph_descriptions_load_or_raise_model_file_error(graph_file, t
         xs = [np.zeros((2, *shape), dtype=np.float32) for shape in m.input_shapes]
         m.predict(xs)
     assert time.perf_counter() - start < 5
+
+
+@pytest.mark.parametrize(
+    "outputs, message",
+    [
+        ({"kind": "dict", "keys": ["x", "x"]}, r"outputs\.keys must name the 2 outputs, each once, got \['x', 'x'\]"),
+        ({"kind": "dict", "keys": ["x"]}, r"outputs\.keys must name the 2 outputs, each once"),
+        ({"kind": "single", "keys": None}, r"outputs\.kind 'single' needs one output; the graph has 2"),
+        ({"kind": "dict", "keys": None}, r"outputs\.keys must name the outputs of kind 'dict', and be null otherwise"),
+        ({"kind": "list", "keys": ["p", "q"]}, r"outputs\.keys must name the outputs of kind 'dict'"),
+    ],
+)
+def test_outputs_that_do_not_fit_the_graphs_outputs_are_refused(tmp_path, outputs, message):
+    """Else predict dropped outputs silently: a dict with a key twice keeps one entry, 'single' the first."""
+    a = Input((4,))
+    h = Dense(3)(a)
+    m = Model(a, {"p": Dense(2, activation="softmax")(h), "q": Dense(1)(h)}, loss=["crossentropy", "mse"], seed=0)
+    good = tmp_path / "two.h5"
+    m.save(good)
+    assert set(Model.load(good).predict(np.ones((1, 4), np.float32))) == {"p", "q"}
+    path = _edit(good, tmp_path, lambda cfg: cfg.__setitem__("outputs", outputs))
+    assert re.search(message, _load_refused(path))
