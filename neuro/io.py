@@ -562,6 +562,7 @@ def _build_model(config: dict, f: Any, path: Any, want: type | None) -> Any:
                     cast=store[k].dtype,
                 )
         _check_normalization(layer, i, path)
+        _check_dtype_scalars(layer, path, np.dtype(net.dtype))
     _load_trainable(net, leaves, config, path)
     _load_optimizer(net, f, path)  # its state belongs to the trainable parameters
     net._record_optimizer_keys()
@@ -599,6 +600,22 @@ def _first_bad(mask: np.ndarray) -> tuple[int, ...] | None:
     if not mask.any():
         return None
     return tuple(int(i) for i in np.argwhere(mask)[0])
+
+
+def _check_dtype_scalars(layer: Layer, path: Any, dtype: np.dtype) -> None:
+    """A layer's (or its activation's) ``epsilon`` is positive and ``alpha`` finite in the model's dtype: a
+    LayerNormalization ``epsilon`` of 1e-300 is 0 in float32 (a row of equal values gives NaN), a LeakyReLU
+    or ELU ``alpha`` of 1e300 is inf."""
+    where = f"layer {layer.name!r} ({type(layer).__name__})"
+    for owner, label in ((layer, where), (getattr(layer, "activation", None), f"{where} activation")):
+        for name, ok, rule in (("epsilon", lambda v: v > 0, "positive"), ("alpha", np.isfinite, "finite")):
+            value = getattr(owner, name, None)
+            if type(value) not in (int, float):
+                continue
+            converted = _as_dtype(value, dtype)
+            if not ok(converted):
+                problem = f"must be {rule} in {dtype.name} (the model's dtype), got {value!r}, which becomes "
+                raise _fail(path, f"{label} {name}", problem + str(converted))
 
 
 def _check_normalization(layer: Layer, i: int, path: Any) -> None:

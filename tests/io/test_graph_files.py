@@ -188,3 +188,30 @@ def test_outputs_that_do_not_fit_the_graphs_outputs_are_refused(tmp_path, output
     assert set(Model.load(good).predict(np.ones((1, 4), np.float32))) == {"p", "q"}
     path = _edit(good, tmp_path, lambda cfg: cfg.__setitem__("outputs", outputs))
     assert re.search(message, _load_refused(path))
+
+
+@pytest.mark.parametrize(
+    "layer, key, value, message",
+    [
+        ("norm", "epsilon", 1e-300, r"layer 'norm' \(LayerNormalization\) epsilon: must be positive in float32 \(the "
+                                    r"model's dtype\), got 1e-300, which becomes 0\.0$"),
+        ("hidden", "activation", {"class": "LeakyReLU", "config": {"alpha": 1e300}},
+         r"layer 'hidden' \(Dense\) activation alpha: must be finite in float32 \(the model's dtype\), got 1e\+300"),
+        ("hidden", "activation", {"class": "ELU", "config": {"alpha": -1e300}}, r"activation alpha: must be finite"),
+    ],
+)
+def test_layer_numbers_that_overflow_or_vanish_in_the_models_dtype_are_refused(tmp_path, layer, key, value, message):
+    """Else the model loads and predicts NaN: LayerNormalization of a row of equal values with ε = 0, a
+    LeakyReLU or ELU whose α is inf in float32."""
+    x = Input((4,))
+    h = Dense(3, activation="relu", name="hidden")(neuro.LayerNormalization(name="norm")(x))
+    m = Model(x, Dense(2, activation="softmax")(h), loss="crossentropy", seed=0)
+    good = tmp_path / "ok.h5"
+    m.save(good)
+    assert np.isfinite(Model.load(good).predict(np.zeros((1, 4), np.float32))).all()
+
+    def change(cfg):
+        (spec,) = [s for s in cfg["layers"] if s["config"].get("name") == layer]
+        spec["config"][key] = value
+
+    assert re.search(message, _load_refused(_edit(good, tmp_path, change)))
