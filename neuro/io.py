@@ -669,6 +669,10 @@ def _check_scaler(scaler: Any, net: Any, key: str, path: Any) -> None:
     shapes = net.input_shapes if key == "input_scaler" else net.output_shapes
     what = "input" if key == "input_scaler" else "output"
     if len(shapes) == 1:  # a model with several inputs (outputs) does not apply the scaler
+        if key == "input_scaler" and net.graph.inputs[0].dtype != "float":  # ids made floats: predict fails
+            raise _fail(
+                path, where, f"scales the input, but the model's input holds {net.graph.inputs[0].dtype} ids"
+            )
         shape = tuple(shapes[0])
         k = scaler.a.ndim
         if k > len(shape) or shape[len(shape) - k :] != scaler.a.shape:

@@ -215,3 +215,15 @@ def test_layer_numbers_that_overflow_or_vanish_in_the_models_dtype_are_refused(t
         spec["config"][key] = value
 
     assert re.search(message, _load_refused(_edit(good, tmp_path, change)))
+
+
+def test_an_input_scaler_on_integer_ids_is_refused(tmp_path):
+    """The scaler would turn the ids into floats, which the Embedding refuses: every predict would fail."""
+    ids = Input((5,), dtype="int64")
+    h = neuro.GlobalAveragePooling1D()(neuro.Embedding(10, 3)(ids))
+    m = Model(ids, Dense(2, activation="softmax")(h), loss="crossentropy", seed=0)
+    good = tmp_path / "ids.h5"
+    m.save(good)
+    assert Model.load(good).predict(np.array([[1, 2, 3, 4, 5]])).shape == (1, 2)
+    path = _edit(good, tmp_path, lambda cfg: cfg.__setitem__("input_scaler", {"kind": "standardize", "a": 0.0, "b": 1.0}))
+    assert re.search(r"config\.input_scaler: scales the input, but the model's input holds int64 ids$", _load_refused(path))
