@@ -754,7 +754,9 @@ def _check_losses(net: Any, config: dict, path: Any) -> None:
 
 
 def _check_optimizer_numbers(opt: Any, dtype: Any, path: Any) -> None:
-    """The optimizer's learning rate (a number) and epsilon are finite and positive in the model's dtype."""
+    """The optimizer's learning rate (a number) and epsilon are finite and positive in the model's dtype, its
+    weight decay and a schedule's numbers finite there (1e300 is inf in float32: the first step would
+    fail)."""
     for name in ("learning_rate", "epsilon"):
         value = getattr(opt, name, None)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -767,6 +769,18 @@ def _check_optimizer_numbers(opt: Any, dtype: Any, path: Any) -> None:
                 f"must be finite and positive in {np.dtype(dtype).name} (the model's dtype), got {value!r}, "
                 f"which becomes {cast}",
             )
+    numbers = [("weight_decay", getattr(opt, "weight_decay", None))]
+    schedule = getattr(opt, "learning_rate", None)
+    if hasattr(schedule, "get_config"):
+        numbers += [(f"learning_rate.{k}", v) for k, v in schedule.get_config().items()]
+    for name, value in numbers:
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if type(v) in (int, float) and not np.isfinite(_as_dtype(v, dtype)):
+                raise _fail(
+                    path,
+                    f"config.optimizer.{name}",
+                    f"must be finite in {np.dtype(dtype).name} (the model's dtype), got {v!r}",
+                )
 
 
 def _first_input_shapes(graph: Any) -> dict[int, Any]:

@@ -227,3 +227,23 @@ def test_an_input_scaler_on_integer_ids_is_refused(tmp_path):
     assert Model.load(good).predict(np.array([[1, 2, 3, 4, 5]])).shape == (1, 2)
     path = _edit(good, tmp_path, lambda cfg: cfg.__setitem__("input_scaler", {"kind": "standardize", "a": 0.0, "b": 1.0}))
     assert re.search(r"config\.input_scaler: scales the input, but the model's input holds int64 ids$", _load_refused(path))
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("learning_rate", {"class": "ExponentialDecay", "config": {"initial_learning_rate": 1e300, "decay_steps": 1, "decay_rate": 1.0}},
+         r"config\.optimizer\.learning_rate\.initial_learning_rate: must be finite in float32 \(the model's dtype\), got 1e\+300$"),
+        ("weight_decay", 1e300, r"config\.optimizer\.weight_decay: must be finite in float32 \(the model's dtype\), got 1e\+300$"),
+    ],
+)
+def test_optimizer_numbers_that_overflow_in_the_models_dtype_are_refused(tmp_path, key, value, message):
+    """Else the file loads and the first training step fails (a schedule's 1e300 or a weight decay of 1e300 is
+    inf in float32)."""
+    x = Input((4,))
+    m = Model(x, Dense(2, activation="softmax")(x), loss="crossentropy", optimizer="adamw", seed=0)
+    good = tmp_path / "opt.h5"
+    m.save(good)
+    Model.load(good)
+    path = _edit(good, tmp_path, lambda cfg: cfg["optimizer"]["config"].__setitem__(key, value))
+    assert re.search(message, _load_refused(path))
