@@ -1301,6 +1301,8 @@ def read_array(
             raise ModelFileError(path, place, f"must have shape {tuple(shape)}, got {declared_shape}")
         _check_written(dsid, place, path, declared_shape)
         _check_chunk_sizes(dsid, place, path, dtype.itemsize, file_size)
+        if int(h5py.h5a.get_num_attrs(dsid)):  # neuro writes none on its arrays
+            raise ModelFileError(path, place, "has attributes; a model file's arrays have none")
         out = np.empty(declared_shape, dtype=dtype)
         if out.size:
             dsid.read(h5py.h5s.ALL, h5py.h5s.ALL, out)

@@ -493,7 +493,7 @@ def _build_model(config: dict, f: Any, path: Any, want: type | None) -> Any:
         leaves = leaf_layers(graph.layers)
     # every array the file must hold, from the layers' own specs, before anything is allocated
     layer_group = h5s.get_group(f, "layers", path)
-    h5s.check_no_extra(layer_group, [str(i) for i in range(len(leaves))], path)
+    h5s.check_no_extra(layer_group, [str(i) for i in range(len(leaves))], path, expected_attrs=())
     first_shapes = _first_input_shapes(graph)
     for i, layer in enumerate(leaves):
         shape = first_shapes[id(layer)]
@@ -503,10 +503,10 @@ def _build_model(config: dict, f: Any, path: Any, want: type | None) -> Any:
                 "buffers": {k: tuple(s) for k, (s, _) in layer.buffer_specs(shape).items()},
             }
         g = h5s.get_group(layer_group, str(i), path)
-        h5s.check_no_extra(g, ("params", "buffers"), path)
+        h5s.check_no_extra(g, ("params", "buffers"), path, expected_attrs=())
         for store, shapes in expected.items():
             sub = h5s.get_group(g, store, path)
-            h5s.check_no_extra(sub, shapes, path)
+            h5s.check_no_extra(sub, shapes, path, expected_attrs=())
             for k, s in shapes.items():
                 declared, _ = h5s.array_info(sub, k, path)
                 if declared != s:
@@ -870,10 +870,10 @@ def _load_optimizer(net: Any, f: Any, path: Any) -> None:
     slots = []
     if "slots" in opt:
         slot_group = h5s.get_group(opt, "slots", path)
-        h5s.check_no_extra(slot_group, [str(j) for j in range(n_slots)], path)
+        h5s.check_no_extra(slot_group, [str(j) for j in range(n_slots)], path, expected_attrs=())
     for j, p in enumerate(net.params[:n_slots]):
         g = h5s.get_group(opt, f"slots/{j}", path)
-        h5s.check_no_extra(g, names, path)
+        h5s.check_no_extra(g, names, path, expected_attrs=())
         # in the parameter's dtype, as the optimizer keeps it; running means of squares are never negative
         slots.append(
             {

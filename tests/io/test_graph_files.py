@@ -247,3 +247,21 @@ def test_optimizer_numbers_that_overflow_in_the_models_dtype_are_refused(tmp_pat
     Model.load(good)
     path = _edit(good, tmp_path, lambda cfg: cfg["optimizer"]["config"].__setitem__(key, value))
     assert re.search(message, _load_refused(path))
+
+
+@pytest.mark.parametrize(
+    "where, name",
+    [("layers", "note"), ("layers/0", "note"), ("layers/0/params", "note"), ("layers/0/params/kernel", "units"),
+     ("optimizer/slots", "note"), ("optimizer/slots/0", "note"), ("optimizer/slots/0/m", "units")],
+)
+def test_attributes_the_loader_does_not_expect_are_refused_everywhere(tmp_path, where, name):
+    """The file-format page promises it: neuro writes attributes on the root and the optimizer group only."""
+    x = Input((4,))
+    m = Model(x, Dense(2, activation="softmax")(x), loss="crossentropy", optimizer="adam", seed=0)
+    m.fit(np.ones((4, 4), np.float32), np.array([0, 1, 0, 1]), verbose=0)
+    path = tmp_path / "attrs.h5"
+    m.save(path)
+    with h5py.File(path, "a") as f:
+        f[where].attrs[name] = 1
+    message = _load_refused(path)
+    assert where in message and ("unexpected attributes 'note'" in message or "has attributes" in message)
