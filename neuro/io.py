@@ -561,8 +561,8 @@ def _build_model(config: dict, f: Any, path: Any, want: type | None) -> Any:
                     nonneg=(k == "running_var"),
                     cast=store[k].dtype,
                 )
+        _check_dtype_scalars(layer, path, np.dtype(net.dtype))  # epsilon first: the statistics divide by it
         _check_normalization(layer, i, path)
-        _check_dtype_scalars(layer, path, np.dtype(net.dtype))
     _load_trainable(net, leaves, config, path)
     _load_optimizer(net, f, path)  # its state belongs to the trainable parameters
     net._record_optimizer_keys()
@@ -619,21 +619,15 @@ def _check_dtype_scalars(layer: Layer, path: Any, dtype: np.dtype) -> None:
 
 
 def _check_normalization(layer: Layer, i: int, path: Any) -> None:
-    """A normalisation layer's ``epsilon`` and ``running_var + epsilon`` are positive in the model's dtype,
-    and the scale ``gamma / sqrt(running_var + epsilon)`` and the shift it gives are finite there."""
+    """A normalisation layer's ``running_var + epsilon`` is positive in the model's dtype, and the scale
+    ``gamma / sqrt(running_var + epsilon)`` and the shift it gives are finite there (``epsilon`` itself is
+    checked by :func:`_check_dtype_scalars`)."""
     if "running_var" not in layer.buffers or not hasattr(layer, "epsilon"):
         return
     var = backend.to_numpy(layer.buffers["running_var"])
     dtype = var.dtype
     where = f"layer {layer.name!r} ({type(layer).__name__})"
     eps = _as_dtype(layer.epsilon, dtype)
-    if not eps > 0:
-        raise _fail(
-            path,
-            f"{where} epsilon",
-            f"must be positive in {dtype.name} (the model's dtype), got {layer.epsilon!r}, which becomes "
-            f"{eps}",
-        )
     with np.errstate(all="ignore"):
         denom = var + eps
         bad = _first_bad(~(denom > 0))

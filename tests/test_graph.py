@@ -562,20 +562,27 @@ def test_relu_then_max_pooling_equals_pytorch(kind, float64, torch):
     compare(torch, model, [xs], ys, forward, lambda outs, y: _ce(torch, outs[0], y))
 
 
+def _use_kernels(kernels, monkeypatch):
+    """Run this test on ``kernels`` (skipped without numba for "numba"); the choice is put back after it."""
+    from neuro import backend
+
+    if kernels == "numba":
+        pytest.importorskip("numba")
+    monkeypatch.setattr(backend, "_kernel_request", backend._kernel_request)
+    monkeypatch.setattr(backend, "_kernels_on", None)
+    backend.set_kernels(kernels)
+
+
 @pytest.mark.parametrize("kernels", ["numpy", "numba"])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_fused_relu_pooling_trains_bitwise_as_the_unfused_layers(kernels, threads, monkeypatch):
     """The fusion only skips a pass: the weights after two steps are bitwise those of the unfused graph, for
     a convolution in pieces (its ReLU applied piece by piece), one without pieces, and a Dense on images."""
-    if kernels == "numba":
-        pytest.importorskip("numba")
     from neuro import backend, graph
     from neuro.functional import conv as conv_functional
 
     monkeypatch.setattr(conv_functional, "TRAIN_CHUNK", 2048)  # 8×8×2 images: pieces of a few samples
-    monkeypatch.setattr(backend, "_kernel_request", backend._kernel_request)
-    monkeypatch.setattr(backend, "_kernels_on", None)
-    backend.set_kernels(kernels)
+    _use_kernels(kernels, monkeypatch)
     before = backend.get_num_threads()
     backend.set_num_threads(threads)
     rng = np.random.default_rng(5)
@@ -638,13 +645,9 @@ def test_fused_relu_pooling_equals_the_unfused_layers_with_nan_and_inf(kernels, 
     """Non-finite values give the same gradients, NaN for NaN, with and without the fusion: a NaN beside a
     positive maximum (sample 0), and infinite incoming gradients at windows whose maximum is 0 (sample 1:
     times the ReLU's 0, NaN)."""
-    if kernels == "numba":
-        pytest.importorskip("numba")
-    from neuro import backend, graph
+    from neuro import graph
 
-    monkeypatch.setattr(backend, "_kernel_request", backend._kernel_request)
-    monkeypatch.setattr(backend, "_kernels_on", None)
-    backend.set_kernels(kernels)
+    _use_kernels(kernels, monkeypatch)
     rng = np.random.default_rng(6)
     xs = np.abs(rng.standard_normal((3, 8, 8, 2))).astype(np.float32)
     xs[0, 1, 1, :] = np.nan  # the last cell of its 2×2 window
@@ -690,14 +693,9 @@ def test_pooling_offsets_stay_bytes_while_they_fit():
 def test_relu_input_offsets_mark_the_windows_whose_element_at_the_offset_is_not_positive(kernels, nan, monkeypatch):
     """With ``relu_input`` a window's offset grows by ph·pw exactly where the element at its offset is not
     above 0: ties, ±0, ±inf and (in one case) NaNs, against the offsets recorded without it."""
-    if kernels == "numba":
-        pytest.importorskip("numba")
-    from neuro import backend
     from neuro.functional import pooling
 
-    monkeypatch.setattr(backend, "_kernel_request", backend._kernel_request)
-    monkeypatch.setattr(backend, "_kernels_on", None)
-    backend.set_kernels(kernels)
+    _use_kernels(kernels, monkeypatch)
     rng = np.random.default_rng(9)
     values = np.array([-np.inf, -2.0, -0.0, 0.0, 0.0, 1.0, 1.0, 3.0, np.inf], np.float32)
     x = rng.choice(values, size=(4, 6, 8, 3))

@@ -364,14 +364,20 @@ def test_training_is_bitwise_the_same_on_one_and_two_threads(make, shape, kept_b
     rng = np.random.default_rng(1)
     x = rng.standard_normal((256, *shape)).astype(np.float32)
     y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 256)]
+    _assert_same_weights_on_one_two_and_three_threads(make, x, y, 128, 2, blas_before)
+
+
+def _assert_same_weights_on_one_two_and_three_threads(make, x, y, batch_size, epochs, blas_before):
+    """Train ``make()`` on 1, 2 and 3 of neuro's threads (OpenBLAS on as many, at most 2, as OMP_NUM_THREADS
+    would set it) and compare every parameter bitwise; the thread counts are put back."""
     weights = []
     before = backend.get_num_threads()
     try:
         for threads in (1, 2, 3):
             backend.set_num_threads(threads)
-            backend._blas_threads(min(threads, 2))  # as OMP_NUM_THREADS would have set it
+            backend._blas_threads(min(threads, 2))
             net = make()
-            net.fit(x, y, batch_size=128, epochs=2, verbose=0)
+            net.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0)
             weights.append([p.copy() for layer in net.leaf_layers() for p in layer.params.values()])
     finally:
         backend._resize(before)
@@ -500,18 +506,4 @@ def test_float64_and_matrix_vector_products_train_bitwise_alike_on_one_two_and_t
     dtype = np.float64 if make is _float64_mlp else np.float32
     x = rng.standard_normal((n, features)).astype(dtype)
     y = np.eye(classes, dtype=dtype)[rng.integers(0, classes, n)] if classes else x[:, :1] * 0.5
-    weights = []
-    before = backend.get_num_threads()
-    try:
-        for threads in (1, 2, 3):
-            backend.set_num_threads(threads)
-            backend._blas_threads(min(threads, 2))
-            net = make()
-            net.fit(x, y, batch_size=batch, epochs=1, verbose=0)
-            weights.append([p.copy() for layer in net.leaf_layers() for p in layer.params.values()])
-    finally:
-        backend._resize(before)
-        backend._blas_threads(blas_before)
-    for other in weights[1:]:
-        for a, b in zip(weights[0], other, strict=True):
-            np.testing.assert_array_equal(a, b)
+    _assert_same_weights_on_one_two_and_three_threads(make, x, y, batch, 1, blas_before)
