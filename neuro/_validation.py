@@ -119,12 +119,13 @@ def all_finite(x: Any) -> bool:
     Returns:
         The answer.
     """
-    big = type(x) is np.ndarray and x.size >= 4096
-    if big and x.dtype in (np.float32, np.float64) and x.flags.c_contiguous:
-        flat = x.reshape(-1)
-        with np.errstate(over="ignore", invalid="ignore"):
-            if np.isfinite(np.dot(flat, flat)):
-                return True
+    if type(x) is np.ndarray:
+        if x.size >= 4096 and x.dtype in (np.float32, np.float64) and x.flags.c_contiguous:
+            flat = x.reshape(-1)
+            with np.errstate(over="ignore", invalid="ignore"):
+                if np.isfinite(np.dot(flat, flat)):
+                    return True
+        return bool(np.isfinite(x).all())
     xp = backend.get_array_module(x)
     return bool(backend.to_numpy(xp.isfinite(x).all()))
 

@@ -1290,12 +1290,12 @@ def matmul(a: Any, b: Any, out: Any = None) -> Any:
     Returns:
         The product (``out`` when given).
     """
-    if type(a) is not np.ndarray or type(b) is not np.ndarray:
+    if not _gemm_split or type(a) is not np.ndarray or type(b) is not np.ndarray:  # outside a fit: whole
         return a @ b if out is None else get_array_module(a, b, out).matmul(a, b, out=out)
     m, k = a.shape
     n = b.shape[1]
     if (
-        not _gemm_split or _num_threads <= 1 or m * n * k < MIN_PARALLEL_PRODUCT or m == 1 or n == 1
+        _num_threads <= 1 or m * n * k < MIN_PARALLEL_PRODUCT or m == 1 or n == 1
         or a.dtype != np.float32 or b.dtype != np.float32
     ):  # fmt: skip
         return np.matmul(a, b, out=out)

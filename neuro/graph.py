@@ -194,7 +194,7 @@ class Graph:
                 outs.append(slot[id(t)])
             self.steps.append(_Step(i, node, ins, outs))
         self.n_slots = len(slot)
-        self._plain_plan: list[tuple] | None = None  # infer()'s steps, made on its first call
+        self._plain_plan: tuple[list[tuple], list[Any] | None] | None = None  # infer()'s, on its first call
         self.input_slots = list(range(len(self.inputs)))
         self.output_slots = [slot[id(t)] for t in self.outputs]
         self.slot_dtype = [""] * self.n_slots
@@ -400,13 +400,14 @@ class Graph:
         Returns:
             One array per output.
         """
-        plan = self._plain_plan
-        if plan is None:
-            plain = all(not any(st.cast) and not st.mask_in and not st.mask_out for st in self.steps)
-            plan = self._plain_plan = (
-                [(st.layer.forward, st.in_slots, st.out_slots, st.multi_in, st.multi_out, st.free)
-                 for st in self.steps] if plain else []
-            )  # fmt: skip
+        if self._plain_plan is None:
+            self._plain_plan = self._make_plain_plan()
+        plan, chain = self._plain_plan
+        if chain is not None:  # each node reads the one before it: no slots to keep
+            y = xs[0]
+            for forward in chain:
+                y = forward(y)[0]
+            return [y]
         if not plan and self.steps:
             return self.forward(xs, False, None, None, dtype)[0]
         vals: list[Any] = [None] * self.n_slots
@@ -422,6 +423,23 @@ class Graph:
             for s in free:
                 vals[s] = None
         return [vals[s] for s in self.output_slots]
+
+    def _make_plain_plan(self) -> tuple[list[tuple], list[Any] | None]:
+        """:meth:`infer`'s steps (none when a node needs an integer cast or a mask), and the layers' forward
+        functions alone when the graph is a chain: one input, one output, each node reading only the
+        tensor the node before it wrote (the input for the first), the last one writing the output."""
+        if not all(not any(st.cast) and not st.mask_in and not st.mask_out for st in self.steps):
+            return [], None
+        plan = [(st.layer.forward, st.in_slots, st.out_slots, st.multi_in, st.multi_out, st.free)
+                for st in self.steps]  # fmt: skip
+        slot = self.input_slots[0] if len(self.input_slots) == 1 else None
+        for st in self.steps:
+            if slot is None or st.multi_in or st.multi_out or list(st.in_slots) != [slot]:
+                return plan, None
+            (slot,) = st.out_slots
+        if not self.steps or list(self.output_slots) != [slot]:
+            return plan, None
+        return plan, [st.layer.forward for st in self.steps]
 
     def backward(
         self, tape: list[Any], out_grads: Sequence[Any], modes: dict[int, str] | None = None

@@ -25,7 +25,10 @@ def linear(x: Any, kernel: Any, bias: Any, training: bool = False) -> tuple[Any,
         ``(z, ctx)``; ctx is x in training, else ``None``.
     """
     get_array_module(x, kernel, bias)  # one device for all
-    z = matmul(x.reshape(-1, x.shape[-1]), kernel).reshape(*x.shape[:-1], kernel.shape[1])
+    if x.ndim == 2:  # the common case, without the reshapes (a single-sample predict feels each call)
+        z = matmul(x, kernel)
+    else:
+        z = matmul(x.reshape(-1, x.shape[-1]), kernel).reshape(*x.shape[:-1], kernel.shape[1])
     z += bias
     return z, (x if training else None)
 

@@ -1070,15 +1070,17 @@ class Model(KeywordChecked):
         plain = self._plain_input(x) if steps is None else None  # a NumPy batch taken as it is: no copy
         links = [h.loss.link if isinstance(h, head_mod.LinkHead) else None for h in self._heads_or_none()]
         graph = self.graph
+        if plain is not None and batch_size is None and not verbose and len(plain) <= 256:
+            if self.output_scaler is None:  # one small NumPy batch of a NumPy model, nothing around it
+                with self._lock:
+                    outs = graph.infer([plain], self.dtype)
+                return self._structured([o if f is None else f(o) for o, f in zip(outs, links, strict=True)])
 
         def run(batch: list[Any]) -> list[Any]:
             with self._lock:
                 outs = graph.infer(self.to_device(batch), self.dtype)
             return [o if link is None else link(o) for o, link in zip(outs, links, strict=True)]
 
-        if plain is not None and batch_size is None and not verbose and len(plain) <= 256:
-            if self.output_scaler is None:  # one small batch, nothing around it
-                return self._structured(run([plain]))
         with backend.split_products():  # products on neuro's threads, as in a fit
             return self._predict_batches(x, plain, run, batch_size, verbose, steps)
 
