@@ -98,6 +98,15 @@ def features(x: Any, input_shape: tuple[int, ...], name: str = "x", dtype: Any =
     backend.get_array_module(x)  # an array of a known device
     dt = backend.get_dtype() if dtype is None else dtype
     if x.dtype != dt:
+        target = np.dtype(dt)
+        if target.kind in "iu" and x.dtype.kind in "iu" and not np.can_cast(x.dtype, target):
+            lo, hi = int(backend.to_numpy(x.min())), int(backend.to_numpy(x.max()))
+            info = np.iinfo(target)
+            if lo < info.min or hi > info.max:  # a cast would wrap them into range
+                raise ValueError(
+                    f"{name} holds integers from {lo} to {hi}, which do not fit the input's dtype "
+                    f"{target.name} (from {info.min} to {info.max})"
+                )
         x = x.astype(dt)
     if x.dtype.kind == "f" and not all_finite(x):
         raise ValueError(f"{name} contains NaN or inf values")

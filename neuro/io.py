@@ -812,7 +812,8 @@ def _chain(graph: Any, config: dict, cls: type) -> Any:
         raise ValueError("a Network's output is its last layer's")
     if len({id(n.layer) for n in graph.nodes}) != len(graph.nodes):
         raise ValueError("a Network calls each layer once")
-    net = cls(graph.input_shapes[0], seed=config.get("seed"), name=config.get("name"))
+    net = cls(seed=config.get("seed"), name=config.get("name"))
+    net._start(graph.inputs[0])  # its shape, dtype (token ids) and name
     for node in graph.nodes:
         layer = node.layer
         layer._nodes.clear()  # the chain calls it again on its own input

@@ -257,13 +257,13 @@ class BinaryAccuracy(Accuracy):
     def update(self, y_pred: Any, y_true: Any, sample_weight: Any = None) -> None:
         p, t = _regression_pair(y_pred, y_true)
         right = (p >= 0.5) == (t >= 0.5)
-        w = _row_weights(sample_weight, None if sample_weight is None else right.shape[0])
-        if w is None:
+        if sample_weight is None:
             self.correct = self.correct + right.sum()  # stays on the device
             self.count += p.size
-        else:
-            self.correct = self.correct + (right * w[:, None]).sum()
-            self.count = self.count + w.sum() * right.shape[1]
+        else:  # per sample, or per step of a sequence output (a mask of its valid steps)
+            rows, wf = _weighted_rows(right, sample_weight)
+            self.correct = self.correct + (rows * wf).sum()
+            self.count = self.count + wf.sum() * rows.shape[1]
 
 
 class CategoricalAccuracy(Accuracy):
@@ -622,6 +622,19 @@ def _regression_pair(y_pred: Any, y_true: Any) -> tuple[Any, Any]:
     return p, t.reshape(p.shape)
 
 
+def _weighted_rows(values: Any, sample_weight: Any) -> tuple[Any, Any]:
+    """``values`` as rows of the weighted leading axes, and the weights as a float64 column: weights
+    ``(N,)`` of the samples, or ``(N, T)`` of a sequence output's steps (its mask).
+
+    Raises:
+        ValueError: for weights that do not weigh the leading axes of the values.
+    """
+    w = sample_weight if backend.is_array(sample_weight) else np.asarray(sample_weight, dtype=np.float64)
+    if w.size == 0 or values.size % w.size:
+        raise ValueError(f"sample_weight must weigh the leading axes of y_pred, got shape {tuple(w.shape)}")
+    return values.reshape(w.size, -1), w.reshape(-1, 1).astype(np.float64)
+
+
 class _ErrorSum(Metric):
     """Base of metrics that average a function of ``y_pred − y_true`` over all values."""
 
@@ -641,13 +654,7 @@ class _ErrorSum(Metric):
             self.total = self.total + err.sum()  # stays on the device
             self.count += diff.size
             return
-        w = sample_weight if backend.is_array(sample_weight) else np.asarray(sample_weight, dtype=np.float64)
-        if w.size == 0 or err.size % w.size:
-            raise ValueError(
-                f"sample_weight must weigh the leading axes of y_pred, got shape {tuple(w.shape)}"
-            )
-        rows = err.reshape(w.size, -1)
-        wf = w.reshape(-1, 1).astype(np.float64)
+        rows, wf = _weighted_rows(err, sample_weight)
         self.total = self.total + (rows * wf).sum()
         self.count = self.count + wf.sum() * rows.shape[1]
 

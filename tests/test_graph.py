@@ -709,3 +709,25 @@ def test_relu_input_offsets_mark_the_windows_whose_element_at_the_offset_is_not_
         b, i, j, ch = np.indices(plain.shape)
         at = x[b, i * ph + plain // pw, j * pw + plain % pw, ch]
         np.testing.assert_array_equal(fused, plain + ph * pw * ~(at > 0), err_msg=str(pool))
+
+
+def test_predicts_chain_path_equals_the_executor_and_only_chains_take_it():
+    """predict runs a chain (each node reading only the node before it) as its layers' forwards alone; the
+    result is the executor's, bit for bit, and a graph that reads a tensor twice, has two inputs or two
+    outputs keeps the slots."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 6)).astype(np.float32)
+    inp = Input((6,))
+    chain = Model(inp, Dense(3, activation="softmax")(Dense(4, activation="tanh")(inp)), seed=0)
+    h = Dense(6, activation="relu")(inp)
+    residual = Model(inp, Dense(2)(Add()([h, inp])), seed=0)
+    a, b = Input((6,)), Input((6,))
+    two_in = Model([a, b], Dense(2)(Concatenate()([a, b])), seed=0)
+    two_out = Model(inp, [Dense(2)(inp), Dense(3)(inp)], seed=0)
+    for model, xs, is_chain in ((chain, [x], True), (residual, [x], False), (two_in, [x, 2 * x], False),
+                                (two_out, [x], False)):
+        got = model.graph.infer(xs)
+        assert (model.graph._plain_plan[1] is not None) is is_chain
+        want = model.graph.forward(xs, False, None, None)[0]
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, w)

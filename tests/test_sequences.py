@@ -428,6 +428,17 @@ def test_bad_sequence_input_gets_clear_errors():
     with pytest.raises(TypeError, match=r"Embedding 'e' takes integer token ids, got dtype float64"):
         e = Embedding(4, 2, name="e")
         e(np.zeros((2, 3)))
+    # ids that do not fit the input's integer type are refused with the values given, not wrapped into range
+    # by the cast (2**32 + 3 was read as id 3 by an int32 input; 2**64 − 1 reported as -1)
+    small = Input((3,), dtype="int32")
+    m32 = Model(small, neuro.Flatten()(Embedding(10, 2)(small)), seed=0)
+    with pytest.raises(ValueError, match=r"x holds integers from 4 to 4294967299, which do not fit the input's "
+                                         r"dtype int32 \(from -2147483648 to 2147483647\)"):
+        m32.predict(np.array([[2**32 + 3, 4, 5]], dtype=np.int64))
+    m32.predict(np.array([[3, 4, 5]], dtype=np.int64))  # in range: cast
+    with pytest.raises(ValueError, match=r"x holds integers from 1 to 18446744073709551615, which do not fit "
+                                         r"the input's dtype int64"):
+        m.predict(np.array([[2**64 - 1, 1, 1, 1, 1]], dtype=np.uint64))
     with pytest.raises(ValueError, match=r"Embedding 'e2' takes token ids in \[0, 3\] \(input_dim=4\), got ids from 0 to 7"):
         Embedding(4, 2, name="e2")(np.array([[0, 7]]))
     with pytest.raises(ValueError, match=r"layer 'lstm' \(LSTM\) cannot take input of shape \(None, 8\): LSTM expects input_shape "
@@ -515,3 +526,132 @@ def test_sequence_training_on_the_strict_device_equals_numpy_and_reads_the_host_
     np.testing.assert_array_equal(neuro.to_numpy(dev.predict(ids)), host.predict(ids))
     # the host reads of an epoch do not depend on the number of time steps (none inside the time loop)
     assert _strict_reads(3) == _strict_reads(6) == _strict_reads(12)
+
+
+@pytest.mark.parametrize("make", [lambda: LSTM(4), lambda: GRU(4), lambda: SimpleRNN(4),
+                                  lambda: Bidirectional(LSTM(4)), lambda: GRU(4, reset_after=False)])
+def test_a_model_regularizer_acts_on_both_kernels_of_a_recurrent_layer(make, float64, tmp_path):
+    """The model's L2 acts on kernel and recurrent_kernel of every recurrent layer, bare or in Bidirectional
+    (a bare LSTM was left out while Bidirectional(LSTM) was regularized), never on the bias; the reported
+    loss is the one whose gradient training takes, and the choice survives a save."""
+    from neuro.regularizers import L2
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((4, 5, 3)), rng.standard_normal((4, 1))
+    inp, rnn, dense = Input((5, 3)), make(), Dense(1)
+    model = Model(inp, dense(rnn(inp)), loss="mse", optimizer="sgd", regularizer=L2(0.1), seed=0)
+    with_reg = model.evaluate(x, y)["loss"]
+    kernels = [v for k, v in rnn.params.items() if k.endswith("kernel")]
+    assert len(kernels) == (4 if isinstance(rnn, Bidirectional) else 2)
+    expected = sum(L2(0.1).penalty(w) for w in [*kernels, dense.params["kernel"]])
+    model.regularizer = None
+    assert with_reg - model.evaluate(x, y)["loss"] == pytest.approx(float(expected), rel=1e-12)
+    model.regularizer = L2(0.1)
+    report = neuro.check_gradients(model, x, y)
+    assert report.max_error < 1e-6, report
+    model.save(tmp_path / "m.h5")
+    assert Model.load(tmp_path / "m.h5").evaluate(x, y)["loss"] == with_reg
+
+
+def test_a_recurrent_layers_own_regularizers_replace_the_models_and_save():
+    """kernel_regularizer, recurrent_regularizer and bias_regularizer (Keras's names) act on their arrays in
+    place of the model's, in a Bidirectional too, and travel in the layer's config."""
+    from neuro.regularizers import L1, L2
+
+    layer = LSTM(3, kernel_regularizer=L1(0.5), recurrent_regularizer="l2", bias_regularizer=L2(0.25))
+    assert set(layer.regularizers) == {"kernel", "recurrent_kernel", "bias"}
+    cfg = layer.get_config()
+    assert cfg["kernel_regularizer"] == {"class": "L1", "config": {"lam": 0.5}}
+    assert cfg["recurrent_regularizer"]["class"] == "L2" and cfg["bias_regularizer"]["config"] == {"lam": 0.25}
+    again = LSTM.from_config(cfg)
+    assert {k: type(r).__name__ for k, r in again.regularizers.items()} == {
+        "kernel": "L1", "recurrent_kernel": "L2", "bias": "L2"}
+    bi = Bidirectional(GRU(2, recurrent_regularizer=L1(0.1)))
+    assert set(bi.regularizers) == {"forward_recurrent_kernel", "backward_recurrent_kernel"}
+    rng = np.random.default_rng(1)
+    with neuro.backend.dtype_scope("float64"):
+        inp = Input((4, 2))
+        lstm = LSTM(3, kernel_regularizer=L1(0.5), bias_regularizer=L2(0.25))
+        model = Model(inp, Dense(1)(lstm(inp)), loss="mse", optimizer="sgd", regularizer=L2(0.1), seed=0)
+        x, y = rng.standard_normal((3, 4, 2)), rng.standard_normal((3, 1))
+        with_reg = model.evaluate(x, y)["loss"]
+        p = lstm.params
+        own = L1(0.5).penalty(p["kernel"]) + L2(0.1).penalty(p["recurrent_kernel"]) + L2(0.25).penalty(p["bias"])
+        dense_kernel = next(v for layer in model.layers if isinstance(layer, Dense) for v in [layer.params["kernel"]])
+        model.regularizer = None
+        lstm.kernel_regularizer = lstm.bias_regularizer = None
+        bare = model.evaluate(x, y)["loss"]
+        assert with_reg - bare == pytest.approx(float(own + L2(0.1).penalty(dense_kernel)), rel=1e-12)
+
+
+def test_binary_accuracy_of_a_masked_sequence_output_counts_the_valid_steps():
+    """A multi-label tagger (sigmoid outputs per step, binary cross-entropy) over padded sequences: its default
+    metric binary_accuracy counts every label of the valid steps only (fit and evaluate raised a weight
+    length error)."""
+    w = Input((5,), dtype="int64")
+    h = GRU(4, return_sequences=True)(Embedding(10, 4, mask_zero=True)(w))
+    m = Model(w, Dense(3, activation="sigmoid")(h), loss="binary_crossentropy", optimizer="sgd", seed=0)
+    x = np.array([[4, 7, 2, 0, 0], [5, 5, 9, 1, 3], [1, 0, 0, 0, 0], [3, 2, 2, 6, 1]])
+    y = np.random.default_rng(0).integers(0, 2, (4, 5, 3)).astype(float)
+    valid = x != 0
+    right = (m.predict(x) >= 0.5) == (y >= 0.5)
+    expected = right[valid].sum() / (3 * valid.sum())
+    assert m.evaluate(x, y)["binary_accuracy"] == pytest.approx(expected, rel=1e-12)
+    assert 0 < expected < 1
+    m.fit(x, y, epochs=1, verbose=0)
+
+
+def test_bidirectional_refuses_a_backward_layer_of_another_kind_or_size():
+    """Its outputs and states are merged with the forward layer's: LSTM(3) with a backward LSTM(5) declared a
+    (None, 6) output and computed (N, 8); a backward GRU broke the states' split."""
+    with pytest.raises(ValueError, match=r"backward_layer must be a layer of the kind and size of layer \(its "
+                                         r"outputs and states are merged with layer's\), got LSTM\(3\) and LSTM\(5\)"):
+        Bidirectional(LSTM(3), backward_layer=LSTM(5, go_backwards=True))
+    with pytest.raises(ValueError, match=r"got LSTM\(3\) and GRU\(3\)"):
+        Bidirectional(LSTM(3, return_state=True), backward_layer=GRU(3, go_backwards=True, return_state=True))
+    bi = Bidirectional(LSTM(3), backward_layer=LSTM(3, go_backwards=True, dropout=0.5))
+    assert bi.backward_layer.dropout == 0.5
+
+
+def test_an_embedding_reads_boolean_ids_as_0_and_1():
+    """check_ids lets booleans through as ids; the lookup used them as a row mask ((2, 3) ids gave an output of
+    shape (4,)) and the backward scattered into the wrong rows."""
+    e = Embedding(2, 3)
+    e.build((3,), np.random.default_rng(0))
+    ids = np.array([[True, False, True], [False, False, True]])
+    y, ctx = e.forward(ids, training=True)
+    np.testing.assert_array_equal(y, e.params["embeddings"][ids.astype(np.int64)])
+    g = np.random.default_rng(1).standard_normal(y.shape).astype(y.dtype)
+    e.clear_grads()
+    e.backward(g, ctx)
+    expected = np.stack([g[~ids].sum(axis=0), g[ids].sum(axis=0)])
+    np.testing.assert_allclose(e.grads["embeddings"], expected, rtol=1e-6)
+
+
+def test_token_id_inputs_are_declared_where_the_model_is_built_and_kept_by_its_file(tmp_path):
+    """A float tensor into an Embedding is refused when the model is built (every predict failed, telling the
+    user to pass the int64 ids they had passed); a Network made from a shape that starts with an Embedding
+    reads token ids (Keras's Sequential habit); a saved Network keeps its input's integer type and name (it
+    was loaded with a float input, which its Embedding could not read)."""
+    inp = Input((3,))
+    with pytest.raises(ValueError, match=r"Embedding 'embedding' reads integer token ids, but its input is a "
+                                         r"float tensor; declare the model's input as neuro.Input\(shape, "
+                                         r"dtype='int64'\)"):
+        Embedding(5, 2)(inp)
+    with pytest.raises(ValueError, match=r"cannot add Embedding \(layer 0\) after output shape \(3,\): "
+                                         r"Embedding 'embedding_1' reads integer token ids"):
+        neuro.Network([Input((3,))]).add(Embedding(5, 2, name="embedding_1"))
+    net = neuro.Network((3,), loss="mse", optimizer="sgd", seed=0)
+    net.add(Embedding(5, 2)).add(GRU(2)).add(Dense(1))
+    assert net.graph.inputs[0].dtype == "int64"
+    ids = np.array([[1, 2, 3], [4, 0, 1]])
+    net.fit(ids, np.zeros((2, 1)), epochs=1, verbose=0)
+    with pytest.raises(TypeError, match=r"x must hold integer token ids for an input of dtype int64, got dtype "
+                                        r"float64"):
+        net.predict(ids.astype(float))
+    small = neuro.Network([Input((3,), dtype="int32", name="ids"), Embedding(5, 2), neuro.Flatten(), Dense(1)],
+                    loss="mse", optimizer="sgd", seed=0)
+    small.save(tmp_path / "ids.h5")
+    loaded = neuro.Network.load(tmp_path / "ids.h5")
+    assert (loaded.graph.inputs[0].dtype, loaded.graph.inputs[0].name) == ("int32", "ids")
+    np.testing.assert_array_equal(loaded.predict(ids), small.predict(ids))

@@ -617,7 +617,8 @@ def embedding(ids: Any, table: Any) -> Any:
     """Look up the rows of ``table`` for integer ``ids``.
 
     Args:
-        ids: integer array of any shape ``(N, ...)``, each in ``[0, input_dim)`` (checked by the caller).
+        ids: integer array of any shape ``(N, ...)``, each in ``[0, input_dim)`` (checked by the caller);
+            booleans are ids 0 and 1.
         table: the embeddings ``(input_dim, output_dim)``.
 
     Shape:
@@ -626,7 +627,12 @@ def embedding(ids: Any, table: Any) -> Any:
     Returns:
         A new array of the table's dtype.
     """
-    return table[ids]
+    return table[_integer_ids(ids)]
+
+
+def _integer_ids(ids: Any) -> Any:
+    """Boolean ids as the integers 0 and 1 (indexing with booleans would select rows by a mask)."""
+    return ids.astype(np.intp) if ids.dtype.kind == "b" else ids
 
 
 def embedding_backward(grad: Any, ids: Any, out: Any) -> Any:
@@ -645,7 +651,7 @@ def embedding_backward(grad: Any, ids: Any, out: Any) -> Any:
         ``out``.
     """
     xp = get_array_module(grad, out)
-    flat = ids.reshape(-1)
+    flat = _integer_ids(ids).reshape(-1)
     g = grad.reshape(-1, grad.shape[-1])
     out[...] = 0
     if flat.size == 0:

@@ -27,7 +27,7 @@ class Bidirectional(Layer):
         merge_mode: ``"concat"`` (default, the last axis), ``"sum"``, ``"mul"``, ``"ave"``, or ``None`` (both
             outputs, as a list).
         backward_layer: the layer run backwards (default: a copy of ``layer`` with ``go_backwards``
-            flipped).
+            flipped): of the same class and units as ``layer``, with the other ``go_backwards``.
         name: optional layer name.
 
     Shape:
@@ -74,6 +74,12 @@ class Bidirectional(Layer):
         elif not isinstance(backward_layer, RNN) or backward_layer.go_backwards == layer.go_backwards:
             raise ValueError(
                 "backward_layer must be a recurrent layer whose go_backwards differs from layer's"
+            )
+        if type(backward_layer) is not type(layer) or backward_layer.units != layer.units:
+            raise ValueError(
+                "backward_layer must be a layer of the kind and size of layer (its outputs and states are "
+                f"merged with layer's), got {type(layer).__name__}({layer.units}) and "
+                f"{type(backward_layer).__name__}({backward_layer.units})"
             )
         self.backward_layer = backward_layer
         if (
@@ -132,8 +138,21 @@ class Bidirectional(Layer):
 
     @property
     def regularizable(self) -> tuple[str, ...]:  # type: ignore[override]
-        """The two kernels a regularizer acts on."""
-        return ("forward_kernel", "backward_kernel")
+        """The kernels a model's regularizer acts on: each layer's, prefixed."""
+        return tuple(
+            f"{prefix}{k}"
+            for prefix, sub in (("forward_", self.forward_layer), ("backward_", self.backward_layer))
+            for k in sub.regularizable
+        )
+
+    @property
+    def regularizers(self) -> dict[str, Any]:
+        """The two layers' own penalties (``kernel_regularizer`` and the like), named as :attr:`params`."""
+        return {
+            f"{prefix}{k}": r
+            for prefix, sub in (("forward_", self.forward_layer), ("backward_", self.backward_layer))
+            for k, r in sub.regularizers.items()
+        }
 
     # -- shapes ---------------------------------------------------------------------------------------
     def _halves(self, inputs: Any) -> tuple[Any, Any]:

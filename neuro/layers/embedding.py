@@ -88,6 +88,14 @@ class Embedding(Layer):
             raise ValueError(f"Embedding expects token ids of shape (T,) per sample, got {input_shape}")
         return (*input_shape, self.output_dim)
 
+    def compute_output_dtype(self, input_dtype: Any) -> Any:
+        if input_dtype == "float":  # refused where the model is built, not at its first predict
+            raise ValueError(
+                f"Embedding {self.name!r} reads integer token ids, but its input is a float tensor; declare "
+                "the model's input as neuro.Input(shape, dtype='int64')"
+            )
+        return "float"
+
     def param_specs(self, input_shape: Any) -> dict[str, Any]:
         return {"embeddings": ((self.input_dim, self.output_dim), self.embeddings_initializer)}
 

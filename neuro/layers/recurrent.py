@@ -22,6 +22,7 @@ import numpy as np
 
 from neuro import backend, initializers, registry
 from neuro import functional as F
+from neuro import regularizers as regularizers_mod
 from neuro._validation import positive_int
 from neuro.backend import get_array_module, matmul
 from neuro.functional.recurrent import SIMPLE_ACTIVATIONS, GRUCell, LSTMCell, SimpleCell
@@ -66,7 +67,14 @@ class RNN(Layer):
         kernel_initializer: initializer of ``kernel`` (default Glorot uniform).
         recurrent_initializer: initializer of ``recurrent_kernel`` (default orthogonal).
         bias_initializer: initializer of ``bias`` (default zeros).
+        kernel_regularizer: optional penalty on ``kernel`` (an :class:`~neuro.regularizers.L1` /
+            :class:`~neuro.regularizers.L2`, or a name); it replaces the model's ``regularizer`` there.
+        recurrent_regularizer: optional penalty on ``recurrent_kernel``; it replaces the model's there.
+        bias_regularizer: optional penalty on ``bias``.
         name: optional layer name.
+
+    A model's ``regularizer`` acts on both kernels (``kernel`` and ``recurrent_kernel``), as on every
+    layer's kernels, unless the layer's own regularizer replaces it.
 
     Raises:
         ValueError: for an argument out of range.
@@ -80,6 +88,7 @@ class RNN(Layer):
     """
 
     supports_masking = True
+    regularizable = ("kernel", "recurrent_kernel")
 
     def __init__(
         self,
@@ -94,6 +103,9 @@ class RNN(Layer):
         kernel_initializer: Any = "glorot_uniform",
         recurrent_initializer: Any = "orthogonal",
         bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        recurrent_regularizer: Any = None,
+        bias_regularizer: Any = None,
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
@@ -117,7 +129,21 @@ class RNN(Layer):
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.recurrent_initializer = initializers.get(recurrent_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers_mod.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers_mod.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers_mod.get(bias_regularizer)
         self.cell = self.make_cell()
+
+    @property
+    def regularizers(self) -> dict[str, Any]:
+        """This layer's own penalties by parameter name (``kernel``, ``recurrent_kernel``, ``bias``), from its
+        ``kernel_regularizer``, ``recurrent_regularizer`` and ``bias_regularizer``."""
+        own = {
+            "kernel": self.kernel_regularizer,
+            "recurrent_kernel": self.recurrent_regularizer,
+            "bias": self.bias_regularizer if self.use_bias else None,
+        }
+        return {k: r for k, r in own.items() if r is not None}
 
     def make_cell(self) -> Any:
         """The stateless cell of :mod:`neuro.functional.recurrent` this layer runs."""
@@ -408,6 +434,10 @@ class RNN(Layer):
             "kernel_initializer": registry.serialize(self.kernel_initializer),
             "recurrent_initializer": registry.serialize(self.recurrent_initializer),
             "bias_initializer": registry.serialize(self.bias_initializer),
+            **{
+                ("recurrent" if k == "recurrent_kernel" else k) + "_regularizer": registry.serialize(r)
+                for k, r in self.regularizers.items()
+            },
         }
 
 

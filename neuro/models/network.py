@@ -109,10 +109,12 @@ class Network(Model):
         self._last: SymbolicTensor | None = None
         self._input_kind = self._output_kind = "single"
         self._graph = None
+        self._shape_only = False  # the input was made from input_shape (float, until an Embedding starts)
         if start is not None:
             self._start(start)
         elif input_shape is not None:
             self._start(Input(check.shape_tuple(input_shape, "input_shape")))
+            self._shape_only = True
         for item in items:
             self.add(item)
         if loss is not None or optimizer is not None:
@@ -176,6 +178,9 @@ class Network(Model):
     def _append(self, layer: Layer, initialize: bool) -> Network:
         """Build ``layer`` for the current output shape and append it (a loader passes ``initialize=False``
         and fills the arrays itself)."""
+        if not self._chain and self._shape_only and getattr(layer, "integer_inputs", False) is True:
+            # Keras's habit: a chain made from a shape that starts with an Embedding reads token ids
+            self._input = self._last = Input(self._input.sample_shape, "int64")
         shape = self._last.sample_shape
         index = len(self._chain)
         try:
