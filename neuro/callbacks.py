@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from neuro import metrics as metrics_mod
 from neuro._keywords import KeywordChecked
 
 
@@ -133,12 +134,34 @@ class CallbackList:
         return call
 
 
-def _monitor_mode(monitor: str, mode: str) -> str:
+def _monitor_mode(monitor: str, mode: str, output_names: Sequence[str] = ()) -> str | None:
+    """The direction of improvement of a logged value: ``mode`` itself, or for ``"auto"`` ``"min"`` for a
+    loss, the direction of a built-in metric (its ``greater_is_better``), and ``None`` when the name does not
+    say (a metric of the user's: :class:`_Monitor` then asks for ``mode``, as Keras 3 does).
+
+    Args:
+        monitor: the log's name (``"val_"`` and an output's name may precede the metric's).
+        mode: ``"auto"``, ``"min"`` or ``"max"``.
+        output_names: the model's outputs, whose names prefix their metrics' logs.
+    """
     if mode not in ("auto", "min", "max"):
         raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
     if mode != "auto":
         return mode
-    return "min" if "loss" in monitor or monitor.endswith(("mae", "mse", "rmse")) else "max"
+    name = monitor[4:] if monitor.startswith("val_") else monitor
+    if name == "loss" or name.endswith("_loss"):
+        return "min"
+    names = [name] + [name[len(out) + 1 :] for out in output_names if name.startswith(f"{out}_")]
+    for candidate in names:
+        try:
+            better = metrics_mod.get(candidate).greater_is_better
+        except (TypeError, ValueError):
+            continue
+        if better is not None:
+            return "max" if better else "min"
+    if any(candidate.endswith("auc") for candidate in names):  # AUC("PR") logs as pr_auc
+        return "max"
+    return None
 
 
 class _Monitor(Callback):
@@ -150,9 +173,20 @@ class _Monitor(Callback):
         if not isinstance(min_delta, (int, float)) or min_delta < 0:
             raise ValueError(f"min_delta must be a number >= 0, got {min_delta!r}")
         self.monitor = monitor
-        self.mode = _monitor_mode(monitor, mode)
+        self._mode_given = mode
+        self.mode = _monitor_mode(monitor, mode)  # None: the model's output names may tell (at train begin)
         self.min_delta = float(min_delta)
         self.best = math.inf if self.mode == "min" else -math.inf
+
+    def on_train_begin(self, logs: dict[str, float]) -> None:
+        if self.mode is None:
+            self.mode = _monitor_mode(self.monitor, self._mode_given, self.network.output_names)
+            if self.mode is None:
+                raise ValueError(
+                    f"{type(self).__name__} cannot tell whether {self.monitor!r} should go down or up "
+                    "(mode='auto' knows losses and neuro's metrics); give mode='min' or mode='max'"
+                )
+            self.best = math.inf if self.mode == "min" else -math.inf
 
     def _value(self, logs: dict[str, float]) -> float:
         if self.monitor not in logs:
@@ -173,8 +207,11 @@ class EarlyStopping(_Monitor):
 
     Args:
         monitor: the log to watch (default ``"val_loss"``).
-        mode: ``"min"``, ``"max"`` or ``"auto"`` (min for losses and errors, max otherwise).
-        patience: epochs without improvement to wait before stopping.
+        mode: ``"min"``, ``"max"`` or ``"auto"``: min for losses and errors, max for accuracies and the
+            other scores of :mod:`neuro.metrics`; for a metric of your own, ``"auto"`` raises ValueError at
+            the start of training (give ``"min"`` or ``"max"``).
+        patience: the number of epochs without improvement after which training stops, as Keras's (with 3,
+            the third epoch in a row without improvement is the last; 0 and 1 both stop at the first).
         min_delta: smallest change that counts as an improvement.
         restore_best_weights: at the stop (or the end of training), put back the weights of the best epoch.
 
@@ -198,6 +235,7 @@ class EarlyStopping(_Monitor):
         self.restore_best_weights = bool(restore_best_weights)
 
     def on_train_begin(self, logs: dict[str, float]) -> None:
+        super().on_train_begin(logs)
         self.wait = 0
         self.best = math.inf if self.mode == "min" else -math.inf
         self.best_epoch: int | None = None
@@ -212,7 +250,7 @@ class EarlyStopping(_Monitor):
                 self.best_weights = self.network.get_weights()
             return
         self.wait += 1
-        if self.wait > self.patience:
+        if self.wait >= self.patience:
             self.stopped_epoch = epoch
             self.network.stop_training = True
 
@@ -228,7 +266,7 @@ class ModelCheckpoint(_Monitor):
         filepath: file name (Keras's name; ``path`` is its old name, deprecated); ``{epoch}`` (1-based) and
             log names (``{val_loss:.4f}``) are filled in.
         monitor: the log that decides what is best (with ``save_best_only``).
-        mode: ``"min"``, ``"max"`` or ``"auto"``.
+        mode: ``"min"``, ``"max"`` or ``"auto"`` (as for :class:`EarlyStopping`).
         save_best_only: save only when the monitored value improved.
 
     Attributes:
@@ -272,9 +310,10 @@ class ReduceLROnPlateau(_Monitor):
     Args:
         monitor: the log to watch (default ``"val_loss"``).
         factor: multiplier in (0, 1).
-        patience: epochs without improvement before reducing.
+        patience: the number of epochs without improvement after which the rate is reduced, as Keras's (with
+            2, at the end of the second such epoch in a row; PyTorch's scheduler waits one epoch more).
         min_lr: the rate is never reduced below this.
-        mode: ``"min"``, ``"max"`` or ``"auto"``.
+        mode: ``"min"``, ``"max"`` or ``"auto"`` (as for :class:`EarlyStopping`).
         min_delta: smallest change that counts as an improvement.
 
     The epoch's rate is added to the logs as ``learning_rate``.
@@ -300,6 +339,7 @@ class ReduceLROnPlateau(_Monitor):
     def on_train_begin(self, logs: dict[str, float]) -> None:
         if callable(self.network.optimizer.learning_rate):
             raise TypeError("ReduceLROnPlateau needs a numeric learning_rate, got a schedule")
+        super().on_train_begin(logs)
         self.wait = 0
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
@@ -309,7 +349,7 @@ class ReduceLROnPlateau(_Monitor):
             self.best, self.wait = value, 0
         else:
             self.wait += 1
-            if self.wait > self.patience:
+            if self.wait >= self.patience:
                 opt = self.network.optimizer
                 opt.learning_rate = max(self.min_lr, opt.learning_rate * self.factor)
                 self.wait = 0

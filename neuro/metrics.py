@@ -12,9 +12,11 @@ stay on the device of the predictions and are read once, by ``result()``.
 
 Classification: ``y_pred`` are network outputs of shape ``(N, C)`` (probabilities, or any scores
 whose argmax is the class) or ``(N, 1)`` / ``(N,)`` for a single sigmoid output, read as class 1
-when ``>= 0.5``. ``y_true`` are one-hot / probability rows ``(N, C)`` or integer class ids ``(N,)``;
-for a single output, 0/1 labels (or probabilities, thresholded at 0.5). The number of classes is
-``C`` (2 for a single output).
+when ``>= 0.5`` (values outside [0, 1] are refused). ``y_true`` are one-hot / probability rows ``(N, C)``
+or integer class ids ``(N,)``; for a single output, 0/1 labels (or probabilities, thresholded at 0.5).
+The number of classes is ``C`` (2 for a single output). Integer ``y_pred`` of shape ``(N,)`` are
+predicted class ids (``predict_class``'s, or scikit-learn's ``y_pred``): C is then the width of one-hot
+``y_true``, else the largest id plus one.
 
 Regression: ``y_pred`` and ``y_true`` hold the same number of values per sample (``(N,)`` and
 ``(N, 1)`` are interchangeable); errors are averaged uniformly over samples and outputs, as
@@ -86,6 +88,11 @@ def _class_ids(y_true: Any, n_outputs: int, n_samples: int) -> np.ndarray:
         y = y.reshape(n_samples, -1)
         if y.shape[1] != 1:
             raise ValueError(f"y_true must hold one label per sample, got shape {y.shape}")
+        if host and y.size and not (y.min() >= 0 and y.max() <= 1):  # NaN fails too
+            raise ValueError(
+                f"y_true of a single output must hold 0/1 labels (or probabilities), got values in "
+                f"[{y.min()}, {y.max()}]; class ids of more classes need outputs (N, C) or predicted ids"
+            )
         return (y[:, 0] >= 0.5).astype(np.int64)
     if y.ndim == 2 and y.shape[1] == n_outputs:
         return y.argmax(axis=1)
@@ -116,7 +123,36 @@ def _classification_pair(y_pred: Any, y_true: Any) -> tuple[np.ndarray, np.ndarr
         y = y.reshape(-1, c) if y.ndim == y_pred.ndim else y.reshape(-1)
         return p, _predicted_ids(p), _class_ids(y, c, len(p))
     p = _outputs_2d(y_pred)
+    if p.shape[1] == 1 and get_array_module(p) is np and p.size:
+        if p.dtype.kind in "iu":  # predicted class ids (predict_class's, or scikit-learn's y_pred)
+            return _predicted_id_pair(p[:, 0], y_true)
+        if not (p.min() >= 0 and p.max() <= 1):  # NaN fails too
+            raise ValueError(
+                f"y_pred of a single output must hold probabilities in [0, 1] (class 1 when >= 0.5), got "
+                f"values in [{p.min()}, {p.max()}]; give predicted class ids as integers"
+            )
     return p, _predicted_ids(p), _class_ids(y_true, p.shape[1], len(p))
+
+
+def _predicted_id_pair(ids: np.ndarray, y_true: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(one-hot scores (N, C), ids, true ids)`` for predicted class ids: C is the width of one-hot
+    ``y_true``, else the largest id of either plus one (at least 2)."""
+    ids = ids.astype(np.int64)
+    if ids.min() < 0:
+        raise ValueError(f"y_pred class ids must be >= 0, got {ids.min()}")
+    y = np.asarray(backend.to_numpy(y_true))
+    if y.ndim == 2 and y.shape[1] > 1:
+        c = y.shape[1]
+    else:
+        whole = y.reshape(-1) if y.size else np.zeros(1)
+        if whole.dtype.kind not in "iub" and not np.array_equal(whole, np.round(whole)):
+            raise ValueError("y_true must hold integer class ids, got non-integer values")
+        c = int(max(2, ids.max() + 1, whole.max() + 1))
+    if ids.max() >= c:
+        raise ValueError(f"y_pred class ids must be in [0, {c}) like y_true's, got up to {ids.max()}")
+    scores = np.zeros((len(ids), c))
+    scores[np.arange(len(ids)), ids] = 1.0
+    return scores, ids, _class_ids(y, c, len(ids))
 
 
 def _row_weights(sample_weight: Any, n_rows: int) -> Any:
@@ -138,9 +174,13 @@ class Metric:
 
     Attributes:
         name: key of the metric in the training History and in printed logs.
+        greater_is_better: whether a larger value is better (accuracies, scores), smaller (errors), or
+            ``None`` when the metric does not say (a function of the user's); callbacks in ``mode="auto"``
+            read it.
     """
 
     name = ""
+    greater_is_better: bool | None = None
 
     def __init__(self) -> None:
         self.reset()
@@ -213,6 +253,7 @@ class Accuracy(Metric):
     """
 
     name = "accuracy"
+    greater_is_better = True
 
     def reset(self) -> None:
         self.correct = 0
@@ -345,6 +386,8 @@ class _ConfusionMetric(Metric):
             scikit-learn); ``None`` before the first batch. ``C`` comes from the width of the first
             batch's ``y_pred``.
     """
+
+    greater_is_better = True
 
     def reset(self) -> None:
         self.matrix: Any = None  # on the device of the predictions
@@ -493,6 +536,8 @@ class AUC(Metric):
         ValueError: for another curve.
     """
 
+    greater_is_better = True
+
     def __init__(self, curve: str = "ROC", name: str | None = None) -> None:
         if not isinstance(curve, str) or curve.upper() not in ("ROC", "PR"):
             raise ValueError(f"curve must be 'ROC' or 'PR', got {curve!r}")
@@ -638,6 +683,8 @@ def _weighted_rows(values: Any, sample_weight: Any) -> tuple[Any, Any]:
 class _ErrorSum(Metric):
     """Base of metrics that average a function of ``y_pred − y_true`` over all values."""
 
+    greater_is_better = False
+
     def reset(self) -> None:
         self.total = 0.0
         self.count = 0
@@ -727,6 +774,8 @@ class R2Score(Metric):
     squares of y_true merged batch by batch (Chan et al.'s parallel variance update, stable in
     float64).
     """
+
+    greater_is_better = True
 
     name = "r2"
 

@@ -206,6 +206,26 @@ def test_evaluate_and_predict_read_batches_with_steps():
         net.evaluate(_finite(batches), steps=4)
 
 
+def test_predict_reads_x_from_list_batches_as_a_dataloader_yields_them(torch):
+    """A DataLoader yields lists [x, y]; fit and evaluate took them, predict read the whole list as x (a
+    "ragged list" error). A list whose first item is not a batch of the inputs stays x (two inputs)."""
+    x, y = _data()
+    net = _net()
+    net.fit(x, y, epochs=1, verbose=0)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), batch_size=10
+    )
+    assert type(next(iter(loader))) is list
+    np.testing.assert_array_equal(net.predict(loader), net.predict(x))
+    np.testing.assert_array_equal(net.predict(iter([[x, y, np.ones(len(x))]])), net.predict(x))
+    a, b = Input((4,), name="a"), Input((4,), name="b")
+    two = Model([a, b], Dense(2)(neuro.Concatenate()([a, b])), seed=0)
+    want = two.predict([x, 2 * x])
+    np.testing.assert_array_equal(two.predict(iter([[x, 2 * x]])), want)  # a list of the inputs: x
+    np.testing.assert_array_equal(two.predict(iter([[[x, 2 * x], y]])), want)  # [x, y] with x a list
+    np.testing.assert_array_equal(two.predict(iter([[{"a": x, "b": 2 * x}, y]])), want)
+
+
 def test_a_model_with_two_inputs_takes_batches_of_lists_and_dicts():
     rng = np.random.default_rng(0)
     xa, xb, y = rng.standard_normal((8, 3)), rng.standard_normal((8, 2)), rng.standard_normal((8, 1))

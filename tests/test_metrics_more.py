@@ -276,3 +276,37 @@ def test_wrong_weight_shape():
 def test_bad_class_ids(ids, match):
     with pytest.raises(ValueError, match=match):
         metrics.AUC().update(np.zeros((3, 3)), np.array(ids))
+
+
+def test_predicted_class_ids_are_read_as_ids_as_scikit_learn_reads_them():
+    """y_pred of class ids (predict_class's, scikit-learn's habit) was taken for one sigmoid output and
+    thresholded at 0.5: class 2 became class 1, and accuracy 0.5 read 1.0."""
+    from sklearn import metrics as sk
+
+    y_true = np.array([0, 0, 1, 1, 1, 2, 2, 2])
+    y_pred = np.array([0, 0, 1, 2, 2, 1, 1, 2])
+    assert metrics.accuracy(y_pred, y_true) == sk.accuracy_score(y_true, y_pred) == 0.5
+    assert metrics.f1_score(y_true, y_pred) == pytest.approx(sk.f1_score(y_true, y_pred, average="macro"))
+    assert metrics.precision(y_pred, y_true) == pytest.approx(sk.precision_score(y_true, y_pred, average="macro"))
+    assert metrics.recall(y_pred, y_true) == pytest.approx(sk.recall_score(y_true, y_pred, average="macro"))
+    np.testing.assert_array_equal(metrics.confusion_matrix(y_true, y_pred), sk.confusion_matrix(y_true, y_pred))
+    onehot = np.eye(4)[y_true]  # one-hot targets give the number of classes
+    np.testing.assert_array_equal(metrics.confusion_matrix(onehot, y_pred),
+                                  sk.confusion_matrix(y_true, y_pred, labels=range(4)))
+    binary = np.array([0, 1, 1, 0])
+    assert metrics.accuracy(np.array([0, 1, 0, 0]), binary) == 0.75
+    with pytest.raises(ValueError, match=r"y_pred class ids must be in \[0, 4\) like y_true's, got up to 5"):
+        metrics.accuracy(np.array([0, 5, 1, 1, 1, 2, 2, 2]), onehot)
+
+
+def test_a_single_output_takes_probabilities_and_0_1_labels_only():
+    """Float class ids (or logits) in a single column, and labels other than 0/1 for one, were thresholded at
+    0.5 into a plausible wrong number."""
+    with pytest.raises(ValueError, match=r"y_pred of a single output must hold probabilities in \[0, 1\] \(class "
+                                         r"1 when >= 0.5\), got values in \[0.0, 2.0\]; give predicted class "
+                                         r"ids as integers"):
+        metrics.accuracy(np.array([0.0, 1.0, 2.0]), np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match=r"y_true of a single output must hold 0/1 labels \(or probabilities\), "
+                                         r"got values in \[0, 2\]"):
+        metrics.accuracy(np.array([0.2, 0.9, 0.7]), np.array([0, 1, 2]))
+    assert metrics.accuracy(np.array([[0.2], [0.9], [0.4]]), np.array([0.1, 0.8, 0.6])) == pytest.approx(2 / 3)

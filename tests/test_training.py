@@ -47,12 +47,58 @@ class Scripted(Callback):
 def test_early_stopping_stops_and_restores_the_best_epoch():
     x, y = _data()
     script = Scripted([5.0, 4.0, 4.5, 4.2, 3.0, 2.0])
-    stop = EarlyStopping(monitor="score", mode="min", patience=1, restore_best_weights=True)
+    stop = EarlyStopping(monitor="score", mode="min", patience=2, restore_best_weights=True)
     history = _net().fit(x, y, epochs=6, verbose=0, callbacks=[script, stop])
     assert history.epoch == [0, 1, 2, 3]
     assert stop.stopped_epoch == 3 and stop.best_epoch == 1
     for a, b in zip(stop.network.get_weights(), script.weights[1], strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_patience_counts_as_keras_counts():
+    """Keras's EarlyStopping(patience=3) example: no improvement after the first epoch, 4 epochs run;
+    ReduceLROnPlateau(patience=2) reduces at the end of the second epoch without improvement (both waited one
+    epoch more than Keras)."""
+    x, y = _data()
+    stop = EarlyStopping(monitor="score", mode="min", patience=3)
+    history = _net().fit(x, y, epochs=10, verbose=0, callbacks=[Scripted([1.0] * 10), stop])
+    assert history.epoch == [0, 1, 2, 3] and stop.stopped_epoch == 3
+    for patience in (0, 1):
+        stop = EarlyStopping(monitor="score", mode="min", patience=patience)
+        assert _net().fit(x, y, epochs=10, verbose=0, callbacks=[Scripted([1.0] * 10), stop]).epoch == [0, 1]
+    reduce = ReduceLROnPlateau(monitor="score", mode="min", factor=0.5, patience=2)
+    history = _net().fit(x, y, epochs=5, verbose=0, callbacks=[Scripted([1.0] * 5), reduce])
+    assert history["learning_rate"] == [0.05, 0.05, 0.05, 0.025, 0.025]
+
+
+def test_auto_mode_reads_the_metrics_direction_and_asks_for_a_metric_of_the_users():
+    """mode='auto' maximised every name but losses, mae, mse and rmse: EarlyStopping on a custom error
+    (the training guide's max_error) stopped at once and restored the worst epoch."""
+    from neuro.callbacks import _monitor_mode
+
+    names = {"loss": "min", "val_loss": "min", "out_loss": "min", "val_mae": "min", "rmse": "min",
+             "val_mse": "min", "accuracy": "max", "val_acc": "max", "top3_accuracy": "max", "val_auc": "max",
+             "pr_auc": "max", "r2": "max", "val_f1_score": "max", "precision": "max", "recall": "max",
+             "binary_accuracy": "max", "out_accuracy": "max", "val_out_rmse": "min"}
+    for name, mode in names.items():
+        assert _monitor_mode(name, "auto", ["out"]) == mode, name
+    for name in ("val_max_error", "val_mape", "val_huber", "learning_rate"):
+        assert _monitor_mode(name, "auto", ["out"]) is None
+    assert _monitor_mode("val_max_error", "max") == "max"
+
+    def max_error(y_true, y_pred):
+        return float(np.abs(y_pred).max())  # any number the metric computes
+
+    x, y = _data()
+    for callback in (EarlyStopping(monitor="max_error"), ReduceLROnPlateau(monitor="max_error"),
+                     ModelCheckpoint("never.h5", monitor="max_error", save_best_only=True)):
+        with pytest.raises(ValueError, match=rf"{type(callback).__name__} cannot tell whether 'max_error' "
+                                             r"should go down or up \(mode='auto' knows losses and neuro's "
+                                             r"metrics\); give mode='min' or mode='max'"):
+            _net().fit(x, y, epochs=2, verbose=0, metrics=[max_error], callbacks=[callback])
+    stop = EarlyStopping(monitor="max_error", mode="min", patience=5)
+    _net().fit(x, y, epochs=2, verbose=0, metrics=[max_error], callbacks=[stop])
+    assert stop.best_epoch is not None
 
 
 def test_early_stopping_on_a_missing_log_names_the_logged_values():
@@ -82,7 +128,7 @@ def test_model_checkpoint_saves_the_best_epochs_once_each(tmp_path):
 def test_reduce_lr_on_plateau_and_scheduler():
     x, y = _data()
     script = Scripted([1.0, 1.0, 1.0, 1.0, 0.5])
-    reduce = ReduceLROnPlateau(monitor="score", mode="min", factor=0.5, patience=1)
+    reduce = ReduceLROnPlateau(monitor="score", mode="min", factor=0.5, patience=2)
     net = _net()
     history = net.fit(x, y, epochs=5, verbose=0, callbacks=[script, reduce])
     assert history["learning_rate"] == [0.05, 0.05, 0.05, 0.025, 0.025]

@@ -510,7 +510,7 @@ def prepare_batch(
             raise TypeError(f"{where} must be a tuple (x, y) or (x, y, sample_weight), got {shown}")
         x, y, w = batch if len(batch) == 3 else (*batch, None)
     else:
-        x = batch[0] if isinstance(batch, tuple) and 1 <= len(batch) <= 3 else batch
+        x = _inputs_of(model, batch)
         y = w = None
     xs = model.prepare_inputs(x, f"{where}: x")  # at least one sample
     n = len(xs[0])
@@ -518,6 +518,35 @@ def prepare_batch(
         return xs, [], None
     ys = model.prepare_targets(y, n, f"{where}: y")
     return xs, ys, sample_weights(model, w, n, f"{where}: sample_weight")
+
+
+def _inputs_of(model: Any, batch: Any) -> Any:
+    """The ``x`` of a batch read without its targets: the first item of a tuple ``(x,)``, ``(x, y)`` or
+    ``(x, y, sample_weight)``, and of a list of two or three items (a PyTorch DataLoader's batches) whose
+    first item is a batch of the model's inputs; otherwise the batch itself (a list is then ``x`` of a model
+    with several inputs)."""
+    if isinstance(batch, tuple) and 1 <= len(batch) <= 3:
+        return batch[0]
+    if isinstance(batch, list) and len(batch) in (2, 3) and _holds_inputs(model, batch[0]):
+        return batch[0]
+    return batch
+
+
+def _holds_inputs(model: Any, x: Any) -> bool:
+    """Whether ``x`` is a batch of every input of the model: arrays (or tensors) with a batch axis and each
+    input's sample shape, as one array, a list or a dict keyed by input name."""
+    inputs = model.graph.inputs
+    if isinstance(x, dict):
+        if sorted(x) != sorted(model.input_names):
+            return False
+        items = [x[name] for name in model.input_names]
+    else:
+        items = list(x) if isinstance(x, (list, tuple)) and len(inputs) > 1 else [x]
+    if len(items) != len(inputs):
+        return False
+    shapes = [tuple(getattr(a, "shape", ())) for a in items]
+    wanted = [(None, *t.sample_shape) for t in inputs]
+    return all(len(s) == len(w) and s[1:] == w[1:] for s, w in zip(shapes, wanted, strict=True))
 
 
 def batch_source(

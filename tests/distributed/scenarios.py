@@ -283,7 +283,7 @@ def group_train(out: pathlib.Path) -> None:
             "weights": np.concatenate([w.ravel() for w in plain.get_weights()]).tolist()
         }
     # stopping: EarlyStopping on every rank, and a stop set by one rank only
-    early = callbacks.EarlyStopping(monitor="val_loss", patience=1, min_delta=1e9)
+    early = callbacks.EarlyStopping(monitor="val_loss", patience=2, min_delta=1e9)
     results["early"] = train_case(
         "early", out, "float64", mlp, (x, y), validation_data=val, epochs=6, callbacks=[early]
     )
