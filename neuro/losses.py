@@ -11,7 +11,9 @@ matrix T and a normaliser D:
 
 - class ids t: ``T[i, c] = (1 − ε)·w[t_i]·[c = t_i] + (ε / C)·w[c]`` and ``D = Σ_i w[t_i]``
   (``D = m`` without weights);
-- probability rows Y: ``T[i, c] = w[c]·((1 − ε)·Y[i, c] + ε / C)`` and ``D = m``;
+- probability rows Y: ``T[i, c] = w[c]·((1 − ε)·Y[i, c] + ε / C)`` and ``D = m`` (the loss of ``fit``'s
+  ``class_weight`` divides by ``D = Σ_i Σ_c w[c]·Y[i, c]`` instead, which is ``Σ_i w[t_i]`` for one-hot rows:
+  there both forms of the same labels give the same loss);
 
 so that ``L = −Σ_{i,c} T[i, c]·log ŷ[i, c] / D`` (with w = 1 and ε = 0 this is the design note's formula).
 
@@ -502,6 +504,59 @@ class BinaryCrossEntropy(Loss):
         return {"from_logits": self.from_logits}
 
 
+@registry.register
+class ClassWeightedBinaryCrossEntropy(BinaryCrossEntropy):
+    """:class:`BinaryCrossEntropy` of one sigmoid output weighted by class: the loss ``fit`` trains with when
+    given ``class_weight`` ``{0: w₀, 1: w₁}`` (Keras's habit for a binary classifier).
+
+    Each item (a sample, or a step of a sequence) weighs ``(1 − y)·w₀ + y·w₁`` (its class's weight for a 0/1
+    label, as Keras's; a soft label interpolates), times its sample weight, and the loss is the weighted
+    mean ``Σ wᵢ·lᵢ / Σ wᵢ``, as for the categorical losses' class weights.
+
+    Args:
+        from_logits: as :class:`BinaryCrossEntropy`.
+        class_weights: ``(w₀, w₁)``, finite and non-negative.
+
+    Gradient: that of :class:`BinaryCrossEntropy` with the item weights above.
+    """
+
+    def __init__(self, from_logits: bool = False, class_weights: Any = (1.0, 1.0)) -> None:
+        super().__init__(from_logits)
+        w = np.asarray(class_weights, dtype=np.float64)
+        if w.shape != (2,) or not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ValueError(f"class_weights must be two finite weights >= 0 (w0, w1), got {class_weights!r}")
+        self.class_weights = w
+
+    def _item_weights(self, out: Any, y_true: Any, weights: Any) -> Any:
+        y = _regression_target(out, y_true)
+        if y.shape[-1] != 1:
+            raise ValueError(f"class weights of binary cross-entropy need one output per item, got {y.shape}")
+        dt = y.dtype.type
+        w0, w1 = (dt(v) for v in self.class_weights)
+        label = y[..., 0]
+        cw = (1 - label) * w0 + label * w1  # exactly w0 or w1 for a 0/1 label
+        return cw if weights is None else cw * weights.astype(y.dtype, copy=False)
+
+    def terms(self, y_pred: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
+        if self.from_logits:
+            return self.terms_logits(y_pred, y_true, weights)
+        return super().terms(y_pred, y_true, self._item_weights(y_pred, y_true, weights))
+
+    def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
+        if self.from_logits:
+            return self.backward_logits(y_pred, y_true, None, weights)
+        return super().backward(y_pred, y_true, self._item_weights(y_pred, y_true, weights))
+
+    def terms_logits(self, z: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
+        return super().terms_logits(z, y_true, self._item_weights(z, y_true, weights))
+
+    def backward_logits(self, z: Any, y_true: Any, y_pred: Any = None, weights: Any = None) -> Any:
+        return super().backward_logits(z, y_true, y_pred, self._item_weights(z, y_true, weights))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "class_weights": self.class_weights.tolist()}
+
+
 # -- categorical --------------------------------------------------------------------------------------------
 class _Categorical(Loss):
     """Shared target handling of the two categorical losses (see the module docstring)."""
@@ -530,6 +585,10 @@ class _Categorical(Loss):
             class_weights = w
         self.class_weights: np.ndarray | None = class_weights
         self._weights_on: dict[tuple[str, str], Any] = {}  # class weights moved to a device, by dtype
+        #: probability rows divide by their class weights ``Σ_i Σ_c w[c]·Y[i, c]`` instead of m, as class ids
+        #: divide by ``Σ_i w[t_i]``: set on the loss of ``fit``'s ``class_weight``, so that one-hot rows and
+        #: class ids train alike (PyTorch's own rule, m, is the default)
+        self.rows_weigh_by_class = False
 
     def _weights(self, xp: Any, dtype: Any) -> Any:
         key = (backend.device_name(xp), np.dtype(dtype).name)
@@ -610,7 +669,11 @@ class _Categorical(Loss):
                 denom = w[y].sum() if iw is None else (w[y] * iw).sum()
         elif y.ndim == 2 and y.shape[1] == n_classes:
             t = y.astype(dtype, copy=True)
-            denom = len(y) if iw is None else iw.sum()
+            if w is not None and self.rows_weigh_by_class:  # fit's class_weight: each row's class weight
+                per_row = t @ w
+                denom = per_row.sum() if iw is None else (per_row * iw).sum()
+            else:
+                denom = len(y) if iw is None else iw.sum()
         else:
             raise ValueError(
                 f"y_true must be class ids of shape (N,) or rows of shape (N, {n_classes}), "

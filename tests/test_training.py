@@ -188,8 +188,58 @@ def test_class_weight_is_the_weighted_loss():
     assert ha["val_loss"][-1] == pytest.approx(a.evaluate(x, y)["loss"])  # validation is unweighted
     with pytest.raises(ValueError, match=r"class_weight must map class ids in \[0, 2\] to weights"):
         a.fit(x, y, class_weight={3: 1.0}, verbose=0)
-    with pytest.raises(ValueError, match="class_weight needs a categorical loss"):
-        _net(loss="bce", out=1).fit(x, y > 0, class_weight={0: 1.0}, verbose=0)
+    with pytest.raises(ValueError, match=r"class_weight needs a categorical loss \(CrossEntropy, "
+                                         r"SoftmaxCrossEntropy\) or binary cross-entropy on one sigmoid output"):
+        _net(loss="mse", out=3).fit(x, np.eye(3)[y], class_weight={0: 1.0}, verbose=0)
+    with pytest.raises(ValueError, match=r"class_weight must map the labels 0 and 1 to weights, got \{2: 1.0\}"):
+        _net(loss="bce", out=1).fit(x, y > 0, class_weight={2: 1.0}, verbose=0)
+    with pytest.raises(ValueError, match=r"class_weight with binary cross-entropy needs one sigmoid output per "
+                                         r"sample, got output shape \(3,\)"):
+        _net(loss="bce", out=3).fit(x, np.eye(3)[y], class_weight={0: 1.0}, verbose=0)
+
+
+def test_class_weight_trains_one_hot_rows_as_class_ids(float64):
+    """fit's class_weight divided one-hot targets by m and class ids by Σ w[t_i]: the same labels trained
+    differently (here by Σw/m = 2.4×); now both are the weighted mean Σ w[t_i]·l_i / Σ w[t_i]."""
+    x, y = _data()
+    weights = {0: 1.0, 1: 5.0, 2: 1.0}
+    ids, rows = _net(), _net()
+    h_ids = ids.fit(x, y, epochs=1, batch_size=32, verbose=0, class_weight=weights, shuffle=False)
+    h_rows = rows.fit(x, np.eye(3)[y], epochs=1, batch_size=32, verbose=0, class_weight=weights, shuffle=False)
+    assert h_rows["loss"][0] == pytest.approx(h_ids["loss"][0], rel=1e-12)
+    for u, v in zip(ids.get_weights(), rows.get_weights(), strict=True):
+        np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-15)
+    plain = neuro.CrossEntropy(class_weights=[1.0, 5.0, 1.0])  # the loss alone keeps PyTorch's rule (m)
+    assert plain.terms(np.full((2, 3), 1 / 3), np.eye(3)[[1, 1]])[1] == 2
+
+
+def test_class_weight_of_a_binary_classifier_weighs_each_label(float64, torch):
+    """Keras's habit: class_weight on one sigmoid output with binary cross-entropy (refused before, also
+    through NeuroClassifier). Each sample weighs its label's weight; the loss is Σ wᵢ·lᵢ / Σ wᵢ, its step
+    PyTorch's with those weights, and it equals sample_weight of the same weights."""
+    x, _ = _data()
+    y = (x[:, 0] > 0).astype(np.float64)
+    sw = np.random.default_rng(3).uniform(0.5, 2, len(x))
+    for out_activation, loss in (("sigmoid", "bce"), (None, neuro.BinaryCrossEntropy(from_logits=True))):
+        net = neuro.Network((4,), loss, neuro.SGD(0.1), seed=0)
+        net.add(Dense(1, out_activation))
+        kernel, bias = (torch.tensor(a.copy(), requires_grad=True) for a in net.get_weights())
+        history = net.fit(x, y, batch_size=40, epochs=1, verbose=0, class_weight={0: 0.5, 1: 3.0},
+                          sample_weight=sw, shuffle=False)
+        w = torch.tensor(np.where(y == 1, 3.0, 0.5) * sw)
+        per = torch.nn.functional.binary_cross_entropy_with_logits(
+            (torch.tensor(x, dtype=torch.float64) @ kernel + bias)[:, 0], torch.tensor(y), reduction="none")
+        ref = (per * w).sum() / w.sum()
+        ref.backward()
+        assert history["loss"][0] == pytest.approx(ref.item(), rel=1e-12)
+        np.testing.assert_allclose(net.get_weights()[0], (kernel - 0.1 * kernel.grad).detach().numpy(),
+                                   rtol=1e-12, atol=1e-15)
+        twin = neuro.Network((4,), loss, neuro.SGD(0.1), seed=0)
+        twin.add(Dense(1, out_activation))
+        twin.fit(x, y, batch_size=40, epochs=1, verbose=0, sample_weight=np.where(y == 1, 3.0, 0.5) * sw,
+                 shuffle=False)
+        for u, v in zip(net.get_weights(), twin.get_weights(), strict=True):
+            np.testing.assert_array_equal(u, v)
 
 
 def test_history_plot_has_one_panel_per_quantity(tmp_path):

@@ -534,9 +534,12 @@ class Model(KeywordChecked):
         if len(self.losses) != 1:
             raise ValueError("class_weight applies to a model with one output; weigh samples instead")
         loss = self.losses[0]
+        if type(loss) in (losses_mod.BinaryCrossEntropy, losses_mod.ClassWeightedBinaryCrossEntropy):
+            return [head_mod.choose(self.graph, 0, self._binary_class_weights(loss, class_weight))]
         if not loss.categorical:
             raise ValueError(
-                f"class_weight needs a categorical loss (CrossEntropy, SoftmaxCrossEntropy), got {loss!r}"
+                "class_weight needs a categorical loss (CrossEntropy, SoftmaxCrossEntropy) or binary "
+                f"cross-entropy on one sigmoid output, got {loss!r}"
             )
         n = int(np.prod(self.output_shapes[0]))
         if not isinstance(class_weight, dict) or not all(
@@ -550,7 +553,28 @@ class Model(KeywordChecked):
         for k, w in class_weight.items():
             weights[int(k)] *= w  # on top of the loss's own class weights, as Keras's sample weights
         cfg = {**loss.get_config(), "class_weights": weights.tolist()}
-        return [head_mod.choose(self.graph, 0, type(loss).from_config(cfg))]
+        weighted = type(loss).from_config(cfg)
+        weighted.rows_weigh_by_class = True  # one-hot rows train as class ids do: Σ w[t_i]·l_i / Σ w[t_i]
+        return [head_mod.choose(self.graph, 0, weighted)]
+
+    def _binary_class_weights(self, loss: Any, class_weight: Any) -> Any:
+        """The class-weighted binary cross-entropy of ``class_weight`` ``{0: w₀, 1: w₁}`` (a label left out
+        weighs 1) for a model with one sigmoid output (per sample, or per step of a sequence)."""
+        shape = self.output_shapes[0]
+        if shape[-1] != 1:
+            raise ValueError(
+                "class_weight with binary cross-entropy needs one sigmoid output per sample, got output "
+                f"shape {shape} (several independent labels: weigh samples instead)"
+            )
+        if not isinstance(class_weight, dict) or not all(
+            isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k in (0, 1) for k in class_weight
+        ):
+            raise ValueError(f"class_weight must map the labels 0 and 1 to weights, got {class_weight!r}")
+        own = getattr(loss, "class_weights", None)
+        weights = np.ones(2) if own is None else np.array(own, dtype=np.float64)
+        for k, w in class_weight.items():
+            weights[int(k)] *= w
+        return losses_mod.ClassWeightedBinaryCrossEntropy(loss.from_logits, weights)
 
     # -- data ---------------------------------------------------------------------------------------------
     def to_device(self, arrays: list[Any], what: str = "x") -> list[Any]:
