@@ -378,16 +378,47 @@ class TopKAccuracy(Accuracy):
         return f"TopKAccuracy(k={self.k})"
 
 
+AVERAGES = ("auto", "binary", "macro")
+
+
 class _ConfusionMetric(Metric):
     """Base of metrics computed from a confusion matrix accumulated over batches.
+
+    Args:
+        average: ``"auto"`` (default): ``"binary"`` for two classes (a single sigmoid output, or C = 2),
+            ``"macro"`` for more; ``"binary"``: the value of class 1, the positive class (scikit-learn's
+            default ``average="binary"``, Keras's ``Precision``/``Recall`` of a sigmoid output); ``"macro"``:
+            the mean over the classes that occur (scikit-learn's ``average="macro"``).
 
     Attributes:
         matrix: ``(C, C)`` int64 counts, rows = true class, columns = predicted class (as
             scikit-learn); ``None`` before the first batch. ``C`` comes from the width of the first
             batch's ``y_pred``.
+
+    Raises:
+        ValueError: for another ``average``; ``"binary"`` over more than two classes (at the result).
     """
 
     greater_is_better = True
+
+    def __init__(self, average: str = "auto") -> None:
+        if average not in AVERAGES:
+            raise ValueError(f"average must be one of {list(AVERAGES)}, got {average!r}")
+        self.average = average
+        super().__init__()
+
+    def __repr__(self) -> str:
+        name = type(self).__name__
+        return f"{name}()" if self.average == "auto" else f"{name}({self.average!r})"
+
+    def _averaged(self, numerator: np.ndarray, denominator: np.ndarray, present: np.ndarray) -> float:
+        """The binary (class 1) or macro value of ``numerator / denominator`` per class (0 where 0/0)."""
+        n = len(numerator)
+        if self.average == "binary" and n != 2:
+            raise ValueError(f"average='binary' needs two classes, got {n}; use average='macro'")
+        if self.average == "binary" or (self.average == "auto" and n == 2):
+            return float(numerator[1] / denominator[1]) if denominator[1] > 0 else 0.0
+        return self._macro(numerator, denominator, present)
 
     def reset(self) -> None:
         self.matrix: Any = None  # on the device of the predictions
@@ -439,49 +470,61 @@ class _ConfusionMetric(Metric):
 
 
 class Precision(_ConfusionMetric):
-    """Macro-averaged precision: mean over classes of ``TP / (TP + FP)``.
+    """Precision ``TP / (TP + FP)``: of class 1 for two classes, macro-averaged over more (see ``average``).
 
-    Like scikit-learn's ``precision_score(average="macro", zero_division=0)`` with its default
-    labels: the mean runs over the classes that occur in ``y_true`` or in the predictions, and a
-    class that is never predicted has precision 0.
+    Like scikit-learn's ``precision_score(zero_division=0)`` with ``average="binary"`` (its default) for two
+    classes and ``average="macro"`` with its default labels for more: the mean runs over the classes that
+    occur in ``y_true`` or in the predictions, and a class that is never predicted has precision 0.
+
+    Args:
+        average: ``"auto"`` (default: ``"binary"`` for two classes, ``"macro"`` for more), ``"binary"`` (class
+            1's value) or ``"macro"``.
     """
 
     name = "precision"
 
     def result(self) -> float:
         tp, predicted, _, present = self._per_class()
-        return self._macro(tp, predicted, present)
+        return self._averaged(tp, predicted, present)
 
 
 class Recall(_ConfusionMetric):
-    """Macro-averaged recall: mean over classes of ``TP / (TP + FN)``.
+    """Recall ``TP / (TP + FN)``: of class 1 for two classes, macro-averaged over more (see ``average``).
 
-    Like scikit-learn's ``recall_score(average="macro", zero_division=0)`` with its default labels:
-    the mean runs over the classes that occur in ``y_true`` or in the predictions, and a class with
-    no true sample has recall 0.
+    Like scikit-learn's ``recall_score(zero_division=0)`` with ``average="binary"`` for two classes and
+    ``average="macro"`` with its default labels for more: the mean runs over the classes that occur in
+    ``y_true`` or in the predictions, and a class with no true sample has recall 0.
+
+    Args:
+        average: ``"auto"`` (default: ``"binary"`` for two classes, ``"macro"`` for more), ``"binary"`` (class
+            1's value) or ``"macro"``.
     """
 
     name = "recall"
 
     def result(self) -> float:
         tp, _, actual, present = self._per_class()
-        return self._macro(tp, actual, present)
+        return self._averaged(tp, actual, present)
 
 
 class F1Score(_ConfusionMetric):
-    """Macro-averaged F1: mean over classes of ``2·TP / (2·TP + FP + FN)`` (= 2PR / (P + R)).
+    """F1 ``2·TP / (2·TP + FP + FN)`` (= 2PR / (P + R)): of class 1 for two classes, macro-averaged over more.
 
-    Like scikit-learn's ``f1_score(average="macro", zero_division=0)`` with its default labels: the
-    mean runs over the classes that occur in ``y_true`` or in the predictions (the per-class F1 of a
-    class with precision and recall 0 is 0). This is the mean of per-class F1 values, not the F1 of
-    the macro precision and recall.
+    Like scikit-learn's ``f1_score(zero_division=0)`` with ``average="binary"`` for two classes and
+    ``average="macro"`` with its default labels for more: the mean runs over the classes that occur in
+    ``y_true`` or in the predictions (the per-class F1 of a class with precision and recall 0 is 0). The
+    macro value is the mean of per-class F1 values, not the F1 of the macro precision and recall.
+
+    Args:
+        average: ``"auto"`` (default: ``"binary"`` for two classes, ``"macro"`` for more), ``"binary"`` (class
+            1's value) or ``"macro"``.
     """
 
     name = "f1_score"
 
     def result(self) -> float:
         tp, predicted, actual, present = self._per_class()
-        return self._macro(2.0 * tp, predicted + actual, present)
+        return self._averaged(2.0 * tp, predicted + actual, present)
 
 
 # -- ranking ---------------------------------------------------------------------------------------
@@ -879,57 +922,65 @@ def top_k_accuracy(y_pred: Any, y_true: Any, k: int = 5) -> float:
     return TopKAccuracy(k)(y_pred, y_true)
 
 
-def precision(y_pred: Any, y_true: Any) -> float:
-    """Macro precision over whole arrays (see :class:`Precision`).
+def precision(y_pred: Any, y_true: Any, average: str = "auto") -> float:
+    """Precision over whole arrays: of class 1 for two classes, macro-averaged over more (see
+    :class:`Precision`).
 
     Args:
         y_pred: outputs ``(N, C)`` (probabilities or scores), or ``(N, 1)`` / ``(N,)`` for a single sigmoid
-            output (class 1 when ≥ 0.5).
+            output (class 1 when ≥ 0.5); integer ``(N,)`` are predicted class ids.
         y_true: one-hot / probability rows ``(N, C)`` or class ids ``(N,)``; 0/1 labels for a single output.
+        average: ``"auto"`` (``"binary"`` for two classes, else ``"macro"``), ``"binary"`` or ``"macro"``.
 
     Returns:
-        The mean over the classes present (in ``y_true`` or the predictions) of ``TP / (TP + FP)``.
+        ``TP / (TP + FP)`` of class 1 (binary), or its mean over the classes present in ``y_true`` or the
+        predictions (macro).
 
     Raises:
         ValueError: for targets of another number of samples or shape, or class ids out of range.
     """
-    return Precision()(y_pred, y_true)
+    return Precision(average)(y_pred, y_true)
 
 
-def recall(y_pred: Any, y_true: Any) -> float:
-    """Macro recall over whole arrays (see :class:`Recall`).
+def recall(y_pred: Any, y_true: Any, average: str = "auto") -> float:
+    """Recall over whole arrays: of class 1 for two classes, macro-averaged over more (see
+    :class:`Recall`).
 
     Args:
         y_pred: outputs ``(N, C)`` (probabilities or scores), or ``(N, 1)`` / ``(N,)`` for a single sigmoid
-            output (class 1 when ≥ 0.5).
+            output (class 1 when ≥ 0.5); integer ``(N,)`` are predicted class ids.
         y_true: one-hot / probability rows ``(N, C)`` or class ids ``(N,)``; 0/1 labels for a single output.
+        average: ``"auto"`` (``"binary"`` for two classes, else ``"macro"``), ``"binary"`` or ``"macro"``.
 
     Returns:
-        The mean over the classes present (in ``y_true`` or the predictions) of ``TP / (TP + FN)``.
+        ``TP / (TP + FN)`` of class 1 (binary), or its mean over the classes present in ``y_true`` or the
+        predictions (macro).
 
     Raises:
         ValueError: for targets of another number of samples or shape, or class ids out of range.
     """
-    return Recall()(y_pred, y_true)
+    return Recall(average)(y_pred, y_true)
 
 
-def f1_score(y_true: Any, y_pred: Any) -> float:
-    """Macro F1 over whole arrays (see :class:`F1Score`).
+def f1_score(y_true: Any, y_pred: Any, average: str = "auto") -> float:
+    """F1 over whole arrays: of class 1 for two classes, macro-averaged over more (see
+    :class:`F1Score`).
 
     Argument order ``(y_true, y_pred)``, as scikit-learn's.
 
     Args:
         y_true: one-hot / probability rows ``(N, C)`` or class ids ``(N,)``; 0/1 labels for a single output.
         y_pred: outputs ``(N, C)`` (probabilities or scores), or ``(N, 1)`` / ``(N,)`` for a single sigmoid
-            output (class 1 when ≥ 0.5).
+            output (class 1 when ≥ 0.5); integer ``(N,)`` are predicted class ids.
+        average: ``"auto"`` (``"binary"`` for two classes, else ``"macro"``), ``"binary"`` or ``"macro"``.
 
     Returns:
-        The mean over the classes present of ``2·TP / (2·TP + FP + FN)``.
+        ``2·TP / (2·TP + FP + FN)`` of class 1 (binary), or its mean over the classes present (macro).
 
     Raises:
         ValueError: for targets of another number of samples or shape, or class ids out of range.
     """
-    return F1Score()(y_pred, y_true)
+    return F1Score(average)(y_pred, y_true)
 
 
 def confusion_matrix(y_true: Any, y_pred: Any) -> np.ndarray:

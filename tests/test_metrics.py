@@ -94,11 +94,11 @@ def test_top_k_ties_count_as_hits():
     assert metrics.top_k_accuracy(scores, np.array([0, 0]), k=1) == 0.5
 
 
-def _sk_prf(y, pred):
+def _sk_prf(y, pred, average="macro"):
     return {
-        "precision": skm.precision_score(y, pred, average="macro", zero_division=0),
-        "recall": skm.recall_score(y, pred, average="macro", zero_division=0),
-        "f1_score": skm.f1_score(y, pred, average="macro", zero_division=0),
+        "precision": skm.precision_score(y, pred, average=average, zero_division=0),
+        "recall": skm.recall_score(y, pred, average=average, zero_division=0),
+        "f1_score": skm.f1_score(y, pred, average=average, zero_division=0),
     }
 
 
@@ -123,9 +123,23 @@ def test_precision_recall_f1_multiclass(multiclass, name, targets):
 
 @pytest.mark.parametrize("name", sorted(PRF))
 def test_precision_recall_f1_single_sigmoid(binary, name):
+    """Two classes: class 1's value, as scikit-learn's default (average="binary") and Keras's Precision and
+    Recall of a sigmoid output (it was the macro mean over both classes); the macro mean when asked."""
     p, y = binary
-    expected = _sk_prf(y, (p[:, 0] >= 0.5).astype(int))[name]
-    assert _stream(PRF[name][0](), p, y) == pytest.approx(expected, rel=1e-12)
+    pred = (p[:, 0] >= 0.5).astype(int)
+    cls, fn = PRF[name]
+    expected = _sk_prf(y, pred, "binary")[name]
+    assert expected != pytest.approx(_sk_prf(y, pred)[name])
+    assert _stream(cls(), p, y) == pytest.approx(expected, rel=1e-12)
+    assert fn(p, y) == pytest.approx(expected, rel=1e-12)
+    assert _stream(cls("binary"), p, y) == pytest.approx(expected, rel=1e-12)
+    assert _stream(cls("macro"), p, y) == pytest.approx(_sk_prf(y, pred)[name], rel=1e-12)
+    two = np.eye(2)[pred] * 0.8 + 0.1  # a two-class softmax output: the same
+    assert _stream(cls(), two, y) == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(ValueError, match=r"average='binary' needs two classes, got 3; use average='macro'"):
+        _stream(cls("binary"), np.eye(3)[pred], y)
+    with pytest.raises(ValueError, match=r"average must be one of \['auto', 'binary', 'macro'\], got 'micro'"):
+        cls("micro")
 
 
 @pytest.mark.parametrize("name", sorted(PRF))
