@@ -262,10 +262,11 @@ def throughput(kind, x, y, threads, n_batches, repeats, libs=("neuro", "torch"))
 
 
 def apart(func, kind, threads, n_batches, repeats, rounds):
-    """``func``'s figures (``throughput`` or ``sequence_throughput``) with each library in a process of its
-    own, the way a user runs it: neuro tunes glibc's malloc in its first fit, and the large blocks PyTorch
-    frees raise glibc's thresholds too, so in one process each library would run with the other's malloc
-    (PyTorch took 10–15 % less time per CNN batch beside neuro than alone). The processes alternate for
+    """``func``'s figures (``throughput``, ``sequence_throughput`` or ``predict_speed``; larger is better)
+    with each library in a process of its own, the way a user runs it: neuro tunes glibc's malloc in its
+    first fit, and the large blocks PyTorch frees raise glibc's thresholds too, so in one process each library
+    would run with the other's malloc (PyTorch took 10–15 % less time per CNN batch beside neuro than alone),
+    and PyTorch's idle OpenMP threads spin on the cores neuro's next call needs. The processes alternate for
     ``rounds`` rounds; each figure is the best."""
     best = None
     for _ in range(rounds):
@@ -286,47 +287,56 @@ def train_child(func, kind, threads, n_batches, repeats, lib):
     print(json.dumps(globals()[func](kind, x, y, threads, n_batches, repeats, libs=(lib,))))
 
 
-def predict_latency(kind, x, threads, repeats):
-    import torch
+def predict_speed(kind, x, y, threads, n_batches, repeats, libs=("neuro", "torch")):
+    """Single-sample predictions per second and batch-of-1,024 samples per second: ``[neuro single, torch
+    single, neuro batch, torch batch]``, ``None`` for a library not in ``libs`` (``y`` and ``n_batches`` are
+    unused: the signature is :func:`apart`'s). Run through :func:`apart`, each library in a process of its
+    own: in one process PyTorch's OpenMP threads, still spinning after its last call, slowed neuro's next
+    two-thread batch by up to 2× (its 1,024-sample MLP batch took 7 ms instead of 3.6)."""
     from threadpoolctl import threadpool_limits
 
-    torch.set_num_threads(threads)
     neuro_threads(threads)
+    one, big = x[:1], x[:1024]
+    reps = 200 if kind == "mlp" else 50
+    runs = {}
     with threadpool_limits(limits=threads):
-        net = globals()[MAKERS[kind][0]]()
-        model = globals()[MAKERS[kind][1]](torch)
-        copy_weights(net, model, torch, kind)
-        model.eval()
-        one_n, one_t = prepare(kind, x[:1]), torch_input(torch, kind, x[:1])
-        big_n, big_t = prepare(kind, x[:1024]), torch_input(torch, kind, x[:1024])
-        reps = 200 if kind == "mlp" else 50
+        if "neuro" in libs:
+            net = globals()[MAKERS[kind][0]]()
+            one_n, big_n = prepare(kind, one), prepare(kind, big)
 
-        def single_n():
-            for _ in range(reps):
-                net.predict(one_n)
-
-        def single_t():
-            with torch.inference_mode():
+            def single_n():
                 for _ in range(reps):
-                    model(one_t)
+                    net.predict(one_n)
 
-        def batch_n():
-            net.predict(big_n, batch_size=1024)
+            runs["neuro"] = (single_n, lambda: net.predict(big_n, batch_size=1024))
+        if "torch" in libs:
+            import torch
 
-        def batch_t():
-            with torch.inference_mode():
-                model(big_t)
+            torch.set_num_threads(threads)
+            model = globals()[MAKERS[kind][1]](torch)
+            model.eval()
+            one_t, big_t = torch_input(torch, kind, one), torch_input(torch, kind, big)
 
-        single_n(), single_t(), batch_n(), batch_t()
-        ln = lt = bn = bt = float("inf")
-        # short measurements: three in a row each, so that the first absorbs whatever the other library's
-        # idle threads were still doing
-        for _ in range(repeats):
-            ln = min(ln, best_time(single_n, 3) / reps)
-            lt = min(lt, best_time(single_t, 3) / reps)
-            bn = min(bn, best_time(batch_n, 3))
-            bt = min(bt, best_time(batch_t, 3))
-    return ln, lt, 1024 / bn, 1024 / bt
+            def single_t():
+                with torch.inference_mode():
+                    for _ in range(reps):
+                        model(one_t)
+
+            def batch_t():
+                with torch.inference_mode():
+                    model(big_t)
+
+            runs["torch"] = (single_t, batch_t)
+        out = {}
+        for lib, (single, batch) in runs.items():
+            single(), batch()
+            ls = lb = float("inf")
+            for _ in range(repeats):
+                ls = min(ls, best_time(single, 3) / reps)
+                lb = min(lb, best_time(batch, 3))
+            out[lib] = (1 / ls, 1024 / lb)
+    n, t = out.get("neuro", (None, None)), out.get("torch", (None, None))
+    return [n[0], t[0], n[1], t[1]]
 
 
 def accuracy(kind, x, y, xv, yv, epochs, threads):
@@ -797,8 +807,8 @@ def main():
             print(f"({label})")
             continue
         for th in args.threads:
-            ln, lt, bn, bt = predict_latency(kind, x, th, repeats)
-            row(f"{kind.upper()} predict 1 sample, {th} thr", ln * 1e6, lt * 1e6, "µs", "lower")
+            sn, st, bn, bt = apart("predict_speed", kind, th, 0, repeats, rounds)
+            row(f"{kind.upper()} predict 1 sample, {th} thr", 1e6 / sn, 1e6 / st, "µs", "lower")
             row(f"{kind.upper()} predict batch 1,024, {th} thr", bn, bt, "samples/s", "higher")
         mn = peak_memory("neuro", kind, 2, batches[kind])
         mt = peak_memory("torch", kind, 2, batches[kind])
