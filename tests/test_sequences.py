@@ -655,3 +655,54 @@ def test_token_id_inputs_are_declared_where_the_model_is_built_and_kept_by_its_f
     loaded = neuro.Network.load(tmp_path / "ids.h5")
     assert (loaded.graph.inputs[0].dtype, loaded.graph.inputs[0].name) == ("int32", "ids")
     np.testing.assert_array_equal(loaded.predict(ids), small.predict(ids))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: LSTM(5, return_sequences=True, dropout=0.2, recurrent_dropout=0.3),
+    lambda: LSTM(5, go_backwards=True, return_state=True),
+    lambda: GRU(4, return_sequences=True, recurrent_dropout=0.25),
+    lambda: GRU(4, reset_after=False, go_backwards=True),
+    lambda: SimpleRNN(3, activation="relu", return_sequences=True, dropout=0.1),
+], ids=["lstm-dropout", "lstm-states", "gru", "gru-before", "simple-relu"])
+@pytest.mark.parametrize("masked", [False, True])
+def test_a_large_batch_runs_its_time_loop_in_blocks_of_rows_as_it_runs_whole(make, masked, float64, monkeypatch):
+    """At two threads a batch of at least 2·MIN_BLOCK_ROWS rows runs each block of rows through every step on
+    its own thread (one hand-over a pass): outputs, states, dL/dx, dL/d(initial states) and the weight
+    gradients equal those of the whole batch on one thread, with masks, dropout and initial states."""
+    from neuro import backend
+    from neuro.layers import recurrent as rec
+
+    n, steps, features = 2 * rec.MIN_BLOCK_ROWS + 3, 4, 3
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, steps, features))
+    mask = None
+    if masked:
+        lengths = rng.integers(0, steps + 1, n)
+        mask = np.arange(steps)[None, :] < lengths[:, None]
+    blocks = []
+    real = backend.parallel_blocks
+    monkeypatch.setattr(backend, "parallel_blocks", lambda fn, count: blocks.append(real(fn, count)) or blocks[-1])
+    probe = make()
+    init = [rng.standard_normal((n, probe.units)) for _ in range(probe.n_states)]
+    results, before = [], backend.get_num_threads()
+    for threads in (1, 2):
+        backend.set_num_threads(threads)
+        try:
+            layer = make()
+            n_states = layer.n_states
+            inputs = [x, *init] if layer.return_state else x
+            layer.build([(steps, features)] + [(layer.units,)] * n_states if layer.return_state
+                        else (steps, features), np.random.default_rng(1))
+            with backend.split_products():  # as in a fit
+                y, ctx = layer.forward(inputs, training=True, rng=backend.DeviceRNG(np, np.random.default_rng(2)),
+                                       mask=mask)
+                outs = list(y) if isinstance(y, tuple) else [y]
+                g = [np.random.default_rng(3 + k).standard_normal(o.shape) for k, o in enumerate(outs)]
+                layer.clear_grads()
+                dx = layer.backward(tuple(g) if isinstance(y, tuple) else g[0], ctx)
+        finally:
+            backend.set_num_threads(before)
+        results.append([*outs, *(dx if isinstance(dx, tuple) else [dx]), *layer.grads.values()])
+    assert blocks and blocks[-1] is True  # the two-thread pass ran in blocks
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-13)
