@@ -144,8 +144,8 @@ def targets(
 ) -> Any:
     """Check targets for ``n`` samples against the network output shape; return them as an array.
 
-    Categorical losses take class ids ``(N,)`` in range or rows ``(N, C)``; other losses take the output
-    shape (``(N,)`` is accepted for a single output).
+    Categorical losses take class ids ``(N,)`` in range (or ``(N, 1)``, as Keras's sparse losses do) or rows
+    ``(N, C)``; other losses take the output shape (``(N,)`` is accepted for a single output).
     """
     if not backend.is_array(y):
         y = np.asarray(y)
@@ -158,6 +158,9 @@ def targets(
     if y.dtype.kind == "f" and not all_finite(y):
         raise ValueError(f"{name} contains NaN or inf values")
     out = tuple(output_shape)
+    trailing_one = y.ndim == len(out) + 1 and y.shape[-1] == 1 and tuple(y.shape[1:-1]) == out[:-1]
+    if categorical and out[-1] > 1 and trailing_one:
+        y = y[..., 0]  # class ids with a trailing axis of 1, as Keras's sparse losses take them: (N, 1)
     if categorical and len(out) >= 2:  # a sequence (or grid) of class distributions: ids or rows per position
         lead = out[:-1]
         shown = ", ".join(str(d) for d in lead)

@@ -623,3 +623,30 @@ def test_a_version_3_file_with_the_old_keys_loads_without_a_warning(tmp_path):
         again = Network.load(path)
     assert again.optimizer.beta_1 == 0.8 and again.loss.from_logits is False
     np.testing.assert_array_equal(again.predict(x), model.predict(x))
+
+
+def test_more_keras_habits_are_taken():
+    """Sparse ids of shape (N, 1), sample weights of shape (N, 1), class_weight keyed by whole-number floats
+    (labels read as floats) and evaluate(return_dict=False) work as in Keras (each was refused)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((12, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 12)
+    w = rng.uniform(0.5, 2, 12)
+
+    def net():
+        return neuro.Sequential([neuro.Input((4,)), neuro.Dense(3, activation="softmax")],
+                                loss="sparse_categorical_crossentropy", optimizer="sgd", seed=0)
+
+    a, b = net(), net()
+    a.fit(x, y, batch_size=4, sample_weight=w, class_weight={0: 2.0, 1: 1.0}, shuffle=False, verbose=0)
+    b.fit(x, y[:, None], batch_size=4, sample_weight=w[:, None], class_weight={0.0: 2.0, 1.0: 1.0},
+          shuffle=False, verbose=0)
+    for u, v in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_array_equal(u, v)
+    logs = a.evaluate(x, y)
+    assert a.evaluate(x, y[:, None], return_dict=False) == [logs["loss"], logs["accuracy"]]
+    assert a.evaluate(x, y, metrics=[], return_dict=False) == logs["loss"]
+    with pytest.raises(ValueError, match=r"class_weight must map class ids in \[0, 2\] to weights"):
+        a.fit(x, y, class_weight={0.5: 1.0}, verbose=0)
+    with pytest.raises(TypeError, match=r"return_dict must be True or False, got 1"):
+        a.evaluate(x, y, return_dict=1)

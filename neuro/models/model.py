@@ -533,6 +533,11 @@ class Model(KeywordChecked):
             return None
         if len(self.losses) != 1:
             raise ValueError("class_weight applies to a model with one output; weigh samples instead")
+        if isinstance(class_weight, dict):  # whole-number float keys (labels read as floats) are the ids
+            class_weight = {
+                int(k) if isinstance(k, (float, np.floating)) and float(k).is_integer() else k: w
+                for k, w in class_weight.items()
+            }
         loss = self.losses[0]
         if type(loss) in (losses_mod.BinaryCrossEntropy, losses_mod.ClassWeightedBinaryCrossEntropy):
             return [head_mod.choose(self.graph, 0, self._binary_class_weights(loss, class_weight))]
@@ -956,7 +961,8 @@ class Model(KeywordChecked):
         verbose: int = 0,
         sample_weight: Any = None,
         steps: int | None = None,
-    ) -> dict[str, float]:
+        return_dict: bool = True,
+    ) -> Any:
         """Return the loss (regularization included) and metrics over the whole set, in inference mode.
 
         ``x``, ``y`` and ``batch_size`` may be given by position; every other argument is a keyword.
@@ -974,19 +980,28 @@ class Model(KeywordChecked):
                 ``Σ w·l / Σ w`` over the whole set and the metrics are weighted (all weights 0: NaN).
             steps: for data that yields batches, how many to read (``None``: until it ends); a generator
                 that ends before gives the figures of what it gave, with a warning.
+            return_dict: ``True`` (neuro's default): the dict below; ``False`` (Keras's default): the values
+                alone, in the dict's order, as a list, or the loss alone when there is no metric.
 
         With an ``output_scaler`` (from a data set), the loss and metrics are those of the scaled targets the
         model was trained on; ``predict`` returns original units.
 
         Returns:
-            ``{"loss": value, metric name: value, ...}`` (Keras's names for several outputs).
+            ``{"loss": value, metric name: value, ...}`` (Keras's names for several outputs); with
+            ``return_dict=False`` the values alone.
 
         Raises:
-            TypeError: for ``x`` of a kind :meth:`fit` does not take.
+            TypeError: for ``x`` of a kind :meth:`fit` does not take, or a ``return_dict`` that is not a bool.
             ValueError: for arguments that do not apply to the data's kind, or data that yields no batch.
         """
+        if not isinstance(return_dict, bool):
+            raise TypeError(f"return_dict must be True or False, got {return_dict!r}")
         with backend.split_products():  # products on neuro's threads, as in a fit
-            return loop.evaluate(self, x, y, batch_size, metrics, verbose, sample_weight, steps)
+            logs = loop.evaluate(self, x, y, batch_size, metrics, verbose, sample_weight, steps)
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
 
     def compute_gradients(self, x: Any, y: Any, *, input_gradients: bool = False) -> Any:
         """Run forward and backward on one batch in training mode, filling every layer's ``grads``.

@@ -221,6 +221,8 @@ def _weight_array(value: Any, n: int, shape: tuple[int, ...], label: str, dtype:
             f"{label} must hold numbers (one weight per sample), got {_describe(value)}"
         ) from None
     steps = f" or ({n}, {', '.join(str(d) for d in shape[:-1])}) for each step" if len(shape) > 1 else ""
+    if w.ndim == 2 and w.shape[1] == 1 and len(shape) == 1:
+        w = w[:, 0]  # a column of weights (Keras takes (N, 1) too)
     if w.ndim == 0 or w.shape[0] != n or w.ndim > len(shape) or w.shape[1:] != shape[: w.ndim - 1]:
         raise ValueError(f"{label} must have shape ({n},) (one weight per sample){steps}, got {w.shape}")
     if w.size and (not np.isfinite(w).all() or w.min() < 0):
