@@ -134,7 +134,9 @@ class CallbackList:
         return call
 
 
-def _monitor_mode(monitor: str, mode: str, output_names: Sequence[str] = ()) -> str | None:
+def _monitor_mode(
+    monitor: str, mode: str, output_names: Sequence[str] = (), directions: dict[str, Any] | None = None
+) -> str | None:
     """The direction of improvement of a logged value: ``mode`` itself, or for ``"auto"`` ``"min"`` for a
     loss, the direction of a built-in metric (its ``greater_is_better``), and ``None`` when the name does not
     say (a metric of the user's: :class:`_Monitor` then asks for ``mode``, as Keras 3 does).
@@ -143,6 +145,8 @@ def _monitor_mode(monitor: str, mode: str, output_names: Sequence[str] = ()) -> 
         monitor: the log's name (``"val_"`` and an output's name may precede the metric's).
         mode: ``"auto"``, ``"min"`` or ``"max"``.
         output_names: the model's outputs, whose names prefix their metrics' logs.
+        directions: ``greater_is_better`` of each metric the fit logs, by log key (a metric object of the
+            user's, or one named otherwise, says so there).
     """
     if mode not in ("auto", "min", "max"):
         raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
@@ -151,6 +155,9 @@ def _monitor_mode(monitor: str, mode: str, output_names: Sequence[str] = ()) -> 
     name = monitor[4:] if monitor.startswith("val_") else monitor
     if name == "loss" or name.endswith("_loss"):
         return "min"
+    better = (directions or {}).get(name)
+    if better is not None:
+        return "max" if better else "min"
     names = [name] + [name[len(out) + 1 :] for out in output_names if name.startswith(f"{out}_")]
     for candidate in names:
         try:
@@ -178,15 +185,21 @@ class _Monitor(Callback):
         self.min_delta = float(min_delta)
         self.best = math.inf if self.mode == "min" else -math.inf
 
+    #: whether the callback compares values (ModelCheckpoint only with save_best_only)
+    compares = True
+
     def on_train_begin(self, logs: dict[str, float]) -> None:
         if self.mode is None:
-            self.mode = _monitor_mode(self.monitor, self._mode_given, self.network.output_names)
-            if self.mode is None:
+            net = self.network
+            self.mode = _monitor_mode(
+                self.monitor, self._mode_given, net.output_names, getattr(net, "metric_directions", None)
+            )
+            if self.mode is None and self.compares:
                 raise ValueError(
                     f"{type(self).__name__} cannot tell whether {self.monitor!r} should go down or up "
                     "(mode='auto' knows losses and neuro's metrics); give mode='min' or mode='max'"
                 )
-            self.best = math.inf if self.mode == "min" else -math.inf
+            self.best = math.inf if self.mode != "max" else -math.inf
 
     def _value(self, logs: dict[str, float]) -> float:
         if self.monitor not in logs:
@@ -286,6 +299,7 @@ class ModelCheckpoint(_Monitor):
         super().__init__(monitor, mode, 0.0)
         self.path = str(filepath)
         self.save_best_only = bool(save_best_only)
+        self.compares = self.save_best_only  # without it every epoch is saved: no direction needed
         self.saved: list[str] = []
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:

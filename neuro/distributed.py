@@ -351,6 +351,7 @@ class _ShardMetric:
         metric.state()  # raises TypeError for a metric that cannot be merged
         self.metric = metric
         self.name = metric.name
+        self.greater_is_better = getattr(metric, "greater_is_better", None)
         self.merged: Any = None
 
     def reset(self) -> None:

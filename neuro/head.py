@@ -248,7 +248,8 @@ def check_range(graph: Any, output: int, loss: Loss) -> None:
     """Refuse a loss whose input the output cannot produce (see the module docstring).
 
     The loss's :attr:`~neuro.losses.Loss.input_range` (and ``needs_distribution``) is compared with the
-    output's :func:`value_range`; nothing is refused when either is unknown.
+    output's :func:`value_range`; nothing is refused when either is unknown. The loss's
+    :meth:`~neuro.losses.Loss.check_output` sees the output's shape first.
 
     Args:
         graph: the model's :class:`~neuro.graph.Graph`.
@@ -260,6 +261,7 @@ def check_range(graph: Any, output: int, loss: Loss) -> None:
             values the loss takes (softmax for a cross-entropy), and ``from_logits=True`` for a loss that has
             it.
     """
+    loss.check_output(tuple(graph.outputs[output].sample_shape))
     want = loss.input_range
     if want is None:
         return

@@ -46,6 +46,7 @@ import numpy as np
 
 from neuro import _h5safe as h5s
 from neuro import backend, registry
+from neuro import losses as losses_mod
 from neuro._atomic import atomic_write_bytes
 from neuro.errors import ModelFileError
 from neuro.layers.base import Layer
@@ -719,6 +720,10 @@ def _check_losses(net: Any, config: dict, path: Any) -> None:
             continue
         where = f"config.loss[{k}]" if isinstance(spec, list) else "config.loss"
         classes = int(shape[-1]) if shape else 1
+        if isinstance(loss, losses_mod.ClassWeightedBinaryCrossEntropy):
+            if classes != 1:  # one sigmoid output per item: the weights of labels 0 and 1
+                raise _fail(path, where, f"weighs the labels of one sigmoid output; output {k} has {classes}")
+            classes = 2
         if len(weights) != classes:
             raise _fail(
                 path,

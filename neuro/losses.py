@@ -121,6 +121,17 @@ class Loss(KeywordChecked):
             TypeError: for class ids that are not integers.
         """
 
+    def check_output(self, shape: tuple[int, ...]) -> None:
+        """Refuse an output this loss cannot take, by its shape per sample (when the model is compiled or
+        its heads are chosen). Nothing is refused by default.
+
+        Args:
+            shape: the output's shape per sample.
+
+        Raises:
+            ValueError: for an output of a shape the loss cannot take.
+        """
+
     def terms(self, y_pred: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
         """Return ``(sum of per-item losses, normaliser)``, both on the device; the loss is their quotient.
 
@@ -511,7 +522,10 @@ class ClassWeightedBinaryCrossEntropy(BinaryCrossEntropy):
 
     Each item (a sample, or a step of a sequence) weighs ``(1 − y)·w₀ + y·w₁`` (its class's weight for a 0/1
     label, as Keras's; a soft label interpolates), times its sample weight, and the loss is the weighted
-    mean ``Σ wᵢ·lᵢ / Σ wᵢ``, as for the categorical losses' class weights.
+    mean ``Σ wᵢ·lᵢ / Σ wᵢ``, as for the categorical losses' class weights. On a sequence output weighed per
+    sample (or not at all) a sample counts once in the denominator, with the mean of its steps' weights,
+    as the unweighted loss counts samples; with a mask (a weight per step) each step counts. Weights of 1
+    give :class:`BinaryCrossEntropy` exactly.
 
     Args:
         from_logits: as :class:`BinaryCrossEntropy`.
@@ -527,7 +541,17 @@ class ClassWeightedBinaryCrossEntropy(BinaryCrossEntropy):
             raise ValueError(f"class_weights must be two finite weights >= 0 (w0, w1), got {class_weights!r}")
         self.class_weights = w
 
-    def _item_weights(self, out: Any, y_true: Any, weights: Any) -> Any:
+    def check_output(self, shape: tuple[int, ...]) -> None:
+        if not shape or shape[-1] != 1:
+            raise ValueError(
+                "ClassWeightedBinaryCrossEntropy weighs the labels 0 and 1 of one sigmoid output per sample "
+                f"(or per step), got an output of shape {shape}; weigh samples instead"
+            )
+
+    def _item_weights(self, out: Any, y_true: Any, weights: Any) -> tuple[Any, int]:
+        """Each item's weight (its class's, times its sample's or its own weight), and how many items a
+        sample's weight spreads over: the steps of a sequence output weighed per sample (or not at all) share
+        their sample's place in the denominator, as the unweighted loss counts samples (``Σ l / N``)."""
         y = _regression_target(out, y_true)
         if y.shape[-1] != 1:
             raise ValueError(f"class weights of binary cross-entropy need one output per item, got {y.shape}")
@@ -535,23 +559,40 @@ class ClassWeightedBinaryCrossEntropy(BinaryCrossEntropy):
         w0, w1 = (dt(v) for v in self.class_weights)
         label = y[..., 0]
         cw = (1 - label) * w0 + label * w1  # exactly w0 or w1 for a 0/1 label
-        return cw if weights is None else cw * weights.astype(y.dtype, copy=False)
+        if weights is not None and weights.ndim == cw.ndim:  # a weight per item (a mask of valid steps)
+            return cw * weights.astype(y.dtype, copy=False), 1
+        spread = int(np.prod(cw.shape[1:]))  # items per sample
+        if weights is None:
+            return cw, spread
+        return cw * _spread(weights.astype(y.dtype, copy=False), cw), spread
 
     def terms(self, y_pred: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
         if self.from_logits:
             return self.terms_logits(y_pred, y_true, weights)
-        return super().terms(y_pred, y_true, self._item_weights(y_pred, y_true, weights))
+        iw, spread = self._item_weights(y_pred, y_true, weights)
+        total, denom = super().terms(y_pred, y_true, iw)
+        return total, denom / spread
 
     def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
         if self.from_logits:
             return self.backward_logits(y_pred, y_true, None, weights)
-        return super().backward(y_pred, y_true, self._item_weights(y_pred, y_true, weights))
+        iw, spread = self._item_weights(y_pred, y_true, weights)
+        g = super().backward(y_pred, y_true, iw)
+        if spread != 1:
+            g *= g.dtype.type(spread)
+        return g
 
     def terms_logits(self, z: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
-        return super().terms_logits(z, y_true, self._item_weights(z, y_true, weights))
+        iw, spread = self._item_weights(z, y_true, weights)
+        total, denom = super().terms_logits(z, y_true, iw)
+        return total, denom / spread
 
     def backward_logits(self, z: Any, y_true: Any, y_pred: Any = None, weights: Any = None) -> Any:
-        return super().backward_logits(z, y_true, y_pred, self._item_weights(z, y_true, weights))
+        iw, spread = self._item_weights(z, y_true, weights)
+        g = super().backward_logits(z, y_true, y_pred, iw)
+        if spread != 1:
+            g *= g.dtype.type(spread)
+        return g
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "class_weights": self.class_weights.tolist()}

@@ -69,11 +69,13 @@ def _predicted_ids(p: Any) -> Any:
     return p.argmax(axis=1)
 
 
-def _class_ids(y_true: Any, n_outputs: int, n_samples: int) -> np.ndarray:
+def _class_ids(y_true: Any, n_outputs: int, n_samples: int, strict: bool = False) -> np.ndarray:
     """True class ids (int64, shape ``(N,)``) from one-hot rows, integer ids or 0/1 labels.
 
     Values are checked (integers, in range) only for host arrays: on a device the network has checked its
-    targets before moving them, and reading them back would cost a transfer per batch.
+    targets before moving them, and reading them back would cost a transfer per batch. ``strict`` (the
+    functions over whole arrays) also refuses a single output's labels outside [0, 1]; a metric object in
+    ``fit`` thresholds them, as Keras does for ``metrics=["accuracy"]`` given to every output of a model.
 
     Raises:
         ValueError: when the number of samples differs from ``n_samples`` or an id is out of range.
@@ -88,7 +90,7 @@ def _class_ids(y_true: Any, n_outputs: int, n_samples: int) -> np.ndarray:
         y = y.reshape(n_samples, -1)
         if y.shape[1] != 1:
             raise ValueError(f"y_true must hold one label per sample, got shape {y.shape}")
-        if host and y.size and not (y.min() >= 0 and y.max() <= 1):  # NaN fails too
+        if strict and host and y.size and not (y.min() >= 0 and y.max() <= 1):  # NaN fails too
             raise ValueError(
                 f"y_true of a single output must hold 0/1 labels (or probabilities), got values in "
                 f"[{y.min()}, {y.max()}]; class ids of more classes need outputs (N, C) or predicted ids"
@@ -113,9 +115,16 @@ def _class_ids(y_true: Any, n_outputs: int, n_samples: int) -> np.ndarray:
     return ids
 
 
-def _classification_pair(y_pred: Any, y_true: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _classification_pair(
+    y_pred: Any, y_true: Any, strict: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return ``(outputs (N, C), predicted ids, true ids)``; every position of a sequence output
-    ``(N, T, C)`` is a row of its own (targets ``(N, T)`` ids or ``(N, T, C)`` rows)."""
+    ``(N, T, C)`` is a row of its own (targets ``(N, T)`` ids or ``(N, T, C)`` rows).
+
+    ``strict`` (the functions over whole arrays, whose ``y_pred`` may be predicted class ids): integer
+    ``(N,)`` predictions are class ids, and a single output's values outside [0, 1] are refused. A metric
+    object (network outputs, batch by batch: the number of classes must not change between batches) takes
+    integer predictions of 0 and 1 only, and thresholds a single output at 0.5 whatever its values."""
     if backend.is_array(y_pred) and y_pred.ndim >= 3:
         c = y_pred.shape[-1]
         p = y_pred.reshape(-1, c)
@@ -125,13 +134,20 @@ def _classification_pair(y_pred: Any, y_true: Any) -> tuple[np.ndarray, np.ndarr
     p = _outputs_2d(y_pred)
     if p.shape[1] == 1 and get_array_module(p) is np and p.size:
         if p.dtype.kind in "iu":  # predicted class ids (predict_class's, or scikit-learn's y_pred)
-            return _predicted_id_pair(p[:, 0], y_true)
-        if not (p.min() >= 0 and p.max() <= 1):  # NaN fails too
+            if strict:
+                return _predicted_id_pair(p[:, 0], y_true)
+            if p.min() < 0 or p.max() > 1:
+                raise ValueError(
+                    f"y_pred holds class ids up to {p.max()}: a metric object reads network outputs (N, C); "
+                    "give predicted class ids to the function of the same name (neuro.metrics.accuracy, "
+                    "f1_score, ...) over whole arrays"
+                )
+        elif strict and not (p.min() >= 0 and p.max() <= 1):  # NaN fails too
             raise ValueError(
                 f"y_pred of a single output must hold probabilities in [0, 1] (class 1 when >= 0.5), got "
                 f"values in [{p.min()}, {p.max()}]; give predicted class ids as integers"
             )
-    return p, _predicted_ids(p), _class_ids(y_true, p.shape[1], len(p))
+    return p, _predicted_ids(p), _class_ids(y_true, p.shape[1], len(p), strict)
 
 
 def _predicted_id_pair(ids: np.ndarray, y_true: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -181,6 +197,8 @@ class Metric:
 
     name = ""
     greater_is_better: bool | None = None
+    #: set on the objects behind the functions over whole arrays (see :func:`_classification_pair`)
+    _strict = False
 
     def __init__(self) -> None:
         self.reset()
@@ -260,7 +278,7 @@ class Accuracy(Metric):
         self.count = 0
 
     def update(self, y_pred: Any, y_true: Any, sample_weight: Any = None) -> None:
-        _, pred, true = _classification_pair(y_pred, y_true)
+        _, pred, true = _classification_pair(y_pred, y_true, self._strict)
         w = _row_weights(sample_weight, len(pred))
         if w is None:
             self.correct = self.correct + (pred == true).sum()  # stays on the device
@@ -359,7 +377,7 @@ class TopKAccuracy(Accuracy):
         super().__init__()
 
     def update(self, y_pred: Any, y_true: Any, sample_weight: Any = None) -> None:
-        p, pred, true = _classification_pair(y_pred, y_true)
+        p, pred, true = _classification_pair(y_pred, y_true, self._strict)
         xp = get_array_module(p)
         if p.shape[1] == 1:
             hits = pred == true if self.k == 1 else xp.ones(len(p), dtype=bool)
@@ -424,7 +442,7 @@ class _ConfusionMetric(Metric):
         self.matrix: Any = None  # on the device of the predictions
 
     def update(self, y_pred: Any, y_true: Any, sample_weight: Any = None) -> None:
-        p, pred, true = _classification_pair(y_pred, y_true)
+        p, pred, true = _classification_pair(y_pred, y_true, self._strict)
         n = _n_classes(p)
         xp = get_array_module(p)
         w = _row_weights(sample_weight, len(p))
@@ -885,6 +903,11 @@ class R2Score(Metric):
 
 
 # -- plain functions -------------------------------------------------------------------------------
+def _whole(metric: Any) -> Any:
+    """``metric`` reading whole arrays, as the functions do (:func:`_classification_pair`'s ``strict``)."""
+    metric._strict = True
+    return metric
+
 
 
 def accuracy(y_pred: Any, y_true: Any) -> float:
@@ -901,7 +924,7 @@ def accuracy(y_pred: Any, y_true: Any) -> float:
     Raises:
         ValueError: for targets of another number of samples or shape, or class ids out of range.
     """
-    return Accuracy()(y_pred, y_true)
+    return _whole(Accuracy())(y_pred, y_true)
 
 
 def top_k_accuracy(y_pred: Any, y_true: Any, k: int = 5) -> float:
@@ -919,7 +942,7 @@ def top_k_accuracy(y_pred: Any, y_true: Any, k: int = 5) -> float:
     Raises:
         ValueError: when ``k`` is not a positive integer, or for targets as :func:`accuracy` rejects them.
     """
-    return TopKAccuracy(k)(y_pred, y_true)
+    return _whole(TopKAccuracy(k))(y_pred, y_true)
 
 
 def precision(y_pred: Any, y_true: Any, average: str = "auto") -> float:
@@ -939,7 +962,7 @@ def precision(y_pred: Any, y_true: Any, average: str = "auto") -> float:
     Raises:
         ValueError: for targets of another number of samples or shape, or class ids out of range.
     """
-    return Precision(average)(y_pred, y_true)
+    return _whole(Precision(average))(y_pred, y_true)
 
 
 def recall(y_pred: Any, y_true: Any, average: str = "auto") -> float:
@@ -959,7 +982,7 @@ def recall(y_pred: Any, y_true: Any, average: str = "auto") -> float:
     Raises:
         ValueError: for targets of another number of samples or shape, or class ids out of range.
     """
-    return Recall(average)(y_pred, y_true)
+    return _whole(Recall(average))(y_pred, y_true)
 
 
 def f1_score(y_true: Any, y_pred: Any, average: str = "auto") -> float:
@@ -980,7 +1003,7 @@ def f1_score(y_true: Any, y_pred: Any, average: str = "auto") -> float:
     Raises:
         ValueError: for targets of another number of samples or shape, or class ids out of range.
     """
-    return F1Score(average)(y_pred, y_true)
+    return _whole(F1Score(average))(y_pred, y_true)
 
 
 def confusion_matrix(y_true: Any, y_pred: Any) -> np.ndarray:
@@ -995,7 +1018,7 @@ def confusion_matrix(y_true: Any, y_pred: Any) -> np.ndarray:
         predicted as class ``j`` (as ``sklearn.metrics.confusion_matrix(y_true, y_pred,
         labels=range(C))``).
     """
-    m = _ConfusionMetric()
+    m = _whole(_ConfusionMetric())
     m.update(y_pred, y_true)
     assert m.matrix is not None
     return backend.to_numpy(m.matrix)

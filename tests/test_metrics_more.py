@@ -310,3 +310,26 @@ def test_a_single_output_takes_probabilities_and_0_1_labels_only():
                                          r"got values in \[0, 2\]"):
         metrics.accuracy(np.array([0.2, 0.9, 0.7]), np.array([0, 1, 2]))
     assert metrics.accuracy(np.array([[0.2], [0.9], [0.4]]), np.array([0.1, 0.8, 0.6])) == pytest.approx(2 / 3)
+
+
+def test_metric_objects_read_network_outputs_and_leave_ids_to_the_functions():
+    """The range checks of the functions over whole arrays stopped fit: metrics=["accuracy"] given to every
+    output of a model with a regression head raised at the first batch (Keras computes it). A metric
+    object fed predicted class ids batch by batch (their count of classes changing) is told where ids go."""
+    import neuro
+
+    rng = np.random.default_rng(0)
+    inp = neuro.Input((4,))
+    model = neuro.Model(inp, {"out": Dense(3, activation="softmax")(inp), "aux": Dense(1)(inp)},
+                        loss=["crossentropy", "mse"], optimizer="sgd", seed=0)
+    x = rng.standard_normal((16, 4)).astype(np.float32)
+    history = model.fit(x, {"out": rng.integers(0, 3, 16), "aux": 3 * rng.standard_normal(16)}, epochs=1,
+                        metrics=["accuracy"], verbose=0)
+    assert sorted(history.history) == ["aux_accuracy", "aux_loss", "loss", "out_accuracy", "out_loss"]
+    m = metrics.F1Score()
+    m.update(np.array([0, 1, 1]), np.array([0, 1, 0]))  # 0/1 ids: a single output's classes
+    with pytest.raises(ValueError, match=r"y_pred holds class ids up to 2: a metric object reads network outputs "
+                                         r"\(N, C\); give predicted class ids to the function of the same name"):
+        m.update(np.array([0, 2, 1]), np.array([0, 2, 2]))
+    assert metrics.f1_score(np.array([0, 1, 0, 0, 2, 2]), np.array([0, 1, 1, 0, 2, 2])) == pytest.approx(
+        skm.f1_score([0, 1, 0, 0, 2, 2], [0, 1, 1, 0, 2, 2], average="macro"))

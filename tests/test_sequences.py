@@ -635,9 +635,12 @@ def test_token_id_inputs_are_declared_where_the_model_is_built_and_kept_by_its_f
     was loaded with a float input, which its Embedding could not read)."""
     inp = Input((3,))
     with pytest.raises(ValueError, match=r"Embedding 'embedding' reads integer token ids, but its input is a "
-                                         r"float tensor; declare the model's input as neuro.Input\(shape, "
-                                         r"dtype='int64'\)"):
+                                         r"float tensor \(a float Input, or another layer's output\); give it "
+                                         r"an integer input: neuro.Input\(shape, dtype='int64'\)"):
         Embedding(5, 2)(inp)
+    ids = Input((3,), dtype="int64")
+    with pytest.raises(ValueError, match=r"its input is a float tensor \(a float Input, or another layer's"):
+        Embedding(5, 2)(Dense(3)(ids))
     with pytest.raises(ValueError, match=r"cannot add Embedding \(layer 0\) after output shape \(3,\): "
                                          r"Embedding 'embedding_1' reads integer token ids"):
         neuro.Network([Input((3,))]).add(Embedding(5, 2, name="embedding_1"))

@@ -71,7 +71,7 @@ def test_patience_counts_as_keras_counts():
     assert history["learning_rate"] == [0.05, 0.05, 0.05, 0.025, 0.025]
 
 
-def test_auto_mode_reads_the_metrics_direction_and_asks_for_a_metric_of_the_users():
+def test_auto_mode_reads_the_metrics_direction_and_asks_for_a_metric_of_the_users(tmp_path):
     """mode='auto' maximised every name but losses, mae, mse and rmse: EarlyStopping on a custom error
     (the training guide's max_error) stopped at once and restored the worst epoch."""
     from neuro.callbacks import _monitor_mode
@@ -99,6 +99,23 @@ def test_auto_mode_reads_the_metrics_direction_and_asks_for_a_metric_of_the_user
     stop = EarlyStopping(monitor="max_error", mode="min", patience=5)
     _net().fit(x, y, epochs=2, verbose=0, metrics=[max_error], callbacks=[stop])
     assert stop.best_epoch is not None
+    # a metric object says its direction, whatever its name; ModelCheckpoint saving every epoch needs none
+    from neuro.metrics import AUC, Accuracy
+
+    class Balanced(Accuracy):
+        name = "balanced"
+
+    class Lowered(Accuracy):
+        name = "lowered"
+        greater_is_better = False
+
+    for metric, mode in ((Balanced(), "max"), (AUC(name="roc"), "max"), (Lowered(), "min")):
+        stop = EarlyStopping(monitor=f"val_{metric.name}", patience=5)
+        _net().fit(x, y, epochs=1, verbose=0, metrics=[metric], validation_split=0.25, callbacks=[stop])
+        assert stop.mode == mode, metric.name
+    every = ModelCheckpoint(str(tmp_path / "e{epoch}.h5"), monitor="max_error")
+    _net().fit(x, y, epochs=1, verbose=0, metrics=[max_error], callbacks=[every])
+    assert len(every.saved) == 1
 
 
 def test_early_stopping_on_a_missing_log_names_the_logged_values():
@@ -285,3 +302,58 @@ def test_evaluate_and_predict_verbose(capsys):
     out = capsys.readouterr().out
     assert f"loss: {logs['loss']:.4f} - accuracy: {logs['accuracy']:.4f}" in out
     assert "predicted 40 samples" in out
+
+
+def test_class_weight_of_one_sigmoid_per_step_is_neutral_at_1_and_takes_sample_weights(float64):
+    """On an unmasked sequence output (a sigmoid per step) class weights of 1 gave a loss T times smaller and
+    another step (the steps entered the denominator one by one), and sample weights (N,) did not broadcast:
+    a sample counts once, with the mean of its steps' class weights, as the unweighted loss counts it."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((16, 5, 3))
+    y = rng.integers(0, 2, (16, 5, 1)).astype(np.float64)
+    sw = rng.uniform(0.5, 2, 16)
+
+    def model():
+        inp = neuro.Input((5, 3))
+        out = Dense(1, "sigmoid")(neuro.GRU(4, return_sequences=True)(inp))
+        return neuro.Model(inp, out, loss="bce", optimizer=neuro.SGD(0.1), seed=0)
+
+    plain, weighted = model(), model()
+    hp = plain.fit(x, y, batch_size=16, verbose=0, sample_weight=sw)
+    hw = weighted.fit(x, y, batch_size=16, verbose=0, sample_weight=sw, class_weight={0: 1, 1: 1})
+    assert hw["loss"][0] == pytest.approx(hp["loss"][0], rel=1e-14)
+    for u, v in zip(plain.get_weights(), weighted.get_weights(), strict=True):
+        np.testing.assert_allclose(v, u, rtol=1e-12, atol=1e-15)
+    # unequal weights: Σ_i w_i Σ_t cw_it l_it / Σ_i w_i mean_t(cw_it)
+    loss = neuro.losses.ClassWeightedBinaryCrossEntropy(class_weights=[0.5, 3.0])
+    p = rng.uniform(0.05, 0.95, (16, 5, 1))
+    cw = np.where(y[..., 0] == 1, 3.0, 0.5)
+    per = -(y * np.log(p) + (1 - y) * np.log(1 - p))[..., 0]
+    want = (sw[:, None] * cw * per).sum() / (sw * cw.mean(axis=1)).sum()
+    total, denom = loss.terms(p, y, sw)
+    assert float(total / denom) == pytest.approx(want, rel=1e-12)
+    report = neuro.check_gradients(loss, p, y)
+    assert report.max_error < 1e-7, report
+
+
+def test_a_model_with_class_weighted_binary_crossentropy_saves_and_loads(tmp_path):
+    """The loss's two weights (labels 0 and 1 of one sigmoid output) were taken by the loader for one weight
+    per output column, and the file refused."""
+    x, _ = _data()
+    y = (x[:, 0] > 0).astype(np.float64)
+    for from_logits in (False, True):
+        loss = neuro.losses.ClassWeightedBinaryCrossEntropy(from_logits, class_weights=[1.0, 3.0])
+        net = neuro.Network((4,), loss, neuro.SGD(0.1), seed=0)
+        net.add(Dense(1, None if from_logits else "sigmoid"))
+        net.fit(x, y, epochs=1, verbose=0)
+        net.save(tmp_path / "m.h5")
+        loaded = neuro.Network.load(tmp_path / "m.h5")
+        assert loaded.losses[0].class_weights.tolist() == [1.0, 3.0]
+        assert loaded.evaluate(x, y) == net.evaluate(x, y)
+    wide = neuro.Network((4,), neuro.losses.ClassWeightedBinaryCrossEntropy(class_weights=[1.0, 3.0]),
+                         neuro.SGD(0.1), seed=0)
+    wide.add(Dense(3, "sigmoid"))
+    with pytest.raises(ValueError, match=r"ClassWeightedBinaryCrossEntropy weighs the labels 0 and 1 of one "
+                                         r"sigmoid output per sample \(or per step\), got an output of shape "
+                                         r"\(3,\); weigh samples instead"):
+        wide.fit(x, np.zeros((len(x), 3)), epochs=1, verbose=0)

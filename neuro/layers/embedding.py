@@ -91,8 +91,9 @@ class Embedding(Layer):
     def compute_output_dtype(self, input_dtype: Any) -> Any:
         if input_dtype == "float":  # refused where the model is built, not at its first predict
             raise ValueError(
-                f"Embedding {self.name!r} reads integer token ids, but its input is a float tensor; declare "
-                "the model's input as neuro.Input(shape, dtype='int64')"
+                f"Embedding {self.name!r} reads integer token ids, but its input is a float tensor (a float "
+                "Input, or another layer's output); give it an integer input: "
+                "neuro.Input(shape, dtype='int64')"
             )
         return "float"
 

@@ -155,6 +155,8 @@ class Model(KeywordChecked):
         self._functional: Functional | None = None
         self._output_keys: list[str] | None = None
         self._trainable = True
+        #: ``greater_is_better`` of each metric the last ``fit`` logs, by log key (callbacks read it)
+        self.metric_directions: dict[str, bool | None] = {}
         #: (layer id, param name) of each entry of the optimizer's state (``None``: not recorded yet)
         self._slot_keys: list[tuple[int, str]] | None = None
 

@@ -297,6 +297,8 @@ def fit(
     threads = backend.busy_aware_threads()  # free cores, one BLAS thread; __exit__ undoes what was done
     try:
         threads.__enter__()
+        # what the fit logs, and which way each metric improves: callbacks in mode="auto" read it
+        model.metric_directions = {s.key: getattr(s.metric, "greater_is_better", None) for s in slots}
         cbs.on_train_begin({})
         for epoch in range(initial_epoch, epochs):
             start = time.perf_counter()
