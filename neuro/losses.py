@@ -559,6 +559,8 @@ class ClassWeightedBinaryCrossEntropy(BinaryCrossEntropy):
         w0, w1 = (dt(v) for v in self.class_weights)
         label = y[..., 0]
         cw = (1 - label) * w0 + label * w1  # exactly w0 or w1 for a 0/1 label
+        while weights is not None and weights.ndim > cw.ndim and weights.shape[-1] == 1:
+            weights = weights[..., 0]  # a column of weights, (N, 1) or (N, T, 1)
         if weights is not None and weights.ndim == cw.ndim:  # a weight per item (a mask of valid steps)
             return cw * weights.astype(y.dtype, copy=False), 1
         spread = int(np.prod(cw.shape[1:]))  # items per sample

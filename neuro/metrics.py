@@ -129,8 +129,11 @@ def _classification_pair(
         c = y_pred.shape[-1]
         p = y_pred.reshape(-1, c)
         y = y_true if backend.is_array(y_true) else np.asarray(y_true)
-        y = y.reshape(-1, c) if y.ndim == y_pred.ndim else y.reshape(-1)
-        return p, _predicted_ids(p), _class_ids(y, c, len(p))
+        rows = y.ndim == y_pred.ndim and y.shape[-1] == c and c > 1  # else ids, (N, T) or (N, T, 1)
+        y = y.reshape(-1, c) if rows else y.reshape(-1)
+        if c == 1:  # a sigmoid per step: each step a single output
+            return _classification_pair(p, y, strict)
+        return p, _predicted_ids(p), _class_ids(y, c, len(p), strict)
     p = _outputs_2d(y_pred)
     if p.shape[1] == 1 and get_array_module(p) is np and p.size:
         if p.dtype.kind in "iu":  # predicted class ids (predict_class's, or scikit-learn's y_pred)

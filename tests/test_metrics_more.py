@@ -333,3 +333,22 @@ def test_metric_objects_read_network_outputs_and_leave_ids_to_the_functions():
         m.update(np.array([0, 2, 1]), np.array([0, 2, 2]))
     assert metrics.f1_score(np.array([0, 1, 0, 0, 2, 2]), np.array([0, 1, 1, 0, 2, 2])) == pytest.approx(
         skm.f1_score([0, 1, 0, 0, 2, 2], [0, 1, 1, 0, 2, 2], average="macro"))
+
+
+def test_sequence_outputs_read_ids_of_shape_n_t_1_and_keep_the_functions_checks():
+    """A sigmoid per step is a single output per step: the functions read integer predictions as ids and
+    refuse labels outside [0, 1] there too (they reported 1.0); class ids (N, T, 1) of a softmax sequence
+    are ids, as (N, T) (they were read as one-hot rows and failed)."""
+    ids = np.array([[0, 1], [2, 1]])
+    pred = np.array([[[0], [2]], [[0], [1]]])  # two right of four (a class 2 read as class 1 gave 0.75)
+    assert metrics.accuracy(pred, ids) == 0.5
+    with pytest.raises(ValueError, match=r"y_true of a single output must hold 0/1 labels"):
+        metrics.accuracy(np.full((2, 2, 1), 0.7), np.array([[0, 5], [1, 1]]))
+    rng = np.random.default_rng(0)
+    scores = rng.uniform(size=(3, 4, 5))
+    labels = rng.integers(0, 5, (3, 4))
+    want = metrics.accuracy(scores, labels)
+    assert metrics.accuracy(scores, labels[..., None]) == want
+    m = metrics.Accuracy()
+    m.update(scores, labels[..., None])
+    assert m.result() == want

@@ -357,3 +357,25 @@ def test_a_model_with_class_weighted_binary_crossentropy_saves_and_loads(tmp_pat
                                          r"sigmoid output per sample \(or per step\), got an output of shape "
                                          r"\(3,\); weigh samples instead"):
         wide.fit(x, np.zeros((len(x), 3)), epochs=1, verbose=0)
+
+
+def test_class_weight_of_a_softmax_sequence_output_weighs_each_step(float64):
+    """class_weight on a sequence of class distributions (N, T, C) took T·C for the number of classes: every
+    key was checked against it and the weights were of the wrong length (a ValueError from the loss)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 4, 3))
+    y = rng.integers(0, 3, (6, 4))
+    inp = neuro.Input((4, 3))
+    model = neuro.Model(inp, Dense(3, "softmax")(neuro.GRU(5, return_sequences=True)(inp)),
+                        loss="crossentropy", optimizer=neuro.SGD(0.1), seed=0)
+    p = model.predict(x)
+    history = model.fit(x, y, batch_size=6, verbose=0, class_weight={1: 3.0})
+    w = np.where(y == 1, 3.0, 1.0)
+    nll = -np.log(np.take_along_axis(p, y[..., None], axis=-1)[..., 0])
+    assert history["loss"][0] == pytest.approx((w * nll).sum() / w.sum(), rel=1e-10)
+    with pytest.raises(ValueError, match=r"class_weight must map class ids in \[0, 2\] to weights, got \{7: 3.0\}"):
+        model.fit(x, y, verbose=0, class_weight={7: 3.0})
+    loss = neuro.losses.ClassWeightedBinaryCrossEntropy(class_weights=[0.5, 3.0])
+    q, t, sw = rng.uniform(0.1, 0.9, (6, 1)), rng.integers(0, 2, (6, 1)).astype(float), rng.uniform(0.5, 2, 6)
+    assert loss.forward(q, t, sw[:, None]) == loss.forward(q, t, sw)  # a column of weights
+    assert loss.backward(q, t, sw[:, None]).shape == (6, 1)

@@ -548,7 +548,7 @@ class Model(KeywordChecked):
                 "class_weight needs a categorical loss (CrossEntropy, SoftmaxCrossEntropy) or binary "
                 f"cross-entropy on one sigmoid output, got {loss!r}"
             )
-        n = int(np.prod(self.output_shapes[0]))
+        n = int(self.output_shapes[0][-1])  # the classes (of every step, for a sequence output)
         if not isinstance(class_weight, dict) or not all(
             isinstance(k, (int, np.integer)) and not isinstance(k, bool) and 0 <= k < n for k in class_weight
         ):
