@@ -876,6 +876,21 @@ def test_json_depth_scan_is_linear_for_hostile_text():
     assert time.perf_counter() - start < 2
 
 
+def test_json_depth_of_a_config_at_the_size_limit_takes_a_few_bytes_a_character():
+    """The scan of a 16 MiB config built per-character arrays of int64 (16 bytes a character); it now reads
+    one int8 step a character and sums them in int32 (under 12 bytes a character at its peak)."""
+    import tracemalloc
+
+    text = "[" * 31 + "[]," * 5_500_000 + "[]" + "]" * 31
+    tracemalloc.start()
+    try:
+        assert json_depth(text) == 32
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 12 * len(text), peak
+
+
 @pytest.mark.parametrize(
     "text, problem",
     [
