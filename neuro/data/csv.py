@@ -389,7 +389,8 @@ class _Lines:
                 text = data.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise _not_utf8(self._path, exc, data, number + 1, start) from None
-            if text.find("\r", 0, len(text) - 2) < 0:
+            ending = 2 if text.endswith("\r\n") else 1 if text.endswith(("\n", "\r")) else 0
+            if text.find("\r", 0, len(text) - ending) < 0:  # no lone carriage return before the line's end
                 number += 1
                 keep(text)
                 yield text

@@ -54,10 +54,11 @@ def idx_to_folder(
     images = load_idx(images_path)
     labels = load_idx(labels_path)
     bad_channels = images.ndim == 4 and images.shape[3] not in (1, 3, 4)
-    if images.dtype != np.uint8 or images.ndim not in (3, 4) or bad_channels:
+    empty = images.ndim in (3, 4) and min(images.shape[1:3]) == 0  # no pixel: PNG cannot hold it
+    if images.dtype != np.uint8 or images.ndim not in (3, 4) or bad_channels or empty:
         raise ValueError(
-            f"images_path must hold uint8 images (N, H, W) or (N, H, W, C) with C in 1, 3, 4, got "
-            f"{images.dtype} {images.shape}"
+            f"images_path must hold uint8 images (N, H, W) or (N, H, W, C) with C in 1, 3, 4 and H, W >= 1, "
+            f"got {images.dtype} {images.shape}"
         )
     if labels.ndim != 1 or labels.dtype.kind not in "iu" or len(labels) != len(images):
         raise ValueError(

@@ -231,18 +231,22 @@ _IHDR = struct.Struct(">IIBBBBB")
 
 
 def _check_png_data(fd: int, path: str) -> None:
-    """Refuse a PNG whose IDAT data decompresses to fewer bytes than its header's rows need.
+    """Refuse a PNG whose IDAT data decompresses to fewer bytes than its header's rows need, or whose
+    compressed data fails its checksum.
 
-    Pillow decodes such a file without an error and leaves the missing rows zero. The file is read with
+    Pillow decodes a short file without an error and leaves the missing rows zero, and it checks neither the
+    chunks' CRCs nor the zlib stream's Adler-32 when that sits in a later IDAT chunk. The file is read with
     ``os.pread`` (the descriptor's position, which Pillow reads from, does not move) in blocks of
-    :data:`_INFLATE_BLOCK` bytes, and decompression stops as soon as enough bytes came out, so the work and
-    the memory are bounded by the image's declared size and the block.
+    :data:`_INFLATE_BLOCK` bytes, and decompression goes on to the end of the zlib stream (where zlib checks
+    its Adler-32), stopping early once a block more than the image needs came out, so the work and the memory
+    are bounded by the image's declared size and the block.
     """
     buf = os.pread(fd, _INFLATE_BLOCK, 0)  # most files are read whole by this one call
     if buf[:8] != _PNG_SIGNATURE or buf[12:16] != b"IHDR" or len(buf) < 33:
         return  # Pillow read it as a PNG anyway: leave it to Pillow
     need, row = _png_data_size(*_IHDR.unpack_from(buf, 16)[:4], buf[28])
     got, base, pos = 0, 0, 33  # bytes inflated; file offset of buf[0]; position in buf
+    over = need + _INFLATE_BLOCK  # more than this came out: stop (the checksum is not worth more work)
     inflater = zlib.decompressobj()
     in_idat = False
     try:
@@ -261,7 +265,7 @@ def _check_png_data(fd: int, path: str) -> None:
             in_idat = True
             pos += 8
             left = length
-            while left and got < need:
+            while left and got <= over and not inflater.eof:
                 if pos >= len(buf):
                     base, pos = base + pos, 0
                     buf = os.pread(fd, _INFLATE_BLOCK, base)
@@ -270,11 +274,11 @@ def _check_png_data(fd: int, path: str) -> None:
                 block = buf[pos : pos + left]
                 pos += len(block)
                 left -= len(block)
-                while block and got < need and not inflater.eof:
+                while block and got <= over and not inflater.eof:
                     got += len(inflater.decompress(block, _INFLATE_BLOCK))
                     block = inflater.unconsumed_tail
-            if got >= need:
-                return
+            if inflater.eof or got > over:
+                break  # the stream ended (its checksum checked), or it gave more than enough
             pos += left + 4
     except zlib.error as exc:
         raise ImageFileError(

@@ -77,6 +77,12 @@ def _read_idx(f: BinaryIO, name: str, max_bytes: int, plain_size: int | None) ->
             f"{name!r} declares shape {shape} of {dtype.name}, {expected:,} data bytes, more than "
             f"max_bytes={max_bytes:,}; pass a larger max_bytes to read it"
         )
+    span = math.prod(max(d, 1) for d in shape) * dtype.itemsize  # an empty array of huge other dimensions
+    if span > max_bytes:
+        raise ValueError(
+            f"{name!r} declares shape {shape} of {dtype.name}: empty, but its other dimensions span {span:,} "
+            f"bytes, more than max_bytes={max_bytes:,}"
+        )
     header = 4 + 4 * ndim
     if plain_size is not None and plain_size - header != expected:
         raise ValueError(

@@ -194,7 +194,8 @@ class TabularDataSet(DataSet):
             valid_frac: share held out for validation, in [0, 1): the last ``valid_frac`` of a permutation
                 seeded by ``seed``.
             test_path: optional test data in the same layout: one file (single-file layout) or a pair
-                ``(inputs, outputs)``.
+                ``(inputs, outputs)``; when both the training and the test files have headers, the test
+                columns are matched by name (in any order), and other names are refused.
             header: whether the files' first rows name the columns; ``None`` detects it per file.
             delimiter: field separator of all files; ``None`` detects it per file.
             seed: seed of the validation permutation.
@@ -244,7 +245,7 @@ class TabularDataSet(DataSet):
                     raise ValueError(
                         "test_path must be one file in the single-file layout (no outputs_path), got a pair"
                     )
-                xt, yt, *_ = _read_one_file(test_path, target_columns, names, **opts)
+                xt, yt, _, feat_t, targ_t = _read_one_file(test_path, target_columns, names, **opts)
                 what = f"test file {os.fspath(test_path)!r}"
             else:
                 if not isinstance(test_path, (tuple, list)) or len(test_path) != 2:
@@ -252,7 +253,7 @@ class TabularDataSet(DataSet):
                         "test_path must be a pair (test inputs file, test outputs file) when outputs_path is "
                         f"given, got {test_path!r}"
                     )
-                xt, yt, *_ = _read_two_files(test_path[0], test_path[1], names, **opts)
+                xt, yt, _, feat_t, targ_t = _read_two_files(test_path[0], test_path[1], names, **opts)
                 what = f"test files {os.fspath(test_path[0])!r} / {os.fspath(test_path[1])!r}"
             if xt.shape[1] != x.shape[1]:
                 raise ValueError(
@@ -262,6 +263,9 @@ class TabularDataSet(DataSet):
                 raise ValueError(
                     f"{what} must have {y.shape[1]} target columns as the training data, got {yt.shape[1]}"
                 )
+            xt = _same_columns(xt, feat, feat_t, what, "feature")
+            if yt.ndim == 2:
+                yt = _same_columns(yt, targ, targ_t, what, "target")
             test_split = ArraySplit(xt, yt)
 
         if len(x) == 0:
@@ -314,6 +318,24 @@ def _targets(
     idx = [table.numeric.index(j) for j in cols]
     with np.errstate(over="ignore"):
         return table.values[keep][:, idx].astype(np.float32), None
+
+
+def _same_columns(a: np.ndarray, names: list[str] | None, test_names: list[str] | None, what: str,
+                  kind: str) -> np.ndarray:
+    """The test data's columns in the training data's order, by their header names (by position when either
+    file has no header).
+
+    Raises:
+        ValueError: when both files name their columns and the names differ.
+    """
+    if names is None or test_names is None or test_names == names:
+        return a
+    if sorted(test_names) == sorted(names) and len(set(names)) == len(names):
+        return a[:, [test_names.index(n) for n in names]]
+    raise ValueError(
+        f"{what} has the {kind} columns {test_names}, but the training data has {names}; give the test data "
+        "the training data's columns (the same names, in any order)"
+    )
 
 
 def _read_one_file(

@@ -606,7 +606,13 @@ def _read_pieces(
     read ended.
     """
     name = os.fspath(path)
-    with open_regular(path) as fh:
+    try:
+        fh = open_regular(path)
+    except OSError as exc:  # a link that loops or leads nowhere, an unreadable file
+        if isinstance(exc, FileNotFoundError) and not os.path.lexists(path):
+            raise  # no such file at all: from_file's documented error
+        raise ValueError(f"{name!r} cannot be read: {exc.strerror or exc}") from None
+    with fh:
         size = os.fstat(fh.fileno()).st_size
         if size > max_file_bytes:
             raise ValueError(
@@ -668,6 +674,18 @@ def _read_pieces(
             raise ValueError(f"{name!r} holds no text (an empty file)")
 
 
+def _is_dir(entry: os.DirEntry) -> bool:
+    """Whether a folder entry is a folder (following a symbolic link).
+
+    Raises:
+        ValueError: naming the entry, when it cannot be followed (a link that loops).
+    """
+    try:
+        return entry.is_dir()
+    except OSError as exc:
+        raise ValueError(f"{entry.path!r} cannot be read: {exc.strerror or exc}") from None
+
+
 def _list_classes(
     root: pathlib.Path, class_names: list[str] | None, what: str, partial: bool = False
 ) -> list[tuple[str, list[str]]]:
@@ -675,7 +693,7 @@ def _list_classes(
     ``partial``: those of them that ``root`` has)."""
     folders = {}
     for entry in sorted(os.scandir(root), key=lambda e: e.name):
-        if not entry.name.startswith(".") and entry.is_dir():
+        if not entry.name.startswith(".") and _is_dir(entry):
             folders[entry.name] = pathlib.Path(entry.path)
     if not folders:
         raise ValueError(
@@ -693,7 +711,7 @@ def _list_classes(
         for entry in sorted(os.scandir(folders[name]), key=lambda e: e.name):
             if entry.name.startswith(".") or os.path.splitext(entry.name)[1].lower() != ".txt":
                 continue
-            if entry.is_dir():
+            if _is_dir(entry):
                 continue
             files.append(entry.path)  # special files are refused by open_regular, never opened
         if not files:
