@@ -951,7 +951,10 @@ def to_model(network: Any, *, opset: int = 17, scalers: bool = True) -> onnx_t.M
     Returns:
         The ONNX model, checked with ``onnx.checker.check_model``: input ``"input"`` ``(N, *input_shape)``
         and output ``"output"`` ``(N, *output_shape)`` for a model with one of each (else one per input and
-        output, by name), in the model's dtype; the IR version is the oldest one that carries ``opset``.
+        output, by name; an output named as an input, the input itself returned, is named
+        ``"<name>_output"``), in the model's dtype; the IR version is the oldest one that carries ``opset``.
+        The scalers are written where ``predict`` applies them: the input scaler for a model with one input,
+        the output scaler for a model with one output.
 
     Raises:
         ImportError: when the ``onnx`` package (the ``onnx`` extra) is missing.
@@ -973,15 +976,19 @@ def to_model(network: Any, *, opset: int = 17, scalers: bool = True) -> onnx_t.M
     out_scaler = getattr(network, "output_scaler", None) if scalers else None
     dtype = np.dtype(network.dtype)
     g = _Graph(onnx, dtype, opset)
-    one = len(network.input_shapes) == 1 and len(network.output_shapes) == 1
+    one_in, one_out = len(network.input_shapes) == 1, len(network.output_shapes) == 1
+    one = one_in and one_out
     in_names = ["input"] if one else list(network.input_names)
     out_names = ["output"] if one else list(network.output_names)
+    for k in range(len(out_names)):  # an output named as an input (the input itself, returned)
+        while out_names[k] in in_names or out_names[k] in out_names[:k]:
+            out_names[k] = f"{out_names[k]}_output"
     g._used.update(in_names + out_names)
 
     ins = []
     for name, t_in in zip(in_names, network.graph.inputs, strict=True):
         t = _Tensor(name, 1 + len(t_in.sample_shape))
-        if in_scaler is not None and one:
+        if in_scaler is not None and one_in:  # predict scales the input of a model with one input
             a, b = _scaler_arrays(in_scaler, "input_scaler", tuple(t_in.sample_shape), dtype)
             g.prefix = "input_scaler."
             centred = g.op("Sub", [name, g.const("a", a)], "centred")
@@ -995,7 +1002,7 @@ def to_model(network: Any, *, opset: int = 17, scalers: bool = True) -> onnx_t.M
         g.prefix = "output." if one else f"output.{name}."
         t = g.to_layout(t, "NHWC")
         t = _link(g, head, t)
-        if out_scaler is not None and one:
+        if out_scaler is not None and one_out:  # and the output of a model with one output
             a, b = _scaler_arrays(out_scaler, "output_scaler", tuple(network.output_shapes[k]), dtype)
             g.prefix = "output_scaler."
             scaled = g.op("Mul", [t.name, g.const("b", b)], "scaled")

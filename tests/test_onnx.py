@@ -473,3 +473,30 @@ def test_scaler_of_the_wrong_shape_or_kind():
         neuro_onnx.to_model(net)
     with pytest.raises(TypeError, match="scalers must be True or False"):
         neuro_onnx.to_model(net, scalers="omit")
+
+
+def test_scalers_of_a_model_with_several_inputs_or_outputs_and_an_input_returned():
+    """predict scales the input of a model with one input and the output of a model with one output; the
+    graph wrote either scaler only with one of each, and returned different numbers silently. A model that
+    returns its input failed onnx's checker (the output took the input's name)."""
+    rng = np.random.default_rng(3)
+    x = neuro.Input((5,), name="x")
+    two_out = neuro.Model(x, {"a": Dense(2, name="a")(x), "b": Dense(3, name="b")(x)}, seed=0)
+    two_out.input_scaler = Scaler.fit("standardize", rng.normal(3.0, 2.0, (50, 5)))
+    u, v = neuro.Input((5,), name="u"), neuro.Input((4,), name="v")
+    two_in = neuro.Model([u, v], Dense(2, name="out")(neuro.Concatenate()([u, v])), seed=0)
+    two_in.output_scaler = Scaler.fit("normalize", rng.normal(-1.0, 5.0, (50, 2)))
+    echo = neuro.Model(x, [x, Dense(2, name="d")(x)], seed=0)
+    xs = rng.normal(3.0, 2.0, (6, 5)).astype(np.float32)
+    vs = rng.normal(size=(6, 4)).astype(np.float32)
+    for model, feed, names, want in (
+        (two_out, {"x": xs}, ["a", "b"], two_out.predict(xs)),
+        (two_in, {"u": xs, "v": vs}, ["out"], [two_in.predict([xs, vs])]),
+        (echo, {"x": xs}, ["x_output", "d"], echo.predict(xs)),
+    ):
+        onnx_model = neuro_onnx.to_model(model)
+        onnx.checker.check_model(onnx_model, full_check=True)
+        got = session(onnx_model).run(names, feed)
+        want = list(want.values()) if isinstance(want, dict) else want
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_allclose(g, to_numpy(w), **F32)
