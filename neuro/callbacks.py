@@ -355,6 +355,7 @@ class ReduceLROnPlateau(_Monitor):
             raise TypeError("ReduceLROnPlateau needs a numeric learning_rate, got a schedule")
         super().on_train_begin(logs)
         self.wait = 0
+        self.best = math.inf if self.mode != "max" else -math.inf  # each fit starts afresh, as Keras's
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         value = self._value(logs)

@@ -358,9 +358,12 @@ class _ShardMetric:
         self.metric.reset()
         self.merged = None
 
-    def update(self, y_pred: Any, y_true: Any) -> None:
+    def update(self, y_pred: Any, y_true: Any, sample_weight: Any = None) -> None:
         if len(y_pred):
-            self.metric.update(y_pred, y_true)
+            if sample_weight is None:
+                self.metric.update(y_pred, y_true)
+            else:  # a mask of a sequence output's valid steps (or weights)
+                self.metric.update(y_pred, y_true, sample_weight=sample_weight)
         self.merged = None
 
     def result(self) -> float:

@@ -90,11 +90,13 @@ def _class_ids(y_true: Any, n_outputs: int, n_samples: int, strict: bool = False
         y = y.reshape(n_samples, -1)
         if y.shape[1] != 1:
             raise ValueError(f"y_true must hold one label per sample, got shape {y.shape}")
-        if strict and host and y.size and not (y.min() >= 0 and y.max() <= 1):  # NaN fails too
-            raise ValueError(
-                f"y_true of a single output must hold 0/1 labels (or probabilities), got values in "
-                f"[{y.min()}, {y.max()}]; class ids of more classes need outputs (N, C) or predicted ids"
-            )
+        if strict and y.size:  # whole arrays: read once, on any device
+            lo, hi = (float(backend.to_numpy(v)) for v in (y.min(), y.max()))
+            if not (lo >= 0 and hi <= 1):  # NaN fails too
+                raise ValueError(
+                    f"y_true of a single output must hold 0/1 labels (or probabilities), got values in "
+                    f"[{lo:g}, {hi:g}]; class ids of more classes need outputs (N, C) or predicted ids"
+                )
         return (y[:, 0] >= 0.5).astype(np.int64)
     if y.ndim == 2 and y.shape[1] == n_outputs:
         return y.argmax(axis=1)
@@ -135,21 +137,23 @@ def _classification_pair(
             return _classification_pair(p, y, strict)
         return p, _predicted_ids(p), _class_ids(y, c, len(p), strict)
     p = _outputs_2d(y_pred)
-    if p.shape[1] == 1 and get_array_module(p) is np and p.size:
+    if p.shape[1] == 1 and p.size and (strict or get_array_module(p) is np):
         if p.dtype.kind in "iu":  # predicted class ids (predict_class's, or scikit-learn's y_pred)
-            if strict:
-                return _predicted_id_pair(p[:, 0], y_true)
+            if strict:  # whole arrays: read on the host, where the class count is found
+                return _predicted_id_pair(np.asarray(backend.to_numpy(p))[:, 0], y_true)
             if p.min() < 0 or p.max() > 1:
                 raise ValueError(
                     f"y_pred holds class ids up to {p.max()}: a metric object reads network outputs (N, C); "
                     "give predicted class ids to the function of the same name (neuro.metrics.accuracy, "
                     "f1_score, ...) over whole arrays"
                 )
-        elif strict and not (p.min() >= 0 and p.max() <= 1):  # NaN fails too
-            raise ValueError(
-                f"y_pred of a single output must hold probabilities in [0, 1] (class 1 when >= 0.5), got "
-                f"values in [{p.min()}, {p.max()}]; give predicted class ids as integers"
-            )
+        elif strict:
+            lo, hi = (float(backend.to_numpy(v)) for v in (p.min(), p.max()))
+            if not (lo >= 0 and hi <= 1):  # NaN fails too
+                raise ValueError(
+                    f"y_pred of a single output must hold probabilities in [0, 1] (class 1 when >= 0.5), got "
+                    f"values in [{lo}, {hi}]; give predicted class ids as integers"
+                )
     return p, _predicted_ids(p), _class_ids(y_true, p.shape[1], len(p), strict)
 
 

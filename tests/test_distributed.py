@@ -283,3 +283,21 @@ def test_disagreeing_ranks_are_reported_on_every_rank(tmp_path):
         assert "batch_size = 11" in seen[r]["batch_size"]
         assert seen[r]["agree"] == "OK"
     assert seen[0] == seen[1]
+
+
+def test_a_masked_sequence_output_trains_distributed_in_one_process():
+    """The metrics of a masked sequence output get the mask as weights; the distributed fit's shard metrics
+    took no weights and raised TypeError, even in one process (the documented P = 1 path)."""
+    import neuro
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((16, 5, 3)).astype(np.float32)
+    x[:4, 3:] = 0.0  # padding, masked
+    inp = neuro.Input((5, 3))
+    h = neuro.LSTM(4, return_sequences=True)(neuro.Masking(0.0)(inp))
+    model = neuro.Model(inp, neuro.Dense(3, activation="softmax")(h), loss="crossentropy", optimizer="sgd",
+                        seed=0)
+    y = rng.integers(0, 3, (16, 5))
+    plain = model.evaluate(x, y)
+    history = model.fit(x, y, batch_size=8, epochs=1, verbose=0, distributed=True, shuffle=False)
+    assert 0 <= history["accuracy"][0] <= 1 and plain["accuracy"] >= 0

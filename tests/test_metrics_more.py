@@ -352,3 +352,17 @@ def test_sequence_outputs_read_ids_of_shape_n_t_1_and_keep_the_functions_checks(
     m = metrics.Accuracy()
     m.update(scores, labels[..., None])
     assert m.result() == want
+
+
+def test_predicted_class_ids_on_a_device_are_ids_as_on_numpy():
+    """The functions read integer y_pred as class ids only for NumPy arrays: ids on the strict device (and
+    CuPy) were thresholded as one sigmoid output (accuracy 0.5 for 0.33) or refused."""
+    strict = backend.get_device("strict")
+    pred = np.array([0, 1, 0, 2, 0, 2, 2, 2, 1, 1, 1, 0])
+    true = np.array([0, 2, 1, 2, 0, 1, 0, 1, 2, 1, 0, 2])
+    want = [metrics.accuracy(pred, true), metrics.precision(pred, true), metrics.f1_score(true, pred)]
+    for y in (true, backend.to_device(true, strict)):
+        p = backend.to_device(pred, strict)
+        assert [metrics.accuracy(p, y), metrics.precision(p, y), metrics.f1_score(y, p)] == want
+    with pytest.raises(ValueError, match=r"y_true of a single output must hold 0/1 labels"):
+        metrics.accuracy(backend.to_device(np.full(12, 0.7), strict), backend.to_device(true, strict))

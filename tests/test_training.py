@@ -379,3 +379,15 @@ def test_class_weight_of_a_softmax_sequence_output_weighs_each_step(float64):
     q, t, sw = rng.uniform(0.1, 0.9, (6, 1)), rng.integers(0, 2, (6, 1)).astype(float), rng.uniform(0.5, 2, 6)
     assert loss.forward(q, t, sw[:, None]) == loss.forward(q, t, sw)  # a column of weights
     assert loss.backward(q, t, sw[:, None]).shape == (6, 1)
+
+
+def test_a_reused_reduce_lr_on_plateau_starts_each_fit_afresh():
+    """ReduceLROnPlateau kept its best value from the previous fit (EarlyStopping reset its own): a second
+    fit with the same callback object cut the rate an epoch early."""
+    x, y = _data()
+    reduce = ReduceLROnPlateau(monitor="score", mode="min", factor=0.5, patience=1)
+    rates = []
+    for _ in range(2):
+        history = _net().fit(x, y, epochs=3, verbose=0, callbacks=[Scripted([2.0, 1.0, 1.0]), reduce])
+        rates.append(history["learning_rate"])
+    assert rates[0] == rates[1] == [0.05, 0.05, 0.05]
