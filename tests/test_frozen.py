@@ -352,3 +352,41 @@ def test_freezing_on_the_strict_device_trains_as_on_numpy():
     (w_a, s_a), (w_b, s_b) = runs
     assert all(np.array_equal(a, b) for a, b in zip(w_a, w_b, strict=True))
     assert all(_same(a, b) for a, b in zip(s_a, s_b, strict=True)) and len(s_a) == 4
+
+
+def test_model_api_review_fixes():
+    """summary's rows count every array (BatchNorm's moving statistics were in the total only); set_weights
+    checks every array before it writes one (a bad dtype late in the list left the first ones overwritten);
+    freezing an outer model freezes the nested model's own flag; an optimizer another model let go, state and
+    all, is refused by a new model (it would have started from that model's moments and step count)."""
+    import neuro
+
+    net = neuro.Network((4,), "mse", "sgd", seed=0)
+    net.add(neuro.Dense(3)).add(neuro.BatchNorm())
+    rows = [line for line in net.summary(print_fn=None).splitlines() if "(BatchNorm)" in line]
+    assert rows[0].split()[-1] == "12"
+    before = net.get_weights()
+    bad = [w.copy() for w in before]
+    bad[0][...] = 7.0
+    bad[3] = np.array(["x"] * bad[3].size).reshape(bad[3].shape)
+    with pytest.raises(TypeError, match=r"weights\[3\] \(batchnorm.beta\) must hold real numbers, got dtype <U1"):
+        net.set_weights(bad)
+    for a, b in zip(net.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+    inp = neuro.Input((4,))
+    enc = neuro.Model(inp, neuro.Dense(2)(inp), loss="mse", optimizer="sgd", seed=0)
+    outer_in = neuro.Input((4,))
+    outer = neuro.Model(outer_in, neuro.Dense(1)(enc(outer_in)), loss="mse", optimizer="sgd", seed=0)
+    outer.trainable = False
+    assert enc.trainable is False and enc.as_layer().trainable is False
+
+    opt = neuro.optimizers.Adam(1e-3)
+    a = neuro.Network((4,), "mse", opt, seed=0)
+    a.add(neuro.Dense(1))
+    a.fit(np.ones((8, 4)), np.ones((8, 1)), verbose=0)
+    a.compile("mse", neuro.optimizers.Adam(1e-3))  # a lets the trained optimizer go
+    b = neuro.Network((4,), "mse", seed=1)
+    b.add(neuro.Dense(1))
+    with pytest.raises(ValueError, match=r"optimizer holds the state of another model's training \(step 1\)"):
+        b.compile("mse", opt)

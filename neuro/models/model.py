@@ -193,6 +193,8 @@ class Model(KeywordChecked):
         Raises:
             TypeError: when set to anything but ``True`` or ``False``.
         """
+        if self._functional is not None:  # the model as a layer of another: one flag, set either way
+            return self._functional._trainable
         return self._trainable
 
     @trainable.setter
@@ -405,6 +407,12 @@ class Model(KeywordChecked):
             raise ValueError(
                 "optimizer already trains another model and its state (moments, step count) belongs "
                 "to that one; give each model its own optimizer"
+            )
+        mine = owner is not None and owner() is self
+        if opt is not self.optimizer and not mine and (opt.iterations or opt.slots):
+            raise ValueError(  # a model that compiled another optimizer since let this one go, state and all
+                f"optimizer holds the state of another model's training (step {opt.iterations}); give this "
+                "model a new optimizer (or copy a state over with set_state on purpose)"
             )
         reg = regularizers_mod.get(regularizer)
         if metrics is not None:
@@ -1250,6 +1258,7 @@ class Model(KeywordChecked):
 
         Raises:
             ValueError: for a wrong count or shape.
+            TypeError: for an array that does not hold real numbers (nothing is set then either).
         """
         targets = [
             (layer, store, k)
@@ -1266,9 +1275,14 @@ class Model(KeywordChecked):
                 raise ValueError(
                     f"weights[{i}] ({layer.name}.{k}) must have shape {tuple(store[k].shape)}, got {w.shape}"
                 )
+            if w.dtype.kind not in "biuf":  # every array checked before any is written: all or nothing
+                raise TypeError(
+                    f"weights[{i}] ({layer.name}.{k}) must hold real numbers, got dtype {w.dtype}"
+                )
+        cast = [w.astype(store[k].dtype) for (_layer, store, k), w in zip(targets, host, strict=True)]
         with self._lock:
-            for (_layer, store, k), w in zip(targets, host, strict=True):
-                store[k][...] = backend.to_device(w.astype(store[k].dtype), self.xp)
+            for (_layer, store, k), w in zip(targets, cast, strict=True):
+                store[k][...] = backend.to_device(w, self.xp)
 
     # -- files --------------------------------------------------------------------------------------------
     def save(self, path: Any) -> None:
@@ -1356,7 +1370,10 @@ class Model(KeywordChecked):
             layer = node.layer
             shapes = [t.sample_shape for t in node.outputs]
             shape = shape_text(shapes[0]) if len(shapes) == 1 else shape_text(shapes)
-            n = layer.count_params() if id(layer) not in counted else 0
+            n = 0 if id(layer) in counted else sum(  # every array, as Keras's rows: moving statistics too
+                int(np.prod(a.shape)) for leaf in leaf_layers([layer])
+                for a in (*leaf.params.values(), *leaf.buffers.values())
+            )  # fmt: skip
             counted.add(id(layer))
             row = (f"{layer.name} ({type(layer).__name__})", shape, f"{n:,}")
             if not chain:
