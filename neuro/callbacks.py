@@ -183,7 +183,11 @@ class _Monitor(Callback):
         self._mode_given = mode
         self.mode = _monitor_mode(monitor, mode)  # None: the model's output names may tell (at train begin)
         self.min_delta = float(min_delta)
-        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best = self._worst()
+
+    def _worst(self) -> float:
+        """The value every first one improves on (an unresolved mode is taken as "min")."""
+        return -math.inf if self.mode == "max" else math.inf
 
     #: whether the callback compares values (ModelCheckpoint only with save_best_only)
     compares = True
@@ -199,7 +203,7 @@ class _Monitor(Callback):
                     f"{type(self).__name__} cannot tell whether {self.monitor!r} should go down or up "
                     "(mode='auto' knows losses and neuro's metrics); give mode='min' or mode='max'"
                 )
-            self.best = math.inf if self.mode != "max" else -math.inf
+            self.best = self._worst()
 
     def _value(self, logs: dict[str, float]) -> float:
         if self.monitor not in logs:
@@ -250,7 +254,7 @@ class EarlyStopping(_Monitor):
     def on_train_begin(self, logs: dict[str, float]) -> None:
         super().on_train_begin(logs)
         self.wait = 0
-        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best = self._worst()
         self.best_epoch: int | None = None
         self.best_weights: list[np.ndarray] | None = None
         self.stopped_epoch: int | None = None
@@ -355,7 +359,7 @@ class ReduceLROnPlateau(_Monitor):
             raise TypeError("ReduceLROnPlateau needs a numeric learning_rate, got a schedule")
         super().on_train_begin(logs)
         self.wait = 0
-        self.best = math.inf if self.mode != "max" else -math.inf  # each fit starts afresh, as Keras's
+        self.best = self._worst()  # each fit starts afresh, as Keras's
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         value = self._value(logs)

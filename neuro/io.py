@@ -721,9 +721,7 @@ def _check_losses(net: Any, config: dict, path: Any) -> None:
         where = f"config.loss[{k}]" if isinstance(spec, list) else "config.loss"
         classes = int(shape[-1]) if shape else 1
         if isinstance(loss, losses_mod.ClassWeightedBinaryCrossEntropy):
-            if classes != 1:  # one sigmoid output per item: the weights of labels 0 and 1
-                raise _fail(path, where, f"weighs the labels of one sigmoid output; output {k} has {classes}")
-            classes = 2
+            classes = 2  # the labels 0 and 1 of its one sigmoid output (compile refused any other output)
         if len(weights) != classes:
             raise _fail(
                 path,

@@ -843,9 +843,8 @@ class R2Score(Metric):
     float64).
     """
 
-    greater_is_better = True
-
     name = "r2"
+    greater_is_better = True
 
     def reset(self) -> None:
         self.count = 0
@@ -914,7 +913,6 @@ def _whole(metric: Any) -> Any:
     """``metric`` reading whole arrays, as the functions do (:func:`_classification_pair`'s ``strict``)."""
     metric._strict = True
     return metric
-
 
 
 def accuracy(y_pred: Any, y_true: Any) -> float:

@@ -357,6 +357,10 @@ def test_a_model_with_class_weighted_binary_crossentropy_saves_and_loads(tmp_pat
                                          r"sigmoid output per sample \(or per step\), got an output of shape "
                                          r"\(3,\); weigh samples instead"):
         wide.fit(x, np.zeros((len(x), 3)), epochs=1, verbose=0)
+    wide.save(tmp_path / "wide.h5")  # never trained: saved, and refused by the loader with the file named
+    with pytest.raises(neuro.errors.ModelFileError, match=r"config: ClassWeightedBinaryCrossEntropy weighs "
+                                                          r"the labels 0 and 1 of one sigmoid output"):
+        neuro.Network.load(tmp_path / "wide.h5")
 
 
 def test_class_weight_of_a_softmax_sequence_output_weighs_each_step(float64):

@@ -237,9 +237,6 @@ class RNN(Layer):
         b = self.params["bias"]
         return b[1] if b.ndim == 2 else None
 
-    def forward(self, x: Any, training: bool = False, rng: Any = None, mask: Any = None) -> tuple[Any, Any]:
-        return self._forward(x, training, rng, mask)
-
     @staticmethod
     def _by_rows(run: Any, n: int, xp: Any) -> None:
         """Run the time loop ``run(start, stop)`` over the batch's rows: in blocks of rows, one per thread of
@@ -256,7 +253,7 @@ class RNN(Layer):
         with backend.blas_threads_for_steps():
             run(0, n)
 
-    def _forward(self, x: Any, training: bool = False, rng: Any = None, mask: Any = None) -> tuple[Any, Any]:
+    def forward(self, x: Any, training: bool = False, rng: Any = None, mask: Any = None) -> tuple[Any, Any]:
         """Run the sequence through the cell.
 
         Args:
@@ -345,9 +342,6 @@ class RNN(Layer):
         return y, ctx
 
     def backward(self, grad: Any, ctx: Any) -> Any:
-        return self._backward(grad, ctx)
-
-    def _backward(self, grad: Any, ctx: Any) -> Any:
         """Backpropagation through time (see the module docstring of :mod:`neuro.functional.recurrent`).
 
         Args:

@@ -546,9 +546,8 @@ def _holds_inputs(model: Any, x: Any) -> bool:
         items = list(x) if isinstance(x, (list, tuple)) and len(inputs) > 1 else [x]
     if len(items) != len(inputs):
         return False
-    shapes = [tuple(getattr(a, "shape", ())) for a in items]
-    wanted = [(None, *t.sample_shape) for t in inputs]
-    return all(len(s) == len(w) and s[1:] == w[1:] for s, w in zip(shapes, wanted, strict=True))
+    shapes = [tuple(getattr(a, "shape", ())) for a in items]  # a batch axis, then the sample's shape
+    return all(s[1:] == t.sample_shape and len(s) > 0 for s, t in zip(shapes, inputs, strict=True))
 
 
 def batch_source(
