@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from neuro import backend
-from neuro.backend import get_array_module
+from neuro.backend import compiled, get_array_module, kernel, parallel_for
 from neuro.functional.linear import column_sums
 
 
@@ -96,31 +96,74 @@ def batch_norm_train(
     xp = get_array_module(x, gamma, beta)
     dt = x.dtype.type
     x2 = x.reshape(-1, x.shape[-1])
+    fast = _fused(x2, gamma, beta)
     if reduce is None:
         m = x2.shape[0]
         mean = column_sums(x2) / dt(m)  # x2.mean(axis=0), its rows added in blocks
-        xhat = x2 - mean
+        xhat = _centered(x2, mean, fast)
         var = xp.einsum("ij,ij->j", xhat, xhat) / dt(m)
     else:
         local = xp.concatenate([x2.sum(axis=0, dtype=np.float64), xp.full((1,), float(x2.shape[0]))])
         sums = reduce(local)
         m = int(sums[-1])
         mean = backend.to_device((sums[:-1] / m).astype(dt), xp)
-        xhat = x2 - mean
+        xhat = _centered(x2, mean, fast)
         var = backend.to_device(
             (reduce(xp.einsum("ij,ij->j", xhat, xhat).astype(np.float64)) / m).astype(dt), xp
         )
     inv_std = 1.0 / xp.sqrt(var + dt(epsilon))
     y = xp.empty_like(xhat)
+    if fast:
+        parallel_for(lambda a, b: _normalize_kernel(xhat[a:b], inv_std, gamma, beta, y[a:b]), m, 3 * y.size)
+    else:
 
-    def normalize(a: int, b: int) -> None:
-        xh, yp = xhat[a:b], y[a:b]
-        xh *= inv_std
-        xp.multiply(xh, gamma, out=yp)
-        yp += beta
+        def normalize(a: int, b: int) -> None:
+            xh, yp = xhat[a:b], y[a:b]
+            xh *= inv_std
+            xp.multiply(xh, gamma, out=yp)
+            yp += beta
 
-    _in_row_chunks(normalize, xhat, xp)
+        _in_row_chunks(normalize, xhat, xp)
     return y.reshape(x.shape), mean, var, (xhat, inv_std, m, reduce)
+
+
+def _fused(x2: Any, *vectors: Any) -> bool:
+    """Whether the batch norm's elementwise passes over the matrix ``x2`` run as compiled kernels (one pass
+    each, the per-feature vectors read along each row): NumPy arrays of one dtype under the compiled kernel
+    set. NumPy's passes broadcast a vector of F values along every row, F values a step, which is slow for
+    the few channels of a convolution."""
+    return (
+        x2.ndim == 2
+        and x2.shape[1] > 0
+        and compiled(x2, *vectors)
+        and x2.flags.c_contiguous
+        and all(v.dtype == x2.dtype for v in vectors)
+    )
+
+
+def _centered(x2: Any, mean: Any, fast: bool) -> Any:
+    """``x2 − mean``, a new matrix."""
+    if not fast:
+        return x2 - mean
+    out = np.empty_like(x2)
+    parallel_for(lambda a, b: _center_kernel(x2[a:b], mean, out[a:b]), x2.shape[0], 2 * x2.size)
+    return out
+
+
+@kernel
+def _center_kernel(x, mean, out):
+    for i in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            out[i, j] = x[i, j] - mean[j]
+
+
+@kernel
+def _normalize_kernel(xhat, inv_std, gamma, beta, y):
+    for i in range(xhat.shape[0]):  # normalize's three NumPy passes, in their order
+        for j in range(xhat.shape[1]):
+            t = xhat[i, j] * inv_std[j]
+            xhat[i, j] = t
+            y[i, j] = t * gamma[j] + beta[j]
 
 
 #: Elementwise passes of the batch norm run this many elements at a time, so that a chunk stays in cache
@@ -180,6 +223,13 @@ def batch_norm_backward(
         c_gamma = backend.to_device((t[f:] / m).astype(dt), xp)
     scale = gamma * inv_std
     dx = xp.empty_like(xhat)
+    if _fused(g, xhat, c_gamma, c_beta, scale) and xhat.flags.c_contiguous:
+        parallel_for(
+            lambda a, b: _input_grad_kernel(g[a:b], xhat[a:b], c_gamma, c_beta, scale, dx[a:b]),
+            g.shape[0],
+            3 * g.size,
+        )
+        return dx.reshape(grad.shape)
 
     def input_grad(a: int, b: int) -> None:
         d = xp.multiply(xhat[a:b], c_gamma, out=dx[a:b])
@@ -189,3 +239,13 @@ def batch_norm_backward(
 
     _in_row_chunks(input_grad, xhat, xp)
     return dx.reshape(grad.shape)
+
+
+@kernel
+def _input_grad_kernel(g, xhat, c_gamma, c_beta, scale, dx):
+    for i in range(g.shape[0]):  # input_grad's four NumPy passes, in their order
+        for j in range(g.shape[1]):
+            d = xhat[i, j] * c_gamma[j]
+            d = d + c_beta[j]
+            d = g[i, j] - d
+            dx[i, j] = d * scale[j]
