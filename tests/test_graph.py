@@ -582,6 +582,7 @@ def test_fused_relu_pooling_trains_bitwise_as_the_unfused_layers(kernels, thread
     from neuro.functional import conv as conv_functional
 
     monkeypatch.setattr(conv_functional, "TRAIN_CHUNK", 2048)  # 8×8×2 images: pieces of a few samples
+    monkeypatch.setattr(conv_functional, "TRAIN_PIECE", 2048)
     _use_kernels(kernels, monkeypatch)
     before = backend.get_num_threads()
     backend.set_num_threads(threads)

@@ -359,6 +359,7 @@ def test_training_is_bitwise_the_same_on_one_and_two_threads(make, shape, kept_b
         pytest.skip("NumPy's BLAS here is not an OpenBLAS neuro can talk to")
     monkeypatch.setattr(backend, "_threads_fixed", backend._threads_fixed)  # set_num_threads below sets it
     monkeypatch.setattr(conv_functional, "TRAIN_CHUNK", 2 * 12 * 12 * 27)  # pieces of 2 samples
+    monkeypatch.setattr(conv_functional, "TRAIN_PIECE", 2 * 12 * 12 * 27)
     if kept_bytes is not None:
         monkeypatch.setattr(conv_functional, "MAX_KEPT_PIECES_BYTES", kept_bytes)
     rng = np.random.default_rng(1)

@@ -266,10 +266,13 @@ def _im2col_kernel(xf, cols, n, h, w, c, kh, kw, sh, sw, top, left, ho, wo):
 #: on a large batch never builds a huge window matrix.
 INFERENCE_CHUNK = 1 << 22
 
-#: On the CPU, training builds the window matrix this many entries at a time (whole samples, at least one),
-#: so that each piece is still in cache when its matrix product reads it: about 4 MiB of float32. The backward
-#: pass builds each piece again instead of keeping the whole matrix (N·Ho·Wo·kh·kw·C entries).
+#: On the CPU, training keeps a window matrix of at most this many entries whole, for the backward pass (about
+#: 4 MiB of float32: an image's first layer, whose matrix is cheap to keep and dear to build twice).
 TRAIN_CHUNK = 1 << 20
+#: A larger one is built this many entries at a time (whole samples, at least one), so that each piece is
+#: still in the core's own cache when its matrix product reads it (512 KiB of float32); the backward pass
+#: builds each piece again instead of keeping the whole matrix (N·Ho·Wo·kh·kw·C entries).
+TRAIN_PIECE = 1 << 17
 
 
 def conv2d(
@@ -284,9 +287,10 @@ def conv2d(
 ) -> tuple[Any, Any]:
     """2-D cross-correlation ``z = x ⋆ W + b``, channels-last, as im2col and one matrix product.
 
-    Training on the CPU builds the window matrix in pieces of whole samples (:data:`TRAIN_CHUNK` entries),
-    each multiplied while it is in cache, and keeps x instead of the matrix: :func:`conv2d_backward` builds
-    each piece again. The pieces depend on the shapes only, so the thread count never changes a result.
+    Training on the CPU keeps a small window matrix (:data:`TRAIN_CHUNK` entries) whole; a larger one is built
+    in pieces of whole samples (:data:`TRAIN_PIECE` entries), each multiplied while it is in cache, and x is
+    kept instead of the matrix: :func:`conv2d_backward` builds each piece again. The pieces depend on the
+    shapes only, so the thread count never changes a result.
     There ``post`` (an elementwise activation written in place, whose backward needs only its output) is
     applied to each piece of z while it is in cache: :func:`applied` then tells from the context that z
     is ``post(z)``, and :func:`conv2d_backward` takes dL/d(post(z)) with the activation's backward ``pre``.
@@ -400,7 +404,7 @@ def _train_step(xp: Any, n: int, entries: int, kh: int, kw: int, sh: int, sw: in
     """Samples per piece of a training window matrix of ``entries`` per sample (``n``: one piece)."""
     if device_name(xp) != "numpy" or kh == kw == sh == sw == 1:  # a GPU takes the whole batch; 1×1: no copy
         return n
-    return max(1, TRAIN_CHUNK // entries)
+    return n if n * entries <= TRAIN_CHUNK else max(1, TRAIN_PIECE // entries)
 
 
 def _piece_work(work: dict, samples: int, slot: int = 0) -> dict:

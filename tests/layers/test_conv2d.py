@@ -239,6 +239,7 @@ def test_training_in_pieces_of_samples_matches_one_window_matrix(float64, monkey
 
     def run(chunk, threads=1):
         monkeypatch.setattr(conv_functional, "TRAIN_CHUNK", chunk)
+        monkeypatch.setattr(conv_functional, "TRAIN_PIECE", chunk)
         monkeypatch.setattr(backend, "MIN_PARALLEL_ELEMENTS", 0)
         before = backend.get_num_threads()
         backend._resize(threads)
@@ -271,9 +272,25 @@ def test_training_in_pieces_of_samples_matches_one_window_matrix(float64, monkey
     for k in g1:
         np.testing.assert_array_equal(g3[k], g2[k])
     monkeypatch.setattr(conv_functional, "TRAIN_CHUNK", 3 * 7 * 9 * 6)
+    monkeypatch.setattr(conv_functional, "TRAIN_PIECE", 3 * 7 * 9 * 6)
     layer = Conv2D(4, (3, 2), strides=stride, padding=padding)
     layer.build((7, 9, 3), rng)
     assert_gradients(layer, rng.standard_normal((5, 7, 9, 3)))
+
+
+def test_training_keeps_a_small_window_matrix_and_cuts_a_large_one_into_cache_sized_pieces():
+    """The CPU keeps a window matrix of at most TRAIN_CHUNK entries whole (an image's first layer: 128 samples
+    of 28×28 windows of 3×3×1), and builds a larger one in pieces of whole samples of at most TRAIN_PIECE
+    entries, at least one sample (a sample of 32×32 windows of 3×3×16 is already larger)."""
+    step = conv_functional._train_step
+    assert step(np, 128, 28 * 28 * 9, 3, 3, 1, 1) == 128
+    assert step(np, 129, conv_functional.TRAIN_CHUNK // 128, 3, 3, 1, 1) == conv_functional.TRAIN_PIECE // (
+        conv_functional.TRAIN_CHUNK // 128
+    )
+    assert step(np, 128, 32 * 32 * 9 * 16, 3, 3, 1, 1) == 1
+    assert step(np, 128, 1000, 3, 3, 1, 1) == 128  # 128,000 entries: whole
+    assert step(np, 2000, 1000, 3, 3, 1, 1) == conv_functional.TRAIN_PIECE // 1000
+    assert step(np, 2000, 1000, 1, 1, 1, 1) == 2000  # 1×1: the input itself, never copied
 
 
 @pytest.mark.parametrize("kernels", ["numpy", "numba"])
@@ -290,6 +307,7 @@ def test_an_activation_applied_to_each_training_piece_equals_the_activation_afte
     monkeypatch.setattr(backend, "_kernel_request", kernels)
     monkeypatch.setattr(backend, "_kernels_on", None)
     monkeypatch.setattr(conv_functional, "TRAIN_CHUNK", 3 * 7 * 9 * 6)
+    monkeypatch.setattr(conv_functional, "TRAIN_PIECE", 3 * 7 * 9 * 6)
     rng = np.random.default_rng(3)
     fused = Conv2D(4, (3, 2), padding="same", activation=activation)
     fused.build((7, 9, 3), np.random.default_rng(5))
