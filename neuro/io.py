@@ -187,9 +187,7 @@ def save(network: Any, path: str | os.PathLike) -> None:
     """
     with network._lock:  # one step's state, whatever other threads do
         config = network_config(network)
-        opt_state = (
-            network.optimizer.get_state() if network.optimizer is not None else {"iterations": 0, "slots": []}
-        )
+        opt_state = network.optimizer_state()  # for the layers trainable now (frozen since: no state)
         arrays = [
             (
                 {k: np.array(backend.to_numpy(v)) for k, v in layer.params.items()},

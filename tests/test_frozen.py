@@ -233,6 +233,38 @@ def test_a_model_saved_with_frozen_layers_resumes_bitwise(tmp_path):
         assert _same(a, b)
 
 
+def test_a_model_saved_after_freezing_or_unfreezing_holds_the_state_its_next_step_starts_from(tmp_path):
+    """The file holds the optimizer's state re-keyed to the layers trainable when it is saved (no step in
+    between): freezing a layer and saving loads (its state was once refused as too many slots), and after
+    swapping which layer trains, the loaded model resumes bitwise as the uninterrupted one (it once gave the
+    newly unfrozen layer the other layer's moments). Saving changes nothing in the model."""
+    x, y = _data(k=4)
+    model = _branches()
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    model.get_layer("a_out").trainable = False
+    before = [{k: v.copy() for k, v in s.items()} for s in model.optimizer.slots]
+    model.save(tmp_path / "frozen.h5")
+    assert [_same(a, b) for a, b in zip(before, model.optimizer.slots, strict=True)] == [True] * 8
+    loaded = Model.load(tmp_path / "frozen.h5")
+    assert len(loaded.optimizer.slots) == 6
+    model.get_layer("a_out").trainable = True  # unfrozen again before any step: its state was kept
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+
+    uninterrupted, saved = _branches(), _branches()
+    for m in (uninterrupted, saved):
+        m.get_layer("a_hidden").trainable = False
+        m.fit(x, y, batch_size=8, epochs=1, verbose=0)
+        m.get_layer("a_hidden").trainable = True
+        m.get_layer("b_hidden").trainable = False
+    saved.save(tmp_path / "swapped.h5")
+    resumed = Model.load(tmp_path / "swapped.h5")
+    assert all(not v.any() for v in resumed.optimizer.slots[0].values())  # a_hidden starts afresh
+    for m in (uninterrupted, resumed):
+        m.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    for a, b in zip(uninterrupted.get_weights(), resumed.get_weights(), strict=True):
+        assert np.array_equal(a, b)
+
+
 # -- changing trainable between fits ------------------------------------------------------------------
 def _branches(seed=0):
     """Two branches whose outputs are concatenated: under MSE, branch a's gradients do not depend on b."""

@@ -220,19 +220,45 @@ class Model(KeywordChecked):
             RuntimeError: when the trainable parameters change during a distributed ``fit`` (the ranks'
                 reduction is sized when it starts); change them between fits.
         """
-        opt = self.optimizer
-        layers = self.trainable_layers()
-        keys = [(id(layer), k) for layer in layers for k in layer.params]
-        old, self._slot_keys = self._slot_keys, keys
-        if opt is None or old is None or old == keys or not opt.slots or len(opt.slots) != len(old):
-            return
-        if self._dist is not None:
-            self._slot_keys = old
+        keys, params, slots = self._rekeyed_slots()
+        if slots is not None and self._dist is not None:
             raise RuntimeError(
                 "the trainable layers changed during a distributed fit; set trainable between fits"
             )
-        by_key = dict(zip(old, opt.slots, strict=True))
+        self._slot_keys = keys
+        if slots is not None:
+            self.optimizer.set_state({"iterations": self.optimizer.iterations, "slots": slots}, params)
+
+    def optimizer_state(self) -> dict[str, Any]:
+        """The optimizer's state as the next training step will start from it (what a saved file holds).
+
+        It is :meth:`Optimizer.get_state <neuro.optimizers.Optimizer.get_state>` re-keyed to the current
+        trainable parameters as :meth:`sync_optimizer_state` would do, without changing the optimizer: a
+        model saved after freezing a layer holds no state for that layer, and one unfrozen since its last
+        step holds a fresh state for it.
+
+        Returns:
+            ``{"iterations": int, "slots": [{name: NumPy array} per trainable parameter]}`` (copies).
+        """
+        opt = self.optimizer
+        if opt is None:
+            return {"iterations": 0, "slots": []}
+        _, _, slots = self._rekeyed_slots()
+        if slots is None:
+            return opt.get_state()
+        return {"iterations": opt.iterations, "slots": [{k: v.copy() for k, v in s.items()} for s in slots]}
+
+    def _rekeyed_slots(self) -> tuple[list, list, list | None]:
+        """The current trainable (layer, parameter) keys, their parameters, and the optimizer's slots re-keyed
+        to them (``None`` when the state needs no re-keying). Changes nothing."""
+        opt = self.optimizer
+        layers = self.trainable_layers()
+        keys = [(id(layer), k) for layer in layers for k in layer.params]
         params = [layer.params[k] for layer in layers for k in layer.params]
+        old = self._slot_keys
+        if opt is None or old is None or old == keys or not opt.slots or len(opt.slots) != len(old):
+            return keys, params, None
+        by_key = dict(zip(old, opt.slots, strict=True))
         slots = []
         for key, p in zip(keys, params, strict=True):
             kept = by_key.get(key)
@@ -240,7 +266,7 @@ class Model(KeywordChecked):
                 slots.append({n: np.zeros(p.shape, p.dtype) for n in opt.slot_names()})
             else:
                 slots.append({n: backend.to_numpy(v) for n, v in kept.items()})
-        opt.set_state({"iterations": opt.iterations, "slots": slots}, params)
+        return keys, params, slots
 
     def _record_optimizer_keys(self) -> None:
         """The optimizer's state belongs to the current trainable parameters (after loading it)."""
