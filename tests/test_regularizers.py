@@ -127,3 +127,29 @@ def test_get_variants():
 def test_bad_lam(cls, lam):
     with pytest.raises(ValueError, match=r"^lam must be a finite non-negative number, got "):
         cls(lam)
+
+
+def test_compile_keeps_the_models_regularizer_unless_told_otherwise():
+    """A regularizer given to the constructor survives compile (Keras's compile takes none; the model's once
+    fell back to None there, training on without its penalty); compile(regularizer=None) removes it."""
+    import neuro
+    from neuro.regularizers import L2
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((8, 3)), rng.standard_normal((8, 2))
+    inp = neuro.Input((3,))
+    model = neuro.Model(inp, neuro.Dense(2)(inp), regularizer=L2(10.0), seed=0)
+    model.compile("mse", "sgd")
+    assert isinstance(model.regularizer, L2) and model.regularizer.lam == 10.0
+    kernel = model.layers[-1].params["kernel"]
+    penalty = 10.0 / 2 * float(np.sum(kernel.astype(np.float64) ** 2))
+    data_loss = float(np.sum((model.predict(x) - y) ** 2)) / len(x)  # summed over outputs
+    assert model.evaluate(x, y, verbose=0)["loss"] == pytest.approx(data_loss + penalty, rel=1e-5)
+    model.compile("mae", "sgd")  # another loss: the penalty stays
+    assert isinstance(model.regularizer, L2)
+    net = neuro.Network((3,), regularizer=L2(0.5), seed=0)
+    net.add(neuro.Dense(2))
+    net.compile("mse", "adam")
+    assert isinstance(net.regularizer, L2) and net.regularizer.lam == 0.5
+    model.compile("mse", "sgd", regularizer=None)
+    assert model.regularizer is None

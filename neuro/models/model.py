@@ -48,6 +48,16 @@ def _structure(value: Any, what: str) -> tuple[list[SymbolicTensor], str, list[s
     raise TypeError(f"{what} must be a symbolic tensor, a list or a dict of them, got {type(value).__name__}")
 
 
+class _Own:
+    """The default of ``compile``'s regularizer: the model's own."""
+
+    def __repr__(self) -> str:
+        return "the model's own"
+
+
+_OWN = _Own()
+
+
 @registry.register(family="model")
 class Model(KeywordChecked):
     """A model made of layers called on :func:`neuro.Input` tensors (Keras's functional API).
@@ -382,7 +392,7 @@ class Model(KeywordChecked):
         self,
         loss: Any = None,
         optimizer: Any = None,
-        regularizer: Any = None,
+        regularizer: Any = _OWN,
         *,
         loss_weights: Any = None,
         metrics: Any = None,
@@ -393,7 +403,8 @@ class Model(KeywordChecked):
             loss: one loss for every output, a list with one per output, or a dict keyed by output name.
             optimizer: an optimizer name or object; it must not train another model. ``None`` gives
                 ``"rmsprop"`` (Keras's default).
-            regularizer: optional L1 / L2 on every kernel.
+            regularizer: L1 / L2 on every kernel; left out, the model keeps the one it has (given to the
+                constructor or an earlier compile); ``None`` removes it.
             loss_weights: the weight of each output's loss (list or dict by output name; default 1 each).
             metrics: the metrics ``fit`` and ``evaluate`` report by default (see :meth:`fit`).
 
@@ -440,7 +451,7 @@ class Model(KeywordChecked):
                 f"optimizer holds the state of another model's training (step {opt.iterations}); give this "
                 "model a new optimizer (or copy a state over with set_state on purpose)"
             )
-        reg = regularizers_mod.get(regularizer)
+        reg = self.regularizer if regularizer is _OWN else regularizers_mod.get(regularizer)
         if metrics is not None:
             evaluation.metric_slots(self, metrics)  # unknown names fail here, not in fit
         self.losses = losses
