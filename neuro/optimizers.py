@@ -345,13 +345,17 @@ class Optimizer(KeywordChecked):
 
     def clip(self, grads: list[Any]) -> list[Any]:
         """The gradients clipped as the optimizer's ``clipnorm``, ``clipvalue`` and ``global_clipnorm`` say
-        (in place; on the device, no host read).
+        (new arrays: the given ones are not modified; on the device, no host read).
+
+        A non-finite gradient stays non-finite, so that the training step's guard sees it: a norm with an
+        infinity in it makes the clipped values NaN (0 · inf), and ``clipvalue`` turns an infinity into NaN
+        instead of the bound.
 
         Args:
             grads: the gradients.
 
         Returns:
-            ``grads`` (clipped).
+            The clipped gradients (``grads`` itself without clipping).
         """
         if not grads or (self.clipnorm is None and self.clipvalue is None and self.global_clipnorm is None):
             return grads
@@ -359,16 +363,22 @@ class Optimizer(KeywordChecked):
         if self.global_clipnorm is not None:
             norm = xp.sqrt(xp.stack([xp.dot(g.reshape(-1), g.reshape(-1)) for g in grads]).sum())
             coef = xp.minimum(self.global_clipnorm / (norm + 1e-6), 1.0)  # torch's clip_grad_norm_
-            for g in grads:
-                g *= coef.astype(g.dtype)
+            grads = [g * coef.astype(g.dtype) for g in grads]
         if self.clipnorm is not None:
-            for g in grads:
-                norm = xp.sqrt(xp.dot(g.reshape(-1), g.reshape(-1)))
-                with np.errstate(divide="ignore"):
-                    g *= xp.minimum(self.clipnorm / norm, 1.0).astype(g.dtype)
+            with np.errstate(divide="ignore"):
+                grads = [
+                    g * xp.minimum(self.clipnorm / xp.sqrt(xp.dot(g.reshape(-1), g.reshape(-1))), 1.0).astype(
+                        g.dtype
+                    )
+                    for g in grads
+                ]
         if self.clipvalue is not None:
+            clipped = []
             for g in grads:
-                xp.clip(g, g.dtype.type(-self.clipvalue), g.dtype.type(self.clipvalue), out=g)
+                c = xp.clip(g, g.dtype.type(-self.clipvalue), g.dtype.type(self.clipvalue))
+                xp.copyto(c, g.dtype.type(np.nan), where=xp.isinf(g))  # the guard must see it
+                clipped.append(c)
+            grads = clipped
         return grads
 
     def staged_finite(self) -> bool:

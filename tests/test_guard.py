@@ -134,3 +134,36 @@ def test_predict_from_another_thread_during_fit():
     for a, b in zip(net.get_weights(), reference.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)  # fit unaffected
     assert set(seen) <= boundaries  # every prediction is the network's between two steps
+
+
+@pytest.mark.parametrize("clip", [{}, {"clipvalue": 0.5}, {"clipnorm": 1.0}, {"global_clipnorm": 1.0}])
+def test_an_infinite_gradient_stops_fit_whatever_the_clipping(clip):
+    """clipvalue once clipped an infinite gradient to its bound, and the step went through (the guard reads
+    the update); a clipped gradient now stays non-finite, and the weights stay as they were."""
+    import neuro
+    from neuro.layers import Dense
+    from neuro.losses import BinaryCrossEntropy
+    from neuro.optimizers import SGD
+
+    inp = neuro.Input((1,))
+    model = neuro.Model(
+        inp, Dense(1, name="d2")(Dense(1, name="d1")(inp)), loss=BinaryCrossEntropy(from_logits=True),
+        optimizer=SGD(0.01, **clip), seed=0,
+    )  # fmt: skip
+    model.get_layer("d1").params["kernel"][...] = np.float32(1e-3)
+    model.get_layer("d2").params["kernel"][...] = np.float32(10.0)
+    x, y = np.full((1, 1), 3e38, np.float32), np.zeros((1, 1), np.float32)  # dL/dW1 = 3e39: inf, loss 3e36
+    before = model.get_weights()
+    with np.errstate(over="ignore"), pytest.raises(FloatingPointError, match="gradients became non-finite"):
+        model.fit(x, y, batch_size=1, epochs=1, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+
+
+@pytest.mark.parametrize("clip", [{"clipvalue": 0.1}, {"clipnorm": 1.0}, {"global_clipnorm": 1.0}])
+def test_clipping_leaves_the_given_gradients_alone(clip):
+    from neuro.optimizers import SGD
+
+    w, g = np.zeros(5, np.float32), np.arange(1.0, 6.0, dtype=np.float32)
+    SGD(1.0, **clip).step([w], [g])
+    assert np.array_equal(g, np.arange(1.0, 6.0, dtype=np.float32))
+    assert np.abs(w).max() <= 1.0 and w.min() < 0  # clipped, then stepped
