@@ -377,8 +377,15 @@ class ReduceLROnPlateau(_Monitor):
 class LearningRateScheduler(Callback):
     """Set the learning rate before each epoch from ``schedule(epoch, lr) -> new lr``.
 
+    The epoch's rate is added to the logs as ``learning_rate``, as Keras 3 logs it.
+
     Args:
-        schedule: a function of the 0-based epoch and the current rate.
+        schedule: a function of the 0-based epoch and the current rate; it returns a finite rate >= 0.
+
+    Raises:
+        TypeError: at the start of ``fit``, for an optimizer whose learning rate is a schedule (setting a
+            number would drop it; Keras refuses it too).
+        ValueError: for a rate the schedule returns that is negative or not finite.
     """
 
     def __init__(self, schedule: Callable[[int, float], float]) -> None:
@@ -386,14 +393,21 @@ class LearningRateScheduler(Callback):
             raise TypeError(f"schedule must be callable, got {type(schedule).__name__}")
         self.schedule = schedule
 
+    def on_train_begin(self, logs: dict[str, float]) -> None:
+        if callable(self.network.optimizer.learning_rate):  # setting a rate would drop it (Keras refuses too)
+            raise TypeError("LearningRateScheduler needs a numeric learning_rate, got a schedule")
+
     def on_epoch_begin(self, epoch: int, logs: dict[str, float]) -> None:
         opt = self.network.optimizer
         lr = float(self.schedule(epoch, opt.current_learning_rate()))
-        if not (lr > 0 and math.isfinite(lr)):
+        if not (lr >= 0 and math.isfinite(lr)):
             raise ValueError(
-                f"schedule must return a positive finite learning rate, got {lr!r} at epoch {epoch}"
+                f"schedule must return a finite learning rate >= 0, got {lr!r} at epoch {epoch}"
             )
         opt.learning_rate = lr
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        logs["learning_rate"] = float(self.network.optimizer.learning_rate)
 
 
 class CSVLogger(Callback):

@@ -540,6 +540,8 @@ def _build_model(config: dict, f: Any, path: Any, want: type | None) -> Any:
                 raise ValueError(
                     f"loss must be one spec or a list of {len(graph.outputs)}, got {len(loss_objs)}"
                 )
+            if opt is not None:  # named as a setting of the file (compile would refuse it too)
+                _check_optimizer_numbers(opt, net.dtype, path)
             net.compile(
                 loss_objs if len(loss_objs) > 1 else loss_objs[0],
                 opt,
@@ -749,33 +751,11 @@ def _check_losses(net: Any, config: dict, path: Any) -> None:
 
 
 def _check_optimizer_numbers(opt: Any, dtype: Any, path: Any) -> None:
-    """The optimizer's learning rate (a number) and epsilon are finite and positive in the model's dtype, its
-    weight decay and a schedule's numbers finite there (1e300 is inf in float32: the first step would
-    fail)."""
-    for name in ("learning_rate", "epsilon"):
-        value = getattr(opt, name, None)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            continue  # a schedule, or no such setting
-        cast = _as_dtype(value, dtype)
-        if not (np.isfinite(cast) and cast > 0):
-            raise _fail(
-                path,
-                f"config.optimizer.{name}",
-                f"must be finite and positive in {np.dtype(dtype).name} (the model's dtype), got {value!r}, "
-                f"which becomes {cast}",
-            )
-    numbers = [("weight_decay", getattr(opt, "weight_decay", None))]
-    schedule = getattr(opt, "learning_rate", None)
-    if hasattr(schedule, "get_config"):
-        numbers += [(f"learning_rate.{k}", v) for k, v in schedule.get_config().items()]
-    for name, value in numbers:
-        for v in value if isinstance(value, (list, tuple)) else [value]:
-            if type(v) in (int, float) and not np.isfinite(_as_dtype(v, dtype)):
-                raise _fail(
-                    path,
-                    f"config.optimizer.{name}",
-                    f"must be finite in {np.dtype(dtype).name} (the model's dtype), got {v!r}",
-                )
+    """The optimizer's numbers are usable in the model's dtype (1e300 is inf in float32: the first step would
+    fail); see :meth:`neuro.optimizers.Optimizer.dtype_problem`."""
+    problem = opt.dtype_problem(dtype)
+    if problem is not None:
+        raise _fail(path, f"config.optimizer.{problem[0]}", problem[1])
 
 
 def _first_input_shapes(graph: Any) -> dict[int, Any]:
@@ -861,7 +841,6 @@ def _load_optimizer(net: Any, f: Any, path: Any) -> None:
             f"n_slots must be 0 or {n_params} (one per parameter) for "
             f"{type(net.optimizer).__name__}, got {n_slots}",
         )
-    _check_optimizer_numbers(net.optimizer, net.dtype, path)
     nonneg = set(getattr(net.optimizer, "nonnegative_slots", ()))
     slots = []
     if "slots" in opt:

@@ -68,6 +68,15 @@ def _check_positive(name: str, value: Any) -> float:
     return float(value)
 
 
+def _check_rate(value: Any) -> float:
+    """Return a learning rate as a float; raise ValueError unless it is a finite number >= 0 (0 as in torch
+    and Keras: a warm-up starts there)."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0:
+        raise ValueError(f"learning_rate must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
 def _check_decay(value: Any) -> float:
     """Return a weight decay λ as a float; raise ValueError unless it is a finite number >= 0."""
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
@@ -115,10 +124,6 @@ class Optimizer(KeywordChecked):
     def __init__(
         self, learning_rate: Any, *, clipnorm: Any = None, clipvalue: Any = None, global_clipnorm: Any = None
     ) -> None:
-        if isinstance(learning_rate, dict):
-            learning_rate = schedules.get(learning_rate)
-        if not callable(learning_rate):
-            learning_rate = _check_positive("learning_rate", learning_rate)
         self.learning_rate = learning_rate
         self.clipnorm = None if clipnorm is None else _check_positive("clipnorm", clipnorm)
         self.clipvalue = None if clipvalue is None else _check_positive("clipvalue", clipvalue)
@@ -138,14 +143,47 @@ class Optimizer(KeywordChecked):
         self._bad: int | None = None  # parts the compiled stage found non-finite (None: not checked)
         self._commit_to: tuple | None = None  # (new slots, spare slots, iterations) of the staged step
 
+    @property
+    def learning_rate(self) -> Any:
+        """The learning rate: a float >= 0, or a schedule (a function of the 0-based step count).
+
+        Setting it checks the value as the constructor does (a Keras habit: ``opt.learning_rate = 1e-4``);
+        a dict is read as a serialized schedule.
+        """
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value: Any) -> None:
+        if isinstance(value, dict):
+            value = schedules.get(value)
+        if isinstance(value, type):
+            raise TypeError(
+                f"learning_rate must be a number, a schedule or a function of the step, got the class "
+                f"{value.__name__} (make one: {value.__name__}(...))"
+            )
+        self._learning_rate = value if callable(value) else _check_rate(value)
+
     def slot_names(self) -> tuple[str, ...]:
         """Names of the state arrays kept per parameter (each shaped like it)."""
         return ()
 
     def current_learning_rate(self) -> float:
-        """The learning rate the next step will use."""
-        lr = self.learning_rate
-        return float(lr(self.iterations)) if callable(lr) else lr
+        """The learning rate the next step will use.
+
+        Raises:
+            ValueError: when a schedule gives a negative or non-finite rate (0 is allowed: a cosine decay
+                ends there).
+        """
+        lr = self._learning_rate
+        if not callable(lr):
+            return lr
+        value = lr(self.iterations)
+        rate = float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else math.nan
+        if not (math.isfinite(rate) and rate >= 0):
+            raise ValueError(
+                f"learning_rate {lr!r} must give a finite rate >= 0, gave {value!r} at step {self.iterations}"
+            )
+        return rate
 
     def step(self, params: list[Any], grads: list[Any]) -> None:
         """Update every parameter in place from its gradient (:meth:`stage`, then :meth:`commit`).
@@ -508,14 +546,49 @@ class Optimizer(KeywordChecked):
                             f"slots[{i}][{k!r}] must have shape {tuple(p.shape)}, got {tuple(np.shape(v))}"
                         )
         self.iterations = int(it)
-        if params is None:
-            self.slots = [{k: np.array(v, dtype=backend.get_dtype()) for k, v in s.items()} for s in slots]
+        if params is None:  # float arrays keep their dtype (the parameters' dtype moves them at the step)
+            self.slots = [
+                {k: np.array(v, dtype=_kept_float(v)) for k, v in s.items()} for s in slots
+            ]
         else:
             self.slots = [
                 {k: backend.to_device(np.array(v, dtype=p.dtype), get_array_module(p)) for k, v in s.items()}
                 for s, p in zip(slots, params, strict=False)
             ]
         self._spare, self._steps = [], []
+
+    def dtype_problem(self, dtype: Any) -> tuple[str, str] | None:
+        """What keeps this optimizer from stepping parameters of ``dtype``, if anything: its learning rate (a
+        number), weight decay and a schedule's numbers must be finite there, and epsilon finite and positive
+        (1e300 is inf in float32, 1e-50 is 0: the first step would fail). ``compile`` and the model loader
+        refuse what this names.
+
+        Args:
+            dtype: the parameters' dtype.
+
+        Returns:
+            ``(setting, what is wrong)`` or ``None``.
+        """
+        name = np.dtype(dtype).name
+        for key, least in (("learning_rate", ">= 0"), ("epsilon", "positive")):
+            value = getattr(self, key, None)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue  # a schedule, or no such setting
+            cast = _in_dtype(value, dtype)
+            if not (np.isfinite(cast) and (cast > 0 or (cast == 0 and key == "learning_rate"))):
+                return key, (
+                    f"must be finite and {least} in {name} (the model's dtype), got {value!r}, "
+                    f"which becomes {cast}"
+                )
+        numbers = [("weight_decay", getattr(self, "weight_decay", None))]
+        schedule = getattr(self, "learning_rate", None)
+        if hasattr(schedule, "get_config"):
+            numbers += [(f"learning_rate.{k}", v) for k, v in schedule.get_config().items()]
+        for key, value in numbers:
+            for v in value if isinstance(value, (list, tuple)) else [value]:
+                if type(v) in (int, float) and not np.isfinite(_in_dtype(v, dtype)):
+                    return key, f"must be finite in {name} (the model's dtype), got {v!r}"
+        return None
 
     def get_config(self) -> dict[str, Any]:
         """Return ``{"learning_rate": float or serialized schedule, **settings}`` (the clipping arguments
@@ -547,6 +620,18 @@ class Optimizer(KeywordChecked):
 
 #: Elements per chunk of the NumPy rule and its probes (a chunk's arrays stay in the cache between them).
 _CHUNK = 1 << 16
+
+
+def _kept_float(v: Any) -> Any:
+    """The dtype a state array given without parameters is kept in: its own float dtype, else the default."""
+    dtype = getattr(v, "dtype", None)
+    return dtype if dtype is not None and np.dtype(dtype).kind == "f" else backend.get_dtype()
+
+
+def _in_dtype(value: Any, dtype: Any) -> Any:
+    """``value`` as ``dtype`` computes with it (overflow to inf, underflow to 0)."""
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        return np.asarray(value, dtype=np.float64).astype(dtype)
 
 
 def _apart(params: list[Any]) -> bool:
@@ -590,6 +675,8 @@ class SGD(Optimizer):
     ) -> None:
         super().__init__(learning_rate, **clipping)
         self.momentum = _check_range("momentum", momentum, 0.0, 1.0)
+        if not isinstance(nesterov, (bool, np.bool_)):
+            raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
         if nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0, got momentum=0")
         self.nesterov = bool(nesterov)

@@ -451,6 +451,9 @@ class Model(KeywordChecked):
                 f"optimizer holds the state of another model's training (step {opt.iterations}); give this "
                 "model a new optimizer (or copy a state over with set_state on purpose)"
             )
+        problem = opt.dtype_problem(self.dtype) if hasattr(opt, "dtype_problem") else None
+        if problem is not None:
+            raise ValueError(f"optimizer {problem[0]} {problem[1]}")
         reg = self.regularizer if regularizer is _OWN else regularizers_mod.get(regularizer)
         if metrics is not None:
             evaluation.metric_slots(self, metrics)  # unknown names fail here, not in fit

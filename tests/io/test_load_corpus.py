@@ -297,7 +297,7 @@ CORPUS = [
     ("class weight of 1e300", _loss_cfg("class_weights", [1.0, 1e300, 1.0]), "config.loss.class_weights: must be finite in float32 (the model's dtype); weight 1 is 1e+300, which becomes inf"),
     ("class weight of 1e-300", _loss_cfg("class_weights", [1.0, 1.0, 1e-300]), "config.loss.class_weights: a positive weight must stay positive in float32 (the model's dtype); weight 2 is 1e-300, which becomes 0.0"),
     ("class weights all zero", _loss_cfg("class_weights", [0.0, 0, 0.0]), "config.loss.class_weights: must not all be zero (every loss would divide by zero), got [0.0, 0.0, 0.0]"),
-    ("learning rate of 1e300", _optimizer_cfg("learning_rate", 1e300), "config.optimizer.learning_rate: must be finite and positive in float32 (the model's dtype), got 1e+300, which becomes inf"),
+    ("learning rate of 1e300", _optimizer_cfg("learning_rate", 1e300), "config.optimizer.learning_rate: must be finite and >= 0 in float32 (the model's dtype), got 1e+300, which becomes inf"),
     ("regularizer strength of 1e300", _config_key("regularizer", {"class": "L2", "config": {"lam": 1e300}}), "config.regularizer.lam: must be finite in float32 (the model's dtype), got 1e+300, which becomes inf"),
     ("loss weight of 1e300", _config_key("loss_weights", [1e300]), "config.loss_weights[0]: must be finite in float32 (the model's dtype), got 1e+300, which becomes inf"),
     ("optimizer epsilon of 1e-300", _optimizer_cfg("epsilon", 1e-300), "config.optimizer.epsilon: must be finite and positive in float32 (the model's dtype), got 1e-300, which becomes 0.0"),
