@@ -10,6 +10,7 @@ layer, then check its backward with one call::
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,8 +34,8 @@ class GradientReport:
 
     @property
     def max_error(self) -> float:
-        """The largest error over all arrays (0.0 when nothing was checked)."""
-        return max(self.errors.values(), default=0.0)
+        """The largest error over all arrays (inf when a gradient was not finite, NaN if an error is NaN)."""
+        return float(np.max(list(self.errors.values()))) if self.errors else 0.0
 
     def __str__(self) -> str:
         rows = ", ".join(f"{k}: {v:.2e}" for k, v in self.errors.items())
@@ -71,9 +72,54 @@ def check_gradients(
     so dropout masks repeat.
 
     Returns:
-        A :class:`GradientReport`.
+        A :class:`GradientReport`; an array whose analytic or numeric gradient is not finite (NaN or inf)
+        has the error inf.
+
+    Raises:
+        ValueError: for an ``eps`` that is not a finite number > 0, a ``max_entries`` that is not a whole
+            number >= 1 (or ``None``), a ``seed`` that is not a whole number >= 0; for a gradient of another
+            shape than its array, or none at all (a backward returning ``None``); and when there is nothing
+            to check (an empty batch, no float input and no parameter).
     """
-    rng = np.random.default_rng(seed)
+    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.integer, np.floating)) or not (
+        np.isfinite(eps) and eps > 0
+    ):
+        raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
+    if max_entries is not None and (
+        isinstance(max_entries, bool) or not isinstance(max_entries, (int, np.integer)) or max_entries < 1
+    ):
+        raise ValueError(f"max_entries must be a whole number >= 1 or None, got {max_entries!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
+    for arr in _arrays(x):
+        if len(getattr(arr, "shape", ())) and arr.shape[0] == 0:
+            raise ValueError(f"x must hold at least one sample, got shape {tuple(arr.shape)}")
+    report = _check(obj, x, y, float(eps), max_entries, np.random.default_rng(seed))
+    if not report.errors:
+        raise ValueError(
+            "check_gradients found nothing to check: no float input and no parameter with entries "
+            f"(x of shape {_shapes(x)})"
+        )
+    return report
+
+
+def _arrays(x: Any) -> list[Any]:
+    if isinstance(x, dict):
+        return [a for v in x.values() for a in _arrays(v)]
+    if isinstance(x, (list, tuple)):
+        return [a for v in x for a in _arrays(v)]
+    return [x]
+
+
+def _shapes(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _shapes(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_shapes(v) for v in x]
+    return tuple(np.shape(x)) if not hasattr(x, "shape") else tuple(x.shape)
+
+
+def _check(obj: Any, x: Any, y: Any, eps: float, max_entries: Any, rng: Any) -> GradientReport:
     with backend.dtype_scope("float64"):
         # a contiguous float64 copy on the object's device: perturbing entries must reach what the
         # objective reads (integer inputs, token ids, stay as they are)
@@ -108,6 +154,8 @@ def _device_of(obj: Any, x: Any) -> Any:
 
 def _relative_error(analytic: Any, numeric: np.ndarray) -> float:
     a = np.asarray(backend.to_numpy(analytic), dtype=np.float64)
+    if not (np.isfinite(a).all() and np.isfinite(numeric).all()):
+        return math.inf  # a NaN or an infinity is never right (max() would skip a NaN)
     diff = float(np.max(np.abs(a - numeric))) if a.size else 0.0
     scale = max(float(np.max(np.abs(a), initial=0.0)), float(np.max(np.abs(numeric), initial=0.0)))
     return diff / max(scale, 1e-8)
@@ -138,6 +186,17 @@ def _entries(size: int, max_entries: int | None, rng: np.random.Generator) -> np
 def _compare(
     name: str, f: Any, arr: Any, analytic: Any, eps: float, max_entries: Any, rng: Any, report: GradientReport
 ) -> None:
+    if analytic is None:
+        raise ValueError(
+            f"the backward pass gave no gradient for {name} (None), expected shape {tuple(arr.shape)}"
+        )
+    if tuple(analytic.shape) != tuple(arr.shape):
+        raise ValueError(
+            f"the gradient of {name} has shape {tuple(analytic.shape)}, expected {tuple(arr.shape)} "
+            "(its array's)"
+        )
+    if int(np.prod(arr.shape)) == 0:
+        return  # no entry to check
     idx = _entries(int(np.prod(arr.shape)), max_entries, rng)
     numeric = _numeric(f, arr, eps, idx)
     a = backend.to_numpy(analytic).reshape(-1)[idx]
