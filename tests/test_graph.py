@@ -732,3 +732,36 @@ def test_predicts_chain_path_equals_the_executor_and_only_chains_take_it():
         want = model.graph.forward(xs, False, None, None)[0]
         for g, w in zip(got, want, strict=True):
             np.testing.assert_array_equal(g, w)
+
+
+def test_a_layer_called_on_arrays_checks_them_as_a_symbolic_call_does():
+    """Direct calls on arrays once broadcast or returned empty results: a BatchNorm of 3 features gave (2, 3)
+    for a (2, 1) input, Add broadcast (2, 3) + (2, 1) and batches of 2 and 1, a 3×3 pool of a 2×2 image gave
+    (1, 0, 0, 1), and a Conv2D failed with ZeroDivisionError or a raw matmul error."""
+    from neuro import Add, AvgPool2D, BatchNorm, Conv1D, Conv2D, MaxPool2D, Multiply
+
+    rng = np.random.default_rng(0)
+    bn = BatchNorm()
+    bn(rng.standard_normal((4, 3)))
+    dense = Dense(3)
+    dense(np.ones((2, 4)))
+    conv = Conv2D(2, 3)
+    conv(np.ones((1, 8, 8, 1)))
+    refused = [
+        (lambda: bn(rng.standard_normal((2, 1))), r"'batchnorm' \(BatchNorm\) was first called on input of shape \(None, 3\) and now on \(None, 1\)"),
+        (lambda: dense(np.ones((2, 5))), r"was first called on input of shape \(None, 4\) and now on \(None, 5\)"),
+        (lambda: conv(np.ones((1, 8, 8, 2))), r"\(None, 8, 8, 1\) and now on \(None, 8, 8, 2\)"),
+        (lambda: conv(np.ones((1, 2, 2, 1))), r"cannot take input of shape \(None, 2, 2, 1\): kernel_size \(3, 3\) is larger"),
+        (lambda: Add()([np.ones((2, 3)), np.ones((2, 1))]), r"Add needs inputs of one shape"),
+        (lambda: Multiply()([np.ones((2, 3)), np.ones((2, 1))]), r"Multiply needs inputs of one shape"),
+        (lambda: Add()([np.ones((2, 3)), np.ones((1, 3))]), r"arrays of batch sizes \[2, 1\]; they must be equal"),
+        (lambda: MaxPool2D(3)(np.ones((1, 2, 2, 1))), r"pool_size \(3, 3\) is larger than the input \(2, 2\)"),
+        (lambda: AvgPool2D(3)(np.ones((1, 2, 2, 1))), r"pool_size \(3, 3\) is larger than the input \(2, 2\)"),
+        (lambda: Conv1D(2, 3)(np.ones((1, 2, 1))), r"the kernel spans 3 steps"),
+    ]  # fmt: skip
+    for call, message in refused:
+        with pytest.raises(ValueError, match=message):
+            call()
+    with pytest.raises(TypeError, match=r"takes arrays with a batch axis, got float of shape \(\)"):
+        dense(3.0)
+    assert dense(np.ones((7, 4))).shape == (7, 3)  # another batch size is fine

@@ -500,8 +500,9 @@ class Layer(KeywordChecked):
             The output array(s), or the output symbolic tensor(s).
 
         Raises:
-            ValueError: on symbolic tensors whose shapes the layer cannot take (the message names the layer
-                and both shapes).
+            ValueError: on tensors or arrays whose shapes the layer cannot take, or that its weights do not
+                fit (the message names the layer and both shapes); on arrays of different batch sizes.
+            TypeError: for an array without a batch axis.
         """
         if _symbolic(inputs):
             return self._call_symbolic(inputs, kwargs)
@@ -509,10 +510,32 @@ class Layer(KeywordChecked):
             raise TypeError(
                 f"{type(self).__name__} called on arrays takes no keyword arguments, got {sorted(kwargs)}"
             )
+        multi = isinstance(inputs, (list, tuple))
+        arrays = list(inputs) if multi else [inputs]
+        for a in arrays:
+            if len(getattr(a, "shape", ())) == 0:
+                raise TypeError(
+                    f"layer {self.name!r} ({type(self).__name__}) takes arrays with a batch axis, got "
+                    f"{type(a).__name__} of shape {tuple(getattr(a, 'shape', ()))}"
+                )
+        shapes = [tuple(a.shape[1:]) for a in arrays]
+        shape = shapes if multi else shapes[0]
+        if len({a.shape[0] for a in arrays}) > 1:
+            raise ValueError(
+                f"layer {self.name!r} ({type(self).__name__}) was called on arrays of batch sizes "
+                f"{[a.shape[0] for a in arrays]}; they must be equal"
+            )
+        try:  # the shape rules of a symbolic call (a pool larger than its input, merges of other shapes…)
+            self.compute_output_shape(shape)
+        except ValueError as exc:
+            raise ValueError(
+                f"layer {self.name!r} ({type(self).__name__}) cannot take input of shape "
+                f"{shape_text(shape)}: {exc}"
+            ) from None
+        first = self._nodes[0].input_shape if self._nodes else (self.input_shape if self.built else None)
+        if first is not None:
+            self._check_reuse(first, shape)
         if not self.built:  # as Keras: a layer with weights called on data first is built for its shape
-            arrays = inputs if isinstance(inputs, (list, tuple)) else [inputs]
-            shapes = [tuple(a.shape[1:]) for a in arrays]
-            shape = shapes if isinstance(inputs, (list, tuple)) else shapes[0]
             if self.param_specs(shape) or self.buffer_specs(shape):
                 dt = arrays[0].dtype if np.dtype(arrays[0].dtype).kind == "f" else None
                 self.build(shape, None, dt, backend.get_array_module(*arrays))
