@@ -709,3 +709,29 @@ def test_a_large_batch_runs_its_time_loop_in_blocks_of_rows_as_it_runs_whole(mak
     assert blocks and blocks[-1] is True  # the two-thread pass ran in blocks
     for a, b in zip(*results, strict=True):
         np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-13)
+
+
+def test_sequences_joined_along_time_join_their_masks(float64):
+    """Concatenate(axis=1) of masked sequences once ANDed the masks step by step: a (N, 3) mask for a (N, 6)
+    output, which broke pooling, LSTMs and sequence losses after it. Joined along time, the masks are joined
+    (an unmasked input counts as valid), so the model equals one Embedding over the joined ids."""
+    from neuro import LSTM, Concatenate, Embedding, GlobalAveragePooling1D, Input, Model
+
+    emb = Embedding(7, 3, mask_zero=True)
+    a, b = Input((3,), dtype="int64"), Input((2,), dtype="int64")
+    joined = Concatenate(axis=1)([emb(a), emb(b)])
+    lstm, pool = LSTM(4), GlobalAveragePooling1D()
+    two = Model([a, b], [lstm(joined), pool(joined)], seed=0)
+    c = Input((5,), dtype="int64")
+    one = Model(c, [lstm(emb(c)), pool(emb(c))])
+    ia, ib = np.array([[1, 2, 0], [0, 0, 0], [3, 0, 4]]), np.array([[0, 5], [6, 0], [1, 2]])
+    for got, want in zip(two.predict([ia, ib]), one.predict(np.concatenate([ia, ib], axis=1)), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    d = Input((2, 3))  # an input without a mask: its steps are all valid
+    mixed = Model([a, d], pool(Concatenate(axis=1)([emb(a), d])))
+    xd = np.random.default_rng(0).standard_normal((3, 2, 3))
+    vectors = np.asarray(emb.params["embeddings"])[ia]
+    want = (np.sum(vectors * (ia != 0)[..., None], axis=1) + xd.sum(axis=1)) / ((ia != 0).sum(1) + 2)[:, None]
+    np.testing.assert_allclose(mixed.predict([ia, xd]), want, rtol=1e-12)
+    model = Model([a, b], Dense(1)(lstm(joined)), loss="mse", optimizer="sgd", seed=0)
+    assert neuro.check_gradients(model, [ia, ib], np.ones((3, 1))).max_error < 1e-6

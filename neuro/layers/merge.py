@@ -264,7 +264,20 @@ class Concatenate(_Merge):
         return (*shapes[0][:a], sum(s[a] for s in shapes), *shapes[0][a + 1 :])
 
     def compute_mask(self, inputs: Any, mask: Any) -> Any:
-        return super().compute_mask(inputs, mask)
+        """Joined along time (axis 1 of sequences), the output's mask is the inputs' masks joined (an input
+        without one counts as all valid), as Keras's; along another axis, a step is valid where it is valid in
+        every input."""
+        masks = list(mask or [])
+        if not any(m is not None for m in masks) or self._sample_axis(inputs[0].ndim - 1) != 0:
+            return super().compute_mask(inputs, mask)
+        xp = get_array_module(*inputs)
+        return xp.concatenate(
+            [
+                xp.ones(a.shape[:2], dtype=bool) if m is None else m
+                for a, m in zip(inputs, masks + [None] * (len(inputs) - len(masks)), strict=True)
+            ],
+            axis=1,
+        )
 
     def forward(self, x: Any, training: bool = False, rng: Any = None, mask: Any = None) -> tuple[Any, Any]:
         xp = get_array_module(*x)
