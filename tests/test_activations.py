@@ -283,8 +283,19 @@ def test_get_copies_instances_without_sharing_state(rng, assert_unchanged):
 
 
 def test_get_unknown_name():
-    with pytest.raises(ValueError, match=r"layer must be one of \[.*'LeakyReLU'.*\], got 'swishy'"):
+    with pytest.raises(ValueError, match=r"^activation must be one of \['elu', .*'leaky_relu', .*'tanh'\], got 'swishy'$"):
         activations.get("swishy")
+
+
+@pytest.mark.parametrize("name", ["dense", "LSTM", "Flatten"])
+def test_a_layer_that_is_no_activation_is_refused_by_name_or_class(name):
+    """The error once named `layer` and offered every layer (or was Dense's own missing-units TypeError)."""
+    from neuro import Dense, registry
+
+    with pytest.raises(ValueError, match=rf"^activation must be one of \['elu', .*\], got '{name}'$"):
+        Dense(3, activation=name)
+    with pytest.raises(TypeError, match=r"^activation must be an Activation, its class or its name, got the class"):
+        Dense(3, activation=registry.get_class("layer", name))
 
 
 @pytest.mark.parametrize("bad", [3, 1.5, ["relu"], object()])

@@ -303,7 +303,7 @@ def test_fit_rejects_bad_input(net, x, y, kwargs, error, match):
 
 
 def test_bad_names_and_layers():
-    with pytest.raises(ValueError, match=r"layer must be one of \[.*'ReLU'.*\], got 'relux'"):
+    with pytest.raises(ValueError, match=r"activation must be one of \[.*'relu'.*\], got 'relux'"):
         Dense(3, "relux")
     with pytest.raises(ValueError, match=r"loss must be one of .*got 'not_a_loss'"):
         Network((3,), "not_a_loss", SGD())

@@ -8,6 +8,8 @@ models, bitwise reproducible seeded training with dropout, and the bad input of 
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -735,3 +737,15 @@ def test_sequences_joined_along_time_join_their_masks(float64):
     np.testing.assert_allclose(mixed.predict([ia, xd]), want, rtol=1e-12)
     model = Model([a, b], Dense(1)(lstm(joined)), loss="mse", optimizer="sgd", seed=0)
     assert neuro.check_gradients(model, [ia, ib], np.ones((3, 1))).max_error < 1e-6
+
+
+@pytest.mark.parametrize("value", [0, (0,), 2.5, (2, 3), True, "2"])
+@pytest.mark.parametrize("arg", ["pool_size", "strides"])
+def test_one_dimensional_pool_sizes_are_one_positive_integer(arg, value):
+    """The message once offered 'a pair of positive integers', which 1-D pools refuse."""
+    from neuro import AvgPool1D, MaxPool1D
+
+    for cls in (MaxPool1D, AvgPool1D):
+        with pytest.raises(ValueError, match=rf"^{arg} must be a positive integer, got {re.escape(repr(value))}$"):
+            cls(**{"pool_size": 2, arg: value})
+    assert MaxPool1D((3,), strides=(2,)).get_config()["strides"] == 2

@@ -396,7 +396,29 @@ def get(activation: str | Activation | dict | type | None) -> Activation:
         return Linear()
     if isinstance(activation, Activation):
         return type(activation).from_config(activation.get_config())
+    if isinstance(activation, type) and not issubclass(activation, Activation):
+        raise TypeError(
+            f"activation must be an Activation, its class or its name, got the class {activation.__name__}"
+        )
+    name = activation.get("class") if isinstance(activation, dict) else activation
+    if isinstance(name, str):
+        try:
+            cls = registry.get_class("layer", name)
+        except ValueError:
+            cls = None
+        if not (isinstance(cls, type) and issubclass(cls, Activation)):  # another layer, or nothing
+            raise ValueError(f"activation must be one of {_names()}, got {name!r}")
     obj = registry.get("layer", activation, Activation)
     if not isinstance(obj, Activation):
         raise TypeError(f"activation must name an Activation, got {type(obj).__name__}")
     return obj
+
+
+def _names() -> list[str]:
+    """The names of the registered activations (their keys: ``"relu"``, ``"tanh"``…)."""
+    found = []
+    for n in registry.names("layer"):
+        cls = registry.get_class("layer", n)
+        if issubclass(cls, Activation):
+            found.append(getattr(cls, "key", None) or n)
+    return sorted(set(found))

@@ -3,6 +3,7 @@ AvgPool1D, GlobalMaxPool1D and GlobalAveragePooling1D (mask-aware) for sequences
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 from neuro import functional as F
@@ -153,11 +154,10 @@ class GlobalAveragePooling2D(Layer):
 # -- sequences ---------------------------------------------------------------------------------------------
 def _one_int(value: Any, name: str) -> int:
     """A positive int, also given as a 1-tuple (Keras accepts both for 1-D sizes)."""
-    if isinstance(value, (tuple, list)) and len(value) == 1:
-        value = value[0]
-    if isinstance(value, (tuple, list)):
+    one = value[0] if isinstance(value, (tuple, list)) and len(value) == 1 else value
+    if isinstance(one, bool) or not isinstance(one, numbers.Integral) or one < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return to_pair(value, name)[0]
+    return int(one)
 
 
 class _Pool1D(Layer):
