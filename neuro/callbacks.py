@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import math
+import numbers
 import os
 import pathlib
 from collections.abc import Callable, Sequence
@@ -119,9 +120,7 @@ class CallbackList:
             if not isinstance(cb, Callback):
                 raise TypeError(f"callbacks[{i}] must be a neuro.callbacks.Callback, got {type(cb).__name__}")
             cb.set_network(network)
-        self.wants_batch_logs = any(
-            type(cb).on_batch_end is not Callback.on_batch_end for cb in self.callbacks
-        )
+        self.wants_batch_logs = any(_wants_batch_logs(cb) for cb in self.callbacks)
 
     def __getattr__(self, hook: str) -> Callable[..., None]:
         if not hook.startswith("on_"):
@@ -132,6 +131,19 @@ class CallbackList:
                 getattr(cb, hook)(*args)
 
         return call
+
+
+def _wants_batch_logs(cb: Callback) -> bool:
+    """Whether ``cb`` reads batch logs: it overrides ``on_batch_end``, unless its ``wants_batch_logs`` says
+    otherwise (a ModelCheckpoint saving per epoch)."""
+    wants = getattr(cb, "wants_batch_logs", None)
+    return bool(wants) if wants is not None else type(cb).on_batch_end is not Callback.on_batch_end
+
+
+def _check_verbose(verbose: Any) -> int:
+    if isinstance(verbose, bool) or not isinstance(verbose, int) or verbose < 0:
+        raise ValueError(f"verbose must be 0 (silent) or 1 (a line per action), got {verbose!r}")
+    return verbose
 
 
 def _monitor_mode(
@@ -213,10 +225,11 @@ class _Monitor(Callback):
             )
         return float(logs[self.monitor])
 
-    def _improved(self, value: float) -> bool:
+    def _improved(self, value: float, than: float | None = None) -> bool:
+        best = self.best if than is None else than
         if self.mode == "min":
-            return value < self.best - self.min_delta
-        return value > self.best + self.min_delta
+            return value < best - self.min_delta
+        return value > best + self.min_delta
 
 
 class EarlyStopping(_Monitor):
@@ -230,7 +243,13 @@ class EarlyStopping(_Monitor):
         patience: the number of epochs without improvement after which training stops, as Keras's (with 3,
             the third epoch in a row without improvement is the last; 0 and 1 both stop at the first).
         min_delta: smallest change that counts as an improvement.
-        restore_best_weights: at the stop (or the end of training), put back the weights of the best epoch.
+        restore_best_weights: at the stop (or the end of training), put back the weights of the best epoch
+            (of the first watched epoch when no epoch beat ``baseline``).
+        verbose: 1 prints a line when training stops and when the weights are restored.
+        baseline: a value the monitored one must beat (Keras's rule): until an epoch beats it, the wait for
+            an improvement does not restart, so the first epoch without improvement after ``patience`` epochs
+            stops training.
+        start_from_epoch: the number of epochs to train before watching (a warm-up; Keras's).
 
     Attributes:
         stopped_epoch: the epoch (0-based) at which training was stopped, or ``None``.
@@ -244,12 +263,27 @@ class EarlyStopping(_Monitor):
         patience: int = 0,
         min_delta: float = 0.0,
         restore_best_weights: bool = False,
+        verbose: int = 0,
+        baseline: float | None = None,
+        start_from_epoch: int = 0,
     ) -> None:
         super().__init__(monitor, mode, min_delta)
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
             raise ValueError(f"patience must be a non-negative integer, got {patience!r}")
+        if baseline is not None and (
+            isinstance(baseline, bool)
+            or not isinstance(baseline, (int, float))
+            or not math.isfinite(baseline)
+        ):
+            raise ValueError(f"baseline must be a finite number or None, got {baseline!r}")
+        start = start_from_epoch
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            raise ValueError(f"start_from_epoch must be a non-negative integer, got {start_from_epoch!r}")
         self.patience = patience
         self.restore_best_weights = bool(restore_best_weights)
+        self.verbose = _check_verbose(verbose)
+        self.baseline = None if baseline is None else float(baseline)
+        self.start_from_epoch = start_from_epoch
 
     def on_train_begin(self, logs: dict[str, float]) -> None:
         super().on_train_begin(logs)
@@ -260,31 +294,52 @@ class EarlyStopping(_Monitor):
         self.stopped_epoch: int | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        if epoch < self.start_from_epoch:
+            return
         value = self._value(logs)
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights = self.network.get_weights()  # Keras's: restored if no epoch improves
+        self.wait += 1
         if self._improved(value):
-            self.best, self.best_epoch, self.wait = value, epoch, 0
+            self.best, self.best_epoch = value, epoch
             if self.restore_best_weights:
                 self.best_weights = self.network.get_weights()
+            if self.baseline is None or self._improved(value, self.baseline):
+                self.wait = 0  # the wait restarts only past the baseline too (Keras's rule)
             return
-        self.wait += 1
         if self.wait >= self.patience:
             self.stopped_epoch = epoch
             self.network.stop_training = True
 
     def on_train_end(self, logs: dict[str, float]) -> None:
+        if self.stopped_epoch is not None and self.verbose:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best_weights and self.best_weights is not None:
+            if self.verbose:
+                best = self.best_epoch
+                which = f"epoch {best + 1}" if best is not None else "the first epoch watched"
+                print(f"Restoring model weights from the end of {which}.")
             self.network.set_weights(self.best_weights)
 
 
 class ModelCheckpoint(_Monitor):
-    """Save the network after an epoch.
+    """Save the network after an epoch (or every ``save_freq`` batches).
 
     Args:
         filepath: file name (Keras's name; ``path`` is its old name, deprecated); ``{epoch}`` (1-based) and
-            log names (``{val_loss:.4f}``) are filled in.
+            log names (``{val_loss:.4f}``) are filled in. Missing folders are made, as Keras does.
         monitor: the log that decides what is best (with ``save_best_only``).
         mode: ``"min"``, ``"max"`` or ``"auto"`` (as for :class:`EarlyStopping`).
         save_best_only: save only when the monitored value improved.
+        verbose: 1 prints a line for each save (and each epoch that did not improve, with
+            ``save_best_only``).
+        save_weights_only: write only the weights (:meth:`~neuro.models.Model.save_weights`, read back with
+            ``load_weights``) instead of the whole model.
+        save_freq: ``"epoch"`` (at the end of each epoch) or a number of batches: a save every that many
+            batches, counted over the epochs, with the epoch's running logs (the monitored value must then
+            be one of them, a training one: validation runs at the epoch's end).
+        initial_value_threshold: with ``save_best_only``, the value the first save must beat (say, the best
+            of an earlier run, so that a resumed run does not overwrite its best file with a worse model).
 
     Attributes:
         path: the file name pattern.
@@ -299,26 +354,85 @@ class ModelCheckpoint(_Monitor):
         monitor: str = "val_loss",
         mode: str = "auto",
         save_best_only: bool = False,
+        verbose: int = 0,
+        save_weights_only: bool = False,
+        save_freq: str | int = "epoch",
+        initial_value_threshold: float | None = None,
     ) -> None:
         super().__init__(monitor, mode, 0.0)
+        if save_freq != "epoch" and (
+            isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq < 1
+        ):
+            raise ValueError(f"save_freq must be 'epoch' or a number of batches >= 1, got {save_freq!r}")
+        if initial_value_threshold is not None and (
+            isinstance(initial_value_threshold, bool)
+            or not isinstance(initial_value_threshold, (int, float))
+            or math.isnan(initial_value_threshold)
+        ):
+            raise ValueError(
+                f"initial_value_threshold must be a number or None, got {initial_value_threshold!r}"
+            )
         self.path = str(filepath)
         self.save_best_only = bool(save_best_only)
         self.compares = self.save_best_only  # without it every epoch is saved: no direction needed
+        self.verbose = _check_verbose(verbose)
+        self.save_weights_only = bool(save_weights_only)
+        self.save_freq = save_freq
+        self.initial_value_threshold = (
+            None if initial_value_threshold is None else float(initial_value_threshold)
+        )
+        self.wants_batch_logs = save_freq != "epoch"
         self.saved: list[str] = []
 
+    def on_train_begin(self, logs: dict[str, float]) -> None:
+        super().on_train_begin(logs)
+        if self.initial_value_threshold is not None:
+            self.best = self.initial_value_threshold
+        self._epoch = 0
+        self._batches = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, float]) -> None:
+        self._epoch = epoch
+
+    def on_batch_end(self, batch: int, logs: dict[str, float]) -> None:
+        if self.save_freq == "epoch":
+            return
+        self._batches += 1
+        if self._batches >= self.save_freq:
+            self._batches = 0
+            self._save(self._epoch, logs, batch)
+
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        if self.save_freq == "epoch":
+            self._save(epoch, logs)
+
+    def _save(self, epoch: int, logs: dict[str, float], batch: int | None = None) -> None:
         if self.save_best_only:
             value = self._value(logs)
             if not self._improved(value):
+                if self.verbose:
+                    print(f"Epoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
                 return
-            self.best = value
+            before, self.best = self.best, value
         try:
-            target = self.path.format(epoch=epoch + 1, **logs)
+            fields = {**logs, "batch": batch + 1} if batch is not None else logs
+            target = self.path.format(epoch=epoch + 1, **fields)
         except (KeyError, IndexError, ValueError) as exc:
             raise ValueError(
                 f"path {self.path!r} names a field that is not logged ({exc}); logged: {sorted(logs)}"
             ) from None
-        self.network.save(target)  # does nothing on the ranks other than 0 of a distributed fit
+        if self.verbose:
+            why = f"{self.monitor} improved from {before:.5f} to {value:.5f}, " if self.save_best_only else ""
+            what = "weights" if self.save_weights_only else "model"
+            print(f"Epoch {epoch + 1}: {why}saving {what} to {target}")
+        if _writes_files(self.network):
+            parent = os.path.dirname(target)
+            if parent:
+                os.makedirs(parent, exist_ok=True)
+        if self.save_weights_only:
+            self.network.save_weights(target)
+        else:
+            self.network.save(target)  # does nothing on the ranks other than 0 of a distributed fit
         self.saved.append(target)
 
 
@@ -333,6 +447,9 @@ class ReduceLROnPlateau(_Monitor):
         min_lr: the rate is never reduced below this.
         mode: ``"min"``, ``"max"`` or ``"auto"`` (as for :class:`EarlyStopping`).
         min_delta: smallest change that counts as an improvement.
+        cooldown: the number of epochs after a reduction during which no epoch counts as without
+            improvement (Keras's).
+        verbose: 1 prints a line for each reduction.
 
     The epoch's rate is added to the logs as ``learning_rate``.
 
@@ -348,29 +465,44 @@ class ReduceLROnPlateau(_Monitor):
         min_lr: float = 0.0,
         mode: str = "auto",
         min_delta: float = 1e-4,
+        cooldown: int = 0,
+        verbose: int = 0,
     ) -> None:
         super().__init__(monitor, mode, min_delta)
         if not isinstance(factor, (int, float)) or not 0 < factor < 1:
             raise ValueError(f"factor must be a number in (0, 1), got {factor!r}")
+        if isinstance(cooldown, bool) or not isinstance(cooldown, int) or cooldown < 0:
+            raise ValueError(f"cooldown must be a non-negative integer, got {cooldown!r}")
         self.factor, self.patience, self.min_lr = float(factor), int(patience), float(min_lr)
+        self.cooldown = cooldown
+        self.verbose = _check_verbose(verbose)
 
     def on_train_begin(self, logs: dict[str, float]) -> None:
         if callable(self.network.optimizer.learning_rate):
             raise TypeError("ReduceLROnPlateau needs a numeric learning_rate, got a schedule")
         super().on_train_begin(logs)
         self.wait = 0
+        self.cooldown_counter = 0
         self.best = self._worst()  # each fit starts afresh, as Keras's
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         value = self._value(logs)
-        logs["learning_rate"] = float(self.network.optimizer.learning_rate)  # this epoch's, as Keras logs it
+        opt = self.network.optimizer
+        logs["learning_rate"] = float(opt.learning_rate)  # this epoch's, as Keras logs it
+        cooling = self.cooldown_counter > 0
+        if cooling:
+            self.cooldown_counter -= 1
+            self.wait = 0
         if self._improved(value):
             self.best, self.wait = value, 0
-        else:
+        elif not cooling:
             self.wait += 1
-            if self.wait >= self.patience:
-                opt = self.network.optimizer
+            if self.wait >= self.patience and opt.learning_rate > self.min_lr:
                 opt.learning_rate = max(self.min_lr, opt.learning_rate * self.factor)
+                if self.verbose:
+                    lr = opt.learning_rate
+                    print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {lr}.")
+                self.cooldown_counter = self.cooldown
                 self.wait = 0
 
 
@@ -381,6 +513,7 @@ class LearningRateScheduler(Callback):
 
     Args:
         schedule: a function of the 0-based epoch and the current rate; it returns a finite rate >= 0.
+        verbose: 1 prints the rate set at each epoch.
 
     Raises:
         TypeError: at the start of ``fit``, for an optimizer whose learning rate is a schedule (setting a
@@ -388,10 +521,11 @@ class LearningRateScheduler(Callback):
         ValueError: for a rate the schedule returns that is negative or not finite.
     """
 
-    def __init__(self, schedule: Callable[[int, float], float]) -> None:
+    def __init__(self, schedule: Callable[[int, float], float], verbose: int = 0) -> None:
         if not callable(schedule):
             raise TypeError(f"schedule must be callable, got {type(schedule).__name__}")
         self.schedule = schedule
+        self.verbose = _check_verbose(verbose)
 
     def on_train_begin(self, logs: dict[str, float]) -> None:
         if callable(self.network.optimizer.learning_rate):  # setting a rate would drop it (Keras refuses too)
@@ -405,6 +539,8 @@ class LearningRateScheduler(Callback):
                 f"schedule must return a finite learning rate >= 0, got {lr!r} at epoch {epoch}"
             )
         opt.learning_rate = lr
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {lr}.")
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         logs["learning_rate"] = float(self.network.optimizer.learning_rate)
@@ -413,8 +549,12 @@ class LearningRateScheduler(Callback):
 class CSVLogger(Callback):
     """Write one row per epoch (the epoch and every log) to a CSV file.
 
+    Numbers are written exactly (``repr``), a string as it is, and another value as Keras writes it (an
+    array as the list of its values, in quotes).
+
     Args:
         filename: the file (Keras's name; ``path`` is its old name, deprecated).
+        separator: the field separator (one character; default ``","``).
         append: add to an existing file instead of replacing it.
 
     Attributes:
@@ -423,8 +563,11 @@ class CSVLogger(Callback):
 
     renamed_keywords = {"path": "filename"}
 
-    def __init__(self, filename: str | os.PathLike, append: bool = False) -> None:
+    def __init__(self, filename: str | os.PathLike, separator: str = ",", append: bool = False) -> None:
+        if not isinstance(separator, str) or len(separator) != 1:
+            raise ValueError(f"separator must be one character, got {separator!r}")
         self.path = pathlib.Path(filename)
+        self.sep = separator
         self.append = bool(append)
 
     def on_train_begin(self, logs: dict[str, float]) -> None:
@@ -439,11 +582,22 @@ class CSVLogger(Callback):
         if not _writes_files(self.network):
             return
         with self.path.open("a", newline="") as f:
-            w = csv.writer(f)
+            w = csv.writer(f, delimiter=self.sep)
             if self._new:
                 w.writerow(["epoch", *self._keys])
                 self._new = False
-            w.writerow([epoch, *(repr(float(logs.get(k, float("nan")))) for k in self._keys)])
+            w.writerow([epoch, *(_csv_value(logs.get(k, float("nan"))) for k in self._keys)])
+
+
+def _csv_value(value: Any) -> str:
+    """A log as CSVLogger writes it: a number exactly, a string as it is, another value as Keras does."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (numbers.Real, np.generic)) or (isinstance(value, np.ndarray) and value.ndim == 0):
+        return repr(float(value))
+    if isinstance(value, (np.ndarray, list, tuple)):
+        return f"[{', '.join(str(v) for v in np.asarray(value).ravel().tolist())}]"
+    return str(value)
 
 
 class TerminateOnNaN(Callback):

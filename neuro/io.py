@@ -7,8 +7,9 @@ for other tools):
   optimizer, regularizer, class names, scalers, the layers, each ``{"class": name, "config": {...}}``, and
   the graph: which layer each node calls on which tensors) and ``rng_state`` (JSON: the state of the
   model's NumPy generator);
-- ``layers/<i>/params/<name>`` and ``layers/<i>/buffers/<name>``: the arrays of every layer that holds
-  arrays, in graph order (nested models opened up);
+- ``layers/<i>/params/<name>`` and ``layers/<i>/buffers/<name>``: the arrays of layer ``i`` of the
+  config's ``layers`` (nested models opened up), a group for every layer (empty ones for a layer without
+  arrays);
 - ``optimizer`` with attributes ``iterations`` and ``n_slots`` and datasets ``optimizer/slots/<j>/<name>``.
 
 Versions 1 (neuro 0.1) and 2 (neuro 0.2) described a chain of layers; they are read as a chain.
@@ -55,6 +56,9 @@ FORMAT = "neuro-network"
 #: The version this neuro writes. Versions 1 (neuro 0.1) and 2 (neuro 0.2) are read through
 #: :func:`_migrate_v1` and :func:`_migrate_v2`.
 FORMAT_VERSION = 3
+#: The ``format`` attribute of a weights file (:func:`save_weights`), and its version.
+WEIGHTS_FORMAT = "neuro-weights"
+WEIGHTS_FORMAT_VERSION = 1
 
 _V2_KEYS = {
     "input_shape",
@@ -188,19 +192,133 @@ def save(network: Any, path: str | os.PathLike) -> None:
     with network._lock:  # one step's state, whatever other threads do
         config = network_config(network)
         opt_state = network.optimizer_state()  # for the layers trainable now (frozen since: no state)
-        arrays = [
-            (
-                {k: np.array(backend.to_numpy(v)) for k, v in layer.params.items()},
-                {k: np.array(backend.to_numpy(v)) for k, v in layer.buffers.items()},
-            )
-            for layer in network.leaf_layers()
-        ]
+        arrays = _layer_arrays(network)
         import json  # loaded when a model is saved, not on `import neuro`
 
         rng_state = json.dumps(network.rng.bit_generator.state)
 
     image = _file_image(config, rng_state, arrays, opt_state)
     atomic_write_bytes(path, image)
+
+
+def save_weights(network: Any, path: str | os.PathLike) -> None:
+    """Write the weights and buffers of ``network`` alone to the HDF5 file ``path`` (atomically, as
+    :func:`save`): the ``layers`` groups of a model file, nothing else. :func:`load_weights` reads them into
+    a model of the same architecture.
+
+    Args:
+        network: a :class:`~neuro.models.Model` (on any device).
+        path: file name (``.weights.h5`` by Keras's convention); a symlink is followed and stays a symlink.
+
+    Raises:
+        FileNotFoundError, PermissionError, IsADirectoryError, OSError: as :func:`save`.
+    """
+    with network._lock:
+        arrays = _layer_arrays(network)
+    import h5py
+
+    name = f"neuro-weights-{os.getpid()}-{os.urandom(8).hex()}.h5"
+    with h5py.File(name, "w", driver="core", backing_store=False) as f:
+        f.attrs["format"] = WEIGHTS_FORMAT
+        f.attrs["format_version"] = WEIGHTS_FORMAT_VERSION
+        _write_layers(f, arrays)
+        f.flush()
+        image = f.id.get_file_image()
+    atomic_write_bytes(path, image)
+
+
+def load_weights(network: Any, path: str | os.PathLike) -> None:
+    """Read weights written by :func:`save_weights` (or those of a model file written by :func:`save`) into
+    ``network``, whose architecture must be the saved one: the same layers in the same order, each array of
+    the same shape. Nothing else changes (optimizer state, generator, trainable flags). All or nothing: a
+    file that fails any check leaves every weight as it was.
+
+    The file is read as carefully as a model file (:func:`load`): a file from a stranger gets a
+    ModelFileError in bounded time and memory, and arrays must be finite in the model's dtype.
+
+    Args:
+        network: the model to fill.
+        path: the HDF5 file.
+
+    Raises:
+        ModelFileError: for a file that is no neuro weights or model file, or whose arrays do not fit the
+            model (the message names the file and the place).
+        FileNotFoundError: when ``path`` does not exist.
+        IsADirectoryError: when ``path`` is a folder.
+    """
+    leaves = network.leaf_layers()
+    with h5s.open_model_file(path) as f:
+        h5s.audit(f, path)
+        fmt = h5s.read_scalar_attr(f, "format", path, "str", max_bytes=64) if "format" in f.attrs else None
+        if fmt not in (WEIGHTS_FORMAT, FORMAT):
+            raise ModelFileError(
+                path, "/", f"is not a neuro weights or model file (format attribute {fmt!r})"
+            )
+        if fmt == WEIGHTS_FORMAT:
+            h5s.check_no_extra(f, ("layers",), path, expected_attrs=("format", "format_version"))
+            version = h5s.read_scalar_attr(f, "format_version", path, "int", min_value=1, max_value=2**31)
+            if version > WEIGHTS_FORMAT_VERSION:
+                raise ModelFileError(
+                    path, "/", f"has weights format version {version}; this neuro reads version 1"
+                )
+        layers = h5s.get_group(f, "layers", path)
+        count = len(layers)
+        if count != len(leaves):
+            raise ModelFileError(
+                path,
+                "layers",
+                f"holds {count} layers; the model has {len(leaves)} (the architectures differ)",
+            )
+        h5s.check_no_extra(layers, [str(i) for i in range(len(leaves))], path)
+        values = []
+        for i, layer in enumerate(leaves):
+            group = h5s.get_group(layers, str(i), path)
+            h5s.check_no_extra(group, ("params", "buffers"), path)
+            for store_name, store in (("params", layer.params), ("buffers", layer.buffers)):
+                h5s.check_no_extra(h5s.get_group(group, store_name, path), list(store), path)
+                for k in store:
+                    values.append(
+                        h5s.read_array(
+                            f,
+                            f"layers/{i}/{store_name}/{k}",
+                            path,
+                            shape=tuple(store[k].shape),
+                            nonneg=(k == "running_var"),
+                            cast=store[k].dtype,
+                        )
+                    )
+    with network._lock:
+        before = network.get_weights()
+        network.set_weights(values)
+        try:
+            for i, layer in enumerate(leaves):
+                _check_normalization(layer, i, path)
+        except BaseException:
+            network.set_weights(before)
+            raise
+
+
+def _layer_arrays(network: Any) -> list[tuple[dict, dict]]:
+    """Host copies of each leaf layer's params and buffers, in layer order."""
+    return [
+        (
+            {k: np.array(backend.to_numpy(v)) for k, v in layer.params.items()},
+            {k: np.array(backend.to_numpy(v)) for k, v in layer.buffers.items()},
+        )
+        for layer in network.leaf_layers()
+    ]
+
+
+def _write_layers(f: Any, arrays: list[tuple[dict, dict]]) -> None:
+    """The ``layers`` group of a model or weights file: ``layers/<i>/params`` and ``.../buffers`` for every
+    leaf layer ``i`` in order (empty groups for a layer without arrays)."""
+    layers = f.create_group("layers")
+    for i, (params, buffers) in enumerate(arrays):
+        g = layers.create_group(str(i))
+        for kind, store in (("params", params), ("buffers", buffers)):
+            sub = g.create_group(kind)
+            for k, v in store.items():
+                sub.create_dataset(k, data=v)
 
 
 def _file_image(
@@ -223,13 +341,7 @@ def _file_image(
         f.attrs["format_version"] = FORMAT_VERSION
         f.attrs["config"] = json.dumps(config)
         f.attrs["rng_state"] = rng_state
-        layers = f.create_group("layers")
-        for i, (params, buffers) in enumerate(arrays):
-            g = layers.create_group(str(i))
-            for kind, store in (("params", params), ("buffers", buffers)):
-                sub = g.create_group(kind)
-                for k, v in store.items():
-                    sub.create_dataset(k, data=v)
+        _write_layers(f, arrays)
         opt = f.create_group("optimizer")
         opt.attrs["iterations"] = opt_state["iterations"]
         opt.attrs["n_slots"] = len(opt_state["slots"])

@@ -395,3 +395,91 @@ def test_a_reused_reduce_lr_on_plateau_starts_each_fit_afresh():
         history = _net().fit(x, y, epochs=3, verbose=0, callbacks=[Scripted([2.0, 1.0, 1.0]), reduce])
         rates.append(history["learning_rate"])
     assert rates[0] == rates[1] == [0.05, 0.05, 0.05]
+
+
+# -- Keras's callback arguments (a helper's review: migration.md promised them; each raised TypeError) ----------
+def test_early_stopping_baseline_start_from_epoch_and_verbose(capsys):
+    """Keras's rules: until an epoch beats the baseline, the wait does not restart, so the first epoch
+    without improvement after `patience` epochs stops; epochs before start_from_epoch are not watched."""
+    x, y = _data()
+    script = Scripted([5.0, 4.0, 4.5, 4.6, 3.0, 2.0])
+    stop = EarlyStopping(monitor="score", mode="min", patience=2, baseline=3.5, restore_best_weights=True, verbose=1)
+    history = _net().fit(x, y, epochs=6, verbose=0, callbacks=[script, stop])
+    assert history.epoch == [0, 1, 2] and stop.stopped_epoch == 2 and stop.best_epoch == 1
+    assert capsys.readouterr().out == "Epoch 3: early stopping\nRestoring model weights from the end of epoch 2.\n"
+    for a, b in zip(stop.network.get_weights(), script.weights[1], strict=True):
+        np.testing.assert_array_equal(a, b)
+    plain = EarlyStopping(monitor="score", mode="min", patience=2)  # without a baseline: two epochs more
+    assert _net().fit(x, y, epochs=6, verbose=0, callbacks=[Scripted([5.0, 4.0, 4.5, 4.6, 3.0, 2.0]), plain]).epoch == [0, 1, 2, 3]
+    script = Scripted([5.0, 2.0, 2.5, 2.6, 2.7, 2.8])  # beaten at epoch 2: from there, patience as usual
+    stop = EarlyStopping(monitor="score", mode="min", patience=2, baseline=3.0)
+    assert _net().fit(x, y, epochs=6, verbose=0, callbacks=[script, stop]).epoch == [0, 1, 2, 3]
+    script = Scripted([1.0, 1.0, 1.0, 1.0, 1.0])  # never improves after the first watched epoch
+    stop = EarlyStopping(monitor="score", mode="min", patience=1, start_from_epoch=2)
+    assert _net().fit(x, y, epochs=5, verbose=0, callbacks=[script, stop]).epoch == [0, 1, 2, 3]
+    for kwargs, message in (({"baseline": "3"}, "baseline must be a finite number or None, got '3'"),
+                            ({"start_from_epoch": -1}, "start_from_epoch must be a non-negative integer, got -1"),
+                            ({"verbose": 2.0}, r"verbose must be 0 \(silent\) or 1 \(a line per action\), got 2.0")):
+        with pytest.raises(ValueError, match=message):
+            EarlyStopping(**kwargs)
+
+
+def test_reduce_lr_on_plateau_cooldown_and_verbose(capsys):
+    """Keras's cooldown: after a reduction, that many epochs count neither as improving nor not."""
+    x, y = _data()
+    reduce = ReduceLROnPlateau(monitor="score", mode="min", factor=0.5, patience=1, cooldown=2, verbose=1)
+    history = _net().fit(x, y, epochs=6, verbose=0, callbacks=[Scripted([1.0] * 6), reduce])
+    assert history["learning_rate"] == [0.05, 0.05, 0.025, 0.025, 0.025, 0.0125]
+    assert capsys.readouterr().out == (
+        "Epoch 2: ReduceLROnPlateau reducing learning rate to 0.025.\n"
+        "Epoch 5: ReduceLROnPlateau reducing learning rate to 0.0125.\n"
+    )
+    floor = ReduceLROnPlateau(monitor="score", mode="min", factor=0.5, patience=1, min_lr=0.05)
+    assert _net().fit(x, y, epochs=3, verbose=0, callbacks=[Scripted([1.0] * 3), floor])["learning_rate"] == [0.05] * 3
+
+
+def test_model_checkpoint_initial_value_threshold_save_freq_and_verbose(tmp_path, capsys):
+    """A resumed run given the best of the last one does not overwrite its best file with a worse model."""
+    x, y = _data()
+    best = tmp_path / "best.h5"
+    check = ModelCheckpoint(best, monitor="score", mode="min", save_best_only=True, initial_value_threshold=2.0,
+                            verbose=1)
+    _net().fit(x, y, epochs=3, verbose=0, callbacks=[Scripted([3.0, 2.5, 1.5]), check])
+    assert check.saved == [str(best)]
+    assert capsys.readouterr().out == (
+        "Epoch 1: score did not improve from 2.00000\nEpoch 2: score did not improve from 2.00000\n"
+        f"Epoch 3: score improved from 2.00000 to 1.50000, saving model to {best}\n"
+    )
+    batches = ModelCheckpoint(tmp_path / "e{epoch}-b{batch}.h5", save_freq=3)  # 40 samples, 4 batches a epoch
+    _net().fit(x, y, epochs=2, batch_size=10, verbose=0, callbacks=[batches])
+    assert [p.rsplit("/", 1)[-1] for p in batches.saved] == ["e1-b3.h5", "e2-b2.h5"]
+    assert neuro.Network.load(batches.saved[-1]).predict(x).shape == (40, 3)
+    with pytest.raises(ValueError, match="save_freq must be 'epoch' or a number of batches >= 1, got 0"):
+        ModelCheckpoint("x.h5", save_freq=0)
+
+
+def test_csv_logger_separator_and_values_that_are_no_numbers(tmp_path):
+    """A string or an array a callback logs was a crash at the epoch's end (Keras writes them)."""
+
+    class Notes(Callback):
+        def on_epoch_end(self, epoch, logs):
+            logs["note"] = f"epoch {epoch}"
+            logs["pair"] = np.array([epoch, 2 * epoch])
+
+    x, y = _data()
+    path = tmp_path / "log.tsv"
+    _net().fit(x, y, epochs=2, verbose=0, callbacks=[Notes(), CSVLogger(path, separator="\t")])
+    rows = [line.split("\t") for line in path.read_text().splitlines()]
+    assert rows[0] == ["epoch", "loss", "accuracy", "note", "pair"]
+    assert rows[2][3:] == ["epoch 1", "[1, 2]"] and float(rows[2][1]) > 0
+    with pytest.raises(ValueError, match="separator must be one character, got ';;'"):
+        CSVLogger(path, separator=";;")
+
+
+def test_learning_rate_scheduler_verbose(capsys):
+    x, y = _data()
+    _net().fit(x, y, epochs=2, verbose=0, callbacks=[LearningRateScheduler(lambda e, lr: 0.1 / (e + 1), verbose=1)])
+    assert capsys.readouterr().out == (
+        "Epoch 1: LearningRateScheduler setting learning rate to 0.1.\n"
+        "Epoch 2: LearningRateScheduler setting learning rate to 0.05.\n"
+    )

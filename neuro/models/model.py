@@ -1325,6 +1325,33 @@ class Model(KeywordChecked):
                 store[k][...] = backend.to_device(w, self.xp)
 
     # -- files --------------------------------------------------------------------------------------------
+    def save_weights(self, path: Any) -> None:
+        """Write the weights and buffers alone to HDF5 (Keras's ``save_weights``); see
+        :func:`neuro.io.save_weights`. During a distributed ``fit`` only rank 0 writes.
+
+        Args:
+            path: the file to write (replaced atomically).
+        """
+        if self._dist is not None and not self._dist.is_main:
+            return
+        from neuro import io
+
+        io.save_weights(self, path)
+
+    def load_weights(self, path: Any) -> None:
+        """Read weights written by :meth:`save_weights` (or a model file's) into this model of the same
+        architecture, all or nothing (Keras's ``load_weights``); see :func:`neuro.io.load_weights`.
+
+        Args:
+            path: the HDF5 file.
+
+        Raises:
+            neuro.errors.ModelFileError: for a file that is not one, or whose arrays do not fit this model.
+        """
+        from neuro import io
+
+        io.load_weights(self, path)
+
     def save(self, path: Any) -> None:
         """Write the model (graph, weights, optimizer and generator state) to HDF5; see :mod:`neuro.io`.
 
