@@ -7,7 +7,7 @@ The data is read as an image folder (``train/<class>/*.png``, ``test/<class>/*.p
 :meth:`neuro.data.ImageDataSet.from_dir`. Given IDX files (by default the MNIST test set that comes with the
 project, ``../shared/data/mnist``), the example first writes them out as such a folder in a temporary
 directory with :func:`neuro.data.idx_to_folder.idx_to_folder` and moves a seeded fifth of the images to
-``test/`` (a fifth of each digit, rounded digit by digit: 7,997 / 2,003 of the 10,000 images). Run:
+``test/`` (a fifth of each digit, rounded up digit by digit: 7,997 / 2,003 of the 10,000 images). Run:
 
     python examples/mnist_cnn.py
 
