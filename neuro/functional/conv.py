@@ -288,9 +288,9 @@ def conv2d(
     """2-D cross-correlation ``z = x ⋆ W + b``, channels-last, as im2col and one matrix product.
 
     Training on the CPU keeps a small window matrix (:data:`TRAIN_CHUNK` entries) whole; a larger one is built
-    in pieces of whole samples (:data:`TRAIN_PIECE` entries), each multiplied while it is in cache, and x is
-    kept instead of the matrix: :func:`conv2d_backward` builds each piece again. The pieces depend on the
-    shapes only, so the thread count never changes a result.
+    in pieces of whole samples (:data:`TRAIN_PIECE` entries), each multiplied and given its bias while it is
+    in cache, and x is kept instead of the matrix: :func:`conv2d_backward` builds each piece again. The
+    pieces depend on the shapes only, so the thread count never changes a result.
     There ``post`` (an elementwise activation written in place, whose backward needs only its output) is
     applied to each piece of z while it is in cache: :func:`applied` then tells from the context that z
     is ``post(z)``, and :func:`conv2d_backward` takes dL/d(post(z)) with the activation's backward ``pre``.
@@ -335,8 +335,8 @@ def conv2d(
                     s, e = k * step, min(n, (k + 1) * step)
                     part = windows(x[s:e], kh, kw, sh, sw, pads, _piece_work(work, e - s, slot))
                     zp = matmul(part, kmat, out=z[s * rows : e * rows])  # split only on the calling thread
-                    if post is not None:  # bias and activation while the piece is in cache
-                        zp += bias
+                    zp += bias  # the bias (and the activation) while the piece is in cache
+                    if post is not None:
                         post(zp)
 
             count = -(-n // step)
@@ -344,9 +344,7 @@ def conv2d(
                 pieces(0, count)
             z = z.reshape(n, ho, wo, f)
             kept = (x, step, z if post is not None else None)
-            ctx = (None, x.shape, tuple(pads), tuple(stride), kept, work)
-            if post is not None:
-                return z, ctx
+            return z, (None, x.shape, tuple(pads), tuple(stride), kept, work)
     else:
         store: dict = {}  # this call's own buffers: inference writes nothing shared
         step = max(1, INFERENCE_CHUNK // (ho * wo * kmat.shape[0]))
