@@ -109,3 +109,116 @@ def test_data_set_arguments_are_checked(tmp_path):
         other.fit(data, verbose=0)
     with pytest.raises(TypeError, match="y must be given with arrays x"):
         net.fit(np.zeros((4, 8, 8, 1)), verbose=0)
+
+
+# -- a data set must fit the model it trains (a helper's review: each of these was silently wrong) --------
+def _regression_data(scale=1.0, width=1):
+    rng = np.random.default_rng(0)
+    x = rng.normal(100, 10, (60, 3)).astype(np.float32) * scale
+    y = (x @ rng.standard_normal((3, width))).astype(np.float32)
+    return x, y
+
+
+def test_a_fit_that_fails_before_its_first_step_takes_nothing_from_the_data_set():
+    x, y = _regression_data()
+    a = TabularDataSet.from_arrays(x, y).standardize_input().standardize_output()
+    net = neuro.Network((3,), "mse", seed=0)
+    net.add(Dense(1))
+    net.fit(a, epochs=2, verbose=0)
+    before = net.predict(x[:3])
+    b = TabularDataSet.from_arrays(*_regression_data(1000.0, 2)).normalize_input().normalize_output()
+    with pytest.raises(ValueError, match=r"output scaler has features of shape \(2,\), which must be the end"):
+        net.fit(b, epochs=1, verbose=0)
+    assert net.input_scaler is a.input_scaler and net.output_scaler is a.output_scaler
+    np.testing.assert_array_equal(net.predict(x[:3]), before)
+    from neuro.callbacks import Callback
+
+    class Fails(Callback):  # after the data set was taken, before a step
+        def on_train_begin(self, logs):
+            raise RuntimeError("no")
+
+    other = TabularDataSet.from_arrays(x, y).normalize_input()
+    with pytest.raises(RuntimeError, match="no"):
+        net.fit(other, epochs=1, verbose=0, callbacks=[Fails()])
+    assert net.input_scaler is a.input_scaler and net.output_scaler is a.output_scaler
+    net.fit(other, epochs=1, verbose=0)  # a fit that trains takes them
+    assert net.input_scaler is other.input_scaler and net.output_scaler is None
+
+
+def test_scalers_that_cannot_apply_are_refused():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((30, 4)).astype(np.float32)
+    ids = rng.integers(0, 3, 30)
+    onehot = np.eye(3, dtype=np.float32)[ids]
+    with pytest.raises(ValueError, match=r"needs float regression targets, got the one-hot targets of a classification data set \(3 classes\)"):
+        TabularDataSet.from_arrays(x, onehot, class_names=["a", "b", "c"]).standardize_output()
+    probs = TabularDataSet.from_arrays(x, rng.random((30, 1)).astype(np.float32)).standardize_output()
+    net = neuro.Network((4,), "binary_crossentropy", seed=0)
+    net.add(Dense(1, activation="sigmoid"))
+    with pytest.raises(ValueError, match="output scaler changes the targets, but the model's loss BinaryCrossEntropy takes class ids or probabilities"):
+        net.fit(probs, epochs=1, verbose=0)
+    assert net.output_scaler is None
+    from neuro.data import ArraySplit, DataSet
+
+    with pytest.raises(ValueError, match=r"standardize_input\(\) scales the one input of a data set; this one has 2 inputs"):
+        DataSet(ArraySplit([x, x], ids)).standardize_input()
+    tokens = DataSet(ArraySplit(rng.integers(0, 50, (30, 6)), ids % 2)).standardize_input()
+    inp = neuro.Input((6,), dtype="int64")
+    emb = neuro.Model(inp, Dense(2, activation="softmax")(Flatten()(neuro.Embedding(50, 4)(inp))), loss="crossentropy")
+    with pytest.raises(ValueError, match="input scaler makes float inputs, but the model's input takes int64 ids"):
+        emb.fit(tokens, epochs=1, verbose=0)
+    with pytest.raises(TypeError, match="input_scaler must be a neuro.data.Scaler or None, got str"):
+        DataSet(ArraySplit(x, ids), input_scaler="std")
+
+
+def test_class_names_follow_the_latest_data_set_and_must_fit_the_output():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((40, 3)).astype(np.float32)
+    y = rng.integers(0, 2, 40)
+    net = neuro.Network((3,), "crossentropy", seed=0)
+    net.add(Dense(2, activation="softmax"))
+    net.fit(TabularDataSet.from_arrays(x, y, class_names=["cat", "dog"]), epochs=1, verbose=0)
+    net.fit(TabularDataSet.from_arrays(x, y, class_names=["negative", "positive"]), epochs=1, verbose=0)
+    assert net.class_names == ["negative", "positive"]  # the first data set's names once stayed
+    three = TabularDataSet.from_arrays(x, y, class_names=["a", "b", "c"])  # ids 0..1, names for 3: allowed
+    with pytest.raises(ValueError, match="the data set names 3 classes, but the model's output has 2 columns"):
+        net.fit(three, epochs=1, verbose=0)
+    assert net.class_names == ["negative", "positive"]
+    with pytest.raises(ValueError, match=r"class_names must name the 3 classes of y \(ids up to 2\)"):
+        TabularDataSet.from_arrays(x, np.arange(40) % 3, class_names=["a", "b"])
+    with pytest.raises(TypeError, match="class_names must be a list of names, one per class, got str 'no'"):
+        TabularDataSet.from_arrays(x, y, class_names="no")
+    with pytest.raises(ValueError, match=r"class_names must name each class once, got \['a'\] more than once"):
+        TabularDataSet.from_arrays(x, y, class_names=["a", "a"])
+
+
+def test_evaluating_an_empty_split_is_refused():
+    from neuro.data import ArraySplit, DataSet
+
+    x, y = _regression_data()
+    net = neuro.Network((3,), "mse", seed=0)
+    net.add(Dense(1))
+    empty = ArraySplit(x[:0], y[:0])
+    for call in (lambda: net.evaluate(empty), lambda: net.evaluate(DataSet(ArraySplit(x, y), test=empty)),
+                 lambda: net.fit(x, y, validation_data=empty, verbose=0)):  # fmt: skip
+        with pytest.raises(ValueError, match="the data set split holds no sample"):
+            call()
+
+
+def test_data_arguments_are_checked(tmp_path):
+    from neuro.data import load_digits, one_hot, train_test_split
+    from neuro.data.csv import encode_classes
+
+    x, y = _regression_data()
+    for seed in ("abc", -1, 1.5):
+        with pytest.raises(ValueError, match=f"seed must be a whole number >= 0 or None, got {seed!r}"):
+            TabularDataSet.from_arrays(x, y, valid_frac=0.2, seed=seed)
+    with pytest.raises(TypeError, match="shuffle must be True or False, got 'no'"):
+        train_test_split(x, y, shuffle="no")
+    with pytest.raises(TypeError, match="images must be True or False, got 'no'"):
+        load_digits(images="no")
+    assert one_hot([], 2).shape == (0, 2)
+    with pytest.raises(ValueError, match="x holds values beyond float32's range"):
+        TabularDataSet.from_arrays(np.full((4, 2), 1e39), np.zeros(4))
+    ids, names = encode_classes(["12345678901234567890", "12345678901234567891", "1.0", "1"], str, None)
+    assert names == ["1", "12345678901234567890", "12345678901234567891"] and ids.tolist() == [1, 2, 0, 0]

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import array
 import csv
+import decimal
 import math
 import os
 import re
@@ -564,6 +565,12 @@ def format_class(v: float) -> str:
     return str(int(v)) if v == int(v) else repr(v)
 
 
+def _class_name(d: decimal.Decimal) -> str:
+    """The name of an exact numeric class label: a whole number in all its digits, else as
+    :func:`format_class` names it."""
+    return str(int(d)) if d == d.to_integral_value() else format_class(float(d))
+
+
 def nonfinite_labels(labels: list[str]) -> np.ndarray:
     """Return a bool mask of the non-finite labels when every label is a number, else all False.
 
@@ -604,13 +611,20 @@ def encode_classes(
     """
     numeric = all(_is_number(v) for v in labels)
     if numeric:
-        values = [float(v) for v in labels]
-        for i, v in enumerate(values):
-            if not math.isfinite(v):
+        for i, v in enumerate(labels):
+            if not math.isfinite(float(v)):
                 raise ValueError(f"{where(i)}: a class label must be finite, got {labels[i]!r}")
-        keys = [format_class(v) for v in values]
+        exact = [decimal.Decimal(v.strip()) for v in labels]  # long integer labels stay apart (not float64)
+        names = {d: _class_name(d) for d in set(exact)}
+        if len(set(names.values())) != len(names):
+            same = sorted(d for d in names if list(names.values()).count(names[d]) > 1)[:2]
+            raise ValueError(
+                f"class labels {[str(d) for d in same]} are different numbers that float64 cannot tell "
+                "apart; write them as text labels"
+            )
+        keys = [names[d] for d in exact]
         if class_names is None:
-            class_names = [format_class(v) for v in sorted(set(values))]
+            class_names = [names[d] for d in sorted(names)]
     else:
         keys = labels
         if class_names is None:

@@ -57,9 +57,11 @@ def split_indices(n: int, valid_frac: float, seed: int | None) -> tuple[np.ndarr
         ``(train, valid)``: int64 index arrays.
 
     Raises:
-        ValueError: when ``valid_frac`` is outside [0, 1).
+        ValueError: when ``valid_frac`` is outside [0, 1), or for a ``seed`` that is not a whole number >= 0.
     """
     valid_frac = check_fraction(valid_frac, "valid_frac")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise ValueError(f"seed must be a whole number >= 0 or None, got {seed!r}")
     n_valid = min(max(n - 1, 0), math.floor(n * valid_frac + 0.5)) if valid_frac > 0 else 0
     order = np.random.default_rng(seed).permutation(n)
     return np.sort(order[: n - n_valid]), np.sort(order[n - n_valid :])
@@ -378,10 +380,13 @@ class DataSet:
                 raise ValueError(
                     f"{name} must have the training input shape {train.input_shape}, got {split.input_shape}"
                 )
+        for name, scaler in (("input_scaler", input_scaler), ("output_scaler", output_scaler)):
+            if scaler is not None and not isinstance(scaler, Scaler):
+                raise TypeError(f"{name} must be a neuro.data.Scaler or None, got {type(scaler).__name__}")
         self.train = train
         self.valid = valid
         self.test = test
-        self.class_names = None if class_names is None else [str(c) for c in class_names]
+        self.class_names = None if class_names is None else check_class_names(class_names)
         self.input_scaler = input_scaler
         self.output_scaler = output_scaler
 
@@ -390,8 +395,14 @@ class DataSet:
         """The shape of one input sample, without the batch axis."""
         return self.train.input_shape
 
-    def _fit_input(self, kind: str) -> DataSet:
-        self.input_scaler = Scaler.fit(kind, self.train.arrays()[0])
+    def _fit_input(self, kind: str, method: str) -> DataSet:
+        x = self.train.arrays()[0]
+        if isinstance(x, (list, tuple, dict)):
+            raise ValueError(
+                f"{method}() scales the one input of a data set; this one has {len(x)} inputs (scale each "
+                "yourself before building the data set)"
+            )
+        self.input_scaler = Scaler.fit(kind, x)
         return self
 
     def _fit_output(self, kind: str, method: str) -> DataSet:
@@ -400,6 +411,11 @@ class DataSet:
             raise ValueError(
                 f"{method}() needs float regression targets, got {y.dtype} targets"
                 + (" (class ids)" if y.dtype.kind in "iu" else "")
+            )
+        if self.class_names is not None:  # one-hot rows: predict would unscale probabilities
+            raise ValueError(
+                f"{method}() needs float regression targets, got the one-hot targets of a classification "
+                f"data set ({len(self.class_names)} classes)"
             )
         self.output_scaler = Scaler.fit(kind, y)
         return self
@@ -410,7 +426,7 @@ class DataSet:
         Returns:
             ``self``, with ``input_scaler`` set.
         """
-        return self._fit_input("normalize")
+        return self._fit_input("normalize", "normalize_input")
 
     def standardize_input(self) -> DataSet:
         """Fit a standardisation (mean 0, deviation 1) of the inputs on the training split.
@@ -418,7 +434,7 @@ class DataSet:
         Returns:
             ``self``, with ``input_scaler`` set.
         """
-        return self._fit_input("standardize")
+        return self._fit_input("standardize", "standardize_input")
 
     def normalize_output(self) -> DataSet:
         """Fit a min–max scaling of the regression targets to [0, 1] on the training split.
@@ -585,3 +601,17 @@ def _describe_scaler(scaler: Scaler | None) -> str:
         else:
             parts.append(f"{name} {_number(flat.min())} to {_number(flat.max())}")
     return f"{scaler.kind} {what}: {', '.join(parts)}"
+
+
+def check_class_names(names: Any, what: str = "class_names") -> list[str]:
+    """``names`` as a list of distinct strings (one per class id), or a ValueError / TypeError naming
+    ``what``: a string is one name, not a list of its characters."""
+    if isinstance(names, (str, bytes)) or not hasattr(names, "__iter__"):
+        raise TypeError(
+            f"{what} must be a list of names, one per class, got {type(names).__name__} {names!r}"
+        )
+    out = [str(c) for c in names]
+    if len(set(out)) != len(out):
+        dup = sorted({c for c in out if out.count(c) > 1})
+        raise ValueError(f"{what} must name each class once, got {dup} more than once")
+    return out

@@ -14,6 +14,8 @@ def load_digits(images: bool = False) -> tuple[np.ndarray, np.ndarray]:
     Raises:
         ImportError: when scikit-learn (the ``demo`` extra) is not installed.
     """
+    if not isinstance(images, (bool, np.bool_)):
+        raise TypeError(f"images must be True or False, got {images!r}")
     try:
         from sklearn.datasets import load_digits as _sk_load_digits
     except ImportError as exc:  # pragma: no cover - depends on the environment

@@ -162,6 +162,8 @@ def load_mnist(
             labels that are not integers ``>= 0``, or (``normalize=True``) pixels outside the range of
             their type's rule; each naming the file.
     """
+    if not isinstance(normalize, (bool, np.bool_)):
+        raise TypeError(f"normalize must be True or False, got {normalize!r}")
     directory = pathlib.Path(directory)
 
     def find(stem: str) -> pathlib.Path:

@@ -78,6 +78,8 @@ def train_test_split(
         raise TypeError(f"train_test_split() got unexpected keyword arguments {sorted(legacy)}")
     if not arrays:
         raise ValueError("train_test_split needs at least one array, got none")
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
     lengths = [len(a) for a in arrays]
     if len(set(lengths)) != 1:
         raise ValueError(f"arrays must all have the same number of samples, got lengths {lengths}")
@@ -124,6 +126,8 @@ def one_hot(ids: Any, n_classes: int, dtype: Any = np.float32) -> np.ndarray:
         ValueError: for ids that are not a 1-D integer array, or out of range.
     """
     ids = np.asarray(ids)
+    if ids.ndim == 1 and ids.size == 0:  # an empty list reads as float64
+        ids = ids.astype(np.int64)
     if ids.ndim != 1 or ids.dtype.kind not in "iu":
         raise ValueError(f"ids must be a 1-D integer array, got shape {ids.shape}, dtype {ids.dtype}")
     if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes <= 0:

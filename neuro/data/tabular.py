@@ -17,7 +17,7 @@ from neuro.data.csv import (
     read_csv_table,
     resolve_columns,
 )
-from neuro.data.dataset import ArraySplit, DataSet, check_fraction, split_indices
+from neuro.data.dataset import ArraySplit, DataSet, check_class_names, check_fraction, split_indices
 
 PathLike = str | os.PathLike
 Columns = int | str | Sequence[int | str]
@@ -161,7 +161,15 @@ class TabularDataSet(DataSet):
                     f"{xt.shape[1:]} / {yt.shape[1:]}"
                 )
             test_split = ArraySplit(xt, yt)
-        names = None if class_names is None else [str(c) for c in class_names]
+        names = None if class_names is None else check_class_names(class_names)
+        if names is not None:
+            classes = int(y.max()) + 1 if y.ndim == 1 and y.dtype.kind in "iu" else int(y.shape[-1])
+            if (y.ndim == 1 and len(names) < classes) or (y.ndim > 1 and len(names) != classes):
+                raise ValueError(
+                    f"class_names must name the {classes} classes of y (ids up to {classes - 1})"
+                    if y.ndim == 1
+                    else f"class_names must name the {classes} columns of y",
+                )
         return cls(train, valid, test_split, names)
 
     @classmethod
@@ -288,9 +296,12 @@ def _xy_arrays(x: Any, y: Any, xname: str, yname: str) -> tuple[np.ndarray, np.n
         raise ValueError(f"{yname} must have one row per sample of {xname} ({len(x)}), got shape {y.shape}")
     if len(x) == 0:
         raise ValueError(f"{xname} must hold at least one sample, got shape {x.shape}")
-    x = x.astype(np.float32, copy=False)
     if not np.isfinite(x).all():
         raise ValueError(f"{xname} contains {int((~np.isfinite(x)).sum())} NaN or inf values")
+    with np.errstate(over="ignore"):
+        x = x.astype(np.float32, copy=False)
+    if not np.isfinite(x).all():
+        raise ValueError(f"{xname} holds values beyond float32's range (about 3.4e38), which become inf")
     if y.dtype.kind in "biu":
         y = y.astype(np.int64, copy=False)
     else:

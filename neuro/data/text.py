@@ -1098,7 +1098,7 @@ class TextDataSet(DataSet):
         data.vocabulary = vocabulary
         return data
 
-    def _fit_input(self, kind: str) -> DataSet:
+    def _fit_input(self, kind: str, method: str) -> DataSet:
         raise ValueError(f"{type(self).__name__} holds token ids, which are not scaled (no {kind} of inputs)")
 
     def __repr__(self) -> str:

@@ -48,6 +48,17 @@ def _structure(value: Any, what: str) -> tuple[list[SymbolicTensor], str, list[s
     raise TypeError(f"{what} must be a symbolic tensor, a list or a dict of them, got {type(value).__name__}")
 
 
+def _check_scaler_width(scaler: Any, shape: Any, what: str) -> None:
+    """A scaler's features must be the end of the shape it is applied to (one value per feature)."""
+    shape = tuple(shape)
+    k = scaler.a.ndim
+    if k > len(shape) or shape[len(shape) - k :] != scaler.a.shape:
+        raise ValueError(
+            f"the data set's {what} scaler has features of shape {scaler.a.shape}, which must be the end of "
+            f"the model's {what} shape {shape} (one value per {what} feature)"
+        )
+
+
 class _Own:
     """The default of ``compile``'s regularizer: the model's own."""
 
@@ -866,16 +877,64 @@ class Model(KeywordChecked):
         """Take a data set's class names, scalers and vocabulary (``fit`` on a
         :class:`~neuro.data.DataSet` does).
 
+        The data set must fit the model, checked before anything is taken: class names one per output
+        column (two for one sigmoid output), an input scaler for a model with one float input, an output
+        scaler for a model with one output whose loss takes numbers (not class ids or probabilities), each
+        scaler one value per feature of its input or output.
+
         Args:
             data: the data set.
+
+        Raises:
+            ValueError: for a data set that does not fit the model (nothing is taken then).
         """
-        if self.class_names is None and data.class_names is not None:
-            self.class_names = list(data.class_names)
-        if data.input_scaler is not None or data.output_scaler is not None:
-            self.input_scaler, self.output_scaler = data.input_scaler, data.output_scaler
+        names, ins, outs = data.class_names, data.input_scaler, data.output_scaler
+        if names is not None:
+            shapes = self.output_shapes
+            width = int(np.prod(shapes[0])) if len(shapes) == 1 else -1
+            if len(names) not in (width, 2 if width == 1 else width):
+                raise ValueError(
+                    f"the data set names {len(names)} classes, but the model's output "
+                    + (f"has {width} columns" if width > 0 else f"is {len(shapes)} outputs")
+                    + (" (one sigmoid output: 2 names)" if width == 1 else "")
+                )
+        if ins is not None:
+            if len(self.input_names) != 1:
+                raise ValueError(
+                    f"the data set's input scaler scales one input; the model has {len(self.input_names)}"
+                )
+            if self.graph.inputs[0].dtype != "float":
+                raise ValueError(
+                    f"the data set's input scaler makes float inputs, but the model's input takes "
+                    f"{self.graph.inputs[0].dtype} ids (an Embedding's); leave the inputs unscaled"
+                )
+            _check_scaler_width(ins, self.input_shapes[0], "input")
+        if outs is not None:
+            if len(self.output_names) != 1:
+                raise ValueError(
+                    f"the data set's output scaler scales one output; the model has {len(self.output_names)}"
+                )
+            loss = self.losses[0] if self.losses else None
+            if loss is not None and (loss.categorical or isinstance(loss, losses_mod.BinaryCrossEntropy)):
+                raise ValueError(
+                    f"the data set's output scaler changes the targets, but the model's loss "
+                    f"{type(loss).__name__} takes class ids or probabilities; drop the output scaling"
+                )
+            _check_scaler_width(outs, self.output_shapes[0], "output")
+        if names is not None:
+            self.class_names = list(names)
+        if ins is not None or outs is not None:
+            self.input_scaler, self.output_scaler = ins, outs
         vocabulary = getattr(data, "vocabulary", None)
         if vocabulary is not None:
             self.vocabulary = vocabulary
+
+    def _data_state(self) -> tuple:
+        """What :meth:`adopt_data_set` may change (``fit`` puts it back when it fails before a step)."""
+        return self.class_names, self.input_scaler, self.output_scaler, self._vocabulary
+
+    def _restore_data_state(self, state: tuple) -> None:
+        self.class_names, self.input_scaler, self.output_scaler, self._vocabulary = state
 
     # -- training -----------------------------------------------------------------------------------------
     @checked()
@@ -980,25 +1039,34 @@ class Model(KeywordChecked):
                 data sizes differ.
             neuro.distributed.DistributedError: ``distributed``, when another rank failed in a step.
         """
-        return loop.fit(
-            self,
-            x,
-            y,
-            batch_size=batch_size,
-            epochs=epochs,
-            validation_data=validation_data,
-            shuffle=shuffle,
-            metrics=metrics,
-            verbose=verbose,
-            validation_split=validation_split,
-            callbacks=callbacks,
-            initial_epoch=initial_epoch,
-            class_weight=class_weight,
-            distributed=distributed,
-            sample_weight=sample_weight,
-            steps_per_epoch=steps_per_epoch,
-            validation_steps=validation_steps,
-        )
+        state = self._data_state()
+        steps = self.optimizer.iterations if self.optimizer is not None else 0
+        try:
+            return loop.fit(
+                self,
+                x,
+                y,
+                batch_size=batch_size,
+                epochs=epochs,
+                validation_data=validation_data,
+                shuffle=shuffle,
+                metrics=metrics,
+                verbose=verbose,
+                validation_split=validation_split,
+                callbacks=callbacks,
+                initial_epoch=initial_epoch,
+                class_weight=class_weight,
+                distributed=distributed,
+                sample_weight=sample_weight,
+                steps_per_epoch=steps_per_epoch,
+                validation_steps=validation_steps,
+            )
+        except BaseException:
+            # a fit that failed before its first step leaves the model as it was: a data set's class
+            # names and scalers are taken only with weights trained on them
+            if (self.optimizer.iterations if self.optimizer is not None else 0) == steps:
+                self._restore_data_state(state)
+            raise
 
     @checked()
     def evaluate(

@@ -305,10 +305,12 @@ class SplitSource:
         model: the model whose inputs and outputs the batches must fit.
 
     Raises:
-        ValueError: when the split's sample shape is not the model's input shape.
+        ValueError: when the split holds no sample, or its sample shape is not the model's input shape.
     """
 
     def __init__(self, split: Split, model: Any) -> None:
+        if len(split) == 0:  # an evaluation of nothing would report a NaN loss and an accuracy of 0
+            raise ValueError("the data set split holds no sample; training and evaluation need at least one")
         self.split, self.model = split, model
         shapes = model.input_shapes
         given = split.input_shape
