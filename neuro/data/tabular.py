@@ -253,7 +253,10 @@ class TabularDataSet(DataSet):
                     raise ValueError(
                         "test_path must be one file in the single-file layout (no outputs_path), got a pair"
                     )
-                xt, yt, _, feat_t, targ_t = _read_one_file(test_path, target_columns, names, **opts)
+                # with headers on both sides, the test file's target columns are found by name
+                xt, yt, _, feat_t, targ_t = _read_one_file(
+                    test_path, target_columns, names, by_name=targ, **opts
+                )
                 what = f"test file {os.fspath(test_path)!r}"
             else:
                 if not isinstance(test_path, (tuple, list)) or len(test_path) != 2:
@@ -358,11 +361,15 @@ def _read_one_file(
     delimiter: str | None,
     nonfinite: str,
     classification: bool,
+    by_name: list[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[str] | None, list[str] | None, list[str] | None]:
+    """Read a file of features and target columns. ``by_name``: the target columns' names in the training
+    file, which pick them in a file with a header (whatever their position there), else ``target_columns``."""
     chosen: list[int] = []
 
     def pick(names: list[str] | None, width: int) -> list[int]:
-        chosen.extend(resolve_columns(target_columns, names, width, "target_columns"))
+        spec = by_name if by_name is not None and names is not None else target_columns
+        chosen.extend(resolve_columns(spec, names, width, "target_columns"))
         if classification and len(chosen) != 1:
             raise ValueError(f"classification needs one target column, got target_columns={target_columns!r}")
         if len(chosen) == width:

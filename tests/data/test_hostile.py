@@ -188,6 +188,12 @@ def test_a_csv_test_file_is_read_by_its_header_names(tmp_path):
                                          r"training data has \['a', 'b'\]"):
         TabularDataSet.from_csv(tmp_path / "train.csv", target_columns="y", classification=True,
                                 test_path=tmp_path / "other.csv")
+    # the target given by position: the test file's is found by the training header's name, wherever it is
+    (tmp_path / "first.csv").write_text("y,b,a\n1,200,2\n0,100,1\n")
+    ds = TabularDataSet.from_csv(tmp_path / "train.csv", target_columns=-1, classification=True,
+                                 test_path=tmp_path / "first.csv")
+    np.testing.assert_array_equal(ds.test.arrays()[0], [[2, 200], [1, 100]])
+    np.testing.assert_array_equal(ds.test.arrays()[1], [1, 0])
 
 
 def test_a_text_folder_refuses_links_it_cannot_follow_naming_them(tmp_path):
