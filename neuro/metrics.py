@@ -362,7 +362,8 @@ class TopKAccuracy(Accuracy):
 
     A sample counts as a hit when fewer than ``k`` classes score *strictly* higher than its true
     class (ties count in its favour, as ``tf.math.in_top_k``; scikit-learn breaks ties by index
-    instead, which only matters for exactly equal scores). For a single sigmoid output (2 classes)
+    instead, which only matters for exactly equal scores). A row with a NaN or infinite score is a miss,
+    as in ``tf.math.in_top_k``. For a single sigmoid output (2 classes)
     ``k = 1`` is plain accuracy and ``k >= 2`` always hits, as in scikit-learn. With ``k >= C``
     every sample hits.
 
@@ -391,6 +392,7 @@ class TopKAccuracy(Accuracy):
         else:
             true_score = p[xp.arange(len(p)), true]
             hits = (p > true_score[:, None]).sum(axis=1) < self.k
+            hits &= xp.isfinite(p).all(axis=1)  # nothing scores above NaN: a row with one is a miss
         w = _row_weights(sample_weight, len(p))
         if w is None:
             self.correct = self.correct + hits.sum()
@@ -420,21 +422,32 @@ class _ConfusionMetric(Metric):
             scikit-learn); ``None`` before the first batch. ``C`` comes from the width of the first
             batch's ``y_pred``.
 
+        multi_label: read every value of ``y_pred`` as a probability of its own (class 1 when ≥ 0.5) against
+            the 0/1 label at its place: several sigmoid outputs (multi-label), or a sigmoid per step, pooled
+            over all values (Keras's ``Precision``/``Recall`` thresholding). ``fit`` and ``evaluate`` choose
+            it for an output trained with binary cross-entropy when the metric is given by name.
+
     Raises:
         ValueError: for another ``average``; ``"binary"`` over more than two classes (at the result).
     """
 
     greater_is_better = True
 
-    def __init__(self, average: str = "auto") -> None:
+    def __init__(self, average: str = "auto", multi_label: bool = False) -> None:
         if average not in AVERAGES:
             raise ValueError(f"average must be one of {list(AVERAGES)}, got {average!r}")
+        if not isinstance(multi_label, (bool, np.bool_)):
+            raise TypeError(f"multi_label must be True or False, got {multi_label!r}")
         self.average = average
+        self.multi_label = bool(multi_label)
         super().__init__()
 
     def __repr__(self) -> str:
         name = type(self).__name__
-        return f"{name}()" if self.average == "auto" else f"{name}({self.average!r})"
+        args = [] if self.average == "auto" else [repr(self.average)]
+        if self.multi_label:
+            args.append("multi_label=True")
+        return f"{name}({', '.join(args)})"
 
     def _averaged(self, numerator: np.ndarray, denominator: np.ndarray, present: np.ndarray) -> float:
         """The binary (class 1) or macro value of ``numerator / denominator`` per class (0 where 0/0)."""
@@ -449,6 +462,8 @@ class _ConfusionMetric(Metric):
         self.matrix: Any = None  # on the device of the predictions
 
     def update(self, y_pred: Any, y_true: Any, sample_weight: Any = None) -> None:
+        if self.multi_label:
+            y_pred, y_true, sample_weight = _every_value(y_pred, y_true, sample_weight)
         p, pred, true = _classification_pair(y_pred, y_true, self._strict)
         n = _n_classes(p)
         xp = get_array_module(p)
@@ -492,6 +507,27 @@ class _ConfusionMetric(Metric):
         safe = np.where(denominator > 0, denominator, 1.0)
         per_class = np.where(denominator > 0, numerator / safe, 0.0)
         return float(per_class[present].mean())
+
+
+def _every_value(y_pred: Any, y_true: Any, sample_weight: Any) -> tuple[Any, Any, Any]:
+    """Predictions, labels and weights as one column of values (each value a sample of its own)."""
+    xp = get_array_module(y_pred)
+    t = y_true if backend.is_array(y_true) else xp.asarray(y_true)
+    if t.size != y_pred.size:
+        raise ValueError(
+            f"y_true must hold one 0/1 label per value of y_pred {tuple(y_pred.shape)} (multi_label), got "
+            f"shape {tuple(t.shape)}"
+        )
+    if sample_weight is not None:
+        w = sample_weight if backend.is_array(sample_weight) else np.asarray(sample_weight, dtype=np.float64)
+        if w.ndim == 0 or tuple(w.shape) != tuple(y_pred.shape[: w.ndim]):
+            raise ValueError(
+                f"sample_weight must weigh the leading axes of y_pred {tuple(y_pred.shape)}, got shape "
+                f"{tuple(w.shape)}"
+            )
+        sample_weight = xp.broadcast_to(w.reshape(w.shape + (1,) * (y_pred.ndim - w.ndim)), y_pred.shape)
+        sample_weight = sample_weight.reshape(-1)
+    return y_pred.reshape(-1, 1), t.reshape(-1, 1), sample_weight
 
 
 class Precision(_ConfusionMetric):
@@ -743,8 +779,11 @@ def _weighted_rows(values: Any, sample_weight: Any) -> tuple[Any, Any]:
         ValueError: for weights that do not weigh the leading axes of the values.
     """
     w = sample_weight if backend.is_array(sample_weight) else np.asarray(sample_weight, dtype=np.float64)
-    if w.size == 0 or values.size % w.size:
-        raise ValueError(f"sample_weight must weigh the leading axes of y_pred, got shape {tuple(w.shape)}")
+    if w.size == 0 or w.ndim == 0 or w.shape[0] != values.shape[0] or values.size % w.size:
+        raise ValueError(
+            f"sample_weight must weigh the leading axes of y_pred ({values.shape[0]} samples), got shape "
+            f"{tuple(w.shape)}"
+        )
     return values.reshape(w.size, -1), w.reshape(-1, 1).astype(np.float64)
 
 
@@ -840,55 +879,76 @@ class R2Score(Metric):
 
     Streaming: per output, the residual sum of squares, and the count, mean and centred sum of
     squares of y_true merged batch by batch (Chan et al.'s parallel variance update, stable in
-    float64).
+    float64). With sample weights (or a sequence output's mask) every sum is weighted, as scikit-learn's
+    ``sample_weight``: ``ȳ = Σw·y / Σw``, ``R² = 1 − Σw(y − ŷ)² / Σw(y − ȳ)²``, the count a sum of weights.
     """
 
     name = "r2"
     greater_is_better = True
 
     def reset(self) -> None:
-        self.count = 0
+        self.count: Any = 0
+        self.rows = 0
         self.mean: np.ndarray | None = None
         self.m2: np.ndarray | None = None
         self.ss_res: np.ndarray | None = None
 
     def update(self, y_pred: Any, y_true: Any, sample_weight: Any = None) -> None:
-        if sample_weight is not None:
-            raise TypeError(
-                "r2 takes no sample weights or masks; use mse or mae for weighted or masked outputs"
-            )
         p, t = _regression_pair(y_pred, y_true)
         n_b = len(t)
         if n_b == 0:
             return
-        mean_b = t.mean(axis=0)
-        m2_b = ((t - mean_b) ** 2).sum(axis=0)
-        ss_res_b = ((t - p) ** 2).sum(axis=0)
+        if sample_weight is None:
+            count_b: Any = n_b
+            mean_b = t.mean(axis=0)
+            m2_b = ((t - mean_b) ** 2).sum(axis=0)
+            ss_res_b = ((t - p) ** 2).sum(axis=0)
+        else:  # weights of the samples (N,) or of a sequence's steps (N, T), spread over each item's values
+            rows, wf = _weighted_rows(t, sample_weight)
+            xp = get_array_module(t)
+            w = xp.broadcast_to(wf, rows.shape).reshape(t.shape)
+            count_b = w.sum(axis=0)
+            safe = xp.where(count_b > 0, count_b, 1.0)
+            mean_b = (w * t).sum(axis=0) / safe
+            m2_b = (w * (t - mean_b) ** 2).sum(axis=0)
+            ss_res_b = (w * (t - p) ** 2).sum(axis=0)
         if self.mean is not None and mean_b.shape != self.mean.shape:
             raise ValueError(
                 f"y_pred must have {self.mean.shape[0]} outputs like the earlier batches, "
                 f"got {mean_b.shape[0]}"
             )
-        self._add(n_b, mean_b, m2_b, ss_res_b)
+        self._add(count_b, mean_b, m2_b, ss_res_b, n_b)
 
-    def _add(self, n_b: int, mean_b: Any, m2_b: Any, ss_res_b: Any) -> None:
-        """Merge a part's count, mean, centred sum of squares and residual sum (Chan et al.)."""
+    def _add(self, n_b: Any, mean_b: Any, m2_b: Any, ss_res_b: Any, rows: int) -> None:
+        """Merge a part's count (or sum of weights), mean, centred sum of squares and residual sum (Chan et
+        al.), and its number of samples."""
+        self.rows += rows
         if self.mean is None:
             self.count, self.mean, self.m2, self.ss_res = n_b, mean_b, m2_b, ss_res_b
             return
         n = self.count + n_b
+        if isinstance(n, (int, float)):
+            share, both = n_b / n, self.count * n_b / n
+        else:  # sums of weights per output: an output without weight so far takes the part's values
+            xp = get_array_module(n)
+            safe = xp.where(n > 0, n, 1.0)
+            share, both = n_b / safe, self.count * n_b / safe
         delta = mean_b - self.mean
-        self.m2 = self.m2 + m2_b + delta * delta * (self.count * n_b / n)
-        self.mean = self.mean + delta * (n_b / n)
+        self.m2 = self.m2 + m2_b + delta * delta * both
+        self.mean = self.mean + delta * share
         self.ss_res = self.ss_res + ss_res_b
         self.count = n
 
     def state(self) -> tuple[Any, ...] | None:
         if self.mean is None:
             return None
+        count = self.count
+        if not isinstance(count, int):
+            count = np.asarray(backend.to_numpy(count), np.float64)
         return (
-            self.count,
+            count,
             *(np.asarray(backend.to_numpy(a), dtype=np.float64) for a in (self.mean, self.m2, self.ss_res)),
+            self.rows,
         )
 
     def merge(self, states: list[Any]) -> R2Score:
@@ -900,7 +960,7 @@ class R2Score(Metric):
         return out
 
     def result(self) -> float:
-        if self.count < 2:
+        if self.rows < 2:
             return float("nan")
         ss_tot, ss_res = backend.to_numpy(self.m2), backend.to_numpy(self.ss_res)
         safe = np.where(ss_tot != 0, ss_tot, 1.0)
@@ -1083,7 +1143,7 @@ def root_mean_squared_error(y_true: Any, y_pred: Any) -> float:
     return RootMeanSquaredError()(y_pred, y_true)
 
 
-def r2_score(y_true: Any, y_pred: Any) -> float:
+def r2_score(y_true: Any, y_pred: Any, sample_weight: Any = None) -> float:
     """R² over whole arrays (see :class:`R2Score`).
 
     Argument order ``(y_true, y_pred)``, as scikit-learn's.
@@ -1091,6 +1151,7 @@ def r2_score(y_true: Any, y_pred: Any) -> float:
     Args:
         y_true: targets with the same values per sample (``(N,)`` and ``(N, 1)`` are interchangeable).
         y_pred: predictions ``(N,)`` or ``(N, D)``.
+        sample_weight: optional weights ``(N,)``, as scikit-learn's.
 
     Returns:
         The mean over outputs of ``R²_j = 1 − Σ(y − ŷ)² / Σ(y − ȳ)²`` (NaN for fewer than two
@@ -1099,7 +1160,9 @@ def r2_score(y_true: Any, y_pred: Any) -> float:
     Raises:
         ValueError: when the shapes do not hold the same number of values per sample.
     """
-    return R2Score()(y_pred, y_true)
+    metric = R2Score()
+    metric.update(y_pred, y_true, sample_weight=_checked_weights(sample_weight))
+    return metric.result()
 
 
 def roc_auc_score(y_true: Any, y_score: Any, sample_weight: Any = None) -> float:
@@ -1115,10 +1178,10 @@ def roc_auc_score(y_true: Any, y_score: Any, sample_weight: Any = None) -> float
         The area under the ROC curve (NaN when only one class is present).
 
     Raises:
-        ValueError: for targets of another shape, or NaN scores.
+        ValueError: for targets of another shape, NaN scores, or weights that are negative or not finite.
     """
     m = AUC("ROC")
-    m.update(y_score, y_true, sample_weight)
+    m.update(y_score, y_true, _checked_weights(sample_weight))
     return m.result()
 
 
@@ -1136,11 +1199,22 @@ def average_precision_score(y_true: Any, y_score: Any, sample_weight: Any = None
         ``Σ_k (R_k − R_{k−1})·P_k`` over the distinct scores (0.0 without a positive label).
 
     Raises:
-        ValueError: for targets of another shape, or NaN scores.
+        ValueError: for targets of another shape, NaN scores, or weights that are negative or not finite.
     """
     m = AUC("PR")
-    m.update(y_score, y_true, sample_weight)
+    m.update(y_score, y_true, _checked_weights(sample_weight))
     return m.result()
+
+
+def _checked_weights(sample_weight: Any) -> Any:
+    """The sample weights of a function over whole arrays: finite and ``>= 0`` (a negative weight made the
+    area NaN, silently), or ``None``."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(backend.to_numpy(sample_weight), dtype=np.float64)
+    if not (np.isfinite(w).all() and (w >= 0).all()):
+        raise ValueError("sample_weight must hold finite weights >= 0")
+    return sample_weight
 
 
 # -- lookup ----------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 import pytest
 
+import neuro
 from neuro import Dense, Network, backend, metrics
 
 skm = pytest.importorskip("sklearn.metrics")
@@ -366,3 +367,102 @@ def test_predicted_class_ids_on_a_device_are_ids_as_on_numpy():
         assert [metrics.accuracy(p, y), metrics.precision(p, y), metrics.f1_score(y, p)] == want
     with pytest.raises(ValueError, match=r"y_true of a single output must hold 0/1 labels"):
         metrics.accuracy(backend.to_device(np.full(12, 0.7), strict), backend.to_device(true, strict))
+
+
+# -- a helper's review against scikit-learn (this stop) ------------------------------------------------------
+def _two_outputs(loss="crossentropy", width=3, act="softmax"):
+    inp = neuro.Input((4,))
+    a = neuro.Dense(width, activation=act, name="a")(inp)
+    b = neuro.Dense(width, activation=act, name="b")(inp)
+    return neuro.Model(inp, [a, b], loss=loss, optimizer="sgd", seed=0)
+
+
+def test_a_metric_object_given_to_several_outputs_counts_each_output_with_its_settings():
+    """One object once served every output (each key logged the pooled figure), or was replaced by a
+    default one (Precision("macro") read as binary)."""
+    from sklearn.metrics import precision_score
+
+    from neuro.metrics import FunctionMetric, Precision
+
+    model = _two_outputs()
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((60, 4)).astype(np.float32)
+    ya, yb = rng.integers(0, 3, 60), rng.integers(0, 3, 60)
+    pa, pb = (p.argmax(axis=1) for p in model.predict(x))
+    logs = model.evaluate(x, [ya, yb], metrics=[Precision("macro"), FunctionMetric(lambda t, p: (p.argmax(1) == t).astype(float), name="hit")])
+    assert logs["a_precision"] == pytest.approx(precision_score(ya, pa, average="macro", zero_division=0))
+    assert logs["b_precision"] == pytest.approx(precision_score(yb, pb, average="macro", zero_division=0))
+    assert logs["a_hit"] == pytest.approx(np.mean(pa == ya)) and logs["b_hit"] == pytest.approx(np.mean(pb == yb))
+    with pytest.raises(ValueError, match="metrics log two values under the name 'a_accuracy'"):
+        model.evaluate(x, [ya, yb], metrics=["acc", "accuracy"])
+    with pytest.raises(TypeError, match="metrics must be a name, a metric, a function, or a list or dict of them, got int 3"):
+        model.evaluate(x, [ya, yb], metrics=3)
+
+
+def test_binary_cross_entropy_outputs_read_every_value_as_keras_does():
+    """precision and recall of a multi-label sigmoid output took the argmax of the multi-hot rows (0.21
+    against Keras's 0.45); accuracy is binary accuracy there, as Keras's."""
+    from sklearn.metrics import accuracy_score, precision_score, recall_score
+
+    model = _two_outputs("binary_crossentropy", 5, "sigmoid")
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((80, 4)).astype(np.float32)
+    ys = [(rng.random((80, 5)) < 0.4).astype(np.float32) for _ in range(2)]
+    logs = model.evaluate(x, ys, metrics=["accuracy", "precision", "recall"])
+    for name, y, p in zip("ab", ys, model.predict(x), strict=True):
+        hard = (p >= 0.5).ravel()
+        assert logs[f"{name}_precision"] == pytest.approx(precision_score(y.ravel(), hard, zero_division=0))
+        assert logs[f"{name}_recall"] == pytest.approx(recall_score(y.ravel(), hard, zero_division=0))
+        assert logs[f"{name}_accuracy"] == pytest.approx(accuracy_score(y.ravel(), hard))
+
+
+def test_per_step_sigmoid_outputs_take_per_sample_weights_in_every_metric():
+    from sklearn.metrics import accuracy_score, precision_score
+
+    net = neuro.Network((6,), "binary_crossentropy", "adam", seed=0)
+    net.add(neuro.Embedding(10, 5)).add(neuro.SimpleRNN(8, return_sequences=True)).add(neuro.Dense(1, "sigmoid"))
+    rng = np.random.default_rng(3)
+    x, y, w = rng.integers(1, 10, (37, 6)), (rng.random((37, 6, 1)) < 0.5).astype(np.float32), rng.random(37)
+    hard = (net.predict(x) >= 0.5).ravel()
+    logs = net.evaluate(x, y, batch_size=8, metrics=["accuracy", "precision"], sample_weight=w)
+    assert logs["accuracy"] == pytest.approx(accuracy_score(y.ravel(), hard, sample_weight=np.repeat(w, 6)), rel=1e-6)
+    assert logs["precision"] == pytest.approx(precision_score(y.ravel(), hard, sample_weight=np.repeat(w, 6)), rel=1e-6)
+
+
+def test_r2_takes_sample_weights_as_scikit_learn():
+    """compile(metrics=["r2"]) once failed inside fit, after a step, for weighted samples."""
+    from sklearn.metrics import r2_score as sk_r2
+
+    from neuro.metrics import R2Score, r2_score
+
+    rng = np.random.default_rng(0)
+    y = rng.standard_normal((50, 3))
+    p = y + rng.standard_normal((50, 3)) * 0.5
+    w = rng.random(50)
+    w[:5] = 0
+    assert r2_score(y, p, w) == pytest.approx(sk_r2(y, p, sample_weight=w), rel=1e-12)
+    m = R2Score()
+    for s in range(0, 50, 7):
+        m.update(p[s : s + 7], y[s : s + 7], sample_weight=w[s : s + 7])
+    assert m.result() == pytest.approx(sk_r2(y, p, sample_weight=w), rel=1e-12)
+    net = neuro.Network((3,), "mse", "sgd", seed=0)
+    net.add(neuro.Dense(3))
+    logs = net.evaluate(p, y, batch_size=16, metrics=["r2"], sample_weight=w)
+    assert logs["r2"] == pytest.approx(sk_r2(y, net.predict(p), sample_weight=w), rel=1e-5)
+    with pytest.raises(ValueError, match="sample_weight must hold finite weights >= 0"):
+        r2_score(y, p, -w)
+
+
+def test_top_k_counts_a_row_with_a_nan_score_as_a_miss_and_weights_must_fit():
+    from neuro.metrics import MeanSquaredError, roc_auc_score, top_k_accuracy
+
+    scores = np.full((4, 6), np.nan)
+    assert top_k_accuracy(scores, np.array([0, 1, 2, 3]), k=5) == 0.0  # it was 1.0
+    scores = np.eye(6)[:4]
+    scores[0, 0] = np.nan
+    assert top_k_accuracy(scores, np.array([0, 1, 2, 3]), k=1) == 0.75
+    m = MeanSquaredError()
+    with pytest.raises(ValueError, match=r"sample_weight must weigh the leading axes of y_pred \(6 samples\), got shape \(3,\)"):
+        m.update(np.zeros((6, 1)), np.ones((6, 1)), sample_weight=np.ones(3))
+    with pytest.raises(ValueError, match="sample_weight must hold finite weights >= 0"):
+        roc_auc_score(np.array([0, 1, 0, 1]), np.array([0.1, 0.9, 0.2, 0.8]), sample_weight=np.array([1, -1, 1, 1]))

@@ -8,6 +8,7 @@ key it is logged); the loops that drive it are :mod:`neuro.training.loop` (one p
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,8 +31,11 @@ def update_metric(metric: Any, pred: Any, y: Any, weights: Any) -> None:
     """
     if weights is None:
         metric.update(pred, y)
-    else:
-        metric.update(pred, y, sample_weight=weights)
+        return
+    if pred.ndim >= 3 and weights.ndim == 1:  # a sequence output's sample weights weigh each of its steps
+        xp = backend.get_array_module(weights)
+        weights = xp.broadcast_to(weights.reshape(-1, *([1] * (pred.ndim - 2))), pred.shape[:-1])
+    metric.update(pred, y, sample_weight=weights)
 
 
 class MetricSlot:
@@ -78,6 +82,11 @@ def metric_slots(model: Any, metrics: Any) -> list[MetricSlot]:
     ):
         per = [[metrics] for _ in range(n)]
     else:
+        if not isinstance(metrics, (list, tuple)):
+            raise TypeError(
+                "metrics must be a name, a metric, a function, or a list or dict of them, got "
+                f"{type(metrics).__name__} {metrics!r}"
+            )
         items = list(metrics)
         if items and all(isinstance(m, (list, tuple)) for m in items):
             if len(items) != n:
@@ -85,23 +94,42 @@ def metric_slots(model: Any, metrics: Any) -> list[MetricSlot]:
             per = [list(m) for m in items]
         else:
             per = [items for _ in range(n)]
-    slots = []
+    slots: list[MetricSlot] = []
     for k, ms in enumerate(per):
         for m in ms:
-            obj = metrics_mod.get(m) if n == 1 or not isinstance(m, metrics_mod.Metric) else m
-            if n > 1 and isinstance(m, metrics_mod.Metric):
-                obj = metrics_mod.get(m.name) if _fresh(m) else m
+            if n > 1 and isinstance(m, metrics_mod.Metric):  # each output its own copy, settings kept
+                obj = copy.deepcopy(m)
+                obj.reset()
+            else:
+                obj = metrics_mod.get(m)
+                if not isinstance(m, metrics_mod.Metric):
+                    obj = _for_output(model, k, obj)
             key = obj.name if n == 1 else f"{names[k]}_{obj.name}"
+            if any(s.key == key for s in slots):
+                raise ValueError(
+                    f"metrics log two values under the name {key!r} (the same metric given twice, or two "
+                    "named alike); give one of them another name"
+                )
             slots.append(MetricSlot(k, obj, key))
     return slots
 
 
-def _fresh(m: Any) -> bool:
-    try:
-        metrics_mod.get(m.name)
-    except (ValueError, TypeError):
-        return False
-    return type(metrics_mod.get(m.name)) is type(m)
+def _for_output(model: Any, k: int, metric: Any) -> Any:
+    """A metric given by name, read as Keras reads it for an output trained with binary cross-entropy: every
+    value a probability of its own (several sigmoid outputs, or one per step). ``accuracy`` is then
+    ``binary_accuracy`` (logged under the name given), precision, recall and F1 threshold every value."""
+    from neuro import losses as losses_mod
+
+    losses = getattr(model, "losses", None)
+    if not losses or not isinstance(losses[k], losses_mod.BinaryCrossEntropy):
+        return metric
+    if isinstance(metric, metrics_mod._ConfusionMetric):
+        metric.multi_label = True
+    elif type(metric) is metrics_mod.Accuracy and tuple(model.output_shapes[k]) != (1,):
+        name = metric.name
+        metric = metrics_mod.BinaryAccuracy()
+        metric.name = name
+    return metric
 
 
 def _as_list(v: Any) -> list[Any]:
