@@ -134,10 +134,28 @@ class CallbackList:
 
 
 def _wants_batch_logs(cb: Callback) -> bool:
-    """Whether ``cb`` reads batch logs: it overrides ``on_batch_end``, unless its ``wants_batch_logs`` says
-    otherwise (a ModelCheckpoint saving per epoch)."""
-    wants = getattr(cb, "wants_batch_logs", None)
-    return bool(wants) if wants is not None else type(cb).on_batch_end is not Callback.on_batch_end
+    """Whether ``cb`` reads batch logs: it overrides ``on_batch_end`` (a hook of neuro's own that needs them
+    only sometimes says so in ``wants_batch_logs``: a ModelCheckpoint saving per epoch does not)."""
+    hook = type(cb).on_batch_end
+    if hook is Callback.on_batch_end:
+        return False
+    return bool(cb.wants_batch_logs) if getattr(hook, "batch_logs_optional", False) else True
+
+
+def _say(cb: Callback, text: str) -> None:
+    """A callback's ``verbose`` line, printed by one process (rank 0 of a distributed fit)."""
+    if _writes_files(cb.network):
+        print(text, flush=True)
+
+
+def _number(value: Any) -> bool:
+    """Whether ``value`` is a real number (NumPy scalars included), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _whole(value: Any) -> bool:
+    """Whether ``value`` is a whole number (NumPy's integers included), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _check_verbose(verbose: Any) -> int:
@@ -268,22 +286,18 @@ class EarlyStopping(_Monitor):
         start_from_epoch: int = 0,
     ) -> None:
         super().__init__(monitor, mode, min_delta)
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+        if not _whole(patience) or patience < 0:
             raise ValueError(f"patience must be a non-negative integer, got {patience!r}")
-        if baseline is not None and (
-            isinstance(baseline, bool)
-            or not isinstance(baseline, (int, float))
-            or not math.isfinite(baseline)
-        ):
+        if baseline is not None and (not _number(baseline) or not math.isfinite(baseline)):
             raise ValueError(f"baseline must be a finite number or None, got {baseline!r}")
         start = start_from_epoch
-        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+        if not _whole(start) or start < 0:
             raise ValueError(f"start_from_epoch must be a non-negative integer, got {start_from_epoch!r}")
-        self.patience = patience
+        self.patience = int(patience)
         self.restore_best_weights = bool(restore_best_weights)
         self.verbose = _check_verbose(verbose)
         self.baseline = None if baseline is None else float(baseline)
-        self.start_from_epoch = start_from_epoch
+        self.start_from_epoch = int(start_from_epoch)
 
     def on_train_begin(self, logs: dict[str, float]) -> None:
         super().on_train_begin(logs)
@@ -313,12 +327,12 @@ class EarlyStopping(_Monitor):
 
     def on_train_end(self, logs: dict[str, float]) -> None:
         if self.stopped_epoch is not None and self.verbose:
-            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+            _say(self, f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best_weights and self.best_weights is not None:
             if self.verbose:
                 best = self.best_epoch
                 which = f"epoch {best + 1}" if best is not None else "the first epoch watched"
-                print(f"Restoring model weights from the end of {which}.")
+                _say(self, f"Restoring model weights from the end of {which}.")
             self.network.set_weights(self.best_weights)
 
 
@@ -361,13 +375,11 @@ class ModelCheckpoint(_Monitor):
     ) -> None:
         super().__init__(monitor, mode, 0.0)
         if save_freq != "epoch" and (
-            isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq < 1
+            not _whole(save_freq) or save_freq < 1
         ):
             raise ValueError(f"save_freq must be 'epoch' or a number of batches >= 1, got {save_freq!r}")
         if initial_value_threshold is not None and (
-            isinstance(initial_value_threshold, bool)
-            or not isinstance(initial_value_threshold, (int, float))
-            or math.isnan(initial_value_threshold)
+            not _number(initial_value_threshold) or math.isnan(initial_value_threshold)
         ):
             raise ValueError(
                 f"initial_value_threshold must be a number or None, got {initial_value_threshold!r}"
@@ -377,17 +389,26 @@ class ModelCheckpoint(_Monitor):
         self.compares = self.save_best_only  # without it every epoch is saved: no direction needed
         self.verbose = _check_verbose(verbose)
         self.save_weights_only = bool(save_weights_only)
-        self.save_freq = save_freq
+        self.save_freq = save_freq if save_freq == "epoch" else int(save_freq)
         self.initial_value_threshold = (
             None if initial_value_threshold is None else float(initial_value_threshold)
         )
         self.wants_batch_logs = save_freq != "epoch"
         self.saved: list[str] = []
+        if self.initial_value_threshold is not None:
+            self.best = self.initial_value_threshold  # once, as Keras's: a later fit keeps its best
 
     def on_train_begin(self, logs: dict[str, float]) -> None:
+        unresolved = self.mode is None
         super().on_train_begin(logs)
-        if self.initial_value_threshold is not None:
+        if unresolved and self.initial_value_threshold is not None:  # the mode was found just now
             self.best = self.initial_value_threshold
+        if self.save_freq != "epoch" and self.save_best_only and self.monitor.startswith("val_"):
+            raise ValueError(
+                f"ModelCheckpoint(save_freq={self.save_freq}, save_best_only=True) compares batch logs, "
+                f"which hold no validation values; monitor a training log such as 'loss', not "
+                f"{self.monitor!r}"
+            )
         self._epoch = 0
         self._batches = 0
 
@@ -402,6 +423,8 @@ class ModelCheckpoint(_Monitor):
             self._batches = 0
             self._save(self._epoch, logs, batch)
 
+    on_batch_end.batch_logs_optional = True  # type: ignore[attr-defined]  # read only when save_freq asks
+
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         if self.save_freq == "epoch":
             self._save(epoch, logs)
@@ -411,7 +434,7 @@ class ModelCheckpoint(_Monitor):
             value = self._value(logs)
             if not self._improved(value):
                 if self.verbose:
-                    print(f"Epoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
+                    _say(self, f"Epoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
                 return
             before, self.best = self.best, value
         try:
@@ -424,7 +447,7 @@ class ModelCheckpoint(_Monitor):
         if self.verbose:
             why = f"{self.monitor} improved from {before:.5f} to {value:.5f}, " if self.save_best_only else ""
             what = "weights" if self.save_weights_only else "model"
-            print(f"Epoch {epoch + 1}: {why}saving {what} to {target}")
+            _say(self, f"Epoch {epoch + 1}: {why}saving {what} to {target}")
         if _writes_files(self.network):
             parent = os.path.dirname(target)
             if parent:
@@ -471,10 +494,10 @@ class ReduceLROnPlateau(_Monitor):
         super().__init__(monitor, mode, min_delta)
         if not isinstance(factor, (int, float)) or not 0 < factor < 1:
             raise ValueError(f"factor must be a number in (0, 1), got {factor!r}")
-        if isinstance(cooldown, bool) or not isinstance(cooldown, int) or cooldown < 0:
+        if not _whole(cooldown) or cooldown < 0:
             raise ValueError(f"cooldown must be a non-negative integer, got {cooldown!r}")
         self.factor, self.patience, self.min_lr = float(factor), int(patience), float(min_lr)
-        self.cooldown = cooldown
+        self.cooldown = int(cooldown)
         self.verbose = _check_verbose(verbose)
 
     def on_train_begin(self, logs: dict[str, float]) -> None:
@@ -489,19 +512,18 @@ class ReduceLROnPlateau(_Monitor):
         value = self._value(logs)
         opt = self.network.optimizer
         logs["learning_rate"] = float(opt.learning_rate)  # this epoch's, as Keras logs it
-        cooling = self.cooldown_counter > 0
-        if cooling:
+        if self.cooldown_counter > 0:
             self.cooldown_counter -= 1
             self.wait = 0
         if self._improved(value):
             self.best, self.wait = value, 0
-        elif not cooling:
+        elif self.cooldown_counter <= 0:  # Keras's order: the count goes down first
             self.wait += 1
             if self.wait >= self.patience and opt.learning_rate > self.min_lr:
                 opt.learning_rate = max(self.min_lr, opt.learning_rate * self.factor)
                 if self.verbose:
                     lr = opt.learning_rate
-                    print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {lr}.")
+                    _say(self, f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {lr}.")
                 self.cooldown_counter = self.cooldown
                 self.wait = 0
 
@@ -540,7 +562,7 @@ class LearningRateScheduler(Callback):
             )
         opt.learning_rate = lr
         if self.verbose:
-            print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {lr}.")
+            _say(self, f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {lr}.")
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         logs["learning_rate"] = float(self.network.optimizer.learning_rate)

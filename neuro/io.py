@@ -256,11 +256,13 @@ def load_weights(network: Any, path: str | os.PathLike) -> None:
             )
         if fmt == WEIGHTS_FORMAT:
             h5s.check_no_extra(f, ("layers",), path, expected_attrs=("format", "format_version"))
-            version = h5s.read_scalar_attr(f, "format_version", path, "int", min_value=1, max_value=2**31)
-            if version > WEIGHTS_FORMAT_VERSION:
-                raise ModelFileError(
-                    path, "/", f"has weights format version {version}; this neuro reads version 1"
-                )
+        newest = WEIGHTS_FORMAT_VERSION if fmt == WEIGHTS_FORMAT else FORMAT_VERSION
+        version = h5s.read_scalar_attr(f, "format_version", path, "int", min_value=1, max_value=2**31)
+        if version > newest:
+            raise ModelFileError(
+                path, "/", f"has format version {version}; this neuro reads {fmt} files up to version "
+                f"{newest}"
+            )
         layers = h5s.get_group(f, "layers", path)
         count = len(layers)
         if count != len(leaves):

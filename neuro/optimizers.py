@@ -178,7 +178,10 @@ class Optimizer(KeywordChecked):
         if not callable(lr):
             return lr
         value = lr(self.iterations)
-        rate = float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else math.nan
+        try:  # a number, or a 0-d array (NumPy's, CuPy's: Keras's schedules give tensors)
+            rate = math.nan if isinstance(value, (bool, np.bool_)) or np.ndim(value) else float(value)
+        except (TypeError, ValueError):
+            rate = math.nan
         if not (math.isfinite(rate) and rate >= 0):
             raise ValueError(
                 f"learning_rate {lr!r} must give a finite rate >= 0, gave {value!r} at step {self.iterations}"

@@ -425,14 +425,16 @@ def test_early_stopping_baseline_start_from_epoch_and_verbose(capsys):
 
 
 def test_reduce_lr_on_plateau_cooldown_and_verbose(capsys):
-    """Keras's cooldown: after a reduction, that many epochs count neither as improving nor not."""
+    """Keras's cooldown: after a reduction the count goes down first each epoch, and while it is above 0 no
+    epoch counts as without improvement (with patience 1 and cooldown 2: a reduction every second epoch)."""
     x, y = _data()
     reduce = ReduceLROnPlateau(monitor="score", mode="min", factor=0.5, patience=1, cooldown=2, verbose=1)
     history = _net().fit(x, y, epochs=6, verbose=0, callbacks=[Scripted([1.0] * 6), reduce])
-    assert history["learning_rate"] == [0.05, 0.05, 0.025, 0.025, 0.025, 0.0125]
+    assert history["learning_rate"] == [0.05, 0.05, 0.025, 0.025, 0.0125, 0.0125]
     assert capsys.readouterr().out == (
         "Epoch 2: ReduceLROnPlateau reducing learning rate to 0.025.\n"
-        "Epoch 5: ReduceLROnPlateau reducing learning rate to 0.0125.\n"
+        "Epoch 4: ReduceLROnPlateau reducing learning rate to 0.0125.\n"
+        "Epoch 6: ReduceLROnPlateau reducing learning rate to 0.00625.\n"
     )
     floor = ReduceLROnPlateau(monitor="score", mode="min", factor=0.5, patience=1, min_lr=0.05)
     assert _net().fit(x, y, epochs=3, verbose=0, callbacks=[Scripted([1.0] * 3), floor])["learning_rate"] == [0.05] * 3
@@ -483,3 +485,38 @@ def test_learning_rate_scheduler_verbose(capsys):
         "Epoch 1: LearningRateScheduler setting learning rate to 0.1.\n"
         "Epoch 2: LearningRateScheduler setting learning rate to 0.05.\n"
     )
+
+
+def test_callback_review_fixes(tmp_path):
+    """A review of the Keras arguments: a threshold applied once (a second fit re-applied it and overwrote
+    the best file with a worse model); a subclass's own on_batch_end still called; NumPy numbers taken; a
+    per-batch best checkpoint on a validation log refused at the start, not mid-fit."""
+    x, y = _data()
+    best = tmp_path / "best.h5"
+    check = ModelCheckpoint(best, monitor="score", mode="min", save_best_only=True, initial_value_threshold=1.0)
+    net = _net()
+    net.fit(x, y, epochs=1, verbose=0, callbacks=[Scripted([0.2]), check])
+    net.fit(x, y, epochs=1, verbose=0, callbacks=[Scripted([0.5]), check])
+    assert check.saved == [str(best)] and check.best == 0.2
+
+    class Counting(ModelCheckpoint):
+        calls = 0
+
+        def on_batch_end(self, batch, logs):
+            Counting.calls += 1
+
+    _net().fit(x, y, epochs=1, batch_size=10, verbose=0, callbacks=[Counting(tmp_path / "c.h5")])
+    assert Counting.calls == 4
+    EarlyStopping(baseline=np.float32(0.5), start_from_epoch=np.int64(2), patience=np.int64(1))
+    ModelCheckpoint("x.h5", initial_value_threshold=np.float32(0.5), save_freq=np.int64(10))
+    with pytest.raises(ValueError, match=r"compares batch logs, which hold no validation values; monitor a training log"):
+        _net().fit(x, y, epochs=1, verbose=0, validation_split=0.25,
+                   callbacks=[ModelCheckpoint(tmp_path / "v.h5", save_best_only=True, save_freq=2)])
+
+
+def test_a_schedule_may_give_a_zero_dimensional_array():
+    """Keras's schedules give tensors; a 0-d array was refused once the rate was checked."""
+    opt = neuro.SGD(lambda step: np.where(step < 100, 1e-3, 1e-4))
+    assert opt.current_learning_rate() == pytest.approx(1e-3)
+    with pytest.raises(ValueError, match="must give a finite rate >= 0"):
+        neuro.SGD(lambda step: np.array([1e-3, 1e-4])).current_learning_rate()

@@ -192,3 +192,17 @@ def test_mutated_weights_files_load_or_raise_and_change_nothing(tmp_path, traine
         assert np.isfinite(net.predict(_data()[0])).all()
     else:
         assert all(np.array_equal(p, q) for p, q in zip(before, net.get_weights(), strict=True))
+
+
+def test_a_model_files_version_is_checked_as_load_checks_it(trained, tmp_path):
+    net, _ = trained
+    path = tmp_path / "whole.h5"
+    net.save(path)
+    with h5py.File(path, "a") as f:
+        f.attrs["format_version"] = 99
+    with pytest.raises(ModelFileError, match="has format version 99; this neuro reads neuro-network files up to version 3"):
+        _net().load_weights(path)
+    with h5py.File(path, "a") as f:
+        del f.attrs["format_version"]
+    with pytest.raises(ModelFileError, match="format_version'?: is missing"):
+        _net().load_weights(path)

@@ -229,3 +229,12 @@ def test_global_average_pooling_of_large_images_reads_them_in_blocks(shape):
     assert y.dtype == np.float32 and y.shape == (shape[0], shape[3])
     exact = x32.astype(np.float64).mean(axis=(1, 2))
     assert np.abs(y - exact).max() <= np.abs(x32.mean(axis=(1, 2)) - exact).max() + 1e-7
+
+
+def test_global_average_pooling_in_blocks_is_the_same_on_the_strict_device():
+    from neuro import backend
+    from neuro.functional import pooling as P
+
+    x = np.random.default_rng(1).random((2, 32, 32, 16)).astype(np.float32)
+    strict = backend.to_device(x, backend.get_device("strict"))
+    assert np.array_equal(P.global_avg_pool2d(x)[0], backend.to_numpy(P.global_avg_pool2d(strict)[0]))
