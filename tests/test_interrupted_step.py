@@ -110,6 +110,26 @@ def test_an_exception_at_any_line_of_a_step_leaves_it_before_or_after(make, kern
     monkeypatch.setattr(backend, "_kernels_on", None)
 
 
+def test_an_exception_anywhere_in_a_numpy_stage_of_several_chunks_leaves_the_step_whole(monkeypatch):
+    """NumPy's kernels stage chunk by chunk: with chunks of 16 values every parameter is cut in several, and
+    an exception at any line of the step leaves it all before or all after."""
+    from neuro import optimizers
+
+    monkeypatch.setattr(backend, "_kernel_request", "numpy")
+    monkeypatch.setattr(backend, "_kernels_on", None)
+    monkeypatch.setattr(optimizers, "_CHUNK", 16)
+    make = lambda: Adam(0.01, weight_decay=0.01)  # noqa: E731
+    counter = _Injector()
+    before, after = _step(make, counter)
+    assert not _same(before, after)
+    for k in range(1, counter.count + 1):
+        got_before, got = _step(make, _Injector(at=k))
+        assert _same(got_before, before)
+        if not (_same(got, before) or _same(got, after)):
+            pytest.fail(f"an exception at line {k} of {counter.count} left the step half applied")
+    monkeypatch.setattr(backend, "_kernels_on", None)
+
+
 def test_a_sigint_during_the_commit_finishes_it(monkeypatch):
     """A real SIGINT sent from inside the commit: the commit finishes, then KeyboardInterrupt is raised."""
     model = _model(Adam(0.01))
