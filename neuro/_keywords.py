@@ -103,6 +103,9 @@ def unexpected(owner: str, name: str, valid: Iterable[str]) -> TypeError:
     text = f"{owner}() got an unexpected keyword argument {name!r}{suggestion(name, valid)}"
     if not text.endswith(("?", ".")):
         text += "."
+    if not valid:
+        hint = " (the model's seed= seeds every initializer)" if name == "seed" else ""
+        return TypeError(f"{text} It takes no arguments{hint}.")
     return TypeError(f"{text} It takes: {', '.join(valid)}")
 
 

@@ -34,12 +34,18 @@ def _writes_files(network: Any) -> bool:
 class Callback(KeywordChecked):
     """Base class: every hook does nothing.
 
+    Keras 3's names of the batch hooks work too: ``on_train_batch_begin/end`` are called for each training
+    batch (by default they call ``on_batch_begin/end``, as Keras's do). ``fit`` calls no evaluation or
+    prediction hooks (``on_test_*``, ``on_predict_*``): a callback that overrides one is refused, not ignored.
+
     Attributes:
         network: the :class:`~neuro.models.Network` being trained (set by ``fit``); ``model`` is the same
             object under Keras's name.
+        params: ``{"verbose", "epochs", "steps"}`` of the ``fit`` (Keras's), set before training starts.
     """
 
     network: Any = None
+    params: dict[str, Any] = {}  # noqa: RUF012 - replaced per fit, never mutated
 
     @property
     def model(self) -> Any:
@@ -47,12 +53,46 @@ class Callback(KeywordChecked):
         return self.network
 
     def set_network(self, network: Any) -> None:
-        """Called by ``fit`` before training starts.
+        """Called by ``fit`` before training starts; calls :meth:`set_model` (Keras's name).
 
         Args:
             network: the network being trained.
         """
-        self.network = network
+        self.set_model(network)
+
+    def set_model(self, model: Any) -> None:
+        """Keras's name for :meth:`set_network`: keep the model being trained.
+
+        Args:
+            model: the model.
+        """
+        self.network = model
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        """Keep the fit's ``params`` (Keras's ``set_params``).
+
+        Args:
+            params: ``{"verbose", "epochs", "steps"}``.
+        """
+        self.params = params
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, float]) -> None:
+        """Keras 3's name: called before each training batch; calls :meth:`on_batch_begin`.
+
+        Args:
+            batch: the 0-based batch number within the epoch.
+            logs: an empty dict.
+        """
+        self.on_batch_begin(batch, logs)
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, float]) -> None:
+        """Keras 3's name: called after each training batch; calls :meth:`on_batch_end`.
+
+        Args:
+            batch: the 0-based batch number within the epoch.
+            logs: the epoch's ``loss`` and metrics so far.
+        """
+        self.on_batch_end(batch, logs)
 
     def on_train_begin(self, logs: dict[str, float]) -> None:
         """Called once before the first epoch.
@@ -119,8 +159,23 @@ class CallbackList:
         for i, cb in enumerate(self.callbacks):
             if not isinstance(cb, Callback):
                 raise TypeError(f"callbacks[{i}] must be a neuro.callbacks.Callback, got {type(cb).__name__}")
+            never = [h for h in _NEVER_CALLED if callable(getattr(type(cb), h, None))]
+            if never:
+                raise TypeError(
+                    f"callbacks[{i}] ({type(cb).__name__}) defines {never}, which fit never calls (it has no "
+                    "evaluation or prediction hooks); use on_epoch_end, whose logs hold the val_ values"
+                )
             cb.set_network(network)
         self.wants_batch_logs = any(_wants_batch_logs(cb) for cb in self.callbacks)
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        """Give every callback the fit's ``params``.
+
+        Args:
+            params: ``{"verbose", "epochs", "steps"}``.
+        """
+        for cb in self.callbacks:
+            cb.set_params(params)
 
     def __getattr__(self, hook: str) -> Callable[..., None]:
         if not hook.startswith("on_"):
@@ -133,9 +188,20 @@ class CallbackList:
         return call
 
 
+#: Keras's hooks of evaluation and prediction, which ``fit`` never calls.
+_NEVER_CALLED = tuple(
+    f"on_{kind}_{when}"
+    for kind in ("test", "predict")
+    for when in ("begin", "end", "batch_begin", "batch_end")
+)
+
+
 def _wants_batch_logs(cb: Callback) -> bool:
-    """Whether ``cb`` reads batch logs: it overrides ``on_batch_end`` (a hook of neuro's own that needs them
-    only sometimes says so in ``wants_batch_logs``: a ModelCheckpoint saving per epoch does not)."""
+    """Whether ``cb`` reads batch logs: it overrides ``on_batch_end`` or ``on_train_batch_end`` (a hook of
+    neuro's own that needs them only sometimes says so in ``wants_batch_logs``: a ModelCheckpoint saving per
+    epoch does not)."""
+    if type(cb).on_train_batch_end is not Callback.on_train_batch_end:
+        return True
     hook = type(cb).on_batch_end
     if hook is Callback.on_batch_end:
         return False

@@ -454,6 +454,8 @@ class FitContext:
         self._batch_hooks = any(
             type(cb).on_batch_begin is not Callback.on_batch_begin
             or type(cb).on_batch_end is not Callback.on_batch_end
+            or type(cb).on_train_batch_begin is not Callback.on_train_batch_begin
+            or type(cb).on_train_batch_end is not Callback.on_train_batch_end
             for cb in callbacks
         )
         self._check_agreement(train, valid, batch_size, {**fit_args, "batch hooks": self._batch_hooks})

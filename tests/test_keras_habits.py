@@ -650,3 +650,62 @@ def test_more_keras_habits_are_taken():
         a.fit(x, y, class_weight={0.5: 1.0}, verbose=0)
     with pytest.raises(TypeError, match=r"return_dict must be True or False, got 1"):
         a.evaluate(x, y, return_dict=1)
+
+
+# -- a second Keras user's round (a helper's review) --------------------------------------------------------
+def test_keras3_batch_hook_names_set_model_and_params_work_and_evaluation_hooks_are_refused():
+    """on_train_batch_end was accepted and never called (a stop_training set there did nothing); a callback
+    with on_test_* hooks is refused rather than ignored."""
+    import neuro
+    from neuro.callbacks import Callback
+
+    class K(Callback):
+        def __init__(self):
+            self.calls = []
+
+        def set_model(self, model):
+            self.calls.append("set_model")
+            super().set_model(model)
+
+        def on_train_batch_begin(self, batch, logs):
+            self.calls.append(("begin", batch))
+
+        def on_train_batch_end(self, batch, logs):
+            self.calls.append(("end", batch, "loss" in logs))
+            if batch == 1:
+                self.model.stop_training = True
+
+    x = np.random.default_rng(0).standard_normal((40, 3)).astype(np.float32)
+    net = neuro.Network((3,), "mse", "sgd", seed=0)
+    net.add(neuro.Dense(1))
+    k = K()
+    history = net.fit(x, x[:, :1], batch_size=10, epochs=3, verbose=0, callbacks=[k])
+    assert k.calls == ["set_model", ("begin", 0), ("end", 0, True), ("begin", 1), ("end", 1, True)]
+    assert k.params == {"verbose": 0, "epochs": 3, "steps": 4} and len(history.epoch) == 1
+
+    class Tests(Callback):
+        def on_test_batch_end(self, batch, logs):
+            pass
+
+    with pytest.raises(TypeError, match=r"defines \['on_test_batch_end'\], which fit never calls"):
+        net.fit(x, x[:, :1], epochs=1, verbose=0, callbacks=[Tests()])
+
+
+def test_keras_spellings_that_would_go_wrong_are_refused_with_the_fix():
+    import neuro
+    from neuro import initializers
+
+    with pytest.raises(TypeError, match=r"Activation is the base class of neuro's activations, not Keras's Activation layer; for Activation\('relu'\) write neuro.activations.get\('relu'\)"):
+        neuro.Activation("relu")
+    with pytest.raises(TypeError, match="activation must be a name, an Activation or its class, got the function"):
+        neuro.Dense(3, activation=np.tanh)
+    net = neuro.Network((3,), seed=0)
+    net.add(neuro.Dense(2))
+    with pytest.raises(TypeError, match=r"compile takes \(loss, optimizer\), Keras's compile takes \(optimizer, loss\): got loss='adam'"):
+        net.compile("adam", "sparse_categorical_crossentropy")
+    with pytest.raises(TypeError, match=r"It takes no arguments \(the model's seed= seeds every initializer\)"):
+        initializers.GlorotUniform(seed=1)
+    net.compile("mse", "sgd")
+    x = np.zeros((4, 3), np.float32)
+    with pytest.raises(TypeError, match="shuffle must be True or False, got 'batch'"):
+        net.fit(x, np.zeros((4, 2), np.float32), shuffle="batch", verbose=0)

@@ -35,6 +35,12 @@ class Activation(Layer):
     supports_masking = True
 
     def __init__(self, name: str | None = None) -> None:
+        if type(self) is Activation:  # Keras's Activation("relu") layer would read "relu" as a name here
+            raise TypeError(
+                f"Activation is the base class of neuro's activations, not Keras's Activation layer; for "
+                f"Activation({name!r}) write neuro.activations.get({name!r}) (or ReLU(), Tanh()…), or give "
+                f"activation={name!r} to the layer before"
+            )
         super().__init__(name=name)
 
     def default_name(self) -> str:
@@ -399,6 +405,16 @@ def get(activation: str | Activation | dict | type | None) -> Activation:
     if isinstance(activation, type) and not issubclass(activation, Activation):
         raise TypeError(
             f"activation must be an Activation, its class or its name, got the class {activation.__name__}"
+        )
+    if isinstance(activation, Layer):
+        raise TypeError(
+            "activation must be an Activation, its class or its name, got the layer "
+            f"{type(activation).__name__}"
+        )
+    if callable(activation) and not isinstance(activation, type):  # a function: np.tanh, a lambda
+        raise TypeError(
+            f"activation must be a name, an Activation or its class, got the function {activation!r}; an "
+            "activation of your own is an Activation subclass with its backward (see Writing a layer)"
         )
     name = activation.get("class") if isinstance(activation, dict) else activation
     if isinstance(name, str):

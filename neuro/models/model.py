@@ -59,6 +59,19 @@ def _check_scaler_width(scaler: Any, shape: Any, what: str) -> None:
         )
 
 
+def _names_an_optimizer(value: Any) -> bool:
+    """Whether ``value`` is an optimizer or an optimizer's name (given where a loss belongs)."""
+    if isinstance(value, optimizers_mod.Optimizer):
+        return True
+    if not isinstance(value, str):
+        return False
+    try:
+        optimizers_mod.get(value)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
 class _Own:
     """The default of ``compile``'s regularizer: the model's own."""
 
@@ -435,6 +448,11 @@ class Model(KeywordChecked):
         if optimizer is None:
             optimizer = "rmsprop"
         names = self.output_names
+        if _names_an_optimizer(loss):  # Keras's compile(optimizer, loss) by position
+            raise TypeError(
+                f"compile takes (loss, optimizer), Keras's compile takes (optimizer, loss): got "
+                f"loss={loss!r}; write compile(loss=..., optimizer=...)"
+            )
         losses = [losses_mod.get(v) for v in self._per_output(loss, "loss", allow_single=True)]
         if self.layers:  # a network still without layers is checked when its heads are chosen
             for k, one in enumerate(losses):

@@ -239,6 +239,8 @@ def fit(
         raise ValueError(f"initial_epoch must be smaller than epochs ({epochs}), got {initial_epoch}")
     if verbose not in (0, 1, 2):
         raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+    if not isinstance(shuffle, (bool, np.bool_)):  # Keras's shuffle="batch" read as True
+        raise TypeError(f"shuffle must be True or False, got {shuffle!r} (neuro shuffles whole samples)")
     split = check.fraction(validation_split, "validation_split")
     model.require_compiled("fit")
     if model._fitting:
@@ -279,6 +281,8 @@ def fit(
     else:
         total, unit = len(train), "sample"
     last_batch = (-(-total // batch_size) if unit == "sample" else total or 0) - 1
+    steps = last_batch + 1 if last_batch >= 0 else None
+    cbs.set_params({"verbose": verbose, "epochs": epochs, "steps": steps})
     history = History()
     if distributed:  # data parallel over MPI: the run's batches, reductions and stops go through MPI
         fit_args = {"epochs": epochs, "initial_epoch": initial_epoch, "shuffle": shuffle}
@@ -321,7 +325,7 @@ def fit(
             bar = _progress(total, epoch, epochs, unit) if bar_ok else None
             for b, batch in enumerate(batches):
                 xs, ys, ws = adapters.unpack(batch)
-                cbs.on_batch_begin(b, {})
+                cbs.on_train_batch_begin(b, {})
                 ys = model.to_device(ys, "y")
                 try:
                     preds, terms = train_step(model, model.to_device(xs), ys, device_weights(model, ws))
@@ -343,7 +347,7 @@ def fit(
                     update_metric(slot.metric, preds[k], ys[k], w)
                 if cbs.wants_batch_logs:
                     run.sync_metrics()
-                    cbs.on_batch_end(b, logs_from(model, sums.values(), slots))
+                    cbs.on_train_batch_end(b, logs_from(model, sums.values(), slots))
                 if bar is not None:
                     bar.update(1 if stream else run.batch_samples)
                     if b % 10 == 0 or b == last_batch:
