@@ -970,7 +970,8 @@ def _check_row_weights(weights: Any, y_pred: Any, loss: str) -> None:
 @registry.register(aliases=("huber_loss",))
 class Huber(Loss):
     """Huber loss of the error ``e = ŷ − y``, quadratic up to ``delta`` and linear beyond (Keras's ``huber``,
-    PyTorch's ``HuberLoss``).
+    PyTorch's ``HuberLoss``, for one output; summed over the outputs as every loss here, so k times theirs
+    for k outputs).
 
     ``ℓ(e) = e²/2`` for ``|e| ≤ delta``, ``delta·|e| − delta²/2`` otherwise;
     ``L = (1/m) Σ_i Σ_j ℓ(ŷ_ij − y_ij)`` (with weights w: ``Σ_i w_i Σ_j ℓ / Σ w``).
