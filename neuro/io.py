@@ -685,13 +685,14 @@ def _build_model(config: dict, f: Any, path: Any, want: type | None) -> Any:
     names = config.get("class_names")
     if names is not None:
         shapes = net.output_shapes
-        width = int(np.prod(shapes[0])) if len(shapes) == 1 else -1
+        width = int(shapes[0][-1]) if len(shapes) == 1 else -1  # the class axis (of each step too)
         if (
             not isinstance(names, list)
             or not all(isinstance(c, str) for c in names)
             or len(names) not in (width, 2 if width == 1 else width)
         ):
-            raise _fail(path, "config.class_names", f"must be a list of {width} strings (the output width)")
+            what = "the output's classes"
+            raise _fail(path, "config.class_names", f"must be a list of {width} strings ({what})")
         net.class_names = names
     for key in ("input_scaler", "output_scaler"):
         if config.get(key) is not None:

@@ -179,7 +179,8 @@ class Optimizer(KeywordChecked):
             return lr
         value = lr(self.iterations)
         try:  # a number, or a 0-d array (NumPy's, CuPy's: Keras's schedules give tensors)
-            rate = math.nan if isinstance(value, (bool, np.bool_)) or np.ndim(value) else float(value)
+            wrong = isinstance(value, (bool, np.bool_, str, bytes)) or np.ndim(value)
+            rate = math.nan if wrong else float(value)
         except (TypeError, ValueError):
             rate = math.nan
         if not (math.isfinite(rate) and rate >= 0):

@@ -181,10 +181,10 @@ def test_class_names_follow_the_latest_data_set_and_must_fit_the_output():
     net.fit(TabularDataSet.from_arrays(x, y, class_names=["negative", "positive"]), epochs=1, verbose=0)
     assert net.class_names == ["negative", "positive"]  # the first data set's names once stayed
     three = TabularDataSet.from_arrays(x, y, class_names=["a", "b", "c"])  # ids 0..1, names for 3: allowed
-    with pytest.raises(ValueError, match="the data set names 3 classes, but the model's output has 2 columns"):
+    with pytest.raises(ValueError, match=r"the data set names 3 classes, but the model's output has 2 classes \(its last axis\)"):
         net.fit(three, epochs=1, verbose=0)
     assert net.class_names == ["negative", "positive"]
-    with pytest.raises(ValueError, match=r"class_names must name the 3 classes of y \(ids up to 2\)"):
+    with pytest.raises(ValueError, match=r"class_names must name the classes of y \(ids up to 2\), got 2"):
         TabularDataSet.from_arrays(x, np.arange(40) % 3, class_names=["a", "b"])
     with pytest.raises(TypeError, match="class_names must be a list of names, one per class, got str 'no'"):
         TabularDataSet.from_arrays(x, y, class_names="no")
@@ -222,3 +222,47 @@ def test_data_arguments_are_checked(tmp_path):
         TabularDataSet.from_arrays(np.full((4, 2), 1e39), np.zeros(4))
     ids, names = encode_classes(["12345678901234567890", "12345678901234567891", "1.0", "1"], str, None)
     assert names == ["1", "12345678901234567890", "12345678901234567891"] and ids.tolist() == [1, 2, 0, 0]
+
+
+def test_a_second_review_of_the_data_set_checks(tmp_path):
+    """What the first checks refused wrongly: float 0/1 labels with two names, a per-step classifier's
+    class names (one per class, not per output value; it now also saves and loads), a model with several
+    outputs (it takes no names), a test CSV whose target column has another name (found by position)."""
+    import threading
+
+    from neuro.data import ArraySplit, DataSet
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((40, 3)).astype(np.float32)
+    for y in (rng.integers(0, 2, 40).astype(np.float32), rng.integers(0, 2, (40, 1))):
+        TabularDataSet.from_arrays(x, y, class_names=["neg", "pos"])
+    ids = rng.integers(1, 9, (30, 6))
+    tags = rng.integers(0, 4, (30, 6))
+    net = neuro.Network((6,), "crossentropy", "adam", seed=0)
+    net.add(neuro.Embedding(10, 4)).add(neuro.SimpleRNN(5, return_sequences=True)).add(Dense(4, "softmax"))
+    net.fit(DataSet(ArraySplit(ids, tags), class_names=["PER", "LOC", "ORG", "O"]), epochs=1, verbose=0)
+    assert net.class_names == ["PER", "LOC", "ORG", "O"]
+    net.save(tmp_path / "tagger.h5")
+    assert neuro.Network.load(tmp_path / "tagger.h5").predict_class(ids[:2])[0].shape == (2, 6)
+    inp = neuro.Input((3,))
+    two = neuro.Model(inp, [Dense(2, activation="softmax")(inp), Dense(2, activation="softmax")(inp)],
+                      loss="crossentropy", seed=0)
+    two.fit(DataSet(ArraySplit(x, [y.ravel().astype(np.int64)] * 2), class_names=["a", "b"]), epochs=1, verbose=0)
+    assert two.class_names is None
+
+    class Locked(neuro.metrics.Precision):  # a metric holding a lock: copied per output (a deep copy failed)
+        name = "locked"
+
+        def reset(self):
+            super().reset()
+            self.lock = threading.Lock()
+
+    labels = y.ravel().astype(np.int64)
+    logs = two.evaluate(x, [labels] * 2, metrics=[Locked()])
+    for out, p in zip(two.output_names, two.predict(x), strict=True):
+        assert logs[f"{out}_locked"] == pytest.approx(neuro.metrics.precision(p, labels))
+    (tmp_path / "train.csv").write_text("a,b,y\n1,2,0\n2,3,1\n3,4,0\n")
+    (tmp_path / "test.csv").write_text("a,b,label\n1,2,1\n2,3,0\n")
+    ds = TabularDataSet.from_csv(tmp_path / "train.csv", target_columns=-1, classification=True,
+                                 test_path=tmp_path / "test.csv")
+    np.testing.assert_array_equal(ds.test.arrays()[1], [1, 0])

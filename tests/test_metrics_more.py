@@ -409,6 +409,8 @@ def test_binary_cross_entropy_outputs_read_every_value_as_keras_does():
     x = rng.standard_normal((80, 4)).astype(np.float32)
     ys = [(rng.random((80, 5)) < 0.4).astype(np.float32) for _ in range(2)]
     logs = model.evaluate(x, ys, metrics=["accuracy", "precision", "recall"])
+    objects = model.evaluate(x, ys, metrics=[metrics.Precision(), metrics.Recall()])  # as Keras's objects
+    assert objects["a_precision"] == logs["a_precision"] and objects["b_recall"] == logs["b_recall"]
     for name, y, p in zip("ab", ys, model.predict(x), strict=True):
         hard = (p >= 0.5).ravel()
         assert logs[f"{name}_precision"] == pytest.approx(precision_score(y.ravel(), hard, zero_division=0))

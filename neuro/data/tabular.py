@@ -162,14 +162,12 @@ class TabularDataSet(DataSet):
                 )
             test_split = ArraySplit(xt, yt)
         names = None if class_names is None else check_class_names(class_names)
-        if names is not None:
-            classes = int(y.max()) + 1 if y.ndim == 1 and y.dtype.kind in "iu" else int(y.shape[-1])
-            if (y.ndim == 1 and len(names) < classes) or (y.ndim > 1 and len(names) != classes):
-                raise ValueError(
-                    f"class_names must name the {classes} classes of y (ids up to {classes - 1})"
-                    if y.ndim == 1
-                    else f"class_names must name the {classes} columns of y",
-                )
+        if names is not None and y.ndim == 1 and y.dtype.kind in "iu" and len(names) <= int(y.max()):
+            raise ValueError(
+                f"class_names must name the classes of y (ids up to {int(y.max())}), got {len(names)}"
+            )
+        if names is not None and y.ndim == 2 and y.shape[1] > 1 and len(names) != y.shape[1]:
+            raise ValueError(f"class_names must name the {y.shape[1]} columns of one-hot y, got {len(names)}")
         return cls(train, valid, test_split, names)
 
     @classmethod
@@ -364,11 +362,13 @@ def _read_one_file(
     by_name: list[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[str] | None, list[str] | None, list[str] | None]:
     """Read a file of features and target columns. ``by_name``: the target columns' names in the training
-    file, which pick them in a file with a header (whatever their position there), else ``target_columns``."""
+    file, which pick them in a file whose header has them all (whatever their position there), else
+    ``target_columns``."""
     chosen: list[int] = []
 
     def pick(names: list[str] | None, width: int) -> list[int]:
-        spec = by_name if by_name is not None and names is not None else target_columns
+        named = by_name is not None and names is not None and all(n in names for n in by_name)
+        spec = by_name if named else target_columns  # a test file's target found by name, else by position
         chosen.extend(resolve_columns(spec, names, width, "target_columns"))
         if classification and len(chosen) != 1:
             raise ValueError(f"classification needs one target column, got target_columns={target_columns!r}")

@@ -468,7 +468,8 @@ def global_avg_pool2d(x: Any, training: bool = False) -> tuple[Any, Any]:
     m = h * w
     b = 1024 // c if c else 0  # pixels per block row: each sample read as rows of about 1,024 values
     host = device_name(get_array_module(x)) != "cupy"  # NumPy and its strict stand-in alike, bitwise
-    if host and b >= 8 and m % b == 0 and m >= 8 * b and x.flags.c_contiguous:
+    wide = x.dtype in (np.float32, np.float64)  # float16 sums overflow: NumPy's mean widens them
+    if host and wide and b >= 8 and m % b == 0 and m >= 8 * b and x.flags.c_contiguous:
         # NumPy adds the pixels of (N, H, W, C) one at a time, C values a step (slow for few channels)
         sums = x.reshape(n, m // b, b * c).sum(axis=1).reshape(n, b, c).sum(axis=1)
         return sums / x.dtype.type(m), (x.shape if training else None)

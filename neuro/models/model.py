@@ -895,10 +895,11 @@ class Model(KeywordChecked):
         """Take a data set's class names, scalers and vocabulary (``fit`` on a
         :class:`~neuro.data.DataSet` does).
 
-        The data set must fit the model, checked before anything is taken: class names one per output
-        column (two for one sigmoid output), an input scaler for a model with one float input, an output
-        scaler for a model with one output whose loss takes numbers (not class ids or probabilities), each
-        scaler one value per feature of its input or output.
+        The data set must fit the model, checked before anything is taken: class names one per class of the
+        output (its last axis: a per-step classifier names its classes once; two for one sigmoid), an input
+        scaler for a model with one float input, an output scaler for a model with one output whose loss
+        takes numbers (not class ids or probabilities), each scaler one value per feature of its input or
+        output. A model with several outputs takes no class names (nothing says whose they are).
 
         Args:
             data: the data set.
@@ -907,14 +908,14 @@ class Model(KeywordChecked):
             ValueError: for a data set that does not fit the model (nothing is taken then).
         """
         names, ins, outs = data.class_names, data.input_scaler, data.output_scaler
+        if names is not None and len(self.output_shapes) > 1:
+            names = None  # whose classes would they be?
         if names is not None:
-            shapes = self.output_shapes
-            width = int(np.prod(shapes[0])) if len(shapes) == 1 else -1
+            width = int(self.output_shapes[0][-1])
             if len(names) not in (width, 2 if width == 1 else width):
                 raise ValueError(
-                    f"the data set names {len(names)} classes, but the model's output "
-                    + (f"has {width} columns" if width > 0 else f"is {len(shapes)} outputs")
-                    + (" (one sigmoid output: 2 names)" if width == 1 else "")
+                    f"the data set names {len(names)} classes, but the model's output has {width} classes "
+                    "(its last axis" + ("; one sigmoid output: 2 names)" if width == 1 else ")")
                 )
         if ins is not None:
             if len(self.input_names) != 1:
@@ -939,13 +940,13 @@ class Model(KeywordChecked):
                     f"{type(loss).__name__} takes class ids or probabilities; drop the output scaling"
                 )
             _check_scaler_width(outs, self.output_shapes[0], "output")
+        vocabulary = getattr(data, "vocabulary", None)
+        if vocabulary is not None:  # first: its setter checks it against the model
+            self.vocabulary = vocabulary
         if names is not None:
             self.class_names = list(names)
         if ins is not None or outs is not None:
             self.input_scaler, self.output_scaler = ins, outs
-        vocabulary = getattr(data, "vocabulary", None)
-        if vocabulary is not None:
-            self.vocabulary = vocabulary
 
     def _data_state(self) -> tuple:
         """What :meth:`adopt_data_set` may change (``fit`` puts it back when it fails before a step)."""

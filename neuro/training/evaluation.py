@@ -98,12 +98,11 @@ def metric_slots(model: Any, metrics: Any) -> list[MetricSlot]:
     for k, ms in enumerate(per):
         for m in ms:
             if n > 1 and isinstance(m, metrics_mod.Metric):  # each output its own copy, settings kept
-                obj = copy.deepcopy(m)
+                obj = copy.copy(m)  # reset() makes its state anew (a deep copy failed on locks, modules)
                 obj.reset()
             else:
                 obj = metrics_mod.get(m)
-                if not isinstance(m, metrics_mod.Metric):
-                    obj = _for_output(model, k, obj)
+            obj = _for_output(model, k, obj, copied=obj is not m)
             key = obj.name if n == 1 else f"{names[k]}_{obj.name}"
             if any(s.key == key for s in slots):
                 raise ValueError(
@@ -114,17 +113,21 @@ def metric_slots(model: Any, metrics: Any) -> list[MetricSlot]:
     return slots
 
 
-def _for_output(model: Any, k: int, metric: Any) -> Any:
-    """A metric given by name, read as Keras reads it for an output trained with binary cross-entropy: every
-    value a probability of its own (several sigmoid outputs, or one per step). ``accuracy`` is then
-    ``binary_accuracy`` (logged under the name given), precision, recall and F1 threshold every value."""
+def _for_output(model: Any, k: int, metric: Any, copied: bool) -> Any:
+    """A metric read as Keras reads it for an output trained with binary cross-entropy: every value a
+    probability of its own (several sigmoid outputs, or one per step). ``accuracy`` is then
+    ``binary_accuracy`` (logged under the name given), precision, recall and F1 threshold every value (as an
+    argmax of multi-hot rows would mean nothing). A metric object of the caller's is copied first
+    (``copied``: it is a copy already)."""
     from neuro import losses as losses_mod
 
     losses = getattr(model, "losses", None)
     if not losses or not isinstance(losses[k], losses_mod.BinaryCrossEntropy):
         return metric
-    if isinstance(metric, metrics_mod._ConfusionMetric):
+    if isinstance(metric, metrics_mod._ConfusionMetric) and not metric.multi_label:
+        metric = metric if copied else copy.copy(metric)
         metric.multi_label = True
+        metric.reset()
     elif type(metric) is metrics_mod.Accuracy and tuple(model.output_shapes[k]) != (1,):
         name = metric.name
         metric = metrics_mod.BinaryAccuracy()

@@ -216,10 +216,11 @@ def test_2x2_fast_path_routes_like_argmax_with_many_ties(shape):
     np.testing.assert_array_equal(dx, expected)
 
 
-@pytest.mark.parametrize("shape", [(3, 32, 32, 16), (2, 16, 32, 8), (2, 7, 9, 16), (2, 32, 32, 300)])
+@pytest.mark.parametrize("shape", [(3, 32, 32, 16), (2, 32, 32, 8), (2, 64, 64, 4), (2, 7, 9, 16), (2, 32, 32, 300)])
 def test_global_average_pooling_of_large_images_reads_them_in_blocks(shape):
     """Images of many pixels and few channels are summed in blocks of pixels (NumPy's mean over (H, W) added
-    C values a step, 4x slower); the result is the mean, in float32 closer to the exact one than NumPy's."""
+    C values a step, 4x slower); the result is the mean, in float32 closer to the exact one than NumPy's.
+    The first three shapes take the blocks, the last two NumPy's mean; float16 keeps NumPy's wider sums."""
     from neuro.functional import pooling as P
 
     x = np.random.default_rng(0).standard_normal(shape)
@@ -229,6 +230,8 @@ def test_global_average_pooling_of_large_images_reads_them_in_blocks(shape):
     assert y.dtype == np.float32 and y.shape == (shape[0], shape[3])
     exact = x32.astype(np.float64).mean(axis=(1, 2))
     assert np.abs(y - exact).max() <= np.abs(x32.mean(axis=(1, 2)) - exact).max() + 1e-7
+    x16 = (x * 100).astype(np.float16)
+    np.testing.assert_array_equal(P.global_avg_pool2d(x16)[0], x16.mean(axis=(1, 2)))
 
 
 def test_global_average_pooling_in_blocks_is_the_same_on_the_strict_device():
