@@ -76,7 +76,7 @@ class Callback(KeywordChecked):
         """
         self.params = params
 
-    def on_train_batch_begin(self, batch: int, logs: dict[str, float]) -> None:
+    def on_train_batch_begin(self, batch: int, logs: dict[str, float] | None = None) -> None:
         """Keras 3's name: called before each training batch; calls :meth:`on_batch_begin`.
 
         Args:
@@ -85,7 +85,7 @@ class Callback(KeywordChecked):
         """
         self.on_batch_begin(batch, logs)
 
-    def on_train_batch_end(self, batch: int, logs: dict[str, float]) -> None:
+    def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
         """Keras 3's name: called after each training batch; calls :meth:`on_batch_end`.
 
         Args:

@@ -266,3 +266,6 @@ def test_a_second_review_of_the_data_set_checks(tmp_path):
     ds = TabularDataSet.from_csv(tmp_path / "train.csv", target_columns=-1, classification=True,
                                  test_path=tmp_path / "test.csv")
     np.testing.assert_array_equal(ds.test.arrays()[1], [1, 0])
+    ds = TabularDataSet.from_csv(tmp_path / "train.csv", target_columns=-1, classification=False,
+                                 test_path=tmp_path / "test.csv")  # regression too
+    np.testing.assert_array_equal(ds.test.arrays()[1], [[1], [0]])

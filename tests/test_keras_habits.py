@@ -709,3 +709,11 @@ def test_keras_spellings_that_would_go_wrong_are_refused_with_the_fix():
     x = np.zeros((4, 3), np.float32)
     with pytest.raises(TypeError, match="shuffle must be True or False, got 'batch'"):
         net.fit(x, np.zeros((4, 2), np.float32), shuffle="batch", verbose=0)
+    net.fit(x, np.zeros((4, 2), np.float32), shuffle=1, verbose=0)  # Keras reads it by truth
+    from neuro.callbacks import Callback
+
+    class Super(Callback):  # Keras's signature: logs defaults to None
+        def on_train_batch_end(self, batch, logs=None):
+            super().on_train_batch_end(batch)
+
+    net.fit(x, np.zeros((4, 2), np.float32), verbose=0, callbacks=[Super()])

@@ -468,3 +468,41 @@ def test_top_k_counts_a_row_with_a_nan_score_as_a_miss_and_weights_must_fit():
         m.update(np.zeros((6, 1)), np.ones((6, 1)), sample_weight=np.ones(3))
     with pytest.raises(ValueError, match="sample_weight must hold finite weights >= 0"):
         roc_auc_score(np.array([0, 1, 0, 1]), np.array([0.1, 0.9, 0.2, 0.8]), sample_weight=np.array([1, -1, 1, 1]))
+
+
+def test_metric_objects_per_output_and_the_callers_own_object():
+    """A metric whose reset() empties its state in place shared it between outputs under shallow copies;
+    the caller's Precision given to one sigmoid output was copied and never updated."""
+    from neuro.metrics import Metric, Precision
+
+    class MaxErr(Metric):
+        name = "maxerr"
+
+        def __init__(self):
+            self.errs = []
+            super().__init__()
+
+        def reset(self):
+            self.errs.clear()  # in place, as a Keras reset_state would
+
+        def update(self, y_pred, y_true, sample_weight=None):
+            self.errs.append(float(np.abs(np.asarray(y_pred) - np.asarray(y_true)).max()))
+
+        def result(self):
+            return max(self.errs) if self.errs else 0.0
+
+    inp = neuro.Input((3,))
+    two = neuro.Model(inp, [neuro.Dense(1)(inp), neuro.Dense(1)(inp)], loss="mse", seed=0)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((20, 3)).astype(np.float32)
+    ya, yb = np.zeros((20, 1), np.float32), np.full((20, 1), 100.0, np.float32)
+    logs = two.evaluate(x, [ya, yb], metrics=[MaxErr()])
+    pa, pb = two.predict(x)
+    assert logs[f"{two.output_names[0]}_maxerr"] == pytest.approx(np.abs(pa - ya).max(), rel=1e-6)
+    assert logs[f"{two.output_names[1]}_maxerr"] == pytest.approx(np.abs(pb - yb).max(), rel=1e-6)
+    net = Network((3,), "binary_crossentropy", "sgd", seed=0)
+    net.add(Dense(1, "sigmoid"))
+    y = rng.integers(0, 2, 20)
+    p = Precision()
+    logs = net.evaluate(x, y, metrics=[p])
+    assert p.result() == logs["precision"] == pytest.approx(skm.precision_score(y, net.predict(x)[:, 0] >= 0.5, zero_division=0))

@@ -749,3 +749,15 @@ def test_one_dimensional_pool_sizes_are_one_positive_integer(arg, value):
         with pytest.raises(ValueError, match=rf"^{arg} must be a positive integer, got {re.escape(repr(value))}$"):
             cls(**{"pool_size": 2, arg: value})
     assert MaxPool1D((3,), strides=(2,)).get_config()["strides"] == 2
+
+
+def test_predict_class_of_a_sigmoid_per_step_thresholds_each_step():
+    """The argmax of one column named class 0 at every step."""
+    net = neuro.Network((5,), "binary_crossentropy", "adam", seed=0)
+    net.add(Embedding(9, 4)).add(SimpleRNN(6, return_sequences=True)).add(Dense(1, activation="sigmoid"))
+    net.class_names = ["neg", "pos"]
+    ids = np.random.default_rng(0).integers(1, 9, (3, 5))
+    names, prob = net.predict_class(ids)
+    p = net.predict(ids)[..., 0]
+    np.testing.assert_array_equal(names, np.where(p >= 0.5, "pos", "neg"))
+    np.testing.assert_allclose(prob, np.where(p >= 0.5, p, 1 - p))

@@ -604,8 +604,20 @@ def _describe_scaler(scaler: Scaler | None) -> str:
 
 
 def check_class_names(names: Any, what: str = "class_names") -> list[str]:
-    """``names`` as a list of distinct strings (one per class id), or a ValueError / TypeError naming
-    ``what``: a string is one name, not a list of its characters."""
+    """Check class names: a list of distinct names, one per class id (a string is one name, not a list of
+    its characters).
+
+    Args:
+        names: the names given.
+        what: the argument's name, for the errors.
+
+    Returns:
+        The names as strings.
+
+    Raises:
+        TypeError: for a string or anything that is not a list of names.
+        ValueError: for a name given twice.
+    """
     if isinstance(names, (str, bytes)) or not hasattr(names, "__iter__"):
         raise TypeError(
             f"{what} must be a list of names, one per class, got {type(names).__name__} {names!r}"

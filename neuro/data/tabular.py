@@ -201,7 +201,8 @@ class TabularDataSet(DataSet):
                 seeded by ``seed``.
             test_path: optional test data in the same layout: one file (single-file layout) or a pair
                 ``(inputs, outputs)``; when both the training and the test files have headers, the test
-                columns are matched by name (in any order), and other names are refused.
+                feature columns are matched by name (in any order) and other names are refused; the target
+                columns are matched by name when the test file has the training's, else taken by position.
             header: whether the files' first rows name the columns; ``None`` detects it per file.
             delimiter: field separator of all files; ``None`` detects it per file.
             seed: seed of the validation permutation.
@@ -273,8 +274,8 @@ class TabularDataSet(DataSet):
                     f"{what} must have {y.shape[1]} target columns as the training data, got {yt.shape[1]}"
                 )
             xt = _same_columns(xt, feat, feat_t, what, "feature")
-            if yt.ndim == 2:
-                yt = _same_columns(yt, targ, targ_t, what, "target")
+            if yt.ndim == 2 and targ_t is not None and targ is not None and set(targ_t) == set(targ):
+                yt = _same_columns(yt, targ, targ_t, what, "target")  # else: taken by position
             test_split = ArraySplit(xt, yt)
 
         if len(x) == 0:

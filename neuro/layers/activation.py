@@ -35,6 +35,8 @@ class Activation(Layer):
     supports_masking = True
 
     def __init__(self, name: str | None = None) -> None:
+        if type(self) is Activation and name is None:
+            raise TypeError("Activation is the base class of neuro's activations; make one: ReLU(), Tanh()…")
         if type(self) is Activation:  # Keras's Activation("relu") layer would read "relu" as a name here
             raise TypeError(
                 f"Activation is the base class of neuro's activations, not Keras's Activation layer; for "

@@ -1343,12 +1343,19 @@ class Model(KeywordChecked):
 
         ``classes`` are class ids ``(N,)`` (or the names in :attr:`class_names` when set);
         ``probabilities`` is the probability of each chosen class. A single sigmoid output is read as the
-        probability of class 1. A sequence output ``(N, T, C)`` gives a class per step: ``(N, T)``.
+        probability of class 1. A sequence output ``(N, T, C)`` gives a class per step: ``(N, T)`` (with
+        ``C = 1``, a sigmoid per step, class 1 where its probability is at least 0.5).
         """
         pred = self.predict(x, batch_size)
         if not backend.is_array(pred):
             raise ValueError("predict_class needs a model with one output; use predict for several")
         p = backend.to_numpy(pred)
+        if p.ndim >= 3 and p.shape[-1] == 1:  # a sigmoid per step: class 1 where p >= 0.5
+            ids = (p[..., 0] >= 0.5).astype(np.int64)
+            prob = np.where(ids == 1, p[..., 0], 1 - p[..., 0])
+            if self.class_names is not None:
+                return np.asarray(self.class_names, dtype=object)[ids], prob
+            return ids, prob
         if p.ndim >= 3:  # a sequence of class distributions: a class per step
             ids = p.argmax(axis=-1)
             prob = np.take_along_axis(p, ids[..., None], axis=-1)[..., 0]

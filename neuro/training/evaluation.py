@@ -98,11 +98,10 @@ def metric_slots(model: Any, metrics: Any) -> list[MetricSlot]:
     for k, ms in enumerate(per):
         for m in ms:
             if n > 1 and isinstance(m, metrics_mod.Metric):  # each output its own copy, settings kept
-                obj = copy.copy(m)  # reset() makes its state anew (a deep copy failed on locks, modules)
-                obj.reset()
+                obj = _copy(m)
             else:
                 obj = metrics_mod.get(m)
-            obj = _for_output(model, k, obj, copied=obj is not m)
+            obj = _for_output(model, k, obj)
             key = obj.name if n == 1 else f"{names[k]}_{obj.name}"
             if any(s.key == key for s in slots):
                 raise ValueError(
@@ -113,22 +112,34 @@ def metric_slots(model: Any, metrics: Any) -> list[MetricSlot]:
     return slots
 
 
-def _for_output(model: Any, k: int, metric: Any, copied: bool) -> Any:
+def _copy(metric: Any) -> Any:
+    """An output's own copy of a metric object, its state made anew: a deep copy, or where one cannot be
+    made (a lock, a module), a shallow one whose ``reset()`` must then make every state attribute anew."""
+    try:
+        out = copy.deepcopy(metric)
+    except (TypeError, copy.Error):
+        out = copy.copy(metric)
+    out.reset()
+    return out
+
+
+def _for_output(model: Any, k: int, metric: Any) -> Any:
     """A metric read as Keras reads it for an output trained with binary cross-entropy: every value a
     probability of its own (several sigmoid outputs, or one per step). ``accuracy`` is then
     ``binary_accuracy`` (logged under the name given), precision, recall and F1 threshold every value (as an
-    argmax of multi-hot rows would mean nothing). A metric object of the caller's is copied first
-    (``copied``: it is a copy already)."""
+    argmax of multi-hot rows would mean nothing; for one sigmoid output both readings are the same, and the
+    object is left alone). The caller's object is the one updated, as in Keras."""
     from neuro import losses as losses_mod
 
     losses = getattr(model, "losses", None)
     if not losses or not isinstance(losses[k], losses_mod.BinaryCrossEntropy):
         return metric
+    if tuple(model.output_shapes[k]) == (1,):
+        return metric
     if isinstance(metric, metrics_mod._ConfusionMetric) and not metric.multi_label:
-        metric = metric if copied else copy.copy(metric)
         metric.multi_label = True
         metric.reset()
-    elif type(metric) is metrics_mod.Accuracy and tuple(model.output_shapes[k]) != (1,):
+    elif type(metric) is metrics_mod.Accuracy:
         name = metric.name
         metric = metrics_mod.BinaryAccuracy()
         metric.name = name

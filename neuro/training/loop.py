@@ -239,8 +239,10 @@ def fit(
         raise ValueError(f"initial_epoch must be smaller than epochs ({epochs}), got {initial_epoch}")
     if verbose not in (0, 1, 2):
         raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
-    if not isinstance(shuffle, (bool, np.bool_)):  # Keras's shuffle="batch" read as True
-        raise TypeError(f"shuffle must be True or False, got {shuffle!r} (neuro shuffles whole samples)")
+    if not (isinstance(shuffle, (bool, np.bool_)) or (isinstance(shuffle, int) and shuffle in (0, 1))):
+        raise TypeError(  # Keras's shuffle="batch" was read as True
+            f"shuffle must be True or False, got {shuffle!r} (neuro shuffles whole samples)"
+        )
     split = check.fraction(validation_split, "validation_split")
     model.require_compiled("fit")
     if model._fitting:
