@@ -689,10 +689,10 @@ def _build_model(config: dict, f: Any, path: Any, want: type | None) -> Any:
         if (
             not isinstance(names, list)
             or not all(isinstance(c, str) for c in names)
-            or len(names) not in (width, 2 if width == 1 else width)
+            or len(names) not in (width, 2 if width == 1 else width)  # files with one name load as before
         ):
-            what = "the output's classes"
-            raise _fail(path, "config.class_names", f"must be a list of {width} strings ({what})")
+            what = f"must be a list of {width} strings (the output's classes)"
+            raise _fail(path, "config.class_names", what)
         net.class_names = names
     for key in ("input_scaler", "output_scaler"):
         if config.get(key) is not None:

@@ -530,6 +530,28 @@ def _every_value(y_pred: Any, y_true: Any, sample_weight: Any) -> tuple[Any, Any
     return y_pred.reshape(-1, 1), t.reshape(-1, 1), sample_weight
 
 
+def _steps_as_samples(y_pred: Any, y_true: Any, sample_weight: Any) -> tuple[Any, Any, Any]:
+    """A sequence output ``(N, T, D)`` as ``N·T`` samples of D values, its weights (of the samples or of the
+    steps: a mask) spread to one per step."""
+    xp = get_array_module(y_pred)
+    t = y_true if backend.is_array(y_true) else xp.asarray(y_true)
+    d = y_pred.shape[-1]
+    if t.size != y_pred.size:
+        raise ValueError(
+            f"y_true must hold the values of y_pred {tuple(y_pred.shape)}, got shape {tuple(t.shape)}"
+        )
+    steps = y_pred.shape[:-1]
+    if sample_weight is not None:
+        w = sample_weight if backend.is_array(sample_weight) else np.asarray(sample_weight, dtype=np.float64)
+        if w.ndim == 0 or tuple(w.shape) != tuple(steps[: w.ndim]):
+            raise ValueError(
+                f"sample_weight must weigh the samples or steps of y_pred {tuple(y_pred.shape)}, got shape "
+                f"{tuple(w.shape)}"
+            )
+        sample_weight = xp.broadcast_to(w.reshape(w.shape + (1,) * (len(steps) - w.ndim)), steps).reshape(-1)
+    return y_pred.reshape(-1, d), t.reshape(-1, d), sample_weight
+
+
 class Precision(_ConfusionMetric):
     """Precision ``TP / (TP + FP)``: of class 1 for two classes, macro-averaged over more (see ``average``).
 
@@ -894,6 +916,8 @@ class R2Score(Metric):
         self.ss_res: np.ndarray | None = None
 
     def update(self, y_pred: Any, y_true: Any, sample_weight: Any = None) -> None:
+        if np.ndim(y_pred) >= 3:  # a sequence: every step a sample, R² per feature over the (valid) steps
+            y_pred, y_true, sample_weight = _steps_as_samples(y_pred, y_true, sample_weight)
         p, t = _regression_pair(y_pred, y_true)
         n_b = len(t)
         if n_b == 0:

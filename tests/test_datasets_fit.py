@@ -269,3 +269,21 @@ def test_a_second_review_of_the_data_set_checks(tmp_path):
     ds = TabularDataSet.from_csv(tmp_path / "train.csv", target_columns=-1, classification=False,
                                  test_path=tmp_path / "test.csv")  # regression too
     np.testing.assert_array_equal(ds.test.arrays()[1], [[1], [0]])
+
+
+def test_one_sigmoid_output_needs_two_class_names_and_a_weightless_layer_takes_any_rank():
+    from neuro.data import ArraySplit, DataSet
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((20, 3)).astype(np.float32)
+    net = neuro.Network((3,), "binary_crossentropy", seed=0)
+    net.add(Dense(1, "sigmoid"))
+    with pytest.raises(ValueError, match=r"names 1 classes, but the model's one sigmoid output needs 2 names"):
+        net.fit(DataSet(ArraySplit(x, rng.integers(0, 2, 20)), class_names=["positive"]), epochs=1, verbose=0)
+    net.fit(x, rng.integers(0, 2, 20), epochs=1, verbose=0)
+    net.class_names = ["positive"]  # as a file of an older neuro may hold (it loads)
+    with pytest.raises(ValueError, match=r"class_names holds 1 names, but the output's classes need 2"):
+        net.predict_class(x)  # it was an IndexError
+    drop = neuro.Dropout(0.5)
+    drop(np.ones((2, 8)))
+    assert drop(np.ones((2, 5, 8))).shape == (2, 5, 8)  # no weights: another rank is fine, as in Keras

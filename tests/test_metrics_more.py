@@ -506,3 +506,36 @@ def test_metric_objects_per_output_and_the_callers_own_object():
     p = Precision()
     logs = net.evaluate(x, y, metrics=[p])
     assert p.result() == logs["precision"] == pytest.approx(skm.precision_score(y, net.predict(x)[:, 0] >= 0.5, zero_division=0))
+
+
+def test_r2_of_a_sequence_output_pools_its_valid_steps_and_a_metric_object_keeps_its_settings():
+    """R² of a masked sequence scored each step position apart (a position padded everywhere scored 1.0):
+    -0.42 where scikit-learn over the valid steps gives -2.50. A Precision() used on a sigmoid-per-step
+    output was left in multi_label mode and read a later softmax model wrongly."""
+    from neuro.metrics import Precision, R2Score
+
+    rng = np.random.default_rng(0)
+    y = rng.standard_normal((6, 8, 2))
+    p = y + rng.standard_normal((6, 8, 2))
+    mask = np.zeros((6, 8), bool)
+    mask[:, :3] = True
+    m = R2Score()
+    m.update(p, y, sample_weight=mask.astype(float))
+    assert m.result() == pytest.approx(skm.r2_score(y[mask], p[mask]), rel=1e-12)
+    m = R2Score()
+    m.update(p, y)
+    assert m.result() == pytest.approx(skm.r2_score(y.reshape(-1, 2), p.reshape(-1, 2)), rel=1e-12)
+    seq = Network((5,), "binary_crossentropy", "adam", seed=0)
+    seq.add(neuro.Embedding(9, 4)).add(neuro.SimpleRNN(6, return_sequences=True)).add(Dense(1, "sigmoid"))
+    ids = rng.integers(1, 9, (10, 5))
+    labels = rng.integers(0, 2, (10, 5, 1)).astype(np.float32)
+    shared = Precision()
+    logs = seq.evaluate(ids, labels, metrics=[shared])
+    hard = seq.predict(ids).ravel() >= 0.5
+    assert logs["precision"] == pytest.approx(skm.precision_score(labels.ravel(), hard, zero_division=0))
+    assert shared.multi_label is False and shared.result() == logs["precision"]
+    soft = Network((3,), "crossentropy", "sgd", seed=0)
+    soft.add(Dense(3, "softmax"))
+    x, t = rng.standard_normal((30, 3)).astype(np.float32), rng.integers(0, 3, 30)
+    again = soft.evaluate(x, t, metrics=[shared])["precision"]
+    assert again == pytest.approx(skm.precision_score(t, soft.predict(x).argmax(1), average="macro", zero_division=0))

@@ -533,7 +533,7 @@ class Layer(KeywordChecked):
                 f"{shape_text(shape)}: {exc}"
             ) from None
         first = self._nodes[0].input_shape if self._nodes else (self.input_shape if self.built else None)
-        if first is not None:
+        if first is not None and (self.params or self.buffers):  # a layer without weights takes any rank
             self._check_reuse(first, shape)
         if not self.built:  # as Keras: a layer with weights called on data first is built for its shape
             if self.param_specs(shape) or self.buffer_specs(shape):

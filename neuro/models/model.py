@@ -912,10 +912,14 @@ class Model(KeywordChecked):
             names = None  # whose classes would they be?
         if names is not None:
             width = int(self.output_shapes[0][-1])
-            if len(names) not in (width, 2 if width == 1 else width):
+            if len(names) != (2 if width == 1 else width):
                 raise ValueError(
-                    f"the data set names {len(names)} classes, but the model's output has {width} classes "
-                    "(its last axis" + ("; one sigmoid output: 2 names)" if width == 1 else ")")
+                    f"the data set names {len(names)} classes, but "
+                    + (
+                        "the model's one sigmoid output needs 2 names (classes 0 and 1)"
+                        if width == 1
+                        else f"the model's output has {width} classes (its last axis)"
+                    )
                 )
         if ins is not None:
             if len(self.input_names) != 1:
@@ -1349,6 +1353,12 @@ class Model(KeywordChecked):
         pred = self.predict(x, batch_size)
         if not backend.is_array(pred):
             raise ValueError("predict_class needs a model with one output; use predict for several")
+        width = int(pred.shape[-1])
+        if self.class_names is not None and len(self.class_names) < (2 if width == 1 else width):
+            raise ValueError(
+                f"class_names holds {len(self.class_names)} names, but the output's classes need "
+                f"{2 if width == 1 else width} (one sigmoid output: classes 0 and 1)"
+            )
         p = backend.to_numpy(pred)
         if p.ndim >= 3 and p.shape[-1] == 1:  # a sigmoid per step: class 1 where p >= 0.5
             ids = (p[..., 0] >= 0.5).astype(np.int64)

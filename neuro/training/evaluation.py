@@ -125,10 +125,10 @@ def _copy(metric: Any) -> Any:
 
 def _for_output(model: Any, k: int, metric: Any) -> Any:
     """A metric read as Keras reads it for an output trained with binary cross-entropy: every value a
-    probability of its own (several sigmoid outputs, or one per step). ``accuracy`` is then
-    ``binary_accuracy`` (logged under the name given), precision, recall and F1 threshold every value (as an
-    argmax of multi-hot rows would mean nothing; for one sigmoid output both readings are the same, and the
-    object is left alone). The caller's object is the one updated, as in Keras."""
+    probability of its own (several sigmoid outputs, or one per step), so ``accuracy`` is binary accuracy and
+    precision, recall and F1 threshold every value (an argmax of multi-hot rows would mean nothing; for one
+    sigmoid output both readings are the same, and the metric is left alone). The metric object itself is
+    updated, as in Keras, and left as it was given (see :class:`_EveryValue`)."""
     from neuro import losses as losses_mod
 
     losses = getattr(model, "losses", None)
@@ -136,14 +136,31 @@ def _for_output(model: Any, k: int, metric: Any) -> Any:
         return metric
     if tuple(model.output_shapes[k]) == (1,):
         return metric
-    if isinstance(metric, metrics_mod._ConfusionMetric) and not metric.multi_label:
-        metric.multi_label = True
-        metric.reset()
-    elif type(metric) is metrics_mod.Accuracy:
-        name = metric.name
-        metric = metrics_mod.BinaryAccuracy()
-        metric.name = name
+    reads_rows = isinstance(metric, metrics_mod._ConfusionMetric) and not metric.multi_label
+    if reads_rows or type(metric) is metrics_mod.Accuracy:
+        return _EveryValue(metric)
     return metric
+
+
+class _EveryValue:
+    """A metric fed every value of an output as a sample of its own (a probability against its 0/1 label),
+    its settings untouched: a caller's ``Precision()`` used on a multi-label output and then on a softmax
+    one reads each as it should. Everything but :meth:`update` is the metric's own.
+
+    Args:
+        metric: the metric.
+    """
+
+    def __init__(self, metric: Any) -> None:
+        self.metric = metric
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "metric":  # not set yet (a copy being made)
+            raise AttributeError(name)
+        return getattr(self.metric, name)
+
+    def update(self, y_pred: Any, y_true: Any, sample_weight: Any = None) -> None:
+        self.metric.update(*metrics_mod._every_value(y_pred, y_true, sample_weight))
 
 
 def _as_list(v: Any) -> list[Any]:
