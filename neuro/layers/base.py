@@ -525,16 +525,9 @@ class Layer(KeywordChecked):
                 f"layer {self.name!r} ({type(self).__name__}) was called on arrays of batch sizes "
                 f"{[a.shape[0] for a in arrays]}; they must be equal"
             )
-        try:  # the shape rules of a symbolic call (a pool larger than its input, merges of other shapes…)
-            self.compute_output_shape(shape)
-        except ValueError as exc:
-            raise ValueError(
-                f"layer {self.name!r} ({type(self).__name__}) cannot take input of shape "
-                f"{shape_text(shape)}: {exc}"
-            ) from None
-        first = self._nodes[0].input_shape if self._nodes else (self.input_shape if self.built else None)
-        if first is not None and (self.params or self.buffers):  # a layer without weights takes any rank
-            self._check_reuse(first, shape)
+        # the shape rules of a symbolic call (a pool larger than its input, merges of other shapes…); a layer
+        # without weights takes arrays of any rank
+        self._checked_output_shape(shape, any_rank=not (self.params or self.buffers))
         if not self.built:  # as Keras: a layer with weights called on data first is built for its shape
             if self.param_specs(shape) or self.buffer_specs(shape):
                 dt = arrays[0].dtype if np.dtype(arrays[0].dtype).kind == "f" else None
@@ -551,16 +544,7 @@ class Layer(KeywordChecked):
             raise ValueError(f"layer {self.name!r} ({type(self).__name__}) was called on an empty list")
         shapes = [t.sample_shape for t in tensors]
         in_shape = shapes if multi_input else shapes[0]
-        try:
-            out = self.compute_output_shape(in_shape)
-        except ValueError as exc:
-            raise ValueError(
-                f"layer {self.name!r} ({type(self).__name__}) cannot take input of shape "
-                f"{shape_text(in_shape)}: {exc}"
-            ) from None
-        first = self._nodes[0].input_shape if self._nodes else (self.input_shape if self.built else None)
-        if first is not None:
-            self._check_reuse(first, in_shape)
+        out = self._checked_output_shape(in_shape)
         out = tuple(out) if is_shape(tuple(out)) else [tuple(s) for s in out]
         multi_output = not is_shape(out)
         shapes_out = list(out) if multi_output else [out]
@@ -588,6 +572,22 @@ class Layer(KeywordChecked):
         if kwargs:
             raise TypeError(f"{type(self).__name__} takes no call arguments, got {sorted(kwargs)}")
         return []
+
+    def _checked_output_shape(self, shape: Any, any_rank: bool = False) -> Any:
+        """The output shape for input ``shape``, which the layer's shape rules and (called before) its weights
+        must take (``any_rank``: the reuse check is skipped, for a call on arrays of a layer without weights);
+        a ValueError names the layer and the shapes."""
+        try:
+            out = self.compute_output_shape(shape)
+        except ValueError as exc:
+            raise ValueError(
+                f"layer {self.name!r} ({type(self).__name__}) cannot take input of shape "
+                f"{shape_text(shape)}: {exc}"
+            ) from None
+        first = self._nodes[0].input_shape if self._nodes else (self.input_shape if self.built else None)
+        if first is not None and not any_rank:
+            self._check_reuse(first, shape)
+        return out
 
     def _check_reuse(self, first: Any, shape: Any) -> None:
         """A layer called again must take arrays its parameters fit (a shared layer keeps its weights)."""
