@@ -80,6 +80,26 @@ def test_the_guard_names_what_went_wrong():
         net.fit(x, big, batch_size=8, verbose=0)
 
 
+def test_a_batch_of_padding_only_is_named_and_changes_nothing():
+    net = neuro.Network((5,), "softmax_crossentropy", SGD(0.1), seed=0)
+    net.add(neuro.Embedding(10, 4, mask_zero=True)).add(neuro.LSTM(3, return_sequences=True))
+    net.add(Dense(4, "softmax"))
+    x = np.array([[1, 2, 0, 0, 0], [3, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0]])
+    with pytest.raises(FloatingPointError) as info:
+        net.fit(x, np.zeros((4, 5), int), batch_size=2, epochs=1, verbose=0, shuffle=False)
+    assert str(info.value).startswith(
+        "loss became nan (every item of an output's batch has weight 0, every step masked: its mean loss is "
+        "undefined; leave out the samples that are all padding) at epoch 1, batch 2"
+    )
+    assert net.optimizer.iterations == 1  # the first batch trained; the second changed nothing after it
+    net2 = neuro.Network((5,), "softmax_crossentropy", SGD(0.1), seed=0)
+    net2.add(neuro.Embedding(10, 4, mask_zero=True)).add(neuro.LSTM(3, return_sequences=True))
+    net2.add(Dense(4, "softmax"))
+    net2.fit(x[:2], np.zeros((2, 5), int), batch_size=2, epochs=1, verbose=0, shuffle=False)
+    for a, b in zip(net.get_weights(), net2.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_finite_values_whose_sum_overflows_are_not_a_failure():
     net = neuro.Network((1,), "mse", SGD(1e-30), seed=0)
     net.add(Dense(4))

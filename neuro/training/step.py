@@ -192,6 +192,11 @@ def batch_loss(model: Any, terms: Terms) -> Any:
     return loss
 
 
+def _weightless(denom: Any) -> bool:
+    """Whether a loss normaliser ``D`` is 0 (read from the device: for an error message only)."""
+    return float(backend.to_numpy(denom)) == 0.0 if backend.is_array(denom) else denom == 0
+
+
 def divide(total: Any, denom: Any) -> Any:
     """total / denom on the device (NaN for a zero denominator, as PyTorch gives for all-zero weights).
 
@@ -367,7 +372,13 @@ def train_step(
             ok = backend.to_numpy(flags)  # the one read of the step
             if not ok.all() and not (ok[0] and ok[2] and model.optimizer.staged_finite()):
                 if not ok[0]:
-                    raise FloatingPointError(f"loss became {float(backend.to_numpy(loss))}")
+                    value = float(backend.to_numpy(loss))
+                    if any(_weightless(d) for d in terms.denoms):
+                        raise FloatingPointError(
+                            f"loss became {value} (every item of an output's batch has weight 0, every step "
+                            "masked: its mean loss is undefined; leave out the samples that are all padding)"
+                        )
+                    raise FloatingPointError(f"loss became {value}")
                 if not ok[2]:
                     raise FloatingPointError("the batch made a buffer (running statistics) non-finite")
                 if not _all_finite(grads, xp):
