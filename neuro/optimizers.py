@@ -32,6 +32,7 @@ from __future__ import annotations
 import itertools
 import math
 import numbers
+from threading import get_ident as _get_ident
 from typing import Any
 
 import numpy as np
@@ -243,11 +244,12 @@ class Optimizer(KeywordChecked):
                 or a view of another array) the step is staged as without it.
 
         Returns:
-            ``None`` without parameters; else a 0-d device array, Σ over every new value and new state array
-            of ``a·a`` (dot products), in the parameters' dtype. It is finite when every new value is finite
-            and below about 1e19 (float32) in size, non-finite for any NaN or infinity and for finite values
-            beyond that size, which :meth:`staged_finite` tells apart exactly. With the compiled kernels the
-            check is exact in the same pass, and the probe is 0 or inf.
+            ``None`` without parameters; else a 0-d device array in the parameters' dtype: the sum of the dot
+            products of the new values and new state arrays taken in pairs (``a·b``, an odd last one ``a·a``),
+            which is non-finite for any NaN or infinity in either array (``inf·0`` is NaN). It is finite when
+            every new value is finite and below about 1e19 (float32) in size; finite values beyond that size
+            may make it non-finite too, which :meth:`staged_finite` tells apart exactly. With the compiled
+            kernels the check is exact in the same pass, and the probe is 0 or inf.
         """
         for p in params:
             if not p.flags.c_contiguous:  # reshape(-1) would copy, and the update would be lost
@@ -292,8 +294,10 @@ class Optimizer(KeywordChecked):
                     if decay is not None:  # decoupled weight decay: the step grows by lr·λ·w
                         o += xp.multiply(w, w.dtype.type(decay), out=self.tmp(w, 1))
                     xp.subtract(w, o, out=o)  # the new values
-                    for arr in (o, *new.values()):
-                        dot = xp.dot(arr, arr)
+                    # a·b is non-finite wherever a or b is (inf·0 is NaN): the arrays' dot products in pairs
+                    arrays = (o, *new.values())
+                    for i in range(0, len(arrays), 2):
+                        dot = xp.dot(arrays[i], arrays[min(i + 1, len(arrays) - 1)])
                         total = dot if total is None else total + dot
                 parts.append(total)
 
@@ -492,18 +496,12 @@ class Optimizer(KeywordChecked):
         Returns:
             An uninitialised array shaped like ``like``.
         """
-        import threading
-
-        key = (
-            tuple(like.shape),
-            like.dtype.str,
-            k,
-            threading.get_ident(),
-            backend.device_name(get_array_module(like)),
-        )
+        xp = get_array_module(like)
+        # NumPy's arrays keyed without a device name (the rule asks for them once per chunk)
+        key = (like.shape, like.dtype.char, k, _get_ident(), None if xp is np else backend.device_name(xp))
         arr = self._scratch.get(key)
         if arr is None:
-            arr = self._scratch[key] = get_array_module(like).empty_like(like)
+            arr = self._scratch[key] = xp.empty_like(like)
         return arr
 
     def to(self, xp: Any) -> None:

@@ -100,6 +100,26 @@ def test_a_batch_of_padding_only_is_named_and_changes_nothing():
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("make", [lambda: Adadelta(1.0), lambda: Adam(0.01), lambda: RMSprop(0.01)])
+def test_numpy_probe_sees_a_state_overflow_beside_a_zero_step(make, monkeypatch):
+    """NumPy's stage takes dot products of its arrays in pairs: an infinite new state whose step is 0 (g² overflows,
+    so the step g/sqrt(v) is 0 and the weight stays 0) makes the probe NaN (inf·0), never finite."""
+    from neuro import backend
+
+    monkeypatch.setattr(backend, "_kernel_request", backend._kernel_request)
+    monkeypatch.setattr(backend, "_kernels_on", None)
+    backend.set_kernels("numpy")
+    opt = make()
+    params, grads = [np.zeros(70_000, np.float32)], [np.zeros(70_000, np.float32)]
+    grads[0][66_000] = 1e20  # in the second chunk
+    with np.errstate(all="ignore"):
+        probe = opt.stage(params, grads)
+    assert not np.isfinite(probe)
+    assert not opt.staged_finite()
+    assert not np.isfinite(opt._spare[0]["v"][66_000])
+    assert np.isfinite(opt._steps[0]).all()  # the new weights alone are finite
+
+
 def test_finite_values_whose_sum_overflows_are_not_a_failure():
     net = neuro.Network((1,), "mse", SGD(1e-30), seed=0)
     net.add(Dense(4))
