@@ -465,10 +465,8 @@ class FitContext:
         self._fail_comm = _fail_comms[key]
         self.seed = self._broadcast_state()
         heads = network.training_heads()
-        # the loss normalisers are sample counts unless a loss weighs classes: then one more reduction
-        self._counts = all(getattr(h.loss, "class_weights", None) is None for h in heads) and not any(
-            t.masked for t in network.graph.outputs
-        )  # masks make the normalisers the counts of valid steps: reduced first
+        # the loss normalisers (sample or position counts, sums of weights and masks) are reduced each step:
+        # one small reduction; taking them for sample counts scaled a sequence's gradient by its steps
         self._sync = self.options.sync_batchnorm
         calls: list[tuple[int, bool]] = []
         if self._sync:
@@ -476,8 +474,7 @@ class FitContext:
         # the extra reductions of one step, in order, with their sizes (and the error flag): batch-norm
         # statistics in the forward, the loss normalisers, batch-norm sums in the backward
         self._schedule = [s for f, _ in calls for s in (f + 2, f + 1)]
-        if not self._counts:
-            self._schedule.append(len(heads) + 1)
+        self._schedule.append(len(heads) + 1)
         self._schedule += [2 * f + 1 for f, need in reversed(calls) if need]
         leaves = network.leaf_layers()
         self._broadcast = [
@@ -750,8 +747,7 @@ class FitContext:
         if n == 0 and not self._sync:  # nothing to compute; still part of the normalisers' reduction
             for g in net.grads:
                 g[...] = 0
-            if not self._counts:
-                self._sync_allreduce(np.zeros(len(heads)))
+            self._sync_allreduce(np.zeros(len(heads)))
             preds = [xp.zeros((0, *shape), dtype=net.dtype) for shape in net.output_shapes]
             return preds, step_mod.Terms([xp.zeros((), dtype=net.dtype)] * len(heads), [0] * len(heads), 0)
         modes = net.head_modes(heads)
@@ -770,10 +766,7 @@ class FitContext:
             denoms.append(denom)
             weights.append(w)
         local = [float(backend.to_numpy(d)) if backend.is_array(d) else float(d) for d in denoms]
-        if self._counts:
-            glob = [float(self._global_count)] * len(heads)
-        else:
-            glob = list(self._sync_allreduce(np.array(local)))
+        glob = list(self._sync_allreduce(np.array(local)))
         grads = []
         for head, out, pred, y, w, d_r, d, iw in zip(
             heads, outs, preds, ys, net.loss_weights_list, local, glob, weights, strict=True

@@ -1,7 +1,10 @@
 """Loss functions with hand-derived gradients with respect to the network output.
 
 Every loss sums over the outputs of a sample and takes the mean over the m samples of the batch, as in the
-design note on cross-entropy; its gradient therefore includes the 1/m, and layers sum over the batch.
+design note on cross-entropy; its gradient therefore includes the 1/m, and layers sum over the batch. An
+output with more axes (a sequence ``(N, T, F)``, an image ``(N, H, W, C)``) has an item per position: a loss
+sums over the last axis and takes the mean over the m positions (the samples times the steps or pixels),
+as the categorical losses count them, so that a mask or weights of 1 change nothing.
 The argument order is always ``(y_pred, y_true)``.
 
 The categorical losses (:class:`CrossEntropy`, :class:`SoftmaxCrossEntropy`) take targets as one-hot or
@@ -87,7 +90,8 @@ class Loss(KeywordChecked):
         return self.forward(y_pred, y_true)
 
     def forward(self, y_pred: Any, y_true: Any, sample_weight: Any = None) -> float:
-        """Return the loss value as a Python float (a batch whose targets all weigh 0 gives NaN).
+        """Return the loss value as a Python float (a batch whose targets all weigh 0 gives 0, and its
+        gradient is 0, as in Keras; PyTorch's mean over no items is NaN).
 
         Args:
             y_pred: the predictions ``(N, ...)`` (logits for a loss with ``takes_logits``).
@@ -269,10 +273,28 @@ def _spread(w: Any, like: Any) -> Any:
     return w.reshape(tuple(w.shape) + (1,) * (like.ndim - w.ndim))
 
 
+def _positions(like: Any) -> int:
+    """The items an elementwise loss averages over: the output's positions, every axis but the last (the
+    samples, and the steps of a sequence or the pixels of an image), as the categorical losses count them."""
+    return int(np.prod(like.shape[:-1])) if like.ndim > 1 else len(like)
+
+
+def _weight_sum(weights: Any, items: int) -> Any:
+    """``Σ w`` over ``items`` items of weights given over the leading axes: a sample's weight counts once
+    per position of the sample (weights of 1 give ``items``, as no weights)."""
+    total = weights.sum()
+    return total * (items / weights.size) if weights.size and items != weights.size else total
+
+
+def _divisor(total: Any) -> Any:
+    """A weight sum to divide a gradient by: 1 where it is 0 (nothing weighs: the gradient is 0, not NaN)."""
+    return total + (total == 0) if backend.is_array(total) else (total or 1)
+
+
 def _quotient(total: Any, denom: Any) -> float:
     t = float(backend.to_numpy(total))
     d = float(backend.to_numpy(denom)) if backend.is_array(denom) else float(denom)
-    return t / d if d else float("nan")  # all weights zero: undefined, as in PyTorch
+    return t / d if d else 0.0 * t  # nothing weighs: 0, as Keras (and the gradient is 0)
 
 
 # -- your own losses ---------------------------------------------------------------------------------------
@@ -360,7 +382,7 @@ class SampleLoss(Loss):
             g *= g.dtype.type(1.0 / len(y_pred))
             return g
         w = self._sample_weights(weights)
-        g *= _spread(w, g) / w.sum()
+        g *= _spread(w, g) / _divisor(w.sum())
         return g
 
 
@@ -377,7 +399,8 @@ def _regression_target(y_pred: Any, y_true: Any) -> Any:
 
 @registry.register(aliases=("mse", "mean_squared_error"))
 class MeanSquaredError(Loss):
-    """``L = (1/m) Σ_i Σ_j (ŷ_ij − y_ij)²`` (sum over outputs, mean over samples).
+    """``L = (1/m) Σ_i Σ_j (ŷ_ij − y_ij)²`` (sum over the outputs j, mean over the m samples; over the m
+    positions of a sequence or image output, j its last axis).
 
     Gradient: dL/dŷ = 2·(ŷ − y)/m (with weights w: 2·w·(ŷ − y)/Σw).
     """
@@ -386,21 +409,21 @@ class MeanSquaredError(Loss):
         d = y_pred - _regression_target(y_pred, y_true)
         d *= d
         if weights is None:
-            return d.sum(), len(y_pred)
-        return (d * _spread(weights, d)).sum(), weights.sum()
+            return d.sum(), _positions(d)
+        return (d * _spread(weights, d)).sum(), _weight_sum(weights, _positions(d))
 
     def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
         d = y_pred - _regression_target(y_pred, y_true)
         if weights is None:
-            d *= d.dtype.type(2.0 / len(y_pred))
+            d *= d.dtype.type(2.0 / _positions(d))
             return d
-        d *= _spread(weights, d) * (2.0 / weights.sum())
+        d *= _spread(weights, d) * (2.0 / _divisor(_weight_sum(weights, _positions(d))))
         return d
 
 
 @registry.register(aliases=("mae", "mean_absolute_error"))
 class MeanAbsoluteError(Loss):
-    """``L = (1/m) Σ_i Σ_j |ŷ_ij − y_ij|`` (sum over outputs, mean over samples).
+    """``L = (1/m) Σ_i Σ_j |ŷ_ij − y_ij|`` (sum over the outputs j, mean over the m samples or positions).
 
     Gradient: dL/dŷ = sign(ŷ − y)/m (with weights w: w·sign(ŷ − y)/Σw), taking sign(0) = 0 as PyTorch does.
     """
@@ -409,15 +432,15 @@ class MeanAbsoluteError(Loss):
         d = y_pred - _regression_target(y_pred, y_true)
         a = get_array_module(d).abs(d)
         if weights is None:
-            return a.sum(), len(y_pred)
-        return (a * _spread(weights, a)).sum(), weights.sum()
+            return a.sum(), _positions(a)
+        return (a * _spread(weights, a)).sum(), _weight_sum(weights, _positions(a))
 
     def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
         d = get_array_module(y_pred).sign(y_pred - _regression_target(y_pred, y_true))
         if weights is None:
-            d *= d.dtype.type(1.0 / len(y_pred))
+            d *= d.dtype.type(1.0 / _positions(d))
             return d
-        d *= _spread(weights, d) * (1.0 / weights.sum())
+        d *= _spread(weights, d) * (1.0 / _divisor(_weight_sum(weights, _positions(d))))
         return d
 
 
@@ -480,8 +503,8 @@ class BinaryCrossEntropy(Loss):
         log_q = xp.log(xp.maximum(1 - y_pred, _P_FLOOR))
         per = y * log_p + (1 - y) * log_q
         if weights is None:
-            return -per.sum(), len(y_pred)
-        return -(per * _spread(weights, per)).sum(), weights.sum()
+            return -per.sum(), _positions(per)
+        return -(per * _spread(weights, per)).sum(), _weight_sum(weights, _positions(per))
 
     def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
         if self.from_logits:
@@ -490,22 +513,24 @@ class BinaryCrossEntropy(Loss):
         y = _regression_target(y_pred, y_true)
         denom = xp.maximum(y_pred * (1 - y_pred), GRAD_EPS)
         if weights is None:
-            denom *= len(y_pred)
+            denom *= _positions(denom)
             return (y_pred - y) / denom
-        return (y_pred - y) / denom * (_spread(weights, denom) / weights.sum())
+        scale = _spread(weights, denom) / _divisor(_weight_sum(weights, _positions(denom)))
+        return (y_pred - y) / denom * scale
 
     def terms_logits(self, z: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
         y = _regression_target(z, y_true)
         if weights is None:
-            return F.sigmoid_binary_cross_entropy_sum(z, y), len(z)
-        return F.sigmoid_binary_cross_entropy_sum(z, y, _spread(weights, z)), weights.sum()
+            return F.sigmoid_binary_cross_entropy_sum(z, y), _positions(z)
+        total = F.sigmoid_binary_cross_entropy_sum(z, y, _spread(weights, z))
+        return total, _weight_sum(weights, _positions(z))
 
     def backward_logits(self, z: Any, y_true: Any, y_pred: Any = None, weights: Any = None) -> Any:
         y = _regression_target(z, y_true)
         if weights is None:
-            return F.sigmoid_binary_cross_entropy_backward(z, y, len(z), y_pred)
+            return F.sigmoid_binary_cross_entropy_backward(z, y, _positions(z), y_pred)
         g = F.sigmoid_binary_cross_entropy_backward(z, y, 1, y_pred)
-        g *= _spread(weights, g) / weights.sum()
+        g *= _spread(weights, g) / _divisor(_weight_sum(weights, _positions(g)))
         return g
 
     def link(self, z: Any) -> Any:
@@ -522,10 +547,9 @@ class ClassWeightedBinaryCrossEntropy(BinaryCrossEntropy):
 
     Each item (a sample, or a step of a sequence) weighs ``(1 − y)·w₀ + y·w₁`` (its class's weight for a 0/1
     label, as Keras's; a soft label interpolates), times its sample weight, and the loss is the weighted
-    mean ``Σ wᵢ·lᵢ / Σ wᵢ``, as for the categorical losses' class weights. On a sequence output weighed per
-    sample (or not at all) a sample counts once in the denominator, with the mean of its steps' weights,
-    as the unweighted loss counts samples; with a mask (a weight per step) each step counts. Weights of 1
-    give :class:`BinaryCrossEntropy` exactly.
+    mean ``Σ wᵢ·lᵢ / Σ wᵢ``, as for the categorical losses' class weights; on a sequence output every step
+    is an item (a sample's weight weighs each of its steps). Weights of 1 give :class:`BinaryCrossEntropy`
+    exactly.
 
     Args:
         from_logits: as :class:`BinaryCrossEntropy`.
@@ -548,10 +572,9 @@ class ClassWeightedBinaryCrossEntropy(BinaryCrossEntropy):
                 f"(or per step), got an output of shape {shape}; weigh samples instead"
             )
 
-    def _item_weights(self, out: Any, y_true: Any, weights: Any) -> tuple[Any, int]:
-        """Each item's weight (its class's, times its sample's or its own weight), and how many items a
-        sample's weight spreads over: the steps of a sequence output weighed per sample (or not at all) share
-        their sample's place in the denominator, as the unweighted loss counts samples (``Σ l / N``)."""
+    def _item_weights(self, out: Any, y_true: Any, weights: Any) -> Any:
+        """Each item's weight: its class's, times its sample's or its own weight (an item is a sample, or a
+        step of a sequence output: every step counts, as in the unweighted loss)."""
         y = _regression_target(out, y_true)
         if y.shape[-1] != 1:
             raise ValueError(f"class weights of binary cross-entropy need one output per item, got {y.shape}")
@@ -561,40 +584,26 @@ class ClassWeightedBinaryCrossEntropy(BinaryCrossEntropy):
         cw = (1 - label) * w0 + label * w1  # exactly w0 or w1 for a 0/1 label
         while weights is not None and weights.ndim > cw.ndim and weights.shape[-1] == 1:
             weights = weights[..., 0]  # a column of weights, (N, 1) or (N, T, 1)
-        if weights is not None and weights.ndim == cw.ndim:  # a weight per item (a mask of valid steps)
-            return cw * weights.astype(y.dtype, copy=False), 1
-        spread = int(np.prod(cw.shape[1:]))  # items per sample
         if weights is None:
-            return cw, spread
-        return cw * _spread(weights.astype(y.dtype, copy=False), cw), spread
+            return cw
+        w = weights.astype(y.dtype, copy=False)
+        return cw * w if weights.ndim == cw.ndim else cw * _spread(w, cw)
 
     def terms(self, y_pred: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
         if self.from_logits:
             return self.terms_logits(y_pred, y_true, weights)
-        iw, spread = self._item_weights(y_pred, y_true, weights)
-        total, denom = super().terms(y_pred, y_true, iw)
-        return total, denom / spread
+        return super().terms(y_pred, y_true, self._item_weights(y_pred, y_true, weights))
 
     def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
         if self.from_logits:
             return self.backward_logits(y_pred, y_true, None, weights)
-        iw, spread = self._item_weights(y_pred, y_true, weights)
-        g = super().backward(y_pred, y_true, iw)
-        if spread != 1:
-            g *= g.dtype.type(spread)
-        return g
+        return super().backward(y_pred, y_true, self._item_weights(y_pred, y_true, weights))
 
     def terms_logits(self, z: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
-        iw, spread = self._item_weights(z, y_true, weights)
-        total, denom = super().terms_logits(z, y_true, iw)
-        return total, denom / spread
+        return super().terms_logits(z, y_true, self._item_weights(z, y_true, weights))
 
     def backward_logits(self, z: Any, y_true: Any, y_pred: Any = None, weights: Any = None) -> Any:
-        iw, spread = self._item_weights(z, y_true, weights)
-        g = super().backward_logits(z, y_true, y_pred, iw)
-        if spread != 1:
-            g *= g.dtype.type(spread)
-        return g
+        return super().backward_logits(z, y_true, y_pred, self._item_weights(z, y_true, weights))
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "class_weights": self.class_weights.tolist()}
@@ -759,13 +768,12 @@ class _Categorical(Loss):
 
 
 def _inverse(denom: Any, dtype: Any) -> Any:
-    """1/D as the gradient's dtype: a Python number, or a device array (NaN where D = 0, as in PyTorch)."""
+    """1/D as the gradient's dtype: a Python number, or a device array; 0 where D = 0 (nothing weighs: no
+    gradient, as the loss then adds nothing)."""
     if backend.is_array(denom):
-        xp = get_array_module(denom)
         d = denom.astype(dtype)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return xp.where(d == 0, dtype(np.nan), dtype(1) / d)
-    return dtype(1.0 / denom if denom else float("nan"))
+        return dtype(1) / (d + (d == 0)) * (d != 0)
+    return dtype(1.0 / denom if denom else 0.0)
 
 
 @registry.register(aliases=("categorical_crossentropy", "sparse_categorical_crossentropy", "crossentropy"))
@@ -919,10 +927,11 @@ def get(loss: str | Loss | dict | type) -> Loss:
 
 
 # -- more losses, with Keras's names -------------------------------------------------------------------------
-# Each follows MeanSquaredError's reduction: the per-value losses of Keras's formula are summed over the
-# outputs of a sample and averaged over the m samples (with weights w: Σ w·loss / Σ w), and the gradient
-# includes that 1/m (or w/Σw). Keras averages an elementwise loss over the last axis instead, so for an output
-# of D values Keras's number is this one divided by D (they agree for one output). CategoricalHinge and
+# Each follows MeanSquaredError's reduction: the per-value losses of Keras's formula are summed over the last
+# axis and averaged over the m positions (the samples, and the steps of a sequence; with weights w:
+# Σ w·loss / Σ w), and the gradient includes that 1/m (or w/Σw). Keras averages an elementwise loss over the
+# last axis instead, so for a last axis of D values Keras's number is this one divided by D (they agree for
+# one output). CategoricalHinge and
 # CosineSimilarity reduce each row along an axis to one number first, as in Keras.
 
 #: Keras's ``backend.epsilon()``: the clip of KLDivergence, the shift in Poisson's log, CosineSimilarity's
@@ -931,10 +940,11 @@ KERAS_EPSILON = 1e-7
 
 
 def _terms(per: Any, n: int, weights: Any) -> tuple[Any, Any]:
-    """MeanSquaredError's ``(Σ per, m)``, or ``(Σ w·per, Σ w)`` with weights over the leading axes."""
+    """MeanSquaredError's ``(Σ per, m)`` over ``n`` items, or ``(Σ w·per, Σ w)`` with weights over the
+    leading axes (a sample's weight counted once per item of it)."""
     if weights is None:
         return per.sum(), n
-    return (per * _spread(weights, per)).sum(), weights.sum()
+    return (per * _spread(weights, per)).sum(), _weight_sum(weights, n)
 
 
 def _mean_gradient(g: Any, n: int, weights: Any) -> Any:
@@ -942,7 +952,7 @@ def _mean_gradient(g: Any, n: int, weights: Any) -> Any:
     if weights is None:
         g *= g.dtype.type(1.0 / n)
         return g
-    g *= _spread(weights, g) * (1.0 / weights.sum())
+    g *= _spread(weights, g) * (1.0 / _divisor(_weight_sum(weights, n)))
     return g
 
 
@@ -995,12 +1005,12 @@ class Huber(Loss):
         delta = d.dtype.type(self.delta)
         half = d.dtype.type(0.5)
         per = xp.where(a <= delta, half * (d * d), delta * a - half * (delta * delta))
-        return _terms(per, len(y_pred), weights)
+        return _terms(per, _positions(y_pred), weights)
 
     def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
         d = y_pred - _regression_target(y_pred, y_true)
         delta = d.dtype.type(self.delta)
-        return _mean_gradient(get_array_module(d).clip(d, -delta, delta), len(y_pred), weights)
+        return _mean_gradient(get_array_module(d).clip(d, -delta, delta), _positions(y_pred), weights)
 
     def get_config(self) -> dict[str, Any]:
         return {"delta": self.delta}
@@ -1026,11 +1036,11 @@ class LogCosh(Loss):
         sh = xp.sinh(xp.minimum(a, typ(1)) * typ(0.5))
         near = xp.log1p(typ(2) * (sh * sh))
         far = a + xp.log1p(xp.exp(a * typ(-2))) - typ(math.log(2.0))
-        return _terms(xp.where(a < typ(1), near, far), len(y_pred), weights)
+        return _terms(xp.where(a < typ(1), near, far), _positions(y_pred), weights)
 
     def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
         d = y_pred - _regression_target(y_pred, y_true)
-        return _mean_gradient(get_array_module(d).tanh(d), len(y_pred), weights)
+        return _mean_gradient(get_array_module(d).tanh(d), _positions(y_pred), weights)
 
 
 @registry.register(aliases=("kld", "kullback_leibler_divergence"))
@@ -1063,14 +1073,14 @@ class KLDivergence(Loss):
 
     def terms(self, y_pred: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
         t, p = self._clipped(y_pred, y_true)
-        return _terms(t * get_array_module(t).log(t / p), len(y_pred), weights)
+        return _terms(t * get_array_module(t).log(t / p), _positions(y_pred), weights)
 
     def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
         t, p = self._clipped(y_pred, y_true)
         typ = y_pred.dtype.type
         inside = (y_pred >= typ(KERAS_EPSILON)) & (y_pred <= typ(1))
         g = get_array_module(t).where(inside, -(t / p), typ(0))
-        return _mean_gradient(g, len(y_pred), weights)
+        return _mean_gradient(g, _positions(y_pred), weights)
 
 
 @registry.register
@@ -1094,12 +1104,12 @@ class Poisson(Loss):
     def terms(self, y_pred: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
         y = _regression_target(y_pred, y_true)
         eps = y_pred.dtype.type(KERAS_EPSILON)
-        return _terms(y_pred - y * get_array_module(y).log(y_pred + eps), len(y_pred), weights)
+        return _terms(y_pred - y * get_array_module(y).log(y_pred + eps), _positions(y_pred), weights)
 
     def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
         y = _regression_target(y_pred, y_true)
         typ = y_pred.dtype.type
-        return _mean_gradient(typ(1) - y / (y_pred + typ(KERAS_EPSILON)), len(y_pred), weights)
+        return _mean_gradient(typ(1) - y / (y_pred + typ(KERAS_EPSILON)), _positions(y_pred), weights)
 
 
 class _Hinge(Loss):
@@ -1152,12 +1162,12 @@ class Hinge(_Hinge):
     """
 
     def terms(self, y_pred: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
-        return _terms(self._margins(y_pred, y_true)[1], len(y_pred), weights)
+        return _terms(self._margins(y_pred, y_true)[1], _positions(y_pred), weights)
 
     def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
         y, margin = self._margins(y_pred, y_true)
         g = get_array_module(y).where(margin > 0, -y, y.dtype.type(0))
-        return _mean_gradient(g, len(y_pred), weights)
+        return _mean_gradient(g, _positions(y_pred), weights)
 
 
 @registry.register
@@ -1171,13 +1181,13 @@ class SquaredHinge(_Hinge):
 
     def terms(self, y_pred: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
         margin = self._margins(y_pred, y_true)[1]
-        return _terms(margin * margin, len(y_pred), weights)
+        return _terms(margin * margin, _positions(y_pred), weights)
 
     def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
         y, margin = self._margins(y_pred, y_true)
         g = y * margin
         g *= y.dtype.type(-2)
-        return _mean_gradient(g, len(y_pred), weights)
+        return _mean_gradient(g, _positions(y_pred), weights)
 
 
 @registry.register
@@ -1206,7 +1216,7 @@ class CategoricalHinge(Loss):
 
     def terms(self, y_pred: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
         _check_row_weights(weights, y_pred, "CategoricalHinge")
-        return _terms(self._parts(y_pred, y_true)[2], len(y_pred), weights)
+        return _terms(self._parts(y_pred, y_true)[2], _positions(y_pred), weights)
 
     def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
         _check_row_weights(weights, y_pred, "CategoricalHinge")
@@ -1216,7 +1226,7 @@ class CategoricalHinge(Loss):
         top = xp.arange(y.shape[-1]) == rest.argmax(axis=-1)[..., None]
         g = xp.where(top, typ(1) - y, typ(0)) - y
         g *= (margin > 0)[..., None]
-        return _mean_gradient(g, len(y_pred), weights)
+        return _mean_gradient(g, _positions(y_pred), weights)
 
 
 @registry.register
@@ -1276,7 +1286,7 @@ class CosineSimilarity(Loss):
     def terms(self, y_pred: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
         p, y = self._moved(y_pred, y_true, weights)
         t, unit, _, _ = self._parts(p, y)
-        return _terms(-(t * unit).sum(axis=-1), len(y_pred), weights)
+        return _terms(-(t * unit).sum(axis=-1), _positions(p), weights)
 
     def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
         p, y = self._moved(y_pred, y_true, weights)
@@ -1285,7 +1295,7 @@ class CosineSimilarity(Loss):
         typ = p.dtype.type
         cos = xp.where(n > typ(KERAS_EPSILON), (t * unit).sum(axis=-1, keepdims=True), typ(0))
         g = (cos * unit - t) / floored
-        g = _mean_gradient(g, len(y_pred), weights)
+        g = _mean_gradient(g, _positions(p), weights)
         return xp.ascontiguousarray(xp.moveaxis(g, -1, self.axis % y_pred.ndim))
 
     def get_config(self) -> dict[str, Any]:

@@ -301,3 +301,38 @@ def test_a_masked_sequence_output_trains_distributed_in_one_process():
     plain = model.evaluate(x, y)
     history = model.fit(x, y, batch_size=8, epochs=1, verbose=0, distributed=True, shuffle=False)
     assert 0 <= history["accuracy"][0] <= 1 and plain["accuracy"] >= 0
+
+
+@pytest.mark.parametrize(
+    ("loss", "activation", "target"),
+    [
+        ("crossentropy", "softmax", "ids"),
+        ("softmax_crossentropy", "linear", "ids"),
+        ("mse", "linear", "values"),
+        ("binary_crossentropy", "sigmoid", "binary"),
+    ],
+)
+def test_a_sequence_output_trains_distributed_as_in_one_process(float64, loss, activation, target):
+    """The normalisers of a sequence output count its positions (N·T), not its samples: the distributed step
+    took them for sample counts and applied T times the gradient of the loss it reported."""
+    import neuro
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 5, 3))
+    y = {
+        "ids": rng.integers(0, 4, (6, 5)),
+        "values": rng.standard_normal((6, 5, 4)),
+        "binary": rng.integers(0, 2, (6, 5, 4)).astype(np.float64),
+    }[target]
+
+    def run(distributed):
+        inp = neuro.Input((5, 3))
+        model = neuro.Model(inp, neuro.Dense(4, activation=activation)(inp), loss=loss,
+                            optimizer=neuro.SGD(0.1), seed=0)
+        history = model.fit(x, y, batch_size=6, epochs=2, shuffle=False, verbose=0, distributed=distributed)
+        return history["loss"], model.get_weights()
+
+    (loss_one, w_one), (loss_dist, w_dist) = run(False), run(True)
+    np.testing.assert_allclose(loss_dist, loss_one, rtol=1e-13)
+    for a, b in zip(w_dist, w_one, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)

@@ -3,8 +3,8 @@ CosineSimilarity): values and gradients against PyTorch (its own losses where it
 in torch ops where it does not) in float64, with sample weights and sequence masks; Keras's formulas written
 out in NumPy; finite differences; label conversion, clipping and zero vectors; bad input; names; save and load.
 
-neuro's convention is MeanSquaredError's: a loss sums over the outputs of a sample and averages over the
-samples (Σ w·loss / Σ w with weights). Keras averages an elementwise loss over the last axis, so for D outputs
+neuro's convention is MeanSquaredError's: a loss sums over the last axis and averages over the positions (the
+samples, and the steps of a sequence output; Σ w·loss / Σ w with weights). Keras averages an elementwise loss over the last axis, so for D outputs
 neuro's value is Keras's times D; the row losses (CategoricalHinge, CosineSimilarity) agree with Keras.
 """
 
@@ -105,11 +105,12 @@ NAMES = list(CASES)
 
 
 def _torch_loss(torch, name, y_pred, y_true, weights=None):
-    """neuro's reduction of the torch per-value losses: ``(Σ w·ℓ / Σw or Σ ℓ / N, dL/dŷ)``."""
+    """neuro's reduction of the torch per-value losses: ``(Σ w·ℓ / Σw or Σ ℓ / n, dL/dŷ)``, n the positions
+    of the output (every axis but the last: the samples, and a sequence's steps)."""
     p = torch.tensor(y_pred, requires_grad=True)
     per = _torch_per(torch, name, p, y_true)
     if weights is None:
-        total = per.sum() / len(y_pred)
+        total = per.sum() / int(np.prod(y_pred.shape[:-1]))
     else:
         w = torch.tensor(weights).reshape(weights.shape + (1,) * (per.dim() - weights.ndim))
         total = (per * w).sum() / w.sum()
@@ -127,6 +128,48 @@ def _neuro_loss(loss, y_pred, y_true, weights=None):
     total, denom = loss.terms(y_pred, y_true, w)
     assert value == pytest.approx(float(total) / float(denom), rel=1e-15)
     return value, g
+
+
+_EVERY_ELEMENTWISE = {
+    **{name: (CASES[name], lambda rng, shape, name=name: _data(name, rng, shape)) for name in NAMES},
+    "mse": (losses.MeanSquaredError, lambda rng, shape: (rng.standard_normal(shape), rng.standard_normal(shape))),
+    "mae": (losses.MeanAbsoluteError, lambda rng, shape: (rng.standard_normal(shape), rng.standard_normal(shape))),
+    "bce": (losses.BinaryCrossEntropy, lambda rng, shape: (rng.uniform(0.05, 0.95, shape), rng.uniform(0, 1, shape))),
+    "bce_logits": (
+        lambda: losses.BinaryCrossEntropy(from_logits=True),
+        lambda rng, shape: (rng.standard_normal(shape), rng.uniform(0, 1, shape)),
+    ),
+    "class_weighted_bce": (
+        lambda: losses.ClassWeightedBinaryCrossEntropy(class_weights=(0.5, 2.0)),
+        lambda rng, shape: (rng.uniform(0.05, 0.95, shape[:-1] + (1,)), rng.integers(0, 2, shape[:-1] + (1,)) * 1.0),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(_EVERY_ELEMENTWISE))
+def test_a_sequence_loss_is_the_mean_over_its_steps_whatever_the_weights_say(rng, name):
+    """Every step of a sequence output is an item, as for the categorical losses: weights of 1 per step (a mask
+    that masks nothing) or per sample give the unweighted loss and gradient, and a sample's weight counts once
+    per step (the helper's repro: a mask that masked nothing divided the MSE by T)."""
+    make, data = _EVERY_ELEMENTWISE[name]
+    loss = make()
+    y_pred, y_true = data(rng, (3, 5, 4))
+    plain = loss.forward(y_pred, y_true)
+    g = loss.backward(y_pred, y_true)
+    for w in (np.ones((3, 5)), np.ones(3)):
+        assert loss.forward(y_pred, y_true, sample_weight=w) == pytest.approx(plain, rel=1e-14)
+        np.testing.assert_allclose(loss.backward(y_pred, y_true, w), g, rtol=1e-14, atol=1e-300)
+    sw = rng.uniform(0.5, 2.0, 3)
+    per_step = np.repeat(sw[:, None], 5, axis=1)
+    assert loss.forward(y_pred, y_true, sample_weight=sw) == pytest.approx(
+        loss.forward(y_pred, y_true, sample_weight=per_step), rel=1e-14
+    )
+    np.testing.assert_allclose(loss.backward(y_pred, y_true, sw), loss.backward(y_pred, y_true, per_step), rtol=1e-14)
+    if name == "class_weighted_bce":  # its items weigh their class's weight: a weighted mean
+        return
+    # the unweighted loss is the mean over the 15 positions of each position's sum over the last axis
+    one = [loss.forward(y_pred[i : i + 1, t : t + 1], y_true[i : i + 1, t : t + 1]) for i in range(3) for t in range(5)]
+    assert plain == pytest.approx(np.mean(one), rel=1e-13)
 
 
 @pytest.mark.parametrize("shape", [(7, 4), (7, 1), (3, 5, 4)], ids=["2d", "one_output", "sequence"])

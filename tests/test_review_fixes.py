@@ -73,12 +73,27 @@ def test_default_metrics_follow_the_loss(rng):
     assert set(clf.evaluate(rng.standard_normal((4, 3)), [0, 1, 0, 1])) == {"loss", "accuracy"}
 
 
-def test_a_batch_whose_targets_all_weigh_zero_stops_training_cleanly(rng):
-    loss = SoftmaxCrossEntropy(class_weights=[0.0, 1.0])
-    net = Network((3,), loss, SGD(), seed=0).add(Dense(2, "softmax"))
+@pytest.mark.parametrize("how", ["loss", "class_weight", "binary"])
+def test_a_batch_whose_targets_all_weigh_zero_adds_nothing(rng, how):
+    """Class weights of 0 for every target of a batch: its loss term and gradient are 0 and training goes on,
+    as with sample weights of 0 and as in Keras (it stopped with "loss became nan": 0/0)."""
     x = rng.standard_normal((8, 3))
-    with pytest.raises(FloatingPointError, match=r"loss became nan at epoch 1, batch 1"):
-        net.fit(x, [0, 0, 0, 0, 1, 1, 1, 1], batch_size=4, shuffle=False, verbose=0)
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    binary = how == "binary"
+    loss = SoftmaxCrossEntropy(class_weights=[0.0, 1.0]) if how == "loss" else ("bce" if binary else "crossentropy")
+    cw = None if how == "loss" else {0: 0.0, 1: 1.0}
+
+    def fit(xs, ys):
+        net = Network((3,), loss, SGD(0.1), seed=0).add(Dense(1, "sigmoid") if binary else Dense(2, "softmax"))
+        h = net.fit(xs, ys, batch_size=4, shuffle=False, verbose=0, class_weight=cw)
+        return net, h
+
+    both, h = fit(x, y)
+    second, h2 = fit(x[4:], y[4:])
+    assert both.optimizer.iterations == 2
+    assert h["loss"] == pytest.approx(h2["loss"], rel=1e-6)
+    for a, b in zip(both.get_weights(), second.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)  # the first batch's zero gradient moved nothing
 
 
 def test_an_optimizer_trains_one_network():

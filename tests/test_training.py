@@ -307,7 +307,7 @@ def test_evaluate_and_predict_verbose(capsys):
 def test_class_weight_of_one_sigmoid_per_step_is_neutral_at_1_and_takes_sample_weights(float64):
     """On an unmasked sequence output (a sigmoid per step) class weights of 1 gave a loss T times smaller and
     another step (the steps entered the denominator one by one), and sample weights (N,) did not broadcast:
-    a sample counts once, with the mean of its steps' class weights, as the unweighted loss counts it."""
+    every step is an item, as in the unweighted loss (each weighs its class's weight times its sample's)."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((16, 5, 3))
     y = rng.integers(0, 2, (16, 5, 1)).astype(np.float64)
@@ -324,12 +324,12 @@ def test_class_weight_of_one_sigmoid_per_step_is_neutral_at_1_and_takes_sample_w
     assert hw["loss"][0] == pytest.approx(hp["loss"][0], rel=1e-14)
     for u, v in zip(plain.get_weights(), weighted.get_weights(), strict=True):
         np.testing.assert_allclose(v, u, rtol=1e-12, atol=1e-15)
-    # unequal weights: Σ_i w_i Σ_t cw_it l_it / Σ_i w_i mean_t(cw_it)
+    # unequal weights: Σ_i w_i Σ_t cw_it l_it / Σ_i w_i Σ_t cw_it
     loss = neuro.losses.ClassWeightedBinaryCrossEntropy(class_weights=[0.5, 3.0])
     p = rng.uniform(0.05, 0.95, (16, 5, 1))
     cw = np.where(y[..., 0] == 1, 3.0, 0.5)
     per = -(y * np.log(p) + (1 - y) * np.log(1 - p))[..., 0]
-    want = (sw[:, None] * cw * per).sum() / (sw * cw.mean(axis=1)).sum()
+    want = (sw[:, None] * cw * per).sum() / (sw[:, None] * cw).sum()
     total, denom = loss.terms(p, y, sw)
     assert float(total / denom) == pytest.approx(want, rel=1e-12)
     report = neuro.check_gradients(loss, p, y)

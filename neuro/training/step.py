@@ -167,8 +167,8 @@ def sample_weights(mask: Any, out: Any, weights: Any = None, categorical: bool =
 
 
 def batch_loss(model: Any, terms: Terms) -> Any:
-    """The loss of a batch on the device: ``Σ_k w_k·S_k/D_k`` plus the penalty (NaN where a D_k is 0; an
-    output whose sample weights are all 0, which the host knows, adds nothing).
+    """The loss of a batch on the device: ``Σ_k w_k·S_k/D_k`` plus the penalty (an output whose items all
+    weigh 0 in the batch, ``D_k = 0``, adds nothing).
 
     The penalty of the current weights is also kept in ``terms.penalty``.
 
@@ -192,25 +192,20 @@ def batch_loss(model: Any, terms: Terms) -> Any:
     return loss
 
 
-def _weightless(denom: Any) -> bool:
-    """Whether a loss normaliser ``D`` is 0 (read from the device: for an error message only)."""
-    return float(backend.to_numpy(denom)) == 0.0 if backend.is_array(denom) else denom == 0
-
-
 def divide(total: Any, denom: Any) -> Any:
-    """total / denom on the device (NaN for a zero denominator, as PyTorch gives for all-zero weights).
+    """total / denom on the device, 0 for a zero denominator: a batch in which nothing of an output weighs
+    (class weights of 0, every step masked) adds nothing to the loss, as in Keras (its gradient is 0 too).
 
     Args:
-        total: a sum (a 0-d device array or a number).
+        total: a sum (a 0-d device array or a number; 0 where the denominator is).
         denom: its normaliser (a number or a 0-d device array).
 
     Returns:
         The quotient.
     """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if backend.is_array(denom):
-            return total / denom
-        return total / denom if denom else total * np.nan
+    if backend.is_array(denom):
+        return total / (denom + (denom == 0))  # no host read
+    return total / denom if denom else total * 0
 
 
 def regularized(model: Any) -> list[tuple[Any, Any, Any]]:
@@ -372,13 +367,7 @@ def train_step(
             ok = backend.to_numpy(flags)  # the one read of the step
             if not ok.all() and not (ok[0] and ok[2] and model.optimizer.staged_finite()):
                 if not ok[0]:
-                    value = float(backend.to_numpy(loss))
-                    if any(_weightless(d) for d in terms.denoms):
-                        raise FloatingPointError(
-                            f"loss became {value} (every item of an output's batch has weight 0, every step "
-                            "masked: its mean loss is undefined; leave out the samples that are all padding)"
-                        )
-                    raise FloatingPointError(f"loss became {value}")
+                    raise FloatingPointError(f"loss became {float(backend.to_numpy(loss))}")
                 if not ok[2]:
                     raise FloatingPointError("the batch made a buffer (running statistics) non-finite")
                 if not _all_finite(grads, xp):
