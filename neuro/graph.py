@@ -544,21 +544,28 @@ def _unique(items: list[Any]) -> list[Any]:
 
 
 def _unique_names(layers: list[Layer]) -> None:
-    """Refuse two layers with one given name; give layers with a default name unique ones (``dense``,
-    ``dense_1``, …) in graph order."""
+    """Refuse two layers with one name; give layers with a default name unique ones (``dense``, ``dense_1``,
+    …) in graph order. A default name, once a model gave it, is the layer's for good: building another model
+    with the layer (Keras's habit of reusing a trained layer) never renames it in the first."""
     taken: dict[str, Layer] = {}
     for layer in layers:
-        if getattr(layer, "_auto_name", False):
+        if getattr(layer, "_auto_name", False) and not getattr(layer, "_name_given", False):
             continue
         other = taken.get(layer.name)
         if other is not None and other is not layer:
+            hint = (
+                "; their default names were given by the models they were first built in: give them "
+                "name=... when making them"
+                if getattr(layer, "_name_given", False) or getattr(other, "_name_given", False)
+                else ""
+            )
             raise ValueError(
                 f"two layers are named {layer.name!r} ({type(other).__name__} and {type(layer).__name__}); "
-                "layer names must be unique in a model"
+                f"layer names must be unique in a model{hint}"
             )
         taken[layer.name] = layer
     for layer in layers:
-        if not getattr(layer, "_auto_name", False):
+        if not getattr(layer, "_auto_name", False) or getattr(layer, "_name_given", False):
             continue
         base = layer.default_name()
         name, k = base, 0
@@ -566,6 +573,7 @@ def _unique_names(layers: list[Layer]) -> None:
             k += 1
             name = f"{base}_{k}"
         layer.name = name
+        layer._name_given = True
         taken[name] = layer
 
 
@@ -657,10 +665,15 @@ class Functional(Layer):
 
     def __init__(self, graph: Graph, name: str | None = None) -> None:
         super().__init__(name=name)
+        self._base_name = name or "model"
         self.graph = graph
         self.built = all(layer.built for layer in leaf_layers(graph.layers))
         self._multi_in = len(graph.inputs) > 1
         self._multi_out = len(graph.outputs) > 1
+
+    def default_name(self) -> str:
+        """The model's own name (``model`` for one given none), which the outer model makes unique."""
+        return self.__dict__.get("_base_name", "model")
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         want = self.graph.input_shapes

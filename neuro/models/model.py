@@ -161,6 +161,7 @@ class Model(KeywordChecked):
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a string or None, got {type(name).__name__}")
         self.name = name or type(self).__name__.lower()
+        self._named = bool(name)  # a nested model without a name gets a unique one in the outer model
         self.seed = None if seed is None else int(seed)
         #: The dtype of every parameter and of the data the model computes on.
         self.dtype = np.dtype(backend.get_dtype()).type
@@ -1334,7 +1335,8 @@ class Model(KeywordChecked):
         another model."""
         if self._functional is None:
             self._functional = Functional(self.graph, name=self.name)
-            self._functional._auto_name = False
+            # a model given no name is named in the outer model as a layer is ("model", "model_1", …)
+            self._functional._auto_name = not getattr(self, "_named", True)
             self._functional._trainable = self._trainable
         return self._functional
 
