@@ -358,6 +358,8 @@ class Graph:
                 kwargs["reduce"] = reduce
             if training and step.relu_input and step.in_slots[0] in relu_out:
                 kwargs["relu_input"] = True
+            if step.mask_out and getattr(layer, "fills_masks", False):
+                kwargs["out_masks"] = []  # the layer gives its outputs' masks itself (a nested model)
             if mode is None:
                 y, ctx = layer.forward(x, training, rng, **kwargs)
                 # the next node applies the ReLU's backward (the layer may have changed since the graph was
@@ -375,8 +377,11 @@ class Graph:
             else:
                 vals[step.out_slots[0]] = y
             if step.mask_out:
-                om = layer.compute_mask(x, kwargs.get("mask"))
-                oms = list(om) if step.multi_out else [om]
+                if "out_masks" in kwargs:
+                    oms = kwargs["out_masks"]
+                else:
+                    om = layer.compute_mask(x, kwargs.get("mask"))
+                    oms = list(om) if step.multi_out else [om]
                 for s, v in zip(step.out_slots, oms, strict=True):
                     masks[s] = v
             if tape is not None:
@@ -734,10 +739,19 @@ class Functional(Layer):
 
     #: ``forward`` takes a ``reduce=`` function for the batch norms inside.
     takes_reduce = True
+    #: ``forward`` fills ``out_masks=`` with the masks of the inner outputs (an Embedding's or a Masking's
+    #: inside), which go on in the outer model as any layer's.
+    fills_masks = True
 
-    def forward(self, x: Any, training: bool = False, rng: Any = None, reduce: Any = None) -> tuple[Any, Any]:
+    def output_masked(self, inputs_masked: list[bool]) -> Any:
+        masked = [t.masked for t in self.graph.outputs]
+        return masked if self._multi_out else masked[0]
+
+    def forward(
+        self, x: Any, training: bool = False, rng: Any = None, reduce: Any = None, out_masks: Any = None
+    ) -> tuple[Any, Any]:
         xs = list(x) if self._multi_in else [x]
-        outs, tape = self.graph.forward(xs, training, rng, reduce=reduce)
+        outs, tape = self.graph.forward(xs, training, rng, reduce=reduce, out_masks=out_masks)
         return (tuple(outs) if self._multi_out else outs[0]), tape
 
     def backward(self, grad: Any, ctx: Any) -> Any:
