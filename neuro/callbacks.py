@@ -689,8 +689,17 @@ def _csv_value(value: Any) -> str:
 
 
 class TerminateOnNaN(Callback):
-    """Documents ``fit``'s own behaviour, kept in every run: a NaN or inf loss, gradient or update stops
-    training with FloatingPointError and the weights from before that batch. Adding it changes nothing."""
+    """End training quietly at a NaN or infinite loss, as Keras's: ``fit`` returns its History.
+
+    ``fit``'s guard refuses every step whose loss, gradients or update are not finite, whatever the callbacks:
+    the weights stay those from before that batch. Without this callback ``fit`` then raises
+    FloatingPointError (which carries the finished epochs' History as ``.history``); with it ``fit`` prints
+    the reason, ends the epoch with the batches before it (its logs, ``on_epoch_end``, validation), runs
+    ``on_train_end`` (so that ``EarlyStopping(restore_best_weights=True)`` restores) and returns the History.
+    """
+
+    #: ``fit`` ends training instead of raising when its guard refuses a step.
+    ends_training_on_nan = True
 
 
 __all__ = [

@@ -108,3 +108,49 @@ def test_a_nested_models_mask_goes_on_in_the_outer_model():
     assert not np.array_equal(w_nested[0], start[0])  # the inner embedding trained
     for a, b in zip(w_nested, flat.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def _diverging(callbacks):
+    from neuro.callbacks import EarlyStopping, LearningRateScheduler
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, 4)).astype("float32")
+    y = x @ rng.standard_normal((4, 1)).astype("float32")
+    m = neuro.Sequential([Input((4,)), Dense(1)], seed=1)
+    m.compile(loss="mse", optimizer=neuro.SGD(0.05))
+    es = EarlyStopping(monitor="loss", patience=5, restore_best_weights=True)
+    boom = LearningRateScheduler(lambda ep, lr: 0.05 if ep < 3 else 1e30)  # epoch 4 diverges
+    return m, es, (x, y, [es, boom, *callbacks])
+
+
+def test_terminate_on_nan_ends_training_as_keras_and_returns_the_history(capsys):
+    """With TerminateOnNaN a refused step ends training: the epoch's logs and on_train_end run (best weights
+    restored) and fit returns its History; fit raised FloatingPointError and lost both."""
+    m, es, (x, y, cbs) = _diverging([neuro.callbacks.TerminateOnNaN()])
+    h = m.fit(x, y, batch_size=8, epochs=10, verbose=0, callbacks=cbs)
+    assert "terminating training (TerminateOnNaN)" in capsys.readouterr().out
+    assert h.epoch == [0, 1, 2, 3] and m.history is h
+    assert h.params["epochs"] == 10 and h.model is m
+    assert all(np.array_equal(a, b) for a, b in zip(es.best_weights, m.get_weights(), strict=True))
+
+
+def test_without_terminate_on_nan_the_error_carries_the_finished_epochs():
+    m, es, (x, y, cbs) = _diverging([])
+    with pytest.raises(FloatingPointError, match=r"^loss became inf at epoch 4, batch 2") as info:
+        m.fit(x, y, batch_size=8, epochs=10, verbose=0, callbacks=cbs)
+    assert info.value.history.epoch == [0, 1, 2] and m.history is info.value.history
+    assert len(info.value.history["loss"]) == 3
+
+
+def test_on_train_end_gets_the_last_epochs_logs():
+    seen = {}
+
+    class Spy(neuro.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            seen.update(logs)
+
+    x = np.ones((4, 2), np.float32)
+    m = neuro.Sequential([Input((2,)), Dense(1)], seed=0)
+    m.compile(loss="mse", optimizer="sgd")
+    h = m.fit(x, np.ones((4, 1)), epochs=2, verbose=0, callbacks=[Spy()])
+    assert seen == {"loss": h["loss"][-1]}

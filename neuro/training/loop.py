@@ -286,6 +286,10 @@ def fit(
     steps = last_batch + 1 if last_batch >= 0 else None
     cbs.set_params({"verbose": verbose, "epochs": epochs, "steps": steps})
     history = History()
+    history.model, history.params = model, {"verbose": verbose, "epochs": epochs, "steps": steps}
+    model.history = history  # as Keras's model.history
+    terminate_on_nan = any(getattr(c, "ends_training_on_nan", False) for c in cbs.callbacks)
+    logs: dict[str, float] = {}
     if distributed:  # data parallel over MPI: the run's batches, reductions and stops go through MPI
         fit_args = {"epochs": epochs, "initial_epoch": initial_epoch, "shuffle": shuffle}
         fit_args.update(class_weight=class_weight, batch_logs=cbs.wants_batch_logs)
@@ -332,13 +336,20 @@ def fit(
                 try:
                     preds, terms = train_step(model, model.to_device(xs), ys, device_weights(model, ws))
                 except FloatingPointError as exc:
+                    rate = _rate_text(model.optimizer)
+                    where = f"{exc} at epoch {epoch + 1}, batch {b + 1} ({rate})"
+                    if terminate_on_nan and not distributed:  # Keras's: training ends, fit returns
+                        print(f"{where}: terminating training (TerminateOnNaN); the weights are those from "
+                              "before this batch", flush=True)
+                        model.stop_training = True
+                        break
                     if bar is not None:
                         bar.close()
-                    rate = _rate_text(model.optimizer)
-                    raise FloatingPointError(
-                        f"{exc} at epoch {epoch + 1}, batch {b + 1} ({rate}); training stopped and the "
-                        "weights are those from before this batch"
-                    ) from None
+                    err = FloatingPointError(
+                        f"{where}; training stopped and the weights are those from before this batch"
+                    )
+                    err.history = history  # type: ignore[attr-defined]  # the epochs that finished
+                    raise err from None
                 sums.add(terms, terms.penalty)
                 for slot in slots:
                     k = slot.output
@@ -377,7 +388,7 @@ def fit(
                 break
             if run.stop_after_epoch():
                 break
-        cbs.on_train_end({})
+        cbs.on_train_end(dict(logs))  # the last epoch's logs, as Keras passes them
     except BaseException as exc:
         run.fail(exc)  # distributed: returns when every rank raises, else aborts every rank
         raise
