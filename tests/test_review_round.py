@@ -154,3 +154,22 @@ def test_on_train_end_gets_the_last_epochs_logs():
     m.compile(loss="mse", optimizer="sgd")
     h = m.fit(x, np.ones((4, 1)), epochs=2, verbose=0, callbacks=[Spy()])
     assert seen == {"loss": h["loss"][-1]}
+
+
+@pytest.mark.parametrize(("n", "split", "n_val"), [(10, 0.25, 3), (3, 0.2, 1), (10, 0.3, 3), (100, 0.1, 10)])
+def test_validation_split_holds_out_what_keras_holds_out(n, split, n_val):
+    """Keras trains on the first floor(n·(1 − split)) samples; neuro held out int(n·split), one fewer for
+    10 samples and 0.25, and refused 3 samples with 0.2."""
+    seen = []
+
+    class Count(neuro.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(logs["val_loss"])
+
+    x = np.arange(n, dtype=np.float32)[:, None]
+    y = np.zeros((n, 1), np.float32)
+    m = neuro.Sequential([Input((1,)), Dense(1, kernel_initializer="ones")], seed=0)
+    m.compile(loss="mse", optimizer=neuro.SGD(0.0))
+    m.fit(x, y, batch_size=n, epochs=1, verbose=0, validation_split=split, callbacks=[Count()])
+    tail = x[n - n_val :, 0]
+    assert seen[0] == pytest.approx(np.mean(tail**2), rel=1e-6)  # the last n_val samples, no others

@@ -1017,8 +1017,8 @@ class Model(KeywordChecked):
             verbose: 0 silent; 1 a progress bar per epoch on a terminal (one line per epoch otherwise);
                 2 one line per epoch.
             validation_split: fraction in [0, 1) of the samples, taken from the end before shuffling (as
-                Keras), held out for validation instead of ``validation_data`` (arrays only; their sample
-                weights are split alike).
+                Keras: training keeps the first ``floor(n·(1 − split))``), held out for validation instead of
+                ``validation_data`` (arrays only; their sample weights are split alike).
             callbacks: :class:`neuro.callbacks.Callback` objects called around epochs and batches.
             initial_epoch: the epoch to start at (to resume a run).
             class_weight: ``{class id: weight}`` for the training loss of a categorical loss (classes left

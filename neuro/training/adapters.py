@@ -31,6 +31,7 @@ the protocol too. A generator's batches may also be lists ``[x, y]``.
 from __future__ import annotations
 
 import collections.abc
+import math
 import numbers
 import os
 import sys
@@ -649,7 +650,7 @@ def training_sources(
                 if validation_data is not None:
                     raise ValueError("give validation_data or validation_split, not both")
                 n = len(source)
-                n_val = int(n * split)
+                n_val = n - math.floor(n * (1.0 - split))  # Keras's split: its arithmetic, its counts
                 if n_val < 1 or n_val >= n:
                     raise ValueError(
                         f"validation_split={split} leaves {n - n_val} training and {n_val} "
