@@ -173,3 +173,15 @@ def test_validation_split_holds_out_what_keras_holds_out(n, split, n_val):
     m.fit(x, y, batch_size=n, epochs=1, verbose=0, validation_split=split, callbacks=[Count()])
     tail = x[n - n_val :, 0]
     assert seen[0] == pytest.approx(np.mean(tail**2), rel=1e-6)  # the last n_val samples, no others
+
+
+def test_nesting_a_model_with_a_regularizer_says_that_it_does_not_carry_over():
+    from neuro.regularizers import L2
+
+    i = Input((4,))
+    enc = Model(i, Dense(3, activation="tanh")(i), regularizer=L2(10.0))
+    a = Input((4,))
+    with pytest.warns(UserWarning, match=r"model 'model' has regularizer=L2\(.*\), which acts when it is trained "
+                                         r"itself: inside another model its layers follow the outer model's"):
+        outer = Model(a, Dense(1)(enc(a)), loss="mse", optimizer="sgd", seed=0)
+    assert not outer.has_penalty()

@@ -13,6 +13,7 @@ formats to :mod:`neuro.training.adapters`, and file formats to :mod:`neuro.io` a
 from __future__ import annotations
 
 import threading
+import warnings
 import weakref
 from collections.abc import Iterable, Sequence
 from types import ModuleType
@@ -1332,7 +1333,19 @@ class Model(KeywordChecked):
 
     def as_layer(self) -> Functional:
         """The model as one layer (a :class:`~neuro.graph.Functional` sharing its weights), to call inside
-        another model."""
+        another model.
+
+        A model's ``regularizer`` acts when the model itself is trained; inside another model its layers
+        follow the outer model's regularizer (or their own ``kernel_regularizer``), and a warning says so.
+        """
+        if self.regularizer is not None:
+            warnings.warn(
+                f"model {self.name!r} has regularizer={self.regularizer!r}, which acts when it is trained "
+                "itself: inside another model its layers follow the outer model's regularizer, or their own "
+                "kernel_regularizer (give them that to keep the penalty)",
+                UserWarning,
+                stacklevel=3,
+            )
         if self._functional is None:
             self._functional = Functional(self.graph, name=self.name)
             # a model given no name is named in the outer model as a layer is ("model", "model_1", …)
