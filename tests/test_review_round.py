@@ -185,3 +185,22 @@ def test_nesting_a_model_with_a_regularizer_says_that_it_does_not_carry_over():
                                          r"itself: inside another model its layers follow the outer model's"):
         outer = Model(a, Dense(1)(enc(a)), loss="mse", optimizer="sgd", seed=0)
     assert not outer.has_penalty()
+
+
+def test_predict_class_refuses_outputs_that_are_not_one_class_distribution():
+    """A regression output was thresholded at 0.5 (its 'probabilities' 1.585), a multi-label one argmaxed."""
+    x = np.ones((3, 4), np.float32)
+    reg = neuro.Sequential([Input((4,)), Dense(1)], seed=0)
+    reg.compile(loss="mse", optimizer="sgd")
+    with pytest.raises(ValueError, match=r"^predict_class needs an output of class probabilities \(a model "
+                                         r"trained with a categorical or binary cross-entropy\), got one trained "
+                                         r"with MeanSquaredError; use predict$"):
+        reg.predict_class(x)
+    multi = neuro.Sequential([Input((4,)), Dense(3, activation="sigmoid")], seed=0)
+    multi.compile(loss="bce", optimizer="sgd")
+    with pytest.raises(ValueError, match=r"this output \(BinaryCrossEntropy on 3 values\) is multi-label"):
+        multi.predict_class(x)
+    one = neuro.Sequential([Input((4,)), Dense(1, activation="sigmoid")], seed=0)
+    one.compile(loss="bce", optimizer="sgd")
+    ids, prob = one.predict_class(x)
+    assert ids.shape == (3,) and np.all((prob >= 0.5) & (prob <= 1))

@@ -1364,7 +1364,25 @@ class Model(KeywordChecked):
         ``probabilities`` is the probability of each chosen class. A single sigmoid output is read as the
         probability of class 1. A sequence output ``(N, T, C)`` gives a class per step: ``(N, T)`` (with
         ``C = 1``, a sigmoid per step, class 1 where its probability is at least 0.5).
+
+        Raises:
+            ValueError: for several outputs, or an output trained with a loss that is not a cross-entropy (a
+                regression) or with binary cross-entropy on several values (multi-label: a 0/1 per label).
         """
+        loss = self.losses[0] if len(self.losses) == 1 else None
+        if loss is not None and not loss.categorical:
+            kind = type(loss).__name__
+            if not isinstance(loss, losses_mod.BinaryCrossEntropy):
+                raise ValueError(
+                    "predict_class needs an output of class probabilities (a model trained with a "
+                    f"categorical or binary cross-entropy), got one trained with {kind}; use predict"
+                )
+            if int(self.output_shapes[0][-1]) != 1:
+                raise ValueError(
+                    f"predict_class reads one class per sample (or step); this output ({kind} on "
+                    f"{self.output_shapes[0][-1]} values) is multi-label, a 0/1 per label: use "
+                    "predict(x) >= 0.5"
+                )
         pred = self.predict(x, batch_size)
         if not backend.is_array(pred):
             raise ValueError("predict_class needs a model with one output; use predict for several")
