@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -90,8 +91,11 @@ _TOP_KEYS = {
     "vocabulary",
     "trainable",
     "frozen",
+    "metrics",
 }
 MAX_LAYERS = 10_000
+#: A saved ``metrics`` holds at most this many names, each of at most 100 characters.
+MAX_METRICS = 1_000
 #: Each axis of an input shape is at most this large (the arrays that follow are bounded by the file anyway).
 MAX_DIM = 1 << 31
 
@@ -131,6 +135,14 @@ def network_config(network: Any) -> dict[str, Any]:
         flags["trainable"] = False
     if frozen:
         flags["frozen"] = frozen
+    metrics, left_out = _metric_names(getattr(network, "compiled_metrics", None))
+    if left_out:
+        warnings.warn(
+            "the model's metrics are not saved: a file holds names only, and these include functions or "
+            "metric objects; compile the loaded model again with them",
+            UserWarning,
+            stacklevel=4,
+        )
     return {
         "model": type(network).__name__,
         "name": network.name,
@@ -147,8 +159,32 @@ def network_config(network: Any) -> dict[str, Any]:
         "layers": [registry.serialize(layer) for layer in network.layers],
         "graph": graph_config(network.graph, network.layers),
         "outputs": {"kind": network._output_kind, "keys": network._output_keys},
+        **({"metrics": metrics} if metrics is not None else {}),
         **flags,
     }
+
+
+def _metric_names(metrics: Any) -> tuple[Any, bool]:
+    """``compile``'s ``metrics`` as JSON when it holds names only (a name, a list, a list of lists, or a dict
+    of names or lists of names), and whether something else (a function, a metric object) was left out."""
+    if metrics is None:
+        return None, False
+
+    def names(item: Any) -> Any:
+        if isinstance(item, str):
+            return item
+        if isinstance(item, (list, tuple)) and all(isinstance(m, str) for m in item):
+            return list(item)
+        return None
+
+    if isinstance(metrics, dict):
+        out = {str(k): names(v) for k, v in metrics.items()}
+        return (None, True) if any(v is None for v in out.values()) else (out, False)
+    if isinstance(metrics, (list, tuple)) and metrics and all(isinstance(m, (list, tuple)) for m in metrics):
+        out_list = [names(m) for m in metrics]
+        return (None, True) if any(v is None for v in out_list) else (out_list, False)
+    out_any = names(metrics)
+    return (None, True) if out_any is None else (out_any, False)
 
 
 def _check_leaves_saveable(network: Any) -> None:
@@ -458,6 +494,36 @@ def _fail(path: Any, where: str, problem: str) -> ModelFileError:
     return ModelFileError(path, where, problem)
 
 
+def _check_metrics(metrics: Any, path: Any) -> None:
+    """``config.metrics``: null, a name, a list of names or of lists of names, or an object of names or lists
+    of names (names of at most 100 characters, at most :data:`MAX_METRICS` in all)."""
+    count = 0
+
+    def names(item: Any) -> bool:
+        nonlocal count
+        items = [item] if isinstance(item, str) else item if isinstance(item, list) else None
+        if items is None or not all(isinstance(m, str) and len(m) <= 100 for m in items):
+            return False
+        count += len(items)
+        return count <= MAX_METRICS
+
+    if metrics is None:
+        return
+    if isinstance(metrics, dict):
+        ok = len(metrics) <= MAX_METRICS and all(names(v) for v in metrics.values())
+    elif isinstance(metrics, list) and metrics and all(isinstance(m, list) for m in metrics):
+        ok = len(metrics) <= MAX_METRICS and all(names(m) for m in metrics)
+    else:
+        ok = names(metrics)
+    if not ok:
+        raise _fail(
+            path,
+            "config.metrics",
+            f"must be null or metric names (a name, lists or an object of them, at most {MAX_METRICS} "
+            "names of at most 100 characters)",
+        )
+
+
 def _check_spec_list(items: Any, path: Any, where: str) -> None:
     if not isinstance(items, list) or len(items) > MAX_LAYERS:
         raise _fail(path, where, f"must be a list of at most {MAX_LAYERS} layers")
@@ -515,6 +581,7 @@ def _check_config(config: Any, path: Any) -> None:
     for key in ("input_scaler", "output_scaler"):
         if config.get(key) is not None and not isinstance(config[key], dict):
             raise _fail(path, f"config.{key}", "must be null or an object")
+    _check_metrics(config.get("metrics"), path)
     weights = config.get("loss_weights")
     if weights is not None and (
         not isinstance(weights, list)
@@ -661,6 +728,7 @@ def _build_model(config: dict, f: Any, path: Any, want: type | None) -> Any:
                 opt,
                 reg,
                 loss_weights=config.get("loss_weights"),
+                metrics=config.get("metrics"),
             )
         else:
             net.regularizer = reg

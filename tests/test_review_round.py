@@ -204,3 +204,16 @@ def test_predict_class_refuses_outputs_that_are_not_one_class_distribution():
     one.compile(loss="bce", optimizer="sgd")
     ids, prob = one.predict_class(x)
     assert ids.shape == (3,) and np.all((prob >= 0.5) & (prob <= 1))
+
+
+def test_compiled_metric_names_are_saved_and_others_are_named_as_not_saved(tmp_path):
+    """`evaluate` gave {'loss', 'mae'} before a save and {'loss'} after the load: the metrics were not saved."""
+    i = Input((3,))
+    m = Model(i, Dense(2)(i), loss="mse", optimizer="sgd", metrics=["mae"], seed=0)
+    x, y = np.ones((4, 3), np.float32), np.zeros((4, 2), np.float32)
+    m.save(tmp_path / "m.h5")
+    assert Model.load(tmp_path / "m.h5").evaluate(x, y) == m.evaluate(x, y)
+    m.compile("mse", neuro.SGD(), metrics=[lambda t, p: 0.0])
+    with pytest.warns(UserWarning, match="the model's metrics are not saved: a file holds names only"):
+        m.save(tmp_path / "f.h5")
+    assert set(Model.load(tmp_path / "f.h5").evaluate(x, y)) == {"loss"}
