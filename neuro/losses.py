@@ -560,7 +560,10 @@ class ClassWeightedBinaryCrossEntropy(BinaryCrossEntropy):
 
     def __init__(self, from_logits: bool = False, class_weights: Any = (1.0, 1.0)) -> None:
         super().__init__(from_logits)
-        w = np.asarray(class_weights, dtype=np.float64)
+        try:
+            w = np.asarray(class_weights, dtype=np.float64)
+        except (TypeError, ValueError):
+            w = np.zeros(0)
         if w.shape != (2,) or not np.all(np.isfinite(w)) or np.any(w < 0):
             raise ValueError(f"class_weights must be two finite weights >= 0 (w0, w1), got {class_weights!r}")
         self.class_weights = w
@@ -619,7 +622,7 @@ class _Categorical(Loss):
     def __init__(self, class_weights: Any = None, label_smoothing: float = 0.0) -> None:
         if (
             isinstance(label_smoothing, bool)
-            or not isinstance(label_smoothing, (int, float))
+            or not isinstance(label_smoothing, (int, float, np.integer, np.floating))
             or not (0.0 <= label_smoothing <= 1.0)
         ):
             raise ValueError(f"label_smoothing must be a number in [0, 1], got {label_smoothing!r}")

@@ -217,3 +217,20 @@ def test_compiled_metric_names_are_saved_and_others_are_named_as_not_saved(tmp_p
     with pytest.warns(UserWarning, match="the model's metrics are not saved: a file holds names only"):
         m.save(tmp_path / "f.h5")
     assert set(Model.load(tmp_path / "f.h5").evaluate(x, y)) == {"loss"}
+
+
+@pytest.mark.parametrize("weight", ["2", None, -2.0, float("nan"), float("inf"), True])
+@pytest.mark.parametrize("loss", ["crossentropy", "bce"])
+def test_class_weight_values_are_checked_naming_the_argument(weight, loss):
+    binary = loss == "bce"
+    m = neuro.Sequential([Input((4,)), Dense(1, activation="sigmoid") if binary else Dense(3, activation="softmax")])
+    m.compile(loss=loss, optimizer="sgd")
+    y = np.array([0, 1, 0, 1]) if binary else np.array([0, 1, 2, 1])
+    with pytest.raises(ValueError, match=r"^class_weight must map class ids to finite weights >= 0, got .* for class 1$"):
+        m.fit(np.zeros((4, 4)), y, class_weight={1: weight}, verbose=0)
+
+
+def test_loss_arguments_take_numpy_numbers_and_name_bad_ones():
+    assert neuro.losses.CrossEntropy(label_smoothing=np.float32(0.25)).label_smoothing == 0.25
+    with pytest.raises(ValueError, match=r"^class_weights must be two finite weights >= 0 \(w0, w1\), got 'ab'$"):
+        neuro.losses.ClassWeightedBinaryCrossEntropy(class_weights="ab")

@@ -12,6 +12,7 @@ formats to :mod:`neuro.training.adapters`, and file formats to :mod:`neuro.io` a
 
 from __future__ import annotations
 
+import numbers
 import threading
 import warnings
 import weakref
@@ -619,6 +620,12 @@ class Model(KeywordChecked):
                 int(k) if isinstance(k, (float, np.floating)) and float(k).is_integer() else k: w
                 for k, w in class_weight.items()
             }
+        if isinstance(class_weight, dict):
+            for k, w in class_weight.items():
+                if isinstance(w, bool) or not isinstance(w, numbers.Real) or not 0 <= float(w) < float("inf"):
+                    raise ValueError(
+                        f"class_weight must map class ids to finite weights >= 0, got {w!r} for class {k!r}"
+                    )
         loss = self.losses[0]
         if type(loss) in (losses_mod.BinaryCrossEntropy, losses_mod.ClassWeightedBinaryCrossEntropy):
             return [head_mod.choose(self.graph, 0, self._binary_class_weights(loss, class_weight))]
