@@ -710,6 +710,16 @@ class _Categorical(Loss):
                     f"got {len(self.class_weights)}"
                 )
             w = self._weights(xp, dtype)
+        if weights is not None and lead is not None and tuple(weights.shape) != lead:
+            if weights.ndim >= len(lead) or tuple(weights.shape) != lead[: weights.ndim]:
+                raise ValueError(
+                    f"sample_weight of {type(self).__name__} weighs the positions {lead} of y_pred "
+                    f"{tuple(pred_shape)}: it must have the shape of their leading axes, got "
+                    f"{tuple(weights.shape)}"
+                )
+            # a sample's weight weighs each of its positions (the steps of a sequence)
+            spread = weights.reshape(tuple(weights.shape) + (1,) * (len(lead) - weights.ndim))
+            weights = xp.broadcast_to(spread, lead)
         iw = None if weights is None else weights.reshape(-1).astype(dtype, copy=False)
         if ids:
             if y.dtype.kind not in "iu":

@@ -234,3 +234,19 @@ def test_loss_arguments_take_numpy_numbers_and_name_bad_ones():
     assert neuro.losses.CrossEntropy(label_smoothing=np.float32(0.25)).label_smoothing == 0.25
     with pytest.raises(ValueError, match=r"^class_weights must be two finite weights >= 0 \(w0, w1\), got 'ab'$"):
         neuro.losses.ClassWeightedBinaryCrossEntropy(class_weights="ab")
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_a_categorical_loss_called_directly_spreads_sample_weights_over_the_steps(n):
+    """Per-sample weights on sequence predictions: a uniform weight gave 4 times the loss for one sample and
+    a broadcast error for three; (N, C) weights on rows gave a raw broadcast error."""
+    rng = np.random.default_rng(0)
+    z, ids = rng.standard_normal((n, 4, 3)), rng.integers(0, 3, (n, 4))
+    loss = neuro.losses.SoftmaxCrossEntropy()
+    assert loss.forward(z, ids, np.full(n, 2.0)) == pytest.approx(loss.forward(z, ids), rel=1e-14)
+    np.testing.assert_allclose(loss.backward(z, ids, np.full(n, 2.0)), loss.backward(z, ids), rtol=1e-14)
+    w = rng.uniform(0.5, 2, n)
+    assert loss.forward(z, ids, w) == pytest.approx(loss.forward(z, ids, np.repeat(w[:, None], 4, 1)), rel=1e-14)
+    with pytest.raises(ValueError, match=r"sample_weight of SoftmaxCrossEntropy weighs the positions \(3,\) of "
+                                         r"y_pred \(3, 3\): it must have the shape of their leading axes, got \(3, 3\)"):
+        loss.forward(rng.standard_normal((3, 3)), np.array([0, 1, 2]), np.ones((3, 3)))
