@@ -250,3 +250,17 @@ def test_a_categorical_loss_called_directly_spreads_sample_weights_over_the_step
     with pytest.raises(ValueError, match=r"sample_weight of SoftmaxCrossEntropy weighs the positions \(3,\) of "
                                          r"y_pred \(3, 3\): it must have the shape of their leading axes, got \(3, 3\)"):
         loss.forward(rng.standard_normal((3, 3)), np.array([0, 1, 2]), np.ones((3, 3)))
+
+
+def test_inputs_given_as_a_dict_are_named_by_their_keys_or_refused():
+    """The keys of a dict of inputs were thrown away: data keyed by them was refused, and with the keys of two
+    named inputs swapped, the data went to the other input ([1, 1] for [-1, -1])."""
+    a, b = Input((2,), name="a"), Input((2,), name="b")
+    with pytest.raises(ValueError, match=r"^inputs given as a dict are matched to data by name: the key 'b' holds "
+                                         r"the input named 'a'; use the key 'a', or name the Input 'b'"):
+        Model({"b": a, "a": b}, neuro.Subtract()([a, b]))
+    a, b = Input((2,)), Input((2,))
+    m = Model({"left": a, "right": b}, neuro.Subtract()([a, b]))
+    assert m.input_names == ["left", "right"]
+    out = m.predict({"right": np.zeros((1, 2)), "left": np.ones((1, 2))})
+    np.testing.assert_array_equal(out, [[1.0, 1.0]])

@@ -50,6 +50,21 @@ def _structure(value: Any, what: str) -> tuple[list[SymbolicTensor], str, list[s
     raise TypeError(f"{what} must be a symbolic tensor, a list or a dict of them, got {type(value).__name__}")
 
 
+def _name_input(key: str, tensor: Any) -> None:
+    """An input given under a dict key is named by it (data is matched by input name): an Input without a
+    name of its own takes the key; one named otherwise is refused, naming both."""
+    layer = getattr(getattr(tensor, "node", None), "layer", None)
+    if layer is None or layer.name == key:
+        return
+    if getattr(layer, "_auto_name", False) and not getattr(layer, "_name_given", False):
+        layer.name, layer._auto_name = key, False
+        return
+    raise ValueError(
+        f"inputs given as a dict are matched to data by name: the key {key!r} holds the input named "
+        f"{layer.name!r}; use the key {layer.name!r}, or name the Input {key!r} (Input(shape, name={key!r}))"
+    )
+
+
 def _check_scaler_width(scaler: Any, shape: Any, what: str) -> None:
     """A scaler's features must be the end of the shape it is applied to (one value per feature)."""
     shape = tuple(shape)
@@ -146,7 +161,9 @@ class Model(KeywordChecked):
         name: str | None = None,
     ) -> None:
         self._setup(seed, device, name)
-        in_list, self._input_kind, _ = _structure(inputs, "inputs")
+        in_list, self._input_kind, in_keys = _structure(inputs, "inputs")
+        for key, tensor in zip(in_keys or (), in_list, strict=False):
+            _name_input(key, tensor)
         out_list, self._output_kind, out_keys = _structure(outputs, "outputs")
         graph = Graph(in_list, out_list)
         self._output_keys = out_keys
