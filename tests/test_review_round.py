@@ -264,3 +264,26 @@ def test_inputs_given_as_a_dict_are_named_by_their_keys_or_refused():
     assert m.input_names == ["left", "right"]
     out = m.predict({"right": np.zeros((1, 2)), "left": np.ones((1, 2))})
     np.testing.assert_array_equal(out, [[1.0, 1.0]])
+
+
+def test_wrong_counts_of_inputs_outputs_and_weights_are_named():
+    """A list of two arrays for a one-input model was stacked into one ("x must have shape (N, 3), got
+    (2, 8, 3)"), a sample_weight list of 3 for 2 outputs gave a shape error, a wrong key a bare KeyError."""
+    i = Input((3,))
+    m = Model(i, Dense(2)(i), loss="mse", optimizer="sgd", seed=0)
+    x, y = np.ones((8, 3)), np.ones((8, 2))
+    with pytest.raises(ValueError, match=r"^x: the model has 1 input \('input'\), got a list of 2 arrays of 2 axes "
+                                         r"each, as for 2 inputs$"):
+        m.predict([x, x])
+    with pytest.raises(ValueError, match=r"^y: the model has 1 output \('dense'\), got a list of 2 arrays"):
+        m.fit(x, [y, y], verbose=0)
+    assert m.predict([np.ones(3), np.ones(3)]).shape == (2, 2)  # a list of samples is still one batch
+    h = Dense(4)(i)
+    two = Model(i, [Dense(1, name="p")(h), Dense(1, name="q")(h)], loss="mse", optimizer="sgd", seed=0)
+    w = np.ones(8)
+    with pytest.raises(ValueError, match=r"^sample_weight must be one array for every output, a list of 2 \(one "
+                                         r"per output \['p', 'q'\]\) or a dict keyed by output name, got a list of 3$"):
+        two.fit(x, [np.ones((8, 1))] * 2, sample_weight=[w, w, w], verbose=0)
+    outer_in = Input((3,))
+    with pytest.raises(ValueError, match=r"^inputs is a dict with keys \['ii'\]; expected exactly the input names"):
+        m({"ii": outer_in})

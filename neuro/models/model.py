@@ -711,8 +711,9 @@ class Model(KeywordChecked):
             out.append(a if xp is self.xp else backend.to_device(a, self.xp))
         return out
 
-    def _per_item(self, value: Any, names: list[str], what: str) -> list[Any]:
-        """An array, a list or a dict keyed by name, as one entry per name."""
+    def _per_item(self, value: Any, names: list[str], what: str, rank: int | None = None) -> list[Any]:
+        """An array, a list or a dict keyed by name, as one entry per name (``rank``: the number of axes of
+        one whole batch for a single name, to tell a list of batches from a list of samples)."""
         n = len(names)
         if isinstance(value, dict):
             unknown = sorted(set(value) - set(names))
@@ -725,6 +726,17 @@ class Model(KeywordChecked):
         if n == 1:
             if isinstance(value, (list, tuple)) and len(value) == 1 and backend.is_array(value[0]):
                 return [value[0]]
+            if (
+                rank is not None
+                and isinstance(value, (list, tuple))
+                and len(value) > 1
+                and all(backend.is_array(v) and v.ndim == rank for v in value)
+            ):  # whole batches, one per input or output of another model
+                kind = "input" if names == self.input_names else "output"
+                raise ValueError(
+                    f"{what}: the model has 1 {kind} ({names[0]!r}), got a list of {len(value)} arrays of "
+                    f"{rank} axes each, as for {len(value)} {kind}s"
+                )
             return [value]
         if isinstance(value, (list, tuple)):
             if len(value) != n:
@@ -843,7 +855,7 @@ class Model(KeywordChecked):
         """
         names = self.input_names
         x = self._encode_texts(x, name)
-        items = self._per_item(x, names, name)
+        items = self._per_item(x, names, name, len(self.graph.inputs[0].sample_shape) + 1)
         out = []
         for i, (v, t) in enumerate(zip(items, self.graph.inputs, strict=True)):
             label = name if len(names) == 1 else f"{name}[{names[i]!r}]"
@@ -903,7 +915,7 @@ class Model(KeywordChecked):
             One checked array per output.
         """
         names = self.output_names
-        items = self._per_item(y, names, name)
+        items = self._per_item(y, names, name, len(self.output_shapes[0]) + 1)
         out = []
         for k, (v, loss, shape) in enumerate(zip(items, self.losses, self.output_shapes, strict=True)):
             label = name if len(names) == 1 else f"{name}[{names[k]!r}]"
@@ -1350,6 +1362,11 @@ class Model(KeywordChecked):
             isinstance(items, (list, tuple)) and items and isinstance(items[0], SymbolicTensor)
         ):
             if isinstance(inputs, dict):
+                if set(inputs) != set(self.input_names):
+                    raise ValueError(
+                        f"inputs is a dict with keys {sorted(inputs)}; expected exactly the input names "
+                        f"{self.input_names}"
+                    )
                 inputs = [inputs[k] for k in self.input_names]
             return self.as_layer()(inputs)
         n = len(self.prepare_inputs(inputs)[0])

@@ -192,6 +192,16 @@ def sample_weights(model: Any, sample_weight: Any, n: int, name: str = "sample_w
         and all(v is None or _array_like(v) or isinstance(v, (list, tuple)) for v in sample_weight)
     ):
         items = list(sample_weight)
+    elif (
+        k > 1
+        and isinstance(sample_weight, (list, tuple))
+        and len(sample_weight) != k
+        and all(v is None or backend.is_array(v) for v in sample_weight)
+    ):
+        raise ValueError(
+            f"{name} must be one array for every output, a list of {k} (one per output {names}) or a dict "
+            f"keyed by output name, got a list of {len(sample_weight)}"
+        )
     else:
         items = [sample_weight] * k
     out: list[Any] = []
