@@ -287,3 +287,17 @@ def test_wrong_counts_of_inputs_outputs_and_weights_are_named():
     outer_in = Input((3,))
     with pytest.raises(ValueError, match=r"^inputs is a dict with keys \['ii'\]; expected exactly the input names"):
         m({"ii": outer_in})
+
+
+def test_a_network_refuses_a_model_added_twice_naming_the_graph_way():
+    """It trained, then save() said 'a layer is used both inside a nested model and outside it' (false), and
+    the loader refuses a repeated layer in a chain."""
+    bi = Input((3,))
+    blk = Model(bi, Dense(3)(bi), name="blk")
+    net = neuro.Network((3,), "mse", "sgd").add(blk)
+    with pytest.raises(ValueError, match=r"^model 'blk' is already in this network; a chain calls each layer "
+                                         r"once: to use it twice, build a neuro.Model that calls it twice$"):
+        net.add(blk)
+    x = Input((3,))
+    twice = Model(x, Dense(1)(blk(blk(x))), loss="mse", optimizer="sgd", seed=0)  # the graph way works
+    assert twice.predict(np.ones((2, 3))).shape == (2, 1)

@@ -166,6 +166,11 @@ class Network(Model):
             raise ValueError(self._no_input_message())
         if layer.built and not isinstance(layer, Functional):
             raise ValueError(f"layer {layer.name!r} is already part of a network; create a new one")
+        if any(other is layer for other in self._chain):  # a model added twice: a chain calls each once
+            raise ValueError(
+                f"model {layer.name!r} is already in this {self._noun}; a chain calls each layer once: to "
+                "use it twice, build a neuro.Model that calls it twice"
+            )
         opt = self.optimizer
         if self._fitting or (opt is not None and (opt.iterations or opt.slots)):
             raise ValueError(
