@@ -301,3 +301,24 @@ def test_a_network_refuses_a_model_added_twice_naming_the_graph_way():
     x = Input((3,))
     twice = Model(x, Dense(1)(blk(blk(x))), loss="mse", optimizer="sgd", seed=0)  # the graph way works
     assert twice.predict(np.ones((2, 3))).shape == (2, 1)
+
+
+def test_deepcopy_gives_a_model_of_its_own():
+    """copy.deepcopy(model) raised TypeError: cannot pickle 'module' object."""
+    import copy
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((16, 4)).astype(np.float32), rng.integers(0, 3, 16)
+    i = Input((4,))
+    m = Model(i, Dense(3, activation="softmax")(Dense(5, activation="relu")(i)), loss="crossentropy",
+              optimizer="adam", metrics=["accuracy"], seed=0)
+    m.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    c = copy.deepcopy(m)
+    for a, b in zip(m.get_weights(), c.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    m.fit(x, y, epochs=1, batch_size=8, verbose=0, shuffle=False)
+    c.fit(x, y, epochs=1, batch_size=8, verbose=0, shuffle=False)  # the same state: the same step
+    for a, b in zip(m.get_weights(), c.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    c.layers[0].params["kernel"][...] = 0  # and its own arrays
+    assert np.any(m.layers[0].params["kernel"] != 0)

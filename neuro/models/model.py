@@ -1544,6 +1544,24 @@ class Model(KeywordChecked):
 
         io.save(self, path)
 
+    def __deepcopy__(self, memo: dict) -> Model:
+        """``copy.deepcopy(model)``: a model of its own through the model file, as PyTorch users copy a module
+        (weights, buffers, optimizer state and generator state bitwise, on the same device; what a file does
+        not hold, such as callbacks or metrics given as functions, is not copied)."""
+        import os
+        import tempfile
+
+        from neuro import io
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "copy.h5")
+            io.save(self, path)
+            custom = {type(layer).__name__: type(layer) for layer in self.leaf_layers()}
+            custom.update({type(loss).__name__: type(loss) for loss in self.losses})
+            out = type(self).load(path, custom_objects=custom, device=self.device)
+        memo[id(self)] = out
+        return out
+
     @classmethod
     def load(
         cls,
