@@ -322,3 +322,13 @@ def test_deepcopy_gives_a_model_of_its_own():
         np.testing.assert_array_equal(a, b)
     c.layers[0].params["kernel"][...] = 0  # and its own arrays
     assert np.any(m.layers[0].params["kernel"] != 0)
+
+
+def test_validation_data_may_be_a_list_of_three_as_in_keras():
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((8, 3)).astype(np.float32), rng.standard_normal((8, 1)).astype(np.float32)
+    m = neuro.Sequential([Input((3,)), Dense(1)], seed=0)
+    m.compile(loss="mse", optimizer=neuro.SGD(0.0))
+    w = np.r_[np.ones(4), np.zeros(4)]
+    h = m.fit(x, y, epochs=1, verbose=0, validation_data=[x, y, w])
+    assert h["val_loss"][0] == pytest.approx(m.evaluate(x[:4], y[:4])["loss"], rel=1e-6)

@@ -1057,7 +1057,8 @@ class Model(KeywordChecked):
                 Keras: training keeps the first ``floor(n·(1 − split))``), held out for validation instead of
                 ``validation_data`` (arrays only; their sample weights are split alike).
             callbacks: :class:`neuro.callbacks.Callback` objects called around epochs and batches.
-            initial_epoch: the epoch to start at (to resume a run).
+            initial_epoch: the epoch to start at (to resume a run); at ``epochs`` or beyond nothing is
+                trained and the History is empty, as in Keras.
             class_weight: ``{class id: weight}`` for the training loss of a categorical loss (classes left
                 out weigh 1; multiplied into the loss's own ``class_weights``); the batch loss is then the
                 weighted mean ``Σ w·l / Σ w`` (PyTorch's ``weight``). Validation and ``evaluate`` use the

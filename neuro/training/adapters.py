@@ -695,7 +695,7 @@ def validation_source(model: Any, validation_data: Any, steps: int | None) -> An
         kind = "split"
     elif isinstance(validation_data, tuple) and len(validation_data) in (2, 3):
         kind = "arrays"  # Keras's (x_val, y_val[, sample_weight_val])
-    elif isinstance(validation_data, list) and len(validation_data) == 2 and not all(
+    elif isinstance(validation_data, list) and len(validation_data) in (2, 3) and not all(
         _batch_like(v) for v in validation_data
     ):
         kind = "arrays"

@@ -235,8 +235,6 @@ def fit(
         None if validation_steps is None else check.positive_int(validation_steps, "validation_steps")
     )
     initial_epoch = check.non_negative_int(initial_epoch, "initial_epoch")
-    if initial_epoch >= epochs:
-        raise ValueError(f"initial_epoch must be smaller than epochs ({epochs}), got {initial_epoch}")
     if verbose not in (0, 1, 2):
         raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
     if not (isinstance(shuffle, (bool, np.bool_)) or (isinstance(shuffle, int) and shuffle in (0, 1))):
