@@ -21,7 +21,8 @@ class Regularizer(KeywordChecked):
     """Base class: ``penalty(w)`` and ``add_gradient(w, grad)`` (in place).
 
     Args:
-        lam: strength λ, a finite number >= 0 (default 0.01, as Keras).
+        lam: strength λ, a finite number >= 0 (default 0.01, Keras's default; Keras's L2 adds λ·Σw², this
+            library's λ/2·Σw², so Keras's ``L2(λ)`` is ``L2(2λ)`` here).
 
     Raises:
         ValueError: when ``lam`` is not a finite non-negative number.
