@@ -922,7 +922,8 @@ Adam.kernel_decays = True
 
 
 class RMSprop(Optimizer):
-    """RMSprop, as ``torch.optim.RMSprop`` with ``alpha = rho`` (no momentum, not centered).
+    """RMSprop, the rule of ``torch.optim.RMSprop`` with ``alpha = rho`` (no momentum, not centered; ``rho``
+    defaults to 0.9 as Keras, where torch's ``alpha`` is 0.99).
 
     Update with the running mean of squared gradients v (zero at start) and ρ = ``rho``::
 
@@ -1008,7 +1009,8 @@ RMSprop.kernel = _rmsprop_kernel
 
 
 class Adadelta(Optimizer):
-    """Adadelta, as ``torch.optim.Adadelta``.
+    """Adadelta, the rule of ``torch.optim.Adadelta`` (defaults: ``rho`` 0.95 as Keras and the paper, where
+    torch's is 0.9; ``learning_rate`` 1.0 as torch).
 
     Paper: Zeiler, 2012, https://arxiv.org/abs/1212.5701
 

@@ -332,3 +332,32 @@ def test_validation_data_may_be_a_list_of_three_as_in_keras():
     w = np.r_[np.ones(4), np.zeros(4)]
     h = m.fit(x, y, epochs=1, verbose=0, validation_data=[x, y, w])
     assert h["val_loss"][0] == pytest.approx(m.evaluate(x[:4], y[:4])["loss"], rel=1e-6)
+
+
+def test_an_own_training_loop_keeps_the_optimizer_state_across_a_freeze():
+    """compute_gradients + optimizer.step(model.params, model.grads) is documented to give fit's weights; after
+    a layer was frozen the optimizer silently restarted every parameter from zero state (0.119 off)."""
+    from neuro.losses import CrossEntropy
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((48, 6)), rng.integers(0, 3, 48)
+
+    def mk():
+        return neuro.Sequential([Input((6,)), Dense(8, activation="tanh", name="a"), Dense(3)], seed=0,
+                                loss=CrossEntropy(from_logits=True), optimizer=neuro.SGD(0.1, momentum=0.9))
+
+    own, fitted = mk(), mk()
+
+    def steps():
+        for s in range(0, 48, 16):
+            own.compute_gradients(x[s : s + 16], y[s : s + 16])
+            own.optimizer.step(own.params, own.grads)
+
+    steps()
+    fitted.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    for m in (own, fitted):
+        m.get_layer("a").trainable = False
+    steps()
+    fitted.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(own.get_weights(), fitted.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)

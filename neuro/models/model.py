@@ -1203,6 +1203,9 @@ class Model(KeywordChecked):
         ys = self.prepare_targets(y, len(xs[0]))
         graph = self.graph
         with self._lock:
+            # layers frozen or unfrozen since the optimizer's last step: its state re-keyed now, as the
+            # training step does, so that optimizer.step(model.params, model.grads) continues every kept state
+            self.sync_optimizer_state()
             wanted = graph.wants_input_gradients
             graph.set_input_gradients(input_gradients)
             try:
