@@ -31,6 +31,7 @@ ReLU's backward, and the layer's backward starts from dL/dz: one pass over the l
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -548,38 +549,52 @@ def _unique(items: list[Any]) -> list[Any]:
     return out
 
 
+#: Every layer a graph gave its default name (weakly held): a name is moved off a clash only onto one that
+#: no live layer holds, so that no other model ends with two layers of one name.
+_NAMED_LAYERS: weakref.WeakSet = weakref.WeakSet()
+
+
 def _unique_names(layers: list[Layer]) -> None:
-    """Refuse two layers with one name; give layers with a default name unique ones (``dense``, ``dense_1``,
-    …) in graph order. A default name, once a model gave it, is the layer's for good: building another model
-    with the layer (Keras's habit of reusing a trained layer) never renames it in the first."""
+    """Refuse two layers with one given name; give layers with a default name unique ones (``dense``,
+    ``dense_1``, …) in graph order.
+
+    A default name, once a model gave it, stays the layer's (building another model with a trained layer never
+    renames it in the first) unless it clashes in the new model with another layer's: then it moves to a name
+    that no live layer holds (``dense_7``), so that every model stays with names unique in it.
+    """
     taken: dict[str, Layer] = {}
     for layer in layers:
-        if getattr(layer, "_auto_name", False) and not getattr(layer, "_name_given", False):
+        if getattr(layer, "_auto_name", False):
             continue
         other = taken.get(layer.name)
         if other is not None and other is not layer:
-            hint = (
-                "; their default names were given by the models they were first built in: give them "
-                "name=... when making them"
-                if getattr(layer, "_name_given", False) or getattr(other, "_name_given", False)
-                else ""
-            )
             raise ValueError(
                 f"two layers are named {layer.name!r} ({type(other).__name__} and {type(layer).__name__}); "
-                f"layer names must be unique in a model{hint}"
+                "layer names must be unique in a model"
             )
         taken[layer.name] = layer
+    fresh, clashing = [], []
     for layer in layers:
-        if not getattr(layer, "_auto_name", False) or getattr(layer, "_name_given", False):
+        if not getattr(layer, "_auto_name", False):
             continue
+        if not getattr(layer, "_name_given", False):
+            fresh.append(layer)
+        elif taken.get(layer.name, layer) is layer:
+            taken[layer.name] = layer
+        else:
+            clashing.append(layer)
+    held = {other.name for other in _NAMED_LAYERS} if clashing else set()
+    for layer in fresh + clashing:
         base = layer.default_name()
         name, k = base, 0
-        while name in taken and taken[name] is not layer:
+        while (name in taken and taken[name] is not layer) or (layer in clashing and name in held):
             k += 1
             name = f"{base}_{k}"
         layer.name = name
         layer._name_given = True
+        _NAMED_LAYERS.add(layer)
         taken[name] = layer
+        held.add(name)
 
 
 def _describe(value: Any) -> str:

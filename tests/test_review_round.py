@@ -48,15 +48,24 @@ def test_building_a_second_model_never_renames_the_first_ones_layers(tmp_path):
     assert m1.input_names == first
 
 
-def test_two_layers_named_by_two_models_meet_with_an_error_that_says_what_to_do():
-    a_in, b_in = Input((3,)), Input((3,))
-    a, b = Dense(3), Dense(3)
-    Model(a_in, a(a_in))
-    Model(b_in, b(b_in))  # both default-named 'dense', each in its own model
-    x = Input((3,))
-    with pytest.raises(ValueError, match=r"two layers are named 'dense' \(Dense and Dense\); layer names must be "
-                                         r"unique in a model; their default names were given by the models"):
-        Model(x, b(a(x)))
+def test_layers_named_by_separate_models_meet_in_a_third_and_every_model_keeps_unique_names(tmp_path):
+    """An ensemble built in a loop, an autoencoder made of an encoder's and a decoder's layers: layers each
+    named 'dense' by their own models meet in one model. The one that clashes moves to a name no live layer
+    holds, so that the new model and the old ones all keep names unique in them (and save and load)."""
+    inp = Input((4,))
+    members = [Model(inp, Dense(1)(Dense(8)(inp))) for _ in range(3)]
+    ens = Model(inp, neuro.Average()([m.outputs[0] for m in members]), loss="mse", optimizer="sgd")
+    for m in [*members, ens]:
+        names = [layer.name for layer in m.leaf_layers()]
+        assert len(set(names)) == len(names), names
+    assert [layer.name for layer in members[0].layers] == ["dense", "dense_1"]  # the first keeps its names
+    ens.save(tmp_path / "ens.h5")
+    x = np.ones((2, 4), np.float32)
+    np.testing.assert_array_equal(Model.load(tmp_path / "ens.h5").predict(x), ens.predict(x))
+    for k, m in enumerate(members):
+        m.compile("mse", "sgd")
+        m.save(tmp_path / f"m{k}.h5")
+        Model.load(tmp_path / f"m{k}.h5")
 
 
 def test_two_nested_models_without_names_get_unique_ones(tmp_path):
@@ -361,3 +370,22 @@ def test_an_own_training_loop_keeps_the_optimizer_state_across_a_freeze():
     fitted.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
     for a, b in zip(own.get_weights(), fitted.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_terminate_on_nan_ends_a_distributed_fit_too(capsys):
+    m, es, (x, y, cbs) = _diverging([neuro.callbacks.TerminateOnNaN()])
+    h = m.fit(x, y, batch_size=8, epochs=10, verbose=0, callbacks=cbs, distributed=True)
+    assert h.epoch == [0, 1, 2, 3]
+    assert "terminating training (TerminateOnNaN)" in capsys.readouterr().out
+
+
+def test_terminate_on_nan_ends_the_failed_batch_with_a_nan_loss():
+    ends = []
+
+    class Spy(neuro.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            ends.append(logs["loss"])
+
+    m, es, (x, y, cbs) = _diverging([neuro.callbacks.TerminateOnNaN(), Spy()])
+    m.fit(x, y, batch_size=8, epochs=10, verbose=0, callbacks=cbs)
+    assert np.isnan(ends[-1]) and np.isfinite(ends[:-1]).all()

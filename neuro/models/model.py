@@ -1183,6 +1183,41 @@ class Model(KeywordChecked):
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
+    def check_param_arrays(self) -> None:
+        """Check that every layer's parameter arrays are still ones a step can use: a C-contiguous array of
+        the model's dtype on its device, shaped like the layer's gradient (``fit`` and
+        :meth:`compute_gradients` call it; ``predict`` when a layer fails).
+
+        Raises:
+            ValueError: naming the layer, the parameter, what it must be and what it is (a parameter replaced
+                by a transposed view or another layout: assign into it, ``params[name][...] = w``, or use
+                :meth:`set_weights`).
+        """
+        dtype = np.dtype(self.dtype)
+        for layer in self.leaf_layers():
+            for k, a in layer.params.items():
+                g = layer.grads.get(k)
+                want = tuple(g.shape) if g is not None else tuple(getattr(a, "shape", ()))
+                ok = (
+                    backend.is_array(a)
+                    and backend.get_array_module(a) is self.xp
+                    and a.dtype == dtype
+                    and tuple(a.shape) == want
+                    and a.flags.c_contiguous
+                )
+                if not ok:
+                    got = (
+                        f"an array of shape {tuple(a.shape)}, dtype {a.dtype}"
+                        + ("" if a.flags.c_contiguous else ", not C-contiguous (a transposed view?)")
+                        if backend.is_array(a)
+                        else type(a).__name__
+                    )
+                    raise ValueError(
+                        f"layer {layer.name!r} params[{k!r}] must be a C-contiguous {dtype.name} array of "
+                        f"shape {want} on the model's device, got {got}; assign into it "
+                        f"(params[{k!r}][...] = w) or use set_weights"
+                    )
+
     def compute_gradients(self, x: Any, y: Any, *, input_gradients: bool = False) -> Any:
         """Run forward and backward on one batch in training mode, filling every layer's ``grads``.
 
@@ -1199,6 +1234,7 @@ class Model(KeywordChecked):
         from neuro.training import step
 
         self.require_compiled("compute_gradients")
+        self.check_param_arrays()
         xs = self.prepare_inputs(x)
         ys = self.prepare_targets(y, len(xs[0]))
         graph = self.graph
@@ -1295,12 +1331,20 @@ class Model(KeywordChecked):
         if plain is not None and batch_size is None and not verbose and len(plain) <= 256:
             if self.output_scaler is None:  # one small NumPy batch of a NumPy model, nothing around it
                 with self._lock:
-                    outs = graph.infer([plain], self.dtype)
+                    try:
+                        outs = graph.infer([plain], self.dtype)
+                    except (ValueError, TypeError):
+                        self.check_param_arrays()  # a replaced parameter is named; else the layer's error
+                        raise
                 return self._structured([o if f is None else f(o) for o, f in zip(outs, links, strict=True)])
 
         def run(batch: list[Any]) -> list[Any]:
             with self._lock:
-                outs = graph.infer(self.to_device(batch), self.dtype)
+                try:
+                    outs = graph.infer(self.to_device(batch), self.dtype)
+                except (ValueError, TypeError):
+                    self.check_param_arrays()
+                    raise
             return [o if link is None else link(o) for o, link in zip(outs, links, strict=True)]
 
         with backend.split_products():  # products on neuro's threads, as in a fit
@@ -1394,7 +1438,10 @@ class Model(KeywordChecked):
         if self._functional is None:
             self._functional = Functional(self.graph, name=self.name)
             # a model given no name is named in the outer model as a layer is ("model", "model_1", …)
-            self._functional._auto_name = not getattr(self, "_named", True)
+            # (a loaded model's default name, "model" or "network", counts as none)
+            self._functional._auto_name = (
+                not getattr(self, "_named", True) or self.name == type(self).__name__.lower()
+            )
             self._functional._trainable = self._trainable
         return self._functional
 

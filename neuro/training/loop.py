@@ -299,6 +299,7 @@ def fit(
         run = LocalRun(model, batch_size, slots)
     slots = run.metrics
     bar_ok = verbose == 1 and sys.stdout.isatty()
+    model.check_param_arrays()  # a parameter replaced by another array (a transposed view) is named now
     model.stop_training = False
     model._fitting = True
     n_out = len(model.output_names)
@@ -336,10 +337,14 @@ def fit(
                 except FloatingPointError as exc:
                     rate = _rate_text(model.optimizer)
                     where = f"{exc} at epoch {epoch + 1}, batch {b + 1} ({rate})"
-                    if terminate_on_nan and not distributed:  # Keras's: training ends, fit returns
-                        print(f"{where}: terminating training (TerminateOnNaN); the weights are those from "
-                              "before this batch", flush=True)
+                    if terminate_on_nan:  # Keras's: training ends, fit returns (every rank fails alike)
+                        if run.is_main:
+                            print(f"{where}: terminating training (TerminateOnNaN); the weights are those "
+                                  "from before this batch", flush=True)
                         model.stop_training = True
+                        if cbs.wants_batch_logs:  # the batch ends, as Keras's, with its non-finite loss
+                            batch_logs = logs_from(model, sums.values(), slots)
+                            cbs.on_train_batch_end(b, {**batch_logs, "loss": float("nan")})
                         break
                     if bar is not None:
                         bar.close()
