@@ -389,3 +389,19 @@ def test_terminate_on_nan_ends_the_failed_batch_with_a_nan_loss():
     m, es, (x, y, cbs) = _diverging([neuro.callbacks.TerminateOnNaN(), Spy()])
     m.fit(x, y, batch_size=8, epochs=10, verbose=0, callbacks=cbs)
     assert np.isnan(ends[-1]) and np.isfinite(ends[:-1]).all()
+
+
+def test_a_replaced_parameter_array_is_named_with_the_fix():
+    """params['kernel'] = w.T (a PyTorch habit) predicted through the view and failed in fit with 'params must
+    be C-contiguous arrays' (no layer named); the torch layout gave a raw matmul error."""
+    m = neuro.Sequential([Input((6,)), Dense(8, name="a"), Dense(3)], seed=0, loss="mse", optimizer="sgd")
+    w = m.get_layer("a").params["kernel"].copy()
+    m.get_layer("a").params["kernel"] = np.ascontiguousarray(w.T).T
+    with pytest.raises(ValueError, match=r"^layer 'a' params\['kernel'\] must be a C-contiguous float32 array of "
+                                         r"shape \(6, 8\) on the model's device, got an array of shape \(6, 8\), "
+                                         r"dtype float32, not C-contiguous \(a transposed view\?\); assign into it"):
+        m.fit(np.ones((4, 6)), np.ones((4, 3)), verbose=0)
+    m.get_layer("a").params["kernel"] = np.ascontiguousarray(w.T)
+    with pytest.raises(ValueError, match=r"got an array of shape \(8, 6\), dtype float32; assign into it "
+                                         r"\(params\['kernel'\]\[...\] = w\) or use set_weights$"):
+        m.predict(np.ones((4, 6)))
