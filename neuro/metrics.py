@@ -916,7 +916,7 @@ class R2Score(Metric):
         self.ss_res: np.ndarray | None = None
 
     def update(self, y_pred: Any, y_true: Any, sample_weight: Any = None) -> None:
-        if np.ndim(y_pred) >= 3:  # a sequence: every step a sample, R² per feature over the (valid) steps
+        if y_pred.ndim >= 3:  # a sequence: every step a sample, R² per feature over the (valid) steps
             y_pred, y_true, sample_weight = _steps_as_samples(y_pred, y_true, sample_weight)
         p, t = _regression_pair(y_pred, y_true)
         n_b = len(t)

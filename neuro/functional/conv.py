@@ -400,7 +400,7 @@ def applied(ctx: Any) -> bool:
 
 def _train_step(xp: Any, n: int, entries: int, kh: int, kw: int, sh: int, sw: int) -> int:
     """Samples per piece of a training window matrix of ``entries`` per sample (``n``: one piece)."""
-    if device_name(xp) != "numpy" or kh == kw == sh == sw == 1:  # a GPU takes the whole batch; 1×1: no copy
+    if device_name(xp) == "cupy" or kh == kw == sh == sw == 1:  # a GPU takes the whole batch; 1×1: no copy
         return n
     return n if n * entries <= TRAIN_CHUNK else max(1, TRAIN_PIECE // entries)
 

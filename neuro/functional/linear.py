@@ -6,7 +6,14 @@ from typing import Any
 
 import numpy as np
 
-from neuro.backend import MIN_PARALLEL_PRODUCT, get_array_module, get_num_threads, matmul, parallel_blocks
+from neuro.backend import (
+    MIN_PARALLEL_PRODUCT,
+    device_name,
+    get_array_module,
+    get_num_threads,
+    matmul,
+    parallel_blocks,
+)
 
 
 def linear(x: Any, kernel: Any, bias: Any, training: bool = False) -> tuple[Any, Any]:
@@ -102,7 +109,8 @@ def column_sums(a: Any, out: Any = None) -> Any:
     """
     m, f = a.shape
     b = 1024 // f if f else 0  # rows per block row
-    if get_array_module(a) is not np or b < 8 or m < BLOCKED_SUM_ROWS * b or not a.flags.c_contiguous:
+    host = device_name(get_array_module(a)) != "cupy"  # NumPy and its strict stand-in alike, bitwise
+    if not host or b < 8 or m < BLOCKED_SUM_ROWS * b or not a.flags.c_contiguous:
         return a.sum(axis=0, out=out)
     q = m // b
     total = a[: q * b].reshape(q, b * f).sum(axis=0).reshape(b, f).sum(axis=0, out=out)

@@ -244,6 +244,14 @@ def _weight_array(value: Any, n: int, shape: tuple[int, ...], label: str, dtype:
 
 
 # -- sample sources ------------------------------------------------------------------------------------------
+def _take(a: Any, idx: Any) -> Any:
+    """``a[idx]``, the shuffled order moved to the array's device first (a device array is not indexed by a
+    host array: the strict stand-in refuses it, as a read)."""
+    if isinstance(idx, slice) or backend.get_array_module(a) is np:
+        return a[idx]
+    return a[backend.to_device(idx, backend.get_array_module(a))]
+
+
 class ArraySource:
     """Checked arrays (in the model's dtype and scaling) read in batches by index.
 
@@ -278,8 +286,8 @@ class ArraySource:
                 idx: Any = slice(s, s + batch_size)
             else:
                 idx = order[s : s + batch_size]
-            ws = None if self.ws is None else [None if w is None else w[idx] for w in self.ws]
-            yield [x[idx] for x in self.xs], [y[idx] for y in self.ys], ws
+            ws = None if self.ws is None else [None if w is None else _take(w, idx) for w in self.ws]
+            yield [_take(x, idx) for x in self.xs], [_take(y, idx) for y in self.ys], ws
 
     def _part(self, idx: slice) -> ArraySource:
         ws = None if self.ws is None else [None if w is None else w[idx] for w in self.ws]
