@@ -405,3 +405,14 @@ def test_a_replaced_parameter_array_is_named_with_the_fix():
     with pytest.raises(ValueError, match=r"got an array of shape \(8, 6\), dtype float32; assign into it "
                                          r"\(params\['kernel'\]\[...\] = w\) or use set_weights$"):
         m.predict(np.ones((4, 6)))
+
+
+def test_a_layer_called_on_arrays_computes_in_its_dtype():
+    """An average pool of integers divided in integers ([0, 0] for [1.5, 5.5]); a float32 Dense returned
+    float64 for float64 data; a fresh layer called on float16 data built float16 weights."""
+    np.testing.assert_array_equal(neuro.AvgPool1D(2)(np.array([[[1], [2], [4], [7]]])).ravel(), [1.5, 5.5])
+    fresh = Dense(3)
+    assert fresh(np.ones((2, 4), np.float16)).dtype == np.float32
+    assert fresh.params["kernel"].dtype == np.float32
+    assert fresh(np.ones((2, 4), np.float64)).dtype == np.float32
+    assert neuro.MaxPool2D(2)(np.ones((1, 4, 4, 1), np.float64)).dtype == np.float64  # no weights: as given

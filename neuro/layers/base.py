@@ -528,10 +528,23 @@ class Layer(KeywordChecked):
         # the shape rules of a symbolic call (a pool larger than its input, merges of other shapes…); a layer
         # without weights takes arrays of any rank
         self._checked_output_shape(shape, any_rank=not (self.params or self.buffers))
+        # a layer with weights computes in their dtype (a new one is built in the default dtype), as in a
+        # model; one without takes floats as they come; integers and booleans are cast to a float, as Keras
+        # casts them (an integer average pool divided in integers)
+        held = next(iter(self.params.values()), None) if self.built else None
+        specs = not self.built and bool(self.param_specs(shape) or self.buffer_specs(shape))
+        weighted = held is not None or specs
+        if weighted:
+            dt = np.dtype(held.dtype if held is not None else backend.get_dtype())
+        else:
+            floats = [a.dtype for a in arrays if np.dtype(a.dtype).kind == "f"]
+            dt = np.dtype(floats[0] if floats else backend.get_dtype())
+        if getattr(self, "integer_inputs", False) is not True and any(a.dtype != dt for a in arrays):
+            arrays = [a if a.dtype == dt else a.astype(dt) for a in arrays]
+            inputs = arrays if multi else arrays[0]
         if not self.built:  # as Keras: a layer with weights called on data first is built for its shape
             if self.param_specs(shape) or self.buffer_specs(shape):
-                dt = arrays[0].dtype if np.dtype(arrays[0].dtype).kind == "f" else None
-                self.build(shape, None, dt, backend.get_array_module(*arrays))
+                self.build(shape, None, dt.type, backend.get_array_module(*arrays))
         return self.forward(inputs)[0]
 
     def _call_symbolic(self, inputs: Any, kwargs: dict[str, Any]) -> Any:
