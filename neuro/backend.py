@@ -402,8 +402,8 @@ def compiled(*arrays: Any) -> bool:
         *arrays: the arrays of the work.
 
     Returns:
-        True for NumPy arrays of one floating type under the numba kernel set (resolving ``"auto"`` on the
-        first call).
+        True for NumPy arrays of one floating type, float32 or float64, under the numba kernel set (resolving
+        ``"auto"`` on the first call).
     """
     floats = None
     for a in arrays:
@@ -411,10 +411,16 @@ def compiled(*arrays: Any) -> bool:
             return False
         if a.dtype.kind == "f":
             if floats is None:
+                if a.dtype not in _KERNEL_FLOATS:  # float16 (or wider): NumPy's path, not numba's error
+                    return False
                 floats = a.dtype
             elif a.dtype != floats:
                 return False
     return _compiled_on()
+
+
+#: The floating types the compiled kernels take.
+_KERNEL_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class Kernel:

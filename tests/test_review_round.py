@@ -416,3 +416,25 @@ def test_a_layer_called_on_arrays_computes_in_its_dtype():
     assert fresh.params["kernel"].dtype == np.float32
     assert fresh(np.ones((2, 4), np.float64)).dtype == np.float32
     assert neuro.MaxPool2D(2)(np.ones((1, 4, 4, 1), np.float64)).dtype == np.float64  # no weights: as given
+
+
+def test_small_input_forms_that_are_taken(monkeypatch):
+    """float16 data under numba's kernels took the compiled path and raised numba's NotImplementedError; a
+    list of 0-d sample weights for a two-output model was refused as a wrong count; a class weight of 10**400
+    gave a bare OverflowError."""
+    from neuro import backend
+
+    pytest.importorskip("numba")
+    monkeypatch.setattr(backend, "_kernel_request", backend._kernel_request)
+    monkeypatch.setattr(backend, "_kernels_on", None)
+    backend.set_kernels("numba")
+    x = np.random.default_rng(0).standard_normal((2, 4, 4, 3)).astype(np.float16)
+    assert neuro.MaxPool2D(2)(x).dtype == np.float16
+    i = Input((3,))
+    h = Dense(4)(i)
+    two = Model(i, [Dense(1, name="p")(h), Dense(1, name="q")(h)], loss="mse", optimizer="sgd", seed=0)
+    two.fit(np.ones((3, 3)), [np.ones((3, 1))] * 2, sample_weight=[np.float64(1.0)] * 3, verbose=0)
+    m = neuro.Sequential([Input((4,)), Dense(3, activation="softmax")])
+    m.compile(loss="crossentropy", optimizer="sgd")
+    with pytest.raises(ValueError, match=r"^class_weight must map class ids to finite weights >= 0"):
+        m.fit(np.zeros((3, 4)), np.array([0, 1, 2]), class_weight={0: 10**400}, verbose=0)

@@ -639,7 +639,11 @@ class Model(KeywordChecked):
             }
         if isinstance(class_weight, dict):
             for k, w in class_weight.items():
-                if isinstance(w, bool) or not isinstance(w, numbers.Real) or not 0 <= float(w) < float("inf"):
+                try:
+                    big = isinstance(w, numbers.Real) and not 0 <= float(w) < float("inf")
+                except OverflowError:  # an integer beyond any float
+                    big = True
+                if isinstance(w, bool) or not isinstance(w, numbers.Real) or big:
                     raise ValueError(
                         f"class_weight must map class ids to finite weights >= 0, got {w!r} for class {k!r}"
                     )

@@ -196,7 +196,7 @@ def sample_weights(model: Any, sample_weight: Any, n: int, name: str = "sample_w
         k > 1
         and isinstance(sample_weight, (list, tuple))
         and len(sample_weight) != k
-        and all(v is None or backend.is_array(v) for v in sample_weight)
+        and all(v is None or (backend.is_array(v) and v.ndim >= 1) for v in sample_weight)
     ):
         raise ValueError(
             f"{name} must be one array for every output, a list of {k} (one per output {names}) or a dict "
