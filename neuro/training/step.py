@@ -7,7 +7,8 @@ head (:mod:`neuro.head`). A data-parallel run (:mod:`neuro.distributed`) replace
 step: it runs :func:`forward_backward` on its part of the batch and reduces the results over the ranks.
 
 The loss of a step is ``Σ_k w_k·S_k/D_k + P``: for each output k its loss sum ``S_k`` over the batch, its
-normaliser ``D_k`` (the number of samples, or the class-weight total) and its weight ``w_k``
+normaliser ``D_k`` (the number of items: samples, or the positions of a sequence output; or the total of
+their weights) and its weight ``w_k``
 (``loss_weights``), plus the regularization penalty P. Its gradient is what the executor computes from each
 head's ``w_k·dL_k/d(out)``, plus the penalty's gradient.
 """
