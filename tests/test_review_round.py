@@ -438,3 +438,26 @@ def test_small_input_forms_that_are_taken(monkeypatch):
     m.compile(loss="crossentropy", optimizer="sgd")
     with pytest.raises(ValueError, match=r"^class_weight must map class ids to finite weights >= 0"):
         m.fit(np.zeros((3, 4)), np.array([0, 1, 2]), class_weight={0: 10**400}, verbose=0)
+
+
+def test_deepcopy_takes_classes_of_ones_own_and_keeps_the_metrics():
+    """A subclassed optimizer or activation made deepcopy fail with 'passed in custom_objects', and metric
+    functions were dropped with a warning about saving."""
+    import copy
+    import warnings
+
+    class MyOpt(neuro.SGD):
+        pass
+
+    class MyTanh(neuro.activations.Tanh):
+        pass
+
+    i = Input((3,))
+    m = Model(i, Dense(1, activation=MyTanh())(i), loss="mse", optimizer=MyOpt(0.1),
+              metrics=[lambda t, p: 0.0], seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        c = copy.deepcopy(m)
+    assert type(c.optimizer) is MyOpt and type(c.layers[0].activation) is MyTanh
+    x, y = np.ones((2, 3)), np.ones((2, 1))
+    assert c.evaluate(x, y) == m.evaluate(x, y)

@@ -12,6 +12,7 @@ formats to :mod:`neuro.training.adapters`, and file formats to :mod:`neuro.io` a
 
 from __future__ import annotations
 
+import copy
 import numbers
 import threading
 import warnings
@@ -1608,12 +1609,19 @@ class Model(KeywordChecked):
 
         from neuro import io
 
-        with tempfile.TemporaryDirectory() as folder:
+        # every class the file names, so that classes of one's own need no registering for a copy
+        parts: list[Any] = [*self.leaf_layers(), *self.losses, self.optimizer, self.regularizer]
+        for layer in self.leaf_layers():
+            parts += [getattr(layer, "activation", None), *getattr(layer, "regularizers", {}).values()]
+        custom = {type(o).__name__: type(o) for o in parts if o is not None}
+        with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # metrics of one's own: copied below, not saved
             path = os.path.join(folder, "copy.h5")
             io.save(self, path)
-            custom = {type(layer).__name__: type(layer) for layer in self.leaf_layers()}
-            custom.update({type(loss).__name__: type(loss) for loss in self.losses})
-            out = type(self).load(path, custom_objects=custom, device=self.device)
+            # the file was written here and now: its vocabulary's pattern is this model's own
+            out = type(self).load(path, custom_objects=custom, device=self.device, trust_pattern=True)
+        if self.compiled_metrics is not None and out.optimizer is not None:
+            out.compiled_metrics = copy.deepcopy(self.compiled_metrics, memo)
         memo[id(self)] = out
         return out
 
