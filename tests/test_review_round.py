@@ -201,10 +201,14 @@ def test_predict_class_refuses_outputs_that_are_not_one_class_distribution():
     x = np.ones((3, 4), np.float32)
     reg = neuro.Sequential([Input((4,)), Dense(1)], seed=0)
     reg.compile(loss="mse", optimizer="sgd")
-    with pytest.raises(ValueError, match=r"^predict_class needs an output of class probabilities \(a model "
-                                         r"trained with a categorical or binary cross-entropy\), got one trained "
-                                         r"with MeanSquaredError; use predict$"):
+    with pytest.raises(ValueError, match=r"^predict_class needs an output of class probabilities \(softmax rows, "
+                                         r"a sigmoid, or a model trained with a cross-entropy\), got one trained "
+                                         r"with MeanSquaredError on an output that is neither; use predict$"):
         reg.predict_class(x)
+    for loss in ("categorical_hinge", "kld"):  # a softmax classifier trained otherwise is still one
+        soft = neuro.Sequential([Input((4,)), Dense(3, activation="softmax")], seed=0)
+        soft.compile(loss=loss, optimizer="sgd")
+        assert soft.predict_class(x)[0].shape == (3,)
     multi = neuro.Sequential([Input((4,)), Dense(3, activation="sigmoid")], seed=0)
     multi.compile(loss="bce", optimizer="sgd")
     with pytest.raises(ValueError, match=r"this output \(BinaryCrossEntropy on 3 values\) is multi-label"):

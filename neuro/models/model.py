@@ -1467,18 +1467,25 @@ class Model(KeywordChecked):
                 regression) or with binary cross-entropy on several values (multi-label: a 0/1 per label).
         """
         loss = self.losses[0] if len(self.losses) == 1 else None
-        if loss is not None and not loss.categorical:
+        if loss is not None and len(self.graph.outputs) == 1:
+            # read from the output (softmax rows, sigmoid values) or a loss that makes probabilities of it
+            known = head_mod.value_range(self.graph.outputs[0])
+            rows = loss.categorical or (known is not None and known[2] is True)
+            unit = isinstance(loss, losses_mod.BinaryCrossEntropy) or (
+                known is not None and known[2] is False and known[0] >= 0 and known[1] <= 1
+            )
+            width = int(self.output_shapes[0][-1])
             kind = type(loss).__name__
-            if not isinstance(loss, losses_mod.BinaryCrossEntropy):
+            if not rows and not unit:
                 raise ValueError(
-                    "predict_class needs an output of class probabilities (a model trained with a "
-                    f"categorical or binary cross-entropy), got one trained with {kind}; use predict"
+                    "predict_class needs an output of class probabilities (softmax rows, a sigmoid, or a "
+                    f"model trained with a cross-entropy), got one trained with {kind} on an output that is "
+                    "neither; use predict"
                 )
-            if int(self.output_shapes[0][-1]) != 1:
+            if not rows and width != 1:
                 raise ValueError(
-                    f"predict_class reads one class per sample (or step); this output ({kind} on "
-                    f"{self.output_shapes[0][-1]} values) is multi-label, a 0/1 per label: use "
-                    "predict(x) >= 0.5"
+                    f"predict_class reads one class per sample (or step); this output ({kind} on {width} "
+                    "values) is multi-label, a 0/1 per label: use predict(x) >= 0.5"
                 )
         pred = self.predict(x, batch_size)
         if not backend.is_array(pred):
