@@ -728,8 +728,11 @@ def _build_model(config: dict, f: Any, path: Any, want: type | None) -> Any:
                 opt,
                 reg,
                 loss_weights=config.get("loss_weights"),
-                metrics=config.get("metrics"),
             )
+            if config.get("metrics") is not None:
+                with _config_error(path, "config.metrics"):  # unknown names, or names of no output
+                    net.compile(net.loss, opt, reg, loss_weights=config.get("loss_weights"),
+                                metrics=config["metrics"])
         else:
             net.regularizer = reg
     for i, layer in enumerate(leaves):

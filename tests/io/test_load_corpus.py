@@ -302,7 +302,7 @@ CORPUS = [
     ("metrics a number", _config_key("metrics", 5), "config.metrics: must be null or metric names (a name, lists or an object of them, at most 1000 names of at most 100 characters)"),
     ("metrics a long name", _config_key("metrics", ["m" * 101]), "config.metrics: must be null or metric names"),
     ("metrics too many", _config_key("metrics", ["mae"] * 1001), "config.metrics: must be null or metric names"),
-    ("metrics an unknown name", _config_key("metrics", ["nope"]), "nope"),
+    ("metrics an unknown name", _config_key("metrics", ["nope"]), "config.metrics: metric must be one of"),
     ("loss weight of 1e300", _config_key("loss_weights", [1e300]), "config.loss_weights[0]: must be finite in float32 (the model's dtype), got 1e+300, which becomes inf"),
     ("optimizer epsilon of 1e-300", _optimizer_cfg("epsilon", 1e-300), "config.optimizer.epsilon: must be finite and positive in float32 (the model's dtype), got 1e-300, which becomes 0.0"),
     # storage that was never written
