@@ -31,6 +31,7 @@ ReLU's backward, and the layer's backward starts from dL/dz: one pass over the l
 
 from __future__ import annotations
 
+import warnings
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -573,6 +574,7 @@ def _unique_names(layers: list[Layer]) -> None:
                 "layer names must be unique in a model"
             )
         taken[layer.name] = layer
+        _NAMED_LAYERS.add(layer)  # a name given by hand is held too: a moved name never lands on it
     fresh, clashing = [], []
     for layer in layers:
         if not getattr(layer, "_auto_name", False):
@@ -590,6 +592,15 @@ def _unique_names(layers: list[Layer]) -> None:
         while (name in taken and taken[name] is not layer) or (layer in clashing and name in held):
             k += 1
             name = f"{base}_{k}"
+        if layer in clashing:
+            warnings.warn(
+                f"layer {layer.name!r} ({type(layer).__name__}), named so by the model it was built in, is "
+                f"renamed {name!r}: another layer of this model holds its name. That model now knows it "
+                "by the new name (in its output names and saved files); give layers name=... to keep names "
+                "fixed",
+                UserWarning,
+                stacklevel=5,
+            )
         layer.name = name
         layer._name_given = True
         _NAMED_LAYERS.add(layer)

@@ -54,7 +54,9 @@ def test_layers_named_by_separate_models_meet_in_a_third_and_every_model_keeps_u
     holds, so that the new model and the old ones all keep names unique in them (and save and load)."""
     inp = Input((4,))
     members = [Model(inp, Dense(1)(Dense(8)(inp))) for _ in range(3)]
-    ens = Model(inp, neuro.Average()([m.outputs[0] for m in members]), loss="mse", optimizer="sgd")
+    with pytest.warns(UserWarning, match=r"^layer 'dense(_1)?' \(Dense\), named so by the model it was built in, "
+                                         r"is renamed 'dense_\d+': another layer of this model holds its name"):
+        ens = Model(inp, neuro.Average()([m.outputs[0] for m in members]), loss="mse", optimizer="sgd")
     for m in [*members, ens]:
         names = [layer.name for layer in m.leaf_layers()]
         assert len(set(names)) == len(names), names
@@ -465,3 +467,18 @@ def test_deepcopy_takes_classes_of_ones_own_and_keeps_the_metrics():
     assert type(c.optimizer) is MyOpt and type(c.layers[0].activation) is MyTanh
     x, y = np.ones((2, 3)), np.ones((2, 1))
     assert c.evaluate(x, y) == m.evaluate(x, y)
+
+
+def test_a_moved_name_never_lands_on_a_name_given_by_hand():
+    """A moved layer took 'dense_1', which its own model's layer had been named by hand: that model then held
+    two layers named 'dense_1' and saved a file it could not load."""
+    i = Input((4,))
+    d = Dense(3)
+    a = Model(i, Dense(2, name="dense_1")(d(i)), loss="mse", optimizer="sgd")
+    j = Input((4,))
+    b = Model(j, Dense(4)(j))
+    k = Input((4,))
+    with pytest.warns(UserWarning, match=r"is renamed 'dense_\d+'"):  # a name no live layer holds
+        Model(k, d(b.leaf_layers()[-1](k)))
+    names = [layer.name for layer in a.leaf_layers()]
+    assert len(set(names)) == len(names), names
