@@ -668,12 +668,21 @@ def build_layers(
         if not layer.built:
             layer.build(node.input_shape, rng, dtype, xp, initialize=initialize)
             continue
+        from neuro import backend
+
         for store in (layer.params, layer.buffers):
             for k, v in store.items():
                 if v.dtype != np.dtype(dtype):
                     raise ValueError(
                         f"layer {layer.name!r} was built in {v.dtype} (its {k}) by another model; this model "
                         f"computes in {np.dtype(dtype).name}"
+                    )
+                held = backend.get_array_module(v)
+                if held is not xp:
+                    raise ValueError(
+                        f"layer {layer.name!r} holds its {k} on device {backend.device_name(held)!r} "
+                        f"(another model's); this model is on {backend.device_name(xp)!r}: build it on that "
+                        "device, or move the other model there first with .to(...)"
                     )
                 break
 

@@ -482,3 +482,14 @@ def test_a_moved_name_never_lands_on_a_name_given_by_hand():
         Model(k, d(b.leaf_layers()[-1](k)))
     names = [layer.name for layer in a.leaf_layers()]
     assert len(set(names)) == len(names), names
+
+
+def test_a_layer_on_another_device_is_named_when_the_model_is_built():
+    """A nested model on NumPy inside a strict-device model was accepted and failed at the first step with
+    'move the data or the network'."""
+    i = Input((3,))
+    enc = Model(i, Dense(2)(i))
+    o = Input((3,))
+    with pytest.raises(ValueError, match=r"^layer 'dense' holds its kernel on device 'numpy' \(another model's\); "
+                                         r"this model is on 'strict'"):
+        Model(o, Dense(1)(enc(o)), loss="mse", optimizer="sgd", device="strict")
