@@ -493,3 +493,14 @@ def test_a_layer_on_another_device_is_named_when_the_model_is_built():
     with pytest.raises(ValueError, match=r"^layer 'dense' holds its kernel on device 'numpy' \(another model's\); "
                                          r"this model is on 'strict'"):
         Model(o, Dense(1)(enc(o)), loss="mse", optimizer="sgd", device="strict")
+
+
+def test_an_epoch_of_which_nothing_weighs_logs_zero_in_fit_and_nan_in_evaluate():
+    """Each batch's loss was 0 (nothing weighs), but the epoch's logged loss was NaN (Keras: 0)."""
+    x = np.random.default_rng(0).standard_normal((8, 3)).astype(np.float32)
+    y = np.array([0, 1] * 4)
+    m = neuro.Sequential([Input((3,)), Dense(2, activation="softmax")], seed=0)
+    m.compile(loss="crossentropy", optimizer="sgd")
+    h = m.fit(x, y, batch_size=4, verbose=0, class_weight={0: 0.0, 1: 0.0})
+    assert h["loss"] == [0.0]
+    assert np.isnan(m.evaluate(x, y, sample_weight=np.zeros(8))["loss"])

@@ -232,9 +232,10 @@ def logs_from(
         per.append(s / d if d else float("nan"))
     pen, count = values[2 * n], values[2 * n + 1]
     extra = (pen / count if count else 0.0) if penalty_now is None else penalty_now
-    # an output nothing of which weighed adds nothing (its own loss stays NaN), unless no output weighed
+    # an output nothing of which weighed adds nothing (its own loss stays NaN); in an evaluation of which
+    # nothing weighed at all the loss is NaN (nothing was measured), in a fit 0 as its batches' (Keras's)
     weighed = [values[2 * k + 1] != 0 for k in range(n)]
-    counted = weighed if any(weighed) else [True] * n
+    counted = weighed if any(weighed) or penalty_now is None else [True] * n
     loss = sum(w * v for w, v, on in zip(model.loss_weights_list, per, counted, strict=True) if on) + extra
     logs = {"loss": float(loss)}
     if n > 1:
