@@ -594,10 +594,10 @@ def _unique_names(layers: list[Layer]) -> None:
             name = f"{base}_{k}"
         if layer in clashing:
             warnings.warn(
-                f"layer {layer.name!r} ({type(layer).__name__}), named so by the model it was built in, is "
-                f"renamed {name!r}: another layer of this model holds its name. That model now knows it "
-                "by the new name (in its output names and saved files); give layers name=... to keep names "
-                "fixed",
+                f"layer {layer.name!r} ({type(layer).__name__}), whose default name was given when a model "
+                f"was built with it, is renamed {name!r}: another layer of this model holds that name. Every "
+                "model with the layer knows it by the new name from now on (output names, saved files); give "
+                "layers name=... to keep names fixed",
                 UserWarning,
                 stacklevel=5,
             )

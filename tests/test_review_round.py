@@ -54,8 +54,9 @@ def test_layers_named_by_separate_models_meet_in_a_third_and_every_model_keeps_u
     holds, so that the new model and the old ones all keep names unique in them (and save and load)."""
     inp = Input((4,))
     members = [Model(inp, Dense(1)(Dense(8)(inp))) for _ in range(3)]
-    with pytest.warns(UserWarning, match=r"^layer 'dense(_1)?' \(Dense\), named so by the model it was built in, "
-                                         r"is renamed 'dense_\d+': another layer of this model holds its name"):
+    with pytest.warns(UserWarning, match=r"^layer 'dense(_1)?' \(Dense\), whose default name was given when a "
+                                         r"model was built with it, is renamed 'dense_\d+': another layer of this "
+                                         r"model holds that name"):
         ens = Model(inp, neuro.Average()([m.outputs[0] for m in members]), loss="mse", optimizer="sgd")
     for m in [*members, ens]:
         names = [layer.name for layer in m.leaf_layers()]
