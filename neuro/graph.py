@@ -657,6 +657,8 @@ def build_layers(
     Raises:
         ValueError: for a layer already built in another dtype or on another device.
     """
+    from neuro import backend
+
     for node in graph.nodes:
         layer = node.layer
         if isinstance(layer, Functional):
@@ -668,8 +670,6 @@ def build_layers(
         if not layer.built:
             layer.build(node.input_shape, rng, dtype, xp, initialize=initialize)
             continue
-        from neuro import backend
-
         for store in (layer.params, layer.buffers):
             for k, v in store.items():
                 if v.dtype != np.dtype(dtype):

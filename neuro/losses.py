@@ -944,8 +944,8 @@ def get(loss: str | Loss | dict | type) -> Loss:
 # axis and averaged over the m positions (the samples, and the steps of a sequence; with weights w:
 # Σ w·loss / Σ w), and the gradient includes that 1/m (or w/Σw). Keras averages an elementwise loss over the
 # last axis instead, so for a last axis of D values Keras's number is this one divided by D (they agree for
-# one output). CategoricalHinge and
-# CosineSimilarity reduce each row along an axis to one number first, as in Keras.
+# one output). CategoricalHinge and CosineSimilarity reduce each row along an axis to one number first, as
+# in Keras.
 
 #: Keras's ``backend.epsilon()``: the clip of KLDivergence, the shift in Poisson's log, CosineSimilarity's
 #: smallest norm.

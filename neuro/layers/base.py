@@ -542,9 +542,8 @@ class Layer(KeywordChecked):
         if getattr(self, "integer_inputs", False) is not True and any(a.dtype != dt for a in arrays):
             arrays = [a if a.dtype == dt else a.astype(dt) for a in arrays]
             inputs = arrays if multi else arrays[0]
-        if not self.built:  # as Keras: a layer with weights called on data first is built for its shape
-            if self.param_specs(shape) or self.buffer_specs(shape):
-                self.build(shape, None, dt.type, backend.get_array_module(*arrays))
+        if specs:  # as Keras: a layer with weights called on data first is built for its shape
+            self.build(shape, None, dt.type, backend.get_array_module(*arrays))
         return self.forward(inputs)[0]
 
     def _call_symbolic(self, inputs: Any, kwargs: dict[str, Any]) -> Any:

@@ -1463,8 +1463,9 @@ class Model(KeywordChecked):
         ``C = 1``, a sigmoid per step, class 1 where its probability is at least 0.5).
 
         Raises:
-            ValueError: for several outputs, or an output trained with a loss that is not a cross-entropy (a
-                regression) or with binary cross-entropy on several values (multi-label: a 0/1 per label).
+            ValueError: for several outputs, or an output that is not class probabilities: neither softmax
+                rows nor a sigmoid, and trained with a loss that is not a cross-entropy (a regression); or
+                sigmoid values on several outputs (multi-label: a 0/1 per label).
         """
         loss = self.losses[0] if len(self.losses) == 1 else None
         if loss is not None and len(self.graph.outputs) == 1:
@@ -1609,8 +1610,8 @@ class Model(KeywordChecked):
 
     def __deepcopy__(self, memo: dict) -> Model:
         """``copy.deepcopy(model)``: a model of its own through the model file, as PyTorch users copy a module
-        (weights, buffers, optimizer state and generator state bitwise, on the same device; what a file does
-        not hold, such as callbacks or metrics given as functions, is not copied)."""
+        (weights, buffers, optimizer state and generator state bitwise, on the same device), with compile's
+        metrics, functions and metric objects included (copied, as a file cannot hold them)."""
         import os
         import tempfile
 

@@ -732,3 +732,43 @@ def test_a_scaler_of_a_model_with_several_inputs_is_not_checked_against_one_of_t
     model.input_scaler = neuro.data.Scaler("standardize", [0.0] * 7, [1.0] * 7)  # not applied with two inputs
     model.save(tmp_path / "m.h5")
     assert neuro.Model.load(tmp_path / "m.h5").input_scaler == model.input_scaler
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=120),
+    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=12), inner, max_size=6),
+    max_leaves=30,
+)
+_METRIC_NAMES = st.sampled_from(["accuracy", "acc", "mae", "mse", "top3", "auc", "precision", "nope", "", "a" * 101])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(metrics=_JSON | _METRIC_NAMES | st.lists(_METRIC_NAMES, max_size=4) | st.lists(st.lists(_METRIC_NAMES, max_size=3), max_size=3)
+       | st.dictionaries(st.sampled_from(["dense", "dense_1", "out", "x"]), _METRIC_NAMES | st.lists(_METRIC_NAMES, max_size=3), max_size=3))
+def test_any_saved_metrics_load_or_raise_model_file_error(tmp_path, valid_file, metrics):
+    """The `metrics` key (new in this version) from a stranger's file: JSON of any shape, names known and
+    unknown, keys of outputs and not. Each file loads a model that evaluates with those metrics or raises
+    ModelFileError naming config.metrics (or config), in bounded time and memory."""
+    path = tmp_path / "m.h5"
+    shutil.copy(valid_file, path)
+    with h5py.File(path, "a", libver="latest") as f:
+        cfg = _config(f)
+        cfg["metrics"] = metrics
+        _set_config(f, cfg)
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        net = Network.load(path)
+    except ModelFileError as exc:
+        assert "config" in str(exc)
+        net = None
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    assert time.perf_counter() - start < 5
+    assert peak < 64 * 2**20, f"{peak / 2**20:.1f} MiB"
+    if net is not None:
+        x = np.zeros((2, *net.input_shape), dtype=net.dtype)
+        y = np.eye(net.output_shapes[0][-1], dtype=net.dtype)[[0, 1]]  # one-hot rows: every metric reads them
+        logs = net.evaluate(x, y)
+        assert "loss" in logs
