@@ -505,3 +505,20 @@ def test_an_epoch_of_which_nothing_weighs_logs_zero_in_fit_and_nan_in_evaluate()
     h = m.fit(x, y, batch_size=4, verbose=0, class_weight={0: 0.0, 1: 0.0})
     assert h["loss"] == [0.0]
     assert np.isnan(m.evaluate(x, y, sample_weight=np.zeros(8))["loss"])
+
+
+def test_check_gradients_skips_the_padding_steps_of_a_masking_layer():
+    """A finite difference there measures the jump of the mask (an entry moved off mask_value makes the step
+    valid): check_gradients reported an input error of 1.0 (or 0.5 on the layer alone) for correct code."""
+    from neuro import LSTM, Masking
+
+    x = np.random.default_rng(0).standard_normal((4, 5, 2))
+    x[:, 3:] = 0.0
+    x[0, 1, 0] = 0.0  # one feature of a valid step at mask_value: checked, no jump there
+    i = Input((5, 2))
+    m = Model(i, Dense(1)(LSTM(3)(Masking()(i))), loss="mse", optimizer="sgd", seed=0)
+    report = neuro.check_gradients(m, x, np.zeros((4, 1)))
+    assert report.errors["input input"] < 1e-7, report
+    assert neuro.check_gradients(Masking(), x).errors["input"] < 1e-7
+    x[:, 1] = 0.5  # another mask_value: its steps are skipped, the zero steps are valid and checked
+    assert neuro.check_gradients(Masking(mask_value=0.5), x).errors["input"] < 1e-7
