@@ -633,6 +633,7 @@ def _build(config: dict, f: Any, path: Any, cls: type | None, custom: dict[str, 
 def _build_model(config: dict, f: Any, path: Any, want: type | None) -> Any:
     from neuro import losses, optimizers, regularizers
     from neuro.graph import build_layers, graph_from_config, leaf_layers
+    from neuro.training import evaluation
 
     Model = registry.get_class("model", "Model")  # noqa: N806 - through the registry: io sits below models
     Network = registry.get_class("model", "Network")  # noqa: N806
@@ -731,8 +732,8 @@ def _build_model(config: dict, f: Any, path: Any, want: type | None) -> Any:
             )
             if config.get("metrics") is not None:
                 with _config_error(path, "config.metrics"):  # unknown names, or names of no output
-                    net.compile(net.loss, opt, reg, loss_weights=config.get("loss_weights"),
-                                metrics=config["metrics"])
+                    evaluation.metric_slots(net, config["metrics"])  # what compile checks of them
+                net.compiled_metrics = config["metrics"]
         else:
             net.regularizer = reg
     for i, layer in enumerate(leaves):

@@ -522,3 +522,18 @@ def test_check_gradients_skips_the_padding_steps_of_a_masking_layer():
     assert neuro.check_gradients(Masking(), x).errors["input"] < 1e-7
     x[:, 1] = 0.5  # another mask_value: its steps are skipped, the zero steps are valid and checked
     assert neuro.check_gradients(Masking(mask_value=0.5), x).errors["input"] < 1e-7
+
+
+def test_a_model_file_with_metric_names_is_compiled_once(tmp_path, monkeypatch):
+    """The loader compiled such a model twice (once without the names, once with them)."""
+    m = neuro.Sequential([Input((3,)), Dense(2, activation="softmax")], seed=0)
+    m.compile(loss="crossentropy", optimizer="adam", metrics=["accuracy"])
+    m.save(tmp_path / "m.h5")
+    calls = []
+    compile_ = Model.compile
+    monkeypatch.setattr(Model, "compile", lambda self, *a, **k: calls.append(1) or compile_(self, *a, **k))
+    loaded = Model.load(tmp_path / "m.h5")
+    assert len(calls) == 1
+    assert loaded.compiled_metrics == ["accuracy"]
+    x, y = np.ones((4, 3), np.float32), np.array([0, 1, 0, 1])
+    assert set(loaded.evaluate(x, y)) == {"loss", "accuracy"}
