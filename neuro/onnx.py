@@ -43,9 +43,9 @@ How each layer is written:
   ``Tanh`` and products; states, initial states (inputs of the model), ``go_backwards`` and every merge mode
   included.
 - Masks (``Embedding(mask_zero=True)``, ``Masking``) travel as boolean ``(N, T)`` tensors beside the values,
-  as in neuro: a merge ANDs them, a recurrent step that is masked keeps its states (``Where``), and its
-  output is the state or zero (``zero_output_for_mask``); a masked global pooling averages (or maximizes)
-  the valid steps only, and a sequence without one pools to 0.
+  as in neuro: a merge ANDs them (a concatenation along time joins them), a recurrent step that is masked
+  keeps its states (``Where``), and its output is the state or zero (``zero_output_for_mask``); a masked
+  global pooling averages (or maximizes) the valid steps only, and a sequence without one pools to 0.
 - The link of the loss, when the loss applies it (a linear output trained with ``softmax_crossentropy``):
   ``Softmax`` (``Sigmoid`` for a binary cross-entropy link).
 - The network's ``input_scaler`` / ``output_scaler``, which ``predict`` applies: ``Sub`` and ``Div`` at the
@@ -828,12 +828,23 @@ _ELEMENTWISE = {Add: "Add", Subtract: "Sub", Multiply: "Mul", Maximum: "Max", Mi
 
 def _merge(g: _Graph, layer: Layer, ts: list[_Tensor]) -> _Tensor:
     """A merge of several tensors, in the layout of the first (the others transposed to it if needed); the
-    mask of the output is the AND of the inputs' masks."""
+    mask of the output is the AND of the inputs' masks, or, for a concatenation along time, the masks joined
+    (an input without one all valid), as neuro's ``Concatenate.compute_mask``."""
     masks = [t.mask for t in ts if t.mask is not None]
     out = _merge_values(g, layer, ts)
+    if masks and isinstance(layer, Concatenate) and layer._sample_axis(ts[0].rank - 1) == 0:
+        out.mask = g.op("Concat", [t.mask or _all_valid(g, t.name) for t in ts], "mask", axis=1)
+        return out
     for m in masks:
         out.mask = _and(g, out.mask, m)
     return out
+
+
+def _all_valid(g: _Graph, x: str) -> str:
+    """A mask ``(N, T)`` of true, the sizes read from the sequence ``x``."""
+    shape = g.op("Shape", [x], "shape")
+    size = g.op("Slice", [shape, g.ints("start", [0]), g.ints("stop", [2])], "steps")
+    return g.op("ConstantOfShape", [size], "valid", value=g.onnx.numpy_helper.from_array(np.ones(1, bool)))
 
 
 def _merge_values(g: _Graph, layer: Layer, ts: list[_Tensor]) -> _Tensor:

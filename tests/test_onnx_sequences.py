@@ -244,3 +244,26 @@ def test_exported_file_has_integer_input_and_symbolic_batch(tmp_path):
         np.testing.assert_allclose(
             sess.run(None, {"input": ids})[0], to_numpy(model.predict(ids)), rtol=1e-5, atol=1e-6
         )
+
+
+@pytest.mark.parametrize("second_masked", [True, False])
+@pytest.mark.parametrize("axis", [1, -2])
+def test_concatenate_along_time_joins_the_masks(second_masked, axis):
+    """Along time the output's mask is the inputs' masks joined (an input without one all valid), as
+    ``Concatenate.compute_mask``: the export ANDed them, which gave a mask of the first input's length (a
+    mean over the wrong steps, or a model ONNX Runtime refused)."""
+    a = Input((5,), dtype="int64", name="a")
+    ea = Embedding(12, 3, mask_zero=True)(a)
+    if second_masked:
+        b = Input((4,), dtype="int64", name="b")
+        eb = Embedding(12, 3, mask_zero=True)(b)
+        feeds = [_ids_with_padding(5, 5, seed=1), _ids_with_padding(5, 4, seed=2)]
+    else:
+        b = Input((4, 3), name="b")
+        eb = b
+        feeds = [_ids_with_padding(5, 5, seed=1), _sequences(5, 4, 3, np.float32)]
+    h = neuro.Concatenate(axis=axis)([ea, eb])
+    outs = [Dense(2)(LSTM(3)(h)), GlobalAveragePooling1D()(h), Dense(2)(GRU(3, go_backwards=True)(h))]
+    model = Model([a, b], outs, loss=["mse"] * 3, optimizer="sgd", seed=0)
+    _randomize(model)
+    _check(model, feeds)
