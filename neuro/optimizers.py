@@ -550,11 +550,14 @@ class Optimizer(KeywordChecked):
         self.iterations = int(it)
         if params is None:  # float arrays keep their dtype (the parameters' dtype moves them at the step)
             self.slots = [
-                {k: np.array(v, dtype=_kept_float(v)) for k, v in s.items()} for s in slots
+                {k: np.array(v, dtype=_kept_float(v), order="C") for k, v in s.items()} for s in slots
             ]
         else:
             self.slots = [
-                {k: backend.to_device(np.array(v, dtype=p.dtype), get_array_module(p)) for k, v in s.items()}
+                {
+                    k: backend.to_device(np.array(v, dtype=p.dtype, order="C"), get_array_module(p))
+                    for k, v in s.items()
+                }
                 for s, p in zip(slots, params, strict=False)
             ]
         self._spare, self._steps = [], []
@@ -643,7 +646,14 @@ def _apart(params: list[Any]) -> bool:
 
 
 def _same_place(a: Any, b: Any) -> bool:
-    return a.shape == b.shape and a.dtype == b.dtype and get_array_module(a) is get_array_module(b)
+    """``a`` can be a state array of parameter ``b``: its shape, dtype and device, and C-contiguous (the
+    kernels write through flat views of it)."""
+    return (
+        a.shape == b.shape
+        and a.dtype == b.dtype
+        and get_array_module(a) is get_array_module(b)
+        and a.flags.c_contiguous
+    )
 
 
 def _moved(v: Any, like: Any) -> Any:

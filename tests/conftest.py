@@ -80,3 +80,15 @@ def assert_unchanged():
         _assert_same_state(before, vars(obj), type(obj).__name__)
 
     return check
+
+
+@pytest.fixture(params=["numpy", "numba"])
+def kernel_set(request, monkeypatch):
+    """Run the test on each kernel set (skipped without numba for "numba"); the choice is put back after
+    it. The fixture's value is the set's name."""
+    if request.param == "numba":
+        pytest.importorskip("numba")
+    monkeypatch.setattr(backend, "_kernel_request", backend._kernel_request)
+    monkeypatch.setattr(backend, "_kernels_on", None)
+    backend.set_kernels(request.param)
+    return request.param

@@ -537,3 +537,27 @@ def test_a_model_file_with_metric_names_is_compiled_once(tmp_path, monkeypatch):
     assert loaded.compiled_metrics == ["accuracy"]
     x, y = np.ones((4, 3), np.float32), np.array([0, 1, 0, 1])
     assert set(loaded.evaluate(x, y)) == {"loss", "accuracy"}
+
+
+def test_optimizer_state_given_in_fortran_order_trains_as_in_c_order(kernel_set):
+    """set_state kept a Fortran-ordered array (a PyTorch state's ``.T``); after the first commit it was the
+    buffer the kernels wrote the next state into through a flat copy, so the state went stale silently
+    (weights 0.002 off)."""
+    from neuro.optimizers import Adam
+
+    rng = np.random.default_rng(0)
+    w0, m0, v0 = rng.standard_normal((3, 4)), rng.standard_normal((3, 4)), rng.random((3, 4))
+    grads = [rng.standard_normal((3, 4)) for _ in range(4)]
+
+    def run(order):
+        w, opt = w0.copy(), Adam(0.01)
+        state = {"m": np.array(m0, order=order), "v": np.array(v0, order=order)}
+        opt.set_state({"iterations": 5, "slots": [state]}, params=[w])
+        for g in grads:
+            opt.step([w], [g])
+        return w, opt.get_state()["slots"][0]["m"]
+
+    (wc, mc), (wf, mf) = run("C"), run("F")
+    np.testing.assert_array_equal(wf, wc)
+    np.testing.assert_array_equal(mf, mc)
+    assert not np.array_equal(mc, m0)
