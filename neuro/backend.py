@@ -402,8 +402,8 @@ def compiled(*arrays: Any) -> bool:
         *arrays: the arrays of the work.
 
     Returns:
-        True for NumPy arrays of one floating type, float32 or float64, under the numba kernel set (resolving
-        ``"auto"`` on the first call).
+        True for NumPy arrays of one floating type, float32 or float64 (beside any integer or boolean arrays:
+        indices, masks), under the numba kernel set (resolving ``"auto"`` on the first call).
     """
     floats = None
     for a in arrays:
@@ -416,7 +416,9 @@ def compiled(*arrays: Any) -> bool:
                 floats = a.dtype
             elif a.dtype != floats:
                 return False
-    return _compiled_on()
+        elif a.dtype.kind not in "iub":  # complex, objects, strings: NumPy's path, not numba's error
+            return False
+    return floats is not None and _compiled_on()  # integers alone (indices with no float data): NumPy's
 
 
 #: The floating types the compiled kernels take.

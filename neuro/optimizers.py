@@ -251,10 +251,16 @@ class Optimizer(KeywordChecked):
             may make it non-finite too, which :meth:`staged_finite` tells apart exactly. With the compiled
             kernels the check is exact in the same pass, and the probe is 0 or inf.
         """
-        for p in params:
+        if len(grads) != len(params):
+            raise ValueError(f"grads must hold one gradient per parameter ({len(params)}), got {len(grads)}")
+        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
             if not p.flags.c_contiguous:  # reshape(-1) would copy, and the update would be lost
                 raise ValueError(
                     f"params must be C-contiguous arrays, got one of shape {tuple(p.shape)} that is not"
+                )
+            if tuple(g.shape) != tuple(p.shape):  # the compiled kernels index g by p's entries
+                raise ValueError(
+                    f"grads[{i}] must have the shape of params[{i}] {tuple(p.shape)}, got {tuple(g.shape)}"
                 )
         self._prepare(params)
         self._params = params

@@ -561,3 +561,47 @@ def test_optimizer_state_given_in_fortran_order_trains_as_in_c_order(kernel_set)
     np.testing.assert_array_equal(wf, wc)
     np.testing.assert_array_equal(mf, mc)
     assert not np.array_equal(mc, m0)
+
+
+def test_gradients_of_other_shapes_are_refused_by_every_kernel_set(kernel_set):
+    """The compiled update indexed each gradient by its parameter's entries: gradients given in the wrong
+    order read (and trained on) memory past the end of the smaller array."""
+    from neuro.optimizers import Adam
+
+    w, b = np.zeros((3, 4)), np.zeros(4)
+    with pytest.raises(ValueError, match=r"^grads\[0\] must have the shape of params\[0\] \(3, 4\), got \(4,\)$"):
+        Adam(0.1).step([w, b], [np.ones(4), np.ones((3, 4))])
+    with pytest.raises(ValueError, match=r"^grads must hold one gradient per parameter \(2\), got 1$"):
+        Adam(0.1).step([w, b], [np.ones((3, 4))])
+    assert not w.any() and not b.any()
+
+
+def test_elementwise_kernels_broadcast_as_numpy_and_write_nothing_else(kernel_set):
+    """The compiled activation backward passes and dropout indexed every array by the first's entries: a
+    mask or output meant to broadcast gave garbage (and dropout wrote past its mask's end)."""
+    import neuro.functional as F
+
+    rng = np.random.default_rng(0)
+    g, y = rng.standard_normal((4, 5)), rng.uniform(0.1, 0.9, (1, 5))
+    for fn, ref in (
+        (F.sigmoid_backward, g * y * (1 - y)),
+        (F.tanh_backward, g * (1 - y * y)),
+        (F.relu_backward, g * (y > 0)),
+    ):
+        np.testing.assert_allclose(fn(g, y), ref, rtol=1e-15)
+    buf = np.full(20, 0.9)
+    out, _ = F.dropout(np.ones((3, 4)), 0.5, buf[:4].reshape(1, 4))
+    np.testing.assert_array_equal(out, np.full((3, 4), 2.0))
+    np.testing.assert_array_equal(buf[4:], 0.9)
+
+
+def test_only_float_work_takes_the_compiled_kernels(kernel_set):
+    """``compiled`` said yes to integer and complex arrays: a complex ReLU backward failed to compile under
+    numba ("KernelError"), where NumPy's path computes it."""
+    import neuro.functional as F
+    from neuro import backend
+
+    c = np.array([1 + 2j, -1 - 1j, 3j, 2])
+    np.testing.assert_array_equal(F.relu_backward(c, c), c * (c > 0))
+    assert not backend.compiled(np.arange(3)) and not backend.compiled(c)
+    assert backend.compiled(np.ones(3), np.arange(3)) == (kernel_set == "numba")

@@ -27,7 +27,13 @@ def _flat(fn: Any, out: Any, *arrays: Any, scalars: tuple = (), cost: int = 2) -
 
 
 def _contiguous(*arrays: Any) -> bool:
-    return compiled(*arrays) and all(a.flags.c_contiguous for a in arrays)
+    """The compiled elementwise kernels take them: C-contiguous arrays of one shape (the kernels index each
+    by the first's entries; NumPy's path broadcasts, or refuses, other shapes)."""
+    return (
+        compiled(*arrays)
+        and all(a.flags.c_contiguous for a in arrays)
+        and all(a.shape == arrays[0].shape for a in arrays)
+    )
 
 
 def relu(x: Any, inplace: bool = False) -> tuple[Any, Any]:

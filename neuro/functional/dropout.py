@@ -26,7 +26,12 @@ def dropout(x: Any, rate: float, uniform: Any) -> tuple[Any, Any]:
     r = x.dtype.type(rate)
     y = xp.empty_like(x)
     mask = uniform
-    if compiled(x, uniform) and x.flags.c_contiguous and uniform.flags.c_contiguous:
+    if (
+        compiled(x, uniform)
+        and x.flags.c_contiguous
+        and uniform.flags.c_contiguous
+        and x.shape == uniform.shape  # the kernel indexes the mask by x's entries
+    ):
         xf, yf, mf = x.reshape(-1), y.reshape(-1), mask.reshape(-1)
         zero = x.dtype.type(0)
         parallel_for(  # each part's slices start at 0: the kernel's loop vectorizes
