@@ -478,10 +478,15 @@ def _warn_no_cache(exc: Exception) -> None:
         _cache_warned = True
         import warnings
 
+        chosen = os.environ.get("NUMBA_CACHE_DIR")
+        where = (
+            f"NUMBA_CACHE_DIR={chosen!r} cannot be written"
+            if chosen
+            else "neither beside the package nor in the user's cache folder"
+        )
         warnings.warn(
-            "neuro's compiled kernels find no writable cache folder (neither beside the package nor in the "
-            f"user's cache folder: {exc}); they compile again in every process. Set NUMBA_CACHE_DIR to a "
-            "writable folder to keep them.",
+            f"neuro's compiled kernels find no writable cache folder ({where}: {exc}); they compile again in "
+            "every process. Set NUMBA_CACHE_DIR to a writable folder to keep them.",
             RuntimeWarning,
             stacklevel=4,
         )

@@ -76,8 +76,13 @@ def test_a_kernel_that_cannot_compile_names_itself():
         broken(np.zeros(2))
 
 
-def test_no_writable_cache_folder_warns_and_compiles(monkeypatch):
+@pytest.mark.parametrize("chosen", [None, "/ro/cache"])
+def test_no_writable_cache_folder_warns_and_compiles(monkeypatch, chosen):
     numba = pytest.importorskip("numba")
+    if chosen is None:
+        monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    else:
+        monkeypatch.setenv("NUMBA_CACHE_DIR", chosen)
     real = numba.njit
 
     def njit(*args, cache=False, **kwargs):
@@ -94,7 +99,8 @@ def test_no_writable_cache_folder_warns_and_compiles(monkeypatch):
             a[i] *= 2.0
 
     a = np.ones(3)
-    with pytest.warns(RuntimeWarning, match=r"no writable cache folder .*Set NUMBA_CACHE_DIR"):
+    where = "neither beside the package" if chosen is None else r"NUMBA_CACHE_DIR='/ro/cache' cannot be written"
+    with pytest.warns(RuntimeWarning, match=rf"no writable cache folder \({where}.*Set NUMBA_CACHE_DIR"):
         double(a)
     np.testing.assert_array_equal(a, [2.0, 2.0, 2.0])
 
