@@ -12,7 +12,10 @@ hidden device-to-host traffic on a machine without a GPU:
 - NumPy's other functions refuse it (``numpy.sum(a)``, ``numpy.concatenate``…): device code calls the array
   module it got from ``get_array_module``, never ``numpy`` directly.
 
-The one way to the host is :func:`neuro.backend.to_numpy`, which counts each read. :data:`module` is the
+The one way to the host is :func:`neuro.backend.to_numpy`, which counts each read. The reads CuPy makes by
+itself also count: its functions whose result size depends on the values (``nonzero``, ``flatnonzero``,
+``argwhere``, ``bincount``, ``unique``, ``compress``, ``extract``, ``where`` of one argument) and indexing
+with a boolean mask read a size back before they return. :data:`module` is the
 array module of the device (what ``get_array_module`` returns for strict arrays): every attribute of NumPy,
 with functions that unwrap strict arrays, call NumPy and wrap the results; ``module.asarray(numpy_array)``
 is the host-to-device copy.
@@ -46,6 +49,19 @@ def read(a: StrictArray) -> np.ndarray:
     with _lock:
         _reads += 1
     return a._a.copy()
+
+
+def _count_read() -> None:
+    """Count a read the device makes by itself: CuPy's functions whose result size depends on the values
+    (``nonzero``, ``bincount``...) read a count back to the host before they return (CuPy's documentation:
+    "this function may synchronize the device")."""
+    global _reads
+    with _lock:
+        _reads += 1
+
+
+#: Functions that read from the device on CuPy (each call counts one read here).
+_SYNCING = frozenset({"nonzero", "flatnonzero", "argwhere", "bincount", "unique", "compress", "extract"})
 
 
 def reads() -> int:
@@ -198,7 +214,14 @@ class StrictArray:
 
     # -- indexing --------------------------------------------------------------------------------------------
     def __getitem__(self, key: Any) -> Any:
+        keys = key if isinstance(key, tuple) else (key,)
+        if any(isinstance(k, StrictArray) and k._a.dtype == bool for k in keys):
+            _count_read()  # a boolean mask: the result's size is read back (as CuPy does)
         return wrap(self._a[_unwrap(key, "indexing")])
+
+    def nonzero(self) -> Any:
+        _count_read()
+        return wrap(self._a.nonzero())
 
     def __setitem__(self, key: Any, value: Any) -> None:
         self._a[_unwrap(key, "indexing")] = _unwrap(value, "assignment")
@@ -303,8 +326,11 @@ class _Namespace(types.ModuleType):
             return attr  # dtypes, constants, classes
         host_ok = name in _HOST_TO_DEVICE
         qual = f"{self.__name__}.{name}"
+        syncing = self.__name__ == "strict" and name in _SYNCING
 
         def function(*args: Any, **kwargs: Any) -> Any:
+            if syncing or (name == "where" and len(args) + len(kwargs) == 1):
+                _count_read()
             return wrap(attr(*_unwrap(args, qual, host_ok), **_unwrap_kwargs(kwargs, qual)))
 
         function.__name__ = name

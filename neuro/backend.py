@@ -1363,3 +1363,51 @@ def parallel_map(f: Callable[..., object], out: Any, *arrays: Any, cost: int = 1
 
     parallel_for(part, len(out), cost * out.size, xp)
     return out
+
+
+def scatter_sums(keys: Any, values: Any, size: int) -> Any:
+    """The rows of ``values`` summed per key, deterministically, reading nothing back from a device.
+
+    The keys are sorted (a stable sort, so each key's rows keep their order) and each key's rows are summed
+    with one segmented reduction (``add.reduceat``): no atomics, so the result is the same on every run and
+    thread count. A device never tells the host how many distinct keys there are (CuPy's ``nonzero`` and
+    ``bincount`` would read it back and wait): every position starts a segment, the distinct keys' starts
+    sorted first and empty segments after them, which sum one padding row (``-0.0``: ``x + -0.0`` is ``x``,
+    bitwise) onto a spare row of the result.
+
+    Args:
+        keys: ``(n,)`` integer keys in ``[0, size)``.
+        values: ``(n, ...)`` the rows to sum.
+        size: the number of keys.
+
+    Shape:
+        ``(size, ...)``: ``out[k] = Σ_{i: keys[i] = k} values[i]`` (0 for a key that does not occur).
+
+    Returns:
+        The sums, in the dtype of ``values``, on their device.
+    """
+    xp = get_array_module(keys, values)
+    n = int(keys.shape[0])
+    tail = tuple(values.shape[1:])
+    out = xp.zeros((size + 1, *tail), dtype=values.dtype)
+    if n == 0:
+        return out[:-1]
+    order = xp.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    first = xp.empty(n, dtype=bool)
+    first[0] = True
+    xp.not_equal(sorted_keys[1:], sorted_keys[:-1], out=first[1:])
+    starts = xp.sort(xp.where(first, xp.arange(n), n))
+    pad = -0.0 if values.dtype.kind == "f" else 0
+    rows = xp.concatenate([values[order], xp.full((1, *tail), pad, dtype=values.dtype)])
+    reduceat = getattr(xp.add, "reduceat", None)
+    if reduceat is None and type(rows).__name__ == "StrictArray":
+        reduceat = np.add.reduceat  # the strict stand-in runs NumPy's ufunc methods on the device
+    if reduceat is not None:
+        sums = reduceat(rows, starts, axis=0)
+    else:  # pragma: no cover - a device without segmented reductions: prefix sums in float64
+        prefix = xp.concatenate([xp.zeros((1, *tail)), xp.cumsum(rows.astype(np.float64), axis=0)])
+        ends = xp.concatenate([starts[1:], xp.asarray([n])])
+        sums = (prefix[ends] - prefix[starts]).astype(values.dtype)
+    out[xp.concatenate([sorted_keys, xp.asarray([size], dtype=sorted_keys.dtype)])[starts]] = sums
+    return out[:-1]

@@ -605,3 +605,50 @@ def test_only_float_work_takes_the_compiled_kernels(kernel_set):
     np.testing.assert_array_equal(F.relu_backward(c, c), c * (c > 0))
     assert not backend.compiled(np.arange(3)) and not backend.compiled(c)
     assert backend.compiled(np.ones(3), np.arange(3)) == (kernel_set == "numba")
+
+
+def test_scatter_sums_on_the_strict_device_read_nothing_and_equal_numpys():
+    """Embedding's backward (flatnonzero) and the confusion metrics (bincount) read from the device at every
+    step on CuPy, uncounted by the strict device; scatter_sums reads nothing and gives NumPy's sums."""
+    import neuro.functional as F
+    from neuro import backend
+
+    strict = backend.get_device("strict")
+    rng = np.random.default_rng(0)
+    for keys in (rng.integers(0, 9, 40), np.arange(9)[::-1].copy(), np.full(5, 3), np.zeros(0, np.int64)):
+        g = rng.standard_normal((len(keys), 4))
+        g[:2] = -0.0  # a sum of -0.0 stays -0.0
+        ref = F.embedding_backward(g, keys, np.empty((9, 4)))
+        reads = backend.host_reads()
+        out = F.embedding_backward(backend.to_device(g, strict), backend.to_device(keys, strict),
+                                   strict.empty((9, 4)))
+        ints = backend.scatter_sums(backend.to_device(keys, strict), strict.ones(len(keys), dtype=np.int64), 9)
+        assert backend.host_reads() == reads
+        got = backend.to_numpy(out)
+        np.testing.assert_array_equal(got, ref)
+        assert (np.signbit(got) == np.signbit(ref)).all()
+        np.testing.assert_array_equal(backend.to_numpy(ints), np.bincount(keys, minlength=9))
+    # and each read CuPy would make is counted
+    reads = backend.host_reads()
+    a = backend.to_device(np.arange(4), strict)
+    strict.flatnonzero(a), strict.bincount(a), a[a > 1], strict.where(a > 1)
+    assert backend.host_reads() == reads + 4
+
+
+def test_confusion_metrics_on_the_strict_device_read_only_their_result():
+    from neuro import backend, metrics
+
+    strict = backend.get_device("strict")
+    rng = np.random.default_rng(1)
+    p, y, w = rng.random((60, 4)), rng.integers(0, 4, 60), rng.uniform(0.1, 1.0, 60)
+    for weights in (None, w):
+        host, dev = metrics.F1Score(), metrics.F1Score()
+        reads = backend.host_reads()
+        for i in range(0, 60, 20):
+            part = None if weights is None else weights[i : i + 20]
+            host.update(p[i : i + 20], y[i : i + 20], part)
+            dev.update(*(backend.to_device(a, strict) for a in (p[i : i + 20], y[i : i + 20])),
+                       None if part is None else backend.to_device(part, strict))
+        assert backend.host_reads() == reads
+        np.testing.assert_allclose(backend.to_numpy(dev.matrix), host.matrix, rtol=1e-15)
+        assert dev.result() == pytest.approx(host.result(), rel=1e-14)

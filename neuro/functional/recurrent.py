@@ -57,7 +57,7 @@ from typing import Any
 
 import numpy as np
 
-from neuro.backend import compiled, get_array_module, kernel, matmul
+from neuro.backend import compiled, get_array_module, kernel, matmul, scatter_sums
 
 #: Activations a SimpleRNN may use: their derivative follows from their output.
 SIMPLE_ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")
@@ -640,7 +640,8 @@ def embedding_backward(grad: Any, ids: Any, out: Any) -> Any:
 
     The ids are sorted (a stable sort) and each id's rows are summed in that order with one segmented
     reduction, so the result does not depend on threads or atomics and is bitwise reproducible on every
-    device.
+    device. On a device nothing is read back (the number of distinct ids stays there): the same sums, in the
+    same order, as NumPy's.
 
     Args:
         grad: dL/d(output) ``(N, ..., output_dim)``.
@@ -656,22 +657,14 @@ def embedding_backward(grad: Any, ids: Any, out: Any) -> Any:
     out[...] = 0
     if flat.size == 0:
         return out
-    order = xp.argsort(flat, kind="stable")
+    if xp is not np:  # on a device: nothing read back (see scatter_sums), the same sums in the same order
+        out[...] = scatter_sums(flat, g, out.shape[0])
+        return out
+    order = np.argsort(flat, kind="stable")
     sorted_ids = flat[order]
-    starts_mask = xp.empty(sorted_ids.shape, dtype=bool)
+    starts_mask = np.empty(sorted_ids.shape, dtype=bool)
     starts_mask[0] = True
-    xp.not_equal(sorted_ids[1:], sorted_ids[:-1], out=starts_mask[1:])
-    starts = xp.flatnonzero(starts_mask)
-    rows = g[order]
-    reduceat = getattr(xp.add, "reduceat", None)
-    if reduceat is None and xp is not np and type(rows).__name__ == "StrictArray":
-        reduceat = np.add.reduceat  # the strict stand-in runs NumPy's ufunc methods on the device
-    if reduceat is not None:
-        sums = reduceat(rows, starts, axis=0)
-    else:  # pragma: no cover - a device without segmented reductions (CuPy): float64 prefix sums
-        prefix = xp.cumsum(rows.astype(np.float64), axis=0)
-        ends = xp.concatenate([starts[1:] - 1, xp.asarray([len(rows) - 1])])
-        before = xp.where((starts > 0)[:, None], prefix[xp.maximum(starts - 1, 0)], 0.0)
-        sums = (prefix[ends] - before).astype(grad.dtype)
-    out[sorted_ids[starts]] = sums
+    np.not_equal(sorted_ids[1:], sorted_ids[:-1], out=starts_mask[1:])
+    starts = np.flatnonzero(starts_mask)
+    out[sorted_ids[starts]] = np.add.reduceat(g[order], starts, axis=0)
     return out
