@@ -59,6 +59,7 @@ from neuro.backend import get_dtype, set_dtype, to_numpy
 from neuro.errors import ModelFileError
 from neuro.gradcheck import GradientReport, check_gradients
 from neuro.graph import Functional
+from neuro.io import load as load_model  # Keras's name: keras.models.load_model(path)
 from neuro.layers import *  # noqa: F403  (the layer classes; see neuro.layers.__all__)
 from neuro.layers import __all__ as _layer_names
 from neuro.losses import (
@@ -134,6 +135,7 @@ __all__ = [
     "backend",
     "callbacks",
     "check_gradients",
+    "load_model",
     "data",
     "functional",
     "head",

@@ -652,3 +652,12 @@ def test_confusion_metrics_on_the_strict_device_read_only_their_result():
         assert backend.host_reads() == reads
         np.testing.assert_allclose(backend.to_numpy(dev.matrix), host.matrix, rtol=1e-15)
         assert dev.result() == pytest.approx(host.result(), rel=1e-14)
+
+
+def test_load_model_is_kerass_name_for_loading_a_model_file(tmp_path):
+    m = neuro.Sequential([Input((3,)), Dense(2)], seed=0)
+    m.compile(loss="mse", optimizer="adam")
+    m.save(tmp_path / "m.h5")
+    x = np.ones((2, 3), np.float32)
+    np.testing.assert_array_equal(neuro.load_model(tmp_path / "m.h5").predict(x), m.predict(x))
+    assert "load_model" in neuro.__all__
