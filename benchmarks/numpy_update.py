@@ -61,8 +61,8 @@ def main() -> None:
             for a in range(0, p.size, CHUNK):
                 b = min(a + CHUNK, p.size)
                 gg, t, out = gf[a:b], tmp[: b - a], of[a:b]
-                np.multiply(gg, gg, out=t)
-                t *= c
+                np.multiply(gg, c, out=t)
+                t *= gg
                 np.multiply(vf[a:b], rho, out=vnf[a:b])
                 vnf[a:b] += t
                 np.add(vnf[a:b], eps, out=t)
@@ -70,8 +70,8 @@ def main() -> None:
                 out /= t
                 np.sqrt(out, out=out)
                 out *= gg
-                np.multiply(out, out, out=t)
-                t *= c
+                np.multiply(out, c, out=t)
+                t *= out
                 np.multiply(uf[a:b], rho, out=unf[a:b])
                 unf[a:b] += t
                 np.subtract(pf[a:b], out, out=out)

@@ -103,8 +103,9 @@ def test_a_batch_of_padding_only_adds_nothing_and_training_goes_on():
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow is the point (errstate is per thread)
 @pytest.mark.parametrize("make", [lambda: Adadelta(1.0), lambda: Adam(0.01), lambda: RMSprop(0.01)])
 def test_numpy_probe_sees_a_state_overflow_beside_a_zero_step(make, monkeypatch):
-    """NumPy's stage takes dot products of its arrays in pairs: an infinite new state whose step is 0 (g² overflows,
-    so the step g/sqrt(v) is 0 and the weight stays 0) makes the probe NaN (inf·0), never finite."""
+    """NumPy's stage takes dot products of its arrays in pairs: an infinite new state whose step is 0
+    ((1 − β2)·g·g overflows, so the step g/sqrt(v) is 0 and the weight stays 0) makes the probe NaN (inf·0),
+    never finite."""
     from neuro import backend
 
     monkeypatch.setattr(backend, "_kernel_request", backend._kernel_request)
@@ -112,7 +113,7 @@ def test_numpy_probe_sees_a_state_overflow_beside_a_zero_step(make, monkeypatch)
     backend.set_kernels("numpy")
     opt = make()
     params, grads = [np.zeros(70_000, np.float32)], [np.zeros(70_000, np.float32)]
-    grads[0][66_000] = 1e20  # in the second chunk
+    grads[0][66_000] = 1e21  # in the second chunk: (1 − β2)·g·g overflows float32
     with np.errstate(all="ignore"):
         probe = opt.stage(params, grads)
     assert not np.isfinite(probe)

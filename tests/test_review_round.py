@@ -661,3 +661,27 @@ def test_load_model_is_kerass_name_for_loading_a_model_file(tmp_path):
     x = np.ones((2, 3), np.float32)
     np.testing.assert_array_equal(neuro.load_model(tmp_path / "m.h5").predict(x), m.predict(x))
     assert "load_model" in neuro.__all__
+
+
+@pytest.mark.parametrize("name", ["Adam", "RMSprop", "Adadelta"])
+def test_second_moments_are_taken_in_torchs_order_and_stay_finite_where_torchs_do(name, kernel_set, torch):
+    """(g·g)·(1 − β2) overflowed float32 from |g| ≈ 1.8e19, where torch's addcmul, ((1 − β2)·g)·g, stays
+    finite (to about 5.8e20 for Adam): the step was refused (fit stopped) or, committed, left v = inf."""
+    from neuro import optimizers
+
+    w0, g = np.array([1.0, 1.0], np.float32), np.array([2e19, 1.0], np.float32)
+    kw = {"Adam": {}, "RMSprop": {"rho": 0.9}, "Adadelta": {"rho": 0.9}}[name]
+    lr = 1.0 if name == "Adadelta" else 0.1
+    w = w0.copy()
+    opt = getattr(optimizers, name)(lr, **kw)
+    opt.stage([w], [g])
+    assert opt.staged_finite()
+    opt.commit([w])
+    tw = torch.tensor(w0, requires_grad=True)
+    targs = {"Adam": {}, "RMSprop": {"alpha": 0.9, "eps": 1e-7}, "Adadelta": {"rho": 0.9, "eps": 1e-6}}[name]
+    topt = getattr(torch.optim, name)([tw], lr=lr, **targs)
+    tw.grad = torch.tensor(g)
+    topt.step()
+    # Adadelta takes sqrt((u + ε)/(v + ε)) with one square root: here the ratio (2.5e-44) is subnormal in
+    # float32 and keeps 5 digits (its docstring says so); torch takes two roots
+    np.testing.assert_allclose(w, tw.detach().numpy(), rtol=1e-4 if name == "Adadelta" else 1e-6)
