@@ -628,7 +628,7 @@ def _binary_thresholds(scores: np.ndarray, labels: np.ndarray, weights: np.ndarr
     order = np.argsort(-scores, kind="stable")
     scores, labels = scores[order], labels[order].astype(np.float64)
     w = np.ones_like(labels) if weights is None else weights[order]
-    last = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]
+    last = np.r_[np.flatnonzero(scores[1:] != scores[:-1]), len(scores) - 1]  # (not diff: inf − inf is NaN)
     tps = np.cumsum(labels * w)[last]
     fps = np.cumsum((1.0 - labels) * w)[last]
     return tps, fps

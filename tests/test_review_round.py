@@ -685,3 +685,19 @@ def test_second_moments_are_taken_in_torchs_order_and_stay_finite_where_torchs_d
     # Adadelta takes sqrt((u + ε)/(v + ε)) with one square root: here the ratio (2.5e-44) is subnormal in
     # float32 and keeps 5 digits (its docstring says so); torch takes two roots
     np.testing.assert_allclose(w, tw.detach().numpy(), rtol=1e-4 if name == "Adadelta" else 1e-6)
+
+
+@pytest.mark.parametrize("curve", ["ROC", "PR"])
+def test_auc_counts_tied_infinite_scores_as_ties(curve):
+    """Ties were found with np.diff, and inf − inf is NaN ("different"): tied infinite scores were ranked
+    by their order in the data (ROC 1.0 or 0.5 for the same data, instead of 0.75)."""
+    from neuro import metrics
+
+    for big in (np.inf, -np.inf):
+        for labels in ([1, 0, 0], [0, 1, 0], [1, 0, 1]):
+            values = []
+            for s in ([big, big, 0.0], [np.sign(big) * 1e30, np.sign(big) * 1e30, 0.0]):
+                m = metrics.AUC(curve)
+                m.update(np.array(s).reshape(-1, 1), np.array(labels).reshape(-1, 1))
+                values.append(m.result())
+            assert values[0] == values[1], (big, labels, values)
