@@ -57,7 +57,6 @@ from neuro.backend import get_array_module
 
 #: Floor of the logarithm in the probability-based losses: log p is clamped at −100, as PyTorch's BCELoss.
 LOG_FLOOR = -100.0
-_P_FLOOR = math.exp(LOG_FLOOR)
 #: Guard of the gradients that divide by a probability: |p| (or p·(1−p)) is floored at this value.
 GRAD_EPS = 1e-12
 
@@ -497,10 +496,9 @@ class BinaryCrossEntropy(Loss):
     def terms(self, y_pred: Any, y_true: Any, weights: Any = None) -> tuple[Any, Any]:
         if self.from_logits:
             return self.terms_logits(y_pred, y_true, weights)
-        xp = get_array_module(y_pred, y_true)
         y = _regression_target(y_pred, y_true)
-        log_p = xp.log(xp.maximum(y_pred, _P_FLOOR))
-        log_q = xp.log(xp.maximum(1 - y_pred, _P_FLOOR))
+        log_p = _floored_log(y_pred)
+        log_q = _floored_log(1 - y_pred)
         per = y * log_p + (1 - y) * log_q
         if weights is None:
             return -per.sum(), _positions(per)
@@ -844,9 +842,8 @@ class CrossEntropy(_Categorical):
         if self.from_logits:
             return self.terms_logits(y_pred, y_true, weights)
         _check_classes(y_pred)
-        xp = get_array_module(y_pred)
         rows, t, denom = self._targets(y_pred, y_true, weights)
-        return -(t * xp.log(xp.maximum(rows, _P_FLOOR))).sum(), denom
+        return -(t * _floored_log(rows)).sum(), denom
 
     def backward(self, y_pred: Any, y_true: Any, weights: Any = None) -> Any:
         if self.from_logits:
@@ -967,6 +964,16 @@ def _mean_gradient(g: Any, n: int, weights: Any) -> Any:
         return g
     g *= _spread(weights, g) * (1.0 / _divisor(_weight_sum(weights, n)))
     return g
+
+
+def _floored_log(p: Any) -> Any:
+    """``max(log p, −100)`` (:data:`LOG_FLOOR`, PyTorch's clamp) in p's dtype, exactly: the floor is applied
+    to the logarithm, since exp(−100) is subnormal in float32 (its logarithm is −99.98); p is first floored at
+    the smallest positive float, so that log 0 is never taken."""
+    xp = get_array_module(p)
+    dt = p.dtype.type
+    out = xp.log(xp.maximum(p, dt(np.finfo(p.dtype).smallest_subnormal)))
+    return xp.maximum(out, dt(LOG_FLOOR), out=out)
 
 
 def _finite_positive(name: str, value: Any) -> float:

@@ -701,3 +701,16 @@ def test_auc_counts_tied_infinite_scores_as_ties(curve):
                 m.update(np.array(s).reshape(-1, 1), np.array(labels).reshape(-1, 1))
                 values.append(m.result())
             assert values[0] == values[1], (big, labels, values)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_probability_losses_clamp_the_log_at_minus_100_in_float32_too(dtype, torch):
+    """The floor was applied to p, at exp(−100), which is subnormal in float32 (its log −99.98): BCE of a
+    hard 0 gave 99.983 where torch's BCELoss gives 100."""
+    from neuro import losses
+
+    p, y = np.array([[0.0], [1.0], [0.3]], dtype), np.array([[1.0], [0.0], [1.0]], dtype)
+    ref = torch.nn.functional.binary_cross_entropy(torch.tensor(p), torch.tensor(y), reduction="sum").item()
+    assert losses.BinaryCrossEntropy().forward(p, y) * 3 == pytest.approx(ref, rel=1e-6)
+    rows = np.array([[0.0, 1.0], [0.5, 0.5]], dtype)
+    assert losses.CrossEntropy().forward(rows, np.array([0, 1])) == pytest.approx((100 - np.log(0.5)) / 2, rel=1e-6)
