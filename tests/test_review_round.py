@@ -714,3 +714,16 @@ def test_probability_losses_clamp_the_log_at_minus_100_in_float32_too(dtype, tor
     assert losses.BinaryCrossEntropy().forward(p, y) * 3 == pytest.approx(ref, rel=1e-6)
     rows = np.array([[0.0, 1.0], [0.5, 0.5]], dtype)
     assert losses.CrossEntropy().forward(rows, np.array([0, 1])) == pytest.approx((100 - np.log(0.5)) / 2, rel=1e-6)
+
+
+def test_softmax_cross_entropy_of_a_certain_class_is_zero_not_nan(torch):
+    """Class ids became one-hot rows, and a class of target 0 with log-probability −inf added 0·(−inf) = NaN
+    (torch's cross_entropy of class ids: 0)."""
+    from neuro import losses
+
+    for z in (np.array([[0.0, -np.inf]]), np.array([[3e38, -3e38]], np.float32)):
+        ref = torch.nn.functional.cross_entropy(torch.tensor(z), torch.tensor([0])).item()
+        with np.errstate(over="ignore"):
+            assert losses.SoftmaxCrossEntropy().forward(z, np.array([0])) == ref == 0.0
+            assert losses.CrossEntropy(from_logits=True).forward(z, np.array([0])) == 0.0
+            assert np.isfinite(losses.SoftmaxCrossEntropy().forward(z, np.array([1])))

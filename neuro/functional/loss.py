@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from neuro.backend import get_array_module
 from neuro.functional.activation import log_softmax, sigmoid
 
@@ -22,8 +24,14 @@ def softmax_cross_entropy_sum(z: Any, t: Any) -> Any:
 
     Returns:
         The summed cross-entropy, not yet divided by the normaliser D.
+
+    A log-probability of −inf (a logit of −inf, or logits ±3e38 apart) is taken as the lowest finite value,
+    so that a class of target 0 adds 0 there, as PyTorch's ``cross_entropy`` of class ids (not 0·(−inf), NaN).
     """
-    return -(t * log_softmax(z)).sum()
+    lp = log_softmax(z)
+    xp = get_array_module(lp)
+    xp.maximum(lp, lp.dtype.type(np.finfo(lp.dtype).min), out=lp)
+    return -(t * lp).sum()
 
 
 def softmax_cross_entropy_backward(p: Any, t: Any, inv_denom: Any) -> Any:
