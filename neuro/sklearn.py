@@ -389,12 +389,34 @@ class _NeuroEstimator(BaseEstimator):
                 )
             model.rng.bit_generator.state = np.random.default_rng(seed).bit_generator.state
             model.to(model.device)  # the device generator follows the host generator again
+        if fit_kwargs.get("validation_data") is not None:
+            data = self._validation_data(fit_kwargs["validation_data"], model)
+            fit_kwargs = {**fit_kwargs, "validation_data": data}
         history = model.fit(self._model_inputs(X, model), self._targets(targets, model), **fit_kwargs)
         self.model_ = model
         self.history_ = {k: list(v) for k, v in history.history.items()}
 
     def _targets(self, y: np.ndarray, model: Model) -> np.ndarray:
         """The targets as the model's head takes them."""
+        return y
+
+    def _validation_data(self, data: Any, model: Model) -> Any:
+        """``validation_data=(X, y[, sample_weight])`` converted as the training data is: X checked and
+        shaped for the model's input, y encoded as the training targets (a classifier's labels as class
+        indices). Anything else goes to the model's ``fit`` as it is (which names what is wrong)."""
+        if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
+            return data
+        xv, yv, *rest = data
+        xv = validate_data(self, xv, reset=False, dtype=_DTYPES)
+        yv = np.asarray(yv)
+        if len(yv) != len(xv):
+            raise ValueError(
+                f"validation_data must hold as many targets as samples ({len(xv)}), got {len(yv)}"
+            )
+        return (self._model_inputs(xv, model), self._targets(self._encode(yv), model), *rest)
+
+    def _encode(self, y: np.ndarray) -> np.ndarray:
+        """Targets given beside the training ones (``validation_data``) as ``fit`` encodes its own."""
         return y
 
     @staticmethod
@@ -551,6 +573,17 @@ class NeuroClassifier(ClassifierMixin, _NeuroEstimator):
             )
         return {**kwargs, "class_weight": {labels.index(k): w for k, w in weights.items()}}
 
+    def _encode(self, y: np.ndarray) -> np.ndarray:
+        """Labels as indices into ``classes_`` (labels of no class are refused)."""
+        y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
+        known = np.isin(y, self.classes_)
+        if y.ndim != 1 or not known.all():
+            raise ValueError(
+                f"validation_data's labels must be labels of the training data {self.classes_.tolist()}, got "
+                + (f"shape {y.shape}" if y.ndim != 1 else f"{np.unique(y[~known]).tolist()[:10]}")
+            )
+        return np.searchsorted(self.classes_, y).astype(np.int64)
+
     def _targets(self, y: np.ndarray, model: Model) -> np.ndarray:
         """Class indices ``(N,)`` for a categorical loss, ``(N, 1)`` zeros and ones for one sigmoid output."""
         if int(np.prod(model.output_shapes[0])) == 1:
@@ -573,8 +606,8 @@ class NeuroClassifier(ClassifierMixin, _NeuroEstimator):
         """
         p = self._raw_predict(X)
         if p.shape[1] == 1:
-            p = np.hstack([1.0 - p, p])
-        return p
+            return np.hstack([1.0 - p, p])
+        return p / p.sum(axis=1, keepdims=True)  # rows of float32 probabilities sum to 1 in float64 too
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each sample, as one of the original labels.
@@ -667,6 +700,15 @@ class NeuroRegressor(RegressorMixin, _NeuroEstimator):
         meta = {"n_features_in_": self.n_features_in_, "n_outputs_": self.n_outputs_}
         self._fit_model(X, y.reshape(len(y), self.n_outputs_), meta, fit_params)
         return self
+
+    def _encode(self, y: np.ndarray) -> np.ndarray:
+        """Numbers ``(N, n_outputs_)``, as the training targets."""
+        if y.dtype.kind not in "biuf" or y.size != len(y) * self.n_outputs_:
+            raise ValueError(
+                f"validation_data's targets must be numbers of shape (n_samples,) or (n_samples, "
+                f"{self.n_outputs_}), got {y.dtype} of shape {y.shape}"
+            )
+        return y.reshape(len(y), self.n_outputs_)
 
     def _check_model(self, built: Any, fn: Callable[..., Any], meta: dict[str, Any]) -> None:
         super()._check_model(built, fn, meta)

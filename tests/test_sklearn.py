@@ -242,10 +242,33 @@ def test_string_labels_come_back_from_predict(iris):
     assert est.score(x, names) > 0.85
     proba = est.predict_proba(x)
     assert proba.shape == (150, 3) and proba.dtype == np.float64
-    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-15)  # float32 rows sum to 1 in float64 too
     np.testing.assert_array_equal(pred, est.classes_[proba.argmax(axis=1)])
+    from sklearn.metrics import log_loss
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "The y_prob values do not sum to one" (rows summed to 1 ± 1e-7)
+        log_loss(names, proba)
     objects = NeuroClassifier(build_classifier, epochs=2, random_state=0).fit(x, names.astype(object))
     assert objects.predict(x[:3]).dtype == object
+
+
+@pytest.mark.parametrize("build", [build_classifier, build_sigmoid_when_binary])
+def test_validation_data_labels_are_encoded_as_the_training_labels(iris, build):
+    """validation_data reached the model with its labels unconverted: labels 1, 2 read as class indices
+    (val_accuracy 0.0 where score gives 1.0), strings refused with "val_y must hold numbers"."""
+    x, y = iris
+    keep = y != 2
+    names = np.array(["b", "c", "d"])[y[keep]]
+    xs, ys = x[keep], names
+    est = NeuroClassifier(build, epochs=20, random_state=0, fit__metrics=["accuracy"])
+    est.fit(xs[::2], ys[::2], validation_data=(xs[1::2], ys[1::2]))
+    assert est.history_["val_accuracy"][-1] == est.score(xs[1::2], ys[1::2]) > 0.95
+    with pytest.raises(ValueError, match=r"^validation_data's labels must be labels of the training data "
+                                         r"\['b', 'c'\], got \['z'\]$"):
+        est.fit(xs, ys, validation_data=(xs[:2], np.array(["b", "z"])))
+    with pytest.raises(ValueError, match=r"^validation_data must hold as many targets as samples \(3\), got 2$"):
+        est.fit(xs, ys, validation_data=(xs[:3], ys[:2]))
 
 
 def test_binary_labels_with_a_single_sigmoid_output(iris):
@@ -440,3 +463,14 @@ def test_the_guide_page_python_blocks_run_in_order(tmp_path, monkeypatch, capsys
         exec(compile(block, f"docs/guide/sklearn.md python block {i + 1}", "exec"), namespace)
     capsys.readouterr()
     assert namespace["search"].best_score_ > 0.9
+
+
+def test_regressor_validation_data_is_shaped_as_the_training_targets():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((50, 3))
+    y = x @ np.array([1.0, 2.0, 3.0])
+    est = NeuroRegressor(build_regressor, epochs=3, random_state=0).fit(x, y, validation_data=(x[:10], y[:10]))
+    assert len(est.history_["val_loss"]) == 3
+    with pytest.raises(ValueError, match=r"^validation_data's targets must be numbers of shape \(n_samples,\) or "
+                                         r"\(n_samples, 1\), got <U1 of shape \(10,\)$"):
+        est.fit(x, y, validation_data=(x[:10], np.array(["a"] * 10)))
