@@ -25,10 +25,11 @@ What ``fit(..., distributed=True)`` does on every rank (``distributed=Options(..
   ``split.batches(part, len(part), augment=True, rng=...)``. Augmentation and dropout draw from a generator
   seeded by the same and the rank.
 - **Step**: each rank runs forward and backward on its part, with each output's loss gradient scaled to
-  the unit of the global batch (``w_k · D_kr / D_k``: the part's normaliser over the global one, which is
-  the global batch size unless a loss weighs classes, when one small reduction of the normalisers comes
-  first), so that the ranks' gradients *sum* to the gradient of the global batch's loss; the
-  regularization's gradient is added on rank 0 only. Then ONE ``Allreduce`` over one flat buffer combines
+  the unit of the global batch (``w_k · D_kr / D_k``: the part's normaliser over the global one; one small
+  ``Allreduce`` of the normalisers, a few numbers, comes between the forward and the backward, since a
+  normaliser counts positions, masks and weights, not only samples), so that the ranks' gradients *sum* to
+  the gradient of the global batch's loss; the
+  regularization's gradient is added on rank 0 only. Then one ``Allreduce`` over one flat buffer combines
   the gradients, each output's loss sum and normaliser, an error flag and a stop flag. With BatchNorm's
   default local statistics, rank 0's running averages travel in the same buffer (the other ranks add
   zeros), so the ranks' buffers stay bitwise equal, as PyTorch DDP broadcasts them. The update and the
