@@ -900,8 +900,10 @@ class R2Score(Metric):
 
     Per output j: ``R²_j = 1 − Σ(y − ŷ)² / Σ(y − ȳ)²`` with ȳ the mean of y_true over all samples;
     the result is the mean of the ``R²_j``. As scikit-learn (``force_finite=True``), an output whose
-    y_true is constant scores 1.0 when predicted exactly and 0.0 otherwise. Fewer than two samples
-    give NaN.
+    centred sum of squares Σ(y − ȳ)² is exactly 0 scores 1.0 when predicted exactly and 0.0 otherwise. A
+    y_true constant only up to the rounding of its mean (0.1 three times: ȳ is not 0.1 in binary) leaves
+    that sum tiny but not 0, and the score far below 0 (−1.7e27 for an error of 1e-3), as scikit-learn's;
+    streamed in batches the sum may come out 0 or another tiny value. Fewer than two samples give NaN.
 
     Streaming: per output, the residual sum of squares, and the count, mean and centred sum of
     squares of y_true merged batch by batch (Chan et al.'s parallel variance update, stable in
