@@ -15,7 +15,7 @@ hidden device-to-host traffic on a machine without a GPU:
 The one way to the host is :func:`neuro.backend.to_numpy`, which counts each read. The reads CuPy makes by
 itself also count: its functions whose result size depends on the values (``nonzero``, ``flatnonzero``,
 ``argwhere``, ``bincount``, ``unique``, ``compress``, ``extract``, ``where`` of one argument) and indexing
-with a boolean mask read a size back before they return. :data:`module` is the
+with a boolean mask (reading or assigning) read a size back before they return. :data:`module` is the
 array module of the device (what ``get_array_module`` returns for strict arrays): every attribute of NumPy,
 with functions that unwrap strict arrays, call NumPy and wrap the results; ``module.asarray(numpy_array)``
 is the host-to-device copy.
@@ -62,6 +62,14 @@ def _count_read() -> None:
 
 #: Functions that read from the device on CuPy (each call counts one read here).
 _SYNCING = frozenset({"nonzero", "flatnonzero", "argwhere", "bincount", "unique", "compress", "extract"})
+
+
+def _count_mask(key: Any) -> None:
+    """Indexing with a boolean mask, read or written, counts a read: CuPy counts the mask's true values on the
+    host to shape the selection (``int(mask_scanned[-1])``)."""
+    keys = key if isinstance(key, tuple) else (key,)
+    if any(isinstance(k, StrictArray) and k._a.dtype == bool for k in keys):
+        _count_read()
 
 
 def reads() -> int:
@@ -214,9 +222,7 @@ class StrictArray:
 
     # -- indexing --------------------------------------------------------------------------------------------
     def __getitem__(self, key: Any) -> Any:
-        keys = key if isinstance(key, tuple) else (key,)
-        if any(isinstance(k, StrictArray) and k._a.dtype == bool for k in keys):
-            _count_read()  # a boolean mask: the result's size is read back (as CuPy does)
+        _count_mask(key)
         return wrap(self._a[_unwrap(key, "indexing")])
 
     def nonzero(self) -> Any:
@@ -224,6 +230,7 @@ class StrictArray:
         return wrap(self._a.nonzero())
 
     def __setitem__(self, key: Any, value: Any) -> None:
+        _count_mask(key)
         self._a[_unwrap(key, "indexing")] = _unwrap(value, "assignment")
 
     # -- methods: NumPy's, with strict arrays in and out ---------------------------------------------------
