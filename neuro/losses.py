@@ -553,6 +553,10 @@ class ClassWeightedBinaryCrossEntropy(BinaryCrossEntropy):
         from_logits: as :class:`BinaryCrossEntropy`.
         class_weights: ``(w₀, w₁)``, finite and non-negative.
 
+    Raises:
+        ValueError: for class weights that are not two finite numbers >= 0.
+        TypeError: when ``from_logits`` is not a bool.
+
     Gradient: that of :class:`BinaryCrossEntropy` with the item weights above.
     """
 
@@ -871,6 +875,9 @@ class SoftmaxCrossEntropy(_Categorical):
     Args:
         class_weights: optional weight per class (PyTorch's ``weight``).
         label_smoothing: ε in [0, 1] (PyTorch's ``label_smoothing``).
+
+    Raises:
+        ValueError: for class weights or a label smoothing out of range.
     """
 
     takes_logits = True

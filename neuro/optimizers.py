@@ -90,7 +90,7 @@ class Optimizer(KeywordChecked):
     """Base class.
 
     Args:
-        learning_rate: a positive float, or a schedule (any callable ``step -> lr``, see
+        learning_rate: a float >= 0, or a schedule (any callable ``step -> lr``, see
             :mod:`neuro.schedules`) evaluated at the 0-based step count before each update.
         clipnorm: clip each parameter's gradient to this L2 norm: ``g ← g·min(1, c/‖g‖)`` (Keras's
             ``clipnorm``).
@@ -686,6 +686,7 @@ class SGD(Optimizer):
 
     Raises:
         ValueError: for an argument out of range.
+        TypeError: for a ``nesterov`` that is not a bool.
     """
 
     def __init__(

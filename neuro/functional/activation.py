@@ -1,7 +1,8 @@
 """Activation functions as stateless forward/backward pairs.
 
 Each ``f(x, inplace=False) -> (y, ctx)`` returns the output and what its backward needs (the output for
-ReLU, Sigmoid, Tanh, Softmax and Exponential, the sign mask for LeakyReLU, the input for the others);
+ReLU, Sigmoid, Tanh, Softmax and Exponential, a mask for LeakyReLU (the sign) and HardSigmoid (−3 < x < 3),
+the input and a value computed with the output for GELU, Swish and Mish, the input for the others);
 ``f_backward(grad, ctx) -> dL/dx``. The array module comes from the arguments, so the same code runs on
 NumPy, CuPy and the strict stand-in. Every function keeps the dtype of its input (constants are cast to it).
 
@@ -289,7 +290,8 @@ _ERF_Q = (
 )
 #: 1/sqrt(pi), as in CALERF.
 _SQRPI = 5.6418958354775628695e-1
-#: The bounds of CALERF's three intervals, and where erfc(|x|) has underflowed to 0 in float64 (26.6).
+#: The bounds of CALERF's three intervals (erfc(|x|) leaves float64's normal range at about 26.6 and
+#: underflows to 0 at about 27.2).
 ERF_BOUNDS = (0.46875, 4.0, 30.0)
 
 
@@ -378,7 +380,8 @@ def erfc(x: Any) -> Any:
     """The complementary error function ``erfc(x) = 1 − erf(x)``, accurate relative to itself in its tail.
 
     The same approximations as :func:`erf`: for x > 0.46875 erfc is computed directly (never as 1 − erf),
-    so ``erfc(26)`` ≈ 5.7e-296 keeps its relative accuracy; it underflows to 0 beyond about 26.6 (float64).
+    so ``erfc(26)`` ≈ 5.7e-296 keeps its relative accuracy; in float64 it is subnormal beyond about 26.6 and
+    underflows to 0 beyond about 27.2.
 
     Args:
         x: any array (NumPy, CuPy or the strict stand-in).

@@ -3,7 +3,8 @@
 Activations are layers without parameters: they can be added to a network on their own
 (``net.add(ReLU())``) or given to a Dense or Conv2D layer (``Dense(64, activation="relu")``). In training
 their context is what the backward needs (the output for Sigmoid, Tanh, Softmax, ReLU and Exponential, a
-mask for LeakyReLU and HardSigmoid, the input for the others); in inference they keep nothing.
+mask for LeakyReLU and HardSigmoid, the input and a value computed with the output for GELU, Swish and Mish,
+the input for the others); in inference they keep nothing.
 
 Keras's names work as strings: ``"linear"``, ``"relu"``, ``"leaky_relu"``, ``"sigmoid"``, ``"tanh"``,
 ``"softmax"``, ``"gelu"``, ``"elu"``, ``"selu"``, ``"swish"``/``"silu"``, ``"softplus"``, ``"softsign"``,

@@ -502,7 +502,8 @@ class Layer(KeywordChecked):
         Raises:
             ValueError: on tensors or arrays whose shapes the layer cannot take, or that its weights do not
                 fit (the message names the layer and both shapes); on arrays of different batch sizes.
-            TypeError: for an array without a batch axis.
+            TypeError: for an array without a batch axis, keyword arguments given with arrays, or a mix of
+                symbolic tensors and arrays.
         """
         if _symbolic(inputs):
             return self._call_symbolic(inputs, kwargs)

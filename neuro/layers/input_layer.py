@@ -82,6 +82,7 @@ def Input(shape: Any, dtype: Any = None, name: str | None = None) -> SymbolicTen
 
     Raises:
         ValueError: for a shape that is not positive integers, or an unknown dtype.
+        TypeError: for a ``name`` that is not a string.
 
     Example:
         >>> import neuro

@@ -78,6 +78,7 @@ class RNN(Layer):
 
     Raises:
         ValueError: for an argument out of range.
+        TypeError: for a flag (``return_sequences``, ``go_backwards``, ``use_bias``...) that is not a bool.
 
     Gradient: backpropagation through time: the steps are walked in reverse, each cell's backward turns
     dL/dh_t (from the outputs and from step t+1) into the gradients of its projections, dL/dh_{t−1} =
