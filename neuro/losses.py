@@ -978,6 +978,8 @@ def _floored_log(p: Any) -> Any:
     to the logarithm, since exp(−100) is subnormal in float32 (its logarithm is −99.98); p is first floored at
     the smallest positive float, so that log 0 is never taken."""
     xp = get_array_module(p)
+    if p.dtype.kind != "f":  # integer or boolean predictions (a direct call): as NumPy promotes them
+        p = p.astype(np.float64)
     dt = p.dtype.type
     out = xp.log(xp.maximum(p, dt(np.finfo(p.dtype).smallest_subnormal)))
     return xp.maximum(out, dt(LOG_FLOOR), out=out)

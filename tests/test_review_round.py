@@ -717,6 +717,9 @@ def test_probability_losses_clamp_the_log_at_minus_100_in_float32_too(dtype, tor
     assert losses.BinaryCrossEntropy().forward(p, y) * 3 == pytest.approx(ref, rel=1e-6)
     rows = np.array([[0.0, 1.0], [0.5, 0.5]], dtype)
     assert losses.CrossEntropy().forward(rows, np.array([0, 1])) == pytest.approx((100 - np.log(0.5)) / 2, rel=1e-6)
+    # integer and boolean predictions (a direct call) still give a number
+    assert losses.BinaryCrossEntropy().forward(np.array([[0], [1]]), y[:2]) == pytest.approx(100.0)
+    assert losses.CrossEntropy().forward(np.array([[True, False]]), np.array([1])) == pytest.approx(100.0)
 
 
 def test_softmax_cross_entropy_of_a_certain_class_is_zero_not_nan(torch):
@@ -729,4 +732,23 @@ def test_softmax_cross_entropy_of_a_certain_class_is_zero_not_nan(torch):
         with np.errstate(over="ignore"):
             assert losses.SoftmaxCrossEntropy().forward(z, np.array([0])) == ref == 0.0
             assert losses.CrossEntropy(from_logits=True).forward(z, np.array([0])) == 0.0
-            assert np.isfinite(losses.SoftmaxCrossEntropy().forward(z, np.array([1])))
+            # a target on the class of log-probability −inf is an infinite loss, as torch's (also smoothed)
+            assert losses.SoftmaxCrossEntropy().forward(z, np.array([1])) == np.inf
+            smoothed = torch.nn.functional.cross_entropy(torch.tensor(z), torch.tensor([0]), label_smoothing=0.1)
+            assert losses.SoftmaxCrossEntropy(label_smoothing=0.1).forward(z, np.array([0])) == smoothed.item()
+    nan = losses.SoftmaxCrossEntropy().forward(np.array([[np.nan, 0.0]]), np.array([1]))
+    assert np.isnan(nan)  # a NaN logit still makes the loss NaN
+
+
+def test_batch_norm_kernels_take_numpys_path_for_vectors_of_other_shapes(kernel_set):
+    """batch_norm_train's compiled passes indexed gamma and beta by the feature without checking their
+    length: a (1,) gamma read past its end (NumPy broadcasts it), a (2,) one for 3 features gave garbage
+    (NumPy refuses it)."""
+    from neuro.functional.normalization import batch_norm_train
+
+    x = np.random.default_rng(0).standard_normal((6, 3))
+    y = batch_norm_train(x, np.full(1, 2.0), np.full(1, 0.5), 1e-5)[0]
+    ref = batch_norm_train(x, np.full(3, 2.0), np.full(3, 0.5), 1e-5)[0]
+    np.testing.assert_array_equal(y, ref)
+    with pytest.raises(ValueError, match="could not be broadcast"):
+        batch_norm_train(x, np.full(2, 2.0), np.full(2, 0.5), 1e-5)

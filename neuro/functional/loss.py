@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from neuro.backend import get_array_module
 from neuro.functional.activation import log_softmax, sigmoid
 
@@ -25,13 +23,15 @@ def softmax_cross_entropy_sum(z: Any, t: Any) -> Any:
     Returns:
         The summed cross-entropy, not yet divided by the normaliser D.
 
-    A log-probability of −inf (a logit of −inf, or logits ±3e38 apart) is taken as the lowest finite value,
-    so that a class of target 0 adds 0 there, as PyTorch's ``cross_entropy`` of class ids (not 0·(−inf), NaN).
+    A class of target 0 adds 0 even where its log-probability is −inf (a logit of −inf, masked logits, or
+    logits ±3e38 apart), as in PyTorch's ``cross_entropy`` of class ids (0·(−inf) would be NaN); a class of
+    target > 0 there makes the loss inf, as PyTorch's.
     """
     lp = log_softmax(z)
     xp = get_array_module(lp)
-    xp.maximum(lp, lp.dtype.type(np.finfo(lp.dtype).min), out=lp)
-    return -(t * lp).sum()
+    xp.multiply(t, lp, out=lp)
+    xp.copyto(lp, lp.dtype.type(0), where=t == 0)
+    return -lp.sum()
 
 
 def softmax_cross_entropy_backward(p: Any, t: Any, inv_denom: Any) -> Any:

@@ -138,6 +138,8 @@ def _fused(x2: Any, *vectors: Any) -> bool:
         and compiled(x2, *vectors)
         and x2.flags.c_contiguous
         and all(v.dtype == x2.dtype for v in vectors)
+        # the kernels index a vector by the feature and a matrix as x2: other shapes take NumPy's path
+        and all(v.shape in ((x2.shape[1],), x2.shape) for v in vectors)
     )
 
 
