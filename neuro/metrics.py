@@ -475,14 +475,12 @@ class _ConfusionMetric(Metric):
                 f"y_pred must have {self.matrix.shape[0]} classes like the earlier batches, got {n}"
             )
         keys = true * n + pred
-        if xp is not np:  # CuPy's bincount reads the largest key back and waits for it: sorted sums instead
+        if xp is np and w is None:  # exact counts, as scatter_sums gives them
+            self.matrix += np.bincount(keys, minlength=n * n).reshape(n, n)
+        else:  # sorted sums: on a device CuPy's bincount would read the largest key back and wait, and
+            # weights are summed in scatter_sums's order on every device (bitwise alike)
             values = xp.ones(len(keys), dtype=np.int64) if w is None else w.astype(np.float64)
             self.matrix = self.matrix + backend.scatter_sums(keys, values, n * n).reshape(n, n)
-        elif w is None:
-            self.matrix += np.bincount(keys, minlength=n * n).reshape(n, n)
-        else:
-            counts = np.bincount(keys, weights=w.astype(np.float64), minlength=n * n)
-            self.matrix = self.matrix + counts.reshape(n, n)
 
     def _per_class(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Return ``(tp, predicted counts, true counts, present)`` per class."""
