@@ -180,13 +180,23 @@ def _numeric(f: Any, arr: Any, eps: float, idx: np.ndarray) -> np.ndarray:
 
 
 def _masked_entries(graph: Any, tensor: Any, x: Any) -> np.ndarray | None:
-    """The entries of input ``x`` in the padding steps of each :class:`~neuro.layers.Masking` that reads it
-    (``None`` when there are none): see :func:`_padding`."""
+    """The entries of input ``x`` (the value of ``tensor``) in the padding steps of each
+    :class:`~neuro.layers.Masking` that reads it, also inside a nested model that reads it (``None`` when
+    there are none): see :func:`_padding`."""
+    from neuro.graph import Functional
+
     skip = None
     for node in graph.nodes:
-        if isinstance(node.layer, Masking) and node.inbound[0] is tensor:
-            padding = _padding(node.layer, x)
-            skip = padding if skip is None else skip | padding
+        for k, t in enumerate(node.inbound):
+            if t is not tensor:
+                continue
+            padding = None
+            if isinstance(node.layer, Masking):
+                padding = _padding(node.layer, x)
+            elif isinstance(node.layer, Functional) and k < len(node.layer.graph.inputs):
+                padding = _masked_entries(node.layer.graph, node.layer.graph.inputs[k], x)
+            if padding is not None:
+                skip = padding if skip is None else skip | padding
     return skip
 
 

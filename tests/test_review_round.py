@@ -519,6 +519,10 @@ def test_check_gradients_skips_the_padding_steps_of_a_masking_layer():
     m = Model(i, Dense(1)(LSTM(3)(Masking()(i))), loss="mse", optimizer="sgd", seed=0)
     report = neuro.check_gradients(m, x, np.zeros((4, 1)))
     assert report.errors["input input"] < 1e-7, report
+    inner = neuro.Sequential([Input((5, 2)), Masking(), LSTM(3)])  # the Masking inside a nested model
+    j = Input((5, 2))
+    nested = Model(j, Dense(1)(inner(j)), loss="mse", optimizer="sgd", seed=0)
+    assert neuro.check_gradients(nested, x, np.zeros((4, 1))).errors["input input"] < 1e-7
     assert neuro.check_gradients(Masking(), x).errors["input"] < 1e-7
     x[:, 1] = 0.5  # another mask_value: its steps are skipped, the zero steps are valid and checked
     assert neuro.check_gradients(Masking(mask_value=0.5), x).errors["input"] < 1e-7
