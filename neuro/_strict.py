@@ -14,7 +14,8 @@ hidden device-to-host traffic on a machine without a GPU:
 
 The one way to the host is :func:`neuro.backend.to_numpy`, which counts each read. The reads CuPy makes by
 itself also count: its functions whose result size depends on the values (``nonzero``, ``flatnonzero``,
-``argwhere``, ``bincount``, ``unique``, ``compress``, ``extract``, ``where`` of one argument) and indexing
+``argwhere``, ``bincount``, ``unique`` and the set functions, ``compress``, ``extract``, ``where`` of one
+argument, as functions or methods) and indexing
 with a boolean mask (reading or assigning) read a size back before they return. :data:`module` is the
 array module of the device (what ``get_array_module`` returns for strict arrays): every attribute of NumPy,
 with functions that unwrap strict arrays, call NumPy and wrap the results; ``module.asarray(numpy_array)``
@@ -61,7 +62,13 @@ def _count_read() -> None:
 
 
 #: Functions that read from the device on CuPy (each call counts one read here).
-_SYNCING = frozenset({"nonzero", "flatnonzero", "argwhere", "bincount", "unique", "compress", "extract"})
+_SYNCING = frozenset(
+    {
+        "nonzero", "flatnonzero", "argwhere", "bincount", "unique", "compress", "extract",
+        "setdiff1d", "intersect1d", "union1d", "setxor1d", "unique_values", "unique_counts",
+        "unique_inverse", "unique_all", "trim_zeros",
+    }
+)  # fmt: skip
 
 
 def _count_mask(key: Any) -> None:
@@ -225,10 +232,6 @@ class StrictArray:
         _count_mask(key)
         return wrap(self._a[_unwrap(key, "indexing")])
 
-    def nonzero(self) -> Any:
-        _count_read()
-        return wrap(self._a.nonzero())
-
     def __setitem__(self, key: Any, value: Any) -> None:
         _count_mask(key)
         self._a[_unwrap(key, "indexing")] = _unwrap(value, "assignment")
@@ -247,6 +250,8 @@ class StrictArray:
 
         def method(*args: Any, **kwargs: Any) -> Any:
             where = f"StrictArray.{name}()"
+            if name in _SYNCING:  # a.compress(mask), as the function
+                _count_read()
             return wrap(attr(*_unwrap(args, where), **_unwrap_kwargs(kwargs, where)))
 
         return method

@@ -640,6 +640,8 @@ def test_scatter_sums_on_the_strict_device_read_nothing_and_equal_numpys():
     assert backend.host_reads() == reads + 5
     a[1:3], strict.where(a > 1, a, 0)  # slices and three-argument where stay on the device
     assert backend.host_reads() == reads + 5
+    a.nonzero(), a.compress(a > 1), strict.setdiff1d(a, a)  # methods and the set functions too
+    assert backend.host_reads() == reads + 8
 
 
 def test_confusion_metrics_on_the_strict_device_read_only_their_result():
