@@ -702,7 +702,13 @@ class NeuroRegressor(RegressorMixin, _NeuroEstimator):
         return self
 
     def _encode(self, y: np.ndarray) -> np.ndarray:
-        """Numbers ``(N, n_outputs_)``, as the training targets."""
+        """Numbers ``(N, n_outputs_)``, as the training targets (objects that are numbers, as scikit-learn's
+        ``y_numeric``, become float64)."""
+        if y.dtype.kind == "O":
+            try:
+                y = y.astype(np.float64)
+            except (TypeError, ValueError):
+                pass  # refused below, naming the dtype
         if y.dtype.kind not in "biuf" or y.size != len(y) * self.n_outputs_:
             raise ValueError(
                 f"validation_data's targets must be numbers of shape (n_samples,) or (n_samples, "

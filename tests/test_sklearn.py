@@ -471,6 +471,8 @@ def test_regressor_validation_data_is_shaped_as_the_training_targets():
     y = x @ np.array([1.0, 2.0, 3.0])
     est = NeuroRegressor(build_regressor, epochs=3, random_state=0).fit(x, y, validation_data=(x[:10], y[:10]))
     assert len(est.history_["val_loss"]) == 3
+    est.fit(x, y.astype(object), validation_data=(x[:10], y[:10].astype(object)))  # as the training targets
+    assert len(est.history_["val_loss"]) == 3
     with pytest.raises(ValueError, match=r"^validation_data's targets must be numbers of shape \(n_samples,\) or "
                                          r"\(n_samples, 1\), got <U1 of shape \(10,\)$"):
         est.fit(x, y, validation_data=(x[:10], np.array(["a"] * 10)))
