@@ -40,6 +40,10 @@ class BatchNorm(Layer):
         - params ``gamma`` (ones) and ``beta`` (zeros), buffers ``running_mean`` (zeros) and
           ``running_var`` (ones): ``(F,)`` or ``(C,)``.
 
+    Raises:
+        ValueError: for a ``momentum`` outside [0, 1], an ``epsilon`` that is not a positive number, or an
+            input that is not ``(features,)`` or ``(height, width, channels)``.
+
     Gradient: with g = dL/dy, x̂ = (x − mean) / sqrt(var + epsilon) and m values per feature (sums over those
     m values): dL/dgamma = Σ g·x̂, dL/dbeta = Σ g, and
     dL/dx = gamma / (sqrt(var + epsilon) · m) · (m·g − Σ g − x̂ · Σ g·x̂). Frozen (running statistics, which

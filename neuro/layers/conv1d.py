@@ -37,6 +37,11 @@ class Conv1D(ActivatedLayer):
         - input: ``(N, T, C)``; output: ``(N, To, filters)``, ``To = (T + pad − (k − 1)·d − 1) // s + 1``.
         - kernel ``(k, C, filters)``; bias ``(filters,)``.
 
+    Raises:
+        ValueError: for ``filters``, ``kernel_size``, ``strides`` or ``dilation_rate`` that are not positive
+            integers, an unknown ``padding``, activation, initializer or regularizer, or a (dilated) kernel
+            longer than the input with ``padding="valid"``.
+
     Gradient: with G = dL/dz: dL/dW = windowsᵀ·G, dL/db = Σ G, and dL/dx adds G·W[j]ᵀ back onto the steps each
     kernel offset j read (see :func:`neuro.functional.sequence.conv1d_backward`).
     """

@@ -62,6 +62,11 @@ class Conv2D(ActivatedLayer):
           ``"valid"`` and ``Ho = ceil(H / sh)`` for ``"same"`` (likewise for W).
         - kernel ``W``: ``(kh, kw, C, filters)``; bias ``b``: ``(filters,)``.
 
+    Raises:
+        ValueError: for ``filters``, ``kernel_size`` or ``strides`` that are not positive integers (or pairs),
+            an unknown ``padding``, activation, initializer or regularizer, or a kernel larger than the input
+            with ``padding="valid"``.
+
     Gradient: with G = dL/dz (after the activation's backward) reshaped to ``(N·Ho·Wo, filters)``,
     dL/dW = X_colᵀ·G (reshaped to the kernel), dL/db = Σ_rows G, and dL/dx = col2im(G·W_matᵀ): every
     window's row is added back onto the input pixels it was read from (padding cropped).

@@ -35,6 +35,11 @@ class Dense(ActivatedLayer):
           ``(N, ..., in)`` is transformed along its last axis: output ``(N, ..., units)``.
         - kernel ``W``: ``(in, units)``; bias ``b``: ``(units,)``.
 
+    Raises:
+        ValueError: for ``units`` that is not a positive integer, an unknown activation, initializer or
+            regularizer, or an input without a feature axis.
+        TypeError: for a ``use_bias`` that is not a bool.
+
     Gradient: with G = dL/dz (after the activation's backward), dL/dW = xᵀ·G, dL/db = Σ_batch G (sums over
     every axis but the last), dL/dx = G·Wᵀ.
     """

@@ -29,6 +29,9 @@ class Dropout(Layer):
     Shape:
         - input: any shape ``(N, ...)``; output: same shape.
 
+    Raises:
+        ValueError: for a ``rate`` that is not a number in [0, 1).
+
     Gradient: dL/dx = dL/dy · mask, with mask = [u ≥ rate] / (1 − rate) the one drawn in the forward pass.
     """
 

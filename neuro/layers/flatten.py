@@ -19,6 +19,9 @@ class Flatten(Layer):
     Shape:
         - input: ``(N, d1, ..., dk)`` with k ≥ 1; output: ``(N, d1·…·dk)``.
 
+    Raises:
+        ValueError: for an input without an axis beyond the batch.
+
     Gradient: dL/dx = dL/dy reshaped to the input shape.
     """
 

@@ -25,6 +25,10 @@ class LayerNormalization(Layer):
     Shape:
         - input: ``(N, ..., F)``; output: the same; gamma and beta ``(F,)``.
 
+    Raises:
+        ValueError: for an ``axis`` other than -1 or an ``epsilon`` that is not a positive number.
+        TypeError: for a ``center`` or ``scale`` that is not a bool.
+
     Gradient: with g = dL/dy and d̂ = g·γ: dL/dγ = Σ g·x̂, dL/dβ = Σ g, dL/dx = (d̂ − mean(d̂) − x̂·mean(d̂·x̂))/σ,
     the means over the last axis (see :func:`neuro.functional.sequence.layer_norm_backward`).
     """

@@ -231,6 +231,9 @@ class Concatenate(_Merge):
         - inputs: two or more arrays whose shapes agree except along ``axis``; output: their shape with the
           sizes along ``axis`` added.
 
+    Raises:
+        ValueError: for an ``axis`` that is 0 or not an integer, or inputs whose shapes differ off the axis.
+
     Gradient: dL/dxᵢ is the slice of dL/dy that xᵢ filled.
     """
 

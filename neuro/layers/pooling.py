@@ -77,6 +77,10 @@ class MaxPool2D(_Pool2D):
     largest element in row-major window order (−0 and +0 tie), as ``numpy.argmax`` picks it; the output is
     that element, bit for bit, with either kernel set.
 
+    Raises:
+        ValueError: for a ``pool_size`` or ``strides`` that are not positive integers (or pairs), an unknown
+            ``padding``, or a window larger than the input with ``padding="valid"``.
+
     Gradient: each window's dL/dy goes to the one input element that was its maximum; every other element
     gets 0. When windows overlap, an element that is the maximum of several windows receives the sum of their
     gradients.
@@ -114,6 +118,10 @@ class AvgPool2D(_Pool2D):
 
     Shape:
         - input: ``(N, H, W, C)``; output: ``(N, Ho, Wo, C)`` as for :class:`MaxPool2D`.
+
+    Raises:
+        ValueError: for a ``pool_size`` or ``strides`` that are not positive integers (or pairs), an unknown
+            ``padding``, or a window larger than the input with ``padding="valid"``.
 
     Gradient: each window's dL/dy divided by the number of input cells it averages goes to each of them;
     overlapping windows add up.
@@ -213,6 +221,10 @@ class MaxPool1D(_Pool1D):
     Shape:
         - input: ``(N, T, C)``; output: ``(N, To, C)``, ``To = (T − p) // s + 1`` (valid) or ``ceil(T / s)``.
 
+    Raises:
+        ValueError: for a ``pool_size`` or ``strides`` that are not positive integers, an unknown ``padding``,
+            or a window longer than the input with ``padding="valid"``.
+
     Gradient: each window's dL/dy goes to the step that held its maximum (the first on ties).
     """
 
@@ -237,6 +249,10 @@ class AvgPool1D(_Pool1D):
 
     Shape:
         - input: ``(N, T, C)``; output: ``(N, To, C)``.
+
+    Raises:
+        ValueError: for a ``pool_size`` or ``strides`` that are not positive integers, an unknown ``padding``,
+            or a window longer than the input with ``padding="valid"``.
 
     Gradient: each window's dL/dy divided by its step count goes to each of its steps.
     """
