@@ -600,19 +600,22 @@ class LearningRateScheduler(Callback):
     The epoch's rate is added to the logs as ``learning_rate``, as Keras 3 logs it.
 
     Args:
-        schedule: a function of the 0-based epoch and the current rate; it returns a finite rate >= 0.
+        schedule: a function of the 0-based epoch and the current rate, or of the epoch alone (Keras's older
+            form, which Keras 3 still takes); it returns a finite rate >= 0.
         verbose: 1 prints the rate set at each epoch.
 
     Raises:
-        TypeError: at the start of ``fit``, for an optimizer whose learning rate is a schedule (setting a
-            number would drop it; Keras refuses it too).
+        TypeError: for a schedule that is not callable or takes neither ``(epoch, lr)`` nor ``(epoch)``; at
+            the start of ``fit``, for an optimizer whose learning rate is a schedule (setting a number would
+            drop it; Keras refuses it too).
         ValueError: for a rate the schedule returns that is negative or not finite.
     """
 
-    def __init__(self, schedule: Callable[[int, float], float], verbose: int = 0) -> None:
+    def __init__(self, schedule: Callable[..., float], verbose: int = 0) -> None:
         if not callable(schedule):
             raise TypeError(f"schedule must be callable, got {type(schedule).__name__}")
         self.schedule = schedule
+        self._takes_lr = _takes_two(schedule)
         self.verbose = _check_verbose(verbose)
 
     def on_train_begin(self, logs: dict[str, float]) -> None:
@@ -621,7 +624,9 @@ class LearningRateScheduler(Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, float]) -> None:
         opt = self.network.optimizer
-        lr = float(self.schedule(epoch, opt.current_learning_rate()))
+        lr = float(
+            self.schedule(epoch, opt.current_learning_rate()) if self._takes_lr else self.schedule(epoch)
+        )
         if not (lr >= 0 and math.isfinite(lr)):
             raise ValueError(
                 f"schedule must return a finite learning rate >= 0, got {lr!r} at epoch {epoch}"
@@ -632,6 +637,24 @@ class LearningRateScheduler(Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         logs["learning_rate"] = float(self.network.optimizer.learning_rate)
+
+
+def _takes_two(schedule: Callable[..., float]) -> bool:
+    """Whether ``schedule`` takes ``(epoch, lr)`` (else ``(epoch)``); a callable whose signature Python cannot
+    read is given both."""
+    import inspect
+
+    try:
+        sig = inspect.signature(schedule)
+    except (TypeError, ValueError):
+        return True
+    for args, two in (((0, 0.1), True), ((0,), False)):
+        try:
+            sig.bind(*args)
+            return two
+        except TypeError:
+            pass
+    raise TypeError(f"schedule must take (epoch, lr) or (epoch), got a callable of signature {sig}")
 
 
 class CSVLogger(Callback):

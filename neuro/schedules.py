@@ -63,9 +63,11 @@ def _check_steps(name: str, value: Any, order: str) -> int:
 
 
 def _check_step_count(name: str, value: Any) -> int:
-    """Return ``value`` as an int; raise ValueError naming ``name`` unless a positive integer."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    """Return a number of updates as an int; raise ValueError naming ``name`` unless it is a whole number
+    > 0 (an integral float such as ``1000.0`` included, as every schedule takes it)."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 1 or float(value) != int(value):
+        raise ValueError(f"{name} must be a whole number of updates >= 1, got {value!r}")
     return int(value)
 
 

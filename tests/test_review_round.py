@@ -758,3 +758,52 @@ def test_batch_norm_kernels_take_numpys_path_for_vectors_of_other_shapes(kernel_
     np.testing.assert_array_equal(y, ref)
     with pytest.raises(ValueError, match="could not be broadcast"):
         batch_norm_train(x, np.full(2, 2.0), np.full(2, 0.5), 1e-5)
+
+
+def test_learning_rate_scheduler_takes_a_schedule_of_the_epoch_alone():
+    """Keras 3 calls schedule(epoch, lr) and falls back to schedule(epoch); neuro raised TypeError."""
+    from neuro.callbacks import LearningRateScheduler
+
+    x, y = np.ones((8, 3), np.float32), np.zeros((8, 1), np.float32)
+    for schedule in (lambda e: 0.1 * 0.5**e, lambda e, lr: 0.1 * 0.5**e):
+        m = neuro.Sequential([Input((3,)), Dense(1)], seed=0)
+        m.compile(loss="mse", optimizer="sgd")
+        h = m.fit(x, y, epochs=3, verbose=0, callbacks=[LearningRateScheduler(schedule)])
+        assert h["learning_rate"] == [0.1, 0.05, 0.025]
+    with pytest.raises(TypeError, match=r"^schedule must take \(epoch, lr\) or \(epoch\), got a callable of "
+                                        r"signature \(\)$"):
+        LearningRateScheduler(lambda: 0.1)
+
+
+def test_kerass_random_initializers_have_kerass_defaults():
+    """"uniform" and "normal" are the original neuro's ±0.01 and 0.01; Keras's defaults (±0.05, stddev
+    0.05, truncated at two standard deviations) had no initializer."""
+    from neuro import initializers
+
+    rng = np.random.default_rng(0)
+    u = initializers.get("random_uniform")((400, 500), rng, np.float64)
+    n = initializers.get("random_normal")((400, 500), rng, np.float64)
+    t = initializers.get("truncated_normal")((400, 500), rng, np.float64)
+    assert -0.05 <= u.min() < -0.0499 and 0.0499 < u.max() < 0.05
+    assert n.std() == pytest.approx(0.05, rel=0.01)
+    assert np.abs(t).max() <= 0.1 and t.std() == pytest.approx(0.05 * 0.8796, rel=0.01)
+    again = initializers.get("truncated_normal")((400, 500), np.random.default_rng(0), np.float64)
+    np.testing.assert_array_equal(initializers.get("random_uniform")((400, 500), np.random.default_rng(0),
+                                                                     np.float64), u)
+    assert again.shape == t.shape
+    spec = {"class": "RandomUniform", "config": initializers.RandomUniform(-1.0, 2.0).get_config()}
+    assert repr(initializers.get(spec)) == "RandomUniform(minval=-1.0, maxval=2.0)"
+    with pytest.raises(ValueError, match=r"^stddev must be a finite number >= 0, got -1$"):
+        initializers.TruncatedNormal(stddev=-1)
+
+
+def test_lstm_unit_forget_bias_draws_its_gates_as_keras():
+    """The base initializer was drawn on (4u,) and the forget slice overwritten: a fan-based bias
+    initializer saw a fan of 4u (limit sqrt(6/16)) where Keras's draws (u,) and (2u,) (sqrt(6/4), sqrt(6/8))."""
+    from neuro import LSTM
+
+    i = Input((3, 2))
+    b = Model(i, LSTM(64, bias_initializer="he_uniform")(i), seed=0).leaf_layers()[0].params["bias"]
+    assert np.abs(b[:64]).max() > np.sqrt(6 / 256) and np.abs(b[:64]).max() <= np.sqrt(6 / 64)
+    np.testing.assert_array_equal(b[64:128], 1.0)
+    assert np.abs(b[128:]).max() > np.sqrt(6 / 256) and np.abs(b[128:]).max() <= np.sqrt(6 / 128)

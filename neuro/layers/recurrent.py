@@ -36,15 +36,22 @@ def _rate(value: Any, name: str) -> float:
 
 
 class _ForgetBias(initializers.Initializer):
-    """The LSTM bias of ``unit_forget_bias``: the base initializer, with the forget gate's slice set to 1."""
+    """The LSTM bias of ``unit_forget_bias``, as Keras builds it: the base initializer drawn for the input
+    gate ``(u,)``, ones for the forget gate, the base initializer drawn for the cell and output gates
+    ``(2u,)`` (so a fan-based initializer sees those shapes, not ``(4u,)``)."""
 
     def __init__(self, base: initializers.Initializer, units: int) -> None:
         self.base, self.units = base, units
 
     def sample(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-        b = np.asarray(self.base.sample(shape, rng), dtype=np.float64)
-        b[self.units : 2 * self.units] = 1.0
-        return b
+        u = self.units
+        return np.concatenate(
+            [
+                np.asarray(self.base.sample((u,), rng), dtype=np.float64),
+                np.ones(u),
+                np.asarray(self.base.sample((2 * u,), rng), dtype=np.float64),
+            ]
+        )
 
 
 class RNN(Layer):
