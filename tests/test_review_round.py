@@ -807,3 +807,13 @@ def test_lstm_unit_forget_bias_draws_its_gates_as_keras():
     assert np.abs(b[:64]).max() > np.sqrt(6 / 256) and np.abs(b[:64]).max() <= np.sqrt(6 / 64)
     np.testing.assert_array_equal(b[64:128], 1.0)
     assert np.abs(b[128:]).max() > np.sqrt(6 / 256) and np.abs(b[128:]).max() <= np.sqrt(6 / 128)
+
+
+def test_every_schedule_takes_an_integral_float_step_count():
+    """ExponentialDecay took decay_steps=1000.0, CosineDecay and StepDecay refused it."""
+    from neuro.schedules import CosineDecay, ExponentialDecay, StepDecay
+
+    assert CosineDecay(0.1, 1000.0).decay_steps == ExponentialDecay(0.1, 1000.0, 0.9).decay_steps == 1000
+    assert StepDecay(0.1, 0.5, 10.0).step_size == 10
+    with pytest.raises(ValueError, match=r"^decay_steps must be a whole number of updates >= 1, got 10\.5$"):
+        CosineDecay(0.1, 10.5)
