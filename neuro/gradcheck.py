@@ -10,6 +10,7 @@ layer, then check its backward with one call::
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,8 +28,11 @@ class GradientReport:
     """Result of :func:`check_gradients`.
 
     Attributes:
-        errors: worst relative error per checked array, ``max|analytic − numeric| /
-            max(max|analytic|, max|numeric|, 1e-8)``.
+        errors: worst relative error per checked array, ``max|analytic − numeric| / max(max|analytic|,
+            max|numeric|, r, 1e-8)`` with r the finite differences' :func:`resolution`; for an array whose
+            gradients are within a thousand times r (a gradient of exactly 0 computed as 1e-16, a saturated
+            unit's), only the part of the difference beyond r counts. Where the backward has branches (with
+            and without the input's gradient), the worse of them.
     """
 
     errors: dict[str, float] = field(default_factory=dict)
@@ -65,13 +69,19 @@ def check_gradients(
         seed: seeds the random projection (layers) and the choice of entries.
 
     For a layer the scalar objective is ``Σ_k Σ forward(x, training=True)_k · R_k`` with fixed random R_k
-    (one per output), so ``backward(R)`` is checked against it (every input's and parameter's gradient). For
-    a loss, dL/dŷ is checked, and for a loss that fuses with an activation dL/dz as well. For a model, every
-    parameter's gradient of the training loss (regularization included) is checked, and the gradient of
-    every float input (the whole backward pass, merges and initial states included). Layer parameters are
-    checked on float64 copies and left as they were; random generators are rewound before each evaluation,
-    so dropout masks repeat. Entries of an input in the padding steps of a ``Masking`` layer that reads it are
-    not checked: the loss jumps there (moving one entry off ``mask_value`` makes the step valid).
+    (one per output), so ``backward(R)`` is checked against it (every input's and parameter's gradient; a
+    nested model's layers' parameters). For a loss, dL/dŷ is checked, and for a loss that fuses with an
+    activation dL/dz as well. For a model, every parameter's gradient of the training loss (regularization
+    included) is checked, and the gradient of every float input (the whole backward pass, merges and initial
+    states included; in the units of the data given, through an ``input_scaler``). The parameters'
+    gradients are checked from both branches of a backward: without the input's gradient (what ``fit``
+    runs for a model's first layer) and with it. Layer parameters are checked on float64 copies and left as
+    they were, as are buffers, random generators (rewound before each evaluation, so dropout masks repeat),
+    the optimizer's state and an unbuilt layer (a copy is built). Entries of an input in the padding steps of
+    a ``Masking`` layer that reads it are not checked: the loss jumps there (moving one entry off
+    ``mask_value`` makes the step valid). Central differences also straddle kinks: a ReLU input at exactly
+    0, tied maxima of a pooling window, ``hard_sigmoid`` at ±3, a hinge at its margin report a large error
+    for a correct gradient; check at points away from them (random data, non-zero biases).
 
     Returns:
         A :class:`GradientReport`; an array whose analytic or numeric gradient is not finite (NaN or inf)
@@ -154,20 +164,39 @@ def _device_of(obj: Any, x: Any) -> Any:
     return backend.get_array_module(*arrays[:1]) if arrays else backend.get_array_module(x)
 
 
-def _relative_error(analytic: Any, numeric: np.ndarray) -> float:
+def resolution(value: float, eps: float) -> float:
+    """What central differences of step ``eps`` resolve for an objective of size ``value`` in float64:
+    ``100·ε·max(|value|, 1)/eps`` (ε the float64 epsilon; rounding in the objective's own sums gives a few ε
+    of |value|, and the margin covers the rest). A gradient below it cannot be told from 0.
+
+    Args:
+        value: the objective's largest absolute value over the evaluations.
+        eps: the finite-difference step.
+
+    Returns:
+        The resolution, a Python float.
+    """
+    return 100.0 * float(np.finfo(np.float64).eps) * max(abs(value), 1.0) / eps
+
+
+def _relative_error(analytic: Any, numeric: np.ndarray, res: float = 0.0) -> float:
     a = np.asarray(backend.to_numpy(analytic), dtype=np.float64)
     if not (np.isfinite(a).all() and np.isfinite(numeric).all()):
         return math.inf  # a NaN or an infinity is never right (max() would skip a NaN)
     diff = float(np.max(np.abs(a - numeric))) if a.size else 0.0
     scale = max(float(np.max(np.abs(a), initial=0.0)), float(np.max(np.abs(numeric), initial=0.0)))
-    return diff / max(scale, 1e-8)
+    if scale < 1e3 * res:  # gradients near the resolution: only the difference beyond it counts
+        diff = max(0.0, diff - res)
+    return diff / max(scale, res, 1e-8)
 
 
-def _numeric(f: Any, arr: Any, eps: float, idx: np.ndarray) -> np.ndarray:
-    """Central differences of scalar ``f()`` with respect to the entries ``idx`` of ``arr`` (in place)."""
+def _numeric(f: Any, arr: Any, eps: float, idx: np.ndarray) -> tuple[np.ndarray, float]:
+    """Central differences of scalar ``f()`` with respect to the entries ``idx`` of ``arr`` (in place), and
+    the largest absolute value ``f`` took."""
     flat = arr.reshape(-1)
     host = backend.to_numpy(flat)
     out = np.zeros(len(idx))
+    size = 0.0
     for j, i in enumerate(idx):
         old = float(host[i])
         flat[int(i)] = old + eps
@@ -176,7 +205,25 @@ def _numeric(f: Any, arr: Any, eps: float, idx: np.ndarray) -> np.ndarray:
         down = f()
         flat[int(i)] = old
         out[j] = (up - down) / (2 * eps)
-    return out
+        size = max(size, abs(up), abs(down))
+    return out, size
+
+
+def _reads_ids(graph: Any, tensor: Any) -> bool:
+    """Whether an Embedding (also in a nested model) reads ``tensor``: its values are ids, not a variable."""
+    from neuro.graph import Functional
+    from neuro.layers.embedding import Embedding
+
+    for node in graph.nodes:
+        for k, t in enumerate(node.inbound):
+            if t is not tensor:
+                continue
+            if isinstance(node.layer, Embedding):
+                return True
+            inner = node.layer.graph if isinstance(node.layer, Functional) else None
+            if inner is not None and _reads_ids(inner, inner.inputs[k]):
+                return True
+    return False
 
 
 def _masked_entries(graph: Any, tensor: Any, x: Any) -> np.ndarray | None:
@@ -225,15 +272,17 @@ def _compare(
     report: GradientReport,
     skip: np.ndarray | None = None,
 ) -> None:
-    if analytic is None:
-        raise ValueError(
-            f"the backward pass gave no gradient for {name} (None), expected shape {tuple(arr.shape)}"
-        )
-    if tuple(analytic.shape) != tuple(arr.shape):
-        raise ValueError(
-            f"the gradient of {name} has shape {tuple(analytic.shape)}, expected {tuple(arr.shape)} "
-            "(its array's)"
-        )
+    analytics = analytic if isinstance(analytic, list) else [analytic]  # one per branch of the backward
+    for analytic in analytics:
+        if analytic is None:
+            raise ValueError(
+                f"the backward pass gave no gradient for {name} (None), expected shape {tuple(arr.shape)}"
+            )
+        if tuple(analytic.shape) != tuple(arr.shape):
+            raise ValueError(
+                f"the gradient of {name} has shape {tuple(analytic.shape)}, expected {tuple(arr.shape)} "
+                "(its array's)"
+            )
     if int(np.prod(arr.shape)) == 0:
         return  # no entry to check
     idx = _entries(int(np.prod(arr.shape)), max_entries, rng)
@@ -241,9 +290,11 @@ def _compare(
         idx = idx[~skip.reshape(-1)[idx]]
         if not len(idx):
             return
-    numeric = _numeric(f, arr, eps, idx)
-    a = backend.to_numpy(analytic).reshape(-1)[idx]
-    report.errors[name] = _relative_error(a, numeric)
+    numeric, size = _numeric(f, arr, eps, idx)
+    res = resolution(size, eps)
+    report.errors[name] = max(
+        _relative_error(backend.to_numpy(a).reshape(-1)[idx], numeric, res) for a in analytics
+    )
 
 
 def _generators(layers: list[Layer]) -> list[np.random.Generator]:
@@ -288,48 +339,75 @@ class _Rewind:
 
 
 def _check_layer(layer: Layer, x: Any, eps: float, max_entries: Any, rng: Any) -> GradientReport:
+    from neuro.graph import Functional, leaf_layers
+
     many = isinstance(x, (list, tuple))
     xs = list(x) if many else [x]
     xp = backend.get_array_module(*xs)
-    if not layer.built:
+    if not layer.built:  # a copy: the caller's layer stays unbuilt, free to join a model of any dtype
+        layer = copy.deepcopy(layer)
         shapes = [tuple(a.shape[1:]) for a in xs]
         layer.build(shapes if many else shapes[0], np.random.default_rng(0), np.float64, xp)
+    # a nested model's weights are its layers' (it has none of its own)
+    leaves = leaf_layers(layer.graph.layers) if isinstance(layer, Functional) else [layer]
     report = GradientReport()
     need = layer.need_input_grad
-    layer.need_input_grad = True
     host = np.random.default_rng(int(rng.integers(2**32)))
     device_rng = backend.DeviceRNG(xp, host)
-    rewind = _Rewind([host, *_generators([layer])])
+    rewind = _Rewind([host, *_generators(leaves)])
     arg = xs if many else xs[0]
     try:
-        with _Float64Params([layer]):
-            rewind()
-            y, ctx = layer.forward(arg, training=True, rng=device_rng)
+        with _Float64Params(leaves):
+            saved = [{k: v.copy() for k, v in leaf.buffers.items()} for leaf in leaves]
+
+            def restore() -> None:  # generators and buffers (running statistics) as before each evaluation
+                rewind()
+                for leaf, bufs in zip(leaves, saved, strict=True):
+                    for k, v in bufs.items():
+                        leaf.buffers[k][...] = v
+
+            restore()
+            y, _ = layer.forward(arg, training=True, rng=device_rng)
             ys = list(y) if isinstance(y, tuple) else [y]
             rs = [backend.to_device(rng.standard_normal(tuple(v.shape)), xp) for v in ys]
+            seed = tuple(rs) if isinstance(y, tuple) else rs[0]
 
             def objective() -> float:
-                rewind()
+                restore()
                 out, _ = layer.forward(arg, training=True, rng=device_rng)
                 outs = list(out) if isinstance(out, tuple) else [out]
                 return float(
                     sum(float(backend.to_numpy((o * r).sum())) for o, r in zip(outs, rs, strict=True))
                 )
 
-            layer.clear_grads()
-            dx = layer.backward(tuple(rs) if isinstance(y, tuple) else rs[0], ctx)
+            # the weights' gradients of both branches of the backward: without the input's gradient (a
+            # model's first layer, in fit) and with it
+            branches = []
+            for wanted in (False, True):
+                layer.need_input_grad = wanted
+                restore()
+                _, ctx = layer.forward(arg, training=True, rng=device_rng)
+                for leaf in leaves:
+                    leaf.clear_grads()
+                dx = layer.backward(seed, ctx)
+                branches.append([{k: g.copy() for k, g in leaf.grads.items()} for leaf in leaves])
             dxs = list(dx) if many else [dx]
-            grads = {k: g.copy() for k, g in layer.grads.items()}
             for i, (a, d) in enumerate(zip(xs, dxs, strict=True)):
                 if np.dtype(a.dtype).kind != "f":
                     continue  # token ids have no gradient
                 name = "input" if not many else f"input{i}"
                 skip = _padding(layer, a) if isinstance(layer, Masking) else None
                 _compare(name, objective, a, d, eps, max_entries, rng, report, skip)
-            for k, p in layer.params.items():
-                _compare(k, objective, p, grads[k], eps, max_entries, rng, report)
+            for j, leaf in enumerate(leaves):
+                if leaf is not layer and not leaf.trainable:
+                    continue  # a frozen layer's weights are constants
+                for k, p in leaf.params.items():
+                    name = k if leaf is layer else f"{leaf.name}.{k}"
+                    _compare(name, objective, p, [br[j][k] for br in branches], eps, max_entries, rng, report)
+            restore()
     finally:
         layer.need_input_grad = need
+        rewind()
     return report
 
 
@@ -358,11 +436,35 @@ def _check_network(net: Any, x: Any, y: Any, eps: float, max_entries: Any, rng: 
     rewind = _Rewind([net.rng, *_generators(layers)])
     if net.device == "cupy":
         raise ValueError("check_gradients runs on NumPy or the strict device; move the network with net.to()")
+    x = _float_inputs(net, x)
+    # compute_gradients re-keys the optimizer's state to the parameters (float64 copies here): put it back
+    opt = net.optimizer
+    saved_opt = None if opt is None else dict(vars(opt))
+    saved_keys = getattr(net, "_slot_keys", None)
     dtype, net.dtype = net.dtype, np.float64
     try:
         return _check_network_float64(net, x, y, eps, max_entries, rng, report, rewind)
     finally:
         net.dtype = dtype
+        rewind()
+        if opt is not None:
+            vars(opt).clear()
+            vars(opt).update(saved_opt)
+            net._slot_keys = saved_keys
+
+
+def _float_inputs(net: Any, x: Any) -> Any:
+    """Integer data given for a float input (pixels as uint8) as float64, so that its gradient is checked."""
+    kinds = {name: t.dtype for name, t in zip(net.input_names, net.graph.inputs, strict=True)}
+
+    def cast(a: Any, name: str) -> Any:
+        return a.astype(np.float64) if kinds.get(name) == "float" and a.dtype.kind in "iub" else a
+
+    if isinstance(x, dict):
+        return {k: cast(v, k) for k, v in x.items()}
+    if isinstance(x, list):
+        return [cast(v, name) for v, name in zip(x, net.input_names, strict=False)]
+    return cast(x, net.input_names[0])
 
 
 def _check_network_float64(
@@ -382,19 +484,25 @@ def _check_network_float64(
             restore()
             return net.compute_gradients(x, y)
 
+        # the weights' gradients of both branches: as fit computes them (no input gradients: a first layer
+        # skips its input's) and with the input gradients
+        restore()
+        net.compute_gradients(x, y)
+        fitted = [{k: g.copy() for k, g in layer.grads.items()} for layer in layers]
         restore()
         _, input_grads = net.compute_gradients(x, y, input_gradients=True)
         grads = [{k: g.copy() for k, g in layer.grads.items()} for layer in layers]
-        for i, (layer, lg) in enumerate(zip(layers, grads, strict=True)):
+        for i, (layer, lf, lg) in enumerate(zip(layers, fitted, grads, strict=True)):
             if not layer.trainable:  # a frozen layer's weights are constants of the loss
                 continue
             for k, p in layer.params.items():
-                _compare(f"{i}.{layer.name}.{k}", objective, p, lg[k], eps, max_entries, rng, report)
+                _compare(f"{i}.{layer.name}.{k}", objective, p, [lf[k], lg[k]], eps, max_entries, rng, report)
         # the inputs' gradients too: the whole backward, merges and initial states included
         xs = [x[k] for k in net.input_names] if isinstance(x, dict) else (x if isinstance(x, list) else [x])
         for name, t, xi, gi in zip(net.input_names, net.graph.inputs, xs, input_grads, strict=True):
-            if gi is not None and xi.dtype.kind == "f":
-                skip = _masked_entries(net.graph, t, xi)
-                _compare(f"input {name}", objective, xi, gi, eps, max_entries, rng, report, skip)
+            if xi.dtype.kind != "f" or (gi is None and _reads_ids(net.graph, t)):
+                continue  # token ids (read by an Embedding) have no gradient
+            skip = _masked_entries(net.graph, t, xi)
+            _compare(f"input {name}", objective, xi, gi, eps, max_entries, rng, report, skip)
         restore()
     return report

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from neuro.backend import get_array_module
 from neuro.functional.activation import log_softmax, sigmoid
 
@@ -29,7 +31,8 @@ def softmax_cross_entropy_sum(z: Any, t: Any) -> Any:
     """
     lp = log_softmax(z)
     xp = get_array_module(lp)
-    xp.multiply(t, lp, out=lp)
+    with np.errstate(invalid="ignore"):  # 0·(−inf) is NaN, replaced next
+        xp.multiply(t, lp, out=lp)
     xp.copyto(lp, lp.dtype.type(0), where=t == 0)
     return -lp.sum()
 

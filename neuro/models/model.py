@@ -1226,11 +1226,16 @@ class Model(KeywordChecked):
     def compute_gradients(self, x: Any, y: Any, *, input_gradients: bool = False) -> Any:
         """Run forward and backward on one batch in training mode, filling every layer's ``grads``.
 
+        The optimizer's state is first matched to the trainable parameters, as the training step does
+        (:meth:`sync_optimizer_state`), so that ``optimizer.step(model.params, model.grads)`` goes on from it.
+
         Args:
-            x: inputs, as for :meth:`fit`.
-            y: targets, as for :meth:`fit`.
+            x: one batch of inputs, as arrays (as for :meth:`predict`: an array, a list or a dict of arrays;
+                not a data set).
+            y: its targets, as for :meth:`fit`.
             input_gradients: also return the gradient of the loss with respect to each input (a saliency
-                map, or a check of the whole model's backward).
+                map, or a check of the whole model's backward), in the units of the data given: through the
+                model's ``input_scaler`` when it has one.
 
         Returns:
             The loss of the batch, regularization included: the value whose gradient was computed; with
@@ -1255,7 +1260,14 @@ class Model(KeywordChecked):
                 graph.set_input_gradients(wanted)
             loss = step.batch_loss(self, terms)
         loss = float(backend.to_numpy(loss))
-        return (loss, terms.input_grads) if input_gradients else loss
+        if not input_gradients:
+            return loss
+        grads = list(terms.input_grads)
+        if self.input_scaler is not None and len(grads) == 1 and grads[0] is not None:
+            # the graph's gradient is with respect to (x − a)/b: dL/dx = dL/d((x − a)/b) / b
+            b = backend.to_device(self.input_scaler.b.astype(self.dtype), self.xp)
+            grads[0] = grads[0] / b
+        return loss, grads
 
     def get_layer(self, name: str) -> Layer:
         """The layer called ``name`` (Keras's ``get_layer``).
