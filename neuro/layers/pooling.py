@@ -66,7 +66,9 @@ class MaxPool2D(_Pool2D):
         strides: ``s`` or ``(sh, sw)``, positive; defaults to ``pool_size`` (non-overlapping windows). A
             stride smaller than the pool gives overlapping windows. ``stride`` is its old name (deprecated).
         padding: ``"valid"`` (rows and columns that no window reaches are ignored) or ``"same"``
-            (``ceil(H / sh)`` outputs; the padding counts as −inf, so it is never the maximum).
+            (``ceil(H / sh)`` outputs; the padding counts as −inf, so it is never the maximum, except in a
+            window whose cells are all −inf: there the first cell, padding, takes it, and the window's
+            gradient is lost where PyTorch gives it to the first cell inside).
         name: optional layer name.
 
     Shape:
@@ -215,7 +217,8 @@ class MaxPool1D(_Pool1D):
     Args:
         pool_size: steps per window (default 2).
         strides: steps between windows (default ``pool_size``).
-        padding: ``"valid"`` or ``"same"`` (padding never wins the maximum).
+        padding: ``"valid"`` or ``"same"`` (padding never wins the maximum, except over steps that are all
+            −inf; see :class:`MaxPool2D`).
         name: optional layer name.
 
     Shape:
@@ -316,7 +319,8 @@ class GlobalMaxPool1D(_GlobalPool1D):
     Shape:
         - input: ``(N, T, C)`` (and a mask ``(N, T)``); output: ``(N, C)``.
 
-    Gradient: dL/dy[n, c] goes to the step that held the maximum (the first on ties).
+    Gradient: dL/dy[n, c] goes to the step that held the maximum (the first on ties; when every valid step
+    holds −inf, masked steps count as −inf too and the first step of all takes it).
     """
 
     def forward(self, x: Any, training: bool = False, rng: Any = None, mask: Any = None) -> tuple[Any, Any]:
