@@ -624,9 +624,15 @@ class LearningRateScheduler(Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, float]) -> None:
         opt = self.network.optimizer
-        lr = float(
-            self.schedule(epoch, opt.current_learning_rate()) if self._takes_lr else self.schedule(epoch)
-        )
+        if self._takes_lr is None:  # a signature that hides its arguments: Keras's way, two, then one
+            try:
+                lr = float(self.schedule(epoch, opt.current_learning_rate()))
+            except TypeError:
+                lr = float(self.schedule(epoch))
+        elif self._takes_lr:
+            lr = float(self.schedule(epoch, opt.current_learning_rate()))
+        else:
+            lr = float(self.schedule(epoch))
         if not (lr >= 0 and math.isfinite(lr)):
             raise ValueError(
                 f"schedule must return a finite learning rate >= 0, got {lr!r} at epoch {epoch}"
@@ -639,15 +645,18 @@ class LearningRateScheduler(Callback):
         logs["learning_rate"] = float(self.network.optimizer.learning_rate)
 
 
-def _takes_two(schedule: Callable[..., float]) -> bool:
-    """Whether ``schedule`` takes ``(epoch, lr)`` (else ``(epoch)``); a callable whose signature Python cannot
-    read is given both."""
+def _takes_two(schedule: Callable[..., float]) -> bool | None:
+    """Whether ``schedule`` takes ``(epoch, lr)`` (else ``(epoch)``), read from its signature; ``None`` when
+    the signature does not tell (none readable, or ``*args`` as a decorator's wrapper has): then it is called
+    as Keras 3 calls it, with both, and with the epoch alone if that raises a TypeError."""
     import inspect
 
     try:
         sig = inspect.signature(schedule)
     except (TypeError, ValueError):
-        return True
+        return None
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in sig.parameters.values()):
+        return None
     for args, two in (((0, 0.1), True), ((0,), False)):
         try:
             sig.bind(*args)

@@ -28,11 +28,13 @@ class GradientReport:
     """Result of :func:`check_gradients`.
 
     Attributes:
-        errors: worst relative error per checked array, ``max|analytic − numeric| / max(max|analytic|,
-            max|numeric|, r, 1e-8)`` with r the finite differences' :func:`resolution`; for an array whose
-            gradients are within a thousand times r (a gradient of exactly 0 computed as 1e-16, a saturated
-            unit's), only the part of the difference beyond r counts. Where the backward has branches (with
-            and without the input's gradient), the worse of them.
+        errors: worst relative error per checked array: with d = ``max|analytic − numeric|``, s the
+            largest gradient of either and r the finite differences' :func:`resolution`, the larger of
+            ``d / max(s, 10⁶·r)`` (a difference within the noise is at most 1e-6; where gradients are large
+            this is the plain relative error, about 1e-10 for correct code) and ``(d − r) / max(s, r)`` (a
+            difference beyond the noise counts in full: a gradient of exactly 0 computed as 1e-16 passes, a
+            doubled small gradient does not). Where the backward has branches (with and without the input's
+            gradient), the worse of them.
     """
 
     errors: dict[str, float] = field(default_factory=dict)
@@ -166,8 +168,9 @@ def _device_of(obj: Any, x: Any) -> Any:
 
 def resolution(value: float, eps: float) -> float:
     """What central differences of step ``eps`` resolve for an objective of size ``value`` in float64:
-    ``100·ε·max(|value|, 1)/eps`` (ε the float64 epsilon; rounding in the objective's own sums gives a few ε
-    of |value|, and the margin covers the rest). A gradient below it cannot be told from 0.
+    ``10·ε·max(|value|, 1)/eps`` (ε the float64 epsilon): the objective is computed to a few ε of its size,
+    and the difference of two such values divided by 2·eps is noise of that order (measured: 2 units of
+    ε·|value|/eps), with a margin of about five.
 
     Args:
         value: the objective's largest absolute value over the evaluations.
@@ -176,7 +179,7 @@ def resolution(value: float, eps: float) -> float:
     Returns:
         The resolution, a Python float.
     """
-    return 100.0 * float(np.finfo(np.float64).eps) * max(abs(value), 1.0) / eps
+    return 10.0 * float(np.finfo(np.float64).eps) * max(abs(value), 1.0) / eps
 
 
 def _relative_error(analytic: Any, numeric: np.ndarray, res: float = 0.0) -> float:
@@ -185,9 +188,11 @@ def _relative_error(analytic: Any, numeric: np.ndarray, res: float = 0.0) -> flo
         return math.inf  # a NaN or an infinity is never right (max() would skip a NaN)
     diff = float(np.max(np.abs(a - numeric))) if a.size else 0.0
     scale = max(float(np.max(np.abs(a), initial=0.0)), float(np.max(np.abs(numeric), initial=0.0)))
-    if scale < 1e3 * res:  # gradients near the resolution: only the difference beyond it counts
-        diff = max(0.0, diff - res)
-    return diff / max(scale, res, 1e-8)
+    # a difference within the resolution is at most 1e-6 (a relative error where the gradients are large),
+    # a difference beyond it counts in full against the gradients' size
+    within = diff / max(scale, 1e6 * res, 1e-8)
+    beyond = max(0.0, diff - res) / max(scale, res, 1e-8)
+    return max(within, beyond)
 
 
 def _numeric(f: Any, arr: Any, eps: float, idx: np.ndarray) -> tuple[np.ndarray, float]:
@@ -344,8 +349,9 @@ def _check_layer(layer: Layer, x: Any, eps: float, max_entries: Any, rng: Any) -
     many = isinstance(x, (list, tuple))
     xs = list(x) if many else [x]
     xp = backend.get_array_module(*xs)
-    if not layer.built:  # a copy: the caller's layer stays unbuilt, free to join a model of any dtype
-        layer = copy.deepcopy(layer)
+    if not layer.built:
+        if not isinstance(layer, Functional):  # a copy: the caller's stays unbuilt, free for any model
+            layer = copy.deepcopy(layer)  # (a nested model's nodes are shared by copies: built in place)
         shapes = [tuple(a.shape[1:]) for a in xs]
         layer.build(shapes if many else shapes[0], np.random.default_rng(0), np.float64, xp)
     # a nested model's weights are its layers' (it has none of its own)

@@ -130,7 +130,7 @@ class StepDecay(Schedule):
     Args:
         initial_learning_rate: rate of the first ``step_size`` updates (> 0).
         decay_rate: factor applied at each drop, in (0, 1].
-        step_size: number of updates between drops (positive integer).
+        step_size: number of updates between drops (a whole number >= 1; an integral float such as 10.0 too).
 
     Raises:
         ValueError: for an argument out of range.
@@ -195,7 +195,8 @@ class CosineDecay(Schedule):
 
     Args:
         initial_learning_rate: rate at step 0 (> 0).
-        decay_steps: number of updates to decay over (positive integer).
+        decay_steps: number of updates to decay over (a whole number >= 1; an integral float such as 1000.0
+            too).
         alpha: final rate as a fraction of the initial one, in [0, 1].
 
     Raises:

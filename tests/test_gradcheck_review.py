@@ -184,3 +184,29 @@ def test_input_gradients_are_in_the_units_of_the_data_given():
     down[0, 1] -= e
     numeric = (m.compute_gradients(up, y[:6]) - m.compute_gradients(down, y[:6])) / (2 * e)
     assert g[0, 1] == pytest.approx(numeric, rel=1e-5)
+
+
+def test_a_large_loss_does_not_hide_a_wrong_small_gradient():
+    """The first resolution floor (100·ε·|L|/eps, 2e-2 at a loss of 1e6) reported 0 for a doubled gradient of
+    0.026: central differences resolve it to 1e-4 there."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 3))
+    i = Input((3,))
+    m = Model(i, [Dense(1)(i), Dense(1)(Scale(bug=True, name="s")(i))], loss=["mse", "mse"], optimizer="sgd", seed=0)
+    y1 = np.full((6, 1), 1000.0)  # a loss of about 1e6
+    y2 = neuro.to_numpy(m.predict(x)[1]) + 0.01 * rng.standard_normal((6, 1))
+    assert neuro.check_gradients(m, x, [y1, y2]).errors["1.s.scale"] > 0.1
+
+
+def test_an_unbuilt_nested_model_checked_as_a_layer():
+    """A deep copy of a nested model shares its nodes: the check built the original's layers and looked for
+    the copy's weights (KeyError 'kernel'). An unbuilt nested model is built in place, as before."""
+    from neuro.graph import Functional
+
+    i = Input((3,))
+    inner = Model(i, Dense(2, activation="tanh")(Dense(4)(i)))
+    j = Input((3,))
+    unbuilt = Functional.from_config(Model(j, inner(j)).layers[0].get_config())
+    assert not unbuilt.built
+    report = neuro.check_gradients(unbuilt, np.random.default_rng(0).standard_normal((5, 3)))
+    assert report.max_error < 1e-7 and {"input", "dense.kernel", "dense_1.kernel"} <= set(report.errors)

@@ -127,7 +127,7 @@ def batch_norm_train(
     return y.reshape(x.shape), mean, var, (xhat, inv_std, m, reduce)
 
 
-def _fused(x2: Any, *vectors: Any) -> bool:
+def _fused(x2: Any, *vectors: Any, matrices: tuple = ()) -> bool:
     """Whether the batch norm's elementwise passes over the matrix ``x2`` run as compiled kernels (one pass
     each, the per-feature vectors read along each row): NumPy arrays of one dtype under the compiled kernel
     set. NumPy's passes broadcast a vector of F values along every row, F values a step, which is slow for
@@ -135,11 +135,12 @@ def _fused(x2: Any, *vectors: Any) -> bool:
     return (
         x2.ndim == 2
         and x2.shape[1] > 0
-        and compiled(x2, *vectors)
+        and compiled(x2, *vectors, *matrices)
         and x2.flags.c_contiguous
-        and all(v.dtype == x2.dtype for v in vectors)
+        and all(v.dtype == x2.dtype for v in (*vectors, *matrices))
         # the kernels index a vector by the feature and a matrix as x2: other shapes take NumPy's path
-        and all(v.shape in ((x2.shape[1],), x2.shape) for v in vectors)
+        and all(v.shape == (x2.shape[1],) for v in vectors)
+        and all(m.shape == x2.shape for m in matrices)
     )
 
 
@@ -225,7 +226,7 @@ def batch_norm_backward(
         c_gamma = backend.to_device((t[f:] / m).astype(dt), xp)
     scale = gamma * inv_std
     dx = xp.empty_like(xhat)
-    if _fused(g, xhat, c_gamma, c_beta, scale) and xhat.flags.c_contiguous:
+    if _fused(g, c_gamma, c_beta, scale, matrices=(xhat,)) and xhat.flags.c_contiguous:
         parallel_for(
             lambda a, b: _input_grad_kernel(g[a:b], xhat[a:b], c_gamma, c_beta, scale, dx[a:b]),
             g.shape[0],

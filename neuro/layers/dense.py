@@ -38,7 +38,6 @@ class Dense(ActivatedLayer):
     Raises:
         ValueError: for ``units`` that is not a positive integer, an unknown activation, initializer or
             regularizer, or an input without a feature axis.
-        TypeError: for a ``use_bias`` that is not a bool.
 
     Gradient: with G = dL/dz (after the activation's backward), dL/dW = xᵀ·G, dL/db = Σ_batch G (sums over
     every axis but the last), dL/dx = G·Wᵀ.
