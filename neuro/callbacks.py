@@ -626,13 +626,24 @@ class LearningRateScheduler(Callback):
         opt = self.network.optimizer
         if self._takes_lr is None:  # a signature that hides its arguments: Keras's way, two, then one
             try:
-                lr = float(self.schedule(epoch, opt.current_learning_rate()))
-            except TypeError:
-                lr = float(self.schedule(epoch))
+                out = self.schedule(epoch, opt.current_learning_rate())
+                self._takes_lr = True  # the form that worked, from now on
+            except TypeError:  # (a TypeError of the one-argument call shows this one as its context)
+                out = self.schedule(epoch)
+                self._takes_lr = False
         elif self._takes_lr:
-            lr = float(self.schedule(epoch, opt.current_learning_rate()))
+            out = self.schedule(epoch, opt.current_learning_rate())
         else:
-            lr = float(self.schedule(epoch))
+            out = self.schedule(epoch)
+        try:  # outside the calls: a schedule's bad return is no reason to call it again
+            lr = float(out)
+            number = not isinstance(out, (bool, str))
+        except (TypeError, ValueError):
+            number = False
+        if not number:
+            raise ValueError(
+                f"schedule must return a number (the learning rate), got {out!r} at epoch {epoch}"
+            )
         if not (lr >= 0 and math.isfinite(lr)):
             raise ValueError(
                 f"schedule must return a finite learning rate >= 0, got {lr!r} at epoch {epoch}"

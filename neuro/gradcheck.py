@@ -28,13 +28,14 @@ class GradientReport:
     """Result of :func:`check_gradients`.
 
     Attributes:
-        errors: worst relative error per checked array: with d = ``max|analytic − numeric|``, s the
-            largest gradient of either and r the finite differences' :func:`resolution`, the larger of
-            ``d / max(s, 10⁶·r)`` (a difference within the noise is at most 1e-6; where gradients are large
-            this is the plain relative error, about 1e-10 for correct code) and ``(d − r) / max(s, r)`` (a
-            difference beyond the noise counts in full: a gradient of exactly 0 computed as 1e-16 passes, a
-            doubled small gradient does not). Where the backward has branches (with and without the input's
-            gradient), the worse of them.
+        errors: worst relative error per checked array, ``max|analytic − numeric| / max(max|analytic|,
+            max|numeric|, 1e-8)`` (about 1e-10 for correct code). Where that exceeds 1e-6 (gradients near
+            0, a large loss), the central differences are taken again with twice the step, and only the part
+            of each entry's difference beyond the rounding counts: three times the change between the two
+            differences (their noise), and 1e-8 of the largest gradient of the check (the backward's own,
+            for a gradient of exactly 0 computed as a sum of cancelling terms). A doubled or sign-flipped
+            gradient that the differences resolve is still reported in full. Where the backward has
+            branches (with and without the input's gradient), the worse of them.
     """
 
     errors: dict[str, float] = field(default_factory=dict)
@@ -166,50 +167,57 @@ def _device_of(obj: Any, x: Any) -> Any:
     return backend.get_array_module(*arrays[:1]) if arrays else backend.get_array_module(x)
 
 
-def resolution(value: float, eps: float) -> float:
-    """What central differences of step ``eps`` resolve for an objective of size ``value`` in float64:
-    ``10·ε·max(|value|, 1)/eps`` (ε the float64 epsilon): the objective is computed to a few ε of its size,
-    and the difference of two such values divided by 2·eps is noise of that order (measured: 2 units of
-    ε·|value|/eps), with a margin of about five.
-
-    Args:
-        value: the objective's largest absolute value over the evaluations.
-        eps: the finite-difference step.
-
-    Returns:
-        The resolution, a Python float.
-    """
-    return 10.0 * float(np.finfo(np.float64).eps) * max(abs(value), 1.0) / eps
-
-
-def _relative_error(analytic: Any, numeric: np.ndarray, res: float = 0.0) -> float:
+def _relative_error(analytic: Any, numeric: np.ndarray) -> float:
     a = np.asarray(backend.to_numpy(analytic), dtype=np.float64)
     if not (np.isfinite(a).all() and np.isfinite(numeric).all()):
         return math.inf  # a NaN or an infinity is never right (max() would skip a NaN)
     diff = float(np.max(np.abs(a - numeric))) if a.size else 0.0
-    scale = max(float(np.max(np.abs(a), initial=0.0)), float(np.max(np.abs(numeric), initial=0.0)))
-    # a difference within the resolution is at most 1e-6 (a relative error where the gradients are large),
-    # a difference beyond it counts in full against the gradients' size
-    within = diff / max(scale, 1e6 * res, 1e-8)
-    beyond = max(0.0, diff - res) / max(scale, res, 1e-8)
-    return max(within, beyond)
+    return diff / max(_scale(a, numeric), 1e-8)
+
+
+def _rounding(arrays: list[Any]) -> float:
+    """What a backward's own rounding leaves in a gradient of exactly 0: 1e-8 of the largest gradient of the
+    check (``arrays``: every analytic gradient, ``None`` skipped)."""
+    sizes = [float(np.max(np.abs(backend.to_numpy(a)), initial=0.0)) for a in arrays if a is not None]
+    finite = [v for v in sizes if math.isfinite(v)]
+    return 1e-8 * max(finite, default=0.0)
+
+
+def _scale(a: np.ndarray, numeric: np.ndarray) -> float:
+    return max(float(np.max(np.abs(a), initial=0.0)), float(np.max(np.abs(numeric), initial=0.0)))
+
+
+def _beyond_noise(
+    a: np.ndarray, fine: np.ndarray, coarse: np.ndarray, size: float, eps: float, floor: float
+) -> float:
+    """The part of ``|a − fine|`` that rounding does not explain, relative to the gradients' size: the
+    finite differences' noise of each entry is measured as three times the difference between its central
+    differences with steps ``eps`` and ``2·eps`` (at least 4·ε·size/eps, ε the float64 epsilon), and the
+    analytic gradient's own rounding is ``floor`` (1e-8 of the largest gradient of the check: a gradient of
+    exactly 0 that a backward computes as a sum of cancelling terms)."""
+    noise = np.maximum(3.0 * np.abs(fine - coarse), 4.0 * float(np.finfo(np.float64).eps) * size / eps)
+    noise = np.maximum(noise, floor)
+    beyond = float(np.max(np.maximum(np.abs(a - fine) - noise, 0.0), initial=0.0))
+    return beyond / max(_scale(a, fine), 1e-8)
 
 
 def _numeric(f: Any, arr: Any, eps: float, idx: np.ndarray) -> tuple[np.ndarray, float]:
-    """Central differences of scalar ``f()`` with respect to the entries ``idx`` of ``arr`` (in place), and
-    the largest absolute value ``f`` took."""
+    """Central differences of scalar ``f()`` with respect to the entries ``idx`` of ``arr`` (in place),
+    divided by the step actually taken (``old ± eps`` rounds for a large entry), and the largest absolute
+    value ``f`` took."""
     flat = arr.reshape(-1)
     host = backend.to_numpy(flat)
     out = np.zeros(len(idx))
     size = 0.0
     for j, i in enumerate(idx):
         old = float(host[i])
-        flat[int(i)] = old + eps
+        up_x, down_x = old + eps, old - eps
+        flat[int(i)] = up_x
         up = f()
-        flat[int(i)] = old - eps
+        flat[int(i)] = down_x
         down = f()
         flat[int(i)] = old
-        out[j] = (up - down) / (2 * eps)
+        out[j] = (up - down) / (up_x - down_x)
         size = max(size, abs(up), abs(down))
     return out, size
 
@@ -276,6 +284,7 @@ def _compare(
     rng: Any,
     report: GradientReport,
     skip: np.ndarray | None = None,
+    floor: float = 0.0,
 ) -> None:
     analytics = analytic if isinstance(analytic, list) else [analytic]  # one per branch of the backward
     for analytic in analytics:
@@ -296,10 +305,17 @@ def _compare(
         if not len(idx):
             return
     numeric, size = _numeric(f, arr, eps, idx)
-    res = resolution(size, eps)
-    report.errors[name] = max(
-        _relative_error(backend.to_numpy(a).reshape(-1)[idx], numeric, res) for a in analytics
-    )
+    coarse = None
+    errors = []
+    for analytic in analytics:
+        a = np.asarray(backend.to_numpy(analytic), dtype=np.float64).reshape(-1)[idx]
+        error = _relative_error(a, numeric)
+        if 1e-6 < error < math.inf:  # tiny gradients, or a large objective: is it the differences' noise?
+            if coarse is None:
+                coarse, _ = _numeric(f, arr, 2 * eps, idx)
+            error = _beyond_noise(a, numeric, coarse, size, eps, floor)
+        errors.append(error)
+    report.errors[name] = max(errors)
 
 
 def _generators(layers: list[Layer]) -> list[np.random.Generator]:
@@ -349,9 +365,14 @@ def _check_layer(layer: Layer, x: Any, eps: float, max_entries: Any, rng: Any) -
     many = isinstance(x, (list, tuple))
     xs = list(x) if many else [x]
     xp = backend.get_array_module(*xs)
-    if not layer.built:
-        if not isinstance(layer, Functional):  # a copy: the caller's stays unbuilt, free for any model
-            layer = copy.deepcopy(layer)  # (a nested model's nodes are shared by copies: built in place)
+    if not layer.built:  # a copy: the caller's stays unbuilt, free to join a model of any dtype
+        if isinstance(layer, Functional):  # (copies share a nested model's nodes: one from its config)
+            try:
+                layer = Functional.from_config(layer.get_config())
+            except (TypeError, ValueError, KeyError):
+                pass  # a layer class of one's own, not registered: this one is built
+        else:
+            layer = copy.deepcopy(layer)
         shapes = [tuple(a.shape[1:]) for a in xs]
         layer.build(shapes if many else shapes[0], np.random.default_rng(0), np.float64, xp)
     # a nested model's weights are its layers' (it has none of its own)
@@ -398,18 +419,20 @@ def _check_layer(layer: Layer, x: Any, eps: float, max_entries: Any, rng: Any) -
                 dx = layer.backward(seed, ctx)
                 branches.append([{k: g.copy() for k, g in leaf.grads.items()} for leaf in leaves])
             dxs = list(dx) if many else [dx]
+            floor = _rounding([*dxs, *(g for br in branches for lg in br for g in lg.values())])
             for i, (a, d) in enumerate(zip(xs, dxs, strict=True)):
                 if np.dtype(a.dtype).kind != "f":
                     continue  # token ids have no gradient
                 name = "input" if not many else f"input{i}"
                 skip = _padding(layer, a) if isinstance(layer, Masking) else None
-                _compare(name, objective, a, d, eps, max_entries, rng, report, skip)
+                _compare(name, objective, a, d, eps, max_entries, rng, report, skip, floor)
             for j, leaf in enumerate(leaves):
                 if leaf is not layer and not leaf.trainable:
                     continue  # a frozen layer's weights are constants
                 for k, p in leaf.params.items():
                     name = k if leaf is layer else f"{leaf.name}.{k}"
-                    _compare(name, objective, p, [br[j][k] for br in branches], eps, max_entries, rng, report)
+                    grads = [br[j][k] for br in branches]
+                    _compare(name, objective, p, grads, eps, max_entries, rng, report, None, floor)
             restore()
     finally:
         layer.need_input_grad = need
@@ -426,11 +449,13 @@ def _check_loss(loss: Loss, y_pred: Any, y: Any, eps: float, max_entries: Any, r
     report = GradientReport()
     if not loss.takes_logits:
         g = loss.backward(y_pred, y)
-        _compare("y_pred", lambda: loss.forward(y_pred, y), y_pred, g, eps, max_entries, rng, report)
+        f = lambda: loss.forward(y_pred, y)  # noqa: E731
+        _compare("y_pred", f, y_pred, g, eps, max_entries, rng, report, None, _rounding([g]))
     if loss.fused_activation is not None:
         z = y_pred.copy()
         g = loss.backward_logits(z, y)
-        _compare("logits", lambda: loss.forward_logits(z, y), z, g, eps, max_entries, rng, report)
+        f = lambda: loss.forward_logits(z, y)  # noqa: E731
+        _compare("logits", f, z, g, eps, max_entries, rng, report, None, _rounding([g]))
     return report
 
 
@@ -498,17 +523,20 @@ def _check_network_float64(
         restore()
         _, input_grads = net.compute_gradients(x, y, input_gradients=True)
         grads = [{k: g.copy() for k, g in layer.grads.items()} for layer in layers]
+        trained = [lg for layer, lg in zip(layers, grads, strict=True) if layer.trainable]
+        floor = _rounding([*input_grads, *(g for lg in trained for g in lg.values())])
         for i, (layer, lf, lg) in enumerate(zip(layers, fitted, grads, strict=True)):
             if not layer.trainable:  # a frozen layer's weights are constants of the loss
                 continue
             for k, p in layer.params.items():
-                _compare(f"{i}.{layer.name}.{k}", objective, p, [lf[k], lg[k]], eps, max_entries, rng, report)
+                name = f"{i}.{layer.name}.{k}"
+                _compare(name, objective, p, [lf[k], lg[k]], eps, max_entries, rng, report, None, floor)
         # the inputs' gradients too: the whole backward, merges and initial states included
         xs = [x[k] for k in net.input_names] if isinstance(x, dict) else (x if isinstance(x, list) else [x])
         for name, t, xi, gi in zip(net.input_names, net.graph.inputs, xs, input_grads, strict=True):
             if xi.dtype.kind != "f" or (gi is None and _reads_ids(net.graph, t)):
                 continue  # token ids (read by an Embedding) have no gradient
             skip = _masked_entries(net.graph, t, xi)
-            _compare(f"input {name}", objective, xi, gi, eps, max_entries, rng, report, skip)
+            _compare(f"input {name}", objective, xi, gi, eps, max_entries, rng, report, skip, floor)
         restore()
     return report

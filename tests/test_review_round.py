@@ -823,3 +823,21 @@ def test_every_schedule_takes_an_integral_float_step_count():
     assert StepDecay(0.1, 0.5, 10.0).step_size == 10
     with pytest.raises(ValueError, match=r"^decay_steps must be a whole number of updates >= 1, got 10\.5$"):
         CosineDecay(0.1, 10.5)
+
+
+def test_learning_rate_scheduler_names_a_schedule_that_returns_no_number():
+    """With a hidden signature, float(None) raised inside the two-argument try: the schedule was called
+    again with one argument and failed with 'missing 1 required positional argument'."""
+    from neuro.callbacks import LearningRateScheduler
+
+    def untold(fn):
+        def wrapper(*args, **kwargs):
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    m = neuro.Sequential([Input((3,)), Dense(1)], seed=0)
+    m.compile(loss="mse", optimizer="sgd")
+    forgot = untold(lambda epoch, lr: lr if epoch < 1 else None)
+    with pytest.raises(ValueError, match=r"^schedule must return a number \(the learning rate\), got None at epoch 1$"):
+        m.fit(np.ones((4, 3)), np.zeros((4, 1)), epochs=2, verbose=0, callbacks=[LearningRateScheduler(forgot)])
