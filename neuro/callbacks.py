@@ -608,7 +608,8 @@ class LearningRateScheduler(Callback):
         TypeError: for a schedule that is not callable or takes neither ``(epoch, lr)`` nor ``(epoch)``; at
             the start of ``fit``, for an optimizer whose learning rate is a schedule (setting a number would
             drop it; Keras refuses it too).
-        ValueError: for a rate the schedule returns that is negative or not finite.
+        ValueError: for a schedule that returns no number (``None``, a string, a bool), or a rate that is
+            negative or not finite.
     """
 
     def __init__(self, schedule: Callable[..., float], verbose: int = 0) -> None:
@@ -629,16 +630,18 @@ class LearningRateScheduler(Callback):
                 out = self.schedule(epoch, opt.current_learning_rate())
                 self._takes_lr = True  # the form that worked, from now on
             except TypeError:  # (a TypeError of the one-argument call shows this one as its context)
-                out = self.schedule(epoch)
-                self._takes_lr = False
+                out = self.schedule(epoch)  # and the two are tried again next epoch, as Keras does
         elif self._takes_lr:
             out = self.schedule(epoch, opt.current_learning_rate())
         else:
             out = self.schedule(epoch)
+        number = isinstance(out, numbers.Real) or (
+            isinstance(out, np.ndarray) and out.ndim == 0 and out.dtype.kind in "iuf"
+        )
+        number = number and not isinstance(out, (bool, np.bool_))
         try:  # outside the calls: a schedule's bad return is no reason to call it again
-            lr = float(out)
-            number = not isinstance(out, (bool, str))
-        except (TypeError, ValueError):
+            lr = float(out) if number else math.nan
+        except OverflowError:
             number = False
         if not number:
             raise ValueError(

@@ -32,10 +32,12 @@ class GradientReport:
             max|numeric|, 1e-8)`` (about 1e-10 for correct code). Where that exceeds 1e-6 (gradients near
             0, a large loss), the central differences are taken again with twice the step, and only the part
             of each entry's difference beyond the rounding counts: three times the change between the two
-            differences (their noise), and 1e-8 of the largest gradient of the check (the backward's own,
-            for a gradient of exactly 0 computed as a sum of cancelling terms). A doubled or sign-flipped
-            gradient that the differences resolve is still reported in full. Where the backward has
-            branches (with and without the input's gradient), the worse of them.
+            differences (their noise), and 1e-8 of the largest gradient of the same layer's weights, or of
+            the inputs (the backward's own rounding, for a gradient of exactly 0 computed as a sum of
+            cancelling terms). A doubled or sign-flipped gradient that the differences resolve is still
+            reported in full; an array whose gradients the differences cannot resolve (their noise as
+            large as the gradients: a loss of 1e10) is NaN, not checked. Where the backward has branches
+            (with and without the input's gradient), the worse of them.
     """
 
     errors: dict[str, float] = field(default_factory=dict)
@@ -80,11 +82,13 @@ def check_gradients(
     gradients are checked from both branches of a backward: without the input's gradient (what ``fit``
     runs for a model's first layer) and with it. Layer parameters are checked on float64 copies and left as
     they were, as are buffers, random generators (rewound before each evaluation, so dropout masks repeat),
-    the optimizer's state and an unbuilt layer (a copy is built). Entries of an input in the padding steps of
-    a ``Masking`` layer that reads it are not checked: the loss jumps there (moving one entry off
-    ``mask_value`` makes the step valid). Central differences also straddle kinks: a ReLU input at exactly
-    0, tied maxima of a pooling window, ``hard_sigmoid`` at ±3, a hinge at its margin report a large error
-    for a correct gradient; check at points away from them (random data, non-zero biases).
+    the optimizer's state and an unbuilt layer (a copy is built; an unbuilt nested model is built in place).
+    Entries of an input in the padding steps of a ``Masking`` layer that reads it are not checked: the loss
+    jumps there (moving one entry off ``mask_value`` makes the step valid). Central differences also
+    straddle kinks: a ReLU input at exactly 0, tied maxima of a pooling window, ``hard_sigmoid`` at ±3, a
+    hinge at its margin report a large error for a correct gradient; check at points away from them
+    (random data, non-zero biases). Their rounding is systematic for inputs with a large offset (1e6 ± 100
+    into a BatchNorm): check such a model on centred data.
 
     Returns:
         A :class:`GradientReport`; an array whose analytic or numeric gradient is not finite (NaN or inf)
@@ -176,8 +180,8 @@ def _relative_error(analytic: Any, numeric: np.ndarray) -> float:
 
 
 def _rounding(arrays: list[Any]) -> float:
-    """What a backward's own rounding leaves in a gradient of exactly 0: 1e-8 of the largest gradient of the
-    check (``arrays``: every analytic gradient, ``None`` skipped)."""
+    """What a backward's own rounding leaves in a gradient of exactly 0: 1e-8 of the largest of ``arrays``
+    (the gradients of one layer's weights, or of the inputs; ``None`` skipped)."""
     sizes = [float(np.max(np.abs(backend.to_numpy(a)), initial=0.0)) for a in arrays if a is not None]
     finite = [v for v in sizes if math.isfinite(v)]
     return 1e-8 * max(finite, default=0.0)
@@ -196,6 +200,9 @@ def _beyond_noise(
     analytic gradient's own rounding is ``floor`` (1e-8 of the largest gradient of the check: a gradient of
     exactly 0 that a backward computes as a sum of cancelling terms)."""
     noise = np.maximum(3.0 * np.abs(fine - coarse), 4.0 * float(np.finfo(np.float64).eps) * size / eps)
+    gradient = float(np.max(np.abs(a), initial=0.0))
+    if gradient > floor and float(np.max(noise, initial=0.0)) >= gradient:
+        return math.nan  # the differences' noise is as large as the gradients: they cannot be judged
     noise = np.maximum(noise, floor)
     beyond = float(np.max(np.maximum(np.abs(a - fine) - noise, 0.0), initial=0.0))
     return beyond / max(_scale(a, fine), 1e-8)
@@ -211,7 +218,8 @@ def _numeric(f: Any, arr: Any, eps: float, idx: np.ndarray) -> tuple[np.ndarray,
     size = 0.0
     for j, i in enumerate(idx):
         old = float(host[i])
-        up_x, down_x = old + eps, old - eps
+        h = max(eps, 2.0 * float(np.spacing(abs(old))))  # an entry of 1e12 does not move by 1e-6
+        up_x, down_x = old + h, old - h
         flat[int(i)] = up_x
         up = f()
         flat[int(i)] = down_x
@@ -365,14 +373,10 @@ def _check_layer(layer: Layer, x: Any, eps: float, max_entries: Any, rng: Any) -
     many = isinstance(x, (list, tuple))
     xs = list(x) if many else [x]
     xp = backend.get_array_module(*xs)
-    if not layer.built:  # a copy: the caller's stays unbuilt, free to join a model of any dtype
-        if isinstance(layer, Functional):  # (copies share a nested model's nodes: one from its config)
-            try:
-                layer = Functional.from_config(layer.get_config())
-            except (TypeError, ValueError, KeyError):
-                pass  # a layer class of one's own, not registered: this one is built
-        else:
-            layer = copy.deepcopy(layer)
+    if not layer.built:
+        if not isinstance(layer, Functional):  # a copy: the caller's stays unbuilt, free for any model
+            layer = copy.deepcopy(layer)  # (a nested model is built in place: its copies share its nodes,
+            # and one rebuilt from its config would lose subclasses and settings it does not save)
         shapes = [tuple(a.shape[1:]) for a in xs]
         layer.build(shapes if many else shapes[0], np.random.default_rng(0), np.float64, xp)
     # a nested model's weights are its layers' (it has none of its own)
@@ -419,7 +423,7 @@ def _check_layer(layer: Layer, x: Any, eps: float, max_entries: Any, rng: Any) -
                 dx = layer.backward(seed, ctx)
                 branches.append([{k: g.copy() for k, g in leaf.grads.items()} for leaf in leaves])
             dxs = list(dx) if many else [dx]
-            floor = _rounding([*dxs, *(g for br in branches for lg in br for g in lg.values())])
+            floor = _rounding(dxs)
             for i, (a, d) in enumerate(zip(xs, dxs, strict=True)):
                 if np.dtype(a.dtype).kind != "f":
                     continue  # token ids have no gradient
@@ -429,6 +433,7 @@ def _check_layer(layer: Layer, x: Any, eps: float, max_entries: Any, rng: Any) -
             for j, leaf in enumerate(leaves):
                 if leaf is not layer and not leaf.trainable:
                     continue  # a frozen layer's weights are constants
+                floor = _rounding([g for br in branches for g in br[j].values()])
                 for k, p in leaf.params.items():
                     name = k if leaf is layer else f"{leaf.name}.{k}"
                     grads = [br[j][k] for br in branches]
@@ -523,16 +528,16 @@ def _check_network_float64(
         restore()
         _, input_grads = net.compute_gradients(x, y, input_gradients=True)
         grads = [{k: g.copy() for k, g in layer.grads.items()} for layer in layers]
-        trained = [lg for layer, lg in zip(layers, grads, strict=True) if layer.trainable]
-        floor = _rounding([*input_grads, *(g for lg in trained for g in lg.values())])
         for i, (layer, lf, lg) in enumerate(zip(layers, fitted, grads, strict=True)):
             if not layer.trainable:  # a frozen layer's weights are constants of the loss
                 continue
+            floor = _rounding([*lf.values(), *lg.values()])
             for k, p in layer.params.items():
                 name = f"{i}.{layer.name}.{k}"
                 _compare(name, objective, p, [lf[k], lg[k]], eps, max_entries, rng, report, None, floor)
         # the inputs' gradients too: the whole backward, merges and initial states included
         xs = [x[k] for k in net.input_names] if isinstance(x, dict) else (x if isinstance(x, list) else [x])
+        floor = _rounding(list(input_grads))
         for name, t, xi, gi in zip(net.input_names, net.graph.inputs, xs, input_grads, strict=True):
             if xi.dtype.kind != "f" or (gi is None and _reads_ids(net.graph, t)):
                 continue  # token ids (read by an Embedding) have no gradient

@@ -200,7 +200,8 @@ def test_a_large_loss_does_not_hide_a_wrong_small_gradient():
 
 def test_an_unbuilt_nested_model_checked_as_a_layer():
     """A deep copy of a nested model shares its nodes: the check built the original's layers and looked for
-    the copy's weights (KeyError 'kernel'). A copy made from its config is checked; it stays unbuilt."""
+    the copy's weights (KeyError 'kernel'). It is built in place (a copy from its config would lose
+    subclasses and settings its config does not hold)."""
     from neuro.graph import Functional
 
     i = Input((3,))
@@ -210,7 +211,6 @@ def test_an_unbuilt_nested_model_checked_as_a_layer():
     assert not unbuilt.built
     report = neuro.check_gradients(unbuilt, np.random.default_rng(0).standard_normal((5, 3)))
     assert report.max_error < 1e-7 and len(report.errors) == 5  # the input, two kernels, two biases
-    assert not unbuilt.built
 
 
 def test_no_false_alarm_on_a_convolutions_bias_before_batch_norm_on_pixel_data():
@@ -244,3 +244,19 @@ def test_a_sign_flip_beside_a_large_loss_is_caught_and_large_entries_are_no_fals
     # entries of 1e5: x ± eps rounds, and the differences divide by the step actually taken
     y = 1e5 + rng.standard_normal((8, 1))
     assert neuro.check_gradients(neuro.losses.MeanSquaredError(), y + rng.standard_normal((8, 1)), y).max_error < 1e-8
+
+
+def test_unresolvable_gradients_are_nan_and_huge_entries_do_not_divide_by_zero():
+    """Beside a loss of 1e10 the differences' noise exceeds a small layer's gradients: the array was reported
+    0 (perfect) whatever its backward did; it is NaN (not checked). An entry of 1.7e12 does not move by
+    1e-6: the step was 0 (ZeroDivisionError)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 3))
+    i = Input((3,))
+    m = Model(i, [Dense(1)(i), Dense(1)(Scale(bug=True, name="s")(i))], loss=["mse", "mse"], optimizer="sgd", seed=0)
+    y2 = neuro.to_numpy(m.predict(x)[1]) + 0.002 * rng.standard_normal((6, 1))
+    report = neuro.check_gradients(m, x, [np.full((6, 1), 1e5), y2])
+    assert np.isnan(report.errors["1.s.scale"])
+    y = np.full((4, 1), 1.7e12)
+    report = neuro.check_gradients(neuro.losses.MeanSquaredError(), y + rng.standard_normal((4, 1)) * 1e3, y)
+    assert report.max_error < 1e-6
