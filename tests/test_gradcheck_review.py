@@ -260,3 +260,18 @@ def test_unresolvable_gradients_are_nan_and_huge_entries_do_not_divide_by_zero()
     y = np.full((4, 1), 1.7e12)
     report = neuro.check_gradients(neuro.losses.MeanSquaredError(), y + rng.standard_normal((4, 1)) * 1e3, y)
     assert report.max_error < 1e-6
+
+
+def test_a_nan_of_the_second_branch_is_kept():
+    """Python's max([0.0, nan]) is 0.0: an unresolvable second branch was dropped from the report."""
+    from neuro import gradcheck
+
+    arr = np.array([0.5, -0.25])
+
+    def f():  # a huge objective: the differences' noise dwarfs the gradient 1e-3
+        return 1e16 + 1e-3 * float(arr.sum())
+
+    numeric, _ = gradcheck._numeric(f, arr, 1e-6, np.arange(2))
+    report = gradcheck.GradientReport()
+    gradcheck._compare("w", f, arr, [numeric.copy(), np.full(2, 1e-3)], 1e-6, None, np.random.default_rng(0), report)
+    assert np.isnan(report.errors["w"])
