@@ -25,6 +25,26 @@ def _is_finite_number(x: Any) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
 
 
+def _normal_args(mean: Any, std: Any, std_name: str) -> tuple[float, float]:
+    """A normal's ``(mean, std)`` checked: both finite, the standard deviation (``std_name``) ≥ 0."""
+    if not _is_finite_number(mean):
+        raise ValueError(f"mean must be a finite number, got {mean!r}")
+    if not _is_finite_number(std) or std < 0:
+        raise ValueError(f"{std_name} must be a finite number >= 0, got {std!r}")
+    return float(mean), float(std)
+
+
+def _uniform_args(low: Any, high: Any, names: tuple[str, str]) -> tuple[float, float]:
+    """A uniform's bounds checked: both finite, the upper (``names[1]``) above the lower (``names[0]``)."""
+    if not _is_finite_number(low):
+        raise ValueError(f"{names[0]} must be a finite number, got {low!r}")
+    if not _is_finite_number(high) or not low < high:
+        raise ValueError(
+            f"{names[1]} must be a finite number > {names[0]}, got {names[0]}={low!r}, {names[1]}={high!r}"
+        )
+    return float(low), float(high)
+
+
 def compute_fans(shape: tuple[int, ...]) -> tuple[int, int]:
     """Return ``(fan_in, fan_out)`` for a kernel shape (see the module docstring).
 
@@ -149,12 +169,7 @@ class NormalScaled(Initializer):
     """
 
     def __init__(self, mean: float = 0.0, std: float = 0.01) -> None:
-        if not _is_finite_number(mean):
-            raise ValueError(f"mean must be a finite number, got {mean!r}")
-        if not _is_finite_number(std) or std < 0:
-            raise ValueError(f"std must be a finite number >= 0, got {std!r}")
-        self.mean = float(mean)
-        self.std = float(std)
+        self.mean, self.std = _normal_args(mean, std, "std")
 
     def sample(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
         return rng.normal(self.mean, self.std, size=shape)
@@ -182,12 +197,7 @@ class UniformBounded(Initializer):
     """
 
     def __init__(self, low: float = -0.01, high: float = 0.01) -> None:
-        if not _is_finite_number(low):
-            raise ValueError(f"low must be a finite number, got {low!r}")
-        if not _is_finite_number(high) or not low < high:
-            raise ValueError(f"high must be a finite number > low, got low={low!r}, high={high!r}")
-        self.low = float(low)
-        self.high = float(high)
+        self.low, self.high = _uniform_args(low, high, ("low", "high"))
 
     def sample(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
         return rng.uniform(self.low, self.high, size=shape)
@@ -216,14 +226,7 @@ class RandomUniform(Initializer):
     """
 
     def __init__(self, minval: float = -0.05, maxval: float = 0.05) -> None:
-        if not _is_finite_number(minval):
-            raise ValueError(f"minval must be a finite number, got {minval!r}")
-        if not _is_finite_number(maxval) or not minval < maxval:
-            raise ValueError(
-                f"maxval must be a finite number > minval, got minval={minval!r}, maxval={maxval!r}"
-            )
-        self.minval = float(minval)
-        self.maxval = float(maxval)
+        self.minval, self.maxval = _uniform_args(minval, maxval, ("minval", "maxval"))
 
     def sample(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
         return rng.uniform(self.minval, self.maxval, size=shape)
@@ -242,12 +245,7 @@ class RandomNormal(Initializer):
     """
 
     def __init__(self, mean: float = 0.0, stddev: float = 0.05) -> None:
-        if not _is_finite_number(mean):
-            raise ValueError(f"mean must be a finite number, got {mean!r}")
-        if not _is_finite_number(stddev) or stddev < 0:
-            raise ValueError(f"stddev must be a finite number >= 0, got {stddev!r}")
-        self.mean = float(mean)
-        self.stddev = float(stddev)
+        self.mean, self.stddev = _normal_args(mean, stddev, "stddev")
 
     def sample(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
         return rng.normal(self.mean, self.stddev, size=shape)
