@@ -232,6 +232,7 @@ class Layer(KeywordChecked):
         self._trainable = True
         self.built = False
         self._grads_clear = True  # grads hold nothing of this step: the next backward writes, not adds
+        self._accumulates = False  # whether backward writes through accumulate() (else grads are zeroed)
         self._acc: dict[str, Any] = {}  # where a second call's gradients are computed before they are added
         self._work_pool: list[dict[str, Any]] = []  # training scratch, one dict per live context
         self._nodes: list[Node] = []  # the calls on symbolic tensors
@@ -398,8 +399,13 @@ class Layer(KeywordChecked):
         """Start a step: the next ``backward`` writes the parameter gradients, later ones add to them.
 
         Nothing is written here (no pass over the arrays): the clearing is lazy, so a layer called once per
-        step pays nothing for accumulation.
+        step pays nothing for accumulation. A layer whose backward has not written through
+        :meth:`accumulate` (yet) has its gradients set to zero instead, so that one adding into ``grads``
+        directly still gets the gradient of this step alone.
         """
+        if not getattr(self, "_accumulates", False):
+            for g in self.grads.values():
+                g.fill(0)
         self._grads_clear = True
 
     @contextlib.contextmanager
@@ -417,6 +423,7 @@ class Layer(KeywordChecked):
             ``{name: array}`` with the keys and shapes of ``params``; every entry must be written (not added
             to) inside the block.
         """
+        self._accumulates = True
         if self._grads_clear:
             self._grads_clear = False
             yield self.grads

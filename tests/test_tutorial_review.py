@@ -1,0 +1,83 @@
+"""Defects found by porting well-known Keras and PyTorch tutorials to neuro, each test failing on the code
+before its fix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import neuro
+from neuro import Dense, Input, metrics
+
+
+def _binary_model():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 3)).astype(np.float32)
+    y = (x[:, 0] + 0.3 * rng.standard_normal(64) > 0.4).astype(np.float32)
+    m = neuro.Sequential([Input((3,)), Dense(1, activation="sigmoid")], seed=0)
+    m.compile(loss="binary_crossentropy", optimizer="sgd")
+    return m, x, y
+
+
+def test_neuros_own_metric_functions_in_evaluate_are_their_streaming_metrics():
+    """metrics.get wrapped neuro.metrics.precision as fn(y_true, y_pred) averaged per batch: precision is
+    fn(y_pred, y_true), so evaluate reported the recall (0.05 for 1.0), averaged over batches."""
+    m, x, y = _binary_model()
+    own = [metrics.precision, metrics.recall, metrics.f1_score, metrics.accuracy, metrics.roc_auc_score]
+    got = m.evaluate(x, y, batch_size=7, metrics=own, verbose=0, return_dict=True)
+    want = m.evaluate(x, y, batch_size=7, metrics=["precision", "recall", "f1", "accuracy", "auc"], verbose=0,
+                      return_dict=True)
+    assert got == want
+    p = m.predict(x)
+    assert got["precision"] == metrics.precision(p, y) and got["recall"] == metrics.recall(p, y)
+    assert got["f1_score"] == metrics.f1_score(y, p) and got["auc"] == metrics.roc_auc_score(y, p)
+    assert got["precision"] != got["recall"]  # the data tell them apart
+
+
+class _Weighted(neuro.Layer):
+    """y = x @ w, its backward writing dL/dw the documented way (through accumulate) or adding into grads."""
+
+    def __init__(self, units: int = 2, adds: bool = False, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.units, self.adds = units, adds
+
+    def compute_output_shape(self, input_shape):
+        return (self.units,)
+
+    def param_specs(self, input_shape):
+        return {"w": ((input_shape[-1], self.units), neuro.initializers.get("glorot_uniform"))}
+
+    def forward(self, x, training=False, rng=None):
+        return x @ self.params["w"], x
+
+    def backward(self, grad, x):
+        if self.adds:
+            self.grads["w"] += x.T @ grad  # what "adds its gradients into self.grads" invited
+        else:
+            with self.accumulate() as g:
+                np.matmul(x.T, grad, out=g["w"])
+        return grad @ self.params["w"].T
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "adds": self.adds}
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_custom_layer_adding_into_grads_gets_each_steps_gradient_alone(shared):
+    """Gradients are cleared lazily (accumulate() knows a step's first write): a backward adding into
+    self.grads directly summed every step's gradients, and trained silently wrong (weights 1.96 off)."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((32, 3))
+    y = rng.standard_normal((32, 2))
+    got = []
+    for adds in (False, True):
+        with neuro.backend.dtype_scope("float64"):
+            inp = Input((3,))
+            layer = _Weighted(2, adds=adds)
+            out = layer(layer(Dense(2)(inp))) if shared else layer(Dense(2)(inp))
+            m = neuro.Model(inp, out, seed=0)
+        m.compile(loss="mse", optimizer=neuro.optimizers.SGD(0.1))
+        m.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+        got.append(m.get_weights())
+    for a, b in zip(*got, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-13, atol=1e-15)
