@@ -36,6 +36,7 @@ cache folder when the package folder is read-only).
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import itertools
 import os
 import queue
@@ -280,25 +281,56 @@ def set_kernels(name: str) -> None:
 def _requested() -> str:
     if _kernel_request is not None:
         return _kernel_request
-    return _check_kernel_set(os.environ.get("NEURO_KERNELS", "auto") or "auto", "NEURO_KERNELS")
+    return _check_kernel_set(os.environ.get("NEURO_KERNELS", "auto").strip() or "auto", "NEURO_KERNELS")
 
 
 def _import_numba(required: bool) -> ModuleType | None:
     """numba, imported once; ``None`` when it is missing and not required."""
-    global _numba
+    global _numba, _numba_broken
     if _numba is None:
+        if _numba_broken is not None and not required:
+            return None
         try:
             numba = importlib.import_module("numba")
-        except ImportError as exc:
+        except ModuleNotFoundError as exc:
+            if exc.name != "numba":  # numba is there, one of its own imports is not
+                return _broken_numba(exc, required)
             if required:
                 raise ImportError(
                     f"kernels 'numba' need numba, which is not installed: {_FAST_HINT} (or use "
                     "set_kernels('numpy') / NEURO_KERNELS=numpy)"
                 ) from exc
             return None
+        except Exception as exc:  # noqa: BLE001 - installed, but broken (llvmlite's library: OSError)
+            return _broken_numba(exc, required)
         _import_arraymath()
         _numba = numba
     return _numba
+
+
+_numba_broken: Exception | None = None
+
+
+def _broken_numba(exc: Exception, required: bool) -> None:
+    """numba is installed but failed to import: an error when its kernels were asked for, else NumPy's kernels
+    with one warning (``"auto"`` allows them, but never silently)."""
+    global _numba_broken
+    what = f"numba is installed but failed to import ({type(exc).__name__}: {exc})"
+    if required:
+        raise ImportError(
+            f"kernels 'numba' need numba, and {what}; set_kernels('numpy') or NEURO_KERNELS=numpy runs "
+            "NumPy's kernels"
+        ) from exc
+    if _numba_broken is None:
+        _numba_broken = exc
+        import warnings
+
+        warnings.warn(
+            f"{what}: neuro runs NumPy's kernels (NEURO_KERNELS=numpy says so and silences this warning)",
+            RuntimeWarning,
+            stacklevel=5,
+        )
+    return None
 
 
 def _import_arraymath() -> None:
@@ -445,6 +477,7 @@ class Kernel:
                 options = {"nogil": True, "error_model": "numpy", "boundscheck": False}
                 try:
                     self._jit = nb.njit(cache=True, **options)(self.fn)
+                    _check_cache_folder(nb, self._jit)
                 except RuntimeError as exc:  # no writable cache folder anywhere: compile at each start
                     if "no locator available" not in str(exc):
                         raise KernelError(f"cannot prepare the compiled kernel {self.name}: {exc}") from exc
@@ -459,6 +492,17 @@ class Kernel:
         try:
             return jit(*args)
         except Exception as exc:  # noqa: BLE001 - typing and lowering errors of numba
+            if _from_numba_cache(exc) and _caches(jit):
+                # reading or writing the disk cache failed (a damaged file, another user's file, a full
+                # disk) before the kernel ran: compile without the cache and run
+                _warn_cache_failed(self.name, exc)
+                with _kernel_lock:
+                    if self._jit is jit:
+                        nb = _import_numba(required=True)
+                        self._jit = nb.njit(cache=False, nogil=True, error_model="numpy", boundscheck=False)(
+                            self.fn
+                        )
+                return self(*args)
             if type(exc).__module__.split(".")[0] != "numba":
                 raise
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -467,6 +511,65 @@ class Kernel:
                 f"({', '.join(_describe(a) for a in args)}): {first}; set_kernels('numpy') or "
                 "NEURO_KERNELS=numpy runs NumPy's kernels instead"
             ) from exc
+
+
+def _from_numba_cache(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised in numba's disk cache (loading or saving a compiled version)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename.replace("\\", "/")
+        if "/numba/" in name and name.endswith("/caching.py"):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _caches(jit: Any) -> bool:
+    """Whether ``jit`` (a numba dispatcher) caches on disk (``cache=True``): only then is a retry without the
+    cache a different call."""
+    return type(getattr(jit, "_cache", None)).__name__ not in ("NullCache", "NoneType")
+
+
+_cache_failed_warned = False
+
+
+def _warn_cache_failed(name: str, exc: BaseException) -> None:
+    global _cache_failed_warned
+    if not _cache_failed_warned:
+        _cache_failed_warned = True
+        import warnings
+
+        warnings.warn(
+            f"the disk cache of neuro's compiled kernel {name} failed ({type(exc).__name__}: {exc}); the "
+            "kernels whose cache fails compile again in every process. Deleting neuro's *.nbi and *.nbc "
+            "files in the cache folder (NUMBA_CACHE_DIR, or __pycache__ beside neuro's modules) lets them "
+            "be cached anew.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+
+
+_folder_warned = False
+
+
+def _check_cache_folder(nb: ModuleType, jit: Any) -> None:
+    """Warn once when the user chose a cache folder (``NUMBA_CACHE_DIR``) and numba, unable to write there,
+    put the cache elsewhere (beside the package, or in the user's cache folder)."""
+    global _folder_warned
+    chosen = getattr(nb.config, "CACHE_DIR", "")
+    path = getattr(getattr(jit, "_cache", None), "_cache_path", None)
+    if _folder_warned or not chosen or not isinstance(path, str):
+        return
+    chosen, used = os.path.realpath(chosen), os.path.realpath(path)
+    if os.path.commonpath([chosen, used]) != chosen:
+        _folder_warned = True
+        import warnings
+
+        warnings.warn(
+            f"NUMBA_CACHE_DIR={chosen!r} cannot be written: neuro's compiled kernels are cached in {used!r}",
+            RuntimeWarning,
+            stacklevel=5,
+        )
 
 
 _cache_warned = False
@@ -531,18 +634,26 @@ class Device:
         return self.name if self.name != "numpy" else f"numpy ({self.kernels} kernels)"
 
 
-def device(xp: Any) -> Device:
+def device(xp: Any, resolve: bool = True) -> Device:
     """The :class:`Device` of an array module or device name (the kernel set resolved for NumPy).
 
     Args:
         xp: an array module or a device name.
+        resolve: resolve ``"auto"`` as the first compiled kernel does (importing numba, about 0.3 s); with
+            ``False`` (a model's summary), an unresolved ``"auto"`` shows ``"numba"`` when numba is installed,
+            without importing it.
 
     Returns:
         The device.
     """
     xp = get_device(xp)
     name = device_name(xp)
-    return Device(name, xp, get_kernels() if name == "numpy" else "numpy")
+    if name != "numpy":
+        return Device(name, xp, "numpy")
+    if not resolve and _kernels_on is None and _requested() == "auto":
+        found = _numba_broken is None and importlib.util.find_spec("numba") is not None
+        return Device(name, xp, "numba" if found else "numpy")
+    return Device(name, xp, get_kernels())
 
 
 # -- random numbers on the device ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@ device's repr and summary, and the optimizers' compiled rules bitwise equal to N
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 import numpy as np
 import pytest
@@ -45,11 +46,12 @@ def _without_numba(monkeypatch):
 
     def refuse(name, *args, **kwargs):
         if name == "numba":
-            raise ImportError("No module named 'numba'")
+            raise ModuleNotFoundError("No module named 'numba'", name="numba")
         return real(name, *args, **kwargs)
 
     monkeypatch.setattr(backend.importlib, "import_module", refuse)
     monkeypatch.setattr(backend, "_numba", None)
+    monkeypatch.setattr(backend, "_numba_broken", None)
 
 
 def test_without_numba_auto_runs_numpy_and_numba_is_a_clear_error(monkeypatch):
@@ -62,6 +64,116 @@ def test_without_numba_auto_runs_numpy_and_numba_is_a_clear_error(monkeypatch):
     net = neuro.Network((3,), "mse", "adam", seed=0)
     net.add(neuro.Dense(2, "relu"))
     net.fit(np.ones((4, 3)), np.zeros((4, 2)), verbose=0)
+
+
+@pytest.mark.parametrize("error", [OSError("libllvmlite.so: cannot open shared object file"),
+                                   ModuleNotFoundError("No module named 'llvmlite'", name="llvmlite"),
+                                   RuntimeError("numba needs NumPy < 2.5")])
+def test_numba_installed_but_failing_to_import_is_named_never_silent(monkeypatch, error):
+    """Only ImportError was caught: llvmlite's library failing to load (OSError) made fit, summary() and even
+    str(net) raise a bare error; an ImportError inside numba said "not installed" and fell back silently."""
+    real = importlib.import_module
+
+    def broken(name, *args, **kwargs):
+        if name == "numba":
+            raise error
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(backend.importlib, "import_module", broken)
+    monkeypatch.setattr(backend, "_numba", None)
+    monkeypatch.setattr(backend, "_numba_broken", None)
+    backend.set_kernels("auto")
+    with pytest.warns(RuntimeWarning, match=rf"^numba is installed but failed to import \({type(error).__name__}: "
+                                            r".*: neuro runs NumPy's kernels \(NEURO_KERNELS=numpy says so"):
+        assert backend.get_kernels() == "numpy"
+    net = neuro.Network((3,), "mse", "adam", seed=0)
+    net.add(neuro.Dense(2, "relu"))
+    assert "numpy (numpy kernels)" in str(net)
+    net.fit(np.ones((4, 3)), np.zeros((4, 2)), verbose=0)  # warned once: no second warning is an error here
+    with pytest.raises(ImportError, match=r"^kernels 'numba' need numba, and numba is installed but failed to "
+                                          r"import .*NEURO_KERNELS=numpy runs NumPy's kernels$"):
+        backend.set_kernels("numba")
+
+
+def test_the_environment_variable_may_carry_spaces(monkeypatch):
+    monkeypatch.setattr(backend, "_kernel_request", None)
+    monkeypatch.setenv("NEURO_KERNELS", " numpy ")  # a Dockerfile's ENV line, Windows' set
+    assert backend.get_kernels() == "numpy"
+
+
+def test_printing_a_model_does_not_import_numba():
+    """str(net) resolved "auto" by importing numba (0.3 s; and a broken numba made printing raise)."""
+    import subprocess
+    import sys
+
+    code = "; ".join([
+        "import sys, importlib.util, neuro",
+        "net = neuro.Network((3,), 'mse', 'sgd')",
+        "net.add(neuro.Dense(2))",
+        "text = str(net) + net.summary(print_fn=None)",
+        "want = 'numba' if importlib.util.find_spec('numba') else 'numpy'",
+        "assert f'device numpy ({want} kernels)' in text, text",
+        "print('numba' in sys.modules)",
+    ])
+    env = {k: v for k, v in __import__("os").environ.items() if k != "NEURO_KERNELS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-1] == "False"
+
+
+@pytest.mark.parametrize("where", ["_load_index", "_open_for_write"])
+def test_a_failing_disk_cache_warns_and_the_kernel_compiles_without_it(monkeypatch, where, tmp_path):
+    """A truncated index file, another user's file or a full disk raised a bare EOFError, PermissionError or
+    OSError from numba's cache at every start, naming no kernel."""
+    pytest.importorskip("numba")
+    from numba.core import caching
+
+    error = EOFError("Ran out of input") if where == "_load_index" else OSError(28, "No space left on device")
+
+    def fail(self, *args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(caching.IndexDataCacheFile, where, fail)  # reading the index, writing a file
+    monkeypatch.setattr(backend, "_cache_failed_warned", False)
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    source = tmp_path / "neuro_cache_probe.py"
+    source.write_text("def triple(a):\n    for i in range(a.size):\n        a[i] *= 3.0\n")
+    spec = importlib.util.spec_from_file_location("neuro_cache_probe", source)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    triple = backend.Kernel(module.triple)
+    a = np.ones(3)
+    with pytest.warns(RuntimeWarning, match=rf"^the disk cache of neuro's compiled kernel neuro_cache_probe.triple "
+                                            rf"failed \({type(error).__name__}: .*be cached anew\.$"):
+        triple(a)
+    np.testing.assert_array_equal(a, [3.0, 3.0, 3.0])  # run once, after the cache failed
+    triple(a)
+    np.testing.assert_array_equal(a, [9.0, 9.0, 9.0])
+
+
+def test_a_cache_folder_numba_could_not_use_is_named(monkeypatch, tmp_path):
+    """numba puts the cache beside the package (or in the user's folder) when NUMBA_CACHE_DIR cannot be
+    written: the user who chose it is told where it went."""
+    numba = pytest.importorskip("numba")
+    monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path / "chosen"))
+    monkeypatch.setattr(backend, "_folder_warned", False)
+
+    class Cache:
+        _cache_path = str(tmp_path / "elsewhere" / "__pycache__")
+
+    class Jit:
+        _cache = Cache()
+
+    with pytest.warns(RuntimeWarning, match=r"^NUMBA_CACHE_DIR='.*chosen' cannot be written: neuro's compiled "
+                                            r"kernels are cached in '.*elsewhere/__pycache__'$"):
+        backend._check_cache_folder(numba, Jit())
+    Cache._cache_path = str(tmp_path / "chosen" / "sub")
+    backend._folder_warned = False
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        backend._check_cache_folder(numba, Jit())
 
 
 def test_a_kernel_that_cannot_compile_names_itself():

@@ -1694,7 +1694,7 @@ class Model(KeywordChecked):
         loss = self.loss if self.losses else "none (not compiled)"
         opt = type(self.optimizer).__name__ if self.optimizer is not None else "none"
         kind = type(self).__name__
-        device = backend.device(self.xp)  # with its kernel set: "numpy (numba kernels)"
+        device = backend.device(self.xp, resolve=False)  # with its kernel set: "numpy (numba kernels)"
         return f"{kind} {self.name!r}: inputs {ins}; loss {loss!r}, optimizer {opt}, device {device}"
 
     def summary(self, print_fn: Any = print) -> str:
