@@ -160,7 +160,8 @@ def guard(
     """Turn every exception raised inside the block into a :class:`ModelFileError`.
 
     ``ModelFileError`` passes unchanged; so do exceptions that are not :class:`Exception` subclasses
-    (``KeyboardInterrupt``, ``SystemExit``). Anything else -- h5py's ``OSError``/``RuntimeError``/
+    (``KeyboardInterrupt``, ``SystemExit``), also when a library wrapped one in an error of its own (h5py's
+    lock turns a Ctrl-C into a ``SystemError`` whose context is the interrupt: the interrupt is raised). Anything else -- h5py's ``OSError``/``RuntimeError``/
     ``KeyError``/``ValueError``, ``TypeError``, ``UnicodeDecodeError``, ``MemoryError``, ``RecursionError``
     -- is re-raised as ``ModelFileError(path, where, ...)`` chained to the original.
 
@@ -183,7 +184,26 @@ def guard(
     except Exception as exc:
         if keep and isinstance(exc, keep):
             raise
+        stop = _interrupt_behind(exc)
+        if stop is not None:  # h5py's Cython lock turns a Ctrl-C into a SystemError with it as its context
+            raise stop from None
         raise ModelFileError(path, where, _describe(exc)) from exc
+
+
+def _interrupt_behind(exc: BaseException) -> BaseException | None:
+    """A ``KeyboardInterrupt`` (or other non-``Exception``) in ``exc``'s chain of causes and contexts: an
+    interrupt that a library turned into an error of its own, which must stay an interrupt."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc.__cause__, exc.__context__]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if not isinstance(e, Exception):
+            return e
+        todo += [e.__cause__, e.__context__]
+    return None
 
 
 def _place(name: str | bytes | None) -> str:

@@ -1295,3 +1295,25 @@ def test_mutated_files_raise_only_model_file_error(tmp_path, fuzz_watchdog, data
     finally:
         path.unlink()
     assert time.perf_counter() - start < 10
+
+
+def test_an_interrupt_a_library_wrapped_in_its_own_error_stays_an_interrupt(tmp_path):
+    """h5py's Cython lock turned a Ctrl-C during load into a SystemError whose context is the
+    KeyboardInterrupt: guard made it a ModelFileError (a ValueError), which code falling back to retraining
+    caught, and a good file was called unreadable."""
+    from neuro._h5safe import guard
+
+    interrupt = KeyboardInterrupt()
+    with pytest.raises(KeyboardInterrupt) as caught:
+        with guard(tmp_path / "m.h5", "layers/1"):
+            try:
+                raise interrupt
+            except KeyboardInterrupt:
+                raise SystemError("<cyfunction FastRLock.__exit__> returned a result with an exception set")  # noqa: B904
+    assert caught.value is interrupt
+    with pytest.raises(ModelFileError, match=r"layers/1: cannot be read \(SystemError: broken\)"):
+        with guard(tmp_path / "m.h5", "layers/1"):
+            try:
+                raise ValueError("inner")
+            except ValueError:
+                raise SystemError("broken")  # noqa: B904
