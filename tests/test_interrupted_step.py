@@ -208,7 +208,7 @@ def test_fit_inside_a_callback_is_refused():
         def on_epoch_end(self, epoch, logs=None):
             self.network.fit(x[0], y[0], verbose=0)
 
-    with pytest.raises(RuntimeError, match=r"fit is already running on this model \(fit called from a callback\?\)"):
+    with pytest.raises(RuntimeError, match=r"fit is already running on this model \(fit called from a callback, or from another thread\?\)"):
         model.fit(x[0], y[0], epochs=2, verbose=0, callbacks=[Nested()])
 
 
@@ -223,3 +223,38 @@ def test_a_callback_sees_the_model_under_keras_name_too():
     x, y = _batch()
     model.fit(x[0], y[0], verbose=0, callbacks=[Keras()])
     assert seen == [model]
+
+
+def test_two_threads_fitting_one_model_at_once_the_second_is_refused(monkeypatch):
+    """The guard checked _fitting, prepared the data, and only then set it: two fits started at the same
+    moment both ran, interleaving their steps, and the first to end dropped the other's class weights."""
+    import threading
+
+    from neuro.training import adapters
+
+    net = neuro.Network((3,), "mse", "sgd", seed=0)
+    net.add(neuro.Dense(2))
+    x, y = np.ones((8, 3)), np.zeros((8, 2))
+    real, entered, release = adapters.training_sources, threading.Event(), threading.Event()
+    calls = []
+
+    def slow(*args, **kwargs):  # the first fit waits inside its data preparation
+        calls.append(1)
+        if len(calls) == 1:
+            entered.set()
+            assert release.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(adapters, "training_sources", slow)
+    first = threading.Thread(target=lambda: net.fit(x, y, epochs=1, verbose=0))
+    first.start()
+    try:
+        assert entered.wait(30)
+        with pytest.raises(RuntimeError, match=r"^fit is already running on this model"):
+            net.fit(x, y, epochs=1, verbose=0)
+    finally:
+        release.set()
+        first.join(30)
+    assert len(calls) == 1 and not net._fitting and net.optimizer.iterations == 1
+    net.fit(x, y, epochs=1, verbose=0)  # free again
+    assert net.optimizer.iterations == 2

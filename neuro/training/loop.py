@@ -243,66 +243,72 @@ def fit(
         )
     split = check.fraction(validation_split, "validation_split")
     model.require_compiled("fit")
-    if model._fitting:
-        raise RuntimeError(
-            "fit is already running on this model (fit called from a callback?); a model trains in one fit "
-            "at a time"
+    with model._lock:  # checked and claimed at once: two threads' fits never both start
+        if model._fitting:
+            raise RuntimeError(
+                "fit is already running on this model (fit called from a callback, or from another thread?); "
+                "a model trains in one fit at a time"
+            )
+        model._fitting = True
+    try:
+        train, valid = adapters.training_sources(
+            model,
+            x,
+            y,
+            validation_data,
+            split,
+            batch_size=given,
+            sample_weight=sample_weight,
+            steps_per_epoch=steps_per_epoch,
+            validation_steps=validation_steps,
         )
-    train, valid = adapters.training_sources(
-        model,
-        x,
-        y,
-        validation_data,
-        split,
-        batch_size=given,
-        sample_weight=sample_weight,
-        steps_per_epoch=steps_per_epoch,
-        validation_steps=validation_steps,
-    )
-    stream = getattr(train, "yields_batches", False)
-    if distributed and (
-        stream
-        or getattr(valid, "yields_batches", False)
-        or getattr(train, "ws", None) is not None
-        or getattr(valid, "ws", None) is not None
-    ):
-        raise ValueError(
-            "a distributed fit reads arrays or data set splits by index, each rank its part of every batch; "
-            "data that yields its own batches and sample weights are not supported there (give arrays or a "
-            "split, and class_weight for weighted classes)"
-        )
-    from neuro.callbacks import CallbackList
+        stream = getattr(train, "yields_batches", False)
+        if distributed and (
+            stream
+            or getattr(valid, "yields_batches", False)
+            or getattr(train, "ws", None) is not None
+            or getattr(valid, "ws", None) is not None
+        ):
+            raise ValueError(
+                "a distributed fit reads arrays or data set splits by index, each rank its part of every "
+                "batch; data that yields its own batches and sample weights are not supported there (give "
+                "arrays or a split, and class_weight for weighted classes)"
+            )
+        from neuro.callbacks import CallbackList
 
-    cbs = CallbackList(callbacks, model)
-    slots = metric_slots(model, model.compiled_metrics if metrics is None else metrics)
-    model._train_heads = model.weighted_heads(class_weight)
-    if stream:  # the bar counts batches: their number is known only from steps_per_epoch or len
-        total, unit = train.batches_per_epoch, "batch"
-    else:
-        total, unit = len(train), "sample"
-    last_batch = (-(-total // batch_size) if unit == "sample" else total or 0) - 1
-    steps = last_batch + 1 if last_batch >= 0 else None
-    cbs.set_params({"verbose": verbose, "epochs": epochs, "steps": steps})
-    history = History()
-    history.model, history.params = model, {"verbose": verbose, "epochs": epochs, "steps": steps}
-    model.history = history  # as Keras's model.history
-    terminate_on_nan = any(getattr(c, "ends_training_on_nan", False) for c in cbs.callbacks)
-    logs: dict[str, float] = {}
-    if distributed:  # data parallel over MPI: the run's batches, reductions and stops go through MPI
-        fit_args = {"epochs": epochs, "initial_epoch": initial_epoch, "shuffle": shuffle}
-        fit_args.update(class_weight=class_weight, batch_logs=cbs.wants_batch_logs)
-        run: Any = distributed_mod.FitContext(
-            model, distributed, train, valid, batch_size, fit_args, slots, cbs.callbacks
-        )
-        verbose = verbose if run.is_main else 0
-    else:
-        run = LocalRun(model, batch_size, slots)
-    slots = run.metrics
-    bar_ok = verbose == 1 and sys.stdout.isatty()
-    model.check_param_arrays()  # a parameter replaced by another array (a transposed view) is named now
-    model.stop_training = False
-    model._fitting = True
-    n_out = len(model.output_names)
+        cbs = CallbackList(callbacks, model)
+        slots = metric_slots(model, model.compiled_metrics if metrics is None else metrics)
+        model._train_heads = model.weighted_heads(class_weight)
+        if stream:  # the bar counts batches: their number is known only from steps_per_epoch or len
+            total, unit = train.batches_per_epoch, "batch"
+        else:
+            total, unit = len(train), "sample"
+        last_batch = (-(-total // batch_size) if unit == "sample" else total or 0) - 1
+        steps = last_batch + 1 if last_batch >= 0 else None
+        cbs.set_params({"verbose": verbose, "epochs": epochs, "steps": steps})
+        history = History()
+        history.model, history.params = model, {"verbose": verbose, "epochs": epochs, "steps": steps}
+        model.history = history  # as Keras's model.history
+        terminate_on_nan = any(getattr(c, "ends_training_on_nan", False) for c in cbs.callbacks)
+        logs: dict[str, float] = {}
+        if distributed:  # data parallel over MPI: the run's batches, reductions and stops go through MPI
+            fit_args = {"epochs": epochs, "initial_epoch": initial_epoch, "shuffle": shuffle}
+            fit_args.update(class_weight=class_weight, batch_logs=cbs.wants_batch_logs)
+            run: Any = distributed_mod.FitContext(
+                model, distributed, train, valid, batch_size, fit_args, slots, cbs.callbacks
+            )
+            verbose = verbose if run.is_main else 0
+        else:
+            run = LocalRun(model, batch_size, slots)
+        slots = run.metrics
+        bar_ok = verbose == 1 and sys.stdout.isatty()
+        model.check_param_arrays()  # a parameter replaced by another array (a transposed view) is named now
+        model.stop_training = False
+        n_out = len(model.output_names)
+    except BaseException:
+        model._fitting = False
+        model._train_heads = None
+        raise
     threads = backend.busy_aware_threads()  # free cores, one BLAS thread; __exit__ undoes what was done
     try:
         threads.__enter__()
