@@ -797,10 +797,12 @@ def set_num_threads(n: int) -> None:
 
     The default is ``OMP_NUM_THREADS`` if set, else the number of cores this process may run on.
     """
-    global _num_threads, _pool, _threads_fixed
+    global _num_threads, _pool, _threads_fixed, _adapt_saved
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
-    _threads_fixed = True
+    with _adapt_lock:  # a fit that sized the pool for a busy machine must not put its count back on this
+        _threads_fixed = True
+        _adapt_saved = None
     _resize(n)
 
 

@@ -508,3 +508,21 @@ def test_float64_and_matrix_vector_products_train_bitwise_alike_on_one_two_and_t
     x = rng.standard_normal((n, features)).astype(dtype)
     y = np.eye(classes, dtype=dtype)[rng.integers(0, classes, n)] if classes else x[:, :1] * 0.5
     _assert_same_weights_on_one_two_and_three_threads(make, x, y, batch, 1, blas_before)
+
+
+def test_a_thread_count_set_during_a_fit_outlives_it(adaptive, monkeypatch):
+    """A fit on a busy machine put back the count it found when it ended, over the user's
+    set_num_threads(n) made during it (from a callback or another thread)."""
+    from neuro.callbacks import Callback
+
+    monkeypatch.setattr(backend, "free_cores", lambda: 1)
+    monkeypatch.setattr(backend, "_blas_threads", lambda n: 2)
+
+    class Choose(Callback):
+        def on_batch_end(self, batch, logs=None):
+            backend.set_num_threads(3)
+
+    net = Network((3,), "mse", "sgd", seed=0)
+    net.add(Dense(2))
+    net.fit(np.zeros((4, 3)), np.zeros((4, 2)), batch_size=2, verbose=0, callbacks=[Choose()])
+    assert backend.get_num_threads() == 3
