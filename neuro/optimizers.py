@@ -32,6 +32,7 @@ from __future__ import annotations
 import itertools
 import math
 import numbers
+import threading
 from threading import get_ident as _get_ident
 from typing import Any
 
@@ -493,7 +494,8 @@ class Optimizer(KeywordChecked):
         """A work array shaped like the block ``like`` (not part of the state), one per thread and use.
 
         The array is cached by shape, dtype, device, ``k`` and the calling thread, so a rule may use it freely
-        within one call; its contents are undefined on entry.
+        within one call; its contents are undefined on entry. Arrays of threads that ended are dropped when
+        another is made (a server's request threads each training once leave nothing behind).
 
         Args:
             like: the block the work array must match (shape, dtype and device).
@@ -507,6 +509,9 @@ class Optimizer(KeywordChecked):
         key = (like.shape, like.dtype.char, k, _get_ident(), None if xp is np else backend.device_name(xp))
         arr = self._scratch.get(key)
         if arr is None:
+            live = {t.ident for t in threading.enumerate()}  # threads that ended keep no arrays here
+            for gone in [k for k in self._scratch if k[3] not in live]:
+                del self._scratch[gone]
             arr = self._scratch[key] = xp.empty_like(like)
         return arr
 
