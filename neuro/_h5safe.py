@@ -161,9 +161,10 @@ def guard(
 
     ``ModelFileError`` passes unchanged; so do exceptions that are not :class:`Exception` subclasses
     (``KeyboardInterrupt``, ``SystemExit``), also when a library wrapped one in an error of its own (h5py's
-    lock turns a Ctrl-C into a ``SystemError`` whose context is the interrupt: the interrupt is raised). Anything else -- h5py's ``OSError``/``RuntimeError``/
-    ``KeyError``/``ValueError``, ``TypeError``, ``UnicodeDecodeError``, ``MemoryError``, ``RecursionError``
-    -- is re-raised as ``ModelFileError(path, where, ...)`` chained to the original.
+    lock turns a Ctrl-C into a ``SystemError`` whose context is the interrupt: the interrupt is raised).
+    Anything else -- h5py's ``OSError``/``RuntimeError``/``KeyError``/``ValueError``, ``TypeError``,
+    ``UnicodeDecodeError``, ``MemoryError``, ``RecursionError`` -- is re-raised as
+    ``ModelFileError(path, where, ...)`` chained to the original.
 
     A ``FileNotFoundError`` raised *while reading* an open file means the file refers to another file, so it
     is converted too unless listed in ``keep``; :func:`open_model_file` keeps ``FileNotFoundError``,

@@ -333,7 +333,7 @@ def conv2d(
             def pieces(first: int, last: int, slot: int = 0) -> None:  # in order, on one thread
                 for k in range(first, last):
                     s, e = k * step, min(n, (k + 1) * step)
-                    part = windows(x[s:e], kh, kw, sh, sw, pads, _piece_work(work, e - s, slot))
+                    part = windows(x[s:e], kh, kw, sh, sw, pads, _piece_work(work, e - s == step, slot))
                     zp = matmul(part, kmat, out=z[s * rows : e * rows])  # split only on the calling thread
                     zp += bias  # the bias (and the activation) while the piece is in cache
                     if post is not None:
@@ -405,10 +405,12 @@ def _train_step(xp: Any, n: int, entries: int, kh: int, kw: int, sh: int, sw: in
     return n if n * entries <= TRAIN_CHUNK else max(1, TRAIN_PIECE // entries)
 
 
-def _piece_work(work: dict, samples: int, slot: int = 0) -> dict:
-    """The buffers of pieces of ``samples`` samples (a last, smaller piece keeps its own) built by the thread
-    of ``slot`` in :func:`neuro.backend.parallel_blocks`."""
-    key = ("piece", samples, slot)
+def _piece_work(work: dict, full: bool, slot: int = 0) -> dict:
+    """The buffers of whole pieces (``full``) or of a batch's last, smaller piece, which keeps its own (its
+    buffers change shape only when the remainder does), built by the thread of ``slot`` in
+    :func:`neuro.backend.parallel_blocks`. Keyed by neither the sample count nor the batch: batches of many
+    sizes keep two sets per thread, not one per size."""
+    key = ("piece", full, slot)
     if key not in work:
         work[key] = {}
     return work[key]
@@ -518,7 +520,7 @@ def _conv2d_backward_pieces(
         scratch = work_buffer(work, "dkernel_piece", dk.shape, g.dtype, xp) if first == 0 else None
         for k in range(first, last):
             s0, s1 = k * step, min(n, (k + 1) * step)
-            part = windows(x[s0:s1], kh, kw, *stride, pads, _piece_work(work, s1 - s0, slot))
+            part = windows(x[s0:s1], kh, kw, *stride, pads, _piece_work(work, s1 - s0 == step, slot))
             if pre is None:
                 gp = g[s0 * rows : s1 * rows]
             else:  # the activation's backward, and dL/db, while the piece is in cache
