@@ -92,20 +92,23 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     prefix = _temp_prefix(name, name_max)
     _remove_stale(folder, prefix)
 
-    tmp, fd = _create_temp(folder, prefix, shown)
+    made: list[str] = []  # the temporary file, once its name is chosen (created or about to be)
     try:
-        os.close(fd)
+        os.close(_create_temp(folder, prefix, shown, made))
+        tmp = made[0]
         write(tmp)
         _finish_temp(tmp, existing, shown)
         os.replace(tmp, target)
     except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        except OSError:  # pragma: no cover - nothing more can be done; the original error matters
-            pass
-        _scrub(exc, tmp, shown)
+        if made:
+            _close_leaked(made[0])  # an interrupt right after the open: its descriptor was never returned
+            try:
+                os.unlink(made[0])
+            except FileNotFoundError:
+                pass
+            except OSError:  # pragma: no cover - nothing more can be done; the original error matters
+                pass
+            _scrub(exc, made[0], shown)
         raise
     _fsync_dir(folder, shown)
 
@@ -310,17 +313,38 @@ def _remove_if_unlocked(path: str, st: os.stat_result) -> None:
         os.close(fd)
 
 
-def _create_temp(folder: str, prefix: str, shown: str) -> tuple[str, int]:
+def _create_temp(folder: str, prefix: str, shown: str, made: list[str]) -> int:
+    """Create a new private temporary file in ``folder`` and return its descriptor; its name is put in
+    ``made`` *before* it is created, so that an interrupt arriving as ``os.open`` returns (before anything
+    holds the descriptor) still leaves the caller the name to clean up."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     for _ in range(16):
-        tmp = os.path.join(folder, f".{prefix}.{os.urandom(_RANDOM_HEX // 2).hex()}{TMP_SUFFIX}")
+        made[:] = [os.path.join(folder, f".{prefix}.{os.urandom(_RANDOM_HEX // 2).hex()}{TMP_SUFFIX}")]
         try:
-            return tmp, os.open(tmp, flags, 0o600)
-        except FileExistsError:
+            return os.open(made[0], flags, 0o600)
+        except FileExistsError:  # another's file: not ours to remove
+            made.clear()
             continue
         except OSError as exc:
+            made.clear()
             raise _error(exc.errno or errno.EIO, shown, exc.strerror) from None
     raise _error(errno.EEXIST, shown, "could not find a free temporary name")  # pragma: no cover
+
+
+def _close_leaked(tmp: str) -> None:
+    """Close this process's descriptors of the temporary file ``tmp`` (its random name is ours alone): one an
+    interrupt left open between ``os.open`` returning and the caller holding it (Linux's ``/proc/self/fd``;
+    elsewhere nothing is done)."""
+    try:
+        fds = os.listdir("/proc/self/fd")
+    except OSError:
+        return
+    for entry in fds:
+        try:
+            if os.readlink(f"/proc/self/fd/{entry}") == tmp:
+                os.close(int(entry))
+        except (OSError, ValueError):
+            continue
 
 
 def _umask() -> int:
