@@ -96,3 +96,36 @@ def test_conv2d_keeps_two_sets_of_piece_buffers_whatever_the_batch_sizes():
         m.fit(x, np.zeros((n, 1), np.float32), batch_size=n, epochs=1, verbose=0)
     keys = {k for work in conv._work_pool for k in work if isinstance(k, tuple) and k[0] == "piece"}
     assert 1 <= len({k[:2] for k in keys}) <= 2, keys
+
+
+def test_a_fit_on_lazy_images_cut_short_leaves_no_reading_threads(tmp_path):
+    """The epoch's batch generator was never closed when fit raised: every kept exception (a notebook keeps
+    the last one) held two image-reading threads and their prefetched batches."""
+    import threading
+
+    from PIL import Image
+
+    from neuro.callbacks import Callback
+    from neuro.data import ImageDataSet
+
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (tmp_path / "train" / c).mkdir(parents=True)
+        for i in range(12):
+            pixels = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "train" / c / f"{i}.png")
+    data = ImageDataSet.from_dir(tmp_path, image_size=(8, 8), channels=3, valid_frac=0.25, lazy=True)
+    m = neuro.Sequential([Input((8, 8, 3)), neuro.Flatten(), Dense(2, activation="softmax")], seed=0)
+    m.compile(loss="crossentropy", optimizer="sgd")
+
+    class Boom(Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 1:
+                raise RuntimeError("boom")
+
+    kept = []
+    for _ in range(3):
+        with pytest.raises(RuntimeError, match="boom") as caught:
+            m.fit(data, batch_size=4, epochs=2, verbose=0, callbacks=[Boom()])
+        kept.append(caught.value)
+    assert [t.name for t in threading.enumerate() if "neuro-images" in t.name] == []

@@ -310,6 +310,7 @@ def fit(
         model._train_heads = None
         raise
     threads = backend.busy_aware_threads()  # free cores, one BLAS thread; __exit__ undoes what was done
+    batches: Any = None
     try:
         threads.__enter__()
         # what the fit logs, and which way each metric improves: callbacks in mode="auto" read it
@@ -319,7 +320,7 @@ def fit(
             start = time.perf_counter()
             for slot in slots:
                 slot.metric.reset()
-            batches: Any = iter(run.batches(train, epoch, shuffle))
+            batches = iter(run.batches(train, epoch, shuffle))
             if stream:  # an epoch without a batch: the data ran out (Keras stops), or never had one
                 first = next(batches, None)
                 if first is None:
@@ -402,6 +403,8 @@ def fit(
         run.fail(exc)  # distributed: returns when every rank raises, else aborts every rank
         raise
     finally:
+        if not stream and hasattr(batches, "close"):  # an epoch cut short: its reading threads end now
+            batches.close()  # (data yielding its own batches is the user's, and may be read on)
         threads.__exit__()
         run.close()
         model._fitting = False
