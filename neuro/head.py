@@ -261,12 +261,17 @@ def check_range(graph: Any, output: int, loss: Loss) -> None:
             values the loss takes (softmax for a cross-entropy), and ``from_logits=True`` for a loss that has
             it.
     """
-    loss.check_output(tuple(graph.outputs[output].sample_shape))
-    want = loss.input_range
-    if want is None:
-        return
+    shape = tuple(graph.outputs[output].sample_shape)
     known = value_range(graph.outputs[output])
-    if known is None:
+    if known is not None and known[2] and shape and shape[-1] == 1:  # a softmax over one unit: always 1
+        raise ValueError(
+            f"output {graph_output_name(graph, output)!r} ends in a softmax over 1 unit ({known[3].name!r}), "
+            "which is 1 whatever its input: nothing would train. For two classes end it in "
+            'Dense(1, activation="sigmoid") with binary_crossentropy, or in Dense(2, activation="softmax")'
+        )
+    loss.check_output(shape)
+    want = loss.input_range
+    if want is None or known is None:
         return
     low, high, rows, layer = known
     inside = want[0] <= low and high <= want[1]
@@ -289,7 +294,10 @@ def check_range(graph: Any, output: int, loss: Loss) -> None:
         where = f"{type(layer).__name__} {layer.name!r} with activation {activation.key!r}"
         units = getattr(layer, "units", None) or getattr(layer, "filters", None)
         first = f'activation="{fits[0]}"'
-        if units:
+        if units == 1 and fits[0] == "softmax":  # one unit: a softmax over it is always 1
+            first = (f'{type(layer).__name__}(2, activation="softmax"), or {type(layer).__name__}(1, '
+                     'activation="sigmoid") with binary_crossentropy')
+        elif units:
             first = f"{type(layer).__name__}({units}, {first})"
     else:
         where = f"the {activation.key!r} activation layer {layer.name!r}"

@@ -21,7 +21,8 @@ How each layer is written:
 - ``BatchNorm``: its inference form, ``x·scale + shift`` per channel (``Mul`` and ``Add``), with
   ``scale = gamma / sqrt(running_var + epsilon)`` and ``shift = beta − running_mean·scale`` computed as
   neuro computes them.
-- ``Dropout``: nothing (it is the identity in inference); ``Flatten``: ``Flatten`` in NHWC order.
+- ``Dropout``: nothing (it is the identity in inference); ``Flatten``: ``Flatten`` in NHWC order;
+  ``Reshape``: ``Reshape`` in NHWC order.
 - Merges: ``Add``, ``Sub``, ``Mul``, ``Max``, ``Min`` (inputs brought to one layout first), ``Average`` as a
   sum times ``1/n`` (as neuro computes it), ``Concatenate`` as ``Concat`` on the axis of the layout.
 - Activations (standalone or inside Dense / Conv2D): ``Relu``, ``LeakyRelu`` (``PRelu`` with a float64
@@ -117,6 +118,7 @@ from neuro.layers.pooling import (
     MaxPool2D,
 )
 from neuro.layers.recurrent import GRU, LSTM, RNN, SimpleRNN
+from neuro.layers.reshape import Reshape
 
 if TYPE_CHECKING:  # pragma: no cover
     import onnx as onnx_t
@@ -545,6 +547,12 @@ def _flatten(g: _Graph, layer: Flatten, t: _Tensor) -> _Tensor:
     return _Tensor(g.op("Flatten", [x.name], "flat", axis=1), 2)
 
 
+def _reshape(g: _Graph, layer: Reshape, t: _Tensor) -> _Tensor:
+    x = g.to_layout(t, "NHWC")  # neuro reshapes (N, H, W, C) row-major
+    shape = g.ints("shape", [0, *layer.output_shape])  # 0: the batch axis as it is
+    return _Tensor(g.op("Reshape", [x.name, shape], "reshaped"), 1 + len(layer.output_shape))
+
+
 def _standalone_activation(g: _Graph, layer: Activation, t: _Tensor) -> _Tensor:
     return _activation(g, layer, t)
 
@@ -783,6 +791,7 @@ _CONVERTERS: dict[type, Callable[[_Graph, Any, _Tensor], _Tensor]] = {
     BatchNorm: _batch_norm,
     Dropout: _dropout,
     Flatten: _flatten,
+    Reshape: _reshape,
     **{
         cls: _standalone_activation
         for cls in (Linear, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, *_MORE_ACTIVATIONS)

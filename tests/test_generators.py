@@ -507,12 +507,14 @@ def test_the_training_guide_sections_run(tmp_path, monkeypatch, capsys):
     text = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "guide" / "training.md").read_text()
     part = text[text.index("## Data that yields its own batches") : text.index("## Learning rates")]
     blocks = re.findall(r"```python\n(.*?)```", part, re.S)
-    assert len(blocks) == 3
+    assert len(blocks) == 4
     namespace: dict = {"__name__": "__guide__"}
     for i, block in enumerate(blocks):
         exec(compile(block, f"training.md block {i + 1}", "exec"), namespace)
     out = capsys.readouterr().out
     assert "Trainable params: 51" in out and "Non-trainable params: 208" in out
+    base = namespace["base"]  # the last block unfroze the base but its batch norm
+    assert base.layers[0].trainable and not base.layers[1].trainable
 
 
 def test_on_the_strict_device_batches_and_weights_train_as_on_numpy():

@@ -220,6 +220,14 @@ def test_flatten_of_any_rank():
     assert_matches(build((5,), [Flatten(), Dense(2)]))
 
 
+def test_reshape_in_channels_last_order():
+    from neuro.layers import Reshape
+
+    assert_matches(build((12,), [Dense(24), Reshape((2, 3, 4)), Conv2D(2, 2), Flatten(), Dense(3)]))
+    assert_matches(build((2, 3, 4), [Conv2D(4, 1), Reshape((6, -1)), Dense(2)]))
+    assert_matches(build((6,), [Reshape((3, 2))]))
+
+
 def test_image_output_is_channels_last():
     net = build((6, 6, 2), [Conv2D(3, 3, padding="same"), MaxPool2D(2), Conv2D(5, 1)])
     out = assert_matches(net)

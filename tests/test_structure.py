@@ -195,6 +195,7 @@ def test_every_class_rebuilds_from_its_config(family, cls):
         "Dense": {"units": 3}, "Conv2D": {"filters": 2, "kernel_size": 3}, "Dropout": {"rate": 0.5},
         "Conv1D": {"filters": 2, "kernel_size": 3}, "Embedding": {"input_dim": 5, "output_dim": 2},
         "LSTM": {"units": 3}, "GRU": {"units": 3}, "SimpleRNN": {"units": 3}, "Bidirectional": {"layer": neuro.LSTM(2)},
+        "Reshape": {"target_shape": (2, -1)},
         "initializer.Constant": {"value": 0.5}, "schedule.Constant": {"learning_rate": 0.1}, "StepDecay": {"initial_learning_rate": 0.1, "decay_rate": 0.5, "step_size": 2},
         "ExponentialDecay": {"initial_learning_rate": 0.1, "decay_rate": 0.5, "decay_steps": 2},
         "CosineDecay": {"initial_learning_rate": 0.1, "decay_steps": 3}, "L1": {"lam": 0.1}, "L2": {"lam": 0.1},

@@ -129,3 +129,85 @@ def test_a_fit_on_lazy_images_cut_short_leaves_no_reading_threads(tmp_path):
             m.fit(data, batch_size=4, epochs=2, verbose=0, callbacks=[Boom()])
         kept.append(caught.value)
     assert [t.name for t in threading.enumerate() if "neuro-images" in t.name] == []
+
+
+class _Times(neuro.Layer):
+    """A custom layer with a constructor argument and no get_config of its own."""
+
+    def __init__(self, alpha: float = 1.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.alpha = alpha
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def forward(self, x, training=False, rng=None):
+        return x * self.alpha, None
+
+    def backward(self, grad, ctx):
+        return grad * self.alpha
+
+
+def test_a_custom_layer_without_get_config_saves_its_constructor_arguments(tmp_path):
+    """The base get_config returned only the name: Times(alpha=3.0) came back from a file as Times(1.0),
+    predicting other values, without a word (Keras 3 captures the arguments)."""
+    m = neuro.Sequential([Input((3,)), _Times(3.0), Dense(2)], seed=0)
+    m.compile(loss="mse", optimizer="sgd")
+    m.save(tmp_path / "m.h5")
+    back = neuro.load_model(tmp_path / "m.h5", custom_objects={"_Times": _Times})
+    x = np.ones((2, 3), np.float32)
+    np.testing.assert_array_equal(back.predict(x), m.predict(x))
+
+    class Subclassed(Dense):  # a built-in layer's subclass adding an argument keeps it too
+        def __init__(self, units, scale=2.0, **kwargs):
+            super().__init__(units, **kwargs)
+            self.scale = scale
+
+    assert Subclassed(4, scale=5.0, activation="relu").get_config()["scale"] == 5.0
+    with pytest.raises(TypeError, match=r"^layer '_times' \(_Times\) was given constructor arguments \(alpha\) "
+                                        r"that are not all plain JSON values: override get_config"):
+        _Times(np.sin).get_config()
+
+
+@pytest.mark.parametrize("activation, loss", [("softmax", "binary_crossentropy"), ("softmax", "mse"),
+                                              ("linear", "softmax_crossentropy")])
+def test_a_softmax_over_one_unit_is_refused(activation, loss):
+    """Dense(1, "softmax") with binary cross-entropy was accepted and trained nothing (the output is always
+    1, the weights moved by exactly 0), as a softmax cross-entropy on one linear unit; the error for a
+    one-unit sigmoid with a categorical loss recommended Dense(1, activation="softmax")."""
+    m = neuro.Sequential([Input((3,)), Dense(1, activation=activation)], seed=0)
+    with pytest.raises(ValueError, match=r"is 1 whatever its input: nothing would train\. For two "
+                                         r'classes end (it|the output) in Dense\(1, activation="sigmoid"\) with '
+                                         r"binary_crossentropy"):
+        m.compile(loss=loss, optimizer="sgd")
+
+
+def test_a_one_unit_sigmoid_with_a_categorical_loss_is_not_told_to_use_a_one_unit_softmax():
+    m = neuro.Sequential([Input((3,)), Dense(1, activation="sigmoid")], seed=0)
+    with pytest.raises(ValueError) as caught:
+        m.compile(loss="sparse_categorical_crossentropy", optimizer="sgd")
+    assert 'Dense(1, activation="softmax")' not in str(caught.value)
+    assert "binary_crossentropy" in str(caught.value)
+
+
+def test_reshape_is_keras_reshape_and_names_what_it_cannot_make():
+    """Keras's Reshape was missing (a convolutional autoencoder could not be ported), and the recurrent
+    layers' error told users to use it."""
+    from neuro.layers import BatchNormalization, MaxPooling2D, Reshape
+
+    assert MaxPooling2D is neuro.MaxPool2D and BatchNormalization is neuro.BatchNorm
+    m = neuro.Sequential([Input((12,)), Reshape((4, -1)), neuro.LSTM(2)], seed=0)
+    assert m.layers[0].output_shape == (4, 3)
+    x = np.arange(24, dtype=np.float32).reshape(2, 12)
+    np.testing.assert_array_equal(m.layers[0](x), x.reshape(2, 4, 3))
+    with pytest.raises(ValueError, match=r"Reshape's target_shape \(5, 2\) holds 10 values, but the input of "
+                                         r"shape \(12,\) holds 12 per sample$"):
+        neuro.Sequential([Input((12,)), Reshape((5, 2))])
+    with pytest.raises(ValueError, match=r"Reshape cannot make target_shape \(5, -1\) of an input of shape "
+                                         r"\(12,\) \(12 values per sample\)$"):
+        neuro.Sequential([Input((12,)), Reshape((5, -1))])
+    for bad in [(), (-1, -1), (0, 3), (2.0, 3), "ab", None]:
+        with pytest.raises(ValueError, match=r"^target_shape must be a tuple of positive integers"):
+            Reshape(bad)
+    with pytest.raises(ValueError, match=r"a Reshape layer, or x\[\.\.\., None\] for one feature per step"):
+        neuro.Sequential([Input((12,)), neuro.LSTM(2)])

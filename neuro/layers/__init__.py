@@ -25,6 +25,15 @@ from neuro.layers.pooling import (
     MaxPool2D,
 )
 from neuro.layers.recurrent import GRU, LSTM, RNN, SimpleRNN
+from neuro.layers.reshape import Reshape
+
+# Keras's longer names of the same classes (a file names the class itself)
+MaxPooling2D = MaxPool2D
+AveragePooling2D = AvgPool2D
+MaxPooling1D = MaxPool1D
+AveragePooling1D = AvgPool1D
+GlobalMaxPooling1D = GlobalMaxPool1D
+BatchNormalization = BatchNorm
 
 __all__ = [
     "ActivatedLayer",
@@ -53,6 +62,13 @@ __all__ = [
     "Dense",
     "Dropout",
     "Flatten",
+    "Reshape",
+    "MaxPooling2D",
+    "AveragePooling2D",
+    "MaxPooling1D",
+    "AveragePooling1D",
+    "GlobalMaxPooling1D",
+    "BatchNormalization",
     "GRU",
     "LSTM",
     "RNN",

@@ -17,6 +17,7 @@ training context of its own, and its gradient is the sum over the calls (Chainer
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Iterator, Sequence
 from types import ModuleType
 from typing import Any
@@ -164,6 +165,20 @@ class Node:
         return self  # structure, not state: a copy of a layer shares its graph
 
 
+def _plain(value: Any) -> bool:
+    """Whether ``value`` is a plain JSON value (``None``, a bool, a finite or infinite number, a string, or a
+    list, tuple or string-keyed dict of them)."""
+    if value is None or isinstance(value, (bool, str)):
+        return True
+    if isinstance(value, (int, float)) and type(value) in (int, float):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
+
+
 class Layer(KeywordChecked):
     """Base class of every layer: a thin holder of parameters that calls :mod:`neuro.functional`.
 
@@ -217,6 +232,11 @@ class Layer(KeywordChecked):
     regularizable: tuple[str, ...] = ()
     #: True for a layer that takes a ``mask=`` argument in ``forward`` (see :meth:`compute_mask`).
     supports_masking = False
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Layer:
+        layer = super().__new__(cls)
+        layer._init_args = (args, kwargs)  # what the constructor was given: the config of a class without one
+        return layer
 
     def __init__(self, name: str | None = None) -> None:
         if name is not None and not isinstance(name, str):
@@ -632,8 +652,51 @@ class Layer(KeywordChecked):
 
     # -- description ------------------------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
-        """Return the constructor arguments as plain JSON values (used for saving and ``summary``)."""
-        return {"name": self.name}
+        """Return the constructor arguments as plain JSON values (used for saving and ``summary``).
+
+        A subclass whose constructor takes arguments returns them (``{**super().get_config(), "units":
+        self.units}``). One whose constructor no ``get_config`` of its own covers (none at all, or a
+        subclass of a built-in layer adding arguments) gets the arguments its constructor was given, when they
+        are plain JSON values (as Keras 3 does); a parent's ``get_config`` then overrides the keys it returns.
+
+        Raises:
+            TypeError: for such a subclass whose constructor was given arguments that are not plain JSON
+                values (a file would rebuild it without them).
+        """
+        config: dict[str, Any] = {"name": self.name}
+        mro = type(self).__mro__
+        init_owner = next(c for c in mro if "__init__" in vars(c))
+        config_owner = next(c for c in mro if "get_config" in vars(c))
+        if init_owner is Layer or mro.index(init_owner) >= mro.index(config_owner):
+            return config  # the get_config of the class that defines the constructor returns its arguments
+        args, kwargs = getattr(self, "_init_args", ((), {}))
+        sig = inspect.signature(init_owner.__init__)
+        whole = config_owner is Layer  # no get_config at all: every argument; else only the subclass's own
+        extra: dict[str, Any] = {}
+        try:
+            bound = sig.bind(self, *args, **kwargs).arguments
+        except TypeError:
+            bound, extra = {}, {"(arguments)": object()}
+        for k, v in bound.items():
+            kind = sig.parameters[k].kind
+            if k in ("self", "name"):
+                continue
+            if kind is inspect.Parameter.VAR_KEYWORD:
+                if whole:
+                    extra.update((kk, vv) for kk, vv in v.items() if kk != "name")
+            elif kind is inspect.Parameter.VAR_POSITIONAL:
+                if v and whole:
+                    extra["*" + k] = object()  # positional extras cannot be given back by name
+            else:
+                extra[k] = v.item() if isinstance(v, np.generic) else v
+        if not all(_plain(v) for v in extra.values()):
+            raise TypeError(
+                f"layer {self.name!r} ({type(self).__name__}) was given constructor arguments "
+                f"({', '.join(sorted(extra))}) that are not all plain JSON values: override get_config to "
+                "return them as such (see docs/writing-a-layer.md), or a saved model would be rebuilt "
+                "without them"
+            )
+        return {**config, **extra}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Layer:

@@ -170,7 +170,8 @@ class RNN(Layer):
         if len(seq) != 2 or min(seq) < 1:
             raise ValueError(
                 f"{kind} expects input_shape (timesteps, features) per sample, got {seq}; a recurrent layer "
-                "reads sequences: give it (N, T, features) inputs (an Embedding of token ids, or Reshape)"
+                "reads sequences: give it (N, T, features) inputs (an Embedding of token ids, a Reshape "
+                "layer, or x[..., None] for one feature per step)"
             )
         if init and (len(init) != self.n_states or any(s != (self.units,) for s in init)):
             raise ValueError(

@@ -1421,7 +1421,12 @@ class Model(KeywordChecked):
             Predictions, or the output symbolic tensor(s).
         """
         if kwargs:
-            raise TypeError(f"a model takes no call arguments, got {sorted(kwargs)}")
+            hint = (
+                " (Keras's training=False keeps a base's BatchNorm in inference mode: set those layers' "
+                "trainable = False instead, see the training guide's 'Frozen layers')"
+                if "training" in kwargs else ""
+            )
+            raise TypeError(f"a model takes no call arguments, got {sorted(kwargs)}{hint}")
         items = list(inputs.values()) if isinstance(inputs, dict) else inputs
         if isinstance(items, SymbolicTensor) or (
             isinstance(items, (list, tuple)) and items and isinstance(items[0], SymbolicTensor)

@@ -51,6 +51,7 @@ from neuro.layers import (
     Minimum,
     Multiply,
     ReLU,
+    Reshape,
     Sigmoid,
     SimpleRNN,
     Softmax,
@@ -155,6 +156,10 @@ def ref_batchnorm(torch, layer, x, p):
 
 def ref_flatten(torch, layer, x, p):
     return x.reshape(x.shape[0], -1)
+
+
+def ref_reshape(torch, layer, x, p):
+    return x.reshape(x.shape[0], *layer.output_shape)
 
 
 def ref_activation(torch, layer, x, p):
@@ -304,6 +309,8 @@ CASES = [
     Case("batchnorm_conv", lambda: BatchNorm(momentum=0.9, epsilon=1e-3), (3, 4, 2), ref_batchnorm),
     Case("dropout", lambda: Dropout(0.3), (10,), None),
     Case("flatten", lambda: Flatten(), (3, 2, 4), ref_flatten),
+    Case("reshape", lambda: Reshape((4, -1)), (3, 2, 4), ref_reshape),
+    Case("reshape_to_image", lambda: Reshape((2, 3, 2)), (12,), ref_reshape),
     Case("relu", lambda: ReLU(), (9,), ref_activation, positive=True),
     Case("leaky_relu", lambda: LeakyReLU(0.1), (9,), ref_activation, positive=True),
     Case("sigmoid", lambda: Sigmoid(), (9,), ref_activation),
