@@ -614,6 +614,34 @@ def _describe(value: Any) -> str:
     return type(value).__name__
 
 
+def check_leaves_apart(layers: Sequence[Layer]) -> None:
+    """Refuse a graph whose leaf layer is called both inside a nested model and outside it (or in two nested
+    models): its config would write the layer twice, and rebuilding it would untie the two calls.
+
+    Args:
+        layers: the layers of a graph.
+
+    Raises:
+        ValueError: for such a graph.
+    """
+    count = 0
+
+    def walk(items: Sequence[Layer]) -> None:
+        nonlocal count
+        for layer in items:
+            if isinstance(layer, Functional):
+                walk(layer.graph.layers)
+            else:
+                count += 1
+
+    walk(layers)
+    if count != len(leaf_layers(layers)):
+        raise ValueError(
+            "a layer is used both inside a nested model and outside it (or in two nested models); such a "
+            "model cannot be saved or copied: call the layer in one place only"
+        )
+
+
 def leaf_layers(layers: Sequence[Layer]) -> list[Layer]:
     """Every layer that holds arrays, with the graphs nested as :class:`Functional` layers opened up, once
     each, in order.
@@ -800,6 +828,7 @@ class Functional(Layer):
 
     def get_config(self) -> dict[str, Any]:
         layers = self.graph.layers
+        check_leaves_apart(layers)  # written twice, a layer shared inside and out would come back untied
         config = {
             "name": self.name,
             "layers": [registry.serialize(layer) for layer in layers],

@@ -188,24 +188,9 @@ def _metric_names(metrics: Any) -> tuple[Any, bool]:
 
 
 def _check_leaves_saveable(network: Any) -> None:
-    from neuro.graph import Functional
+    from neuro.graph import check_leaves_apart
 
-    count = 0
-
-    def walk(layers: Any) -> None:
-        nonlocal count
-        for layer in layers:
-            if isinstance(layer, Functional):
-                walk(layer.graph.layers)
-            else:
-                count += 1
-
-    walk(network.layers)
-    if count != len(network.leaf_layers()):
-        raise ValueError(
-            "a layer is used both inside a nested model and outside it (or in two nested models); such a "
-            "model cannot be saved: call the layer in one place only"
-        )
+    check_leaves_apart(network.layers)
 
 
 def save(network: Any, path: str | os.PathLike) -> None:

@@ -211,3 +211,26 @@ def test_reshape_is_keras_reshape_and_names_what_it_cannot_make():
             Reshape(bad)
     with pytest.raises(ValueError, match=r"a Reshape layer, or x\[\.\.\., None\] for one feature per step"):
         neuro.Sequential([Input((12,)), neuro.LSTM(2)])
+
+
+def test_a_nested_models_config_refuses_a_layer_shared_inside_and_out():
+    """save refused such a model, but the nested model's own config wrote the shared layer twice: rebuilt
+    from it, the two calls had untied weights, without a word."""
+    i = Input((3,))
+    shared = Dense(3, activation="tanh", name="shared")
+    inner = neuro.Model(i, shared(i), name="inner")
+    a = Input((3,), name="a")
+    model = neuro.Model(a, Dense(1, name="head")(shared(inner(a))))
+    with pytest.raises(ValueError, match=r"^a layer is used both inside a nested model and outside it"):
+        neuro.registry.serialize(model.as_layer())
+    inner.as_layer().get_config()  # alone, the nested model is fine
+
+
+def test_a_graph_model_that_computes_nothing_says_so():
+    """Model(a, a) with a loss was accepted, then fit and save said 'the network has no layers; add some with
+    add()': a graph model has no add()."""
+    a = Input((3,))
+    np.testing.assert_array_equal(neuro.Model(a, a).predict(np.ones((1, 3))), np.ones((1, 3)))
+    with pytest.raises(ValueError, match=r"^the model 'model(_\d+)?' computes nothing \(each output is one of its "
+                                         r"inputs\): a loss would have nothing to train; give it a layer$"):
+        neuro.Model(a, a, loss="mse", optimizer="sgd")

@@ -478,6 +478,11 @@ class Model(KeywordChecked):
         if self.layers:  # a network still without layers is checked when its heads are chosen
             for k, one in enumerate(losses):
                 head_mod.check_range(self.graph, k, one)
+        elif self._noun != "network":
+            raise ValueError(
+                f"the model {self.name!r} computes nothing (each output is one of its inputs): a loss would "
+                "have nothing to train; give it a layer"
+            )
         weights = self._per_output(
             1.0 if loss_weights is None else loss_weights, "loss_weights", allow_single=False
         )
@@ -552,8 +557,11 @@ class Model(KeywordChecked):
             RuntimeError: when :meth:`compile` was not called.
             ValueError: for a model without layers.
         """
-        if not self.layers:
-            raise ValueError("the network has no layers; add some with add()")
+        if not self.layers:  # a Network says "add some with add()" (its own require_compiled)
+            raise ValueError(
+                f"the model {self.name!r} computes nothing (each output is one of its inputs): it predicts "
+                f"its inputs but has nothing to train, evaluate or save ({what}); give it a layer"
+            )
         if self.optimizer is None or not self.losses:
             raise RuntimeError(
                 f"{what} needs a loss and an optimizer: give them to the constructor or call "
