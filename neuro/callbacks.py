@@ -687,7 +687,7 @@ class CSVLogger(Callback):
     array as the list of its values, in quotes).
 
     Args:
-        filename: the file (Keras's name; ``path`` is its old name, deprecated).
+        filename: the file (Keras's name; ``path`` is its old name, deprecated); a missing folder is made.
         separator: the field separator (one character; default ``","``).
         append: add to an existing file instead of replacing it.
 
@@ -707,8 +707,10 @@ class CSVLogger(Callback):
     def on_train_begin(self, logs: dict[str, float]) -> None:
         self._keys: list[str] | None = None
         self._new = not (self.append and self.path.exists() and self.path.stat().st_size)
-        if not self.append and _writes_files(self.network):
-            self.path.write_text("")
+        if _writes_files(self.network):
+            self.path.parent.mkdir(parents=True, exist_ok=True)  # as ModelCheckpoint makes its folder
+            if not self.append:
+                self.path.write_text("")
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         if self._keys is None:

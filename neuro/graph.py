@@ -31,6 +31,7 @@ ReLU's backward, and the layer's backward starts from dL/dz: one pass over the l
 
 from __future__ import annotations
 
+import itertools
 import warnings
 import weakref
 from collections.abc import Sequence
@@ -614,6 +615,12 @@ def _describe(value: Any) -> str:
     return type(value).__name__
 
 
+def _host(a: Any) -> Any:
+    from neuro import backend
+
+    return backend.to_numpy(a) if backend.is_array(a) else a
+
+
 def check_leaves_apart(layers: Sequence[Layer]) -> None:
     """Refuse a graph whose leaf layer is called both inside a nested model and outside it (or in two nested
     models): its config would write the layer twice, and rebuilding it would untie the two calls.
@@ -791,6 +798,37 @@ class Functional(Layer):
 
     def count_params(self) -> int:
         return sum(layer.count_params() for layer in leaf_layers(self.graph.layers))
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Every inner layer's weights, in the order of the nested model's own ``get_weights``."""
+        return [w for layer in leaf_layers(self.graph.layers) for w in layer.get_weights()]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Set the arrays :meth:`get_weights` returns, all or nothing (counts and shapes checked first).
+
+        Args:
+            weights: one array per inner param and buffer, in the order of :meth:`get_weights`.
+
+        Raises:
+            ValueError: for a wrong count or shape.
+            TypeError: for an array that does not hold real numbers.
+        """
+        leaves = leaf_layers(self.graph.layers)
+        sizes = [len(layer.params) + len(layer.buffers) for layer in leaves]
+        weights = list(weights)
+        if len(weights) != sum(sizes):
+            raise ValueError(f"weights must be a list of {sum(sizes)} arrays, got {len(weights)}")
+        for layer, start, size in zip(leaves, itertools.accumulate([0, *sizes]), sizes, strict=False):
+            for (k, have), w in zip([*layer.params.items(), *layer.buffers.items()],
+                                    weights[start : start + size], strict=True):
+                got = np.shape(w)
+                if got != tuple(have.shape):
+                    raise ValueError(f"{layer.name}.{k} must have shape {tuple(have.shape)}, got {got}")
+                kind = np.asarray(_host(w)).dtype
+                if kind.kind not in "biuf":
+                    raise TypeError(f"{layer.name}.{k} must hold real numbers, got dtype {kind}")
+        for layer, start, size in zip(leaves, itertools.accumulate([0, *sizes]), sizes, strict=False):
+            layer.set_weights(weights[start : start + size])
 
     def to(self, xp: Any) -> None:
         for layer in leaf_layers(self.graph.layers):

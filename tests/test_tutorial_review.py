@@ -234,3 +234,38 @@ def test_a_graph_model_that_computes_nothing_says_so():
     with pytest.raises(ValueError, match=r"^the model 'model(_\d+)?' computes nothing \(each output is one of its "
                                          r"inputs\): a loss would have nothing to train; give it a layer$"):
         neuro.Model(a, a, loss="mse", optimizer="sgd")
+
+
+def test_keras_one_batch_methods_weights_of_a_layer_and_count_params(tmp_path):
+    """train_on_batch, test_on_batch, predict_on_batch, layer.get_weights/set_weights, model.count_params,
+    fit(verbose="auto") and a CSVLogger in a folder still to make: Keras habits that failed."""
+    from neuro.callbacks import CSVLogger
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((16, 3)).astype(np.float32), rng.integers(0, 2, 16)
+
+    def make():
+        m = neuro.Sequential([Input((3,)), Dense(4), neuro.BatchNorm(), Dense(2, activation="softmax")], seed=0)
+        m.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+        return m
+
+    a, b = make(), make()
+    before = a.test_on_batch(x, y)
+    assert before == list(a.evaluate(x, y, batch_size=16, verbose=0, return_dict=True).values())
+    trained = a.train_on_batch(x, y)  # the loss before the step (batch norm on the batch's statistics)
+    logs = b.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose="auto",
+                 callbacks=[CSVLogger(tmp_path / "new" / "log.csv")]).history
+    assert trained == [logs["loss"][0], logs["accuracy"][0]]
+    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_array_equal(wa, wb)
+    assert (tmp_path / "new" / "log.csv").read_text().startswith("epoch,")
+    np.testing.assert_array_equal(a.predict_on_batch(x), a.predict(x))
+    assert a.count_params() == 3 * 4 + 4 + 4 * 4 + 4 * 2 + 2  # BatchNorm's running statistics included
+    dense = a.layers[0]
+    kernel, bias = dense.get_weights()
+    dense.set_weights([kernel * 2, bias])
+    np.testing.assert_array_equal(dense.params["kernel"], kernel * 2)
+    with pytest.raises(ValueError, match=r"^weights\[0\] \(dense\.kernel\) must have shape \(3, 4\), got \(4, 3\)$"):
+        dense.set_weights([kernel.T, bias])
+    with pytest.raises(ValueError, match=r"^verbose must be 0, 1, 2 or 'auto', got 'loud'$"):
+        a.fit(x, y, verbose="loud")

@@ -711,6 +711,47 @@ class Layer(KeywordChecked):
         with quiet():  # a saved config may use old keyword spellings
             return cls(**config)
 
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of the layer's params, then its buffers, as NumPy arrays (Keras's ``layer.get_weights``;
+        a Dense gives ``[kernel, bias]``, a BatchNorm ``[gamma, beta, running_mean, running_var]``).
+
+        Returns:
+            The arrays, in the order of ``params`` then ``buffers``.
+        """
+        return [np.array(backend.to_numpy(a)) for a in (*self.params.values(), *self.buffers.values())]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Set the arrays :meth:`get_weights` returns (in place, each array keeping its dtype and device),
+        checking their number, shapes and values first: all or nothing. Between two training steps: a model
+        training in another thread may read them halfway (:meth:`Model.set_weights` takes its lock).
+
+        Args:
+            weights: one array per param and buffer, in the order of :meth:`get_weights`.
+
+        Raises:
+            ValueError: for a wrong count or shape, or an unbuilt layer.
+            TypeError: for an array that does not hold real numbers.
+        """
+        targets = [(store, k) for store in (self.params, self.buffers) for k in store]
+        if not self.built:
+            raise ValueError(f"layer {self.name!r} is not built yet: it has no weights to set")
+        weights = list(weights)
+        if len(weights) != len(targets):
+            raise ValueError(
+                f"weights must be a list of {len(targets)} arrays for layer {self.name!r}, got {len(weights)}"
+            )
+        host = [np.asarray(backend.to_numpy(w)) for w in weights]
+        for i, ((store, k), w) in enumerate(zip(targets, host, strict=True)):
+            if w.shape != tuple(store[k].shape):
+                raise ValueError(
+                    f"weights[{i}] ({self.name}.{k}) must have shape {tuple(store[k].shape)}, got {w.shape}"
+                )
+            if w.dtype.kind not in "biuf":
+                raise TypeError(f"weights[{i}] ({self.name}.{k}) must hold real numbers, got dtype {w.dtype}")
+        for (store, k), w in zip(targets, host, strict=True):
+            xp = backend.get_array_module(store[k])
+            store[k][...] = backend.to_device(w.astype(store[k].dtype), xp)
+
     def count_params(self) -> int:
         """Number of scalar parameters (trainable ones only)."""
         return int(sum(int(np.prod(p.shape)) for p in self.params.values()))

@@ -1022,7 +1022,7 @@ class Model(KeywordChecked):
         validation_data: Any = None,
         shuffle: bool = True,
         metrics: Iterable[Any] | None = None,
-        verbose: int = 1,
+        verbose: int | str = 1,
         validation_split: float = 0.0,
         callbacks: Sequence[Any] | None = None,
         initial_epoch: int = 0,
@@ -1064,8 +1064,8 @@ class Model(KeywordChecked):
                 ``None`` uses those given to :meth:`compile`, else accuracy for the categorical losses and
                 single-output binary cross-entropy, binary_accuracy for binary cross-entropy with several
                 outputs, and none for regression.
-            verbose: 0 silent; 1 a progress bar per epoch on a terminal (one line per epoch otherwise);
-                2 one line per epoch.
+            verbose: 0 silent; 1 (or ``"auto"``, Keras's default) a progress bar per epoch on a terminal
+                (one line per epoch otherwise); 2 one line per epoch.
             validation_split: fraction in [0, 1) of the samples, taken from the end before shuffling (as
                 Keras: training keeps the first ``floor(n·(1 − split))``), held out for validation instead of
                 ``validation_data`` (arrays only; their sample weights are split alike).
@@ -1151,7 +1151,7 @@ class Model(KeywordChecked):
         batch_size: int | None = None,
         *,
         metrics: Iterable[Any] | None = None,
-        verbose: int = 0,
+        verbose: int | str = 0,
         sample_weight: Any = None,
         steps: int | None = None,
         return_dict: bool = True,
@@ -1168,7 +1168,7 @@ class Model(KeywordChecked):
             batch_size: samples per forward pass (``None``: 256); not with data that yields batches.
             metrics: as for :meth:`fit` (``None``: those given to :meth:`compile` or to the last ``fit``,
                 else the defaults).
-            verbose: 0 silent; 1 prints the results in one line.
+            verbose: 0 silent; 1 (or ``"auto"``) prints the results in one line.
             sample_weight: a weight per sample of arrays ``x``, as for :meth:`fit`: the loss is
                 ``Σ w·l / Σ w`` over the whole set and the metrics are weighted (all weights 0: NaN).
             steps: for data that yields batches, how many to read (``None``: until it ends); a generator
@@ -1591,6 +1591,73 @@ class Model(KeywordChecked):
             for (_layer, store, k), w in zip(targets, cast, strict=True):
                 store[k][...] = backend.to_device(w, self.xp)
 
+    def count_params(self) -> int:
+        """The number of scalars in every weight of the model, trainable or not (running statistics
+        included), as Keras's ``count_params``; :meth:`summary` shows the two kinds apart.
+
+        Returns:
+            The count.
+        """
+        return int(sum(a.size for layer in self.leaf_layers() for a in (*layer.params.values(),
+                                                                         *layer.buffers.values())))
+
+    # -- one batch (Keras's *_on_batch) --------------------------------------------------------------------
+    def train_on_batch(
+        self, x: Any, y: Any = None, sample_weight: Any = None, class_weight: Any = None,
+        return_dict: bool = False,
+    ) -> Any:  # fmt: skip
+        """One training step on one batch, as Keras's ``train_on_batch``: :meth:`fit` for one epoch of this
+        batch alone (no shuffling, no output), so the guard, the callbacks' absence and the metrics are
+        ``fit``'s.
+
+        Args:
+            x: the batch's inputs (as for :meth:`fit`; arrays, not data that yields batches).
+            y: its targets.
+            sample_weight: optional weight of each sample.
+            class_weight: optional weight of each class.
+            return_dict: return ``{name: value}`` instead of the loss (or ``[loss, *metrics]``).
+
+        Returns:
+            The batch's loss (computed before the step, as Keras's), a list ``[loss, *metrics]`` when
+            ``fit`` logs metrics (the compiled ones, or its defaults: accuracy for a classifier), or the
+            dict.
+        """
+        n = len(self.prepare_inputs(x)[0])
+        history = self.fit(x, y, batch_size=max(n, 1), epochs=1, shuffle=False, verbose=0,
+                           sample_weight=sample_weight, class_weight=class_weight)
+        logs = {k: v[-1] for k, v in history.history.items()}
+        return _batch_result(logs, return_dict)
+
+    def test_on_batch(
+        self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False
+    ) -> Any:
+        """The loss (and metrics) of one batch, as Keras's ``test_on_batch``: :meth:`evaluate` in one batch.
+
+        Args:
+            x: the batch's inputs.
+            y: its targets.
+            sample_weight: optional weight of each sample.
+            return_dict: return ``{name: value}`` instead of the loss (or ``[loss, *metrics]``).
+
+        Returns:
+            As :meth:`train_on_batch`.
+        """
+        n = len(self.prepare_inputs(x)[0])
+        logs = self.evaluate(x, y, batch_size=max(n, 1), verbose=0, sample_weight=sample_weight,
+                             return_dict=True)
+        return _batch_result(logs, return_dict)
+
+    def predict_on_batch(self, x: Any) -> Any:
+        """The predictions of one batch, as Keras's ``predict_on_batch``: :meth:`predict` in one pass.
+
+        Args:
+            x: the batch's inputs.
+
+        Returns:
+            As :meth:`predict`.
+        """
+        return self.predict(x, batch_size=max(len(self.prepare_inputs(x)[0]), 1))
+
     # -- files --------------------------------------------------------------------------------------------
     def save_weights(self, path: Any) -> None:
         """Write the weights and buffers alone to HDF5 (Keras's ``save_weights``); see
@@ -1779,3 +1846,11 @@ class Model(KeywordChecked):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}: {len(self.layers)} layers, device {self.device}>"
+
+
+def _batch_result(logs: dict[str, float], return_dict: bool) -> Any:
+    """Keras's form of a ``*_on_batch`` result: the dict, the loss alone, or ``[loss, *metrics]``."""
+    if return_dict:
+        return logs
+    values = list(logs.values())
+    return values[0] if len(values) == 1 else values

@@ -146,7 +146,7 @@ def evaluate(
         y: targets.
         batch_size: samples per forward pass (``None``: 256; not with data that yields batches).
         metrics: the metrics (``None``: the compiled ones or the defaults).
-        verbose: 0 silent, 1 one line.
+        verbose: 0 silent, 1 one line (``"auto"``: 1, as Keras's).
         sample_weight: weights of the samples of arrays ``x``.
         steps: batches to read from data that yields batches.
 
@@ -156,8 +156,10 @@ def evaluate(
     given = batch_size
     batch_size = 256 if batch_size is None else check.positive_int(batch_size, "batch_size")
     steps = None if steps is None else check.positive_int(steps, "steps")
+    if isinstance(verbose, str) and verbose == "auto":  # Keras's default: a progress bar
+        verbose = 1
     if verbose not in (0, 1):
-        raise ValueError(f"verbose must be 0 or 1, got {verbose!r}")
+        raise ValueError(f"verbose must be 0, 1 or 'auto', got {verbose!r}")
     model.require_compiled("evaluate")
     slots = metric_slots(model, model.compiled_metrics if metrics is None else metrics)
     source = adapters.evaluation_source(
@@ -209,7 +211,7 @@ def fit(
         validation_data: ``(x_val, y_val)`` or a split.
         shuffle: reshuffle before each epoch.
         metrics: the metrics.
-        verbose: 0, 1 or 2.
+        verbose: 0, 1 or 2 (``"auto"``: 1, as Keras's).
         validation_split: fraction held out for validation.
         callbacks: the callbacks.
         initial_epoch: the epoch to start at.
@@ -235,8 +237,10 @@ def fit(
         None if validation_steps is None else check.positive_int(validation_steps, "validation_steps")
     )
     initial_epoch = check.non_negative_int(initial_epoch, "initial_epoch")
+    if isinstance(verbose, str) and verbose == "auto":  # Keras's default: a progress bar
+        verbose = 1
     if verbose not in (0, 1, 2):
-        raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+        raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
     if not (isinstance(shuffle, (bool, np.bool_)) or (isinstance(shuffle, int) and shuffle in (0, 1))):
         raise TypeError(  # Keras's shuffle="batch" was read as True
             f"shuffle must be True or False, got {shuffle!r} (neuro shuffles whole samples)"
