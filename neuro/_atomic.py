@@ -93,15 +93,18 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     _remove_stale(folder, prefix)
 
     made: list[str] = []  # the temporary file, once its name is chosen (created or about to be)
+    held = False  # whether os.open's descriptor reached this frame (and was closed here)
     try:
         os.close(_create_temp(folder, prefix, shown, made))
+        held = True
         tmp = made[0]
         write(tmp)
         _finish_temp(tmp, existing, shown)
         os.replace(tmp, target)
     except BaseException as exc:
         if made:
-            _close_leaked(made[0])  # an interrupt right after the open: its descriptor was never returned
+            if not held:  # an interrupt as os.open returned: its descriptor reached no one (and no writer
+                _close_leaked(made[0])  # has opened the file yet, so every descriptor of it is that one)
             try:
                 os.unlink(made[0])
             except FileNotFoundError:

@@ -60,6 +60,7 @@ import math
 import os
 import re
 import stat
+import sys
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
@@ -178,6 +179,7 @@ def guard(
     Raises:
         ModelFileError: for any ``Exception`` raised in the block, except the types in ``keep``.
     """
+    handled = sys.exc_info()[1]  # an exception being handled already (load called in an except block)
     try:
         yield
     except ModelFileError:
@@ -185,20 +187,27 @@ def guard(
     except Exception as exc:
         if keep and isinstance(exc, keep):
             raise
-        stop = _interrupt_behind(exc)
+        stop = _interrupt_behind(exc, handled)
         if stop is not None:  # h5py's Cython lock turns a Ctrl-C into a SystemError with it as its context
             raise stop from None
         raise ModelFileError(path, where, _describe(exc)) from exc
 
 
-def _interrupt_behind(exc: BaseException) -> BaseException | None:
-    """A ``KeyboardInterrupt`` (or other non-``Exception``) in ``exc``'s chain of causes and contexts: an
-    interrupt that a library turned into an error of its own, which must stay an interrupt."""
+def _interrupt_behind(exc: BaseException, handled: BaseException | None) -> BaseException | None:
+    """A ``KeyboardInterrupt`` (or other non-``Exception``) that arrived inside the block and that a library
+    turned into an error of its own (in ``exc``'s chain of causes and contexts), which must stay an interrupt;
+    ``handled``, an exception the caller was already handling when the block began (a load inside
+    ``except KeyboardInterrupt:``), and its chain are not such an interrupt."""
+    before: set[int] = set()
+    e = handled
+    while e is not None and id(e) not in before:
+        before.add(id(e))
+        e = e.__context__
     seen: set[int] = set()
     todo: list[BaseException | None] = [exc.__cause__, exc.__context__]
     while todo:
         e = todo.pop()
-        if e is None or id(e) in seen:
+        if e is None or id(e) in seen or id(e) in before:  # what was there before the block stays out
             continue
         seen.add(id(e))
         if not isinstance(e, Exception):

@@ -477,7 +477,6 @@ class Kernel:
                 options = {"nogil": True, "error_model": "numpy", "boundscheck": False}
                 try:
                     self._jit = nb.njit(cache=True, **options)(self.fn)
-                    _check_cache_folder(nb, self._jit)
                 except RuntimeError as exc:  # no writable cache folder anywhere: compile at each start
                     if "no locator available" not in str(exc):
                         raise KernelError(f"cannot prepare the compiled kernel {self.name}: {exc}") from exc
@@ -485,6 +484,7 @@ class Kernel:
                     self._jit = nb.njit(cache=False, **options)(self.fn)
                 except Exception as exc:  # noqa: BLE001 - numba raises its own errors
                     raise KernelError(f"cannot prepare the compiled kernel {self.name}: {exc}") from exc
+                _check_cache_folder(nb, self._jit)
         return self._jit
 
     def __call__(self, *args: Any) -> Any:
@@ -561,7 +561,11 @@ def _check_cache_folder(nb: ModuleType, jit: Any) -> None:
     if _folder_warned or not chosen or not isinstance(path, str):
         return
     chosen, used = os.path.realpath(chosen), os.path.realpath(path)
-    if os.path.commonpath([chosen, used]) != chosen:
+    try:
+        inside = os.path.commonpath([chosen, used]) == chosen
+    except ValueError:  # on two drives (Windows)
+        inside = False
+    if not inside:
         _folder_warned = True
         import warnings
 

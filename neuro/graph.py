@@ -70,6 +70,7 @@ class _Step:
         "need_in",
         "node",
         "out_slots",
+        "foreign",
         "preactivated",
         "relu_input",
     )
@@ -83,6 +84,8 @@ class _Step:
         self.multi_in = node.multi_input
         self.multi_out = node.multi_output
         self.need_in = True
+        #: a layer of the user's (not neuro's): its outputs' dtype is checked (a float64 leak)
+        self.foreign = not type(node.layer).__module__.startswith("neuro.")
         self.mask_in = any(t.masked for t in node.inbound)  # the layer gets mask=
         self.mask_out = any(t.masked for t in node.outputs)  # the layer's compute_mask is asked
         self.free: list[int] = []
@@ -374,6 +377,8 @@ class Graph:
                 y, ctx = layer.affine_forward(x, training)
             else:  # "skip": the loss applies this activation itself
                 y, ctx = x, None
+            if step.foreign:
+                _check_float_type(layer, y, dtype if dtype is not None else _float_type(xs, None))
             if step.multi_out:
                 for s, v in zip(step.out_slots, y, strict=True):
                     vals[s] = v
@@ -433,10 +438,12 @@ class Graph:
         return [vals[s] for s in self.output_slots]
 
     def _make_plain_plan(self) -> tuple[list[tuple], list[Any] | None]:
-        """:meth:`infer`'s steps (none when a node needs an integer cast or a mask), and the layers' forward
-        functions alone when the graph is a chain: one input, one output, each node reading only the
-        tensor the node before it wrote (the input for the first), the last one writing the output."""
-        if not all(not any(st.cast) and not st.mask_in and not st.mask_out for st in self.steps):
+        """:meth:`infer`'s steps (none when a node needs an integer cast or a mask, or is a user's layer), and
+        the layers' forward functions alone when the graph is a chain: one input, one output, each node
+        reading only the tensor the node before it wrote (the input for the first), the last one writing the
+        output."""
+        if not all(not any(st.cast) and not st.mask_in and not st.mask_out and not st.foreign
+                   for st in self.steps):  # a user's layer: forward() checks its outputs' dtype
             return [], None
         plan = [(st.layer.forward, st.in_slots, st.out_slots, st.multi_in, st.multi_out, st.free)
                 for st in self.steps]  # fmt: skip
@@ -532,13 +539,30 @@ def _add(grads: list[Any], owned: list[bool], s: int, g: Any) -> None:
         owned[s] = True
 
 
-def _float_type(xs: Sequence[Any]) -> Any:
+def _float_type(xs: Sequence[Any], default: Any = "backend") -> Any:
     for x in xs:
         if np.dtype(x.dtype).kind == "f":
             return x.dtype
+    if default != "backend":
+        return default
     from neuro import backend
 
     return backend.get_dtype()
+
+
+def _check_float_type(layer: Layer, y: Any, want: Any) -> None:
+    """Refuse a user's layer whose floating output is not in the model's floating type ``want`` (``None``:
+    not known): a float64 result in a float32 model would make every later layer compute in float64."""
+    if want is None:
+        return
+    for v in y if isinstance(y, (tuple, list)) else (y,):
+        dt = getattr(v, "dtype", None)
+        if dt is not None and np.dtype(dt).kind == "f" and dt != want:
+            raise TypeError(
+                f"layer {layer.name!r} ({type(layer).__name__}) returned {np.dtype(dt).name} in a "
+                f"{np.dtype(want).name} model: keep the dtype (compute with x.dtype, make constants with "
+                "dtype=x.dtype); a wider type would carry into every later layer"
+            )
 
 
 def _unique(items: list[Any]) -> list[Any]:

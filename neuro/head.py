@@ -22,7 +22,11 @@ model refuses it and the error names the fixes (the activation to end the output
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 from neuro.graph import Functional
@@ -244,6 +248,20 @@ def value_range(tensor: Any) -> tuple[float, float, bool | None, Any] | None:
     return float(bounds[0]), float(bounds[1]), activation.key == "softmax", layer
 
 
+_loading: contextvars.ContextVar[bool] = contextvars.ContextVar("neuro_loading_heads", default=False)
+
+
+@contextlib.contextmanager
+def loading() -> Iterator[None]:
+    """The block compiles a model read from a file: :func:`check_range` warns, instead of refusing, about an
+    output that cannot train (a softmax over one unit), so that a file saved before the check loads."""
+    token = _loading.set(True)
+    try:
+        yield
+    finally:
+        _loading.reset(token)
+
+
 def check_range(graph: Any, output: int, loss: Loss) -> None:
     """Refuse a loss whose input the output cannot produce (see the module docstring).
 
@@ -263,12 +281,21 @@ def check_range(graph: Any, output: int, loss: Loss) -> None:
     """
     shape = tuple(graph.outputs[output].sample_shape)
     known = value_range(graph.outputs[output])
+    name = graph_output_name(graph, output)
+    one_class = ""
     if known is not None and known[2] and shape and shape[-1] == 1:  # a softmax over one unit: always 1
-        raise ValueError(
-            f"output {graph_output_name(graph, output)!r} ends in a softmax over 1 unit ({known[3].name!r}), "
-            "which is 1 whatever its input: nothing would train. For two classes end it in "
+        one_class = f"output {name!r} ends in a softmax over 1 unit ({known[3].name!r}), which is 1"
+    elif getattr(loss, "categorical", False) and shape and shape[-1] == 1:
+        one_class = (f"{type(loss).__name__} needs one output per class (2 or more on the last axis), got an "
+                     f"output {name!r} of shape {shape}, whose softmax is 1")
+    if one_class:
+        message = (
+            f"{one_class} whatever its input: nothing would train. For two classes end the output in "
             'Dense(1, activation="sigmoid") with binary_crossentropy, or in Dense(2, activation="softmax")'
         )
+        if not _loading.get():
+            raise ValueError(message)
+        warnings.warn(message + " (the model file is loaded as it was saved)", RuntimeWarning, stacklevel=2)
     loss.check_output(shape)
     want = loss.input_range
     if want is None or known is None:

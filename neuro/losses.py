@@ -621,15 +621,6 @@ class _Categorical(Loss):
     fused_activation = "softmax"
     categorical = True
 
-    def check_output(self, shape: tuple[int, ...]) -> None:
-        if shape and shape[-1] == 1:  # a softmax over one unit is 1: the loss is constant, nothing trains
-            raise ValueError(
-                f"{type(self).__name__} needs one output per class (2 or more on the last axis), got an "
-                f"output of shape {shape}, whose softmax is 1 whatever its input: nothing would train. For "
-                'two classes end the output in Dense(1, activation="sigmoid") with binary_crossentropy, or '
-                "in Dense(2)"
-            )
-
     def __init__(self, class_weights: Any = None, label_smoothing: float = 0.0) -> None:
         if (
             isinstance(label_smoothing, bool)

@@ -1342,14 +1342,15 @@ class FunctionMetric(Metric):
         return f"FunctionMetric({self.name!r})"
 
 
-def _own_functions() -> dict[Any, Any]:
-    """This module's functions over whole arrays, each with the streaming metric that computes it."""
-    return {
-        accuracy: Accuracy, top_k_accuracy: TopKAccuracy, precision: Precision, recall: Recall,
-        f1_score: F1Score, mean_absolute_error: MeanAbsoluteError, mean_squared_error: MeanSquaredError,
-        root_mean_squared_error: RootMeanSquaredError, r2_score: R2Score, roc_auc_score: AUC,
-        average_precision_score: lambda: AUC("PR"),
-    }
+def _own_functions() -> list[tuple[Any, Any]]:
+    """This module's functions over whole arrays, each with the streaming metric that computes it (matched
+    by identity: a user's callable need not be hashable)."""
+    return [
+        (accuracy, Accuracy), (top_k_accuracy, TopKAccuracy), (precision, Precision), (recall, Recall),
+        (f1_score, F1Score), (mean_absolute_error, MeanAbsoluteError), (mean_squared_error, MeanSquaredError),
+        (root_mean_squared_error, RootMeanSquaredError), (r2_score, R2Score), (roc_auc_score, AUC),
+        (average_precision_score, lambda: AUC("PR")),
+    ]
 
 
 def get(metric: str | Metric) -> Metric:
@@ -1360,8 +1361,8 @@ def get(metric: str | Metric) -> Metric:
         metric: a name listed in the module docstring (normalised as every neuro name: case, ``_`` and
             ``-`` do not matter), a :class:`Metric`, or a function ``fn(y_true, y_pred)``. This module's
             own functions (``accuracy``, ``precision``, ``f1_score``, ``r2_score``, …) become their
-            streaming metric (``Accuracy()``, ``Precision()``, …, under its name): as functions of a batch
-            they would be averaged over batches, and some take ``(y_pred, y_true)``.
+            streaming metric (``Accuracy()``, ``Precision()``, …, logged under the function's name): as
+            functions of a batch they would be averaged over batches, and some take ``(y_pred, y_true)``.
 
     Raises:
         ValueError: for an unknown name.
@@ -1369,9 +1370,11 @@ def get(metric: str | Metric) -> Metric:
     """
     if isinstance(metric, Metric):
         return metric
-    own = _own_functions().get(metric) if callable(metric) else None
+    own = next((m for f, m in _own_functions() if f is metric), None)
     if own is not None:  # neuro's own function: its streaming metric (its argument order, exact over batches)
-        return own()
+        obj = own()
+        obj.name = metric.__name__  # logged under the function's name, as any function
+        return obj
     if callable(metric) and not isinstance(metric, type):  # a plain function fn(y_true, y_pred)
         return FunctionMetric(metric)
     if isinstance(metric, str):

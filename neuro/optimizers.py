@@ -510,8 +510,8 @@ class Optimizer(KeywordChecked):
         arr = self._scratch.get(key)
         if arr is None:
             live = {t.ident for t in threading.enumerate()}  # threads that ended keep no arrays here
-            for gone in [k for k in self._scratch if k[3] not in live]:
-                del self._scratch[gone]
+            for gone in [k for k in list(self._scratch) if k[3] not in live]:  # pool threads run this at once
+                self._scratch.pop(gone, None)
             arr = self._scratch[key] = xp.empty_like(like)
         return arr
 

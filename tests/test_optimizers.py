@@ -513,3 +513,32 @@ def test_work_arrays_of_threads_that_ended_are_dropped(monkeypatch):
     opt.tmp(np.empty(7))  # the next work array made drops the arrays of every thread that ended
     assert {k[3] for k in opt._scratch} == {threading.get_ident()}
     backend._kernels_on = None
+
+
+def test_work_arrays_are_made_from_many_threads_at_once():
+    """The purge of ended threads' arrays iterated the dict while pool threads inserted into it, and two
+    threads deleted the same key: 'dictionary changed size during iteration', KeyError."""
+    import sys
+    import threading
+
+    opt = optimizers.Adadelta(1.0)
+    errors: list[BaseException] = []
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for round_ in range(20):
+            def work(k=round_):
+                try:
+                    for n in range(1, 30):
+                        opt.tmp(np.empty(n + k), 0)
+                except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=work) for _ in range(6)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+    finally:
+        sys.setswitchinterval(old)
+    assert errors == []

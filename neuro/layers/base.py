@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import math
 from collections.abc import Iterator, Sequence
 from types import ModuleType
 from typing import Any
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from neuro import backend, registry
-from neuro._keywords import KeywordChecked, quiet
+from neuro._keywords import KeywordChecked, quiet, rename
 
 #: A per-sample shape (no batch axis), or a list of them for a layer with several inputs or outputs.
 Shape = tuple[int, ...]
@@ -165,18 +166,33 @@ class Node:
         return self  # structure, not state: a copy of a layer shares its graph
 
 
-def _plain(value: Any) -> bool:
-    """Whether ``value`` is a plain JSON value (``None``, a bool, a finite or infinite number, a string, or a
-    list, tuple or string-keyed dict of them)."""
+class _NotPlain:
+    """Stands for a constructor argument that is not a plain JSON value (kept by its type's name only)."""
+
+    __slots__ = ("kind",)
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+
+def _captured(value: Any) -> Any:
+    """A constructor argument as a layer keeps it for :meth:`Layer.get_config`: a copy when it is a plain
+    JSON value (NumPy scalars as Python numbers; a constructor that changes its argument changes nothing
+    here), else a :class:`_NotPlain` (no reference to arrays or functions is kept)."""
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        value = value.item()
     if value is None or isinstance(value, (bool, str)):
-        return True
-    if isinstance(value, (int, float)) and type(value) in (int, float):
-        return True
+        return value
+    if type(value) is int or (type(value) is float and math.isfinite(value)):
+        return value
     if isinstance(value, (list, tuple)):
-        return all(_plain(v) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
-    return False
+        items = [_captured(v) for v in value]
+        return _NotPlain(type(value).__name__) if any(isinstance(v, _NotPlain) for v in items) else items
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        items = {k: _captured(v) for k, v in value.items()}
+        bad = any(isinstance(v, _NotPlain) for v in items.values())
+        return _NotPlain("dict") if bad else items
+    return _NotPlain(type(value).__name__)
 
 
 class Layer(KeywordChecked):
@@ -235,7 +251,8 @@ class Layer(KeywordChecked):
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Layer:
         layer = super().__new__(cls)
-        layer._init_args = (args, kwargs)  # what the constructor was given: the config of a class without one
+        # what the constructor was given (plain values copied): the config of a class without its own
+        layer._init_args = ([_captured(a) for a in args], {k: _captured(v) for k, v in kwargs.items()})
         return layer
 
     def __init__(self, name: str | None = None) -> None:
@@ -655,9 +672,10 @@ class Layer(KeywordChecked):
         """Return the constructor arguments as plain JSON values (used for saving and ``summary``).
 
         A subclass whose constructor takes arguments returns them (``{**super().get_config(), "units":
-        self.units}``). One whose constructor no ``get_config`` of its own covers (none at all, or a
-        subclass of a built-in layer adding arguments) gets the arguments its constructor was given, when they
-        are plain JSON values (as Keras 3 does); a parent's ``get_config`` then overrides the keys it returns.
+        self.units}``). One whose constructor no ``get_config`` of its own covers gets the arguments its
+        constructor was given, when they are plain JSON values (as Keras 3 does): all of them for a layer
+        without a ``get_config``, and for a subclass of a layer that has one (a built-in layer) those its
+        parent's constructor does not take.
 
         Raises:
             TypeError: for such a subclass whose constructor was given arguments that are not plain JSON
@@ -670,31 +688,35 @@ class Layer(KeywordChecked):
         if init_owner is Layer or mro.index(init_owner) >= mro.index(config_owner):
             return config  # the get_config of the class that defines the constructor returns its arguments
         args, kwargs = getattr(self, "_init_args", ((), {}))
+        kwargs = dict(kwargs)
+        with quiet():
+            rename(type(self).__name__, kwargs, getattr(type(self), "renamed_keywords", {}))
         sig = inspect.signature(init_owner.__init__)
-        whole = config_owner is Layer  # no get_config at all: every argument; else only the subclass's own
+        # no get_config at all: every argument; else only those the parent's constructor does not take (its
+        # get_config returns those)
+        known = set() if config_owner is Layer else set(inspect.signature(config_owner.__init__).parameters)
         extra: dict[str, Any] = {}
         try:
             bound = sig.bind(self, *args, **kwargs).arguments
         except TypeError:
-            bound, extra = {}, {"(arguments)": object()}
+            bound, extra = {}, {"(arguments)": _NotPlain("?")}
         for k, v in bound.items():
             kind = sig.parameters[k].kind
-            if k in ("self", "name"):
+            if k in ("self", "name") or k in known:
                 continue
             if kind is inspect.Parameter.VAR_KEYWORD:
-                if whole:
-                    extra.update((kk, vv) for kk, vv in v.items() if kk != "name")
+                extra.update((kk, vv) for kk, vv in v.items() if kk != "name" and kk not in known)
             elif kind is inspect.Parameter.VAR_POSITIONAL:
-                if v and whole:
-                    extra["*" + k] = object()  # positional extras cannot be given back by name
+                if v and config_owner is Layer:
+                    extra["*" + k] = _NotPlain("tuple")  # positional extras cannot be given back by name
             else:
-                extra[k] = v.item() if isinstance(v, np.generic) else v
-        if not all(_plain(v) for v in extra.values()):
+                extra[k] = v
+        bad = sorted(k for k, v in extra.items() if isinstance(v, _NotPlain))
+        if bad:
             raise TypeError(
-                f"layer {self.name!r} ({type(self).__name__}) was given constructor arguments "
-                f"({', '.join(sorted(extra))}) that are not all plain JSON values: override get_config to "
-                "return them as such (see docs/writing-a-layer.md), or a saved model would be rebuilt "
-                "without them"
+                f"layer {self.name!r} ({type(self).__name__}) was given constructor arguments that are not "
+                f"plain JSON values ({', '.join(bad)}): override get_config to return them as such (see "
+                "docs/writing-a-layer.md), or a saved model would be rebuilt without them"
             )
         return {**config, **extra}
 
@@ -757,7 +779,11 @@ class Layer(KeywordChecked):
         return int(sum(int(np.prod(p.shape)) for p in self.params.values()))
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
+        try:
+            config = self.get_config()
+        except TypeError:  # arguments get_config cannot write: the name says enough
+            config = {}
+        args = ", ".join(f"{k}={v!r}" for k, v in config.items() if k != "name")
         return f"{type(self).__name__}({args})"
 
 

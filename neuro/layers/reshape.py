@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
+
+import numpy as np
 
 from neuro import registry
 from neuro.layers.base import Layer
+
+#: The most axes a target shape may have (NumPy's arrays have at most 64, the batch axis included).
+MAX_RANK = 32
 
 
 @registry.register
@@ -16,8 +22,8 @@ class Reshape(Layer):
     others.
 
     Args:
-        target_shape: the shape of a sample afterwards, without the batch axis: positive integers, at most
-            one ``-1``.
+        target_shape: the shape of a sample afterwards, without the batch axis: 1 to 32 positive integers,
+            at most one ``-1``.
         name: optional layer name.
 
     Shape:
@@ -32,20 +38,23 @@ class Reshape(Layer):
 
     def __init__(self, target_shape: Any, name: str | None = None) -> None:
         super().__init__(name=name)
-        shape = (target_shape,) if isinstance(target_shape, int) else target_shape
+        shape = (target_shape,) if isinstance(target_shape, numbers.Integral) else target_shape
         try:
             shape = tuple(shape)
         except TypeError:
             shape = None
         if (
             shape is None
-            or not shape
-            or any(isinstance(d, bool) or not isinstance(d, int) or (d < 1 and d != -1) for d in shape)
+            or not 1 <= len(shape) <= MAX_RANK
+            or any(
+                isinstance(d, (bool, np.bool_)) or not isinstance(d, numbers.Integral) or (d < 1 and d != -1)
+                for d in shape
+            )
             or sum(d == -1 for d in shape) > 1
         ):
             raise ValueError(
-                "target_shape must be a tuple of positive integers (one of them may be -1), without the "
-                f"batch axis, got {target_shape!r}"
+                f"target_shape must be a tuple of 1 to {MAX_RANK} positive integers (one of them may be -1), "
+                f"without the batch axis, got {target_shape!r}"
             )
         self.target_shape = tuple(int(d) for d in shape)
 
@@ -67,7 +76,9 @@ class Reshape(Layer):
         return self.target_shape
 
     def forward(self, x: Any, training: bool = False, rng: Any = None) -> tuple[Any, Any]:
-        return x.reshape(x.shape[0], *self.output_shape), (x.shape if training else None)
+        # the target shape itself (-1 resolved per call): a layer without weights is called unbuilt, or on
+        # inputs of several shapes
+        return x.reshape(x.shape[0], *self.target_shape), (x.shape if training else None)
 
     def backward(self, grad: Any, ctx: Any) -> Any:
         shape = self._require(ctx)

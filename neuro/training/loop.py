@@ -407,12 +407,14 @@ def fit(
         run.fail(exc)  # distributed: returns when every rank raises, else aborts every rank
         raise
     finally:
-        if not stream and hasattr(batches, "close"):  # an epoch cut short: its reading threads end now
-            batches.close()  # (data yielding its own batches is the user's, and may be read on)
-        threads.__exit__()
-        run.close()
-        model._fitting = False
-        model._train_heads = None
+        try:
+            threads.__exit__()
+            run.close()
+        finally:
+            model._fitting = False
+            model._train_heads = None
+            if not stream and hasattr(batches, "close"):  # an epoch cut short: its reading threads end now
+                batches.close()  # (last; data yielding its own batches is the user's, and may be read on)
     model.compiled_metrics = model.compiled_metrics if metrics is None else metrics
     return history
 

@@ -682,3 +682,21 @@ def test_an_interrupt_as_the_temporary_file_is_opened_leaves_no_file_and_no_desc
     assert target.read_bytes() == b"old"
     leaked = set(os.listdir("/proc/self/fd")) - fds_before
     assert not [os.readlink(f"/proc/self/fd/{fd}") for fd in leaked if os.path.exists(f"/proc/self/fd/{fd}")]
+
+
+def test_a_failing_writer_keeps_its_own_descriptors_and_no_other_is_closed(tmp_path):
+    """The leaked-descriptor cleanup ran on every failure and closed the writer's own still-open descriptor
+    of the temporary file: the writer's file object then closed that number again, by then another file's
+    (h5py flushed its metadata into a user's log)."""
+    kept = []
+
+    def writer(tmp):
+        kept.append(open(tmp, "wb"))  # noqa: SIM115 - left open, as a writer failing without `with`
+        raise ValueError("writer failed")
+
+    with pytest.raises(ValueError, match="writer failed"):
+        atomic_write(tmp_path / "model.h5", writer)
+    fd = kept[0].fileno()
+    os.fstat(fd)  # still the writer's: not closed under it
+    kept[0].close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -1317,3 +1317,25 @@ def test_an_interrupt_a_library_wrapped_in_its_own_error_stays_an_interrupt(tmp_
                 raise ValueError("inner")
             except ValueError:
                 raise SystemError("broken")  # noqa: B904
+
+
+def test_a_load_inside_an_except_keyboardinterrupt_block_still_names_a_bad_file(tmp_path):
+    """The interrupt being handled when load began is the context of every error inside: guard took it for
+    one that arrived during the load, and raised it instead of the ModelFileError of a corrupt file."""
+    from neuro._h5safe import guard
+
+    earlier = KeyboardInterrupt()
+    try:
+        raise earlier
+    except KeyboardInterrupt:
+        with pytest.raises(ModelFileError, match=r"layers/1: cannot be read \(RuntimeError: corrupt\)"):
+            with guard(tmp_path / "m.h5", "layers/1"):
+                raise RuntimeError("corrupt")  # noqa: B904 - as h5py raises it, context and all
+        arrived = KeyboardInterrupt()
+        with pytest.raises(KeyboardInterrupt) as caught:  # one arriving inside the block still is one
+            with guard(tmp_path / "m.h5", "layers/1"):
+                try:
+                    raise arrived
+                except KeyboardInterrupt:
+                    raise SystemError("wrapped")  # noqa: B904
+        assert caught.value is arrived
