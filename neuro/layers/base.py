@@ -174,6 +174,15 @@ class _NotPlain:
     def __init__(self, kind: str) -> None:
         self.kind = kind
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _NotPlain) and other.kind == self.kind
+
+    def __hash__(self) -> int:
+        return hash(self.kind)
+
+    def __repr__(self) -> str:
+        return f"<a {self.kind}>"
+
 
 def _captured(value: Any) -> Any:
     """A constructor argument as a layer keeps it for :meth:`Layer.get_config`: a copy when it is a plain
