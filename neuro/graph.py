@@ -34,7 +34,7 @@ from __future__ import annotations
 import itertools
 import warnings
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -201,6 +201,7 @@ class Graph:
             self.steps.append(_Step(i, node, ins, outs))
         self.n_slots = len(slot)
         self._plain_plan: tuple[list[tuple], list[Any] | None] | None = None  # infer()'s, on its first call
+        self._infer_dtype: Any = None  # the floating type infer() was last given (see _checked)
         self.input_slots = list(range(len(self.inputs)))
         self.output_slots = [slot[id(t)] for t in self.outputs]
         self.slot_dtype = [""] * self.n_slots
@@ -413,6 +414,7 @@ class Graph:
         Returns:
             One array per output.
         """
+        self._infer_dtype = dtype  # what a user's layer must keep (see _checked)
         if self._plain_plan is None:
             self._plain_plan = self._make_plain_plan()
         plan, chain = self._plain_plan
@@ -438,15 +440,14 @@ class Graph:
         return [vals[s] for s in self.output_slots]
 
     def _make_plain_plan(self) -> tuple[list[tuple], list[Any] | None]:
-        """:meth:`infer`'s steps (none when a node needs an integer cast or a mask, or is a user's layer), and
-        the layers' forward functions alone when the graph is a chain: one input, one output, each node
-        reading only the tensor the node before it wrote (the input for the first), the last one writing the
-        output."""
-        if not all(not any(st.cast) and not st.mask_in and not st.mask_out and not st.foreign
-                   for st in self.steps):  # a user's layer: forward() checks its outputs' dtype
+        """:meth:`infer`'s steps (none when a node needs an integer cast or a mask; a user's layer checked by
+        :meth:`_checked`), and the forward functions alone when the graph is a chain: one input, one output,
+        each node reading only the tensor the node before it wrote (the input for the first), the last one
+        writing the output."""
+        if not all(not any(st.cast) and not st.mask_in and not st.mask_out for st in self.steps):
             return [], None
-        plan = [(st.layer.forward, st.in_slots, st.out_slots, st.multi_in, st.multi_out, st.free)
-                for st in self.steps]  # fmt: skip
+        plan = [(self._checked(st.layer) if st.foreign else st.layer.forward, st.in_slots, st.out_slots,
+                 st.multi_in, st.multi_out, st.free) for st in self.steps]  # fmt: skip
         slot = self.input_slots[0] if len(self.input_slots) == 1 else None
         for st in self.steps:
             if slot is None or st.multi_in or st.multi_out or list(st.in_slots) != [slot]:
@@ -454,7 +455,18 @@ class Graph:
             (slot,) = st.out_slots
         if not self.steps or list(self.output_slots) != [slot]:
             return plan, None
-        return plan, [st.layer.forward for st in self.steps]
+        return plan, [fn for fn, *_ in plan]
+
+    def _checked(self, layer: Layer) -> Callable[..., Any]:
+        """``layer.forward`` followed by :func:`_check_float_type` against the type :meth:`infer` was given
+        (a user's layer, in the plan)."""
+
+        def forward(x: Any, *args: Any, **kwargs: Any) -> Any:
+            out = layer.forward(x, *args, **kwargs)
+            _check_float_type(layer, out[0], self._infer_dtype)
+            return out
+
+        return forward
 
     def backward(
         self, tape: list[Any], out_grads: Sequence[Any], modes: dict[int, str] | None = None
@@ -561,7 +573,7 @@ def _check_float_type(layer: Layer, y: Any, want: Any) -> None:
             raise TypeError(
                 f"layer {layer.name!r} ({type(layer).__name__}) returned {np.dtype(dt).name} in a "
                 f"{np.dtype(want).name} model: keep the dtype (compute with x.dtype, make constants with "
-                "dtype=x.dtype); a wider type would carry into every later layer"
+                "dtype=x.dtype); another type would carry into every later layer"
             )
 
 
@@ -722,6 +734,7 @@ def build_layers(
         layer = node.layer
         if isinstance(layer, Functional):
             build_layers(layer.graph, rng, dtype, xp, initialize)
+            layer._dtype = np.dtype(dtype)  # the floating type its graph computes in
             layer.built = True
             layer.input_shape = node.input_shape
             layer.output_shape = layer.compute_output_shape(node.input_shape)
@@ -802,6 +815,7 @@ class Functional(Layer):
 
         dt = np.dtype(backend.get_dtype() if dtype is None else dtype).type
         build_layers(self.graph, rng if rng is not None else np.random.default_rng(), dt, xp, initialize)
+        self._dtype = np.dtype(dt)
         self.input_shape = input_shape
         self.output_shape = self.compute_output_shape(input_shape)
         self.built = True
@@ -823,6 +837,9 @@ class Functional(Layer):
     def count_params(self) -> int:
         return sum(layer.count_params() for layer in leaf_layers(self.graph.layers))
 
+    def _count_trainable(self) -> int:
+        return sum(layer._count_trainable() for layer in leaf_layers(self.graph.layers))
+
     def get_weights(self) -> list[np.ndarray]:
         """Every inner layer's weights, in the order of the nested model's own ``get_weights``."""
         return [w for layer in leaf_layers(self.graph.layers) for w in layer.get_weights()]
@@ -842,17 +859,16 @@ class Functional(Layer):
         weights = list(weights)
         if len(weights) != sum(sizes):
             raise ValueError(f"weights must be a list of {sum(sizes)} arrays, got {len(weights)}")
+        host = [np.asarray(_host(w)) for w in weights]  # a device's arrays read once, checked on the host
         for layer, start, size in zip(leaves, itertools.accumulate([0, *sizes]), sizes, strict=False):
             for (k, have), w in zip([*layer.params.items(), *layer.buffers.items()],
-                                    weights[start : start + size], strict=True):
-                got = np.shape(w)
-                if got != tuple(have.shape):
-                    raise ValueError(f"{layer.name}.{k} must have shape {tuple(have.shape)}, got {got}")
-                kind = np.asarray(_host(w)).dtype
-                if kind.kind not in "biuf":
-                    raise TypeError(f"{layer.name}.{k} must hold real numbers, got dtype {kind}")
+                                    host[start : start + size], strict=True):
+                if w.shape != tuple(have.shape):
+                    raise ValueError(f"{layer.name}.{k} must have shape {tuple(have.shape)}, got {w.shape}")
+                if w.dtype.kind not in "biuf":
+                    raise TypeError(f"{layer.name}.{k} must hold real numbers, got dtype {w.dtype}")
         for layer, start, size in zip(leaves, itertools.accumulate([0, *sizes]), sizes, strict=False):
-            layer.set_weights(weights[start : start + size])
+            layer.set_weights(host[start : start + size])
 
     def to(self, xp: Any) -> None:
         for layer in leaf_layers(self.graph.layers):
@@ -876,7 +892,11 @@ class Functional(Layer):
         self, x: Any, training: bool = False, rng: Any = None, reduce: Any = None, out_masks: Any = None
     ) -> tuple[Any, Any]:
         xs = list(x) if self._multi_in else [x]
-        outs, tape = self.graph.forward(xs, training, rng, reduce=reduce, out_masks=out_masks)
+        dtype = self.__dict__.get("_dtype")  # the model's floating type (integer inputs are cast to it)
+        if dtype is None:  # made of a built model (as_layer): its layers' type
+            arrays = [a for layer in leaf_layers(self.graph.layers) for a in layer.params.values()]
+            dtype = self._dtype = np.dtype(arrays[0].dtype) if arrays else None
+        outs, tape = self.graph.forward(xs, training, rng, None, dtype, reduce=reduce, out_masks=out_masks)
         return (tuple(outs) if self._multi_out else outs[0]), tape
 
     def backward(self, grad: Any, ctx: Any) -> Any:

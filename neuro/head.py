@@ -248,14 +248,15 @@ def value_range(tensor: Any) -> tuple[float, float, bool | None, Any] | None:
     return float(bounds[0]), float(bounds[1]), activation.key == "softmax", layer
 
 
-_loading: contextvars.ContextVar[bool] = contextvars.ContextVar("neuro_loading_heads", default=False)
+_loading: contextvars.ContextVar[set | None] = contextvars.ContextVar("neuro_loading_heads", default=None)
 
 
 @contextlib.contextmanager
 def loading() -> Iterator[None]:
-    """The block compiles a model read from a file: :func:`check_range` warns, instead of refusing, about an
-    output that cannot train (a softmax over one unit), so that a file saved before the check loads."""
-    token = _loading.set(True)
+    """The block compiles a model read from a file: :func:`check_range` warns (once per output), instead of
+    refusing, about an output that cannot train (a softmax over one unit), so that a file saved before the
+    check loads."""
+    token = _loading.set(set())
     try:
         yield
     finally:
@@ -293,9 +294,13 @@ def check_range(graph: Any, output: int, loss: Loss) -> None:
             f"{one_class} whatever its input: nothing would train. For two classes end the output in "
             'Dense(1, activation="sigmoid") with binary_crossentropy, or in Dense(2, activation="softmax")'
         )
-        if not _loading.get():
+        warned = _loading.get()
+        if warned is None:
             raise ValueError(message)
-        warnings.warn(message + " (the model file is loaded as it was saved)", RuntimeWarning, stacklevel=2)
+        if (id(graph), output) not in warned:
+            warned.add((id(graph), output))
+            warnings.warn(f"{message} (the model file is loaded as it was saved)", RuntimeWarning,
+                          stacklevel=2)
     loss.check_output(shape)
     want = loss.input_range
     if want is None or known is None:

@@ -206,6 +206,8 @@ def save(network: Any, path: str | os.PathLike) -> None:
 
     Raises:
         TypeError: when the optimizer's learning rate is a plain function (not a saveable schedule).
+        ValueError: for a weight the loader would refuse (non-finite, a negative running variance), set by
+            hand: nothing is written.
         FileNotFoundError, PermissionError, IsADirectoryError: for a missing or read-only folder, a
             write-protected file, a folder at ``path`` or a ``path`` ending in a separator (naming ``path``).
         OSError: when the file cannot be written (``ENOSPC``: the disk is full; ``EFBIG``: the file-size
@@ -323,14 +325,30 @@ def load_weights(network: Any, path: str | os.PathLike) -> None:
 
 
 def _layer_arrays(network: Any) -> list[tuple[dict, dict]]:
-    """Host copies of each leaf layer's params and buffers, in layer order."""
-    return [
-        (
-            {k: np.array(backend.to_numpy(v)) for k, v in layer.params.items()},
-            {k: np.array(backend.to_numpy(v)) for k, v in layer.buffers.items()},
-        )
-        for layer in network.leaf_layers()
-    ]
+    """Host copies of each leaf layer's params and buffers, in layer order.
+
+    Raises:
+        ValueError: for an array the loader would refuse (a non-finite value, a negative running variance:
+            set by hand, as training's guard never commits one), so that no file is written that cannot be
+            read back.
+    """
+    out = []
+    for layer in network.leaf_layers():
+        params = {k: np.array(backend.to_numpy(v)) for k, v in layer.params.items()}
+        buffers = {k: np.array(backend.to_numpy(v)) for k, v in layer.buffers.items()}
+        for k, a in (*params.items(), *buffers.items()):
+            if not np.isfinite(a).all():
+                raise ValueError(
+                    f"cannot save: {layer.name}.{k} holds a non-finite value ({a[~np.isfinite(a)].flat[0]}); "
+                    "a model file holds finite weights only (the loader refuses others)"
+                )
+            if k == "running_var" and (a < 0).any():
+                raise ValueError(
+                    f"cannot save: {layer.name}.{k} holds a negative variance ({a[a < 0].flat[0]}); the "
+                    "loader refuses it"
+                )
+        out.append((params, buffers))
+    return out
 
 
 def _write_layers(f: Any, arrays: list[tuple[dict, dict]]) -> None:

@@ -378,3 +378,58 @@ def test_metric_functions_keep_their_names_and_any_callable_is_taken():
     assert metrics.get(Thresh()).name == "Thresh"
     assert metrics.get(metrics.r2_score).name == "r2_score"
     assert isinstance(metrics.get(metrics.r2_score), metrics.R2Score)
+
+
+def test_the_diff_reviews_last_round(tmp_path):
+    """train_on_batch of a model without metrics returned [loss, accuracy] (fit's defaults); a layer's
+    count_params left out running statistics, unlike the model's and Keras's; save wrote a non-finite weight
+    set by hand, which load then refused; a nested model with a user's layer let float64 through."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((8, 3)).astype(np.float32), rng.integers(0, 2, 8).astype(np.float32)
+    m = neuro.Sequential([Input((3,)), Dense(4), neuro.BatchNorm(), Dense(1, activation="sigmoid")], seed=0)
+    m.compile(loss="binary_crossentropy", optimizer="sgd")
+    loss = m.train_on_batch(x, y)
+    assert isinstance(loss, float) and isinstance(m.test_on_batch(x, y), float)
+    assert m.compiled_metrics is None  # and a later fit still logs its defaults
+    assert "accuracy" in m.fit(x, y, verbose=0).history
+    assert m.layers[1].count_params() == 16 and m.count_params() == sum(la.count_params() for la in m.layers)
+    m.layers[1].buffers["running_var"][0] = -1.0
+    with pytest.raises(ValueError, match=r"^cannot save: batchnorm\.running_var holds a negative variance"):
+        m.save(tmp_path / "never-written.h5")
+    m.layers[0].params["kernel"][0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"^cannot save: dense\.kernel holds a non-finite value \(nan\)"):
+        m.save_weights(tmp_path / "never-written.weights.h5")
+
+    class OneHot64(neuro.Layer):
+        integer_inputs = True
+
+        def __init__(self, n=4, **kwargs):
+            super().__init__(**kwargs)
+            self.n = n
+
+        def compute_output_shape(self, s):
+            return (*s, self.n)
+
+        def compute_output_dtype(self, dt):
+            return "float"
+
+        def forward(self, x, training=False, rng=None):
+            return np.eye(self.n)[x], None  # float64
+
+        def backward(self, g, ctx):
+            return None
+
+    ids = rng.integers(0, 4, (2, 5))
+    jj = Input((5,), dtype="int64")
+    inner = neuro.Model(jj, neuro.Flatten()(OneHot64()(jj)), name="inner")
+    kk = Input((5,), dtype="int64")
+    nested = neuro.Model(kk, Dense(1)(inner(kk)), seed=0)
+    with pytest.raises(TypeError, match=r"^layer 'onehot64' \(OneHot64\) returned float64 in a float32 model"):
+        nested.predict(ids)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m2 = neuro.Sequential([Input((3,)), Dense(1, activation="softmax")])
+        with pytest.raises(ValueError, match="softmax over 1 unit"):  # no lenient state left behind
+            m2.compile(loss="mse", optimizer="sgd")

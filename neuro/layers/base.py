@@ -753,7 +753,8 @@ class Layer(KeywordChecked):
 
     def set_weights(self, weights: Sequence[Any]) -> None:
         """Set the arrays :meth:`get_weights` returns (in place, each array keeping its dtype and device),
-        checking their number, shapes and values first: all or nothing. Between two training steps: a model
+        checking their number, shapes and types first: all or nothing (values are not checked; ``save``
+        refuses non-finite weights). Between two training steps: a model
         training in another thread may read them halfway (:meth:`Model.set_weights` takes its lock).
 
         Args:
@@ -784,7 +785,12 @@ class Layer(KeywordChecked):
             store[k][...] = backend.to_device(w.astype(store[k].dtype), xp)
 
     def count_params(self) -> int:
-        """Number of scalar parameters (trainable ones only)."""
+        """Number of scalars in the layer's weights, its parameters and buffers (running statistics), as
+        Keras's ``count_params``."""
+        return self._count_trainable() + int(sum(int(np.prod(b.shape)) for b in self.buffers.values()))
+
+    def _count_trainable(self) -> int:
+        """Number of scalars in ``params`` (what an optimizer trains, when the layer is trainable)."""
         return int(sum(int(np.prod(p.shape)) for p in self.params.values()))
 
     def __repr__(self) -> str:

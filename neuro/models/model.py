@@ -1618,13 +1618,17 @@ class Model(KeywordChecked):
             return_dict: return ``{name: value}`` instead of the loss (or ``[loss, *metrics]``).
 
         Returns:
-            The batch's loss (computed before the step, as Keras's), a list ``[loss, *metrics]`` when
-            ``fit`` logs metrics (the compiled ones, or its defaults: accuracy for a classifier), or the
-            dict.
+            The batch's loss (computed before the step, as Keras's), a list ``[loss, *metrics]`` when the
+            model was compiled with metrics (``fit``'s default metrics are not added), or the dict.
         """
         n = len(self.prepare_inputs(x)[0])
-        history = self.fit(x, y, batch_size=max(n, 1), epochs=1, shuffle=False, verbose=0,
-                           sample_weight=sample_weight, class_weight=class_weight)
+        compiled, kept = self.compiled_metrics, getattr(self, "history", None)
+        try:
+            history = self.fit(x, y, batch_size=max(n, 1), epochs=1, shuffle=False, verbose=0,
+                               sample_weight=sample_weight, class_weight=class_weight,
+                               metrics=self._own_metrics())
+        finally:
+            self.compiled_metrics, self.history = compiled, kept  # fit would keep its metrics and History
         logs = {k: v[-1] for k, v in history.history.items()}
         return _batch_result(logs, return_dict)
 
@@ -1644,11 +1648,16 @@ class Model(KeywordChecked):
         """
         n = len(self.prepare_inputs(x)[0])
         logs = self.evaluate(x, y, batch_size=max(n, 1), verbose=0, sample_weight=sample_weight,
-                             return_dict=True)
+                             return_dict=True, metrics=self._own_metrics())
         return _batch_result(logs, return_dict)
 
+    def _own_metrics(self) -> Any:
+        """The compiled metrics alone (``[]`` for none: not ``fit``'s defaults), as Keras's ``*_on_batch``."""
+        return self.compiled_metrics if self.compiled_metrics is not None else []
+
     def predict_on_batch(self, x: Any) -> Any:
-        """The predictions of one batch, as Keras's ``predict_on_batch``: :meth:`predict` in one pass.
+        """The predictions of one batch, as Keras's ``predict_on_batch``: :meth:`predict` (one pass up to 256
+        samples).
 
         Args:
             x: the batch's inputs.
@@ -1656,7 +1665,7 @@ class Model(KeywordChecked):
         Returns:
             As :meth:`predict`.
         """
-        return self.predict(x, batch_size=max(len(self.prepare_inputs(x)[0]), 1))
+        return self.predict(x)
 
     # -- files --------------------------------------------------------------------------------------------
     def save_weights(self, path: Any) -> None:
@@ -1810,8 +1819,8 @@ class Model(KeywordChecked):
         line = "-" * (sum(widths) + 3 * (cols - 1))
         fmt = "   ".join(f"{{:>{w}}}" if c == 2 else f"{{:<{w}}}" for c, w in enumerate(widths))
         leaves = self.leaf_layers()
-        trainable = sum(layer.count_params() for layer in leaves if layer.trainable)
-        frozen = sum(layer.count_params() for layer in leaves if not layer.trainable)
+        trainable = sum(layer._count_trainable() for layer in leaves if layer.trainable)
+        frozen = sum(layer._count_trainable() for layer in leaves if not layer.trainable)
         frozen += sum(int(np.prod(b.shape)) for layer in leaves for b in layer.buffers.values())
         out = [
             self._header(),
