@@ -892,7 +892,11 @@ class Functional(Layer):
         self, x: Any, training: bool = False, rng: Any = None, reduce: Any = None, out_masks: Any = None
     ) -> tuple[Any, Any]:
         xs = list(x) if self._multi_in else [x]
-        dtype = self.__dict__.get("_dtype")  # the model's floating type (integer inputs are cast to it)
+        # the floating type: its float inputs' (a gradient check runs a float32 model in float64), else the
+        # type it was built in (integer inputs are cast to it, and a user's layer must keep it)
+        dtype = _float_type(xs, None)
+        if dtype is None:
+            dtype = self.__dict__.get("_dtype")
         if dtype is None:  # made of a built model (as_layer): its layers' type
             arrays = [a for layer in leaf_layers(self.graph.layers) for a in layer.params.values()]
             dtype = self._dtype = np.dtype(arrays[0].dtype) if arrays else None
