@@ -754,8 +754,8 @@ class Layer(KeywordChecked):
     def set_weights(self, weights: Sequence[Any]) -> None:
         """Set the arrays :meth:`get_weights` returns (in place, each array keeping its dtype and device),
         checking their number, shapes and types first: all or nothing (values are not checked; ``save``
-        refuses non-finite weights). Between two training steps: a model
-        training in another thread may read them halfway (:meth:`Model.set_weights` takes its lock).
+        refuses non-finite weights). Between two training steps: a model training in another thread may
+        read them halfway (:meth:`Model.set_weights` takes its lock).
 
         Args:
             weights: one array per param and buffer, in the order of :meth:`get_weights`.
