@@ -58,6 +58,11 @@ def shape_tuple(value: Any, name: str) -> tuple[int, ...]:
         out = tuple(value)
     except TypeError:
         raise TypeError(f"{name} must be a tuple of positive integers, got {value!r}") from None
+    if any(d is None for d in out):  # Keras's variable length
+        raise ValueError(
+            f"{name} must be a tuple of positive integers, got {value!r}: neuro's shapes are fixed (pad "
+            "sequences to one length, and mark the padding with Embedding(mask_zero=True) or Masking)"
+        )
     if not out or any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0 for d in out):
         raise ValueError(f"{name} must be a tuple of positive integers, got {value!r}")
     return tuple(int(d) for d in out)

@@ -433,3 +433,37 @@ def test_the_diff_reviews_last_round(tmp_path):
         m2 = neuro.Sequential([Input((3,)), Dense(1, activation="softmax")])
         with pytest.raises(ValueError, match="softmax over 1 unit"):  # no lenient state left behind
             m2.compile(loss="mse", optimizer="sgd")
+
+
+def test_second_tutorial_round():
+    """An overridden train_step (Keras's 'customizing what happens in fit') was ignored by fit without a
+    word; evaluate and predict with more steps than a sequence holds wrapped around and counted batches twice
+    (predict returned 160 rows of 100 samples); Input((None, 57)) got no word about fixed lengths."""
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((20, 3)).astype(np.float32), rng.standard_normal((20, 1)).astype(np.float32)
+
+    class Custom(neuro.Model):
+        def train_step(self, data):
+            raise AssertionError("never called by neuro's fit")
+
+    inp = Input((3,))
+    custom = Custom(inp, Dense(1)(inp), loss="mse", optimizer="sgd")
+    with pytest.raises(TypeError, match=r"^Custom overrides train_step, which neuro's fit does not call"):
+        custom.fit(x, y, verbose=0)
+
+    class Seq:
+        def __len__(self):
+            return 5
+
+        def __getitem__(self, i):
+            return x[4 * i : 4 * i + 4], y[4 * i : 4 * i + 4]
+
+    m = neuro.Sequential([Input((3,)), Dense(1)], seed=0)
+    m.compile(loss="mse", optimizer="sgd")
+    with pytest.warns(UserWarning, match="gave 5 of the 8"):
+        assert m.predict(Seq(), steps=8).shape == (20, 1)
+    with pytest.warns(UserWarning, match="gave 5 of the 8"):
+        got = m.evaluate(Seq(), steps=8, verbose=0)
+    assert got == pytest.approx(m.evaluate(x, y, verbose=0))
+    with pytest.raises(ValueError, match=r"neuro's shapes are fixed \(pad sequences to one length"):
+        Input((None, 57))

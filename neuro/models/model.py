@@ -1171,8 +1171,9 @@ class Model(KeywordChecked):
             verbose: 0 silent; 1 (or ``"auto"``) prints the results in one line.
             sample_weight: a weight per sample of arrays ``x``, as for :meth:`fit`: the loss is
                 ``Σ w·l / Σ w`` over the whole set and the metrics are weighted (all weights 0: NaN).
-            steps: for data that yields batches, how many to read (``None``: until it ends); a generator
-                that ends before gives the figures of what it gave, with a warning.
+            steps: for data that yields batches, how many to read (``None``: until it ends), in one pass at
+                most: data that ends before (a generator, or a sequence shorter than ``steps``) gives the
+                figures of what it gave, with a warning.
             return_dict: ``True`` (neuro's default): the dict below; ``False`` (Keras's default): the values
                 alone, in the dict's order, as a list, or the loss alone when there is no metric.
 
@@ -1336,7 +1337,8 @@ class Model(KeywordChecked):
                 of a model with several inputs).
             batch_size: samples per forward pass (``None``: 256); not with data that yields batches.
             verbose: 0 silent; 1 prints the number of samples predicted.
-            steps: for data that yields batches, how many to read (``None``: until it ends).
+            steps: for data that yields batches, how many to read (``None``: until it ends; never more than
+                one pass: data that ends sooner gives its batches, with a warning).
 
         Shape:
             ``(N, *input_shape)`` → ``(N, *output_shape)`` per output.

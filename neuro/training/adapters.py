@@ -418,9 +418,10 @@ class BatchSource:
         name: str,
         targets: bool = True,
         steps_name: str = "steps",
+        one_pass: bool = False,
     ) -> None:
         self.data, self.model, self.indexed, self.steps, self.name = data, model, indexed, steps, name
-        self.targets, self.steps_name = targets, steps_name
+        self.targets, self.steps_name, self.one_pass = targets, steps_name, one_pass
         self.one_shot = not indexed and isinstance(data, collections.abc.Iterator)
         try:
             self.length: int | None = len(data)
@@ -472,6 +473,10 @@ class BatchSource:
         data = self.data
         if self.indexed:
             n = len(data)
+            if self.one_pass and self.steps is not None:  # evaluate, predict: never a batch twice
+                for i in range(min(self.steps, n)):
+                    yield i, data[i]
+                return
             if self.steps is None:
                 for i in rng.permutation(n) if rng is not None else range(n):
                     yield int(i), data[int(i)]
@@ -494,8 +499,8 @@ class BatchSource:
             try:
                 batch = next(self._it)
             except StopIteration:
-                if self.one_shot:
-                    return  # used up: the epoch is short
+                if self.one_shot or self.one_pass:
+                    return  # used up (or, for evaluate and predict, read once): the epoch is short
                 self._it = iter(data)  # a re-iterable: a new pass
                 try:
                     batch = next(self._it)
@@ -572,7 +577,8 @@ def _holds_inputs(model: Any, x: Any) -> bool:
 
 
 def batch_source(
-    model: Any, x: Any, kind: str, steps: int | None, name: str, steps_name: str, targets: bool = True
+    model: Any, x: Any, kind: str, steps: int | None, name: str, steps_name: str, targets: bool = True,
+    one_pass: bool = False,
 ) -> BatchSource:
     """A :class:`BatchSource` of data of kind ``"sequence"`` or ``"iterable"`` (see :func:`data_kind`).
 
@@ -584,11 +590,13 @@ def batch_source(
         name: the argument's name.
         steps_name: the name of the argument that gave ``steps``.
         targets: whether batches hold targets.
+        one_pass: read the data at most once whatever ``steps`` asks (``evaluate`` and ``predict``: more
+            steps than the data holds end short, with a warning, instead of counting batches twice).
 
     Returns:
         The source.
     """
-    return BatchSource(x, model, kind == "sequence", steps, name, targets, steps_name)
+    return BatchSource(x, model, kind == "sequence", steps, name, targets, steps_name, one_pass)
 
 
 # -- fit, evaluate, predict ----------------------------------------------------------------------------------
@@ -764,7 +772,7 @@ def evaluation_source(
     if kind in ("sequence", "iterable"):
         if batch_size is not None:
             raise ValueError("batch_size does not apply when x yields its own batches; leave it out")
-        return batch_source(model, x, kind, steps, "x", "steps")
+        return batch_source(model, x, kind, steps, "x", "steps", one_pass=True)
     if steps is not None:
         raise ValueError(
             "steps applies to x that yields its own batches (a generator, an iterable, a Sequence)"
@@ -801,7 +809,7 @@ def prediction_source(model: Any, x: Any, steps: int | None, batch_size: int | N
     if kind in ("sequence", "iterable"):
         if batch_size is not None:
             raise ValueError("batch_size does not apply when x yields its own batches; leave it out")
-        return batch_source(model, x, kind, steps, "x", "steps", targets=False)
+        return batch_source(model, x, kind, steps, "x", "steps", targets=False, one_pass=True)
     if steps is not None:
         raise ValueError(
             "steps applies to x that yields its own batches (a generator, an iterable, a Sequence)"

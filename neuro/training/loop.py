@@ -161,6 +161,7 @@ def evaluate(
     if verbose not in (0, 1):
         raise ValueError(f"verbose must be 0, 1 or 'auto', got {verbose!r}")
     model.require_compiled("evaluate")
+    _refuse_overridden_steps(model, "evaluate")
     slots = metric_slots(model, model.compiled_metrics if metrics is None else metrics)
     source = adapters.evaluation_source(
         model, x, y, sample_weight=sample_weight, steps=steps, batch_size=given
@@ -247,6 +248,7 @@ def fit(
         )
     split = check.fraction(validation_split, "validation_split")
     model.require_compiled("fit")
+    _refuse_overridden_steps(model, "fit")
     with model._lock:  # checked and claimed at once: two threads' fits never both start
         if model._fitting:
             raise RuntimeError(
@@ -417,6 +419,23 @@ def fit(
                 batches.close()  # (last; data yielding its own batches is the user's, and may be read on)
     model.compiled_metrics = model.compiled_metrics if metrics is None else metrics
     return history
+
+
+def _refuse_overridden_steps(model: Any, what: str) -> None:
+    """Refuse a model class that overrides ``train_step`` or defines ``test_step`` (Keras's "customizing what
+    happens in fit"): neuro's ``fit`` and ``evaluate`` would not call them, and would train or evaluate
+    something else without a word."""
+    from neuro.models.model import Model
+
+    cls = type(model)
+    own = [n for n in ("train_step", "test_step") if getattr(cls, n, None) is not getattr(Model, n, None)]
+    if own:
+        raise TypeError(
+            f"{cls.__name__} overrides {' and '.join(own)}, which neuro's {what} does not call (Keras's "
+            "'customizing what happens in fit' is not supported): write the loop with "
+            "model.compute_gradients(x, y) and model.optimizer.step(model.params, model.grads) (the "
+            "migration guide's custom loop), or rename the method"
+        )
 
 
 def _warn_ran_out(train: Any, epoch: int, epochs: int) -> None:
