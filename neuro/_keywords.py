@@ -41,6 +41,8 @@ FOREIGN: dict[str, tuple[str, ...]] = {
     "out_channels": ("filters",),
     "epoch": ("epochs",),
     "nb_epoch": ("epochs",),
+    "gamma": ("decay_rate",),
+    "T_max": ("decay_steps",),
 }
 
 #: Keywords of other libraries that neuro answers with advice rather than a name.

@@ -97,7 +97,10 @@ def features(x: Any, input_shape: tuple[int, ...], name: str = "x", dtype: Any =
         )
     if x.shape[1:] != input_shape or x.ndim != len(input_shape) + 1:
         shown = "(N, " + ", ".join(str(d) for d in input_shape) + ")"
-        raise ValueError(f"{name} must have shape {shown}, got {tuple(x.shape)}")
+        hint = ""
+        if len(input_shape) == 3 and tuple(x.shape[1:]) == (input_shape[2], input_shape[0], input_shape[1]):
+            hint = " (images are channels-last, (N, H, W, C): x.transpose(0, 2, 3, 1) turns PyTorch's NCHW)"
+        raise ValueError(f"{name} must have shape {shown}, got {tuple(x.shape)}{hint}")
     if len(x) == 0:
         raise ValueError(f"{name} must hold at least one sample, got shape {tuple(x.shape)}")
     backend.get_array_module(x)  # an array of a known device

@@ -467,3 +467,16 @@ def test_second_tutorial_round():
     assert got == pytest.approx(m.evaluate(x, y, verbose=0))
     with pytest.raises(ValueError, match=r"neuro's shapes are fixed \(pad sequences to one length"):
         Input((None, 57))
+
+
+def test_pytorch_habits_get_named():
+    """Channels-first images got 'x must have shape (N, 32, 32, 3)' without a word of why; PyTorch's
+    StepLR(gamma) and CosineAnnealingLR(T_max) spellings got no suggestion."""
+    m = neuro.Sequential([Input((32, 32, 3)), neuro.Flatten(), Dense(2)])
+    with pytest.raises(ValueError, match=r"got \(4, 3, 32, 32\) \(images are channels-last, \(N, H, W, C\): "
+                                         r"x\.transpose\(0, 2, 3, 1\)"):
+        m.predict(np.ones((4, 3, 32, 32), np.float32))
+    with pytest.raises(TypeError, match=r"got an unexpected keyword argument 'gamma'; did you mean 'decay_rate'"):
+        neuro.schedules.StepDecay(0.1, gamma=0.5, step_size=2)
+    with pytest.raises(TypeError, match=r"'T_max'; did you mean 'decay_steps'"):
+        neuro.schedules.CosineDecay(0.1, T_max=5)

@@ -537,7 +537,8 @@ class LSTM(RNN):
     ``g = tanh(a_c)``, ``o = σ(a_o)``, ``c_t = f ⊙ c_{t−1} + i ⊙ g``, ``h_t = o ⊙ tanh(c_t)``.
 
     PyTorch's ``nn.LSTM`` has the same gate order: ``kernel = weight_ih.T``, ``recurrent_kernel =
-    weight_hh.T``, ``bias = bias_ih + bias_hh``.
+    weight_hh.T``, ``bias = bias_ih + bias_hh`` (the same predictions; PyTorch trains the two biases apart,
+    each with the full gradient, so training matches with its ``bias_hh`` zero and frozen).
 
     Args:
         units: the size u of the state and output.
