@@ -203,6 +203,13 @@ def test_batchnorm_after_conv2d():
     assert_matches(net, inputs(net) * 2.0 + 1.5)
 
 
+def test_batchnorm_on_a_sequence():
+    from neuro import Conv1D
+
+    net = trained_one_step((7, 3), [Conv1D(4, 3, padding="same"), BatchNorm(), Dense(2)])
+    assert_matches(net)
+
+
 def test_batchnorm_on_the_input_image():
     net = trained_one_step((4, 5, 3), [BatchNorm(momentum=0.0), Flatten(), Dense(2)])
     assert_matches(net, inputs(net) * 2.0 + 1.5)

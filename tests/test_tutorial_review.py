@@ -480,3 +480,26 @@ def test_pytorch_habits_get_named():
         neuro.schedules.StepDecay(0.1, gamma=0.5, step_size=2)
     with pytest.raises(TypeError, match=r"'T_max'; did you mean 'decay_steps'"):
         neuro.schedules.CosineDecay(0.1, T_max=5)
+
+
+def test_batchnorm_on_sequences_is_pytorchs_batchnorm1d():
+    """BatchNorm refused (N, T, C) inputs: keras.io's time-series classifier (Conv1D, BatchNorm, ReLU) could
+    not be built. Over N and T per channel, as torch.nn.BatchNorm1d on (N, C, T), running statistics too."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 7, 3))
+    with neuro.backend.dtype_scope("float64"):
+        bn = neuro.BatchNorm(momentum=0.9)
+        m = neuro.Sequential([Input((7, 3)), bn], seed=0)
+    bn.params["gamma"][...] = [0.5, 1.5, 2.0]
+    bn.params["beta"][...] = [0.1, -0.2, 0.3]
+    y, ctx = bn.forward(x, training=True)
+    ref = torch.nn.BatchNorm1d(3, momentum=0.1, eps=bn.epsilon, dtype=torch.float64)
+    with torch.no_grad():
+        ref.weight[:] = torch.tensor([0.5, 1.5, 2.0])
+        ref.bias[:] = torch.tensor([0.1, -0.2, 0.3], dtype=torch.float64)
+    want = ref(torch.from_numpy(x).permute(0, 2, 1)).permute(0, 2, 1)
+    np.testing.assert_allclose(y, want.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(bn.buffers["running_mean"], ref.running_mean.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(bn.buffers["running_var"], ref.running_var.numpy(), rtol=1e-12)
+    assert m.predict(x).shape == (6, 7, 3)

@@ -1,4 +1,4 @@
-"""Batch normalization over the last axis (features after Dense, channels after Conv2D)."""
+"""Batch normalization over the last axis (features after Dense, channels after Conv2D or Conv1D)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ class BatchNorm(Layer):
     """Batch normalization ``y = gamma · (x − mean) / sqrt(var + epsilon) + beta``, per feature.
 
     Statistics are taken per feature of the last axis, over every other axis: over N for ``(N, F)``
-    inputs (after Dense) and over N, H, W for ``(N, H, W, C)`` inputs (after Conv2D). Paper: Ioffe &
-    Szegedy, 2015.
+    inputs (after Dense), over N and T for sequences ``(N, T, C)`` (after Conv1D, as PyTorch's
+    ``BatchNorm1d`` on ``(N, C, T)``) and over N, H, W for ``(N, H, W, C)`` inputs (after Conv2D).
+    Paper: Ioffe & Szegedy, 2015.
 
     In training the layer normalizes with the batch mean and the *biased* batch variance, and updates the
     running averages ``running = momentum · running + (1 − momentum) · batch``; the running variance is fed
@@ -36,13 +37,14 @@ class BatchNorm(Layer):
         name: optional layer name.
 
     Shape:
-        - input: ``(N, F)`` or ``(N, H, W, C)``; output: same shape.
+        - input: ``(N, ..., F)`` of any rank (``(N, F)``, ``(N, T, C)``, ``(N, H, W, C)``); output: same
+          shape.
         - params ``gamma`` (ones) and ``beta`` (zeros), buffers ``running_mean`` (zeros) and
           ``running_var`` (ones): ``(F,)`` or ``(C,)``.
 
     Raises:
         ValueError: for a ``momentum`` outside [0, 1], an ``epsilon`` that is not a positive number, or an
-            input that is not ``(features,)`` or ``(height, width, channels)``.
+            input without an axis beyond the batch.
 
     Gradient: with g = dL/dy, x̂ = (x − mean) / sqrt(var + epsilon) and m values per feature (sums over those
     m values): dL/dgamma = Σ g·x̂, dL/dbeta = Σ g, and
@@ -70,10 +72,10 @@ class BatchNorm(Layer):
         self.epsilon = float(epsilon)
 
     def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        if len(input_shape) not in (1, 3) or any(d < 1 for d in input_shape):
+        if len(input_shape) < 1 or any(d < 1 for d in input_shape):
             raise ValueError(
-                "BatchNorm expects input_shape (features,) or (height, width, channels) with "
-                f"positive sizes, got input_shape={input_shape}"
+                "BatchNorm expects input_shape (..., features) with at least one axis and positive sizes, "
+                f"got input_shape={input_shape}"
             )
         return input_shape
 

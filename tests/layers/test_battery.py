@@ -307,6 +307,7 @@ CASES = [
     Case("global_avg_pool", lambda: GlobalAveragePooling2D(), (3, 4, 5), ref_gap),
     Case("batchnorm_dense", lambda: BatchNorm(), (6,), ref_batchnorm),
     Case("batchnorm_conv", lambda: BatchNorm(momentum=0.9, epsilon=1e-3), (3, 4, 2), ref_batchnorm),
+    Case("batchnorm_sequence", lambda: BatchNorm(momentum=0.9), (5, 3), ref_batchnorm),
     Case("dropout", lambda: Dropout(0.3), (10,), None),
     Case("flatten", lambda: Flatten(), (3, 2, 4), ref_flatten),
     Case("reshape", lambda: Reshape((4, -1)), (3, 2, 4), ref_reshape),
