@@ -399,6 +399,8 @@ class BatchSource:
         targets: whether batches hold targets (``fit``, ``evaluate``); ``predict`` takes ``x`` or ``(x,)``,
             ``(x, y)``, ``(x, y, sample_weight)`` and reads only ``x``.
         steps_name: the name of the argument that gave ``steps``, for messages.
+        one_pass: never start a new pass (``evaluate``, ``predict``): more ``steps`` than the data holds
+            leave the epoch short instead of reading batches twice.
 
     Attributes:
         short: ``(batches read, steps)`` when the last epoch ended before its ``steps`` batches, else

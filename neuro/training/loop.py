@@ -425,10 +425,10 @@ def _refuse_overridden_steps(model: Any, what: str) -> None:
     """Refuse a model class that overrides ``train_step`` or defines ``test_step`` (Keras's "customizing what
     happens in fit"): neuro's ``fit`` and ``evaluate`` would not call them, and would train or evaluate
     something else without a word."""
-    from neuro.models.model import Model
-
     cls = type(model)
-    own = [n for n in ("train_step", "test_step") if getattr(cls, n, None) is not getattr(Model, n, None)]
+    owners = {n: next((c for c in cls.__mro__ if n in vars(c)), None) for n in ("train_step", "test_step")}
+    # neuro's own train_step is Model's (in neuro.models.model); it has no test_step
+    own = [n for n, c in owners.items() if c is not None and c.__module__ != "neuro.models.model"]
     if own:
         raise TypeError(
             f"{cls.__name__} overrides {' and '.join(own)}, which neuro's {what} does not call (Keras's "
