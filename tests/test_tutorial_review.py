@@ -503,3 +503,42 @@ def test_batchnorm_on_sequences_is_pytorchs_batchnorm1d():
     np.testing.assert_allclose(bn.buffers["running_mean"], ref.running_mean.numpy(), rtol=1e-12)
     np.testing.assert_allclose(bn.buffers["running_var"], ref.running_var.numpy(), rtol=1e-12)
     assert m.predict(x).shape == (6, 7, 3)
+
+
+def test_pad_sequences_is_keras_pad_sequences():
+    """Keras's pad_sequences (token-id lists to one length) was missing: the keras.io IMDB example uses it."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from neuro.data import pad_sequences
+
+    seqs = [[1], [2, 3], [4, 5, 6]]
+    assert pad_sequences(seqs).tolist() == [[0, 0, 1], [0, 2, 3], [4, 5, 6]]  # Keras's docstring example
+    assert pad_sequences(seqs, padding="post").tolist() == [[1, 0, 0], [2, 3, 0], [4, 5, 6]]
+    assert pad_sequences(seqs, maxlen=2).tolist() == [[0, 1], [2, 3], [5, 6]]
+    assert pad_sequences(seqs, maxlen=2, truncating="post", value=-1).tolist() == [[-1, 1], [2, 3], [4, 5]]
+    assert pad_sequences(seqs).dtype == np.int32 and pad_sequences([], maxlen=4).shape == (0, 4)
+
+    def reference(rows, maxlen, padding, truncating):
+        n = max((len(r) for r in rows), default=0) if maxlen is None else maxlen
+        out = []
+        for r in rows:
+            kept = (r[:n] if truncating == "post" else r[len(r) - n :] if len(r) > n else r) if n else []
+            pad = [0] * (n - len(kept))
+            out.append(list(kept) + pad if padding == "post" else pad + list(kept))
+        return out
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(st.lists(st.integers(1, 9), max_size=6), max_size=5), st.none() | st.integers(0, 7),
+           st.sampled_from(["pre", "post"]), st.sampled_from(["pre", "post"]))
+    def check(rows, maxlen, padding, truncating):
+        got = pad_sequences(rows, maxlen=maxlen, padding=padding, truncating=truncating)
+        assert got.tolist() == reference(rows, maxlen, padding, truncating)
+
+    check()
+    with pytest.raises(ValueError, match=r"^sequences\[0\] holds fractions, which dtype int32 cannot hold$"):
+        pad_sequences([[1.5, 2.0]])
+    with pytest.raises(ValueError, match=r"^padding must be 'pre' or 'post', got 'left'$"):
+        pad_sequences(seqs, padding="left")
+    with pytest.raises(ValueError, match=r"^maxlen must be a non-negative integer or None, got -1$"):
+        pad_sequences(seqs, maxlen=-1)

@@ -37,6 +37,7 @@ _LAZY = {
     "TextDataSet": "text",
     "TextSplit": "text",
     "Vocabulary": "text",
+    "pad_sequences": "text",
 }
 
 
@@ -80,6 +81,7 @@ __all__ = [
     "load_image_folder",
     "load_mnist",
     "one_hot",
+    "pad_sequences",
     "rotate",
     "train_test_split",
 ]

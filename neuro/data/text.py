@@ -307,6 +307,83 @@ class _Counter:
         return [self.token(p) for p in order], lookup  # type: ignore[misc]
 
 
+def pad_sequences(
+    sequences: Iterable[Any],
+    maxlen: int | None = None,
+    dtype: Any = "int32",
+    padding: str = "pre",
+    truncating: str = "pre",
+    value: float = 0,
+) -> np.ndarray:
+    """Pad (or truncate) sequences of ids or values to one length, as Keras's ``pad_sequences``: one row per
+    sequence, the padding before the values (``"pre"``, Keras's default) or after them.
+
+    Args:
+        sequences: sequences of numbers (token ids), or of arrays of one shape (the rows' steps).
+        maxlen: the length of the rows; ``None``: the longest sequence's.
+        dtype: the type of the result (``"int32"``, as Keras's); an integer type takes whole numbers only
+            (a float id is refused, never truncated).
+        padding: ``"pre"`` or ``"post"``: where the padding goes.
+        truncating: ``"pre"`` or ``"post"``: which end of a longer sequence is dropped.
+        value: the padding value (0: the padding id of :class:`Vocabulary` and of
+            ``Embedding(mask_zero=True)``).
+
+    Shape:
+        ``n`` sequences → ``(n, maxlen, *step_shape)``.
+
+    Returns:
+        The padded rows.
+
+    Raises:
+        ValueError: for a ``padding`` or ``truncating`` other than ``"pre"``/``"post"``, a ``maxlen`` that is
+            not a non-negative integer, steps of different shapes, or values the ``dtype`` cannot hold
+            exactly (a fraction into an integer type).
+        TypeError: for ``sequences`` that are not sequences of numbers.
+    """
+    padding = _check_side(padding, "padding")
+    truncating = _check_side(truncating, "truncating")
+    if maxlen is not None and (isinstance(maxlen, bool) or not _is_int(maxlen) or maxlen < 0):
+        raise ValueError(f"maxlen must be a non-negative integer or None, got {maxlen!r}")
+    try:
+        items = list(sequences)
+    except TypeError:
+        kind = type(sequences).__name__
+        raise TypeError(f"sequences must be an iterable of sequences, got {kind}") from None
+    rows = []
+    for i, q in enumerate(items):
+        try:
+            rows.append(np.asarray(q))
+        except (TypeError, ValueError):  # ragged steps
+            raise ValueError(
+                f"sequences[{i}] must be a sequence of numbers or of steps of one shape"
+            ) from None
+    out_type = np.dtype(dtype)
+    step: tuple[int, ...] | None = None
+    for i, r in enumerate(rows):
+        if r.ndim == 0:
+            raise TypeError(f"sequences[{i}] must be a sequence, got {r.item()!r}")
+        if r.dtype.kind not in "biuf":
+            raise TypeError(f"sequences[{i}] must hold numbers, got dtype {r.dtype}")
+        if len(r):
+            if step is None:
+                step = r.shape[1:]
+            elif r.shape[1:] != step:
+                raise ValueError(f"sequences[{i}] has steps of shape {r.shape[1:]}, the first ones {step}")
+        if out_type.kind in "iu" and r.dtype.kind == "f" and not np.all(np.mod(r, 1) == 0):
+            raise ValueError(f"sequences[{i}] holds fractions, which dtype {out_type.name} cannot hold")
+    length = max((len(r) for r in rows), default=0) if maxlen is None else int(maxlen)
+    out = np.full((len(rows), length, *(step or ())), value, dtype=out_type)
+    for i, r in enumerate(rows):
+        if not len(r) or not length:
+            continue
+        kept = r[:length] if truncating == "post" else r[max(len(r) - length, 0) :]
+        if padding == "post":
+            out[i, : len(kept)] = kept
+        else:
+            out[i, length - len(kept) :] = kept
+    return out
+
+
 def _fit_row(ids: np.ndarray, length: int, pad: str, truncate: str) -> np.ndarray:
     """Truncate or pad (with 0) a 1-D id array to ``length``."""
     if len(ids) > length:
