@@ -39,6 +39,7 @@ from neuro.layers.pooling import (
     GlobalAveragePooling1D,
     GlobalAveragePooling2D,
     GlobalMaxPool1D,
+    GlobalMaxPooling2D,
     MaxPool1D,
     MaxPool2D,
 )
@@ -71,7 +72,7 @@ VALUE_RANGES: dict[str, tuple[float, float]] = {  # in the order an error sugges
 #: input is the range of their output (but rows that sum to 1 may not stay rows).
 _PASS_THROUGH = (
     Flatten, MaxPool2D, AvgPool2D, GlobalAveragePooling2D, MaxPool1D, AvgPool1D, GlobalAveragePooling1D,
-    GlobalMaxPool1D,
+    GlobalMaxPool1D, GlobalMaxPooling2D,
 )  # fmt: skip
 
 

@@ -17,7 +17,7 @@ How each layer is written:
   convolution or pooling, before a ``Flatten``, at the output), never two in a row.
 - ``MaxPool2D``: ``MaxPool`` (padding never wins, as neuro's −inf padding); ``AvgPool2D``: ``AveragePool``
   with ``count_include_pad=0`` (a border window averages only the cells inside the input);
-  ``GlobalAveragePooling2D``: ``ReduceMean`` over height and width.
+  ``GlobalAveragePooling2D``: ``ReduceMean`` over height and width; ``GlobalMaxPooling2D``: ``ReduceMax``.
 - ``BatchNorm``: its inference form, ``x·scale + shift`` per channel (``Mul`` and ``Add``), with
   ``scale = gamma / sqrt(running_var + epsilon)`` and ``shift = beta − running_mean·scale`` computed as
   neuro computes them.
@@ -114,6 +114,7 @@ from neuro.layers.pooling import (
     GlobalAveragePooling1D,
     GlobalAveragePooling2D,
     GlobalMaxPool1D,
+    GlobalMaxPooling2D,
     MaxPool1D,
     MaxPool2D,
 )
@@ -524,6 +525,10 @@ def _global_avg_pool(g: _Graph, layer: GlobalAveragePooling2D, t: _Tensor) -> _T
     return _Tensor(g.reduce_mean(t.name, [2, 3] if t.nchw else [1, 2]), 2)
 
 
+def _global_max_pool(g: _Graph, layer: GlobalMaxPooling2D, t: _Tensor) -> _Tensor:
+    return _Tensor(g.reduce("ReduceMax", t.name, [2, 3] if t.nchw else [1, 2]), 2)
+
+
 def _batch_norm(g: _Graph, layer: BatchNorm, t: _Tensor) -> _Tensor:
     dt = g.dtype.type
     gamma, beta = (_host(layer, "params", k, g.dtype) for k in ("gamma", "beta"))
@@ -788,6 +793,7 @@ _CONVERTERS: dict[type, Callable[[_Graph, Any, _Tensor], _Tensor]] = {
     MaxPool2D: _max_pool,
     AvgPool2D: _avg_pool,
     GlobalAveragePooling2D: _global_avg_pool,
+    GlobalMaxPooling2D: _global_max_pool,
     BatchNorm: _batch_norm,
     Dropout: _dropout,
     Flatten: _flatten,

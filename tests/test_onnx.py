@@ -174,6 +174,13 @@ def test_pooling(kind, pool, stride, padding):
     assert_matches(net, x)
 
 
+def test_global_max_pooling_after_conv_and_alone():
+    from neuro.layers import GlobalMaxPooling2D
+
+    assert_matches(build((6, 5, 3), [Conv2D(4, 3), GlobalMaxPooling2D(), Dense(2)]))
+    assert_matches(build((6, 5, 3), [GlobalMaxPooling2D()]))
+
+
 def test_global_average_pooling_after_conv_and_alone():
     assert_matches(build((5, 7, 3), [GlobalAveragePooling2D()]))
     assert_matches(build((9, 7, 2), [Conv2D(6, 3, padding="same"), GlobalAveragePooling2D(), Dense(2)]))

@@ -21,6 +21,7 @@ from neuro.layers.pooling import (
     GlobalAveragePooling1D,
     GlobalAveragePooling2D,
     GlobalMaxPool1D,
+    GlobalMaxPooling2D,
     MaxPool1D,
     MaxPool2D,
 )
@@ -33,6 +34,7 @@ AveragePooling2D = AvgPool2D
 MaxPooling1D = MaxPool1D
 AveragePooling1D = AvgPool1D
 GlobalMaxPooling1D = GlobalMaxPool1D
+GlobalMaxPool2D = GlobalMaxPooling2D
 BatchNormalization = BatchNorm
 
 __all__ = [
@@ -74,6 +76,8 @@ __all__ = [
     "RNN",
     "SimpleRNN",
     "GlobalAveragePooling2D",
+    "GlobalMaxPooling2D",
+    "GlobalMaxPool2D",
     "Layer",
     "LeakyReLU",
     "Linear",

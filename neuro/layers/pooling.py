@@ -161,6 +161,33 @@ class GlobalAveragePooling2D(Layer):
         return F.global_avg_pool2d_backward(grad, ctx) if self.need_input_grad else None
 
 
+@registry.register(aliases=("GlobalMaxPool2D",))
+class GlobalMaxPooling2D(Layer):
+    """Maximum of each channel over height and width (Keras's ``GlobalMaxPooling2D``).
+
+    Args:
+        name: optional layer name.
+
+    Shape:
+        - input: ``(N, H, W, C)``; output: ``(N, C)``.
+
+    Gradient: dL/dy[n, c] goes to the cell that held the maximum (the first in row-major order on ties, a
+    NaN being the maximum where there is one); the others get 0.
+    """
+
+    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (check_image_shape(input_shape, "GlobalMaxPooling2D")[2],)
+
+    def forward(self, x: Any, training: bool = False, rng: Any = None) -> tuple[Any, Any]:
+        n, h, w, c = x.shape
+        y, ctx = S.global_max_pool1d(x.reshape(n, h * w, c), None, training)  # the cells as one axis
+        return y, ((ctx, x.shape) if training else None)
+
+    def backward(self, grad: Any, ctx: Any) -> Any:
+        inner, shape = self._require(ctx)
+        return S.global_max_pool1d_backward(grad, inner).reshape(shape) if self.need_input_grad else None
+
+
 # -- sequences ---------------------------------------------------------------------------------------------
 def _one_int(value: Any, name: str) -> int:
     """A positive int, also given as a 1-tuple (Keras accepts both for 1-D sizes)."""

@@ -41,6 +41,7 @@ from neuro.layers import (
     GlobalAveragePooling1D,
     GlobalAveragePooling2D,
     GlobalMaxPool1D,
+    GlobalMaxPooling2D,
     LayerNormalization,
     LeakyReLU,
     Linear,
@@ -156,6 +157,10 @@ def ref_batchnorm(torch, layer, x, p):
 
 def ref_flatten(torch, layer, x, p):
     return x.reshape(x.shape[0], -1)
+
+
+def ref_gmp(torch, layer, x, p):
+    return x.amax(dim=(1, 2))
 
 
 def ref_reshape(torch, layer, x, p):
@@ -305,6 +310,7 @@ CASES = [
     Case("avgpool_same_odd", lambda: AvgPool2D(2, padding="same"), (5, 3, 2), ref_avgpool),
     Case("avgpool_same_stride1", lambda: AvgPool2D(3, strides=1, padding="same"), (4, 5, 2), ref_avgpool),
     Case("global_avg_pool", lambda: GlobalAveragePooling2D(), (3, 4, 5), ref_gap),
+    Case("global_max_pool", lambda: GlobalMaxPooling2D(), (3, 4, 5), ref_gmp),
     Case("batchnorm_dense", lambda: BatchNorm(), (6,), ref_batchnorm),
     Case("batchnorm_conv", lambda: BatchNorm(momentum=0.9, epsilon=1e-3), (3, 4, 2), ref_batchnorm),
     Case("batchnorm_sequence", lambda: BatchNorm(momentum=0.9), (5, 3), ref_batchnorm),
