@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import bisect
 import math
 import numbers
 from typing import Any
@@ -217,8 +218,53 @@ class CosineDecay(Schedule):
         return self.initial_learning_rate * ((1.0 - self.alpha) * cosine + self.alpha)
 
 
+class PiecewiseConstantDecay(Schedule):
+    """A constant rate between boundaries, as Keras's ``PiecewiseConstantDecay`` (PyTorch's ``MultiStepLR``
+    with the rates given instead of a factor).
+
+    ``lr(step) = values[0]`` while ``step <= boundaries[0]``, ``values[i]`` while ``boundaries[i − 1] < step
+    <= boundaries[i]``, and ``values[-1]`` after the last boundary.
+
+    Example (Keras's: 1.0 for the first 100,001 updates, 0.5 for the next 10,000, then 0.1)::
+
+        PiecewiseConstantDecay([100000, 110000], [1.0, 0.5, 0.1])
+
+    Args:
+        boundaries: update counts, whole numbers >= 0 in increasing order (at most 10,000 of them).
+        values: the rates (positive numbers), one more than the boundaries.
+
+    Raises:
+        ValueError: for boundaries that are not increasing whole numbers, a rate that is not positive, or
+            counts that do not match.
+    """
+
+    def __init__(self, boundaries: Any, values: Any) -> None:
+        order = "PiecewiseConstantDecay(boundaries, values), as Keras"
+        if not isinstance(boundaries, (list, tuple)) or len(boundaries) > 10_000:
+            raise ValueError(f"boundaries must be a list of at most 10,000 update counts, got {boundaries!r}")
+        if not isinstance(values, (list, tuple)) or len(values) != len(boundaries) + 1:
+            raise ValueError(
+                f"values must be a list of one rate more than boundaries ({len(boundaries) + 1}), got "
+                f"{values!r}; the arguments are {order}"
+            )
+        cut = []
+        for b in boundaries:
+            ok = isinstance(b, numbers.Real) and not isinstance(b, bool) and math.isfinite(b)
+            if not ok or b < 0 or float(b) != int(b) or (cut and int(b) <= cut[-1]):
+                raise ValueError(
+                    "boundaries must be whole numbers of updates >= 0 in increasing order, got "
+                    f"{boundaries!r}"
+                )
+            cut.append(int(b))
+        self.boundaries = cut
+        self.values = [_check_number(f"values[{i}]", v) for i, v in enumerate(values)]
+
+    def __call__(self, step: int) -> float:
+        return self.values[bisect.bisect_left(self.boundaries, step)]
+
+
 registry.set_base("schedule", Schedule)
-for _cls in (Constant, StepDecay, ExponentialDecay, CosineDecay):
+for _cls in (Constant, StepDecay, ExponentialDecay, CosineDecay, PiecewiseConstantDecay):
     registry.register(_cls)
 
 

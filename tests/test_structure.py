@@ -199,6 +199,7 @@ def test_every_class_rebuilds_from_its_config(family, cls):
         "initializer.Constant": {"value": 0.5}, "schedule.Constant": {"learning_rate": 0.1}, "StepDecay": {"initial_learning_rate": 0.1, "decay_rate": 0.5, "step_size": 2},
         "ExponentialDecay": {"initial_learning_rate": 0.1, "decay_rate": 0.5, "decay_steps": 2},
         "CosineDecay": {"initial_learning_rate": 0.1, "decay_steps": 3}, "L1": {"lam": 0.1}, "L2": {"lam": 0.1},
+        "PiecewiseConstantDecay": {"boundaries": [2], "values": [0.1, 0.01]},
     }
     obj = cls(**required.get(f"{family}.{cls.__name__}", required.get(cls.__name__, {})))
     cfg = obj.get_config()

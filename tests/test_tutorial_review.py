@@ -542,3 +542,20 @@ def test_pad_sequences_is_keras_pad_sequences():
         pad_sequences(seqs, padding="left")
     with pytest.raises(ValueError, match=r"^maxlen must be a non-negative integer or None, got -1$"):
         pad_sequences(seqs, maxlen=-1)
+
+
+def test_piecewise_constant_decay_is_keras():
+    """Keras's PiecewiseConstantDecay (PyTorch's MultiStepLR) was missing."""
+    from neuro import registry, schedules
+
+    p = schedules.PiecewiseConstantDecay([100000, 110000], [1.0, 0.5, 0.1])  # Keras's docstring example
+    assert [p(s) for s in (0, 100000, 100001, 110000, 110001, 10**9)] == [1.0, 1.0, 0.5, 0.5, 0.1, 0.1]
+    assert schedules.get(registry.serialize(p)) == p
+    for boundaries, values in [([5, 5], [1, 1, 1]), ([-1], [1, 1]), ([1.5], [1, 1]), ([1], [1]), ([1], [1, 0]),
+                               ("12", [1, 1, 1])]:
+        with pytest.raises(ValueError, match=r"^(boundaries|values)"):
+            schedules.PiecewiseConstantDecay(boundaries, values)
+    m = neuro.Sequential([Input((2,)), Dense(1)], seed=0)
+    m.compile(loss="mse", optimizer=neuro.optimizers.SGD(schedules.PiecewiseConstantDecay([1], [0.1, 0.01])))
+    m.fit(np.ones((8, 2)), np.zeros((8, 1)), batch_size=2, epochs=1, verbose=0)
+    assert m.optimizer.current_learning_rate() == 0.01
