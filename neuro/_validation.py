@@ -98,8 +98,12 @@ def features(x: Any, input_shape: tuple[int, ...], name: str = "x", dtype: Any =
     if x.shape[1:] != input_shape or x.ndim != len(input_shape) + 1:
         shown = "(N, " + ", ".join(str(d) for d in input_shape) + ")"
         hint = ""
-        if len(input_shape) == 3 and tuple(x.shape[1:]) == (input_shape[2], input_shape[0], input_shape[1]):
-            hint = " (images are channels-last, (N, H, W, C): x.transpose(0, 2, 3, 1) turns PyTorch's NCHW)"
+        if len(input_shape) >= 2 and tuple(x.shape[1:]) == (input_shape[-1], *input_shape[:-1]):
+            order = ", ".join(str(k) for k in (0, *range(2, len(input_shape) + 1), 1))
+            hint = (
+                f" (neuro is channels-last: if x is in PyTorch's channels-first order, x.transpose({order}) "
+                "turns it)"
+            )
         raise ValueError(f"{name} must have shape {shown}, got {tuple(x.shape)}{hint}")
     if len(x) == 0:
         raise ValueError(f"{name} must hold at least one sample, got shape {tuple(x.shape)}")

@@ -448,8 +448,32 @@ def test_second_tutorial_round():
 
     inp = Input((3,))
     custom = Custom(inp, Dense(1)(inp), loss="mse", optimizer="sgd")
-    with pytest.raises(TypeError, match=r"^Custom overrides train_step, which neuro's fit does not call"):
+    with pytest.raises(TypeError, match=r"^Custom defines train_step, which neuro's fit does not call"):
         custom.fit(x, y, verbose=0)
+    custom.evaluate(x, y, verbose=0)  # evaluate calls no train_step in Keras either
+
+    class Helper:
+        def test_step(self, name):  # a mixin's helper of another meaning
+            return name
+
+    class Mixed(Helper, neuro.Model):
+        train_step = neuro.Model.train_step  # neuro's own, under its name
+
+    mixed = Mixed(inp, Dense(1)(inp), loss="mse", optimizer="sgd")
+    mixed.fit(x, y, verbose=0)
+    with pytest.raises(TypeError, match=r"^Mixed defines test_step, which neuro's evaluate does not call"):
+        mixed.evaluate(x, y, verbose=0)
+
+    class Predicting(neuro.Model):
+        def predict_step(self, data):
+            raise AssertionError("never called")
+
+    with pytest.raises(TypeError, match=r"^Predicting defines predict_step, which neuro's predict"):
+        Predicting(inp, Dense(1)(inp)).predict(x)
+    plain = neuro.Model(inp, Dense(1)(inp), loss="mse", optimizer="sgd")
+    plain.train_step = lambda data: None  # on the instance
+    with pytest.raises(TypeError, match=r"^Model defines train_step"):
+        plain.fit(x, y, verbose=0)
 
     class Seq:
         def __len__(self):
@@ -473,9 +497,12 @@ def test_pytorch_habits_get_named():
     """Channels-first images got 'x must have shape (N, 32, 32, 3)' without a word of why; PyTorch's
     StepLR(gamma) and CosineAnnealingLR(T_max) spellings got no suggestion."""
     m = neuro.Sequential([Input((32, 32, 3)), neuro.Flatten(), Dense(2)])
-    with pytest.raises(ValueError, match=r"got \(4, 3, 32, 32\) \(images are channels-last, \(N, H, W, C\): "
-                                         r"x\.transpose\(0, 2, 3, 1\)"):
+    with pytest.raises(ValueError, match=r"got \(4, 3, 32, 32\) \(neuro is channels-last: if x is in PyTorch's "
+                                         r"channels-first order, x\.transpose\(0, 2, 3, 1\) turns it\)"):
         m.predict(np.ones((4, 3, 32, 32), np.float32))
+    seq = neuro.Sequential([Input((10, 4)), neuro.Flatten(), Dense(2)])
+    with pytest.raises(ValueError, match=r"x\.transpose\(0, 2, 1\) turns it"):  # Conv1d's (N, C, T)
+        seq.predict(np.ones((2, 4, 10), np.float32))
     with pytest.raises(TypeError, match=r"got an unexpected keyword argument 'gamma'; did you mean 'decay_rate'"):
         neuro.schedules.StepDecay(0.1, gamma=0.5, step_size=2)
     with pytest.raises(TypeError, match=r"'T_max'; did you mean 'decay_steps'"):

@@ -1352,6 +1352,7 @@ class Model(KeywordChecked):
             TypeError: for ``x`` of a kind :meth:`fit` does not take, or a DataSet.
             ValueError: for arguments that do not apply to the data's kind, or data that yields no batch.
         """
+        loop.refuse_overridden_steps(self, "predict")
         plain = self._plain_input(x) if steps is None else None  # a NumPy batch taken as it is: no copy
         links = [h.loss.link if isinstance(h, head_mod.LinkHead) else None for h in self._heads_or_none()]
         graph = self.graph

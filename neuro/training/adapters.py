@@ -399,8 +399,9 @@ class BatchSource:
         targets: whether batches hold targets (``fit``, ``evaluate``); ``predict`` takes ``x`` or ``(x,)``,
             ``(x, y)``, ``(x, y, sample_weight)`` and reads only ``x``.
         steps_name: the name of the argument that gave ``steps``, for messages.
-        one_pass: never start a new pass (``evaluate``, ``predict``): more ``steps`` than the data holds
-            leave the epoch short instead of reading batches twice.
+        one_pass: never start a new pass (``evaluate``, ``predict``, a validation): each epoch reads from
+            the start, and more ``steps`` than the data holds leave it short instead of reading batches
+            twice.
 
     Attributes:
         short: ``(batches read, steps)`` when the last epoch ended before its ``steps`` batches, else
@@ -459,6 +460,8 @@ class BatchSource:
                 pass yields no batch.
         """
         self.short = None
+        if self.one_pass and not self.one_shot:
+            self._it = None  # each evaluation reads from the start (a generator goes on: it cannot restart)
         got = 0
         for i, batch in self._raw(rng if shuffle else None):
             where = f"{self.name}[{i}]" if self.indexed else f"{self.name} batch {self.read}"
@@ -729,7 +732,8 @@ def validation_source(model: Any, validation_data: Any, steps: int | None) -> An
                 f"{_describe(validation_data)}"
             )
     if kind in ("sequence", "iterable"):
-        return batch_source(model, validation_data, kind, steps, "validation_data", "validation_steps")
+        return batch_source(model, validation_data, kind, steps, "validation_data", "validation_steps",
+                            one_pass=True)
     if steps is not None:
         raise ValueError(
             "validation_steps applies to validation_data that yields its own batches (a generator, an "
@@ -856,10 +860,16 @@ def warn_short(source: BatchSource, what: str) -> None:
         what: what stops (``"training stops after this epoch"``).
     """
     got, steps = source.short or (0, source.steps or 0)
+    if source.one_pass:  # evaluate, predict, a validation: the data is read once whatever it is
+        advice = f"it is read once: leave {source.steps_name} out, or ask for at most {got}"
+    else:
+        advice = (
+            "Give a generator that yields every batch asked for (an endless one: while True: ...), or data "
+            "that can be read anew (a list of batches, a Sequence)"
+        )
     warnings.warn(
         f"{source.name} ran out of batches: it gave {got} of the {steps} batches asked for "
-        f"({source.steps_name}={steps}); {what}. Give a generator that yields every batch asked for (an "
-        "endless one: while True: ...), or data that can be read anew (a list of batches, a Sequence)",
+        f"({source.steps_name}={steps}); {what}. {advice}",
         UserWarning,
         stacklevel=user_stacklevel(),
     )

@@ -161,7 +161,7 @@ def evaluate(
     if verbose not in (0, 1):
         raise ValueError(f"verbose must be 0, 1 or 'auto', got {verbose!r}")
     model.require_compiled("evaluate")
-    _refuse_overridden_steps(model, "evaluate")
+    refuse_overridden_steps(model, "evaluate")
     slots = metric_slots(model, model.compiled_metrics if metrics is None else metrics)
     source = adapters.evaluation_source(
         model, x, y, sample_weight=sample_weight, steps=steps, batch_size=given
@@ -248,7 +248,7 @@ def fit(
         )
     split = check.fraction(validation_split, "validation_split")
     model.require_compiled("fit")
-    _refuse_overridden_steps(model, "fit")
+    refuse_overridden_steps(model, "fit")
     with model._lock:  # checked and claimed at once: two threads' fits never both start
         if model._fitting:
             raise RuntimeError(
@@ -421,20 +421,46 @@ def fit(
     return history
 
 
-def _refuse_overridden_steps(model: Any, what: str) -> None:
-    """Refuse a model class that overrides ``train_step`` or defines ``test_step`` (Keras's "customizing what
-    happens in fit"): neuro's ``fit`` and ``evaluate`` would not call them, and would train or evaluate
-    something else without a word."""
+#: Keras's hooks for "customizing what happens in fit", by the method that would call them.
+_HOOKS = {
+    "fit": ("train_step", "compute_loss", "call"),
+    "evaluate": ("test_step", "compute_loss", "call"),
+    "predict": ("predict_step", "call"),
+}
+_hooks_seen: dict[tuple[type, str], tuple[str, ...]] = {}
+
+
+def refuse_overridden_steps(model: Any, what: str) -> None:
+    """Refuse a model that defines one of Keras's hooks the method ``what`` would call there
+    (``train_step``, ``test_step``, ``predict_step``, ``compute_loss``, ``call``; Keras's "customizing what
+    happens in fit"): neuro's ``fit``, ``evaluate`` and ``predict`` run the model's graph and never call
+    them, so they would train, evaluate or predict something else without a word. neuro's own
+    ``train_step`` (a public method of the model) is not such a hook.
+
+    Args:
+        model: the model.
+        what: ``"fit"``, ``"evaluate"`` or ``"predict"``.
+
+    Raises:
+        TypeError: naming the hooks and the way neuro offers (a loop of ``compute_gradients`` and
+            ``optimizer.step``).
+    """
     cls = type(model)
-    owners = {n: next((c for c in cls.__mro__ if n in vars(c)), None) for n in ("train_step", "test_step")}
-    # neuro's own train_step is Model's (in neuro.models.model); it has no test_step
-    own = [n for n, c in owners.items() if c is not None and c.__module__ != "neuro.models.model"]
-    if own:
+    key = (cls, what)
+    own = _hooks_seen.get(key)
+    if own is None:
+        own = _hooks_seen[key] = tuple(
+            n for n in _HOOKS[what]
+            if not getattr(getattr(cls, n, None), "__module__", "neuro.").startswith("neuro.")
+        )  # fmt: skip
+    instance = tuple(n for n in _HOOKS[what] if n in vars(model))  # model.train_step = fn
+    if own or instance:
+        names = " and ".join(dict.fromkeys((*own, *instance)))
         raise TypeError(
-            f"{cls.__name__} overrides {' and '.join(own)}, which neuro's {what} does not call (Keras's "
-            "'customizing what happens in fit' is not supported): write the loop with "
-            "model.compute_gradients(x, y) and model.optimizer.step(model.params, model.grads) (the "
-            "migration guide's custom loop), or rename the method"
+            f"{cls.__name__} defines {names}, which neuro's {what} does not call (Keras's 'customizing what "
+            "happens in fit' is not supported): write the loop with model.compute_gradients(x, y) and "
+            "model.optimizer.step(model.params, model.grads) (the migration guide's custom loop), or rename "
+            "the method"
         )
 
 
@@ -453,4 +479,4 @@ def _warn_ran_out(train: Any, epoch: int, epochs: int) -> None:
     )
 
 
-__all__ = ["History", "LocalRun", "evaluate", "fit"]
+__all__ = ["History", "LocalRun", "evaluate", "fit", "refuse_overridden_steps"]
