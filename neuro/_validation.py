@@ -214,7 +214,7 @@ def targets(
         )
     if tuple(y.shape[1:]) == out:
         return y.astype(dt, copy=False)
-    if y.ndim == 1 and out == (1,):
-        return y.reshape(-1, 1).astype(dt, copy=False)
+    if out[-1] == 1 and tuple(y.shape[1:]) == out[:-1]:  # (N,) for (N, 1), (N, T) for (N, T, 1): as Keras
+        return y.reshape(*y.shape, 1).astype(dt, copy=False)
     shown = "(N, " + ", ".join(str(d) for d in out) + ")"
     raise ValueError(f"{name} must have shape {shown}, got {tuple(y.shape)}")

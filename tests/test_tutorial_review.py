@@ -586,3 +586,19 @@ def test_piecewise_constant_decay_is_keras():
     m.compile(loss="mse", optimizer=neuro.optimizers.SGD(schedules.PiecewiseConstantDecay([1], [0.1, 0.01])))
     m.fit(np.ones((8, 2)), np.zeros((8, 1)), batch_size=2, epochs=1, verbose=0)
     assert m.optimizer.current_learning_rate() == 0.01
+
+
+def test_per_step_targets_without_the_last_axis_of_one():
+    """Targets (N, T) for an output (N, T, 1) were refused ('y must have shape (N, 6, 1)') where (N,) for
+    (N, 1) was taken: Keras takes both."""
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((8, 6, 2)), rng.standard_normal((8, 6))
+    losses = []
+    for target in (y, y[..., None]):
+        with neuro.backend.dtype_scope("float64"):
+            m = neuro.Sequential([Input((6, 2)), neuro.LSTM(3, return_sequences=True), Dense(1)], seed=0)
+        m.compile(loss="mse", optimizer="sgd")
+        losses.append(m.fit(x, target, batch_size=4, epochs=2, verbose=0).history["loss"])
+    assert losses[0] == losses[1]
+    with pytest.raises(ValueError, match=r"^y must have shape \(N, 6, 1\), got \(8, 5\)$"):
+        m.fit(x, y[:, :5], verbose=0)
