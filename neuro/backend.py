@@ -457,6 +457,10 @@ def compiled(*arrays: Any) -> bool:
 _KERNEL_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+#: How every compiled kernel is compiled (serial, without the GIL, NumPy's error model).
+_JIT_OPTIONS = {"nogil": True, "error_model": "numpy", "boundscheck": False}
+
+
 class Kernel:
     """A function compiled by numba on its first call (serial, ``nogil``, NumPy's error model, cached on
     disk), one compiled version per argument types.
@@ -474,7 +478,7 @@ class Kernel:
         with _kernel_lock:
             if self._jit is None:
                 nb = _import_numba(required=True)
-                options = {"nogil": True, "error_model": "numpy", "boundscheck": False}
+                options = _JIT_OPTIONS
                 try:
                     self._jit = nb.njit(cache=True, **options)(self.fn)
                 except RuntimeError as exc:  # no writable cache folder anywhere: compile at each start
@@ -499,9 +503,7 @@ class Kernel:
                 with _kernel_lock:
                     if self._jit is jit:
                         nb = _import_numba(required=True)
-                        self._jit = nb.njit(cache=False, nogil=True, error_model="numpy", boundscheck=False)(
-                            self.fn
-                        )
+                        self._jit = nb.njit(cache=False, **_JIT_OPTIONS)(self.fn)
                 return self(*args)
             if type(exc).__module__.split(".")[0] != "numba":
                 raise

@@ -31,7 +31,6 @@ ReLU's backward, and the layer's backward starts from dL/dz: one pass over the l
 
 from __future__ import annotations
 
-import itertools
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
@@ -41,7 +40,16 @@ import numpy as np
 
 from neuro import registry
 from neuro.layers.activated import takes_preactivated_gradient
-from neuro.layers.base import Layer, Node, SymbolicTensor, as_flag, is_shape, shape_text
+from neuro.layers.base import (
+    Layer,
+    Node,
+    SymbolicTensor,
+    as_flag,
+    checked_weights,
+    is_shape,
+    shape_text,
+    write_weights,
+)
 from neuro.layers.input_layer import InputLayer
 from neuro.layers.pooling import takes_relu_input
 
@@ -651,12 +659,6 @@ def _describe(value: Any) -> str:
     return type(value).__name__
 
 
-def _host(a: Any) -> Any:
-    from neuro import backend
-
-    return backend.to_numpy(a) if backend.is_array(a) else a
-
-
 def check_leaves_apart(layers: Sequence[Layer]) -> None:
     """Refuse a graph whose leaf layer is called both inside a nested model and outside it (or in two nested
     models): its config would write the layer twice, and rebuilding it would untie the two calls.
@@ -854,21 +856,7 @@ class Functional(Layer):
             ValueError: for a wrong count or shape.
             TypeError: for an array that does not hold real numbers.
         """
-        leaves = leaf_layers(self.graph.layers)
-        sizes = [len(layer.params) + len(layer.buffers) for layer in leaves]
-        weights = list(weights)
-        if len(weights) != sum(sizes):
-            raise ValueError(f"weights must be a list of {sum(sizes)} arrays, got {len(weights)}")
-        host = [np.asarray(_host(w)) for w in weights]  # a device's arrays read once, checked on the host
-        for layer, start, size in zip(leaves, itertools.accumulate([0, *sizes]), sizes, strict=False):
-            for (k, have), w in zip([*layer.params.items(), *layer.buffers.items()],
-                                    host[start : start + size], strict=True):
-                if w.shape != tuple(have.shape):
-                    raise ValueError(f"{layer.name}.{k} must have shape {tuple(have.shape)}, got {w.shape}")
-                if w.dtype.kind not in "biuf":
-                    raise TypeError(f"{layer.name}.{k} must hold real numbers, got dtype {w.dtype}")
-        for layer, start, size in zip(leaves, itertools.accumulate([0, *sizes]), sizes, strict=False):
-            layer.set_weights(host[start : start + size])
+        write_weights(checked_weights(leaf_layers(self.graph.layers), weights))
 
     def to(self, xp: Any) -> None:
         for layer in leaf_layers(self.graph.layers):

@@ -510,7 +510,8 @@ class Optimizer(KeywordChecked):
         arr = self._scratch.get(key)
         if arr is None:
             live = {t.ident for t in threading.enumerate()}  # threads that ended keep no arrays here
-            for gone in [k for k in list(self._scratch) if k[3] not in live]:  # pool threads run this at once
+            # a snapshot, and pop: several pool threads may make arrays at once
+            for gone in [key_ for key_ in list(self._scratch) if key_[3] not in live]:
                 self._scratch.pop(gone, None)
             arr = self._scratch[key] = xp.empty_like(like)
         return arr

@@ -204,6 +204,48 @@ def _captured(value: Any) -> Any:
     return _NotPlain(type(value).__name__)
 
 
+def checked_weights(layers: Sequence[Layer], weights: Sequence[Any]) -> list[tuple[dict, str, Any]]:
+    """``weights`` for every param, then buffer, of ``layers`` in order, each checked before any is written
+    (all or nothing): ``(store, name, host array in the store's dtype)`` for :func:`write_weights`.
+
+    Args:
+        layers: the layers (a model's leaf layers, or one layer).
+        weights: one array per param and buffer.
+
+    Returns:
+        The checked arrays with where they go.
+
+    Raises:
+        ValueError: for a wrong count or shape.
+        TypeError: for an array that does not hold real numbers.
+    """
+    targets = [
+        (layer, store, k) for layer in layers for store in (layer.params, layer.buffers) for k in store
+    ]
+    weights = list(weights)
+    if len(weights) != len(targets):
+        raise ValueError(f"weights must be a list of {len(targets)} arrays, got {len(weights)}")
+    host = [np.asarray(backend.to_numpy(w)) for w in weights]
+    for i, ((layer, store, k), w) in enumerate(zip(targets, host, strict=True)):
+        if w.shape != tuple(store[k].shape):
+            raise ValueError(
+                f"weights[{i}] ({layer.name}.{k}) must have shape {tuple(store[k].shape)}, got {w.shape}"
+            )
+        if w.dtype.kind not in "biuf":
+            raise TypeError(f"weights[{i}] ({layer.name}.{k}) must hold real numbers, got dtype {w.dtype}")
+    return [(store, k, w.astype(store[k].dtype)) for (_layer, store, k), w in zip(targets, host, strict=True)]
+
+
+def write_weights(checked: list[tuple[dict, str, Any]]) -> None:
+    """Write what :func:`checked_weights` returned into the arrays, in place, each on its own device.
+
+    Args:
+        checked: ``(store, name, host array)`` triples.
+    """
+    for store, k, w in checked:
+        store[k][...] = backend.to_device(w, backend.get_array_module(store[k]))
+
+
 class Layer(KeywordChecked):
     """Base class of every layer: a thin holder of parameters that calls :mod:`neuro.functional`.
 
@@ -764,25 +806,9 @@ class Layer(KeywordChecked):
             ValueError: for a wrong count or shape, or an unbuilt layer.
             TypeError: for an array that does not hold real numbers.
         """
-        targets = [(store, k) for store in (self.params, self.buffers) for k in store]
         if not self.built:
             raise ValueError(f"layer {self.name!r} is not built yet: it has no weights to set")
-        weights = list(weights)
-        if len(weights) != len(targets):
-            raise ValueError(
-                f"weights must be a list of {len(targets)} arrays for layer {self.name!r}, got {len(weights)}"
-            )
-        host = [np.asarray(backend.to_numpy(w)) for w in weights]
-        for i, ((store, k), w) in enumerate(zip(targets, host, strict=True)):
-            if w.shape != tuple(store[k].shape):
-                raise ValueError(
-                    f"weights[{i}] ({self.name}.{k}) must have shape {tuple(store[k].shape)}, got {w.shape}"
-                )
-            if w.dtype.kind not in "biuf":
-                raise TypeError(f"weights[{i}] ({self.name}.{k}) must hold real numbers, got dtype {w.dtype}")
-        for (store, k), w in zip(targets, host, strict=True):
-            xp = backend.get_array_module(store[k])
-            store[k][...] = backend.to_device(w.astype(store[k].dtype), xp)
+        write_weights(checked_weights([self], weights))
 
     def count_params(self) -> int:
         """Number of scalars in the layer's weights, its parameters and buffers (running statistics), as

@@ -32,7 +32,7 @@ from neuro import regularizers as regularizers_mod
 from neuro._keywords import KeywordChecked, checked
 from neuro.data.dataset import DataSet, Split
 from neuro.graph import Functional, Graph, build_layers, leaf_layers
-from neuro.layers.base import Layer, SymbolicTensor, as_flag, shape_text
+from neuro.layers.base import Layer, SymbolicTensor, as_flag, checked_weights, shape_text, write_weights
 from neuro.training import adapters, evaluation, loop
 from neuro.training.history import History
 
@@ -1450,8 +1450,7 @@ class Model(KeywordChecked):
                     )
                 inputs = [inputs[k] for k in self.input_names]
             return self.as_layer()(inputs)
-        n = len(self.prepare_inputs(inputs)[0])
-        return self.predict(inputs, batch_size=max(n, 1))
+        return self.predict(inputs, batch_size=max(self._batch_length(inputs), 1))
 
     def as_layer(self) -> Functional:
         """The model as one layer (a :class:`~neuro.graph.Functional` sharing its weights), to call inside
@@ -1570,29 +1569,9 @@ class Model(KeywordChecked):
             ValueError: for a wrong count or shape.
             TypeError: for an array that does not hold real numbers (nothing is set then either).
         """
-        targets = [
-            (layer, store, k)
-            for layer in self.leaf_layers()
-            for store in (layer.params, layer.buffers)
-            for k in store
-        ]
-        weights = list(weights)
-        if len(weights) != len(targets):
-            raise ValueError(f"weights must be a list of {len(targets)} arrays, got {len(weights)}")
-        host = [np.asarray(backend.to_numpy(w)) for w in weights]
-        for i, ((layer, store, k), w) in enumerate(zip(targets, host, strict=True)):
-            if w.shape != tuple(store[k].shape):
-                raise ValueError(
-                    f"weights[{i}] ({layer.name}.{k}) must have shape {tuple(store[k].shape)}, got {w.shape}"
-                )
-            if w.dtype.kind not in "biuf":  # every array checked before any is written: all or nothing
-                raise TypeError(
-                    f"weights[{i}] ({layer.name}.{k}) must hold real numbers, got dtype {w.dtype}"
-                )
-        cast = [w.astype(store[k].dtype) for (_layer, store, k), w in zip(targets, host, strict=True)]
+        checked = checked_weights(self.leaf_layers(), weights)  # every array checked first: all or nothing
         with self._lock:
-            for (_layer, store, k), w in zip(targets, cast, strict=True):
-                store[k][...] = backend.to_device(w, self.xp)
+            write_weights(checked)
 
     def count_params(self) -> int:
         """The number of scalars in every weight of the model, trainable or not (running statistics
@@ -1601,8 +1580,7 @@ class Model(KeywordChecked):
         Returns:
             The count.
         """
-        return int(sum(a.size for layer in self.leaf_layers() for a in (*layer.params.values(),
-                                                                         *layer.buffers.values())))
+        return sum(layer.count_params() for layer in self.leaf_layers())
 
     # -- one batch (Keras's *_on_batch) --------------------------------------------------------------------
     def train_on_batch(
@@ -1624,7 +1602,7 @@ class Model(KeywordChecked):
             The batch's loss (computed before the step, as Keras's), a list ``[loss, *metrics]`` when the
             model was compiled with metrics (``fit``'s default metrics are not added), or the dict.
         """
-        n = len(self.prepare_inputs(x)[0])
+        n = self._batch_length(x)
         compiled, kept = self.compiled_metrics, getattr(self, "history", None)
         try:
             history = self.fit(x, y, batch_size=max(n, 1), epochs=1, shuffle=False, verbose=0,
@@ -1649,10 +1627,24 @@ class Model(KeywordChecked):
         Returns:
             As :meth:`train_on_batch`.
         """
-        n = len(self.prepare_inputs(x)[0])
+        n = self._batch_length(x)
         logs = self.evaluate(x, y, batch_size=max(n, 1), verbose=0, sample_weight=sample_weight,
                              return_dict=True, metrics=self._own_metrics())
         return _batch_result(logs, return_dict)
+
+    def _batch_length(self, x: Any) -> int:
+        """The samples in inputs given as one batch (an array, a list per input, a dict by input name),
+        counted without converting them (the call they go to checks them); inputs it cannot count are
+        checked here, for the error."""
+        first = x
+        if isinstance(x, dict) and x:
+            first = next(iter(x.values()))
+        elif isinstance(x, (list, tuple)) and x and len(self.input_names) > 1:
+            first = x[0]
+        try:
+            return len(first)
+        except TypeError:
+            return len(self.prepare_inputs(x)[0])
 
     def _own_metrics(self) -> Any:
         """The compiled metrics alone (``[]`` for none: not ``fit``'s defaults), as Keras's ``*_on_batch``."""
@@ -1823,8 +1815,7 @@ class Model(KeywordChecked):
         fmt = "   ".join(f"{{:>{w}}}" if c == 2 else f"{{:<{w}}}" for c, w in enumerate(widths))
         leaves = self.leaf_layers()
         trainable = sum(layer._count_trainable() for layer in leaves if layer.trainable)
-        frozen = sum(layer._count_trainable() for layer in leaves if not layer.trainable)
-        frozen += sum(int(np.prod(b.shape)) for layer in leaves for b in layer.buffers.values())
+        frozen = self.count_params() - trainable  # frozen params and every buffer
         out = [
             self._header(),
             line,

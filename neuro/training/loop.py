@@ -156,10 +156,7 @@ def evaluate(
     given = batch_size
     batch_size = 256 if batch_size is None else check.positive_int(batch_size, "batch_size")
     steps = None if steps is None else check.positive_int(steps, "steps")
-    if isinstance(verbose, str) and verbose == "auto":  # Keras's default: a progress bar
-        verbose = 1
-    if verbose not in (0, 1):
-        raise ValueError(f"verbose must be 0, 1 or 'auto', got {verbose!r}")
+    verbose = _verbose(verbose, (0, 1))
     model.require_compiled("evaluate")
     refuse_overridden_steps(model, "evaluate")
     slots = metric_slots(model, model.compiled_metrics if metrics is None else metrics)
@@ -238,10 +235,7 @@ def fit(
         None if validation_steps is None else check.positive_int(validation_steps, "validation_steps")
     )
     initial_epoch = check.non_negative_int(initial_epoch, "initial_epoch")
-    if isinstance(verbose, str) and verbose == "auto":  # Keras's default: a progress bar
-        verbose = 1
-    if verbose not in (0, 1, 2):
-        raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
+    verbose = _verbose(verbose, (0, 1, 2))
     if not (isinstance(shuffle, (bool, np.bool_)) or (isinstance(shuffle, int) and shuffle in (0, 1))):
         raise TypeError(  # Keras's shuffle="batch" was read as True
             f"shuffle must be True or False, got {shuffle!r} (neuro shuffles whole samples)"
@@ -419,6 +413,16 @@ def fit(
                 batches.close()  # (last; data yielding its own batches is the user's, and may be read on)
     model.compiled_metrics = model.compiled_metrics if metrics is None else metrics
     return history
+
+
+def _verbose(verbose: Any, levels: tuple[int, ...]) -> int:
+    """``verbose`` checked against ``levels``; Keras's ``"auto"`` is 1 (a progress bar)."""
+    if isinstance(verbose, str) and verbose == "auto":
+        return 1
+    if verbose not in levels:
+        allowed = ", ".join(str(v) for v in levels)
+        raise ValueError(f"verbose must be {allowed} or 'auto', got {verbose!r}")
+    return verbose
 
 
 #: Keras's hooks for "customizing what happens in fit", by the method that would call them.

@@ -1297,10 +1297,8 @@ def test_mutated_files_raise_only_model_file_error(tmp_path, fuzz_watchdog, data
     assert time.perf_counter() - start < 10
 
 
-def test_an_interrupt_a_library_wrapped_in_its_own_error_stays_an_interrupt(tmp_path):
-    """h5py's Cython lock turned a Ctrl-C during load into a SystemError whose context is the
-    KeyboardInterrupt: guard made it a ModelFileError (a ValueError), which code falling back to retraining
-    caught, and a good file was called unreadable."""
+def _wrapped_interrupt_passes(tmp_path):
+    """A Ctrl-C arriving inside guard, wrapped by h5py's lock in a SystemError, comes out as itself."""
     from neuro._h5safe import guard
 
     interrupt = KeyboardInterrupt()
@@ -1311,6 +1309,15 @@ def test_an_interrupt_a_library_wrapped_in_its_own_error_stays_an_interrupt(tmp_
             except KeyboardInterrupt:
                 raise SystemError("<cyfunction FastRLock.__exit__> returned a result with an exception set")  # noqa: B904
     assert caught.value is interrupt
+
+
+def test_an_interrupt_a_library_wrapped_in_its_own_error_stays_an_interrupt(tmp_path):
+    """h5py's Cython lock turned a Ctrl-C during load into a SystemError whose context is the
+    KeyboardInterrupt: guard made it a ModelFileError (a ValueError), which code falling back to retraining
+    caught, and a good file was called unreadable."""
+    from neuro._h5safe import guard
+
+    _wrapped_interrupt_passes(tmp_path)
     with pytest.raises(ModelFileError, match=r"layers/1: cannot be read \(SystemError: broken\)"):
         with guard(tmp_path / "m.h5", "layers/1"):
             try:
@@ -1331,11 +1338,4 @@ def test_a_load_inside_an_except_keyboardinterrupt_block_still_names_a_bad_file(
         with pytest.raises(ModelFileError, match=r"layers/1: cannot be read \(RuntimeError: corrupt\)"):
             with guard(tmp_path / "m.h5", "layers/1"):
                 raise RuntimeError("corrupt")  # noqa: B904 - as h5py raises it, context and all
-        arrived = KeyboardInterrupt()
-        with pytest.raises(KeyboardInterrupt) as caught:  # one arriving inside the block still is one
-            with guard(tmp_path / "m.h5", "layers/1"):
-                try:
-                    raise arrived
-                except KeyboardInterrupt:
-                    raise SystemError("wrapped")  # noqa: B904
-        assert caught.value is arrived
+        _wrapped_interrupt_passes(tmp_path)  # one arriving inside the block still is one
