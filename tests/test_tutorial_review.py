@@ -602,3 +602,26 @@ def test_per_step_targets_without_the_last_axis_of_one():
     assert losses[0] == losses[1]
     with pytest.raises(ValueError, match=r"^y must have shape \(N, 6, 1\), got \(8, 5\)$"):
         m.fit(x, y[:, :5], verbose=0)
+
+
+@pytest.mark.parametrize("bad", ['["x"]', "[5, 2]", "[1.5]", "[-1]", str(list(range(10_001)))])
+def test_a_piecewise_schedule_in_a_model_file_resumes_and_bad_boundaries_are_refused(tmp_path, bad):
+    import json
+
+    import h5py
+
+    from neuro.errors import ModelFileError
+    from neuro.schedules import PiecewiseConstantDecay
+
+    m = neuro.Sequential([Input((2,)), Dense(1)], seed=0)
+    m.compile(loss="mse", optimizer=neuro.optimizers.SGD(PiecewiseConstantDecay([3], [0.1, 0.01])))
+    m.fit(np.ones((8, 2)), np.zeros((8, 1)), batch_size=2, verbose=0)
+    m.save(tmp_path / "m.h5")
+    assert neuro.load_model(tmp_path / "m.h5").optimizer.current_learning_rate() == 0.01
+    with h5py.File(tmp_path / "m.h5", "r+") as f:
+        config = json.loads(f.attrs["config"])
+        text = json.dumps(config).replace('"boundaries": [3]', f'"boundaries": {bad}')
+        assert text != json.dumps(config)
+        f.attrs["config"] = text
+    with pytest.raises(ModelFileError, match=r"config\.optimizer: (boundaries|values) must"):
+        neuro.load_model(tmp_path / "m.h5")
