@@ -1390,21 +1390,64 @@ def parallel_for(
 #: :func:`matmul` splits a product into blocks of at least this many multiply-adds each: OpenBLAS takes
 #: another path, which sums in another order, for products of up to about a million (100³).
 MIN_PARALLEL_PRODUCT = 1 << 21
-#: :func:`matmul` cuts a product at multiples of this many rows (or columns): OpenBLAS works through a
-#: matrix in tiles of a few rows and columns, and a block that began inside a tile summed some entries in
-#: another order (rows cut at 42 and 85 of 128 changed the last bits).
-PRODUCT_BLOCK = 64
+#: The row (or column) counts :func:`matmul` may cut a product at, tried in this order by :func:`_cut_units`:
+#: OpenBLAS works through a matrix in tiles of a few rows and columns whose size depends on the CPU, and a
+#: block that began inside a tile sums some entries in another order (rows cut at 42 and 85 of 128 changed
+#: the last bits on an Intel Xeon, where multiples of 64 keep them; on an AMD EPYC multiples of 24 keep
+#: them for rows, and no multiple tried keeps them for columns).
+CUT_CANDIDATES = (16, 24, 32, 48, 64, 96, 128, 192)
+
+_cut_found: tuple[int, int] | None = None  # (rows, columns) found by _cut_units; 0: never cut that way
+
+
+def _cut_units() -> tuple[int, int]:
+    """The smallest multiples of rows and of columns (from :data:`CUT_CANDIDATES`, 0 for none) at which
+    cutting a float32 product into blocks of at least half :data:`MIN_PARALLEL_PRODUCT` multiply-adds gives
+    every entry bitwise as the whole product does, on this machine's BLAS on one thread: tried once, on
+    products of three shapes with both operands in both memory orders (a few milliseconds)."""
+    global _cut_found
+    if _cut_found is None:
+        rng = np.random.default_rng(0)
+        found = []
+        for rows in (True, False):
+            unit = 0
+            for q in CUT_CANDIDATES:
+                if _cuts_keep_bits(rng, q, rows):
+                    unit = q
+                    break
+            found.append(unit)
+        _cut_found = (found[0], found[1])
+    return _cut_found
+
+
+def _cuts_keep_bits(rng: np.random.Generator, q: int, rows: bool) -> bool:
+    """Whether products cut at every multiple of ``q`` rows (or columns) equal the whole ones bitwise."""
+    side = 4 * q + 5  # four whole blocks and a short one
+    for inner, other in ((300, 200), (1000, 64), (64, 1000)):
+        m, n = (side, other) if rows else (other, side)
+        a0 = rng.standard_normal((m, inner), dtype=np.float32)
+        b0 = rng.standard_normal((inner, n), dtype=np.float32)
+        for a in (a0, np.asfortranarray(a0)):
+            for b in (b0, np.asfortranarray(b0)):
+                whole = a @ b
+                for cut in range(q, side, q):
+                    for part in (slice(None, cut), slice(cut, None)):
+                        cut_part = a[part] @ b if rows else a @ b[:, part]
+                        if not np.array_equal(cut_part, whole[part] if rows else whole[:, part]):
+                            return False
+    return True
 
 
 def matmul(a: Any, b: Any, out: Any = None) -> Any:
     """``a @ b`` of two matrices; during a fit on NumPy, split over neuro's threads.
 
     During a fit NumPy's OpenBLAS runs on one thread (see :class:`busy_aware_threads`), and a product is cut
-    along the larger side of the result into one block per thread (rows of ``a``, or columns of ``b``, at
-    multiples of :data:`PRODUCT_BLOCK`; fewer blocks where one would have fewer than half
-    :data:`MIN_PARALLEL_PRODUCT` multiply-adds), each one BLAS call on its own core. One BLAS thread then
-    sums each entry as it does in the whole product, so the result is the same for every thread count
-    (tested on OpenBLAS), where OpenBLAS's own threads may change the last bits. That holds for float32
+    along the larger side of the result into one block per thread (rows of ``a``, or columns of ``b``; fewer
+    blocks where one would have fewer than half :data:`MIN_PARALLEL_PRODUCT` multiply-adds), each one BLAS
+    call on its own core. It is cut only at multiples of a row (or column) count found on this machine to
+    keep every entry's sum as the whole product makes it (:func:`_cut_units`: the BLAS's tiles depend on the
+    CPU), so the result is the same for every thread count, where OpenBLAS's own threads may change the last
+    bits; along a side with no such count, it is cut along the other, or not at all. That holds for float32
     matrices; a product with one row or one column (OpenBLAS's matrix-vector routine, whose blocks sum their
     first entries in another order) and float64 products (whose blocks differed from the whole in one
     product of six) are not split. Elsewhere (CuPy, the strict stand-in, no OpenBLAS to talk to, outside a
@@ -1431,8 +1474,12 @@ def matmul(a: Any, b: Any, out: Any = None) -> Any:
         or a.dtype != np.float32 or b.dtype != np.float32
     ):  # fmt: skip
         return np.matmul(a, b, out=out)
-    q = PRODUCT_BLOCK
-    side, per_line = max(m, n), m * n * k // max(m, n)  # multiply-adds per row (or column) of the result
+    row_unit, column_unit = _cut_units()
+    by_rows = m >= n if row_unit and column_unit else bool(row_unit)  # where cuts keep the bits
+    q = row_unit if by_rows else column_unit
+    if not q:
+        return np.matmul(a, b, out=out)
+    side, per_line = (m, n * k) if by_rows else (n, m * k)  # multiply-adds per row (or column) of the result
     units = side // q  # whole tiles; the last block takes the rest (never a block of one row: NumPy's gemv)
     blocks = min(_num_threads, units)
     while blocks > 1:  # cuts at the tile edges nearest to equal shares
@@ -1446,7 +1493,7 @@ def matmul(a: Any, b: Any, out: Any = None) -> Any:
         return np.matmul(a, b, out=out)
     if out is None:
         out = np.empty((m, n), np.result_type(a, b))
-    if m >= n:  # each thread reads all of the smaller operand b
+    if by_rows:  # each thread reads all of b
 
         def part(s: int, e: int) -> None:
             np.matmul(a[cuts[s] : cuts[e]], b, out=out[cuts[s] : cuts[e]])

@@ -74,7 +74,14 @@ def iris():
 #: The checks of sklearn.utils.estimator_checks (installed version) these estimators are expected to fail, with
 #: the reason for each. None: every check passes. Checks that scikit-learn itself skips for the environment
 #: (the pandas ones without pandas, the array API one without SCIPY_ARRAY_API=1) show as skipped.
-EXPECTED_FAILED_CHECKS: dict[str, str] = {}
+#: Checks that may fail on some machines, and why (xfail, not strict: they pass where the reason is absent).
+EXPECTED_FAILED_CHECKS: dict[str, str] = {
+    "check_methods_subset_invariance": (
+        "float32 predictions of a subset equal the whole set's to rounding, not always bitwise: a BLAS may sum "
+        "a product's entries in an order that depends on its row count (OpenBLAS on an AMD EPYC does); "
+        "test_predictions_of_a_subset_equal_the_whole_sets_to_rounding checks the rounding"
+    ),
+}
 
 
 @parametrize_with_checks(
@@ -89,6 +96,16 @@ def test_sklearn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         check(estimator)
+
+
+def test_predictions_of_a_subset_equal_the_whole_sets_to_rounding():
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((40, 5)), rng.standard_normal(40)
+    est = NeuroRegressor(build_regressor, epochs=5, batch_size=16, random_state=0).fit(x, y)
+    whole = est.predict(x)
+    parts = np.concatenate([est.predict(x[s : s + 10]) for s in range(0, 40, 10)])
+    np.testing.assert_allclose(parts, whole, rtol=2e-6, atol=1e-6)
+    assert np.abs(whole).max() > 0.1  # not a model predicting zeros
 
 
 # -- in a pipeline, a grid search, cloned ---------------------------------------------------------------------

@@ -326,6 +326,54 @@ def test_split_products_equal_one_product_bitwise(one_blas_thread, m, k, n):
     np.testing.assert_allclose(whole, a.astype(np.float64) @ b.astype(np.float64), rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.parametrize(
+    ("units", "split"), [((24, 0), "rows"), ((0, 64), "columns"), ((0, 0), None), ((64, 64), "rows")]
+)
+def test_products_are_cut_only_where_this_machines_blas_keeps_the_bits(one_blas_thread, monkeypatch, units, split):
+    """The cuts :func:`_cut_units` found (rows, columns; 0: none) decide the side a product is cut along: the
+    larger side where both keep the bits, the other where only that one does, none where neither does (on
+    an AMD EPYC, OpenBLAS keeps them for rows cut at multiples of 24 and for no column cut tried)."""
+    calls = []
+    real = np.matmul
+
+    def spy(a, b, out=None):
+        calls.append((a.shape, b.shape))
+        return real(a, b, out=out)
+
+    monkeypatch.setattr(backend, "_cut_found", units)
+    backend._resize(2)
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((300, 256), dtype=np.float32)
+    b = rng.standard_normal((256, 300), dtype=np.float32)
+    monkeypatch.setattr(backend.np, "matmul", spy)
+    out = backend.matmul(a, b)
+    monkeypatch.setattr(backend.np, "matmul", real)
+    np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-4)
+    if split is None:
+        assert calls == [((300, 256), (256, 300))]
+    elif split == "rows":  # cut at the multiple of the unit nearest to half
+        unit = units[0]
+        assert sorted(calls) == sorted([((unit * round(150 / unit), 256), (256, 300)),
+                                        ((300 - unit * round(150 / unit), 256), (256, 300))])  # fmt: skip
+    else:
+        assert sorted(calls) == [((300, 256), (256, 128)), ((300, 256), (256, 172))]
+
+
+def test_the_cuts_found_keep_every_bit_here(one_blas_thread):
+    """What :func:`_cut_units` found on this machine holds for shapes it did not try (a cut at each multiple)."""
+    rows, columns = backend._cut_units()
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((517, 333), dtype=np.float32)
+    b = rng.standard_normal((333, 411), dtype=np.float32)
+    whole = a @ b
+    for unit, axis in ((rows, 0), (columns, 1)):
+        for cut in range(unit, whole.shape[axis], unit) if unit else ():
+            if axis == 0:
+                assert np.array_equal(a[:cut] @ b, whole[:cut]) and np.array_equal(a[cut:] @ b, whole[cut:])
+            else:
+                assert np.array_equal(a @ b[:, :cut], whole[:, :cut]) and np.array_equal(a @ b[:, cut:], whole[:, cut:])
+
+
 def _mlp():
     net = Network((784,), "softmax_crossentropy", "adam", seed=0)
     net.add(Dense(500, "tanh"))
