@@ -8,7 +8,8 @@ slice of the image.
 The input gradient of :func:`conv2d_backward` is one matrix product ``G·W_matᵀ`` per chunk of samples
 (window rows of every kernel offset at once), sent back onto the image offset by offset. With the compiled
 kernel set (:mod:`neuro.backend`) that scatter is a compiled loop that adds in the same order: bitwise the
-same results.
+same results. With that set a 3×3 convolution of stride 1 on enough channels runs Winograd's F(2×2, 3×3)
+instead (:mod:`neuro.functional.winograd`: 2.25× fewer multiply-adds, other sums in the last bits).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from neuro.backend import (
     parallel_blocks,
     parallel_for,
 )
+from neuro.functional import winograd
 from neuro.functional.linear import column_sums
 
 
@@ -291,6 +293,8 @@ def conv2d(
     in pieces of whole samples (:data:`TRAIN_PIECE` entries), each multiplied and given its bias while it is
     in cache, and x is kept instead of the matrix: :func:`conv2d_backward` builds each piece again. The
     pieces depend on the shapes only, so the thread count never changes a result.
+    A 3×3 convolution of stride 1 that :func:`neuro.functional.winograd.usable` takes (compiled kernels, at
+    least 8 input channels) is computed by Winograd's F(2×2, 3×3) instead, also in pieces of samples.
     There ``post`` (an elementwise activation written in place, whose backward needs only its output) is
     applied to each piece of z while it is in cache: :func:`applied` then tells from the context that z
     is ``post(z)``, and :func:`conv2d_backward` takes dL/d(post(z)) with the activation's backward ``pre``.
@@ -317,6 +321,10 @@ def conv2d(
     sh, sw = stride
     top, bottom, left, right = pads
     ho, wo = output_size(h, kh, sh, top, bottom), output_size(w, kw, sw, left, right)
+    if winograd.usable(x, kernel, bias, (sh, sw), pads):  # 3×3, stride 1: Winograd's F(2×2, 3×3)
+        work = {} if work is None and training else work
+        z, kept = winograd.conv2d(x, kernel, bias, tuple(pads), training, work, post if training else None)
+        return z, (None if kept is None else (None, x.shape, tuple(pads), tuple(stride), kept, work))
     kmat = kernel.reshape(-1, f)
     ctx = None
     if training:
@@ -383,7 +391,7 @@ def without_output(ctx: Any) -> Any:
     cols, shape, pads, stride, pieces, work = ctx
     if pieces is None or pieces[2] is None:
         return ctx
-    return cols, shape, pads, stride, (pieces[0], pieces[1], _DROPPED), work
+    return cols, shape, pads, stride, (pieces[0], pieces[1], _DROPPED, *pieces[3:]), work
 
 
 def applied(ctx: Any) -> bool:
@@ -451,6 +459,9 @@ def conv2d_backward(
     if pieces is not None:  # the forward pass kept x: each piece of windows is built again
         if (pieces[2] is None) != (pre is None):
             raise ValueError("pre must be given exactly when the forward pass applied its activation")
+        if len(pieces) > 3:  # Winograd's
+            return winograd.conv2d_backward(grad, pieces, kernel, dkernel, dbias, need_input_grad, pads, work,
+                                            pre, _DROPPED)  # fmt: skip
         return _conv2d_backward_pieces(grad, pieces, kernel, dkernel, dbias, need_input_grad, pads, (sh, sw),
                                        work, pre)
     matmul(cols.T, g, out=dkernel.reshape(-1, f))

@@ -1,0 +1,181 @@
+"""Winograd's F(2×2, 3×3) for 3×3 convolutions of stride 1 under the compiled kernels: which convolutions take
+it, and its values and gradients against PyTorch (float64 to 1e-12), in pieces and on threads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neuro import backend
+from neuro.functional import conv as conv_functional
+from neuro.functional import winograd
+from neuro.layers.conv2d import Conv2D
+
+pytest.importorskip("numba")
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture
+def numba_kernels(monkeypatch):
+    monkeypatch.setattr(backend, "_kernel_request", "numba")
+    monkeypatch.setattr(backend, "_kernels_on", None)
+
+
+def _layer(filters, padding, activation, c, h, w, dtype=np.float64):
+    layer = Conv2D(filters, 3, padding=padding, activation=activation)
+    layer.build((h, w, c), np.random.default_rng(0), dtype)
+    return layer
+
+
+def _torch_reference(layer, x, g, pads):
+    k = torch.tensor(layer.params["kernel"].astype(np.float64), requires_grad=True)
+    b = torch.tensor(layer.params["bias"].astype(np.float64), requires_grad=True)
+    t = torch.tensor(x.astype(np.float64), requires_grad=True)
+    top, bottom, left, right = pads
+    tp = torch.nn.functional.pad(t.permute(0, 3, 1, 2), (left, right, top, bottom))
+    z = torch.nn.functional.conv2d(tp, k.permute(3, 2, 0, 1), b).permute(0, 2, 3, 1)
+    y = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "linear": lambda a: a}[
+        layer.activation.key
+    ](z)
+    (y * torch.tensor(g.astype(np.float64))).sum().backward()
+    return y.detach().numpy(), t.grad.numpy(), k.grad.numpy(), b.grad.numpy()
+
+
+def test_only_3x3_convolutions_of_stride_1_on_8_channels_or_more_take_it(numba_kernels):
+    x8 = np.zeros((2, 6, 6, 8), np.float32)
+    k8 = np.zeros((3, 3, 8, 4), np.float32)
+    b = np.zeros(4, np.float32)
+    same = (1, 1, 1, 1)
+    assert winograd.usable(x8, k8, b, (1, 1), same)
+    assert winograd.usable(x8, k8, b, (1, 1), (0, 0, 0, 0))
+    assert winograd.usable(x8, k8, b, (1, 1), (2, 0, 1, 2))
+    assert winograd.usable(x8[:, ::-1], k8, b, (1, 1), same)  # a view: copied first
+    assert not winograd.usable(x8, k8, b, (1, 1), (3, 1, 1, 1))  # dL/dx would pad by −1
+    assert not winograd.usable(x8, k8, b, (2, 2), same)
+    assert not winograd.usable(x8[..., :7], k8[:, :, :7], b, (1, 1), same)  # 7 channels: im2col
+    assert not winograd.usable(x8, np.zeros((3, 2, 8, 4), np.float32), b, (1, 1), same)
+    assert not winograd.usable(x8, np.zeros((5, 5, 8, 4), np.float32), b, (1, 1), same)
+    assert not winograd.usable(x8.astype(np.float16), k8.astype(np.float16), b.astype(np.float16), (1, 1), same)
+    assert not winograd.usable(x8, k8.astype(np.float64), b, (1, 1), same)  # mixed: NumPy's path
+    big = np.zeros((1, 512, 512, 8), np.float32)  # tiles of one sample too large for a piece: im2col
+    assert not winograd.usable(big, k8, b, (1, 1), same)
+    backend.set_kernels("numpy")
+    try:
+        assert not winograd.usable(x8, k8, b, (1, 1), same)
+    finally:
+        backend.set_kernels("auto")
+
+
+@pytest.mark.parametrize(
+    ("shape", "filters", "padding", "activation"),
+    [
+        ((3, 7, 6, 8), 5, "same", "relu"),
+        ((2, 8, 9, 9), 16, "valid", "tanh"),
+        ((5, 5, 5, 12), 3, "same", "linear"),
+        ((1, 1, 1, 8), 4, "same", "sigmoid"),  # one pixel: every tile at the border
+        ((4, 3, 4, 8), 8, "valid", "relu"),  # a one-row output
+    ],
+)
+@pytest.mark.parametrize("threads", [1, 3])
+def test_values_and_gradients_equal_pytorch(numba_kernels, shape, filters, padding, activation, threads):
+    """Output, dL/dx, dL/dW and dL/db of a layer (its activation applied in the pieces) equal PyTorch's to
+    1e-12; inference gives bitwise the training output; the forward took Winograd's path."""
+    n, h, w, c = shape
+    before = backend.get_num_threads()
+    backend._resize(threads)
+    try:
+        layer = _layer(filters, padding, activation, c, h, w)
+        rng = np.random.default_rng(1)
+        x = rng.standard_normal(shape)
+        y, ctx = layer.forward(x, training=True)
+        assert ctx[0][4][3] == winograd.WINOGRAD
+        g = rng.standard_normal(y.shape)
+        dx = layer.backward(g, ctx)
+        pads = layer._pads(h, w)
+        ty, tdx, tdk, tdb = _torch_reference(layer, x, g, pads)
+        np.testing.assert_allclose(y, ty, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(dx, tdx, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(layer.grads["kernel"], tdk, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(layer.grads["bias"], tdb, rtol=1e-12, atol=1e-12)
+        np.testing.assert_array_equal(layer(x), y)
+    finally:
+        backend._resize(before)
+
+
+@pytest.mark.parametrize("pads", [(2, 0, 1, 2), (0, 2, 2, 0), (2, 2, 2, 2)])
+def test_any_padding_up_to_two_equals_pytorch(numba_kernels, pads):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 5, 7, 8))
+    kernel, bias = rng.standard_normal((3, 3, 8, 6)), rng.standard_normal(6)
+    z, ctx = conv_functional.conv2d(x, kernel, bias, (1, 1), pads, training=True, work={})
+    assert ctx[4][3] == winograd.WINOGRAD
+    g = rng.standard_normal(z.shape)
+    dk, db = np.empty_like(kernel), np.empty_like(bias)
+    dx = conv_functional.conv2d_backward(g, ctx, kernel, dk, db)
+    layer = Conv2D(6, 3)
+    layer.build((5, 7, 8), rng, np.float64)
+    layer.params["kernel"][...], layer.params["bias"][...] = kernel, bias
+    ty, tdx, tdk, tdb = _torch_reference(layer, x, g, pads)
+    for a, b in ((z, ty), (dx, tdx), (dk, tdk), (db, tdb)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("activation", ["relu", "linear"])
+def test_pieces_and_threads_change_nothing_but_rounding(numba_kernels, monkeypatch, activation):
+    """Pieces of a few samples (a shorter last one) give what one piece gives, to rounding (the products
+    have other row counts); on 1 and 3 threads the same pieces give bitwise the same results; the layer's
+    gradients equal central finite differences."""
+
+    def run(entries, threads):
+        monkeypatch.setattr(winograd, "PIECE_ENTRIES", entries)
+        before = backend.get_num_threads()
+        backend._resize(threads)
+        try:
+            layer = _layer(4, "same", activation, 8, 6, 5)
+            rng = np.random.default_rng(7)
+            x = rng.standard_normal((11, 6, 5, 8))
+            y, ctx = layer.forward(x, training=True)
+            dx = layer.backward(rng.standard_normal(y.shape), ctx)
+            return ctx[0][4][1], [y, dx, *(v.copy() for v in layer.grads.values())]
+        finally:
+            backend._resize(before)
+
+    step_one, one = run(1 << 30, 1)
+    step, pieces = run(16 * 9 * 8 * 3, 1)  # three samples a piece: 3, 3, 3 and 2
+    assert step_one == 11 and step == 3
+    for a, b in zip(pieces, one, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+    _, threaded = run(16 * 9 * 8 * 3, 3)
+    for a, b in zip(threaded, pieces, strict=True):
+        np.testing.assert_array_equal(a, b)
+    from tests.layers.test_conv2d import assert_gradients
+
+    layer = _layer(3, "same", "tanh", 8, 4, 5)
+    assert_gradients(layer, np.random.default_rng(8).standard_normal((2, 4, 5, 8)))
+
+
+def test_float32_is_as_close_to_float64_as_im2col(numba_kernels):
+    """float32 Winograd stays within the error of float32 im2col (the tile sums are shorter): checked on the
+    reference CNN's second layer."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 28, 28, 32))
+    kernel, bias = 0.1 * rng.standard_normal((3, 3, 32, 64)), np.zeros(64)
+    exact, _ = conv_functional.conv2d(x, kernel, bias, (1, 1), (1, 1, 1, 1))
+    x32, k32, b32 = (a.astype(np.float32) for a in (x, kernel, bias))
+    wino, _ = conv_functional.conv2d(x32, k32, b32, (1, 1), (1, 1, 1, 1))
+    backend.set_kernels("numpy")
+    try:
+        im2col, _ = conv_functional.conv2d(x32, k32, b32, (1, 1), (1, 1, 1, 1))
+    finally:
+        backend.set_kernels("auto")
+    err_w, err_i = np.abs(wino - exact).max(), np.abs(im2col - exact).max()
+    assert err_w < 2 * err_i and err_w < 1e-5 * np.abs(exact).max()
+    assert not np.array_equal(wino, im2col)
+
+
+def test_kernel_tiles_are_g_w_gt():
+    rng = np.random.default_rng(2)
+    w = rng.standard_normal((3, 3, 4, 5))
+    g = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
+    expected = np.einsum("ar,rsck,es->aeck", g, w, g).reshape(16, 4, 5)
+    np.testing.assert_allclose(winograd.kernel_tiles(w), expected, rtol=1e-15, atol=1e-15)
