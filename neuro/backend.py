@@ -1148,6 +1148,20 @@ def parallel_blocks(fn: Callable[[int, int, int], object], count: int) -> bool:
         _claim("pieces", -1)
 
 
+class blas_on_one_thread:
+    """Context manager: NumPy's OpenBLAS on one thread for the block, as :func:`parallel_blocks` puts it for
+    its blocks, so that work a caller runs itself when :func:`parallel_blocks` declines sums its products as
+    the blocks would (an OpenBLAS product on two threads may sum in another order): its results are then the
+    same for every thread count, outside a fit too."""
+
+    def __enter__(self) -> blas_on_one_thread:
+        _claim("pieces", 1)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _claim("pieces", -1)
+
+
 _blas_api: tuple[Any, Any] | None | bool = False  # (set, get) functions of the loaded OpenBLAS; None: none
 
 
@@ -1391,10 +1405,10 @@ def parallel_for(
 #: another path, which sums in another order, for products of up to about a million (100³).
 MIN_PARALLEL_PRODUCT = 1 << 21
 #: The row (or column) counts :func:`matmul` may cut a product at, tried in this order by :func:`_cut_units`:
-#: OpenBLAS works through a matrix in tiles of a few rows and columns whose size depends on the CPU, and a
-#: block that began inside a tile sums some entries in another order (rows cut at 42 and 85 of 128 changed
-#: the last bits on an Intel Xeon, where multiples of 64 keep them; on an AMD EPYC multiples of 24 keep
-#: them for rows, and no multiple tried keeps them for columns).
+#: OpenBLAS works through a matrix in tiles of a few rows and columns whose size depends on its kernels, and
+#: a block that began inside a tile sums some entries in another order (rows cut at 42 and 85 of 128 changed
+#: the last bits on an Intel Xeon; its SkylakeX kernels keep them at multiples of 16 rows or columns, its
+#: Haswell kernels on an AMD EPYC at multiples of 24 rows and at no column count tried).
 CUT_CANDIDATES = (16, 24, 32, 48, 64, 96, 128, 192)
 
 _cut_found: tuple[int, int] | None = None  # (rows, columns) found by _cut_units; 0: never cut that way
@@ -1402,35 +1416,44 @@ _cut_found: tuple[int, int] | None = None  # (rows, columns) found by _cut_units
 
 def _cut_units() -> tuple[int, int]:
     """The smallest multiples of rows and of columns (from :data:`CUT_CANDIDATES`, 0 for none) at which
-    cutting a float32 product into blocks of at least half :data:`MIN_PARALLEL_PRODUCT` multiply-adds gives
-    every entry bitwise as the whole product does, on this machine's BLAS on one thread: tried once, on
-    products of three shapes with both operands in both memory orders (a few milliseconds)."""
+    cutting a float32 product as :func:`matmul` does (blocks of at least that many rows or columns and half
+    :data:`MIN_PARALLEL_PRODUCT` multiply-adds) gives every entry bitwise as the whole product does, on this
+    machine's BLAS on one thread: tried on products of three shapes with both operands in both memory
+    orders (20–40 ms, once; kept only when OpenBLAS was on one thread throughout, else nothing is cut)."""
     global _cut_found
-    if _cut_found is None:
-        rng = np.random.default_rng(0)
-        found = []
-        for rows in (True, False):
-            unit = 0
-            for q in CUT_CANDIDATES:
-                if _cuts_keep_bits(rng, q, rows):
-                    unit = q
-                    break
-            found.append(unit)
-        _cut_found = (found[0], found[1])
+    if _cut_found is not None:
+        return _cut_found
+    if _blas_now != 1:  # another thread's fit just ended: OpenBLAS may be on several threads
+        return (0, 0)
+    rng = np.random.default_rng(0)
+    found = []
+    for rows in (True, False):
+        unit = 0
+        for q in CUT_CANDIDATES:
+            if _cuts_keep_bits(rng, q, rows):
+                unit = q
+                break
+        found.append(unit)
+    if _blas_now != 1:
+        return (0, 0)
+    _cut_found = (found[0], found[1])
     return _cut_found
 
 
 def _cuts_keep_bits(rng: np.random.Generator, q: int, rows: bool) -> bool:
-    """Whether products cut at every multiple of ``q`` rows (or columns) equal the whole ones bitwise."""
-    side = 4 * q + 5  # four whole blocks and a short one
-    for inner, other in ((300, 200), (1000, 64), (64, 1000)):
+    """Whether products cut at multiples of ``q`` rows (or columns), in blocks :func:`matmul` would make,
+    equal the whole ones bitwise."""
+    side = 4 * q + 5  # three whole blocks and a longer last one
+    # every block of 16 has 2²⁰ multiply-adds or more; inner sizes past OpenBLAS's blocking of the inner
+    # dimension (cuts that kept the bits below it changed them above it, on an AMD EPYC)
+    for inner, other in ((300, 256), (1500, 70), (2300, 97), (70, 1000), (811, 400)):
         m, n = (side, other) if rows else (other, side)
         a0 = rng.standard_normal((m, inner), dtype=np.float32)
         b0 = rng.standard_normal((inner, n), dtype=np.float32)
         for a in (a0, np.asfortranarray(a0)):
             for b in (b0, np.asfortranarray(b0)):
                 whole = a @ b
-                for cut in range(q, side, q):
+                for cut in range(q, side - q + 1, q):
                     for part in (slice(None, cut), slice(cut, None)):
                         cut_part = a[part] @ b if rows else a @ b[:, part]
                         if not np.array_equal(cut_part, whole[part] if rows else whole[:, part]):
@@ -1472,6 +1495,8 @@ def matmul(a: Any, b: Any, out: Any = None) -> Any:
     if (
         _num_threads <= 1 or m * n * k < MIN_PARALLEL_PRODUCT or m == 1 or n == 1
         or a.dtype != np.float32 or b.dtype != np.float32
+        or (out is not None and not out.flags.c_contiguous)  # NumPy swaps the operands: rows become columns
+        or np.may_share_memory(a, b)  # a·aᵀ: NumPy's syrk, which sums otherwise than its blocks
     ):  # fmt: skip
         return np.matmul(a, b, out=out)
     row_unit, column_unit = _cut_units()

@@ -25,10 +25,11 @@ The backward pass is two more such sets of products:
   summed over the tiles, ``dL/dU[ξν] = V[ξν]ᵀ · (A dZ Aᵀ)[ξν]``, 16 products ``(C, tiles)·(tiles, F)``.
 
 The additions differ from im2col's (the sums over a window are regrouped), so these convolutions differ from
-the NumPy kernel set's in the last bits: float64 results equal PyTorch's to 1e-12 (tested), float32 ones
-are as close as im2col's (the tile sums are shorter). Work is done in pieces of whole samples, each piece's
-tiles transformed, multiplied and transformed back while in cache; the pieces depend on the shapes only and
-dL/dW is summed piece by piece in order, so the thread count never changes a result.
+the NumPy kernel set's in the last bits: float64 results equal PyTorch's to 1e-12 (tested); in float32 the
+output is about as close to exact as im2col's and the gradients 1.4–3 times further (about 1e-7 to 6e-7 of
+the largest value). Work is done in pieces of whole samples, each piece's tiles transformed, multiplied
+and transformed back while in cache, its products on one BLAS thread; the pieces depend on the shapes only
+and dL/dW is summed in fixed groups of pieces, so the thread count never changes a result.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from neuro.backend import compiled, get_num_threads, kernel, parallel_blocks
+from neuro.backend import blas_on_one_thread, compiled, kernel, parallel_blocks
 from neuro.functional.linear import column_sums
 
 #: Convolutions with fewer input channels than this keep im2col: their products are too thin for the
@@ -53,8 +54,9 @@ PIECE_ENTRIES = 1 << 17
 #: them in smaller pieces than one sample.
 MAX_SAMPLE_ENTRIES = 1 << 21
 
-#: The most bytes of per-piece dL/dU shares kept to run the backward's pieces on several threads.
-MAX_KEPT_SHARES_BYTES = 32 << 20
+#: The backward pass sums dL/dU in at most this many groups of consecutive pieces (each group's sum kept,
+#: 16·C·F entries, then the groups' sums added in order; the threads take whole groups).
+MAX_GROUPS = 16
 
 #: Marks the kept context of a training forward computed here (see :func:`neuro.functional.conv.conv2d`).
 WINOGRAD = "winograd"
@@ -79,11 +81,14 @@ def usable(x: Any, kernel: Any, bias: Any, stride: tuple[int, int], pads: tuple[
     kh, kw, c, f = kernel.shape
     if kh != 3 or kw != 3 or tuple(stride) != (1, 1) or c < MIN_CHANNELS or max(pads) > 2 or min(pads) < 0:
         return False
-    if not compiled(x, kernel, bias):
+    if x.dtype != kernel.dtype or not compiled(x, kernel, bias):  # (integer images: NumPy's conversion)
         return False
-    _, h, w, _ = x.shape
+    n, h, w, _ = x.shape
     ho, wo = h + pads[0] + pads[1] - 2, w + pads[2] + pads[3] - 2
-    if ho < 1 or wo < 1:
+    if n == 0 or ho < 1 or wo < 1:
+        return False
+    # whole 2×2 tiles: an output of 1 pixel (or 1×3) costs more multiply-adds than im2col's (16 > 9 per pixel)
+    if 16 * _tiles(ho, wo) > 0.8 * 9 * ho * wo or 16 * _tiles(h, w) > 0.8 * 9 * h * w:
         return False
     tiles = max(_tiles(ho, wo), _tiles(h, w))
     return 16 * tiles * max(c, f) <= MAX_SAMPLE_ENTRIES
@@ -352,7 +357,8 @@ def conv2d(
                 post(z[s:e])
 
     if not parallel_blocks(pieces, count):
-        pieces(0, count)
+        with blas_on_one_thread():  # as in parallel_blocks: the products sum alike on any thread count
+            pieces(0, count)
     if not training:
         return z, None
     return z, (x, step, z if post is not None else None, WINOGRAD)
@@ -389,59 +395,54 @@ def conv2d_backward(
     count = -(-n // step)
     dx = np.empty(x.shape, grad.dtype) if need_input_grad else None
     uf = _flipped(kernel_tiles(kernel)) if need_input_grad else None
-    du = _buffer(work, "winograd_du", (16, c, f), grad.dtype)
-    # dL/dU (and dL/db) are added up piece by piece, in piece order, whatever the threads: the first block
-    # adds its pieces straight in; the other blocks keep each piece's share, added in order afterwards
-    kept_pieces: list[int] = []
-    shares: Any = None
-    db_shares: Any = None
+    # dL/dU (and dL/db) are summed piece by piece within fixed groups of pieces, and the groups' sums in
+    # order: the grouping depends on the shapes only, so the threads (which take whole groups) change nothing
+    per_group = -(-count // MAX_GROUPS)
+    groups = -(-count // per_group)
+    du_groups = _buffer(work, "winograd_du_groups", (groups, 16, c, f), grad.dtype)
+    db_groups = _buffer(work, "winograd_db_groups", (groups, f), grad.dtype) if pre is not None else None
 
-    def pieces(first: int, last: int, slot: int = 0) -> None:  # in order, on one thread
-        scratch = _buffer(work, "winograd_du_piece", du.shape, grad.dtype) if first == 0 else None
-        for k in range(first, last):
-            s0, s1 = k * step, min(n, (k + 1) * step)
-            own = _slot_work(work, s1 - s0 == step, slot)
-            if pre is None:
-                gp = np.ascontiguousarray(grad[s0:s1])
-            else:  # the activation's backward, and dL/db, while the piece is in cache
-                gp = np.ascontiguousarray(pre(grad[s0:s1], None if y is dropped else y[s0:s1]))
-                gf = gp.reshape(-1, f)
-                if k == 0:
-                    column_sums(gf, out=dbias)
-                elif first > 0:
-                    column_sums(gf, out=db_shares[k])
+    def run(first: int, last: int, slot: int = 0) -> None:  # groups first:last, in order, on one thread
+        for group in range(first, last):
+            scratch = _buffer(_slot_work(work, True, slot), "du", (16, c, f), grad.dtype)
+            for k in range(group * per_group, min(count, (group + 1) * per_group)):
+                s0, s1 = k * step, min(n, (k + 1) * step)
+                own = _slot_work(work, s1 - s0 == step, slot)
+                opens = k == group * per_group
+                if pre is None:
+                    gp = np.ascontiguousarray(grad[s0:s1])
+                else:  # the activation's backward, and dL/db, while the piece is in cache
+                    gp = np.ascontiguousarray(pre(grad[s0:s1], None if y is dropped else y[s0:s1]))
+                    gf = gp.reshape(-1, f)
+                    if opens:
+                        column_sums(gf, out=db_groups[group])
+                    else:
+                        np.add(db_groups[group], column_sums(gf), out=db_groups[group])
+                tiles = (s1 - s0) * th * tw
+                v = _buffer(own, "v", (16, tiles, c), grad.dtype)
+                t = _buffer(own, "t", (16, tiles, f), grad.dtype)
+                _input_tiles(x[s0:s1], v, th, tw, pads[0], pads[2])
+                _gradient_tiles(gp, t, th, tw)
+                vt = v.transpose(0, 2, 1)
+                if opens:
+                    np.matmul(vt, t, out=du_groups[group])
                 else:
-                    np.add(dbias, column_sums(gf), out=dbias)
-            tiles = (s1 - s0) * th * tw
-            v = _buffer(own, "v", (16, tiles, c), grad.dtype)
-            t = _buffer(own, "t", (16, tiles, f), grad.dtype)
-            _input_tiles(x[s0:s1], v, th, tw, pads[0], pads[2])
-            _gradient_tiles(gp, t, th, tw)
-            vt = v.transpose(0, 2, 1)
-            if k == 0:
-                np.matmul(vt, t, out=du)
-            elif first > 0:
-                np.matmul(vt, t, out=shares[k])
-                kept_pieces.append(k)
-            else:
-                np.add(du, np.matmul(vt, t, out=scratch), out=du)
-            if dx is not None:
-                back = _slot_work(own, True, -1)  # dL/dx's tiles: a shape of their own
-                _correlate(gp, uf, None, back_pads, dx[s0:s1], back)
+                    np.add(du_groups[group], np.matmul(vt, t, out=scratch), out=du_groups[group])
+                if dx is not None:
+                    back = _slot_work(own, True, -1)  # dL/dx's tiles: a shape of their own
+                    _correlate(gp, uf, None, back_pads, dx[s0:s1], back)
 
-    ran = False
-    if get_num_threads() > 1 and du.nbytes * count <= MAX_KEPT_SHARES_BYTES:
-        shares = _buffer(work, "winograd_du_pieces", (count, *du.shape), grad.dtype)
-        db_shares = _buffer(work, "winograd_db_pieces", (count, f), grad.dtype) if pre is not None else None
-        ran = parallel_blocks(pieces, count)
-    if not ran:
-        kept_pieces.clear()
-        pieces(0, count)
-    for k in sorted(kept_pieces):
-        du += shares[k]
-        if db_shares is not None:
-            dbias += db_shares[k]
-    if pre is None:
+    if not parallel_blocks(run, groups):
+        with blas_on_one_thread():  # as in parallel_blocks: the products sum alike on any thread count
+            run(0, groups)
+    du = du_groups[0]
+    for group in range(1, groups):
+        du += du_groups[group]
+    if db_groups is not None:
+        dbias[...] = db_groups[0]
+        for group in range(1, groups):
+            dbias += db_groups[group]
+    else:
         column_sums(grad.reshape(-1, f), out=dbias)
     _weight_gradient(du, dkernel)
     return dx
