@@ -151,51 +151,28 @@ def _weight_gradient(du: Any, out: Any) -> None:
 
 
 @kernel
-def _input_tiles(x, v, th, tw, top, left):
-    """V = Bᵀ D B of the ``th × tw`` 4×4 tiles of every sample of ``x`` ``(n, h, w, c)`` padded by ``top``
-    and ``left`` (zeros outside), tile ``(b, i, j)`` at row ``(b·th + i)·tw + j`` of ``v`` ``(16, tiles, c)``:
+def _input_tiles(xp, v, th, tw):
+    """V = Bᵀ D B of the ``th × tw`` 4×4 tiles of every sample of ``xp`` ``(n, ≥ 2·th + 2, ≥ 2·tw + 2, c)``
+    (padded: every tile inside), tile ``(b, i, j)`` at row ``(b·th + i)·tw + j`` of ``v`` ``(16, tiles, c)``:
     first along the tile's rows, then along its columns."""
-    n, h, w, c = x.shape
-    d = np.empty((4, 4, c), x.dtype)
-    r = np.empty((4, 4, c), x.dtype)
+    c = xp.shape[3]
+    r = np.empty((4, 4, c), xp.dtype)
     o = 0
-    for b in range(n):
+    for b in range(xp.shape[0]):
         for i in range(th):
-            y0 = 2 * i - top
+            y0 = 2 * i
             for j in range(tw):
-                x0 = 2 * j - left
-                if y0 >= 0 and y0 + 4 <= h and x0 >= 0 and x0 + 4 <= w:  # inside: rows along the columns
-                    for e in range(4):
-                        for k in range(c):
-                            d0 = x[b, y0, x0 + e, k]
-                            d1 = x[b, y0 + 1, x0 + e, k]
-                            d2 = x[b, y0 + 2, x0 + e, k]
-                            d3 = x[b, y0 + 3, x0 + e, k]
-                            r[0, e, k] = d0 - d2
-                            r[1, e, k] = d1 + d2
-                            r[2, e, k] = d2 - d1
-                            r[3, e, k] = d1 - d3
-                else:  # at the border: the tile copied first, zeros outside
-                    for a in range(4):
-                        yy = y0 + a
-                        for e in range(4):
-                            xx = x0 + e
-                            if yy < 0 or yy >= h or xx < 0 or xx >= w:
-                                for k in range(c):
-                                    d[a, e, k] = 0.0
-                            else:
-                                for k in range(c):
-                                    d[a, e, k] = x[b, yy, xx, k]
-                    for e in range(4):
-                        for k in range(c):
-                            d0 = d[0, e, k]
-                            d1 = d[1, e, k]
-                            d2 = d[2, e, k]
-                            d3 = d[3, e, k]
-                            r[0, e, k] = d0 - d2
-                            r[1, e, k] = d1 + d2
-                            r[2, e, k] = d2 - d1
-                            r[3, e, k] = d1 - d3
+                x0 = 2 * j
+                for e in range(4):
+                    for k in range(c):
+                        d0 = xp[b, y0, x0 + e, k]
+                        d1 = xp[b, y0 + 1, x0 + e, k]
+                        d2 = xp[b, y0 + 2, x0 + e, k]
+                        d3 = xp[b, y0 + 3, x0 + e, k]
+                        r[0, e, k] = d0 - d2
+                        r[1, e, k] = d1 + d2
+                        r[2, e, k] = d2 - d1
+                        r[3, e, k] = d1 - d3
                 for a in range(4):
                     for k in range(c):
                         q0 = r[a, 0, k]
@@ -210,13 +187,13 @@ def _input_tiles(x, v, th, tw, top, left):
 
 
 @kernel
-def _output_tiles(m, z, bias, th, tw, add_bias):
-    """Z = Aᵀ M A (+ bias) of the 2×2 output tiles of every sample of ``z`` ``(n, ho, wo, f)`` from ``m``
-    ``(16, tiles, f)`` (outputs past the edge dropped): first along the tile's rows, then its columns."""
-    n, ho, wo, f = z.shape
+def _output_tiles(m, z, bias, th, tw):
+    """Z = Aᵀ M A + bias of the 2×2 output tiles of every sample of ``z`` ``(n, 2·th, 2·tw, f)`` from ``m``
+    ``(16, tiles, f)``: first along the tile's rows, then its columns."""
+    f = z.shape[3]
     r = np.empty((2, 4, f), z.dtype)
     o = 0
-    for b in range(n):
+    for b in range(z.shape[0]):
         for i in range(th):
             for j in range(tw):
                 for e in range(4):
@@ -225,60 +202,33 @@ def _output_tiles(m, z, bias, th, tw, add_bias):
                         m2 = m[8 + e, o, k]
                         r[0, e, k] = m[e, o, k] + m1 + m2
                         r[1, e, k] = m1 - m2 - m[12 + e, o, k]
-                both = 2 * j + 1 < wo
                 for a in range(2):
-                    yy = 2 * i + a
-                    if yy >= ho:
-                        break
-                    x0 = 2 * j
                     for k in range(f):
                         q1 = r[a, 1, k]
                         q2 = r[a, 2, k]
-                        s0 = r[a, 0, k] + q1 + q2
-                        s1 = q1 - q2 - r[a, 3, k]
-                        if add_bias:
-                            s0 += bias[k]
-                            s1 += bias[k]
-                        z[b, yy, x0, k] = s0
-                        if both:
-                            z[b, yy, x0 + 1, k] = s1
+                        z[b, 2 * i + a, 2 * j, k] = r[a, 0, k] + q1 + q2 + bias[k]
+                        z[b, 2 * i + a, 2 * j + 1, k] = q1 - q2 - r[a, 3, k] + bias[k]
                 o += 1
 
 
 @kernel
 def _gradient_tiles(g, t, th, tw):
-    """A dZ Aᵀ of the 2×2 tiles of every sample of dL/dz ``g`` ``(n, ho, wo, f)`` (zeros past the edge) into
-    ``t`` ``(16, tiles, f)``: A's rows are ``[1, 0], [1, 1], [1, −1], [0, −1]``."""
-    n, ho, wo, f = g.shape
+    """A dZ Aᵀ of the 2×2 tiles of every sample of dL/dz ``g`` ``(n, 2·th, 2·tw, f)`` into ``t``
+    ``(16, tiles, f)``: A's rows are ``[1, 0], [1, 1], [1, −1], [0, −1]``."""
+    f = g.shape[3]
     r = np.empty((4, 2, f), g.dtype)
     o = 0
-    for b in range(n):
+    for b in range(g.shape[0]):
         for i in range(th):
-            y0 = 2 * i
             for j in range(tw):
                 for e in range(2):
-                    xx = 2 * j + e
-                    if xx >= wo:
-                        for k in range(f):
-                            r[0, e, k] = 0.0
-                            r[1, e, k] = 0.0
-                            r[2, e, k] = 0.0
-                            r[3, e, k] = 0.0
-                    elif y0 + 1 < ho:
-                        for k in range(f):
-                            q0 = g[b, y0, xx, k]
-                            q1 = g[b, y0 + 1, xx, k]
-                            r[0, e, k] = q0
-                            r[1, e, k] = q0 + q1
-                            r[2, e, k] = q0 - q1
-                            r[3, e, k] = -q1
-                    else:  # the last row of an odd height
-                        for k in range(f):
-                            q0 = g[b, y0, xx, k]
-                            r[0, e, k] = q0
-                            r[1, e, k] = q0
-                            r[2, e, k] = q0
-                            r[3, e, k] = 0.0
+                    for k in range(f):
+                        q0 = g[b, 2 * i, 2 * j + e, k]
+                        q1 = g[b, 2 * i + 1, 2 * j + e, k]
+                        r[0, e, k] = q0
+                        r[1, e, k] = q0 + q1
+                        r[2, e, k] = q0 - q1
+                        r[3, e, k] = -q1
                 for a in range(4):
                     for k in range(f):
                         c0 = r[a, 0, k]
@@ -290,10 +240,10 @@ def _gradient_tiles(g, t, th, tw):
                 o += 1
 
 
-def _buffer(work: dict, name: str, shape: tuple[int, ...], dtype: Any) -> Any:
+def _buffer(work: dict, name: Any, shape: tuple[int, ...], dtype: Any, zeros: bool = False) -> Any:
     buf = work.get(name)
     if buf is None or buf.shape != shape or buf.dtype != dtype:
-        buf = work[name] = np.empty(shape, dtype)
+        buf = work[name] = np.zeros(shape, dtype) if zeros else np.empty(shape, dtype)
     return buf
 
 
@@ -302,17 +252,34 @@ def _slot_work(work: dict, full: bool, slot: int) -> dict:
     return work.setdefault(("winograd", full, slot), {})
 
 
+def _padded(x: Any, top: int, left: int, rows: int, cols: int, work: dict, name: str) -> Any:
+    """``x`` ``(n, h, w, c)`` at rows ``top:top + h`` and columns ``left:left + w`` of a ``rows × cols``
+    buffer of zeros (``x`` itself when that is the buffer): its border is zeroed when made and never written
+    (the key holds the offsets and the size written)."""
+    n, h, w, c = x.shape
+    if (top, left, rows, cols) == (0, 0, h, w):
+        return x
+    buf = _buffer(work, (name, top, left, h, w), (n, rows, cols, c), x.dtype, zeros=True)
+    buf[:, top : top + h, left : left + w] = x
+    return buf
+
+
 def _correlate(x: Any, u: Any, bias: Any, pads: tuple[int, ...], z: Any, work: dict) -> None:
-    """``z = x ⋆ W (+ bias)`` for the samples of ``x`` (one piece), ``u`` the kernel's tiles ``(16, C, F)``,
-    through ``work``'s buffers."""
+    """``z = x ⋆ W + bias`` for the samples of ``x`` (one piece), ``u`` the kernel's tiles ``(16, C, F)``,
+    through ``work``'s buffers: x padded so that every 4×4 tile lies inside, z through a buffer of whole
+    tiles where its height or width is odd."""
     n, ho, wo, f = z.shape
     th, tw = (ho + 1) // 2, (wo + 1) // 2
     c = x.shape[3]
+    xp = _padded(x, pads[0], pads[2], 2 * th + 2, 2 * tw + 2, work, "x")
     v = _buffer(work, "v", (16, n * th * tw, c), x.dtype)
     m = _buffer(work, "m", (16, n * th * tw, f), x.dtype)
-    _input_tiles(x, v, th, tw, pads[0], pads[2])
+    _input_tiles(xp, v, th, tw)
     np.matmul(v, u, out=m)
-    _output_tiles(m, z, m[0, 0, :0] if bias is None else bias, th, tw, bias is not None)  # one signature
+    whole = z if (ho, wo) == (2 * th, 2 * tw) else _buffer(work, "z", (n, 2 * th, 2 * tw, f), x.dtype)
+    _output_tiles(m, whole, bias, th, tw)
+    if whole is not z:
+        z[...] = whole[:, :ho, :wo]
 
 
 def conv2d(
@@ -395,6 +362,7 @@ def conv2d_backward(
     count = -(-n // step)
     dx = np.empty(x.shape, grad.dtype) if need_input_grad else None
     uf = _flipped(kernel_tiles(kernel)) if need_input_grad else None
+    zero_bias = np.zeros(c, grad.dtype)  # (adding 0.0 changes no sum)
     # dL/dU (and dL/db) are summed piece by piece within fixed groups of pieces, and the groups' sums in
     # order: the grouping depends on the shapes only, so the threads (which take whole groups) change nothing
     per_group = -(-count // MAX_GROUPS)
@@ -421,8 +389,8 @@ def conv2d_backward(
                 tiles = (s1 - s0) * th * tw
                 v = _buffer(own, "v", (16, tiles, c), grad.dtype)
                 t = _buffer(own, "t", (16, tiles, f), grad.dtype)
-                _input_tiles(x[s0:s1], v, th, tw, pads[0], pads[2])
-                _gradient_tiles(gp, t, th, tw)
+                _input_tiles(_padded(x[s0:s1], pads[0], pads[2], 2 * th + 2, 2 * tw + 2, own, "x"), v, th, tw)
+                _gradient_tiles(_padded(gp, 0, 0, 2 * th, 2 * tw, own, "g"), t, th, tw)
                 vt = v.transpose(0, 2, 1)
                 if opens:
                     np.matmul(vt, t, out=du_groups[group])
@@ -430,7 +398,7 @@ def conv2d_backward(
                     np.add(du_groups[group], np.matmul(vt, t, out=scratch), out=du_groups[group])
                 if dx is not None:
                     back = _slot_work(own, True, -1)  # dL/dx's tiles: a shape of their own
-                    _correlate(gp, uf, None, back_pads, dx[s0:s1], back)
+                    _correlate(gp, uf, zero_bias, back_pads, dx[s0:s1], back)
 
     if not parallel_blocks(run, groups):
         with blas_on_one_thread():  # as in parallel_blocks: the products sum alike on any thread count
