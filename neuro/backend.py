@@ -975,8 +975,9 @@ _gemm_split = False  # matmul splits products: a fit runs and no time loop has t
 
 def _claim(kind: str, delta: int) -> bool:
     """Change a claim of the calling thread by ``delta`` and set OpenBLAS's thread count as the claims call
-    for: none, the user's count; time loops in the threads of every running fit, neuro's count (at most the
-    user's); else one thread. Returns whether there is an OpenBLAS to talk to (a claim is counted either way;
+    for: none, the user's count; time loops in the threads of every running fit and no pieces
+    (:func:`parallel_blocks`, :class:`blas_on_one_thread`), neuro's count (at most the user's); else one
+    thread. Returns whether there is an OpenBLAS to talk to (a claim is counted either way;
     the caller takes it back). A claim never goes below zero (one taken back twice after an interrupt)."""
     global _blas_user, _blas_now, _gemm_split
     key = 0 if kind == "pieces" else threading.get_ident()
@@ -999,7 +1000,7 @@ def _claim(kind: str, delta: int) -> bool:
         split = False
         if not any(_claims.values()):
             target = _blas_user
-        elif steps and all(t in steps for t in fits):
+        elif steps and not _claims["pieces"] and all(t in steps for t in fits):  # (pieces: one thread)
             target = max(1, min(_num_threads, _blas_user))
         else:
             target, split = 1, bool(fits)

@@ -57,6 +57,8 @@ MAX_SAMPLE_ENTRIES = 1 << 21
 #: The backward pass sums dL/dU in at most this many groups of consecutive pieces (each group's sum kept,
 #: 16·C·F entries, then the groups' sums added in order; the threads take whole groups).
 MAX_GROUPS = 16
+#: ... and in as many groups as fit in this many bytes (a 512-channel layer's share is 16 MiB: two groups).
+MAX_GROUP_BYTES = 32 << 20
 
 #: Marks the kept context of a training forward computed here (see :func:`neuro.functional.conv.conv2d`).
 WINOGRAD = "winograd"
@@ -254,12 +256,17 @@ def _slot_work(work: dict, full: bool, slot: int) -> dict:
 
 def _padded(x: Any, top: int, left: int, rows: int, cols: int, work: dict, name: str) -> Any:
     """``x`` ``(n, h, w, c)`` at rows ``top:top + h`` and columns ``left:left + w`` of a ``rows × cols``
-    buffer of zeros (``x`` itself when that is the buffer): its border is zeroed when made and never written
-    (the key holds the offsets and the size written)."""
+    buffer of zeros (``x`` itself when that is the buffer), one per ``name``: its border is zeroed when it is
+    made, and again when another region is written (one buffer, whatever the sizes seen)."""
     n, h, w, c = x.shape
     if (top, left, rows, cols) == (0, 0, h, w):
         return x
-    buf = _buffer(work, (name, top, left, h, w), (n, rows, cols, c), x.dtype, zeros=True)
+    buf = work.get(name)
+    if buf is None or buf.shape != (n, rows, cols, c) or buf.dtype != x.dtype:
+        buf = work[name] = np.zeros((n, rows, cols, c), x.dtype)
+    elif work.get((name, "region")) != (top, left, h, w):  # another size or padding: the border again
+        buf.fill(0)
+    work[(name, "region")] = (top, left, h, w)
     buf[:, top : top + h, left : left + w] = x
     return buf
 
@@ -365,10 +372,11 @@ def conv2d_backward(
     zero_bias = np.zeros(c, grad.dtype)  # (adding 0.0 changes no sum)
     # dL/dU (and dL/db) are summed piece by piece within fixed groups of pieces, and the groups' sums in
     # order: the grouping depends on the shapes only, so the threads (which take whole groups) change nothing
-    per_group = -(-count // MAX_GROUPS)
+    share = 16 * c * f * grad.dtype.itemsize
+    per_group = -(-count // max(1, min(MAX_GROUPS, MAX_GROUP_BYTES // share)))
     groups = -(-count // per_group)
-    du_groups = _buffer(work, "winograd_du_groups", (groups, 16, c, f), grad.dtype)
-    db_groups = _buffer(work, "winograd_db_groups", (groups, f), grad.dtype) if pre is not None else None
+    du_groups = np.empty((groups, 16, c, f), grad.dtype)  # (not kept between steps)
+    db_groups = np.empty((groups, f), grad.dtype) if pre is not None else None
 
     def run(first: int, last: int, slot: int = 0) -> None:  # groups first:last, in order, on one thread
         for group in range(first, last):

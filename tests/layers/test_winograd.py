@@ -231,3 +231,109 @@ def test_predict_and_gradients_are_the_same_on_any_thread_count(numba_kernels):
         backend.set_num_threads(before)
     for a, b in zip(*found, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def _kept_bytes(obj) -> int:
+    if isinstance(obj, np.ndarray):
+        return obj.nbytes
+    if isinstance(obj, dict):
+        return sum(_kept_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_kept_bytes(v) for v in obj)
+    return 0
+
+
+def test_a_wide_layer_keeps_its_work_bounded(numba_kernels):
+    """dL/dU's group sums were kept between steps, 16 of 16·C·F each: 72 MiB for a 256-channel layer (and
+    256 MiB at 512), where the pieces' own buffers take a few: now at most 32 MiB of groups, made per call."""
+    before = backend.get_num_threads()
+    backend._resize(1)
+    try:
+        layer = Conv2D(256, 3, padding="same", activation="relu")
+        layer.build((14, 14, 256), np.random.default_rng(0))
+        x = np.ones((16, 14, 14, 256), np.float32)
+        y, ctx = layer.forward(x, training=True)
+        assert ctx[0][4][3] == winograd.WINOGRAD
+        layer.backward(np.ones_like(y), ctx)
+        assert _kept_bytes(layer._work_pool) < 24 << 20, _kept_bytes(layer._work_pool)
+    finally:
+        backend._resize(before)
+
+
+def test_buffers_of_other_sizes_are_one_buffer_and_never_stale(numba_kernels):
+    """The zero-bordered copies were kept one per input size (179 arrays after sizes 8 to 64); one per name
+    now, its border zeroed again when another region is written: sizes up and down give the NumPy kernels'
+    values to rounding."""
+    rng = np.random.default_rng(3)
+    kernel, bias = rng.standard_normal((3, 3, 8, 4)), rng.standard_normal(4)
+    work: dict = {}
+    for h, w, pads in ((9, 7, (1, 1, 1, 1)), (6, 6, (1, 1, 1, 1)), (9, 7, (0, 0, 0, 0)), (5, 9, (2, 1, 0, 2)),
+                       (9, 7, (1, 1, 1, 1)), (12, 10, (1, 1, 1, 1)), (6, 6, (1, 1, 1, 1))):  # fmt: skip
+        x = rng.standard_normal((3, h, w, 8))
+        z, ctx = conv_functional.conv2d(x, kernel, bias, (1, 1), pads, training=True, work=work)
+        assert ctx[4][3] == winograd.WINOGRAD
+        g = rng.standard_normal(z.shape)
+        dk, db = np.empty_like(kernel), np.empty_like(bias)
+        dx = conv_functional.conv2d_backward(g, ctx, kernel, dk, db)
+        backend.set_kernels("numpy")
+        try:
+            z0, ctx0 = conv_functional.conv2d(x, kernel, bias, (1, 1), pads, training=True, work={})
+            dk0, db0 = np.empty_like(kernel), np.empty_like(bias)
+            dx0 = conv_functional.conv2d_backward(g, ctx0, kernel, dk0, db0)
+        finally:
+            backend.set_kernels("numba")
+        for a, b in ((z, z0), (dx, dx0), (dk, dk0), (db, db0)):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    arrays = []
+
+    def collect(d):
+        for v in d.values():
+            if isinstance(v, dict):
+                collect(v)
+            elif isinstance(v, np.ndarray):
+                arrays.append(v)
+
+    collect(work)
+    assert len(arrays) <= 16, len(arrays)
+
+
+def test_a_predict_beside_a_recurrent_fit_keeps_one_blas_thread(numba_kernels):
+    """Another thread's fit in a recurrent time loop (its steps claim OpenBLAS's threads back) put OpenBLAS
+    on two threads under a predict's pieces too: 6,793 of 65,536 outputs changed in their last bits."""
+    import threading
+
+    user_blas = backend._blas_threads(2)  # the user's count: two, so that a claim has something to change
+    if user_blas is None:
+        pytest.skip("no OpenBLAS neuro can talk to")
+    before = backend.get_num_threads()
+    backend._resize(2)
+    go, done = threading.Event(), threading.Event()
+
+    def recurrent_fit():
+        backend._claim("fit", 1)
+        backend._claim("steps", 1)
+        go.set()
+        done.wait()
+        backend._claim("steps", -1)
+        backend._claim("fit", -1)
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 32, 32, 64)).astype(np.float32)
+    k = (0.1 * rng.standard_normal((3, 3, 64, 64))).astype(np.float32)
+    b = np.zeros(64, np.float32)
+    try:
+        alone = conv_functional.conv2d(x, k, b, (1, 1), (1, 1, 1, 1))[0]
+        thread = threading.Thread(target=recurrent_fit)
+        thread.start()
+        go.wait()
+        try:
+            with backend.blas_on_one_thread():
+                assert backend._blas_now == 1
+            beside = conv_functional.conv2d(x, k, b, (1, 1), (1, 1, 1, 1))[0]
+        finally:
+            done.set()
+            thread.join()
+        np.testing.assert_array_equal(beside, alone)
+    finally:
+        backend._resize(before)
+        backend._blas_threads(user_blas)
