@@ -180,16 +180,17 @@ def _max_pool2d_compiled(
     argmax = np.empty(out.shape if training else (0, 0, 0, 0), dtype=idx_type)
     (ph, pw), (sh, sw) = pool, stride
     relu = training and relu_input
-    parallel_for(
-        lambda a, b: _max_pool_kernel(x, out, argmax, ph, pw, sh, sw, training, relu, a, b), n, x.size
-    )
+    if training:  # (two kernels: a first training step compiles the one it runs)
+        run = lambda a, b: _max_pool_record_kernel(x, out, argmax, ph, pw, sh, sw, relu, a, b)  # noqa: E731
+    else:
+        run = lambda a, b: _max_pool_kernel(x, out, ph, pw, sh, sw, a, b)  # noqa: E731
+    parallel_for(run, n, x.size)
     return out, ((argmax, x.shape, tuple(pads), tuple(pool), tuple(stride), relu) if training else None)
 
 
 @kernel
-def _max_pool_kernel(x, out, argmax, ph, pw, sh, sw, record, relu, start, stop):
-    """Maximum of each window (its first NaN, else its first largest element, as the NumPy path), and its
-    offset when recording; with ``relu``, the offset plus ``ph·pw`` where the maximum is not above 0."""
+def _max_pool_kernel(x, out, ph, pw, sh, sw, start, stop):
+    """Maximum of each window: its first NaN, else its first largest element, as the NumPy path."""
     c = x.shape[3]
     for b in range(start, stop):
         for i in range(out.shape[1]):
@@ -198,21 +199,33 @@ def _max_pool_kernel(x, out, argmax, ph, pw, sh, sw, record, relu, start, stop):
                 first = x[b, i * sh, j * sw]
                 for ch in range(c):
                     o[ch] = first[ch]
-                if record:
-                    a = argmax[b, i, j]
-                    for ch in range(c):
-                        a[ch] = 0
                 for k in range(1, ph * pw):
                     v = x[b, i * sh + k // pw, j * sw + k % pw]
-                    if record:
-                        for ch in range(c):
-                            if not v[ch] <= o[ch] and o[ch] == o[ch]:  # _replaces: larger, or a first NaN
-                                o[ch] = v[ch]
-                                a[ch] = k
-                    else:
-                        for ch in range(c):
-                            if not v[ch] <= o[ch] and o[ch] == o[ch]:
-                                o[ch] = v[ch]
+                    for ch in range(c):
+                        if not v[ch] <= o[ch] and o[ch] == o[ch]:  # _replaces: larger, or a first NaN
+                            o[ch] = v[ch]
+
+
+@kernel
+def _max_pool_record_kernel(x, out, argmax, ph, pw, sh, sw, relu, start, stop):
+    """:func:`_max_pool_kernel` recording each maximum's offset in its window; with ``relu``, the offset
+    plus ``ph·pw`` where the maximum is not above 0."""
+    c = x.shape[3]
+    for b in range(start, stop):
+        for i in range(out.shape[1]):
+            for j in range(out.shape[2]):
+                o = out[b, i, j]
+                a = argmax[b, i, j]
+                first = x[b, i * sh, j * sw]
+                for ch in range(c):
+                    o[ch] = first[ch]
+                    a[ch] = 0
+                for k in range(1, ph * pw):
+                    v = x[b, i * sh + k // pw, j * sw + k % pw]
+                    for ch in range(c):
+                        if not v[ch] <= o[ch] and o[ch] == o[ch]:  # _replaces: larger, or a first NaN
+                            o[ch] = v[ch]
+                            a[ch] = k
                 if relu:
                     for ch in range(c):
                         if not o[ch] > 0:
@@ -230,37 +243,20 @@ def _max_pool2d_backward_compiled(
     ho, wo = grad.shape[1], grad.shape[2]
     tiled = (sh, sw) == (ph, pw) and (ho * sh, wo * sw) == (hp, wp)  # every cell in exactly one window
     dx = np.empty(padded_shape, grad.dtype) if tiled else np.zeros(padded_shape, grad.dtype)
-    parallel_for(
-        lambda a, b: _max_pool_backward_kernel(grad, argmax, dx, ph, pw, sh, sw, overlapping, a, b),
-        n,
-        dx.size,
-    )
+    step = _max_pool_backward_overlapping_kernel if overlapping else _max_pool_backward_kernel
+    parallel_for(lambda a, b: step(grad, argmax, dx, ph, pw, sh, sw, a, b), n, dx.size)
     return _crop(dx, pads) if any(pads) else dx
 
 
 @kernel
-def _max_pool_backward_kernel(grad, argmax, dx, ph, pw, sh, sw, overlapping, start, stop):
-    """Each window's gradient to its maximum. Tiling windows write their cells whole (0 where not the
-    maximum); overlapping ones add, offset by offset as the NumPy path does (the same sums, in its order).
-    An offset plus ``ph·pw`` (a ReLU's window whose maximum is not above 0) sends the gradient times 0."""
+def _max_pool_backward_kernel(grad, argmax, dx, ph, pw, sh, sw, start, stop):
+    """Each window's gradient to its maximum, windows that do not overlap: their cells written whole (0 where
+    not the maximum). An offset plus ``ph·pw`` (a ReLU's window whose maximum is not above 0) sends the
+    gradient times 0."""
     c = grad.shape[3]
     p = ph * pw
     zero = grad.dtype.type(0)
     for b in range(start, stop):
-        if overlapping:
-            for di in range(ph):
-                for dj in range(pw):
-                    k = di * pw + dj
-                    for i in range(grad.shape[1]):
-                        for j in range(grad.shape[2]):
-                            g, a = grad[b, i, j], argmax[b, i, j]
-                            t = dx[b, i * sh + di, j * sw + dj]
-                            for ch in range(c):
-                                if a[ch] == k:
-                                    t[ch] += g[ch]
-                                elif a[ch] == k + p:
-                                    t[ch] += g[ch] * zero
-            continue
         for i in range(grad.shape[1]):
             for j in range(grad.shape[2]):
                 g, a = grad[b, i, j], argmax[b, i, j]
@@ -271,6 +267,28 @@ def _max_pool_backward_kernel(grad, argmax, dx, ph, pw, sh, sw, overlapping, sta
                         for ch in range(c):
                             ak = a[ch]
                             t[ch] = g[ch] if ak == k else (g[ch] * zero if ak == k + p else zero)
+
+
+@kernel
+def _max_pool_backward_overlapping_kernel(grad, argmax, dx, ph, pw, sh, sw, start, stop):
+    """:func:`_max_pool_backward_kernel` of overlapping windows: added, offset by offset as the NumPy path
+    does (the same sums, in its order)."""
+    c = grad.shape[3]
+    p = ph * pw
+    zero = grad.dtype.type(0)
+    for b in range(start, stop):
+        for di in range(ph):
+            for dj in range(pw):
+                k = di * pw + dj
+                for i in range(grad.shape[1]):
+                    for j in range(grad.shape[2]):
+                        g, a = grad[b, i, j], argmax[b, i, j]
+                        t = dx[b, i * sh + di, j * sw + dj]
+                        for ch in range(c):
+                            if a[ch] == k:
+                                t[ch] += g[ch]
+                            elif a[ch] == k + p:
+                                t[ch] += g[ch] * zero
 
 
 def _offset_type(offsets: int, relu_input: bool) -> Any:
