@@ -307,6 +307,7 @@ CASES = [
     # the compiled window copy (8 channels or more; not 3×3 of stride 1, which is Winograd's)
     Case("conv_stride2_8ch", lambda: Conv2D(4, (3, 2), strides=2, padding="same", activation="relu"), (7, 6, 8),
          ref_conv),
+    Case("conv_same_5x4_8ch", lambda: Conv2D(3, (5, 4), padding="same", activation="relu"), (5, 6, 8), ref_conv),
     # 3×3 of stride 1 on 8 channels or more: Winograd's F(2×2, 3×3) under the compiled kernels
     Case("conv_winograd_same", lambda: Conv2D(5, 3, padding="same", activation="tanh"), (6, 5, 8), ref_conv,
          regrouped=True),
