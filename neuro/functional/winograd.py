@@ -54,8 +54,8 @@ PIECE_ENTRIES = 1 << 17
 #: them in smaller pieces than one sample.
 MAX_SAMPLE_ENTRIES = 1 << 21
 
-#: The backward pass sums dL/dU in at most this many groups of consecutive pieces (each group's sum kept,
-#: 16·C·F entries, then the groups' sums added in order; the threads take whole groups).
+#: The backward pass sums dL/dU in at most this many groups of consecutive pieces (each group's sum, 16·C·F
+#: entries, made per call; the groups' sums are then added in order; the threads take whole groups).
 MAX_GROUPS = 16
 #: ... and in as many groups as fit in this many bytes (a 512-channel layer's share is 16 MiB: two groups).
 MAX_GROUP_BYTES = 32 << 20
@@ -65,10 +65,11 @@ WINOGRAD = "winograd"
 
 
 def usable(x: Any, kernel: Any, bias: Any, stride: tuple[int, int], pads: tuple[int, ...]) -> bool:
-    """Whether :func:`conv2d` takes the convolution: compiled kernels on NumPy arrays of one float type, a 3×3
-    kernel of stride 1 on at least :data:`MIN_CHANNELS` channels, padding of at most
-    2 on every side (the input gradient's correlation pads by ``2 − p``) and tiles of one sample of at most
-    :data:`MAX_SAMPLE_ENTRIES` entries.
+    """Whether :func:`conv2d` takes the convolution: compiled kernels on NumPy arrays of one float type (the
+    input's too: an integer image takes NumPy's conversion), a 3×3 kernel of stride 1 on at least
+    :data:`MIN_CHANNELS` channels, padding of at most 2 on every side (the input gradient's correlation pads
+    by ``2 − p``), a non-empty batch, an output (and input) large enough for whole 2×2 tiles to cost at most
+    0.8 of im2col's multiply-adds, and tiles of one sample of at most :data:`MAX_SAMPLE_ENTRIES` entries.
 
     Args:
         x: input ``(N, H, W, C)``.
