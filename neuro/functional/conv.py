@@ -29,6 +29,7 @@ from neuro.backend import (
     parallel_for,
 )
 from neuro.functional import winograd
+from neuro.functional._work import piece_work, work_buffer
 from neuro.functional.linear import column_sums
 
 
@@ -173,16 +174,6 @@ def paddings(
 def output_size(size: int, kernel: int, stride: int, before: int, after: int) -> int:
     """Number of windows along one axis of length ``size`` padded by ``before`` and ``after``."""
     return (size + before + after - kernel) // stride + 1
-
-
-def work_buffer(
-    work: dict, name: str, shape: tuple[int, ...], dtype: Any, xp: Any, zeros: bool = False
-) -> Any:
-    """A buffer kept in ``work`` between calls of one shape: refilling it costs no allocation."""
-    buf = work.get(name)
-    if buf is None or buf.shape != shape or buf.dtype != dtype or get_array_module(buf) is not xp:
-        buf = work[name] = xp.zeros(shape, dtype) if zeros else xp.empty(shape, dtype)
-    return buf
 
 
 #: The compiled window copy is used from this many channels: below it (an image's first layer, 1 or 3
@@ -349,7 +340,7 @@ def conv2d(
             def pieces(first: int, last: int, slot: int = 0) -> None:  # in order, on one thread
                 for k in range(first, last):
                     s, e = k * step, min(n, (k + 1) * step)
-                    part = windows(x[s:e], kh, kw, sh, sw, pads, _piece_work(work, e - s == step, slot))
+                    part = windows(x[s:e], kh, kw, sh, sw, pads, piece_work(work, e - s == step, slot))
                     zp = matmul(part, kmat, out=z[s * rows : e * rows])  # split only on the calling thread
                     zp += bias  # the bias (and the activation) while the piece is in cache
                     if post is not None:
@@ -421,17 +412,6 @@ def _train_step(xp: Any, n: int, entries: int, kh: int, kw: int, sh: int, sw: in
     return n if n * entries <= TRAIN_CHUNK else max(1, TRAIN_PIECE // entries)
 
 
-def _piece_work(work: dict, full: bool, slot: int = 0) -> dict:
-    """The buffers of whole pieces (``full``) or of a batch's last, smaller piece, which keeps its own (its
-    buffers change shape only when the remainder does), built by the thread of ``slot`` in
-    :func:`neuro.backend.parallel_blocks`. Keyed by neither the sample count nor the batch: batches of many
-    sizes keep two sets per thread, not one per size."""
-    key = ("piece", full, slot)
-    if key not in work:
-        work[key] = {}
-    return work[key]
-
-
 def conv2d_backward(
     grad: Any, ctx: Any, kernel: Any, dkernel: Any, dbias: Any, need_input_grad: bool = True,
     pre: Callable[[Any, Any], Any] | None = None,
@@ -468,8 +448,8 @@ def conv2d_backward(
         if (pieces[2] is None) != (pre is None):
             raise ValueError("pre must be given exactly when the forward pass applied its activation")
         if len(pieces) > 3:  # Winograd's
-            return winograd.conv2d_backward(grad, pieces, kernel, dkernel, dbias, need_input_grad, pads, work,
-                                            pre, _DROPPED)  # fmt: skip
+            return winograd.conv2d_backward(grad, pieces, dkernel, dbias, need_input_grad, pads, work, pre,
+                                            _DROPPED)  # fmt: skip
         return _conv2d_backward_pieces(grad, pieces, kernel, dkernel, dbias, need_input_grad, pads, (sh, sw),
                                        work, pre)
     matmul(cols.T, g, out=dkernel.reshape(-1, f))
@@ -539,7 +519,7 @@ def _conv2d_backward_pieces(
         scratch = work_buffer(work, "dkernel_piece", dk.shape, g.dtype, xp) if first == 0 else None
         for k in range(first, last):
             s0, s1 = k * step, min(n, (k + 1) * step)
-            part = windows(x[s0:s1], kh, kw, *stride, pads, _piece_work(work, s1 - s0 == step, slot))
+            part = windows(x[s0:s1], kh, kw, *stride, pads, piece_work(work, s1 - s0 == step, slot))
             if pre is None:
                 gp = g[s0 * rows : s1 * rows]
             else:  # the activation's backward, and dL/db, while the piece is in cache

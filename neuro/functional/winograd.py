@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from neuro.backend import blas_on_one_thread, compiled, kernel, parallel_blocks
+from neuro.functional._work import piece_work, work_buffer
 from neuro.functional.linear import column_sums
 
 #: Convolutions with fewer input channels than this keep im2col: their products are too thin for the
@@ -243,18 +244,6 @@ def _gradient_tiles(g, t, th, tw):
                 o += 1
 
 
-def _buffer(work: dict, name: Any, shape: tuple[int, ...], dtype: Any, zeros: bool = False) -> Any:
-    buf = work.get(name)
-    if buf is None or buf.shape != shape or buf.dtype != dtype:
-        buf = work[name] = np.zeros(shape, dtype) if zeros else np.empty(shape, dtype)
-    return buf
-
-
-def _slot_work(work: dict, full: bool, slot: int) -> dict:
-    """The buffers of whole pieces (``full``) or of a batch's last, smaller one, of the thread of ``slot``."""
-    return work.setdefault(("winograd", full, slot), {})
-
-
 def _padded(x: Any, top: int, left: int, rows: int, cols: int, work: dict, name: str) -> Any:
     """``x`` ``(n, h, w, c)`` at rows ``top:top + h`` and columns ``left:left + w`` of a ``rows × cols``
     buffer of zeros (``x`` itself when that is the buffer), one per ``name``: its border is zeroed when it is
@@ -280,11 +269,11 @@ def _correlate(x: Any, u: Any, bias: Any, pads: tuple[int, ...], z: Any, work: d
     th, tw = (ho + 1) // 2, (wo + 1) // 2
     c = x.shape[3]
     xp = _padded(x, pads[0], pads[2], 2 * th + 2, 2 * tw + 2, work, "x")
-    v = _buffer(work, "v", (16, n * th * tw, c), x.dtype)
-    m = _buffer(work, "m", (16, n * th * tw, f), x.dtype)
+    v = work_buffer(work, "v", (16, n * th * tw, c), x.dtype, np)
+    m = work_buffer(work, "m", (16, n * th * tw, f), x.dtype, np)
     _input_tiles(xp, v, th, tw)
     np.matmul(v, u, out=m)
-    whole = z if (ho, wo) == (2 * th, 2 * tw) else _buffer(work, "z", (n, 2 * th, 2 * tw, f), x.dtype)
+    whole = z if (ho, wo) == (2 * th, 2 * tw) else work_buffer(work, "z", (n, 2 * th, 2 * tw, f), x.dtype, np)
     _output_tiles(m, whole, bias, th, tw)
     if whole is not z:
         z[...] = whole[:, :ho, :wo]
@@ -310,8 +299,8 @@ def conv2d(
         ``(N, H, W, C)`` → ``(N, H + top + bottom − 2, W + left + right − 2, F)``.
 
     Returns:
-        ``(z, kept)``: kept is ``(x, step, z or None, WINOGRAD)`` in training (z where ``post`` was applied),
-        else ``None``.
+        ``(z, kept)``: kept is ``(x, step, z or None, WINOGRAD, U)`` in training (z where ``post`` was
+        applied; U the kernel's tiles, for the backward pass), else ``None``.
     """
     x = np.ascontiguousarray(x)  # (a view: its copy, kept for the backward pass)
     n, h, w, c = x.shape
@@ -327,7 +316,7 @@ def conv2d(
     def pieces(first: int, last: int, slot: int = 0) -> None:  # in order, on one thread
         for k in range(first, last):
             s, e = k * step, min(n, (k + 1) * step)
-            _correlate(x[s:e], u, bias, pads, z[s:e], _slot_work(store, e - s == step, slot))
+            _correlate(x[s:e], u, bias, pads, z[s:e], piece_work(store, e - s == step, slot))
             if post is not None:
                 post(z[s:e])
 
@@ -336,11 +325,11 @@ def conv2d(
             pieces(0, count)
     if not training:
         return z, None
-    return z, (x, step, z if post is not None else None, WINOGRAD)
+    return z, (x, step, z if post is not None else None, WINOGRAD, u)
 
 
 def conv2d_backward(
-    grad: Any, kept: tuple[Any, ...], kernel: Any, dkernel: Any, dbias: Any, need_input_grad: bool,
+    grad: Any, kept: tuple[Any, ...], dkernel: Any, dbias: Any, need_input_grad: bool,
     pads: tuple[int, ...], work: dict, pre: Callable[[Any, Any], Any] | None, dropped: object,
 ) -> Any:  # fmt: skip
     """Gradients of :func:`conv2d`, piece by piece: dL/dz (``pre(dL/dy, y)`` where the forward applied its
@@ -349,8 +338,7 @@ def conv2d_backward(
 
     Args:
         grad: dL/dz ``(N, Ho, Wo, F)`` (dL/dy with ``pre``).
-        kept: the forward's ``(x, step, y, WINOGRAD)``.
-        kernel: the kernel of the forward pass.
+        kept: the forward's ``(x, step, y, WINOGRAD, U)``.
         dkernel: array dL/dW is written into.
         dbias: array dL/db is written into.
         need_input_grad: compute dL/dx (else return ``None``).
@@ -362,14 +350,14 @@ def conv2d_backward(
     Returns:
         dL/dx ``(N, H, W, C)`` or ``None``.
     """
-    x, step, y, _ = kept
+    x, step, y, _, u = kept
     n, h, w, c = x.shape
     _, ho, wo, f = grad.shape
     th, tw = (ho + 1) // 2, (wo + 1) // 2
     back_pads = tuple(2 - p for p in pads)
     count = -(-n // step)
     dx = np.empty(x.shape, grad.dtype) if need_input_grad else None
-    uf = _flipped(kernel_tiles(kernel)) if need_input_grad else None
+    uf = _flipped(u) if need_input_grad else None
     zero_bias = np.zeros(c, grad.dtype)  # (adding 0.0 changes no sum)
     # dL/dU (and dL/db) are summed piece by piece within fixed groups of pieces, and the groups' sums in
     # order: the grouping depends on the shapes only, so the threads (which take whole groups) change nothing
@@ -381,10 +369,10 @@ def conv2d_backward(
 
     def run(first: int, last: int, slot: int = 0) -> None:  # groups first:last, in order, on one thread
         for group in range(first, last):
-            scratch = _buffer(_slot_work(work, True, slot), "du", (16, c, f), grad.dtype)
+            scratch = work_buffer(piece_work(work, True, slot), "du", (16, c, f), grad.dtype, np)
             for k in range(group * per_group, min(count, (group + 1) * per_group)):
                 s0, s1 = k * step, min(n, (k + 1) * step)
-                own = _slot_work(work, s1 - s0 == step, slot)
+                own = piece_work(work, s1 - s0 == step, slot)
                 opens = k == group * per_group
                 if pre is None:
                     gp = np.ascontiguousarray(grad[s0:s1])
@@ -396,8 +384,8 @@ def conv2d_backward(
                     else:
                         np.add(db_groups[group], column_sums(gf), out=db_groups[group])
                 tiles = (s1 - s0) * th * tw
-                v = _buffer(own, "v", (16, tiles, c), grad.dtype)
-                t = _buffer(own, "t", (16, tiles, f), grad.dtype)
+                v = work_buffer(own, "v", (16, tiles, c), grad.dtype, np)
+                t = work_buffer(own, "t", (16, tiles, f), grad.dtype, np)
                 _input_tiles(_padded(x[s0:s1], pads[0], pads[2], 2 * th + 2, 2 * tw + 2, own, "x"), v, th, tw)
                 _gradient_tiles(_padded(gp, 0, 0, 2 * th, 2 * tw, own, "g"), t, th, tw)
                 vt = v.transpose(0, 2, 1)
@@ -406,7 +394,7 @@ def conv2d_backward(
                 else:
                     np.add(du_groups[group], np.matmul(vt, t, out=scratch), out=du_groups[group])
                 if dx is not None:
-                    back = _slot_work(own, True, -1)  # dL/dx's tiles: a shape of their own
+                    back = piece_work(own, True, -1)  # dL/dx's tiles: a shape of their own
                     _correlate(gp, uf, zero_bias, back_pads, dx[s0:s1], back)
 
     if not parallel_blocks(run, groups):
